@@ -1,0 +1,166 @@
+"""代发门户: the application factory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, has_request_context, request
+from sqlalchemy import event
+
+from portal import formatting, security, web_errors
+from portal.api import bp as api_bp
+from portal.auth import account_bp
+from portal.auth import bp as auth_bp
+from portal.auth.session import configure_login
+from portal.cli import portal_cli
+from portal.config import Config, apply_environment
+from portal.extensions import babel, csrf, db, htmx, login_manager, migrate
+from portal.merchant import bp as merchant_bp
+from portal.privacy import MissingKeysError, load_or_create
+from portal.supplier import bp as supplier_bp
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: type | dict[str, Any] | None = None) -> Flask:
+    """Build an app: config → instance secrets → extensions → blueprints → errors → cli."""
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("PORTAL_INSTANCE_PATH") or None,
+        static_folder=str(PROJECT_ROOT / "static"),
+        static_url_path="/static",
+    )
+    configure(app, config)
+    configure_instance(app)
+    register_extensions(app)
+    configure_login(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_request_hooks(app)
+    register_template_helpers(app)
+    register_cli(app)
+    return app
+
+
+def configure(app: Flask, config: type | dict[str, Any] | None) -> None:
+    app.config.from_object(Config)
+    if isinstance(config, dict):
+        app.config.update(config)
+    elif config is not None:
+        app.config.from_object(config)
+    # The environment wins over classes but not over an explicit dict (tests pass dicts).
+    overrides: dict[str, Any] = {}
+    apply_environment(overrides)
+    for key, value in overrides.items():
+        if not (isinstance(config, dict) and key in config):
+            app.config[key] = value
+
+
+def _read_or_create_secret(path: Path, create: bool) -> str:
+    if path.exists():
+        _refuse_loose_permissions(path)
+        return path.read_text().strip()
+    if not create:
+        raise MissingKeysError(
+            f"{path} is missing: run `flask --app wsgi portal init` or set PORTAL_SECRET_KEY"
+        )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def _refuse_loose_permissions(path: Path) -> None:
+    if os.name == "posix" and path.stat().st_mode & 0o077:
+        raise MissingKeysError(f"{path} is readable by other users; chmod 600 it")
+
+
+def configure_instance(app: Flask) -> None:
+    """Secret key, database and data keys. Generated on first run only for the embedded setup."""
+    instance = Path(app.instance_path)
+    embedded = not app.config.get("SQLALCHEMY_DATABASE_URI")
+    create = app.config.get("CREATE_KEYS")
+    if create is None:
+        # On a shared database every host must use the same provisioned keys: never invent them.
+        create = embedded
+    if create or embedded:
+        instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _read_or_create_secret(instance / "secret_key", create)
+    if embedded:
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'portal.db'}"
+    keys_file = Path(app.config.get("KEYS_FILE") or instance / "data-keys.json")
+    app.extensions["portal.keyring"] = load_or_create(keys_file, create)
+    if app.config.get("SESSION_COOKIE_SECURE"):
+        app.config["REMEMBER_COOKIE_SECURE"] = True
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    babel.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            configure_sqlite(db.engine)
+
+
+def configure_sqlite(engine: Any) -> None:
+    """WAL, foreign keys, a busy timeout, and transactions we begin ourselves.
+
+    pysqlite's own transaction handling breaks SAVEPOINT and defers locking; we emit BEGIN
+    ourselves (IMMEDIATE for anything that may write) so writers queue instead of failing.
+    """
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if _may_write() else "BEGIN")
+
+
+def _may_write() -> bool:
+    """Read-only requests take no write lock; everything else (POSTs, CLI, workers) does."""
+
+    if has_request_context():
+        return request.method not in ("GET", "HEAD", "OPTIONS")
+    return True
+
+
+def register_blueprints(app: Flask) -> None:
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(account_bp)
+    app.register_blueprint(merchant_bp)
+    app.register_blueprint(supplier_bp)
+    app.register_blueprint(api_bp)
+
+
+def register_error_handlers(app: Flask) -> None:
+    web_errors.register(app)
+
+
+def register_request_hooks(app: Flask) -> None:
+    security.register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    formatting.register(app)
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(portal_cli)

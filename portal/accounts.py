@@ -1,0 +1,380 @@
+"""Account services: sign-up, login throttling, roles and shop IDs, tokens, return addresses."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.models import ApiToken, LoginFailure, Merchant, ReturnAddress, Supplier, User
+from portal.models.accounts import LABEL_FULL, LABEL_PRIVATE, ROLE_MERCHANT, ROLE_SUPPLIER
+from portal.models.base import utcnow
+from portal.privacy import is_valid_phone, normalize_phone, normalize_text
+from portal.regions import validate_region
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_\u4e00-\u9fff]{3,40}$")
+TOKEN_PREFIX = "dfp_"  # noqa: S105  (a public marker, not a secret)
+SHOP_ID_DIGITS = 9
+
+
+def normalize_username(username: str) -> str:
+    return unicodedata.normalize("NFKC", username or "").strip().lower()
+
+
+def clean(value: str | None, max_length: int, *, required: bool = True, field: str = "") -> str:
+    """Normalise a free-text form value, refusing empty required values and overlong input."""
+    text = normalize_text(value)
+    if required and not text:
+        raise DomainError("field_required", field=field)
+    if len(text) > max_length:
+        raise DomainError("field_too_long", field=field)
+    return text
+
+
+def create_user(username: str, password: str) -> User:
+    name = normalize_username(username)
+    if not USERNAME_RE.fullmatch(name):
+        raise DomainError("invalid_username", field="username")
+    check_password_strength(name, password)
+    user = User(username=name, password_hash=_hash_password(password))
+    try:
+        with db.session.begin_nested():
+            db.session.add(user)
+    except IntegrityError:
+        raise DomainError("username_taken", field="username") from None
+    return user
+
+
+def _hash_password(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def check_password_strength(username: str, password: str) -> None:
+    if len(password or "") < 8 or password.lower() == username.lower():
+        raise DomainError("weak_password", field="password")
+
+
+@dataclass(frozen=True)
+class Throttle:
+    max_failures: int
+    max_failures_per_ip: int
+    window: timedelta
+
+
+def authenticate(
+    username: str, password: str, ip: str, throttle: Throttle, now: datetime | None = None
+) -> User:
+    """Check credentials; failures are recorded so throttling holds across processes.
+
+    The caller commits in both outcomes: a failed attempt must be stored even though we raise.
+    """
+    now = now or utcnow()
+    name = normalize_username(username)[:40]
+    since = now - throttle.window
+    by_name = db.session.scalar(
+        select(func.count())
+        .select_from(LoginFailure)
+        .where(LoginFailure.username == name, LoginFailure.created_at >= since)
+    )
+    by_ip = db.session.scalar(
+        select(func.count())
+        .select_from(LoginFailure)
+        .where(LoginFailure.ip == ip, LoginFailure.created_at >= since)
+    )
+    if by_name >= throttle.max_failures or by_ip >= throttle.max_failures_per_ip:
+        raise DomainError("login_throttled")
+    user = db.session.scalar(select(User).where(User.username == name))
+    # Hash even for unknown users so response time does not reveal which usernames exist.
+    stored = user.password_hash if user else _DUMMY_HASH
+    if not check_password_hash(stored, password or "") or user is None:
+        db.session.add(LoginFailure(username=name, ip=ip[:64], created_at=now))
+        db.session.execute(delete(LoginFailure).where(LoginFailure.created_at < since))
+        raise DomainError("invalid_credentials")
+    db.session.execute(delete(LoginFailure).where(LoginFailure.username == name))
+    return user
+
+
+_DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
+
+
+def end_all_sessions(user: User) -> None:
+    """Invalidate every session cookie ever issued to this user (logout, password change)."""
+    db.session.execute(
+        update(User).where(User.id == user.id).values(session_epoch=User.session_epoch + 1)
+    )
+    db.session.refresh(user, ["session_epoch"])
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    if not check_password_hash(user.password_hash, current or ""):
+        raise DomainError("wrong_password", field="current_password")
+    check_password_strength(user.username, new)
+    user.password_hash = _hash_password(new)
+    user.password_changed_at = utcnow()
+    end_all_sessions(user)
+
+
+def validated_phone(value: str | None, field: str) -> str:
+    phone = normalize_phone(value or "")
+    if not is_valid_phone(phone):
+        raise DomainError("invalid_phone", field=field)
+    return phone.canonical
+
+
+def validated_region(province: str, city: str, district: str) -> tuple[str, str, str]:
+    province, city, district = (normalize_text(v) for v in (province, city, district))
+    if validate_region(province, city, district) is not None:
+        raise DomainError("invalid_region", field="region")
+    return province, city, district
+
+
+def _claim_role(user: User, role: str) -> None:
+    """Set the role and a fresh shop ID in one compare-and-set: a role is chosen only once."""
+    for _attempt in range(10):
+        shop_id = str(
+            secrets.randbelow(9 * 10 ** (SHOP_ID_DIGITS - 1)) + 10 ** (SHOP_ID_DIGITS - 1)
+        )
+        try:
+            with db.session.begin_nested():
+                result = db.session.execute(
+                    update(User)
+                    .where(User.id == user.id, User.role.is_(None))
+                    .values(role=role, shop_id=shop_id)
+                )
+        except IntegrityError:
+            continue  # shop ID collision: draw again
+        if result.rowcount != 1:
+            raise DomainError("role_already_chosen")
+        db.session.refresh(user, ["role", "shop_id"])
+        return
+    raise RuntimeError("could not allocate a unique shop ID")
+
+
+@dataclass
+class MerchantProfileInput:
+    shop_name: str
+    sender_name: str
+    sender_phone: str
+    province: str
+    city: str
+    district: str
+    detail: str
+
+
+def _merchant_fields(data: MerchantProfileInput) -> dict[str, str]:
+    province, city, district = validated_region(data.province, data.city, data.district)
+    return {
+        "shop_name": clean(data.shop_name, 60, field="shop_name"),
+        "sender_name": clean(data.sender_name, 30, field="sender_name"),
+        "sender_phone": validated_phone(data.sender_phone, "sender_phone"),
+        "sender_province": province,
+        "sender_city": city,
+        "sender_district": district,
+        "sender_detail": clean(data.detail, 200, field="detail"),
+    }
+
+
+def become_merchant(user: User, data: MerchantProfileInput) -> Merchant:
+    fields = _merchant_fields(data)
+    _claim_role(user, ROLE_MERCHANT)
+    merchant = Merchant(user_id=user.id, **fields)
+    db.session.add(merchant)
+    db.session.flush()
+    return merchant
+
+
+def update_merchant_profile(merchant: Merchant, data: MerchantProfileInput) -> None:
+    for key, value in _merchant_fields(data).items():
+        setattr(merchant, key, value)
+
+
+def update_merchant_settings(merchant: Merchant, *, label_style: str, auto_dispatch: bool) -> None:
+    if label_style not in (LABEL_PRIVATE, LABEL_FULL):
+        raise DomainError("validation_error", field="label_style")
+    merchant.label_style = label_style
+    merchant.auto_dispatch = auto_dispatch
+
+
+def become_supplier(
+    user: User, factory_name: str, contact_name: str, contact_phone: str
+) -> Supplier:
+    fields = supplier_fields(factory_name, contact_name, contact_phone)
+    _claim_role(user, ROLE_SUPPLIER)
+    supplier = Supplier(user_id=user.id, **fields)
+    db.session.add(supplier)
+    db.session.flush()
+    return supplier
+
+
+def supplier_fields(factory_name: str, contact_name: str, contact_phone: str) -> dict[str, str]:
+    return {
+        "factory_name": clean(factory_name, 60, field="factory_name"),
+        "contact_name": clean(contact_name, 30, required=False, field="contact_name"),
+        "contact_phone": validated_phone(contact_phone, "contact_phone")
+        if normalize_text(contact_phone)
+        else "",
+    }
+
+
+def update_supplier_profile(
+    supplier: Supplier, factory_name: str, contact_name: str, contact_phone: str
+) -> None:
+    for key, value in supplier_fields(factory_name, contact_name, contact_phone).items():
+        setattr(supplier, key, value)
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_api_token(user: User, name: str) -> tuple[ApiToken, str]:
+    """Create a token; the plaintext is returned once and only its hash is stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    record = ApiToken(
+        user_id=user.id,
+        name=clean(name, 60, field="name"),
+        token_hash=_token_hash(token),
+        token_prefix=token[:10],
+    )
+    db.session.add(record)
+    db.session.flush()
+    return record, token
+
+
+def user_for_token(token: str) -> User | None:
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+        return None
+    record = db.session.scalar(
+        select(ApiToken).where(
+            ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None)
+        )
+    )
+    if record is None:
+        return None
+    now = utcnow()
+    # Record use at most once a minute: no write on every API request.
+    if record.last_used_at is None or now - record.last_used_at > timedelta(minutes=1):
+        record.last_used_at = now
+    return record.user
+
+
+def list_api_tokens(user: User) -> list[ApiToken]:
+    return list(
+        db.session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.id.desc())
+        )
+    )
+
+
+def revoke_api_token(user: User, token_id: int) -> None:
+    result = db.session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id, ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    if result.rowcount != 1:
+        raise DomainError("not_found")
+
+
+# --- return addresses -------------------------------------------------------------------------
+
+
+@dataclass
+class AddressInput:
+    contact_name: str
+    phone: str
+    province: str
+    city: str
+    district: str
+    detail: str
+
+
+def list_return_addresses(merchant: Merchant) -> list[ReturnAddress]:
+    return list(
+        db.session.scalars(
+            select(ReturnAddress)
+            .where(ReturnAddress.merchant_id == merchant.id)
+            .order_by(ReturnAddress.is_default.desc(), ReturnAddress.id)
+        )
+    )
+
+
+def get_return_address_for_merchant(merchant: Merchant, address_id: int) -> ReturnAddress:
+    address = db.session.scalar(
+        select(ReturnAddress).where(
+            ReturnAddress.id == address_id, ReturnAddress.merchant_id == merchant.id
+        )
+    )
+    if address is None:
+        raise DomainError("not_found")
+    return address
+
+
+def add_return_address(merchant: Merchant, data: AddressInput, make_default: bool) -> ReturnAddress:
+    province, city, district = validated_region(data.province, data.city, data.district)
+    address = ReturnAddress(
+        merchant_id=merchant.id,
+        contact_name=clean(data.contact_name, 30, field="contact_name"),
+        phone=validated_phone(data.phone, "phone"),
+        province=province,
+        city=city,
+        district=district,
+        detail=clean(data.detail, 200, field="detail"),
+        is_default=False,
+    )
+    db.session.add(address)
+    db.session.flush()
+    has_default = db.session.scalar(
+        select(func.count())
+        .select_from(ReturnAddress)
+        .where(ReturnAddress.merchant_id == merchant.id, ReturnAddress.is_default)
+    )
+    if make_default or not has_default:
+        set_default_return_address(merchant, address.id)
+    return address
+
+
+def set_default_return_address(merchant: Merchant, address_id: int) -> ReturnAddress:
+    address = get_return_address_for_merchant(merchant, address_id)
+    # Clear first, then set: the partial unique index allows only one default at a time.
+    db.session.execute(
+        update(ReturnAddress)
+        .where(ReturnAddress.merchant_id == merchant.id, ReturnAddress.is_default)
+        .values(is_default=False)
+    )
+    db.session.execute(
+        update(ReturnAddress).where(ReturnAddress.id == address.id).values(is_default=True)
+    )
+    db.session.refresh(address)
+    return address
+
+
+def delete_return_address(merchant: Merchant, address_id: int) -> None:
+    address = get_return_address_for_merchant(merchant, address_id)
+    if address.is_default:
+        raise DomainError("return_address_in_use")
+    db.session.delete(address)
+    db.session.flush()
+
+
+def default_return_address(merchant: Merchant) -> ReturnAddress | None:
+    return db.session.scalar(
+        select(ReturnAddress).where(
+            ReturnAddress.merchant_id == merchant.id, ReturnAddress.is_default
+        )
+    )

@@ -1,0 +1,80 @@
+"""API plumbing: bearer authentication, role gates, JSON body parsing and list answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy import Select
+
+from portal.accounts import user_for_token
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.models import User
+from portal.pagination import page_args, paginate
+
+PUBLIC_ENDPOINTS = {"api.openapi"}
+
+
+def authenticate_request() -> Response | None:
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    user = user_for_token(token.strip()) if scheme.lower() == "bearer" else None
+    if user is None:
+        raise DomainError("unauthorized")
+    g.api_user = user
+    g.profile = user.merchant or user.supplier
+    if g.profile is None:
+        raise DomainError("role_required")
+    db.session.commit()  # persist last_used_at, if it changed
+    return None
+
+
+def install_api_role_gate(bp: Blueprint, role: str) -> None:
+    @bp.before_request
+    def api_role_gate() -> None:
+        if api_user().role != role:
+            raise DomainError("forbidden")
+
+
+def api_user() -> User:
+    return g.api_user
+
+
+def json_body() -> dict[str, Any]:
+    """The request body as a JSON object, or a clear 400."""
+    if not request.is_json:
+        raise DomainError("invalid_request", "请求体必须是 JSON（Content-Type: application/json）")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise DomainError("invalid_request", "请求体必须是 JSON 对象")
+    return body
+
+
+def string_field(body: dict[str, Any], name: str, *, required: bool = True) -> str:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise DomainError("validation_error", f"缺少字段 {name}", field=name)
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise DomainError("validation_error", f"字段 {name} 必须是字符串", field=name)
+    return str(value)
+
+
+def list_answer(query: Select[Any], serialize: Callable[[Any], dict[str, Any]]) -> Response:
+    args = page_args(50, current_app.config["API_MAX_PER_PAGE"], strict=True)
+    result = paginate(query, args)
+    return jsonify(
+        items=[serialize(item) for item in result.items],
+        page=args.page,
+        per_page=args.per_page,
+        total=result.total,
+    )
+
+
+def items_answer(items: Iterable[Any], serialize: Callable[[Any], dict[str, Any]]) -> Response:
+    return jsonify(items=[serialize(item) for item in items])

@@ -1,0 +1,46 @@
+"""API endpoints for both roles, and the parent blueprint the role-specific ones nest in."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, jsonify
+
+from portal import bindings
+from portal.api import merchant as merchant_api
+from portal.api import serializers
+from portal.api import supplier as supplier_api
+from portal.api.base import api_user, authenticate_request, list_answer
+from portal.api.openapi import build_spec
+from portal.extensions import db
+from portal.models import Merchant
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp.before_request(authenticate_request)
+bp.register_blueprint(merchant_api.bp)
+bp.register_blueprint(supplier_api.bp)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(build_spec())
+
+
+@bp.get("/me")
+def me() -> Response:
+    return jsonify(serializers.me(api_user()))
+
+
+@bp.get("/bindings")
+def binding_list() -> Response:
+    return list_answer(bindings.bindings_query(g.profile), serializers.binding)
+
+
+@bp.delete("/bindings/<int:binding_id>")
+def binding_end(binding_id: int) -> Response:
+    profile = g.profile
+    if isinstance(profile, Merchant):
+        binding = bindings.get_binding_for_merchant(profile, binding_id)
+    else:
+        binding = bindings.get_binding_for_supplier(profile, binding_id)
+    cancelled = bindings.end_binding(binding, api_user().role)
+    db.session.commit()
+    return jsonify(status=binding.status, cancelled_assignments=cancelled)

@@ -1,0 +1,90 @@
+"""Configuration classes; environment overrides are read at app creation, never at import."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import ClassVar
+
+
+class Config:
+    """Defaults for the embedded single-machine setup (SQLite in the instance folder)."""
+
+    # Filled in by the factory from the instance folder unless given explicitly.
+    SECRET_KEY: str | None = None
+    SQLALCHEMY_DATABASE_URI: str | None = None
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {}
+    SQLALCHEMY_RECORD_QUERIES = False
+
+    # Where data keys live; defaults to <instance>/data-keys.json.
+    KEYS_FILE: str | None = None
+    # Generate secret key and data keys on first run. Defaults to True only for the embedded
+    # SQLite setup: on a shared database every host must use the same provisioned keys.
+    CREATE_KEYS: bool | None = None
+
+    SESSION_COOKIE_NAME = "portal_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    PERMANENT_SESSION_LIFETIME = timedelta(days=7)
+    REMEMBER_COOKIE_DURATION = timedelta(days=0)
+
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    # We call csrf.protect() ourselves for every non-API request (see portal.security): the
+    # API authenticates with bearer tokens, and Flask-WTF cannot exempt nested blueprints.
+    WTF_CSRF_CHECK_DEFAULT = False
+    WTF_CSRF_HEADERS: ClassVar[list[str]] = ["X-CSRFToken"]
+    MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # uploads: platform exports are a few MB
+
+    BABEL_DEFAULT_LOCALE = "zh_Hans_CN"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+    PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105  (an algorithm name)
+
+    # Login throttling, stored in the database so it holds across processes.
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_MAX_FAILURES_PER_IP = 30
+    LOGIN_FAILURE_WINDOW = timedelta(minutes=15)
+
+    API_MAX_PER_PAGE = 200
+    PAGE_SIZE = 50
+
+    # Statement queue: "sqlite" (in-process worker, embedded default) or a redis:// URL.
+    QUEUE_URL: str | None = None
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    CREATE_KEYS = True
+    WTF_CSRF_ENABLED = True
+    # Tests create hundreds of users: a cheap hash keeps them fast; production keeps scrypt.
+    PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # noqa: S105
+    SERVER_NAME = "portal.test"
+    PREFERRED_URL_SCHEME = "http"
+
+
+def apply_environment(config: dict) -> None:
+    """Apply PORTAL_* overrides (PORTAL_DATABASE_URL, PORTAL_SECRET_KEY, …) onto a config."""
+    prefix = "PORTAL_"
+    aliases = {"DATABASE_URL": "SQLALCHEMY_DATABASE_URI"}
+    for name, raw in os.environ.items():
+        if not name.startswith(prefix) or name.startswith("PORTAL_TEST_"):
+            continue
+        key = name[len(prefix) :]
+        if key in ("INSTANCE_PATH",):
+            continue
+        key = aliases.get(key, key)
+        config[key] = _parse(raw)
+
+
+def _parse(raw: str) -> object:
+    lowered = raw.strip().lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    if lowered.isdigit():
+        return int(lowered)
+    return raw

@@ -1,0 +1,62 @@
+"""Domain errors with stable codes, and the one table that maps codes to Chinese messages."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+# code → (message shown to users, HTTP status for the API)
+MESSAGES: dict[str, tuple[object, int]] = {
+    # accounts
+    "invalid_credentials": (_l("用户名或密码错误"), 401),
+    "login_throttled": (_l("登录失败次数过多，请 15 分钟后再试"), 429),
+    "username_taken": (_l("该用户名已被注册"), 409),
+    "invalid_username": (_l("用户名需为 3–40 位字母、数字、下划线或中文"), 422),
+    "weak_password": (_l("密码至少 8 位，且不能与用户名相同"), 422),
+    "wrong_password": (_l("当前密码不正确"), 422),
+    "role_already_chosen": (_l("账号角色已选择，不能更改"), 409),
+    "invalid_phone": (_l("请输入正确的手机号或固定电话"), 422),
+    "invalid_region": (_l("请选择正确的省、市、区"), 422),
+    "field_required": (_l("请填写必填项"), 422),
+    "field_too_long": (_l("内容过长"), 422),
+    "not_found": (_l("找不到该记录"), 404),
+    "forbidden": (_l("无权执行此操作"), 403),
+    "unauthorized": (_l("请先登录"), 401),
+    "invalid_request": (_l("请求格式不正确"), 400),
+    "validation_error": (_l("提交的内容有误"), 422),
+    "csrf_failed": (_l("页面已过期，请刷新后重试"), 400),
+    "payload_too_large": (_l("上传的文件过大（最大 20 MB）"), 413),
+    "role_required": (_l("请先选择账号角色"), 403),
+    "internal_error": (_l("系统繁忙，请稍后重试"), 500),
+    # bindings
+    "invalid_shop_id": (_l("请输入正确的厂家店铺ID"), 422),
+    "already_bound": (_l("已与该厂家绑定或申请正在审核中，请勿重复申请"), 409),
+    "binding_not_pending": (_l("该申请已处理"), 409),
+    "binding_not_active": (_l("该绑定已不是生效状态"), 409),
+    # return addresses
+    "return_address_in_use": (_l("默认退货地址不能删除，请先设置其他默认地址"), 409),
+}
+
+
+class DomainError(Exception):
+    """A refusal by a service: a stable code for the API and a Chinese message for people."""
+
+    def __init__(self, code: str, message: str | None = None, **details: object) -> None:
+        self.code = code
+        self.details = details
+        self._message = message
+        super().__init__(code)
+
+    @property
+    def message(self) -> str:
+        if self._message is not None:
+            return self._message
+        return message_for(self.code)
+
+    @property
+    def status(self) -> int:
+        return MESSAGES.get(self.code, (None, 422))[1]
+
+
+def message_for(code: str) -> str:
+    entry = MESSAGES.get(code)
+    return str(entry[0]) if entry else code

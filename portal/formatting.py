@@ -1,0 +1,54 @@
+"""Display formatting: times in Asia/Shanghai, money from integer fen, template globals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from flask_babel import lazy_gettext as _l
+
+from portal import regions
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if value is None:
+        return ""
+    return value.astimezone(SHANGHAI).strftime(fmt)
+
+
+def yuan(fen: int | None) -> str:
+    """Integer fen → yuan with two decimals, without ever going through float."""
+    if fen is None:
+        return ""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}{whole:,}.{cents:02d}"
+
+
+BINDING_STATUS = {
+    "pending": (_l("待审核"), "warning"),
+    "active": (_l("已绑定"), "success"),
+    "rejected": (_l("已拒绝"), "muted"),
+    "ended": (_l("已解除"), "muted"),
+}
+ROLE_LABELS = {"merchant": _l("商家"), "supplier": _l("厂家")}
+
+
+def region_options(province: str, city: str) -> dict[str, object]:
+    """Options for the cascading province/city/district selects."""
+    return {
+        "provinces": regions.provinces(),
+        "cities": regions.cities(province) if province else [],
+        "districts": regions.districts(province, city) if province and city else [],
+        "needs_district": bool(province and city and regions.city_has_districts(province, city)),
+    }
+
+
+def register(app: Flask) -> None:
+    app.add_template_filter(local_time, "local_time")
+    app.add_template_filter(yuan, "yuan")
+    app.add_template_global(region_options, "region_options")
+    app.jinja_env.globals.update(BINDING_STATUS=BINDING_STATUS, ROLE_LABELS=ROLE_LABELS)

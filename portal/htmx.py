@@ -1,0 +1,78 @@
+"""One render(): a fragment for targeted htmx requests, the full page otherwise; plus toasts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from flask import Response, flash, g, make_response, render_template
+
+from portal.extensions import htmx
+
+
+def is_targeted_htmx() -> bool:
+    """An htmx request that swaps part of a page (not a boosted navigation or history restore)."""
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def notify(message: str, level: str = "success") -> None:
+    """Queue a toast: sent as an HX-Trigger event to htmx, or flashed for a full page."""
+    g.setdefault("toasts", []).append({"message": str(message), "level": level})
+
+
+def render(
+    template: str,
+    partials: str | Mapping[str, str] | None = None,
+    *,
+    status: int = 200,
+    **context: object,
+) -> Response:
+    """Render a page, or for a targeted htmx request the partial it asks for.
+
+    `partials` is either one partial template or a mapping from HX-Target element id to the
+    partial that renders that element, so one view can serve several targets of its page.
+    """
+    name = template
+    if partials and is_targeted_htmx():
+        name = partials if isinstance(partials, str) else partials.get(htmx.target or "", template)
+    if name == template:
+        context.setdefault("is_full_page", True)
+    response = make_response(render_template(name, **context), status)
+    return finish(response)
+
+
+def finish(response: Response) -> Response:
+    """Attach pending toasts and the Vary header every page/fragment response needs."""
+    response.vary.add("HX-Request")
+    toasts = g.pop("toasts", [])
+    if not toasts:
+        return response
+    if bool(htmx) and not htmx.history_restore_request:
+        trigger = {"showToast": toasts[-1] if len(toasts) == 1 else {"items": toasts}}
+        existing = response.headers.get("HX-Trigger")
+        if existing:
+            trigger.update(json.loads(existing))
+        # Header values must be ASCII: json escapes Chinese as \\uXXXX, which htmx decodes.
+        response.headers["HX-Trigger"] = json.dumps(trigger)
+    else:
+        for toast in toasts:
+            flash(toast["message"], toast["level"])
+    return response
+
+
+def hx_redirect(url: str) -> Response:
+    """Redirect the whole browser: HX-Redirect for htmx, a 303 otherwise."""
+    if bool(htmx):
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = url
+    else:
+        response = make_response("", 303)
+        response.headers["Location"] = url
+    return finish(response)
+
+
+def no_swap(status: int = 200) -> Response:
+    """An htmx answer that changes nothing on the page (the toast carries the message)."""
+    response = make_response("", status)
+    response.headers["HX-Reswap"] = "none"
+    return finish(response)

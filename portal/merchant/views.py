@@ -1,0 +1,220 @@
+"""Merchant views: thin — parse, scoped load, service, commit, render."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from portal import accounts, bindings
+from portal.authz import current_merchant, install_role_gate
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.forms import (
+    BindingApplyForm,
+    EmptyForm,
+    MerchantProfileForm,
+    PreferencesForm,
+    ReturnAddressForm,
+    TokenForm,
+    attach_error,
+)
+from portal.htmx import notify, render
+from portal.models.accounts import ROLE_MERCHANT
+from portal.models.bindings import BINDING_ACTIVE, BINDING_PENDING
+
+bp = Blueprint("merchant", __name__, url_prefix="/merchant")
+install_role_gate(bp, ROLE_MERCHANT)
+
+
+@bp.get("/")
+def dashboard() -> Response:
+    merchant = current_merchant()
+    links = bindings.bindings_for_merchant(merchant)
+    return render(
+        "merchant/dashboard.html",
+        merchant=merchant,
+        active_count=sum(1 for b in links if b.status == BINDING_ACTIVE),
+        pending_count=sum(1 for b in links if b.status == BINDING_PENDING),
+        has_return_address=accounts.default_return_address(merchant) is not None,
+    )
+
+
+def _render_suppliers(form: BindingApplyForm, status: int = 200) -> Response:
+    merchant = current_merchant()
+    return render(
+        "merchant/suppliers.html",
+        {"bindings": "merchant/_bindings.html"},
+        status=status,
+        form=form,
+        bindings=bindings.bindings_for_merchant(merchant),
+        action_form=EmptyForm(),
+    )
+
+
+@bp.get("/suppliers")
+def supplier_list() -> Response:
+    return _render_suppliers(BindingApplyForm(formdata=None))
+
+
+@bp.post("/suppliers")
+def binding_apply() -> Response:
+    form = BindingApplyForm()
+    if form.validate_on_submit():
+        try:
+            binding = bindings.apply_for_binding(
+                current_merchant(), form.supplier_shop_id.data, form.message.data or ""
+            )
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            notify(_("已向 %(name)s 发送绑定申请", name=binding.supplier.factory_name))
+            return _render_suppliers(BindingApplyForm(formdata=None))
+    return _render_suppliers(form, status=422)
+
+
+@bp.post("/bindings/<int:binding_id>/end")
+def binding_end(binding_id: int) -> Response:
+    binding = bindings.get_binding_for_merchant(current_merchant(), binding_id)
+    was_pending = binding.status == BINDING_PENDING
+    cancelled = bindings.end_binding(binding, ROLE_MERCHANT)
+    db.session.commit()
+    if was_pending:
+        notify(_("已撤回绑定申请"))
+    else:
+        notify(_("已解除绑定，取消了 %(n)d 个未回传运单号的分配", n=cancelled))
+    return _render_suppliers(BindingApplyForm(formdata=None))
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+def _profile_form(merchant: object) -> MerchantProfileForm:
+    m = merchant
+    return MerchantProfileForm(
+        formdata=None,
+        shop_name=m.shop_name,
+        sender_name=m.sender_name,
+        sender_phone=m.sender_phone,
+        province=m.sender_province,
+        city=m.sender_city,
+        district=m.sender_district,
+        detail=m.sender_detail,
+    )
+
+
+def _render_settings(status: int = 200, **forms: object) -> Response:
+    merchant = current_merchant()
+    context = {
+        "profile_form": _profile_form(merchant),
+        "preferences_form": PreferencesForm(
+            formdata=None, label_style=merchant.label_style, auto_dispatch=merchant.auto_dispatch
+        ),
+        "address_form": ReturnAddressForm(formdata=None),
+        "token_form": TokenForm(formdata=None),
+        "action_form": EmptyForm(),
+    }
+    context.update(forms)
+    return render(
+        "merchant/settings.html",
+        {
+            "profile-section": "merchant/_profile_section.html",
+            "preferences-section": "merchant/_preferences_section.html",
+            "addresses-section": "merchant/_addresses_section.html",
+        },
+        status=status,
+        merchant=merchant,
+        addresses=accounts.list_return_addresses(merchant),
+        tokens=accounts.list_api_tokens(current_user._get_current_object()),
+        new_token=None,
+        **context,
+    )
+
+
+@bp.get("/settings")
+def settings() -> Response:
+    return _render_settings()
+
+
+@bp.post("/settings/profile")
+def settings_profile() -> Response:
+    form = MerchantProfileForm()
+    if form.validate_on_submit():
+        try:
+            accounts.update_merchant_profile(
+                current_merchant(),
+                accounts.MerchantProfileInput(
+                    shop_name=form.shop_name.data,
+                    sender_name=form.sender_name.data,
+                    sender_phone=form.sender_phone.data,
+                    province=form.province.data,
+                    city=form.city.data,
+                    district=form.district.data or "",
+                    detail=form.detail.data,
+                ),
+            )
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            notify(_("店铺与发件信息已保存"))
+            return _render_settings()
+    return _render_settings(status=422, profile_form=form)
+
+
+@bp.post("/settings/preferences")
+def settings_preferences() -> Response:
+    form = PreferencesForm()
+    if form.validate_on_submit():
+        accounts.update_merchant_settings(
+            current_merchant(),
+            label_style=form.label_style.data,
+            auto_dispatch=bool(form.auto_dispatch.data),
+        )
+        db.session.commit()
+        notify(_("设置已保存"))
+        return _render_settings()
+    return _render_settings(status=422, preferences_form=form)
+
+
+@bp.post("/settings/addresses")
+def address_create() -> Response:
+    form = ReturnAddressForm()
+    if form.validate_on_submit():
+        try:
+            accounts.add_return_address(
+                current_merchant(),
+                accounts.AddressInput(
+                    contact_name=form.contact_name.data,
+                    phone=form.phone.data,
+                    province=form.province.data,
+                    city=form.city.data,
+                    district=form.district.data or "",
+                    detail=form.detail.data,
+                ),
+                make_default=bool(form.make_default.data),
+            )
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            notify(_("退货地址已添加"))
+            return _render_settings()
+    return _render_settings(status=422, address_form=form)
+
+
+@bp.post("/settings/addresses/<int:address_id>/default")
+def address_default(address_id: int) -> Response:
+    accounts.set_default_return_address(current_merchant(), address_id)
+    db.session.commit()
+    notify(_("已设为默认退货地址"))
+    return _render_settings()
+
+
+@bp.post("/settings/addresses/<int:address_id>/delete")
+def address_delete(address_id: int) -> Response:
+    accounts.delete_return_address(current_merchant(), address_id)
+    db.session.commit()
+    notify(_("退货地址已删除"))
+    return _render_settings()

@@ -1,0 +1,165 @@
+"""Accounts: users, their merchant or supplier profile, return addresses, API tokens, throttling."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.models.base import Base, UTCDateTime, utcnow
+
+ROLE_MERCHANT = "merchant"
+ROLE_SUPPLIER = "supplier"
+LABEL_PRIVATE = "private"
+LABEL_FULL = "full"
+
+
+class User(UserMixin, Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    # Chosen once after sign-up; None until then.
+    role: Mapped[str | None] = mapped_column(String(16))
+    # Public numeric shop ID, unique across both roles so one lookup answers for either.
+    shop_id: Mapped[str | None] = mapped_column(String(12), unique=True)
+    # Bumped on logout and password change: sessions carry the epoch they were issued under.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    merchant: Mapped[Merchant | None] = relationship(back_populates="user", uselist=False)
+    supplier: Mapped[Supplier | None] = relationship(back_populates="user", uselist=False)
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_epoch}"
+
+    @property
+    def is_merchant(self) -> bool:
+        return self.role == ROLE_MERCHANT
+
+    @property
+    def is_supplier(self) -> bool:
+        return self.role == ROLE_SUPPLIER
+
+    @property
+    def shop_name(self) -> str | None:
+        if self.merchant is not None:
+            return self.merchant.shop_name
+        if self.supplier is not None:
+            return self.supplier.factory_name
+        return None
+
+
+class Merchant(Base):
+    __tablename__ = "merchants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    shop_name: Mapped[str] = mapped_column(String(60))
+    sender_name: Mapped[str] = mapped_column(String(30))
+    sender_phone: Mapped[str] = mapped_column(String(30))
+    sender_province: Mapped[str] = mapped_column(String(20))
+    sender_city: Mapped[str] = mapped_column(String(30))
+    sender_district: Mapped[str] = mapped_column(String(30), default="")
+    sender_detail: Mapped[str] = mapped_column(String(200))
+    # 隐私面单: labels show masked receiver name and phone.
+    label_style: Mapped[str] = mapped_column(String(10), default=LABEL_PRIVATE)
+    auto_dispatch: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="merchant")
+
+    @property
+    def shop_id(self) -> str:
+        return self.user.shop_id or ""
+
+    @property
+    def sender_address(self) -> str:
+        return "".join(
+            (self.sender_province, self.sender_city, self.sender_district, self.sender_detail)
+        )
+
+
+class Supplier(Base):
+    __tablename__ = "suppliers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    factory_name: Mapped[str] = mapped_column(String(60))
+    contact_name: Mapped[str] = mapped_column(String(30), default="")
+    contact_phone: Mapped[str] = mapped_column(String(30), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="supplier")
+
+    @property
+    def shop_id(self) -> str:
+        return self.user.shop_id or ""
+
+    @property
+    def shop_name(self) -> str:
+        return self.factory_name
+
+
+class ReturnAddress(Base):
+    __tablename__ = "return_addresses"
+    __table_args__ = (
+        # At most one default per merchant, guaranteed by the database.
+        Index(
+            "uq_return_addresses_default",
+            "merchant_id",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    contact_name: Mapped[str] = mapped_column(String(30))
+    phone: Mapped[str] = mapped_column(String(30))
+    province: Mapped[str] = mapped_column(String(20))
+    city: Mapped[str] = mapped_column(String(30))
+    district: Mapped[str] = mapped_column(String(30), default="")
+    detail: Mapped[str] = mapped_column(String(200))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def full_address(self) -> str:
+        return "".join((self.province, self.city, self.district, self.detail))
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(60))
+    # SHA-256 of the token: the token itself is shown once and never stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class LoginFailure(Base):
+    """One failed login; counted over a sliding window by username and by client address."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_username_at", "username", "created_at"),
+        Index("ix_login_failures_ip_at", "ip", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(40))
+    ip: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

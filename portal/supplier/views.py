@@ -1,0 +1,117 @@
+"""Supplier views: thin — parse, scoped load, service, commit, render."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from portal import accounts, bindings
+from portal.authz import current_supplier, install_role_gate
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.forms import EmptyForm, SupplierProfileForm, TokenForm, attach_error
+from portal.htmx import notify, render
+from portal.models.accounts import ROLE_SUPPLIER
+from portal.models.bindings import BINDING_ACTIVE, BINDING_PENDING
+
+bp = Blueprint("supplier", __name__, url_prefix="/supplier")
+install_role_gate(bp, ROLE_SUPPLIER)
+
+
+@bp.get("/")
+def dashboard() -> Response:
+    supplier = current_supplier()
+    links = bindings.bindings_for_supplier(supplier)
+    return render(
+        "supplier/dashboard.html",
+        supplier=supplier,
+        active_count=sum(1 for b in links if b.status == BINDING_ACTIVE),
+        pending_count=sum(1 for b in links if b.status == BINDING_PENDING),
+    )
+
+
+def _render_merchants() -> Response:
+    return render(
+        "supplier/merchants.html",
+        {"bindings": "supplier/_bindings.html"},
+        bindings=bindings.bindings_for_supplier(current_supplier()),
+        action_form=EmptyForm(),
+    )
+
+
+@bp.get("/merchants")
+def merchant_list() -> Response:
+    return _render_merchants()
+
+
+@bp.post("/bindings/<int:binding_id>/accept")
+def binding_accept(binding_id: int) -> Response:
+    binding = bindings.accept_binding(current_supplier(), binding_id)
+    db.session.commit()
+    notify(_("已同意 %(name)s 的绑定申请", name=binding.merchant.shop_name))
+    return _render_merchants()
+
+
+@bp.post("/bindings/<int:binding_id>/reject")
+def binding_reject(binding_id: int) -> Response:
+    binding = bindings.reject_binding(current_supplier(), binding_id)
+    db.session.commit()
+    notify(_("已拒绝 %(name)s 的绑定申请", name=binding.merchant.shop_name), "info")
+    return _render_merchants()
+
+
+@bp.post("/bindings/<int:binding_id>/end")
+def binding_end(binding_id: int) -> Response:
+    binding = bindings.get_binding_for_supplier(current_supplier(), binding_id)
+    cancelled = bindings.end_binding(binding, ROLE_SUPPLIER)
+    db.session.commit()
+    notify(_("已解除绑定，%(n)d 个未回传运单号的订单已取消分配", n=cancelled))
+    return _render_merchants()
+
+
+def _render_settings(
+    profile_form: SupplierProfileForm | None = None, status: int = 200
+) -> Response:
+    supplier = current_supplier()
+    return render(
+        "supplier/settings.html",
+        {"profile-section": "supplier/_profile_section.html"},
+        status=status,
+        supplier=supplier,
+        profile_form=profile_form
+        or SupplierProfileForm(
+            formdata=None,
+            factory_name=supplier.factory_name,
+            contact_name=supplier.contact_name,
+            contact_phone=supplier.contact_phone,
+        ),
+        token_form=TokenForm(formdata=None),
+        tokens=accounts.list_api_tokens(current_user._get_current_object()),
+        new_token=None,
+    )
+
+
+@bp.get("/settings")
+def settings() -> Response:
+    return _render_settings()
+
+
+@bp.post("/settings/profile")
+def settings_profile() -> Response:
+    form = SupplierProfileForm()
+    if form.validate_on_submit():
+        try:
+            accounts.update_supplier_profile(
+                current_supplier(),
+                form.factory_name.data,
+                form.contact_name.data or "",
+                form.contact_phone.data or "",
+            )
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            notify(_("厂家信息已保存"))
+            return _render_settings()
+    return _render_settings(form, status=422)

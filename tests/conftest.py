@@ -1,0 +1,213 @@
+"""Fixtures: a fresh app and database per test (SQLite by default, PostgreSQL when configured)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import selectinload
+
+from portal import accounts, create_app
+from portal.config import TestConfig
+from portal.extensions import db
+from portal.models import User
+
+PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+PASSWORD = "correct-horse-9"
+
+
+def config(**overrides: Any) -> dict[str, Any]:
+    values = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()}
+    values.update(overrides)
+    return values
+
+
+def reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """Run the migrations once per session; each test then starts from a copy (or truncation)."""
+    keys = tmp_path_factory.mktemp("keys") / "keys.json"
+    if PG_URL:
+        reset_postgres(PG_URL)
+        app = create_app(config(SQLALCHEMY_DATABASE_URI=PG_URL, KEYS_FILE=str(keys)))
+        with app.app_context():
+            upgrade()
+            db.engine.dispose()
+        return None
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    app = create_app(config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}", KEYS_FILE=str(keys)))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return path
+
+
+def truncate_all(app: Flask) -> None:
+    with app.app_context():
+        tables = ", ".join(
+            f'"{t.name}"' for t in db.metadata.sorted_tables if t.name != "alembic_version"
+        )
+        with db.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, migrated_template: Path | None) -> str:
+    if PG_URL:
+        return PG_URL
+    target = tmp_path / "portal.db"
+    shutil.copyfile(migrated_template, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def app(tmp_path: Path, database_url: str) -> Iterator[Flask]:
+    app = create_app(
+        config(SQLALCHEMY_DATABASE_URI=database_url, KEYS_FILE=str(tmp_path / "keys.json"))
+    )
+    if PG_URL:
+        truncate_all(app)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app_ctx(app: Flask) -> Iterator[Flask]:
+    with app.app_context():
+        yield app
+
+
+CSRF_RE = re.compile(r'"X-CSRFToken": "([^"]+)"|name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+class Browser:
+    """A test client that behaves like the real UI: CSRF token in a header, htmx headers."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+        self.token: str | None = None
+
+    def refresh_token(self, url: str = "/login") -> str:
+        page = self.client.get(url).get_data(as_text=True)
+        match = CSRF_RE.search(page)
+        assert match, f"no CSRF token on {url}"
+        self.token = match.group(1) or match.group(2)
+        return self.token
+
+    def headers(self, htmx: bool, target: str | None) -> dict[str, str]:
+        headers = {"X-CSRFToken": self.token or self.refresh_token()}
+        if htmx:
+            headers["HX-Request"] = "true"
+            headers["HX-Current-URL"] = "http://portal.test/"
+            if target:
+                headers["HX-Target"] = target
+        return headers
+
+    def get(self, url: str, *, htmx: bool = False, target: str | None = None, **kw: Any) -> Any:
+        headers = {}
+        if htmx:
+            headers = {"HX-Request": "true", **({"HX-Target": target} if target else {})}
+        return self.client.get(url, headers=headers, **kw)
+
+    def post(
+        self, url: str, data: dict | None = None, *, htmx: bool = True, target: str | None = None
+    ) -> Any:
+        return self.client.post(url, data=data or {}, headers=self.headers(htmx, target))
+
+    def login(self, username: str, password: str = PASSWORD) -> Any:
+        self.refresh_token("/login")
+        response = self.post("/login", {"username": username, "password": password})
+        self.refresh_token("/login")  # the session (and so the token) may have changed
+        return response
+
+
+@pytest.fixture
+def browser(app: Flask) -> Browser:
+    return Browser(app.test_client())
+
+
+@pytest.fixture
+def make_browser(app: Flask) -> Any:
+    return lambda: Browser(app.test_client())
+
+
+@dataclass
+class Factory:
+    app: Flask
+    counter: int = 0
+
+    def _name(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def user(self, username: str | None = None) -> User:
+        with self.app.app_context():
+            user = accounts.create_user(username or self._name("user"), PASSWORD)
+            db.session.commit()
+            db.session.refresh(user)
+            db.session.expunge(user)
+            return user
+
+    def merchant(self, username: str | None = None, shop_name: str = "测试店铺") -> User:
+        with self.app.app_context():
+            user = accounts.create_user(username or self._name("merchant"), PASSWORD)
+            accounts.become_merchant(
+                user,
+                accounts.MerchantProfileInput(
+                    shop_name=shop_name,
+                    sender_name="王发货",
+                    sender_phone="13800138000",
+                    province="浙江省",
+                    city="杭州市",
+                    district="余杭区",
+                    detail="文一西路 1 号",
+                ),
+            )
+            db.session.commit()
+            return self._detached(user.id)
+
+    def supplier(self, username: str | None = None, factory_name: str = "测试工厂") -> User:
+        with self.app.app_context():
+            user = accounts.create_user(username or self._name("supplier"), PASSWORD)
+            accounts.become_supplier(user, factory_name, "李厂长", "13900139000")
+            db.session.commit()
+            return self._detached(user.id)
+
+    def _detached(self, user_id: int) -> User:
+        user = db.session.scalar(
+            db.select(User)
+            .where(User.id == user_id)
+            .options(selectinload(User.merchant), selectinload(User.supplier))
+        )
+        db.session.expunge_all()
+        return user
+
+    def token(self, user: User) -> str:
+        with self.app.app_context():
+            _record, token = accounts.create_api_token(db.session.get(User, user.id), "test")
+            db.session.commit()
+            return token
+
+
+@pytest.fixture
+def factory(app: Flask) -> Factory:
+    return Factory(app)

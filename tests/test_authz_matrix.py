@@ -1,0 +1,210 @@
+"""Walk every route for every role: anonymous → login (401 for the API), wrong role → 403,
+another tenant's object → 404. A new route fails this test until it is added to ROUTES."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import select
+
+from portal import accounts, bindings
+from portal.extensions import db
+from portal.models import ApiToken, Merchant
+
+PUBLIC = "public"
+ANY_USER = "any_user"  # logged in, either role
+MERCHANT = "merchant"
+SUPPLIER = "supplier"
+API_BOTH = "api_both"
+API_MERCHANT = "api_merchant"
+API_SUPPLIER = "api_supplier"
+
+# endpoint → (access, {url parameter: kind of tenant object})
+ROUTES: dict[str, tuple[str, dict[str, str]]] = {
+    "static": (PUBLIC, {}),
+    "auth.index": (PUBLIC, {}),
+    "auth.login": (PUBLIC, {}),
+    "auth.signup": (PUBLIC, {}),
+    "auth.logout": (PUBLIC, {}),
+    "api.openapi": (PUBLIC, {}),
+    "account.choose_role": (ANY_USER, {}),
+    "account.become_merchant": (ANY_USER, {}),
+    "account.become_supplier": (ANY_USER, {}),
+    "account.change_password": (ANY_USER, {}),
+    "account.region_fields": (ANY_USER, {}),
+    "account.tokens": (ANY_USER, {}),
+    "account.token_create": (ANY_USER, {}),
+    "account.token_revoke": (ANY_USER, {"token_id": "token"}),
+    "merchant.dashboard": (MERCHANT, {}),
+    "merchant.supplier_list": (MERCHANT, {}),
+    "merchant.binding_apply": (MERCHANT, {}),
+    "merchant.binding_end": (MERCHANT, {"binding_id": "binding"}),
+    "merchant.settings": (MERCHANT, {}),
+    "merchant.settings_profile": (MERCHANT, {}),
+    "merchant.settings_preferences": (MERCHANT, {}),
+    "merchant.address_create": (MERCHANT, {}),
+    "merchant.address_default": (MERCHANT, {"address_id": "address"}),
+    "merchant.address_delete": (MERCHANT, {"address_id": "address"}),
+    "supplier.dashboard": (SUPPLIER, {}),
+    "supplier.merchant_list": (SUPPLIER, {}),
+    "supplier.binding_accept": (SUPPLIER, {"binding_id": "binding"}),
+    "supplier.binding_reject": (SUPPLIER, {"binding_id": "binding"}),
+    "supplier.binding_end": (SUPPLIER, {"binding_id": "binding"}),
+    "supplier.settings": (SUPPLIER, {}),
+    "supplier.settings_profile": (SUPPLIER, {}),
+    "api.me": (API_BOTH, {}),
+    "api.binding_list": (API_BOTH, {}),
+    "api.binding_end": (API_BOTH, {"binding_id": "binding"}),
+    "api.merchant.binding_create": (API_MERCHANT, {}),
+    "api.merchant.return_address_list": (API_MERCHANT, {}),
+    "api.merchant.return_address_create": (API_MERCHANT, {}),
+    "api.supplier.binding_accept": (API_SUPPLIER, {"binding_id": "binding"}),
+    "api.supplier.binding_reject": (API_SUPPLIER, {"binding_id": "binding"}),
+}
+
+
+@dataclass
+class Tenant:
+    user: object
+    browser: object
+    token: str
+    objects: dict[str, int]
+
+
+@pytest.fixture
+def world(app, factory, make_browser):
+    """Two merchant–supplier pairs; each pair owns a binding, an address and tokens."""
+    tenants = {}
+    for pair in ("a", "b"):
+        m_user, s_user = factory.merchant(), factory.supplier()
+        with app.app_context():
+            merchant = db.session.get(Merchant, m_user.merchant.id)
+            binding = bindings.apply_for_binding(merchant, s_user.shop_id)
+            address = accounts.add_return_address(
+                merchant,
+                accounts.AddressInput("退货", "13800138000", "北京市", "北京市", "朝阳区", "x 路"),
+                make_default=False,
+            )
+            db.session.commit()
+            shared = {"binding": binding.id, "address": address.id}
+        for role, user in (("merchant", m_user), ("supplier", s_user)):
+            token = factory.token(user)
+            with app.app_context():
+                token_id = db.session.scalar(
+                    select(ApiToken.id)
+                    .where(ApiToken.user_id == user.id)
+                    .order_by(ApiToken.id.desc())
+                )
+            browser = make_browser()
+            browser.login(user.username)
+            tenants[f"{role}_{pair}"] = Tenant(user, browser, token, {**shared, "token": token_id})
+    roleless = factory.user()
+    browser = make_browser()
+    browser.login(roleless.username)
+    tenants["roleless"] = Tenant(roleless, browser, "", {})
+    anonymous = make_browser()
+    anonymous.refresh_token("/login")
+    tenants["anonymous"] = Tenant(None, anonymous, "", {})
+    return tenants
+
+
+def _rules(app):
+    return {rule.endpoint: rule for rule in app.url_map.iter_rules()}
+
+
+def test_every_route_is_in_the_matrix(app):
+    assert set(_rules(app)) == set(ROUTES), "add new routes to ROUTES with their access rule"
+
+
+def _request(app, tenant, endpoint, objects):
+    rule = _rules(app)[endpoint]
+    access, params = ROUTES[endpoint]
+    values = {name: objects[kind] for name, kind in params.items()}
+    with app.test_request_context():
+        from flask import url_for
+
+        url = url_for(endpoint, **values)
+    method = sorted(rule.methods - {"HEAD", "OPTIONS"})[-1]  # POST/DELETE over GET when both
+    if access.startswith("api"):
+        headers = {"Authorization": f"Bearer {tenant.token}"} if tenant.token else {}
+        return tenant.browser.client.open(url, method=method, headers=headers, json={})
+    headers = {"X-CSRFToken": tenant.browser.token} if tenant.browser.token else {}
+    return tenant.browser.client.open(url, method=method, headers=headers, data={})
+
+
+PROTECTED = [e for e, (access, _) in ROUTES.items() if access != PUBLIC]
+
+
+def check_route(app, world, endpoint):
+    """Non-mutating checks: anonymous, wrong role, no role, other tenant's object, own GET."""
+    access, params = ROUTES[endpoint]
+    own = world["merchant_a"].objects
+
+    response = _request(app, world["anonymous"], endpoint, own)
+    if access.startswith("api"):
+        assert response.status_code == 401
+        assert response.json["error"]["code"] == "unauthorized"
+    else:
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/login")
+
+    if access == ANY_USER:
+        if params:  # another user's token
+            response = _request(app, world["merchant_a"], endpoint, world["merchant_b"].objects)
+            assert response.status_code == 404
+        return
+
+    if access == API_BOTH:
+        roles, denied = ("merchant", "supplier"), None
+    elif access in (MERCHANT, API_MERCHANT):
+        roles, denied = ("merchant",), "supplier"
+    else:
+        roles, denied = ("supplier",), "merchant"
+
+    if denied:
+        tenant = world[f"{denied}_a"]
+        response = _request(app, tenant, endpoint, tenant.objects)
+        assert response.status_code == 403, response.get_data(as_text=True)[:200]
+        if access.startswith("api"):
+            assert response.json["error"]["code"] == "forbidden"
+
+    if not access.startswith("api"):
+        response = _request(app, world["roleless"], endpoint, own)
+        target = response.headers.get("Location") or response.headers.get("HX-Redirect", "")
+        assert "/account/role" in target
+
+    for role in roles:
+        tenant = world[f"{role}_a"]
+        if params:
+            # b's object requested by a: 404 in every case
+            response = _request(app, tenant, endpoint, world[f"{role}_b"].objects)
+            assert response.status_code == 404, (role, response.status_code)
+        elif "GET" in _rules(app)[endpoint].methods:
+            assert _request(app, tenant, endpoint, tenant.objects).status_code == 200
+
+
+def test_route_access_matrix(app, world):
+    failures = []
+    for endpoint in PROTECTED:
+        try:
+            check_route(app, world, endpoint)
+        except AssertionError as error:
+            failures.append(f"{endpoint}: {error}")
+    assert not failures, "\n".join(failures)
+
+    # Nothing of tenant b changed through a's requests.
+    with app.app_context():
+        from portal.models import Binding, ReturnAddress
+
+        assert {b.status for b in db.session.scalars(select(Binding))} == {"pending"}
+        assert db.session.scalar(select(db.func.count()).select_from(ReturnAddress)) == 2
+
+    # Routes open to any logged-in user work for both roles (mutating: run last).
+    for endpoint in PROTECTED:
+        if ROUTES[endpoint][0] != ANY_USER:
+            continue
+        for name in ("merchant_a", "supplier_a"):
+            tenant = world[name]
+            response = _request(app, tenant, endpoint, tenant.objects)
+            assert response.status_code not in (401, 403, 404, 500), (endpoint, name)
