@@ -8,6 +8,7 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
+from portal.allocation import cancel_for_binding_end
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import Binding, Merchant, Supplier, User
@@ -150,5 +151,6 @@ def end_binding(binding: Binding, ended_by: str) -> int:
     if from_status == BINDING_PENDING and ended_by != ROLE_MERCHANT:
         raise DomainError("binding_not_active")
     _transition(binding, from_status, BINDING_ENDED, ended_at=utcnow(), ended_by=ended_by)
-    # Orders arrive with the order desk; until then no assignment can exist to cancel.
-    return 0
+    if from_status == BINDING_PENDING:
+        return 0
+    return cancel_for_binding_end(binding.merchant_id, binding.supplier_id)

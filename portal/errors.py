@@ -32,6 +32,22 @@ MESSAGES: dict[str, tuple[object, int]] = {
     "already_bound": (_l("已与该厂家绑定或申请正在审核中，请勿重复申请"), 409),
     "binding_not_pending": (_l("该申请已处理"), 409),
     "binding_not_active": (_l("该绑定已不是生效状态"), 409),
+    # orders and allocation (DESIGN §4.2): refusal codes, shown per order
+    "after_sale": (_l("售后中，不能分配"), 409),
+    "audit_hold": (_l("平台审核中，不能分配"), 409),
+    "not_awaiting_shipment": (_l("订单不是待发货状态"), 409),
+    "address_incomplete": (_l("收货地址不完整"), 409),
+    "already_assigned": (_l("订单已分配"), 409),
+    "dispatched": (_l("订单已发货"), 409),
+    "not_bound": (_l("未与该厂家绑定或绑定已解除"), 409),
+    "not_assigned": (_l("订单未分配"), 409),
+    "tracking_returned": (_l("厂家已回传运单号，不能取消分配"), 409),
+    "address_changed": (_l("收货信息已变更，待商家确认"), 409),
+    "no_address_change": (_l("该订单没有待确认的地址变更"), 409),
+    "nothing_selected": (_l("请先选择订单"), 422),
+    "too_many_orders": (_l("一次最多提交 1000 个订单"), 422),
+    "missing_columns": (_l("文件缺少必需的列"), 422),
+    "invalid_file": (_l("无法读取该文件，请上传平台导出的 CSV 或 XLSX 文件"), 422),
     # return addresses
     "return_address_in_use": (_l("默认退货地址不能删除，请先设置其他默认地址"), 409),
 }

@@ -9,6 +9,7 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from portal import regions
+from portal.errors import message_for
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -35,6 +36,36 @@ BINDING_STATUS = {
     "ended": (_l("已解除"), "muted"),
 }
 ROLE_LABELS = {"merchant": _l("商家"), "supplier": _l("厂家")}
+STAGE_LABELS = {
+    "unassigned": _l("待分配"),
+    "assigned": _l("已分配"),
+    "returned": _l("已回传"),
+    "dispatched": _l("已发货"),
+}
+PLATFORM_STATUS_LABELS = {
+    "pending_payment": _l("待支付"),
+    "awaiting_shipment": _l("待发货"),
+    "shipped": _l("已发货"),
+    "completed": _l("已签收"),
+    "cancelled": _l("已取消/已退款"),
+}
+CANCEL_REASON_LABELS = {
+    "manual": _l("商家取消分配"),
+    "after_sale": _l("订单售后"),
+    "audit_hold": _l("平台审核中"),
+    "cancelled": _l("订单已取消"),
+    "binding_ended": _l("绑定已解除"),
+}
+EVENT_LABELS = {
+    "assigned": _l("分配给厂家"),
+    "assignment_cancelled": _l("取消分配"),
+    "address_changed": _l("收货信息变更"),
+    "address_acknowledged": _l("商家确认新地址"),
+    "after_sale": _l("发生售后"),
+    "audit_hold": _l("平台审核中"),
+    "hold_lifted": _l("售后/审核解除"),
+    "order_cancelled": _l("订单取消"),
+}
 
 
 def region_options(province: str, city: str) -> dict[str, object]:
@@ -51,4 +82,12 @@ def register(app: Flask) -> None:
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(yuan, "yuan")
     app.add_template_global(region_options, "region_options")
-    app.jinja_env.globals.update(BINDING_STATUS=BINDING_STATUS, ROLE_LABELS=ROLE_LABELS)
+    app.jinja_env.globals.update(
+        BINDING_STATUS=BINDING_STATUS,
+        ROLE_LABELS=ROLE_LABELS,
+        STAGE_LABELS=STAGE_LABELS,
+        PLATFORM_STATUS_LABELS=PLATFORM_STATUS_LABELS,
+        CANCEL_REASON_LABELS=CANCEL_REASON_LABELS,
+        EVENT_LABELS=EVENT_LABELS,
+        message_for=message_for,
+    )

@@ -8,20 +8,27 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import select
 
-from portal import accounts, bindings
+from portal import accounts, allocation, bindings
 from portal.extensions import db
-from portal.models import ApiToken, Merchant
+from portal.keyring import current_keyring
+from portal.models import ApiToken, Merchant, Order, Supplier, User
+from portal.orders.upsert import upsert_orders
+from tests.authz_access import (
+    ANY_USER,
+    API_BOTH,
+    API_MERCHANT,
+    API_SUPPLIER,
+    MERCHANT,
+    PUBLIC,
+    SUPPLIER,
+)
+from tests.authz_order_api import ORDER_API_ROUTES
+from tests.authz_order_desk import ORDER_DESK_ROUTES
+from tests.factories import demo_order
 
-PUBLIC = "public"
-ANY_USER = "any_user"  # logged in, either role
-MERCHANT = "merchant"
-SUPPLIER = "supplier"
-API_BOTH = "api_both"
-API_MERCHANT = "api_merchant"
-API_SUPPLIER = "api_supplier"
-
-# endpoint → (access, {url parameter: kind of tenant object})
-ROUTES: dict[str, tuple[str, dict[str, str]]] = {
+# endpoint → (access, {url parameter: kind of tenant object}); kinds: binding, address, token,
+# order (an order number of the merchant, assigned to its supplier).
+BASE_ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "static": (PUBLIC, {}),
     "auth.index": (PUBLIC, {}),
     "auth.login": (PUBLIC, {}),
@@ -62,6 +69,7 @@ ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "api.supplier.binding_accept": (API_SUPPLIER, {"binding_id": "binding"}),
     "api.supplier.binding_reject": (API_SUPPLIER, {"binding_id": "binding"}),
 }
+ROUTES = {**BASE_ROUTES, **ORDER_DESK_ROUTES, **ORDER_API_ROUTES}
 
 
 @dataclass
@@ -80,14 +88,20 @@ def world(app, factory, make_browser):
         m_user, s_user = factory.merchant(), factory.supplier()
         with app.app_context():
             merchant = db.session.get(Merchant, m_user.merchant.id)
+            supplier = db.session.get(Supplier, s_user.supplier.id)
             binding = bindings.apply_for_binding(merchant, s_user.shop_id)
+            bindings.accept_binding(supplier, binding.id)
+            order_no = f"261121-{ord(pair)}0000000000001"
+            upsert_orders(current_keyring(), merchant, [demo_order(order_no)])
+            actor = db.session.get(User, m_user.id)
+            assert allocation.assign_orders(merchant, [order_no], supplier, actor).done
             address = accounts.add_return_address(
                 merchant,
                 accounts.AddressInput("退货", "13800138000", "北京市", "北京市", "朝阳区", "x 路"),
                 make_default=False,
             )
             db.session.commit()
-            shared = {"binding": binding.id, "address": address.id}
+            shared = {"binding": binding.id, "address": address.id, "order": order_no}
         for role, user in (("merchant", m_user), ("supplier", s_user)):
             token = factory.token(user)
             with app.app_context():
@@ -197,7 +211,8 @@ def test_route_access_matrix(app, world):
     with app.app_context():
         from portal.models import Binding, ReturnAddress
 
-        assert {b.status for b in db.session.scalars(select(Binding))} == {"pending"}
+        assert {b.status for b in db.session.scalars(select(Binding))} == {"active"}
+        assert set(db.session.scalars(select(Order.stage))) == {"assigned"}
         assert db.session.scalar(select(db.func.count()).select_from(ReturnAddress)) == 2
 
     # Routes open to any logged-in user work for both roles (mutating: run last).

@@ -1,5 +1,6 @@
-"""Merchant area: dashboard, supplier bindings, settings."""
+"""Merchant area: dashboard, order desk, imports, supplier bindings, settings."""
 
+from portal.merchant import imports, orders  # noqa: F401  (routes register on bp)
 from portal.merchant.views import bp
 
 __all__ = ["bp"]

@@ -10,13 +10,18 @@ from portal.models.accounts import (
 )
 from portal.models.base import Base
 from portal.models.bindings import Binding
+from portal.models.orders import Assignment, ImportJob, Order, OrderEvent
 
 __all__ = [
     "ApiToken",
+    "Assignment",
     "Base",
     "Binding",
+    "ImportJob",
     "LoginFailure",
     "Merchant",
+    "Order",
+    "OrderEvent",
     "ReturnAddress",
     "Supplier",
     "User",

@@ -1,0 +1,311 @@
+"""Assigning orders to bound suppliers and cancelling assignments, set-based and race-safe.
+
+Every transition is a compare-and-set: `UPDATE orders … WHERE stage = :from AND <still
+eligible> RETURNING id`, one statement per chunk of orders. Two batches, two tabs, or a
+merchant and the platform acting at once can never leave an order with two suppliers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, insert, select, update
+
+from portal.extensions import db
+from portal.models import Assignment, Binding, Merchant, Order, OrderEvent, Supplier, User
+from portal.models.base import utcnow
+from portal.models.bindings import BINDING_ACTIVE
+from portal.models.orders import (
+    ASSIGNMENT_ACTIVE,
+    ASSIGNMENT_CANCELLED,
+    CANCEL_BINDING_ENDED,
+    CANCEL_MANUAL,
+    EVENT_ADDRESS_ACKNOWLEDGED,
+    EVENT_ASSIGNED,
+    EVENT_ASSIGNMENT_CANCELLED,
+    PLATFORM_AWAITING,
+    STAGE_ASSIGNED,
+    STAGE_UNASSIGNED,
+)
+from portal.orders.rules import assign_blocker
+
+CHUNK = 900  # bound parameters per IN list, comfortably inside every backend's limit
+
+
+@dataclass(frozen=True)
+class Refusal:
+    order_no: str
+    code: str
+
+
+@dataclass
+class BatchResult:
+    done: list[str] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+
+
+def chunks(items: Sequence, size: int = CHUNK) -> list[Sequence]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def unique(values: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(v.strip() for v in values if v and v.strip()))
+
+
+def is_bound(merchant: Merchant, supplier: Supplier, *, lock: bool = False) -> bool:
+    """An active binding; `lock` holds its row so ending the binding waits for us (PostgreSQL)."""
+    query = select(Binding.id).where(
+        Binding.merchant_id == merchant.id,
+        Binding.supplier_id == supplier.id,
+        Binding.status == BINDING_ACTIVE,
+    )
+    if lock:
+        query = query.with_for_update()
+    return db.session.scalar(query) is not None
+
+
+def _load_states(merchant: Merchant, order_nos: Sequence[str]) -> dict[str, object]:
+    states = {}
+    for chunk in chunks(order_nos):
+        for row in db.session.execute(
+            select(
+                Order.id,
+                Order.order_no,
+                Order.stage,
+                Order.platform_status,
+                Order.after_sale_active,
+                Order.audit_hold,
+                Order.address_complete,
+                Order.address_change_pending,
+            ).where(Order.merchant_id == merchant.id, Order.order_no.in_(chunk))
+        ):
+            states[row.order_no] = row
+    return states
+
+
+def assign_orders(
+    merchant: Merchant, order_nos: Sequence[str], supplier: Supplier | None, actor: User | None
+) -> BatchResult:
+    """Assign the eligible orders to `supplier`; every other order is refused with its code."""
+    result = BatchResult()
+    order_nos = unique(order_nos)
+    if supplier is None or not is_bound(merchant, supplier, lock=True):
+        result.refused = [Refusal(no, "not_bound") for no in order_nos]
+        return result
+    states = _load_states(merchant, order_nos)
+    eligible: dict[int, str] = {}
+    for order_no in order_nos:
+        state = states.get(order_no)
+        code = "not_found" if state is None else assign_blocker(state)
+        if code:
+            result.refused.append(Refusal(order_no, code))
+        else:
+            eligible[state.id] = order_no
+    now = utcnow()
+    won: list[int] = []
+    for chunk in chunks(list(eligible)):
+        won += db.session.scalars(
+            update(Order)
+            .where(
+                Order.merchant_id == merchant.id,
+                Order.id.in_(chunk),
+                # compare-and-set: still unassigned and still eligible right now
+                Order.stage == STAGE_UNASSIGNED,
+                Order.platform_status == PLATFORM_AWAITING,
+                Order.after_sale_active.is_(False),
+                Order.audit_hold.is_(False),
+                Order.address_complete.is_(True),
+            )
+            .values(
+                stage=STAGE_ASSIGNED,
+                supplier_id=supplier.id,
+                assigned_at=now,
+                address_change_pending=False,
+                updated_at=now,
+            )
+            .returning(Order.id)
+        ).all()
+    won_set = set(won)
+    result.refused += [
+        Refusal(order_no, "already_assigned")
+        for order_id, order_no in eligible.items()
+        if order_id not in won_set
+    ]
+    result.done = [eligible[order_id] for order_id in eligible if order_id in won_set]
+    if won:
+        actor_id = actor.id if actor else None
+        db.session.execute(
+            insert(Assignment),
+            [
+                {
+                    "order_id": order_id,
+                    "merchant_id": merchant.id,
+                    "supplier_id": supplier.id,
+                    "status": ASSIGNMENT_ACTIVE,
+                    "assigned_at": now,
+                    "assigned_by": actor_id,
+                }
+                for order_id in won
+            ],
+        )
+        _record(merchant.id, won, EVENT_ASSIGNED, actor_id, supplier.id, "", now)
+    return result
+
+
+def _record(
+    merchant_id: int,
+    order_ids: Sequence[int],
+    kind: str,
+    actor_id: int | None,
+    supplier_id: int | None,
+    reason: str,
+    now: object,
+    suppliers: dict[int, int] | None = None,
+) -> None:
+    db.session.execute(
+        insert(OrderEvent),
+        [
+            {
+                "order_id": order_id,
+                "merchant_id": merchant_id,
+                "kind": kind,
+                "actor_id": actor_id,
+                "supplier_id": suppliers.get(order_id) if suppliers else supplier_id,
+                "reason": reason,
+                "created_at": now,
+            }
+            for order_id in order_ids
+        ],
+    )
+
+
+def cancel_assignments_where(
+    merchant_id: int,
+    order_ids: Sequence[int],
+    reason: str,
+    actor: User | None,
+    condition: ColumnElement[bool] | None = None,
+    supplier_id: int | None = None,
+) -> list[int]:
+    """Cancel the active assignments of these orders that have no tracking number yet.
+
+    Returns the ids of the orders taken back. Returned or dispatched orders are untouched.
+    """
+    now = utcnow()
+    taken_back: list[int] = []
+    for chunk in chunks(list(order_ids)):
+        query = update(Order).where(
+            Order.merchant_id == merchant_id,
+            Order.id.in_(chunk),
+            Order.stage == STAGE_ASSIGNED,
+        )
+        if condition is not None:
+            query = query.where(condition)
+        if supplier_id is not None:
+            query = query.where(Order.supplier_id == supplier_id)
+        taken_back += db.session.scalars(
+            query.values(
+                stage=STAGE_UNASSIGNED,
+                supplier_id=None,
+                assigned_at=None,
+                address_change_pending=False,
+                updated_at=now,
+            ).returning(Order.id)
+        ).all()
+    if not taken_back:
+        return []
+    suppliers: dict[int, int] = {}
+    for chunk in chunks(taken_back):
+        suppliers.update(
+            db.session.execute(
+                update(Assignment)
+                .where(Assignment.order_id.in_(chunk), Assignment.status == ASSIGNMENT_ACTIVE)
+                .values(
+                    status=ASSIGNMENT_CANCELLED,
+                    cancelled_at=now,
+                    cancel_reason=reason,
+                    cancelled_by=actor.id if actor else None,
+                )
+                .returning(Assignment.order_id, Assignment.supplier_id)
+            ).all()
+        )
+    _record(
+        merchant_id,
+        taken_back,
+        EVENT_ASSIGNMENT_CANCELLED,
+        actor.id if actor else None,
+        None,
+        reason,
+        now,
+        suppliers,
+    )
+    return taken_back
+
+
+def cancel_assignments(merchant: Merchant, order_nos: Sequence[str], actor: User) -> BatchResult:
+    """The merchant takes orders back (取消分配) until a tracking number has been returned."""
+    result = BatchResult()
+    order_nos = unique(order_nos)
+    states = _load_states(merchant, order_nos)
+    candidates: dict[int, str] = {}
+    for order_no in order_nos:
+        state = states.get(order_no)
+        if state is None:
+            result.refused.append(Refusal(order_no, "not_found"))
+        elif state.stage != STAGE_ASSIGNED:
+            code = {"unassigned": "not_assigned", "returned": "tracking_returned"}.get(
+                state.stage, "dispatched"
+            )
+            result.refused.append(Refusal(order_no, code))
+        else:
+            candidates[state.id] = order_no
+    won = set(cancel_assignments_where(merchant.id, list(candidates), CANCEL_MANUAL, actor))
+    for order_id, order_no in candidates.items():
+        if order_id in won:
+            result.done.append(order_no)
+        else:
+            result.refused.append(Refusal(order_no, "tracking_returned"))
+    return result
+
+
+def cancel_for_binding_end(merchant_id: int, supplier_id: int) -> int:
+    """Ending a binding takes back every order of the pair that has no tracking number yet."""
+    order_ids = db.session.scalars(
+        select(Order.id).where(
+            Order.merchant_id == merchant_id,
+            Order.supplier_id == supplier_id,
+            Order.stage == STAGE_ASSIGNED,
+        )
+    ).all()
+    return len(
+        cancel_assignments_where(
+            merchant_id, order_ids, CANCEL_BINDING_ENDED, None, supplier_id=supplier_id
+        )
+    )
+
+
+def acknowledge_address(merchant: Merchant, order: Order, actor: User) -> bool:
+    """The merchant confirms the buyer's new address; the supplier may print again."""
+    now = utcnow()
+    changed = db.session.execute(
+        update(Order)
+        .where(
+            Order.id == order.id,
+            Order.merchant_id == merchant.id,
+            Order.address_change_pending.is_(True),
+        )
+        .values(address_change_pending=False, updated_at=now)
+    ).rowcount
+    if changed:
+        _record(
+            merchant.id,
+            [order.id],
+            EVENT_ADDRESS_ACKNOWLEDGED,
+            actor.id,
+            order.supplier_id,
+            "",
+            now,
+        )
+    db.session.refresh(order)
+    return bool(changed)

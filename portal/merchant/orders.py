@@ -1,0 +1,3 @@
+"""Merchant order desk views (订单)."""
+
+from portal.merchant.views import bp  # noqa: F401

@@ -1,0 +1,201 @@
+"""Orders, their assignments to suppliers, and the audit trail of every change."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.models.accounts import Supplier
+from portal.models.base import Base, UTCDateTime, utcnow
+
+# Order stages (DESIGN §4.3)
+STAGE_UNASSIGNED = "unassigned"
+STAGE_ASSIGNED = "assigned"
+STAGE_RETURNED = "returned"
+STAGE_DISPATCHED = "dispatched"
+STAGES = (STAGE_UNASSIGNED, STAGE_ASSIGNED, STAGE_RETURNED, STAGE_DISPATCHED)
+
+# Platform status (DESIGN §8.2)
+PLATFORM_AWAITING = "awaiting_shipment"
+PLATFORM_CANCELLED = "cancelled"
+
+# Assignment status
+ASSIGNMENT_ACTIVE = "active"
+ASSIGNMENT_CANCELLED = "cancelled"
+
+# Why an assignment was cancelled
+CANCEL_MANUAL = "manual"
+CANCEL_AFTER_SALE = "after_sale"
+CANCEL_AUDIT = "audit_hold"
+CANCEL_ORDER_CANCELLED = "cancelled"
+CANCEL_BINDING_ENDED = "binding_ended"
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index("uq_orders_merchant_order_no", "merchant_id", "order_no", unique=True),
+        # The order desk: one merchant's orders by stage, newest first.
+        Index("ix_orders_merchant_stage_id", "merchant_id", "stage", "id"),
+        Index("ix_orders_merchant_supplier_stage", "merchant_id", "supplier_id", "stage", "id"),
+        # The factory desk: a supplier's current orders by stage.
+        Index("ix_orders_supplier_stage_id", "supplier_id", "stage", "id"),
+        Index("ix_orders_merchant_phone_index", "merchant_id", "phone_index"),
+        Index("ix_orders_merchant_sku", "merchant_id", "sku_key"),
+        Index("ix_orders_merchant_paid_at", "merchant_id", "paid_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    order_no: Mapped[str] = mapped_column(String(40))
+
+    platform_status: Mapped[str] = mapped_column(String(20))
+    platform_status_text: Mapped[str] = mapped_column(String(30), default="")
+    after_sale_status: Mapped[str] = mapped_column(String(100), default="")
+    after_sale_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    audit_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    promise_ship_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    buyer_note: Mapped[str] = mapped_column(String(500), default="")
+    merchant_note: Mapped[str] = mapped_column(String(500), default="")
+
+    # Receiver: ciphertexts (AES-GCM, row identity as associated data) and masks made at write
+    # time, so supplier code paths never decrypt. Province/city/district are not secret.
+    name_enc: Mapped[str] = mapped_column(Text, default="")
+    phone_enc: Mapped[str] = mapped_column(Text, default="")
+    detail_enc: Mapped[str] = mapped_column(Text, default="")
+    name_mask: Mapped[str] = mapped_column(String(16), default="")
+    phone_mask: Mapped[str] = mapped_column(String(24), default="")
+    detail_mask: Mapped[str] = mapped_column(String(8), default="")
+    province: Mapped[str] = mapped_column(String(50), default="")
+    city: Mapped[str] = mapped_column(String(50), default="")
+    district: Mapped[str] = mapped_column(String(50), default="")
+    phone_index: Mapped[str] = mapped_column(String(64), default="")
+    receiver_key: Mapped[str] = mapped_column(String(32), default="")
+    address_complete: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # The goods line (the platform export has one line per order).
+    goods_id: Mapped[str] = mapped_column(String(64), default="")
+    goods_name: Mapped[str] = mapped_column(String(200), default="")
+    spec: Mapped[str] = mapped_column(String(100), default="")
+    style_id: Mapped[str] = mapped_column(String(64), default="")
+    sku_code: Mapped[str] = mapped_column(String(64), default="")
+    goods_code: Mapped[str] = mapped_column(String(64), default="")
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    # Settlement prices are keyed by the SKU code, else goods id + spec (DESIGN §7).
+    sku_key: Mapped[str] = mapped_column(String(200), default="")
+
+    goods_total_fen: Mapped[int | None] = mapped_column(Integer)
+    paid_fen: Mapped[int | None] = mapped_column(Integer)
+    merchant_received_fen: Mapped[int | None] = mapped_column(Integer)
+    platform_tracking_no: Mapped[str] = mapped_column(String(64), default="")
+    platform_courier: Mapped[str] = mapped_column(String(50), default="")
+
+    # Keyed digest of everything imported: an unchanged re-import is detected without decrypting.
+    content_hash: Mapped[str] = mapped_column(String(64), default="")
+
+    # Allocation state, kept on the order so desks filter and count by index.
+    stage: Mapped[str] = mapped_column(String(12), default=STAGE_UNASSIGNED)
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id"))
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Receiver data changed after assignment and the merchant has not acknowledged it yet.
+    address_change_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    supplier: Mapped[Supplier | None] = relationship()
+
+
+class Assignment(Base):
+    """One allocation of an order to a supplier; cancelled ones stay visible to the supplier."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        # At most one active assignment per order, guaranteed by the database.
+        Index(
+            "uq_assignments_active_order",
+            "order_id",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+        Index("ix_assignments_supplier_status_id", "supplier_id", "status", "id"),
+        Index("ix_assignments_order_id", "order_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"))
+    status: Mapped[str] = mapped_column(String(10), default=ASSIGNMENT_ACTIVE)
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    assigned_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_reason: Mapped[str | None] = mapped_column(String(20))
+    cancelled_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    order: Mapped[Order] = relationship()
+    supplier: Mapped[Supplier] = relationship()
+
+
+# Order event kinds (the audit trail shown in an order's history)
+EVENT_IMPORTED = "imported"
+EVENT_UPDATED = "updated"
+EVENT_ASSIGNED = "assigned"
+EVENT_ASSIGNMENT_CANCELLED = "assignment_cancelled"
+EVENT_ADDRESS_CHANGED = "address_changed"
+EVENT_ADDRESS_ACKNOWLEDGED = "address_acknowledged"
+EVENT_AFTER_SALE = "after_sale"
+EVENT_AUDIT_HOLD = "audit_hold"
+EVENT_HOLD_LIFTED = "hold_lifted"
+EVENT_CANCELLED = "order_cancelled"
+
+
+class OrderEvent(Base):
+    __tablename__ = "order_events"
+    __table_args__ = (Index("ix_order_events_order_id", "order_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    kind: Mapped[str] = mapped_column(String(30))
+    # Who: a user, or None for the system (an import or the platform's change).
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id"))
+    reason: Mapped[str] = mapped_column(String(30), default="")
+    # A short, non-personal note (never buyer data): e.g. the new platform status text.
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ImportJob(Base):
+    """An uploaded platform export being imported in the background, with its progress."""
+
+    __tablename__ = "import_jobs"
+    __table_args__ = (Index("ix_import_jobs_merchant_id", "merchant_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    filename: Mapped[str] = mapped_column(String(200))
+    # queued → running → done | failed
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    # The upload itself, kept in the database so any worker host can process it; cleared after.
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    cancelled_assignments: Mapped[int] = mapped_column(Integer, default=0)
+    # JSON list of {row, order_no, code, message}; the first 1000 refusals.
+    rejections: Mapped[str] = mapped_column(Text, default="[]")
+    error: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,181 @@
+"""Reading orders for a merchant: the filtered desk query, stage counts, one order, history.
+
+Every query here starts from `Order.merchant_id == merchant.id`: tenant scope is in the query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy.orm import joinedload
+
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.formatting import SHANGHAI
+from portal.models import Merchant, Order, OrderEvent, Supplier
+from portal.models.orders import (
+    PLATFORM_AWAITING,
+    STAGE_ASSIGNED,
+    STAGE_DISPATCHED,
+    STAGE_RETURNED,
+    STAGE_UNASSIGNED,
+)
+from portal.privacy import KeyRing, blind_index, normalize_phone, reveal_receiver
+
+TAB_ALL = "all"
+TAB_UNASSIGNED = "unassigned"
+TAB_ASSIGNED = "assigned"
+TAB_RETURNED = "returned"
+TAB_DISPATCHED = "dispatched"
+TAB_EXCEPTIONS = "exceptions"
+TABS = (TAB_UNASSIGNED, TAB_ASSIGNED, TAB_RETURNED, TAB_DISPATCHED, TAB_EXCEPTIONS, TAB_ALL)
+
+
+def tab_condition(tab: str) -> ColumnElement[bool] | None:
+    """What each desk tab shows. 待分配 lists only orders that can be assigned right now."""
+    if tab == TAB_UNASSIGNED:
+        return and_(
+            Order.stage == STAGE_UNASSIGNED,
+            Order.platform_status == PLATFORM_AWAITING,
+            Order.after_sale_active.is_(False),
+            Order.audit_hold.is_(False),
+            Order.address_complete.is_(True),
+        )
+    if tab == TAB_ASSIGNED:
+        return Order.stage == STAGE_ASSIGNED
+    if tab == TAB_RETURNED:
+        return Order.stage == STAGE_RETURNED
+    if tab == TAB_DISPATCHED:
+        return Order.stage == STAGE_DISPATCHED
+    if tab == TAB_EXCEPTIONS:
+        # 异常: held (after-sale, audit), address changed, or awaiting with an incomplete address
+        return and_(
+            Order.stage != STAGE_DISPATCHED,
+            or_(
+                Order.after_sale_active.is_(True),
+                Order.audit_hold.is_(True),
+                Order.address_change_pending.is_(True),
+                and_(
+                    Order.stage == STAGE_UNASSIGNED,
+                    Order.platform_status == PLATFORM_AWAITING,
+                    Order.address_complete.is_(False),
+                ),
+            ),
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class OrderFilters:
+    tab: str = TAB_UNASSIGNED
+    supplier_id: int | None = None
+    paid_from: date | None = None
+    paid_to: date | None = None
+    sku: str = ""
+    q: str = ""
+
+
+def _shanghai_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=SHANGHAI)
+
+
+def filter_conditions(
+    keyring: KeyRing, merchant: Merchant, filters: OrderFilters
+) -> list[ColumnElement[bool]]:
+    """Everything but the tab: the counts per tab share these."""
+    conditions: list[ColumnElement[bool]] = [Order.merchant_id == merchant.id]
+    if filters.supplier_id:
+        conditions.append(Order.supplier_id == filters.supplier_id)
+    if filters.paid_from:
+        conditions.append(Order.paid_at >= _shanghai_midnight(filters.paid_from))
+    if filters.paid_to:
+        conditions.append(Order.paid_at < _shanghai_midnight(filters.paid_to + timedelta(days=1)))
+    if filters.sku:
+        conditions.append(or_(Order.sku_code == filters.sku, Order.sku_key == filters.sku))
+    query = filters.q.strip()
+    if query:
+        phone = normalize_phone(query)
+        if phone.kind in ("mobile", "landline"):
+            # Phones are encrypted: search through the merchant-scoped blind index.
+            conditions.append(Order.phone_index == blind_index(keyring, merchant.id, query))
+        else:
+            conditions.append(Order.order_no == query)
+    return conditions
+
+
+def orders_query(keyring: KeyRing, merchant: Merchant, filters: OrderFilters) -> Select[Any]:
+    conditions = filter_conditions(keyring, merchant, filters)
+    tab = tab_condition(filters.tab)
+    if tab is not None:
+        conditions.append(tab)
+    return (
+        select(Order)
+        .options(joinedload(Order.supplier))
+        .where(*conditions)
+        .order_by(Order.id.desc())
+    )
+
+
+def order_ids_query(keyring: KeyRing, merchant: Merchant, filters: OrderFilters) -> Select[Any]:
+    """Ids and numbers of every order matching the filter (for 'select all matching')."""
+    conditions = filter_conditions(keyring, merchant, filters)
+    tab = tab_condition(filters.tab)
+    if tab is not None:
+        conditions.append(tab)
+    return select(Order.order_no).where(*conditions).order_by(Order.id.desc())
+
+
+def tab_counts(keyring: KeyRing, merchant: Merchant, filters: OrderFilters) -> dict[str, int]:
+    """All tab counts in one pass over the merchant's filtered orders."""
+    columns = [
+        func.coalesce(func.sum(case((tab_condition(tab), 1), else_=0)), 0).label(tab)
+        for tab in TABS
+        if tab != TAB_ALL
+    ]
+    row = db.session.execute(
+        select(*columns, func.count().label(TAB_ALL)).where(
+            *filter_conditions(keyring, merchant, filters)
+        )
+    ).one()
+    return {tab: int(getattr(row, tab)) for tab in TABS}
+
+
+def get_order_for_merchant(merchant: Merchant, order_no: str) -> Order:
+    order = db.session.scalar(
+        select(Order)
+        .options(joinedload(Order.supplier).joinedload(Supplier.user))
+        .where(Order.merchant_id == merchant.id, Order.order_no == order_no)
+    )
+    if order is None:
+        raise DomainError("not_found")
+    return order
+
+
+def order_history(merchant: Merchant, order: Order) -> list[OrderEvent]:
+    return list(
+        db.session.scalars(
+            select(OrderEvent)
+            .where(OrderEvent.merchant_id == merchant.id, OrderEvent.order_id == order.id)
+            .order_by(OrderEvent.id)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Receiver:
+    name: str
+    phone: str
+    detail: str
+
+
+def receiver_for_merchant(keyring: KeyRing, merchant: Merchant, order: Order) -> Receiver:
+    """Plain receiver data: only ever for the owning merchant's views, exports and waybills."""
+    if order.merchant_id != merchant.id:
+        raise DomainError("not_found")
+    name, phone, detail = reveal_receiver(
+        keyring, merchant.id, order.order_no, order.name_enc, order.phone_enc, order.detail_enc
+    )
+    return Receiver(name, phone, detail)

@@ -1,0 +1,380 @@
+"""Order upsert keyed by (merchant, order number): import and API share this one path.
+
+Rows are processed in batches with set-based statements: one SELECT of the existing orders,
+one bulk INSERT, one bulk UPDATE, then the §4.2 consequences (automatic cancellation, address
+change holds) as compare-and-set statements evaluated against the rows' current state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from sqlalchemy import insert, select, update
+
+from portal import allocation
+from portal.extensions import db
+from portal.imports.platform_export import ImportedOrder, RowError
+from portal.models import Merchant, Order, OrderEvent
+from portal.models.base import utcnow
+from portal.models.orders import (
+    CANCEL_AFTER_SALE,
+    CANCEL_AUDIT,
+    CANCEL_ORDER_CANCELLED,
+    EVENT_ADDRESS_CHANGED,
+    EVENT_AFTER_SALE,
+    EVENT_AUDIT_HOLD,
+    EVENT_CANCELLED,
+    EVENT_HOLD_LIFTED,
+    PLATFORM_CANCELLED,
+    STAGE_ASSIGNED,
+    STAGE_RETURNED,
+)
+from portal.privacy import (
+    KeyRing,
+    is_valid_phone,
+    normalize_phone,
+    normalize_text,
+    protect_receiver,
+    receiver_key,
+)
+from portal.regions import is_complete_address, validate_region
+
+BATCH_SIZE = 1000
+MAX_REPORTED_REJECTIONS = 1000
+
+
+@dataclass(frozen=True)
+class Rejection:
+    order_no: str
+    code: str
+    message: str
+    row: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "order_no": self.order_no,
+            "code": self.code,
+            "message": self.message,
+        }
+        if self.row is not None:
+            data["row"] = self.row
+        return data
+
+
+@dataclass
+class UpsertResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected_count: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    cancelled_assignments: int = 0
+
+    def reject(self, rejection: Rejection) -> None:
+        self.rejected_count += 1
+        if len(self.rejected) < MAX_REPORTED_REJECTIONS:
+            self.rejected.append(rejection)
+
+    def add(self, other: UpsertResult) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.cancelled_assignments += other.cancelled_assignments
+        for rejection in other.rejected:
+            self.reject(rejection)
+        self.rejected_count += other.rejected_count - len(other.rejected)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": [r.as_dict() for r in self.rejected],
+            "rejected_count": self.rejected_count,
+            "cancelled_assignments": self.cancelled_assignments,
+        }
+
+
+def batched(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def upsert_orders(
+    keyring: KeyRing,
+    merchant: Merchant,
+    rows: Iterable[ImportedOrder | RowError],
+    *,
+    batch_size: int = BATCH_SIZE,
+    after_batch: object = None,
+) -> UpsertResult:
+    """Create or update orders; a refused row is reported and the others go in.
+
+    `after_batch(result_so_far, rows_seen)` runs after each batch: the import job commits and
+    records progress there, so a killed import keeps every committed batch and nothing partial.
+    """
+    total = UpsertResult()
+    seen = 0
+    for batch in batched(rows, batch_size):
+        seen += len(batch)
+        total.add(_upsert_batch(keyring, merchant, batch))
+        if after_batch is not None:
+            after_batch(total, seen)  # type: ignore[operator]
+    return total
+
+
+def _content_hash(row: ImportedOrder, key: str) -> str:
+    """Digest of everything we store from a row; the receiver enters only as its keyed HMAC."""
+    payload = [
+        row.platform_status,
+        row.platform_status_text,
+        row.after_sale_status,
+        row.after_sale_active,
+        row.audit_hold,
+        row.paid_at.isoformat() if row.paid_at else "",
+        row.promise_ship_at.isoformat() if row.promise_ship_at else "",
+        key,
+        row.province,
+        row.city,
+        row.district,
+        row.goods_id,
+        row.goods_name,
+        row.spec,
+        row.style_id,
+        row.sku_code,
+        row.goods_code,
+        row.quantity,
+        row.tracking_no,
+        row.courier_name,
+        row.merchant_note,
+        row.buyer_note,
+        row.goods_total_fen,
+        row.paid_fen,
+        row.merchant_received_fen,
+    ]
+    return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
+
+
+def sku_key_for(sku_code: str, goods_id: str, spec: str) -> str:
+    return sku_code or f"{goods_id}|{spec}"
+
+
+def _validate(row: ImportedOrder) -> Rejection | None:
+    phone = normalize_phone(row.receiver_phone)
+    if row.receiver_phone and not is_valid_phone(phone):
+        return Rejection(
+            row.order_no, "invalid_phone", f"手机号格式不正确：第 {row.row} 行", row.row or None
+        )
+    return None
+
+
+def _order_values(
+    keyring: KeyRing, merchant_id: int, row: ImportedOrder, key: str, digest: str
+) -> dict[str, object]:
+    protected = protect_receiver(
+        keyring,
+        merchant_id,
+        row.order_no,
+        row.receiver_name,
+        row.receiver_phone,
+        row.province,
+        row.city,
+        row.district,
+        row.detail,
+    )
+    province, city, district = (normalize_text(v) for v in (row.province, row.city, row.district))
+    complete = is_complete_address(province, city, district, row.detail) and (
+        validate_region(province, city, district) is None
+    )
+    return {
+        "platform_status": row.platform_status,
+        "platform_status_text": row.platform_status_text,
+        "after_sale_status": row.after_sale_status,
+        "after_sale_active": row.after_sale_active,
+        "audit_hold": row.audit_hold,
+        "paid_at": row.paid_at,
+        "promise_ship_at": row.promise_ship_at,
+        "buyer_note": row.buyer_note,
+        "merchant_note": row.merchant_note,
+        "name_enc": protected.name_enc,
+        "phone_enc": protected.phone_enc,
+        "detail_enc": protected.detail_enc,
+        "name_mask": protected.name_mask,
+        "phone_mask": protected.phone_mask,
+        "detail_mask": protected.detail_mask,
+        "province": province,
+        "city": city,
+        "district": district,
+        "phone_index": protected.phone_index,
+        "receiver_key": key,
+        "address_complete": complete,
+        "goods_id": row.goods_id,
+        "goods_name": row.goods_name,
+        "spec": row.spec,
+        "style_id": row.style_id,
+        "sku_code": row.sku_code,
+        "goods_code": row.goods_code,
+        "quantity": row.quantity,
+        "sku_key": sku_key_for(row.sku_code, row.goods_id, row.spec),
+        "goods_total_fen": row.goods_total_fen,
+        "paid_fen": row.paid_fen,
+        "merchant_received_fen": row.merchant_received_fen,
+        "platform_tracking_no": row.tracking_no,
+        "platform_courier": row.courier_name,
+        "content_hash": digest,
+    }
+
+
+def _upsert_batch(
+    keyring: KeyRing, merchant: Merchant, batch: list[ImportedOrder | RowError]
+) -> UpsertResult:
+    result = UpsertResult()
+    rows: list[ImportedOrder] = []
+    for row in batch:
+        if isinstance(row, RowError):
+            result.reject(Rejection(row.order_no, row.code, row.message, row.row))
+            continue
+        rejection = _validate(row)
+        if rejection:
+            result.reject(rejection)
+        else:
+            rows.append(row)
+    if not rows:
+        return result
+
+    existing = {
+        item.order_no: item
+        for item in db.session.execute(
+            select(
+                Order.id,
+                Order.order_no,
+                Order.content_hash,
+                Order.receiver_key,
+                Order.after_sale_active,
+                Order.audit_hold,
+                Order.platform_status,
+            ).where(
+                Order.merchant_id == merchant.id,
+                Order.order_no.in_([r.order_no for r in rows]),
+            )
+        )
+    }
+    now = utcnow()
+    inserts: list[dict[str, object]] = []
+    updates: list[dict[str, object]] = []
+    events: list[dict[str, object]] = []
+    address_changed: list[int] = []
+    to_check_holds: list[int] = []
+    for row in rows:
+        key = receiver_key(
+            keyring,
+            merchant.id,
+            row.receiver_name,
+            row.receiver_phone,
+            row.province,
+            row.city,
+            row.district,
+            row.detail,
+        )
+        digest = _content_hash(row, key)
+        old = existing.get(row.order_no)
+        if old is None:
+            values = _order_values(keyring, merchant.id, row, key, digest)
+            values.update(merchant_id=merchant.id, order_no=row.order_no, created_at=now)
+            values["updated_at"] = now
+            inserts.append(values)
+            continue
+        if old.content_hash == digest:
+            result.unchanged += 1
+            continue
+        values = _order_values(keyring, merchant.id, row, key, digest)
+        values.update(id=old.id, updated_at=now)
+        updates.append(values)
+        if old.receiver_key != key:
+            address_changed.append(old.id)
+        event = _change_event(old, row)
+        if event:
+            events.append({"order_id": old.id, "merchant_id": merchant.id, **event})
+        if row.after_sale_active or row.audit_hold or row.platform_status == PLATFORM_CANCELLED:
+            to_check_holds.append(old.id)
+
+    if inserts:
+        db.session.execute(insert(Order), inserts)
+        result.created += len(inserts)
+    if updates:
+        # Bulk UPDATE by primary key: one executemany for the whole batch.
+        db.session.execute(update(Order), updates)
+        result.updated += len(updates)
+    if events:
+        db.session.execute(insert(OrderEvent), [{**e, "created_at": now} for e in events])
+    if to_check_holds:
+        result.cancelled_assignments += _cancel_for_holds(merchant, to_check_holds)
+    if address_changed:
+        _hold_for_address_change(merchant, address_changed, now)
+    return result
+
+
+def _change_event(old: object, row: ImportedOrder) -> dict[str, object] | None:
+    """The platform-side change worth a line in the order's history (most important first)."""
+    if row.platform_status == PLATFORM_CANCELLED and old.platform_status != PLATFORM_CANCELLED:
+        return {"kind": EVENT_CANCELLED, "note": row.platform_status_text[:200]}
+    if row.after_sale_active and not old.after_sale_active:
+        return {"kind": EVENT_AFTER_SALE, "note": row.after_sale_status[:200]}
+    if row.audit_hold and not old.audit_hold:
+        return {"kind": EVENT_AUDIT_HOLD, "note": ""}
+    if (old.after_sale_active and not row.after_sale_active) or (
+        old.audit_hold and not row.audit_hold
+    ):
+        return {"kind": EVENT_HOLD_LIFTED, "note": ""}
+    return None
+
+
+def _cancel_for_holds(merchant: Merchant, order_ids: list[int]) -> int:
+    """§4.2: an assignment without tracking is cancelled by cancellation, after-sale or audit.
+
+    Each statement re-checks the order's current state, so an assignment made concurrently
+    after our read is caught as well.
+    """
+    cancelled = 0
+    for reason, condition in (
+        (CANCEL_ORDER_CANCELLED, Order.platform_status == PLATFORM_CANCELLED),
+        (CANCEL_AFTER_SALE, Order.after_sale_active.is_(True)),
+        (CANCEL_AUDIT, Order.audit_hold.is_(True)),
+    ):
+        cancelled += len(
+            allocation.cancel_assignments_where(merchant.id, order_ids, reason, None, condition)
+        )
+    return cancelled
+
+
+def _hold_for_address_change(merchant: Merchant, order_ids: list[int], now: object) -> None:
+    """Block printing until the merchant acknowledges (assigned), or warn at dispatch (returned)."""
+    changed = db.session.execute(
+        update(Order)
+        .where(
+            Order.merchant_id == merchant.id,
+            Order.id.in_(order_ids),
+            Order.stage.in_((STAGE_ASSIGNED, STAGE_RETURNED)),
+        )
+        .values(address_change_pending=True)
+        .returning(Order.id, Order.supplier_id)
+    ).all()
+    if changed:
+        db.session.execute(
+            insert(OrderEvent),
+            [
+                {
+                    "order_id": order_id,
+                    "merchant_id": merchant.id,
+                    "kind": EVENT_ADDRESS_CHANGED,
+                    "supplier_id": supplier_id,
+                    "created_at": now,
+                }
+                for order_id, supplier_id in changed
+            ],
+        )

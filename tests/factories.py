@@ -1,0 +1,49 @@
+"""Test data builders shared by several test modules."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from portal.imports.platform_export import ImportedOrder
+
+BASE_ORDER = ImportedOrder(
+    row=0,
+    order_no="261121-000000000000001",
+    platform_status="awaiting_shipment",
+    platform_status_text="待发货",
+    after_sale_status="",
+    after_sale_active=False,
+    audit_hold=False,
+    paid_at=datetime(2026, 11, 21, 2, 0, tzinfo=UTC),
+    promise_ship_at=datetime(2026, 11, 23, 2, 0, tzinfo=UTC),
+    receiver_name="张伟",
+    receiver_phone="13577446522",
+    province="广东省",
+    city="广州市",
+    district="天河区",
+    detail="石牌街道团结路887号18栋3004室",
+    goods_id="9021334455",
+    goods_name="加厚珊瑚绒毛毯 冬季保暖",
+    spec="150x200cm 灰色",
+    style_id="100000",
+    sku_code="BLK-150-GRY",
+    goods_code="4455",
+    quantity=2,
+    tracking_no="",
+    courier_name="",
+    merchant_note="",
+    buyer_note="请尽快发货",
+    goods_total_fen=17980,
+    paid_fen=17180,
+    merchant_received_fen=17480,
+)
+
+
+def demo_order(order_no: str = BASE_ORDER.order_no, **changes: object) -> ImportedOrder:
+    """An awaiting-shipment order with a complete address; override any field."""
+    return replace(BASE_ORDER, order_no=order_no, **changes)
+
+
+def later(hours: int = 1) -> datetime:
+    return datetime.now(UTC) + timedelta(hours=hours)
