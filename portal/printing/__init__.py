@@ -1,0 +1,1 @@
+"""Waybill printing: label rendering (labels.py) and print jobs."""

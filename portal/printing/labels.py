@@ -1,0 +1,134 @@
+"""Waybill labels as one PDF, one page per order (ReportLab; CID font needs no font file).
+
+This module only draws: callers decide what the receiver lines contain (masked for 隐私面单,
+full otherwise) — it never reads the database or decrypts anything.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from reportlab.graphics.barcode.code128 import Code128
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfgen.canvas import Canvas
+
+FONT = "STSong-Light"
+LABEL_SIZES = {"100x180": (100 * mm, 180 * mm), "76x130": (76 * mm, 130 * mm)}
+DEFAULT_LABEL_SIZE = "100x180"
+
+
+@dataclass(frozen=True)
+class Label:
+    order_no: str
+    courier_name: str
+    tracking_no: str
+    sender_name: str
+    sender_phone: str
+    sender_address: str
+    receiver_name: str
+    receiver_phone: str
+    receiver_address: str
+    goods: str  # e.g. "加厚珊瑚绒毛毯 150x200cm 灰色 ×2"
+    note: str = ""
+
+
+def _register_font() -> None:
+    if FONT not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+
+
+def _wrap(text: str, font_size: float, width: float) -> list[str]:
+    """Break CJK-heavy text by measured width (CJK has no spaces to break at)."""
+    lines: list[str] = []
+    current = ""
+    for char in text:
+        if pdfmetrics.stringWidth(current + char, FONT, font_size) > width and current:
+            lines.append(current)
+            current = char
+        else:
+            current += char
+    if current:
+        lines.append(current)
+    return lines or [""]
+
+
+class _Page:
+    """Draws one label top-down, keeping a cursor; sizes scale with the label width."""
+
+    def __init__(self, canvas: Canvas, width: float, height: float) -> None:
+        self.c = canvas
+        self.width = width
+        self.height = height
+        self.margin = 4 * mm
+        self.scale = width / (100 * mm)
+        self.y = height - self.margin
+
+    def rule(self) -> None:
+        self.y -= 1.5 * mm
+        self.c.setLineWidth(0.6)
+        self.c.line(self.margin, self.y, self.width - self.margin, self.y)
+        self.y -= 1.5 * mm
+
+    def text(self, text: str, size: float, *, bold: bool = False, max_lines: int = 4) -> None:
+        size *= self.scale
+        self.c.setFont(FONT, size)
+        usable = self.width - 2 * self.margin
+        lines = _wrap(text, size, usable)
+        for line in lines[:max_lines]:
+            self.y -= size * 1.25
+            self.c.drawString(self.margin, self.y, line)
+            if bold:  # CID fonts have no bold face: overdraw slightly offset
+                self.c.drawString(self.margin + 0.25, self.y, line)
+
+    def barcode(self, value: str) -> None:
+        bar_height = 20 * mm * self.scale
+        usable = self.width - 2 * self.margin
+        code = Code128(value, barHeight=bar_height, humanReadable=False)
+        # Fit the barcode into the usable width by adjusting the module width.
+        code.barWidth = min(0.42 * mm, code.barWidth * usable / max(code.width, 1))
+        code = Code128(value, barHeight=bar_height, barWidth=code.barWidth, humanReadable=False)
+        self.y -= bar_height + 1 * mm
+        code.drawOn(self.c, self.margin + (usable - code.width) / 2, self.y)
+        self.c.setFont("Helvetica-Bold", 10 * self.scale)
+        self.y -= 4 * mm * self.scale
+        self.c.drawCentredString(self.width / 2, self.y, value)
+
+
+def render_labels(labels: Iterable[Label], label_size: str = DEFAULT_LABEL_SIZE) -> bytes:
+    """One PDF page per label; Chinese text in the built-in STSong-Light CID font."""
+    if label_size not in LABEL_SIZES:
+        raise ValueError(f"unknown label size {label_size!r}")
+    _register_font()
+    width, height = LABEL_SIZES[label_size]
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=(width, height), pageCompression=1)
+    canvas.setTitle("面单")
+    count = 0
+    for label in labels:
+        count += 1
+        page = _Page(canvas, width, height)
+        page.text(label.courier_name or "快递", 18, bold=True, max_lines=1)
+        if label.tracking_no:
+            page.barcode(label.tracking_no)
+        else:
+            page.text("运单号：待回传", 12, max_lines=1)
+        page.rule()
+        page.text(f"收 {label.receiver_name}  {label.receiver_phone}", 16, bold=True, max_lines=1)
+        page.text(label.receiver_address, 14, max_lines=3)
+        page.rule()
+        page.text(f"寄 {label.sender_name}  {label.sender_phone}", 11, max_lines=1)
+        page.text(label.sender_address, 10, max_lines=2)
+        page.rule()
+        page.text(f"订单号 {label.order_no}", 11, max_lines=1)
+        page.text(label.goods, 12, max_lines=4)
+        if label.note:
+            page.text(f"备注 {label.note}", 10, max_lines=2)
+        canvas.showPage()
+    if count == 0:
+        raise ValueError("no labels to render")
+    canvas.save()
+    return buffer.getvalue()

@@ -1,0 +1,55 @@
+"""Waybill PDF: one page per label, Chinese text and the tracking barcode value readable."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from pypdf import PdfReader
+
+from portal.printing.labels import LABEL_SIZES, Label, render_labels
+
+
+def _label(order_no: str, tracking_no: str = "") -> Label:
+    return Label(
+        order_no=order_no,
+        courier_name="顺丰速运",
+        tracking_no=tracking_no,
+        sender_name="王小明",
+        sender_phone="13800138000",
+        sender_address="浙江省杭州市余杭区文一西路1001号",
+        receiver_name="张**",
+        receiver_phone="135****6522",
+        receiver_address="广东省广州市天河区****",
+        goods="加厚珊瑚绒毛毯 150x200cm 灰色 ×2",
+    )
+
+
+@pytest.mark.parametrize("size", list(LABEL_SIZES))
+def test_one_page_per_label_with_chinese_text(size):
+    pdf = render_labels(
+        [_label("261118-1", "SF1234567890123"), _label("261118-2"), _label("261118-3")], size
+    )
+    reader = PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) == 3
+    first = reader.pages[0].extract_text()
+    assert "SF1234567890123" in first
+    assert "261118-1" in first
+    assert "张**" in first and "顺丰速运" in first and "广州市" in first
+    width_mm = float(reader.pages[0].mediabox.width) / 72 * 25.4
+    assert round(width_mm) == int(size.split("x")[0])
+    assert "待回传" in reader.pages[1].extract_text()
+
+
+def test_barcode_is_drawn_as_code128_bars():
+    pdf = render_labels([_label("1", "JT1234567890123")])
+    content = PdfReader(io.BytesIO(pdf)).pages[0].get_contents().get_data()
+    # Code 128 is drawn as many filled rectangles
+    assert content.count(b" re") > 30
+
+
+def test_unknown_size_and_empty_refused():
+    with pytest.raises(ValueError):
+        render_labels([_label("1")], "A4")
+    with pytest.raises(ValueError):
+        render_labels([])
