@@ -47,6 +47,13 @@ MESSAGES: dict[str, tuple[object, int]] = {
     "nothing_selected": (_l("请先选择订单"), 422),
     "too_many_orders": (_l("一次最多提交 1000 个订单"), 422),
     "missing_columns": (_l("文件缺少必需的列"), 422),
+    # tracking numbers (DESIGN §6)
+    "unknown_courier": (_l("无法识别的快递公司"), 422),
+    "invalid_tracking_no": (_l("运单号格式不正确（8–32 位字母、数字或短横线）"), 422),
+    "duplicate_tracking_no": (_l("该运单号已用于其他收件人的订单"), 409),
+    "too_many_tracking_nos": (_l("每个订单最多 10 个额外运单号"), 422),
+    "assignment_cancelled": (_l("该订单已取消分配，请勿发货"), 409),
+    "not_returned": (_l("该订单还没有回传运单号"), 409),
     "invalid_file": (_l("无法读取该文件，请上传平台导出的 CSV 或 XLSX 文件"), 422),
     # return addresses
     "return_address_in_use": (_l("默认退货地址不能删除，请先设置其他默认地址"), 409),

@@ -11,6 +11,7 @@ from portal.models.accounts import (
 from portal.models.base import Base
 from portal.models.bindings import Binding
 from portal.models.orders import Assignment, ImportJob, Order, OrderEvent
+from portal.models.tracking import OrderParcel, Parcel
 
 __all__ = [
     "ApiToken",
@@ -22,6 +23,8 @@ __all__ = [
     "Merchant",
     "Order",
     "OrderEvent",
+    "OrderParcel",
+    "Parcel",
     "ReturnAddress",
     "Supplier",
     "User",

@@ -103,6 +103,13 @@ class Order(Base):
     # Receiver data changed after assignment and the merchant has not acknowledged it yet.
     address_change_pending: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    # Printing and the returned tracking number (the factory desk).
+    print_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    courier: Mapped[str] = mapped_column(String(10), default="", server_default="")
+    tracking_no: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -1,0 +1,307 @@
+"""Suppliers return tracking numbers (回传运单号) and may take a return back until dispatch.
+
+A batch is claimed with one compare-and-set per chunk (`stage IN (assigned, returned) AND
+supplier_id = :me`), so a merchant cancelling the assignment at the same moment either wins
+before us (we refuse `assignment_cancelled`) or loses to us (it sees `tracking_returned`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from portal.allocation import chunks
+from portal.couriers import (
+    MAX_EXTRA_TRACKING_NOS,
+    TrackingWarning,
+    find_courier,
+    format_warning,
+    is_valid_tracking_no,
+    normalize_tracking_no,
+)
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.models import Assignment, Order, OrderParcel, Parcel, Supplier, User
+from portal.models.base import utcnow
+from portal.models.orders import (
+    ASSIGNMENT_CANCELLED,
+    STAGE_ASSIGNED,
+    STAGE_DISPATCHED,
+    STAGE_RETURNED,
+)
+
+
+@dataclass(frozen=True)
+class TrackingItem:
+    order_no: str
+    courier: str
+    tracking_no: str
+    extra_tracking_nos: tuple[str, ...] = ()
+    row: int | None = None
+
+
+@dataclass(frozen=True)
+class TrackingRefusal:
+    order_no: str
+    code: str
+    row: int | None = None
+    tracking_no: str = ""
+
+
+@dataclass
+class TrackingResult:
+    returned: list[str] = field(default_factory=list)
+    refused: list[TrackingRefusal] = field(default_factory=list)
+    warnings: list[TrackingWarning] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    item: TrackingItem
+    courier: str
+    numbers: tuple[str, ...]  # primary first
+
+
+class TrackingRaceError(RuntimeError):
+    """Another request stored one of these numbers for a different receiver meanwhile."""
+
+
+def _prepare(item: TrackingItem, result: TrackingResult) -> _Prepared | None:
+    def refuse(code: str, number: str = "") -> None:
+        result.refused.append(TrackingRefusal(item.order_no, code, item.row, number))
+
+    courier = find_courier(item.courier)
+    if courier is None:
+        refuse("unknown_courier")
+        return None
+    primary = normalize_tracking_no(item.tracking_no)
+    extras = [normalize_tracking_no(n) for n in item.extra_tracking_nos]
+    extras = [n for n in dict.fromkeys(extras) if n and n != primary]
+    if len(extras) > MAX_EXTRA_TRACKING_NOS:
+        refuse("too_many_tracking_nos")
+        return None
+    numbers = (primary, *extras)
+    for number in numbers:
+        if not is_valid_tracking_no(number):
+            refuse("invalid_tracking_no", number)
+            return None
+    for number in numbers:
+        warning = format_warning(courier, number)
+        if warning:
+            result.warnings.append(warning)
+    return _Prepared(item, courier.code, numbers)
+
+
+def _orders_for_supplier(supplier: Supplier, order_nos: Sequence[str]) -> dict[str, Order]:
+    """The supplier's current orders by number (an order of another supplier is not visible)."""
+    found: dict[str, Order] = {}
+    for chunk in chunks(list(order_nos)):
+        for order in db.session.scalars(
+            select(Order).where(Order.supplier_id == supplier.id, Order.order_no.in_(chunk))
+        ):
+            found[order.order_no] = order
+    return found
+
+
+def _cancelled_for_supplier(supplier: Supplier, order_nos: Sequence[str]) -> set[str]:
+    cancelled: set[str] = set()
+    for chunk in chunks(list(order_nos)):
+        cancelled.update(
+            db.session.scalars(
+                select(Order.order_no)
+                .join(Assignment, Assignment.order_id == Order.id)
+                .where(
+                    Assignment.supplier_id == supplier.id,
+                    Assignment.status == ASSIGNMENT_CANCELLED,
+                    Order.order_no.in_(chunk),
+                )
+            )
+        )
+    return cancelled
+
+
+def _existing_parcels(numbers: Iterable[str]) -> dict[str, Parcel]:
+    parcels: dict[str, Parcel] = {}
+    for chunk in chunks(list(numbers)):
+        for parcel in db.session.scalars(select(Parcel).where(Parcel.tracking_no.in_(chunk))):
+            parcels[parcel.tracking_no] = parcel
+    return parcels
+
+
+def return_tracking(
+    supplier: Supplier, items: Sequence[TrackingItem], actor: User | None
+) -> TrackingResult:
+    """Record tracking numbers; each refused item is named with its code, the rest go in."""
+    result = TrackingResult()
+    prepared = [p for p in (_prepare(item, result) for item in items) if p is not None]
+    orders = _orders_for_supplier(supplier, [p.item.order_no for p in prepared])
+    missing = [p.item.order_no for p in prepared if p.item.order_no not in orders]
+    cancelled = _cancelled_for_supplier(supplier, missing) if missing else set()
+    parcels = _existing_parcels(n for p in prepared for n in p.numbers)
+
+    # Numbers claimed in this batch: tracking_no → (merchant_id, receiver_key)
+    claimed: dict[str, tuple[int, str]] = {}
+    accepted: list[tuple[_Prepared, Order]] = []
+    for p in prepared:
+        order = orders.get(p.item.order_no)
+        if order is None:
+            code = "assignment_cancelled" if p.item.order_no in cancelled else "not_assigned"
+            result.refused.append(TrackingRefusal(p.item.order_no, code, p.item.row))
+            continue
+        if order.stage == STAGE_DISPATCHED:
+            result.refused.append(TrackingRefusal(p.item.order_no, "dispatched", p.item.row))
+            continue
+        owner = (order.merchant_id, order.receiver_key)
+        clash = None
+        for number in p.numbers:
+            parcel = parcels.get(number)
+            other = (parcel.merchant_id, parcel.receiver_key) if parcel else claimed.get(number)
+            # The same number on another order is one parcel only for the same receiver.
+            if other is not None and (other != owner or not order.receiver_key):
+                already_ours = parcel is not None and _parcel_is_on(parcel, order)
+                if not already_ours:
+                    clash = number
+                    break
+        if clash:
+            result.refused.append(
+                TrackingRefusal(p.item.order_no, "duplicate_tracking_no", p.item.row, clash)
+            )
+            continue
+        for number in p.numbers:
+            claimed[number] = owner
+        accepted.append((p, order))
+
+    won = _claim(supplier, [order.id for _p, order in accepted])
+    now = utcnow()
+    for p, order in accepted:
+        if order.id not in won:
+            result.refused.append(
+                TrackingRefusal(p.item.order_no, "assignment_cancelled", p.item.row)
+            )
+            continue
+        _store_numbers(supplier, order, p, now)
+        result.returned.append(p.item.order_no)
+    return result
+
+
+def _parcel_is_on(parcel: Parcel, order: Order) -> bool:
+    return (
+        db.session.scalar(
+            select(OrderParcel.order_id).where(
+                OrderParcel.parcel_id == parcel.id, OrderParcel.order_id == order.id
+            )
+        )
+        is not None
+    )
+
+
+def _claim(supplier: Supplier, order_ids: list[int]) -> set[int]:
+    """Compare-and-set: only orders still assigned to this supplier (and not dispatched)."""
+    won: set[int] = set()
+    now = utcnow()
+    for chunk in chunks(order_ids):
+        won.update(
+            db.session.scalars(
+                update(Order)
+                .where(
+                    Order.id.in_(chunk),
+                    Order.supplier_id == supplier.id,
+                    Order.stage.in_((STAGE_ASSIGNED, STAGE_RETURNED)),
+                )
+                .values(stage=STAGE_RETURNED, returned_at=now, updated_at=now)
+                .returning(Order.id)
+            ).all()
+        )
+    return won
+
+
+def _store_numbers(supplier: Supplier, order: Order, p: _Prepared, now: object) -> None:
+    _detach_parcels([order.id])
+    parcel_ids = []
+    for number in p.numbers:
+        try:
+            with db.session.begin_nested():
+                db.session.execute(
+                    insert(Parcel).values(
+                        tracking_no=number,
+                        courier=p.courier,
+                        merchant_id=order.merchant_id,
+                        supplier_id=supplier.id,
+                        receiver_key=order.receiver_key,
+                        created_at=now,
+                    )
+                )
+        except IntegrityError:
+            pass  # exists already: the same parcel for the same receiver (checked below)
+        parcel = db.session.scalar(select(Parcel).where(Parcel.tracking_no == number))
+        if (parcel.merchant_id, parcel.receiver_key) != (order.merchant_id, order.receiver_key):
+            raise TrackingRaceError(number)
+        parcel_ids.append(parcel.id)
+    db.session.execute(
+        insert(OrderParcel),
+        [
+            {"order_id": order.id, "parcel_id": pid, "is_primary": i == 0}
+            for i, pid in enumerate(parcel_ids)
+        ],
+    )
+    db.session.execute(
+        update(Order)
+        .where(Order.id == order.id)
+        .values(courier=p.courier, tracking_no=p.numbers[0])
+    )
+
+
+def _detach_parcels(order_ids: list[int]) -> None:
+    """Unlink an order's parcels and delete parcels that no order carries any more."""
+    parcel_ids = db.session.scalars(
+        select(OrderParcel.parcel_id).where(OrderParcel.order_id.in_(order_ids))
+    ).all()
+    if not parcel_ids:
+        return
+    db.session.execute(delete(OrderParcel).where(OrderParcel.order_id.in_(order_ids)))
+    still_used = set(
+        db.session.scalars(
+            select(OrderParcel.parcel_id).where(OrderParcel.parcel_id.in_(parcel_ids))
+        )
+    )
+    orphans = [pid for pid in parcel_ids if pid not in still_used]
+    if orphans:
+        db.session.execute(delete(Parcel).where(Parcel.id.in_(orphans)))
+
+
+def cancel_return(supplier: Supplier, order_no: str) -> None:
+    """Take a returned tracking number back; impossible once the merchant dispatched."""
+    order = _orders_for_supplier(supplier, [order_no]).get(order_no)
+    if order is None:
+        raise DomainError("not_found")
+    if order.stage == STAGE_DISPATCHED:
+        raise DomainError("dispatched")
+    changed = db.session.scalars(
+        update(Order)
+        .where(
+            Order.id == order.id, Order.supplier_id == supplier.id, Order.stage == STAGE_RETURNED
+        )
+        .values(stage=STAGE_ASSIGNED, courier="", tracking_no="", returned_at=None)
+        .returning(Order.id)
+    ).all()
+    if not changed:
+        raise DomainError("not_returned")
+    _detach_parcels([order.id])
+
+
+def tracking_numbers_for(order_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]:
+    """(courier, tracking_no) per order, primary first — one query for a whole page."""
+    numbers: dict[int, list[tuple[str, str]]] = {}
+    for chunk in chunks(list(order_ids)):
+        rows = db.session.execute(
+            select(OrderParcel.order_id, Parcel.courier, Parcel.tracking_no)
+            .join(Parcel, Parcel.id == OrderParcel.parcel_id)
+            .where(OrderParcel.order_id.in_(chunk))
+            .order_by(OrderParcel.order_id, OrderParcel.is_primary.desc(), Parcel.id)
+        )
+        for order_id, courier, tracking_no in rows:
+            numbers.setdefault(order_id, []).append((courier, tracking_no))
+    return numbers
