@@ -54,6 +54,9 @@ MESSAGES: dict[str, tuple[object, int]] = {
     "too_many_tracking_nos": (_l("每个订单最多 10 个额外运单号"), 422),
     "assignment_cancelled": (_l("该订单已取消分配，请勿发货"), 409),
     "not_returned": (_l("该订单还没有回传运单号"), 409),
+    "print_job_voided": (_l("该打印任务已作废"), 409),
+    "print_job_decided": (_l("该打印任务已确认或作废"), 409),
+    "nothing_printable": (_l("没有可打印的订单"), 409),
     "invalid_file": (_l("无法读取该文件，请上传平台导出的 CSV 或 XLSX 文件"), 422),
     # return addresses
     "return_address_in_use": (_l("默认退货地址不能删除，请先设置其他默认地址"), 409),

@@ -95,7 +95,7 @@ def _prepare(item: TrackingItem, result: TrackingResult) -> _Prepared | None:
     return _Prepared(item, courier.code, numbers)
 
 
-def _orders_for_supplier(supplier: Supplier, order_nos: Sequence[str]) -> dict[str, Order]:
+def orders_for_supplier(supplier: Supplier, order_nos: Sequence[str]) -> dict[str, Order]:
     """The supplier's current orders by number (an order of another supplier is not visible)."""
     found: dict[str, Order] = {}
     for chunk in chunks(list(order_nos)):
@@ -106,7 +106,7 @@ def _orders_for_supplier(supplier: Supplier, order_nos: Sequence[str]) -> dict[s
     return found
 
 
-def _cancelled_for_supplier(supplier: Supplier, order_nos: Sequence[str]) -> set[str]:
+def cancelled_for_supplier(supplier: Supplier, order_nos: Sequence[str]) -> set[str]:
     cancelled: set[str] = set()
     for chunk in chunks(list(order_nos)):
         cancelled.update(
@@ -137,9 +137,9 @@ def return_tracking(
     """Record tracking numbers; each refused item is named with its code, the rest go in."""
     result = TrackingResult()
     prepared = [p for p in (_prepare(item, result) for item in items) if p is not None]
-    orders = _orders_for_supplier(supplier, [p.item.order_no for p in prepared])
+    orders = orders_for_supplier(supplier, [p.item.order_no for p in prepared])
     missing = [p.item.order_no for p in prepared if p.item.order_no not in orders]
-    cancelled = _cancelled_for_supplier(supplier, missing) if missing else set()
+    cancelled = cancelled_for_supplier(supplier, missing) if missing else set()
     parcels = _existing_parcels(n for p in prepared for n in p.numbers)
 
     # Numbers claimed in this batch: tracking_no → (merchant_id, receiver_key)
@@ -274,7 +274,7 @@ def _detach_parcels(order_ids: list[int]) -> None:
 
 def cancel_return(supplier: Supplier, order_no: str) -> None:
     """Take a returned tracking number back; impossible once the merchant dispatched."""
-    order = _orders_for_supplier(supplier, [order_no]).get(order_no)
+    order = orders_for_supplier(supplier, [order_no]).get(order_no)
     if order is None:
         raise DomainError("not_found")
     if order.stage == STAGE_DISPATCHED:

@@ -11,6 +11,7 @@ from portal.models.accounts import (
 from portal.models.base import Base
 from portal.models.bindings import Binding
 from portal.models.orders import Assignment, ImportJob, Order, OrderEvent
+from portal.models.printing import PrintJob, PrintJobOrder, PrintRender
 from portal.models.tracking import OrderParcel, Parcel
 
 __all__ = [
@@ -25,6 +26,9 @@ __all__ = [
     "OrderEvent",
     "OrderParcel",
     "Parcel",
+    "PrintJob",
+    "PrintJobOrder",
+    "PrintRender",
     "ReturnAddress",
     "Supplier",
     "User",

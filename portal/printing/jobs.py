@@ -1,0 +1,261 @@
+"""Print jobs (打单): blocked orders are refused with their reason, the rest get a label.
+
+Every render of a job's PDF is audited and counted on the orders. With a starting number for
+pre-printed paper waybills, the job hands out consecutive numbers in print order; they become
+returned tracking numbers only when the supplier confirms the job printed correctly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import insert, select, update
+
+from portal.couriers import find_courier, is_valid_tracking_no, normalize_tracking_no
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.models import (
+    Merchant,
+    Order,
+    Parcel,
+    PrintJob,
+    PrintJobOrder,
+    PrintRender,
+    Supplier,
+    User,
+)
+from portal.models.accounts import LABEL_PRIVATE
+from portal.models.base import utcnow
+from portal.models.orders import STAGE_ASSIGNED, STAGE_DISPATCHED
+from portal.models.printing import JOB_CONFIRMED, JOB_PENDING, JOB_PRINTED, JOB_VOIDED
+from portal.orders.rules import print_blockers
+from portal.printing.labels import LABEL_SIZES, Label, render_labels
+from portal.privacy import KeyRing, reveal_receiver
+from portal.tracking import (
+    TrackingItem,
+    TrackingResult,
+    cancelled_for_supplier,
+    orders_for_supplier,
+    return_tracking,
+)
+
+
+@dataclass(frozen=True)
+class PrintRefusal:
+    order_no: str
+    code: str
+
+
+@dataclass
+class PrintJobResult:
+    job: PrintJob | None
+    printed: list[str] = field(default_factory=list)
+    refused: list[PrintRefusal] = field(default_factory=list)
+
+
+def sequential_numbers(start: str, count: int) -> list[str]:
+    """`SF1000000000001` → SF1000000000001, SF1000000000002, … keeping the digit width."""
+    number = normalize_tracking_no(start)
+    match = re.fullmatch(r"(.*?)([0-9]+)", number)
+    if not match or not is_valid_tracking_no(number):
+        raise DomainError("invalid_tracking_no", field="start_tracking_no")
+    prefix, digits = match.groups()
+    first = int(digits)
+    numbers = [f"{prefix}{first + i:0{len(digits)}d}" for i in range(count)]
+    if any(len(n) != len(number) or not is_valid_tracking_no(n) for n in numbers):
+        raise DomainError("invalid_tracking_no", field="start_tracking_no")
+    return numbers
+
+
+def _printability(
+    supplier: Supplier, order_nos: Sequence[str]
+) -> tuple[list[Order], list[PrintRefusal]]:
+    """The supplier's orders that may be printed now, in the order given; refusals with codes."""
+    order_nos = list(dict.fromkeys(n.strip() for n in order_nos if n and n.strip()))
+    orders = orders_for_supplier(supplier, order_nos)
+    missing = [n for n in order_nos if n not in orders]
+    cancelled = cancelled_for_supplier(supplier, missing) if missing else set()
+    printable: list[Order] = []
+    refused: list[PrintRefusal] = []
+    for order_no in order_nos:
+        order = orders.get(order_no)
+        if order is None:
+            code = "assignment_cancelled" if order_no in cancelled else "not_assigned"
+            refused.append(PrintRefusal(order_no, code))
+        elif order.stage == STAGE_DISPATCHED:
+            refused.append(PrintRefusal(order_no, "dispatched"))
+        elif blockers := print_blockers(order):
+            refused.append(PrintRefusal(order_no, blockers[0]))
+        else:
+            printable.append(order)
+    return printable, refused
+
+
+def create_print_job(
+    supplier: Supplier,
+    order_nos: Sequence[str],
+    courier: str,
+    label_size: str,
+    start_tracking_no: str,
+    actor: User | None,
+) -> PrintJobResult:
+    found = find_courier(courier)
+    if found is None:
+        raise DomainError("unknown_courier", field="courier")
+    if label_size not in LABEL_SIZES:
+        raise DomainError("validation_error", field="label_size")
+    printable, refused = _printability(supplier, order_nos)
+    result = PrintJobResult(job=None, refused=refused)
+    if not printable:
+        return result
+    numbers: dict[int, str] = {}
+    start = normalize_tracking_no(start_tracking_no)
+    if start:
+        # Only orders still waiting for a number take paper numbers, in print order.
+        waiting = [o for o in printable if o.stage == STAGE_ASSIGNED]
+        sequence = sequential_numbers(start, len(waiting))
+        taken = db.session.scalars(
+            select(Parcel.tracking_no).where(Parcel.tracking_no.in_(sequence))
+        ).all()
+        if taken:
+            raise DomainError("duplicate_tracking_no", field="start_tracking_no", number=taken[0])
+        numbers = {order.id: number for order, number in zip(waiting, sequence, strict=True)}
+    job = PrintJob(
+        supplier_id=supplier.id,
+        created_by=actor.id if actor else None,
+        courier=found.code,
+        label_size=label_size,
+        start_tracking_no=start,
+        status=JOB_PENDING if numbers else JOB_PRINTED,
+        order_count=len(printable),
+    )
+    db.session.add(job)
+    db.session.flush()
+    db.session.execute(
+        insert(PrintJobOrder),
+        [
+            {"job_id": job.id, "order_id": o.id, "seq": i, "tracking_no": numbers.get(o.id, "")}
+            for i, o in enumerate(printable, start=1)
+        ],
+    )
+    result.job = job
+    result.printed = [o.order_no for o in printable]
+    return result
+
+
+def get_print_job_for_supplier(supplier: Supplier, job_id: int) -> PrintJob:
+    job = db.session.scalar(
+        select(PrintJob).where(PrintJob.id == job_id, PrintJob.supplier_id == supplier.id)
+    )
+    if job is None:
+        raise DomainError("not_found")
+    return job
+
+
+def _job_orders(job: PrintJob) -> list[tuple[Order, str]]:
+    return list(
+        db.session.execute(
+            select(Order, PrintJobOrder.tracking_no)
+            .join(PrintJobOrder, PrintJobOrder.order_id == Order.id)
+            .where(PrintJobOrder.job_id == job.id)
+            .order_by(PrintJobOrder.seq)
+        )
+    )
+
+
+def render_print_job(
+    keyring: KeyRing, supplier: Supplier, job: PrintJob, actor: User | None
+) -> tuple[bytes, list[PrintRefusal]]:
+    """Render (or re-render) the job's PDF; orders blocked since the job was made are left out."""
+    if job.status == JOB_VOIDED:
+        raise DomainError("print_job_voided")
+    rows = _job_orders(job)
+    printable, refused = _printability(supplier, [order.order_no for order, _no in rows])
+    allowed = {order.id for order in printable}
+    rows = [(order, number) for order, number in rows if order.id in allowed]
+    if not rows:
+        raise DomainError("nothing_printable")
+    merchants = {
+        m.id: m
+        for m in db.session.scalars(
+            select(Merchant).where(Merchant.id.in_({order.merchant_id for order, _n in rows}))
+        )
+    }
+    courier = find_courier(job.courier)
+    labels = [
+        _label(keyring, merchants[order.merchant_id], order, number, courier.name)
+        for order, number in rows
+    ]
+    pdf = render_labels(labels, job.label_size)
+    now = utcnow()
+    ids = [order.id for order, _n in rows]
+    db.session.execute(
+        update(Order)
+        .where(Order.id.in_(ids), Order.supplier_id == supplier.id)
+        .values(print_count=Order.print_count + 1, last_printed_at=now)
+    )
+    db.session.add(
+        PrintRender(
+            job_id=job.id,
+            supplier_id=supplier.id,
+            user_id=actor.id if actor else None,
+            label_count=len(rows),
+            created_at=now,
+        )
+    )
+    job.render_count += 1
+    db.session.flush()
+    return pdf, refused
+
+
+def _label(
+    keyring: KeyRing, merchant: Merchant, order: Order, job_number: str, courier_name: str
+) -> Label:
+    """Plaintext only goes into the PDF; 隐私面单 keeps name and phone masked even there."""
+    name, phone, detail = reveal_receiver(
+        keyring, merchant.id, order.order_no, order.name_enc, order.phone_enc, order.detail_enc
+    )
+    if merchant.label_style == LABEL_PRIVATE:
+        name, phone = order.name_mask, order.phone_mask
+    goods = f"{order.goods_name} {order.spec} ×{order.quantity}".strip()
+    return Label(
+        order_no=order.order_no,
+        courier_name=courier_name,
+        tracking_no=order.tracking_no or job_number,
+        sender_name=merchant.sender_name,
+        sender_phone=merchant.sender_phone,
+        sender_address=merchant.sender_address,
+        receiver_name=name,
+        receiver_phone=phone,
+        receiver_address=f"{order.province}{order.city}{order.district}{detail}",
+        goods=goods,
+        note=order.buyer_note[:60],
+    )
+
+
+def confirm_print_job(supplier: Supplier, job: PrintJob, actor: User | None) -> TrackingResult:
+    """The paper waybills printed correctly: their numbers become returned tracking numbers."""
+    _decide(job, JOB_CONFIRMED)
+    items = [
+        TrackingItem(order.order_no, job.courier, number)
+        for order, number in _job_orders(job)
+        if number
+    ]
+    return return_tracking(supplier, items, actor)
+
+
+def void_print_job(job: PrintJob) -> None:
+    _decide(job, JOB_VOIDED)
+
+
+def _decide(job: PrintJob, status: str) -> None:
+    changed = db.session.execute(
+        update(PrintJob)
+        .where(PrintJob.id == job.id, PrintJob.status == JOB_PENDING)
+        .values(status=status, decided_at=utcnow())
+    ).rowcount
+    if not changed:
+        raise DomainError("print_job_decided")
+    db.session.refresh(job)
