@@ -24,6 +24,8 @@ from portal.couriers import (
 )
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.imports.tabular import RowError
+from portal.imports.tracking_file import TrackingRow
 from portal.models import Assignment, Order, OrderParcel, Parcel, Supplier, User
 from portal.models.base import utcnow
 from portal.models.orders import (
@@ -305,3 +307,55 @@ def tracking_numbers_for(order_ids: Sequence[int]) -> dict[int, list[tuple[str, 
         for order_id, courier, tracking_no in rows:
             numbers.setdefault(order_id, []).append((courier, tracking_no))
     return numbers
+
+
+FILE_BATCH = 1000
+
+
+def return_tracking_file(
+    supplier: Supplier, rows: Iterable[TrackingRow | RowError], actor: User | None
+) -> TrackingResult:
+    """Batch return from a CSV/XLSX (订单号, 快递公司, 快递单号): bad rows are refused with
+    their row number, the good ones go in, one set-based batch per thousand rows."""
+    total = TrackingResult()
+    batch: list[TrackingItem] = []
+
+    def flush() -> None:
+        result = return_tracking(supplier, batch, actor)
+        total.returned += result.returned
+        total.refused += result.refused
+        total.warnings += result.warnings
+        batch.clear()
+
+    for row in rows:
+        if isinstance(row, RowError):
+            total.refused.append(TrackingRefusal(row.order_no, row.code, row.row))
+            continue
+        batch.append(
+            TrackingItem(
+                row.order_no, row.courier, row.tracking_no, row.extra_tracking_nos, row.row
+            )
+        )
+        if len(batch) >= FILE_BATCH:
+            flush()
+    if batch:
+        flush()
+    return total
+
+
+def scan_lookup(supplier: Supplier, code: str) -> Order | None:
+    """What a barcode scanner typed: a tracking number of this supplier's, or an order number."""
+    text = (code or "").strip()
+    if not text:
+        return None
+    number = normalize_tracking_no(text)
+    order = db.session.scalar(
+        select(Order)
+        .join(OrderParcel, OrderParcel.order_id == Order.id)
+        .join(Parcel, Parcel.id == OrderParcel.parcel_id)
+        .where(Parcel.tracking_no == number, Order.supplier_id == supplier.id)
+        .limit(1)
+    )
+    if order is not None:
+        return order
+    return orders_for_supplier(supplier, [text]).get(text)

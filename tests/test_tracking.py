@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 from sqlalchemy import func, select, update
 
 from portal import allocation, bindings
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.imports.tracking_file import open_tracking_file
 from portal.keyring import current_keyring
 from portal.models import Merchant, Order, Parcel, Supplier, User
 from portal.orders.upsert import upsert_orders
-from portal.tracking import TrackingItem, cancel_return, return_tracking, tracking_numbers_for
+from portal.tracking import (
+    TrackingItem,
+    cancel_return,
+    return_tracking,
+    return_tracking_file,
+    scan_lookup,
+    tracking_numbers_for,
+)
 from tests.factories import demo_order
 
 
@@ -179,3 +189,28 @@ def test_other_supplier_cannot_return(desk, factory):
         other, [TrackingItem("261121-000000000000001", "ZTO", "773000000001")], None
     )
     assert _codes(result) == {"1": "not_assigned"}
+
+
+def test_tracking_file_with_bad_rows_and_scan(desk, tmp_path):
+    _merchant, supplier, _actor = desk
+    path = tmp_path / "tracking.csv"
+    with path.open("w", encoding="gbk", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["订单号", "快递公司", "快递单号"])
+        writer.writerow(["261121-000000000000001", "中通", "773000000001"])
+        writer.writerow(["261121-000000000000003", "火星", "773000000002"])
+        writer.writerow(["261121-000000000000004", "ZTO", ""])
+        writer.writerow(["261121-000000000000002", "中通快递", "773000000001"])  # same receiver
+    with path.open("rb") as handle:
+        result = return_tracking_file(supplier, open_tracking_file(handle, path.name), None)
+    assert result.returned == ["261121-000000000000001", "261121-000000000000002"]
+    assert {(r.row, r.code) for r in result.refused} == {
+        (3, "unknown_courier"),
+        (4, "missing_tracking_no"),
+    }
+    assert scan_lookup(supplier, " 773000000001 ").order_no in {
+        "261121-000000000000001",
+        "261121-000000000000002",
+    }
+    assert scan_lookup(supplier, "261121-000000000000003").order_no == "261121-000000000000003"
+    assert scan_lookup(supplier, "nothing") is None
