@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, has_request_context, request
 from sqlalchemy import event
 
-from portal import formatting, security, web_errors
+from portal import formatting, import_jobs, security, web_errors  # noqa: F401  (tasks)
 from portal.api import bp as api_bp
 from portal.auth import account_bp
 from portal.auth import bp as auth_bp
@@ -19,6 +19,7 @@ from portal.auth.session import configure_login
 from portal.cli import portal_cli
 from portal.config import Config, apply_environment
 from portal.extensions import babel, csrf, db, htmx, login_manager, migrate
+from portal.jobs import queue
 from portal.merchant import bp as merchant_bp
 from portal.privacy import MissingKeysError, load_or_create
 from portal.supplier import bp as supplier_bp
@@ -43,6 +44,7 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
     register_request_hooks(app)
     register_template_helpers(app)
     register_cli(app)
+    register_jobs(app)
     return app
 
 
@@ -164,3 +166,8 @@ def register_template_helpers(app: Flask) -> None:
 
 def register_cli(app: Flask) -> None:
     app.cli.add_command(portal_cli)
+
+
+def register_jobs(app: Flask) -> None:
+    """Bind the background job queue; job modules (import_jobs, …) register their tasks on it."""
+    queue.init_app(app)

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import time
+from collections.abc import Iterator, Mapping
+from itertools import islice
+from pathlib import Path
+from typing import Any
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from flask_migrate import upgrade
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
-from portal import accounts, bindings
+from portal import accounts, allocation, bindings
+from portal.demo_data import STATUS_TEXTS, generate_orders
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.models import Binding, User
+from portal.imports.platform_export import ImportedOrder
+from portal.jobs import is_embedded, queue, start_embedded_worker
+from portal.keyring import current_keyring
+from portal.models import Binding, Merchant, Order, Supplier, User
+from portal.models.orders import PLATFORM_AWAITING, STAGE_UNASSIGNED
+from portal.orders.upsert import upsert_orders
+from portal.privacy import DecryptionError, KeyRing, order_aad, reencrypt
 
 portal_cli = AppGroup("portal", help="代发门户 administration.")
 
@@ -90,9 +103,29 @@ def _demo_user(username: str, make_profile: object) -> User:
     return user
 
 
+DEMO_ORDERS = 300
+DEMO_ASSIGNED = 12
+DEMO_SEED = 2026
+# Orders generated per upsert call by `demo --orders N`; upsert commits every 1000 of them.
+BENCH_CHUNK = 10_000
+
+
 @portal_cli.command("demo")
-def demo_command() -> None:
-    """Demo accounts, bindings and a return address for a walk-through (idempotent)."""
+@click.option(
+    "--orders",
+    "order_count",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Benchmark data: generate N more orders across the demo merchants.",
+)
+@click.option("--merchants", type=click.IntRange(min=1), default=1, help="with --orders")
+@click.option("--suppliers", type=click.IntRange(min=1), default=1, help="with --orders")
+def demo_command(order_count: int | None, merchants: int, suppliers: int) -> None:
+    """Demo accounts, bindings, a return address and orders for a walk-through (idempotent).
+
+    With --orders N, also generate N new orders (benchmarks) spread over demo_shop,
+    demo_shop2 … demo_shopM, each bound to demo_factory, demo_supplier2 … demo_supplierS.
+    """
     merchant_user = _demo_user("demo_shop", lambda u: accounts.become_merchant(u, DEMO_MERCHANT))
     factory_user = _demo_user(
         "demo_factory",
@@ -111,14 +144,7 @@ def demo_command() -> None:
             ),
             make_default=True,
         )
-    existing = db.session.scalar(
-        select(Binding).where(
-            Binding.merchant_id == merchant.id, Binding.supplier_id == factory_user.supplier.id
-        )
-    )
-    if existing is None:
-        binding = bindings.apply_for_binding(merchant, factory_user.shop_id, "长期合作，毛毯类目")
-        bindings.accept_binding(factory_user.supplier, binding.id)
+    _ensure_active_binding(merchant, factory_user, "长期合作，毛毯类目")
     open_second = db.session.scalar(
         select(Binding).where(
             Binding.merchant_id == merchant.id, Binding.supplier_id == other_factory.supplier.id
@@ -127,10 +153,292 @@ def demo_command() -> None:
     if open_second is None:
         bindings.apply_for_binding(merchant, other_factory.shop_id, "想合作保温杯")
     db.session.commit()
+    orders_note = _demo_orders(merchant_user, factory_user.supplier)
     click.echo(f"demo accounts (password for all: {DEMO_PASSWORD}):")
-    click.echo(f"  商家 merchant   demo_shop       shop ID {merchant_user.shop_id}")
+    click.echo(f"  商家 merchant   demo_shop       shop ID {merchant_user.shop_id} ({orders_note})")
     click.echo(f"  厂家 supplier   demo_factory    shop ID {factory_user.shop_id} (bound)")
     click.echo(f"  厂家 supplier   demo_factory2   shop ID {other_factory.shop_id} (pending)")
+    if order_count:
+        _benchmark_orders(order_count, merchants, suppliers)
+
+
+def _ensure_active_binding(merchant: Merchant, supplier_user: User, message: str) -> None:
+    existing = db.session.scalar(
+        select(Binding).where(
+            Binding.merchant_id == merchant.id, Binding.supplier_id == supplier_user.supplier.id
+        )
+    )
+    if existing is None:
+        binding = bindings.apply_for_binding(merchant, supplier_user.shop_id, message)
+        bindings.accept_binding(supplier_user.supplier, binding.id)
+
+
+def _demo_orders(merchant_user: User, supplier: Supplier) -> str:
+    """~300 realistic orders for demo_shop, a few assigned to demo_factory; once only."""
+    merchant = merchant_user.merchant
+    existing = db.session.scalar(
+        select(func.count()).select_from(Order).where(Order.merchant_id == merchant.id)
+    )
+    if existing:
+        return f"{existing} orders already"
+    result = upsert_orders(
+        current_keyring(),
+        merchant,
+        demo_rows(generate_orders(DEMO_ORDERS, seed=DEMO_SEED)),
+        after_batch=lambda _result, _seen: db.session.commit(),
+    )
+    assignable = db.session.scalars(
+        select(Order.order_no)
+        .where(
+            Order.merchant_id == merchant.id,
+            Order.stage == STAGE_UNASSIGNED,
+            Order.platform_status == PLATFORM_AWAITING,
+            Order.after_sale_active.is_(False),
+            Order.audit_hold.is_(False),
+            Order.address_complete.is_(True),
+        )
+        .order_by(Order.id)
+        .limit(DEMO_ASSIGNED)
+    ).all()
+    assigned = allocation.assign_orders(merchant, assignable, supplier, merchant_user)
+    db.session.commit()
+    return f"{result.created} orders, {len(assigned.done)} assigned to demo_factory"
+
+
+def demo_rows(orders: Iterator[Mapping[str, Any]], first_row: int = 2) -> Iterator[ImportedOrder]:
+    """Generated orders (the API input shape) as the rows an import of their export would give.
+
+    Direct, not through a CSV round trip: the reader would cost a third of a benchmark's time.
+    """
+    for row, order in enumerate(orders, start=first_row):
+        receiver = order["receiver"]
+        lines = order["lines"]
+        street = receiver.get("street") or ""
+        detail = receiver.get("detail") or ""
+        yield ImportedOrder(
+            row=row,
+            order_no=order["order_no"],
+            platform_status=order["platform_status"],
+            platform_status_text=order.get("platform_status_text")
+            or STATUS_TEXTS[order["platform_status"]],
+            after_sale_status=order.get("after_sale_status") or "",
+            after_sale_active=bool(order.get("after_sale_status")),
+            audit_hold=bool(order.get("audit_hold")),
+            paid_at=order.get("paid_at"),
+            promise_ship_at=order.get("promise_ship_at"),
+            receiver_name=receiver["name"],
+            receiver_phone=receiver["phone"],
+            province=receiver["province"],
+            city=receiver["city"],
+            district=receiver.get("district") or "",
+            # The export's 街道 carries the whole line after the district.
+            detail=detail if detail.startswith(street) else street + detail,
+            goods_id=lines[0]["goods_id"],
+            goods_name=lines[0]["goods_name"],
+            spec=lines[0]["spec"],
+            style_id="",
+            sku_code=lines[0].get("sku_code") or "",
+            goods_code="",
+            quantity=sum(line["quantity"] for line in lines),
+            tracking_no="",
+            courier_name="",
+            merchant_note=order.get("merchant_note") or "",
+            buyer_note=order.get("buyer_note") or "",
+            goods_total_fen=order.get("goods_total_fen"),
+            paid_fen=order.get("paid_fen"),
+            merchant_received_fen=None,
+        )
+
+
+def _benchmark_orders(total: int, merchant_count: int, supplier_count: int) -> None:
+    merchant_users = [
+        _demo_user(
+            name,
+            lambda u, n=n: accounts.become_merchant(
+                u,
+                accounts.MerchantProfileInput(
+                    **{**vars(DEMO_MERCHANT), "shop_name": f"演示店铺{n}"}
+                ),
+            ),
+        )
+        for n, name in _numbered("demo_shop", merchant_count)
+    ]
+    supplier_users = [
+        _demo_user(
+            name,
+            lambda u, n=n: accounts.become_supplier(u, f"演示工厂{n}", "李厂长", "13900139000"),
+        )
+        for n, name in _numbered("demo_supplier", supplier_count, first="demo_factory")
+    ]
+    for merchant_user in merchant_users:
+        for supplier_user in supplier_users:
+            _ensure_active_binding(merchant_user.merchant, supplier_user, "")
+    db.session.commit()
+    merchant_ids = [u.merchant.id for u in merchant_users]
+    keyring = current_keyring()
+    seed = time.time_ns() % 2**32  # new order numbers on every run
+    share, extra = divmod(total, merchant_count)
+    started = time.perf_counter()
+    done = 0
+    for index, merchant_id in enumerate(merchant_ids):
+        count = share + (1 if index < extra else 0)
+        orders = generate_orders(count, seed=seed + index)
+        while chunk := list(islice(orders, BENCH_CHUNK)):
+            merchant = db.session.get(Merchant, merchant_id)
+            upsert_orders(
+                keyring,
+                merchant,
+                demo_rows(iter(chunk)),
+                after_batch=lambda _result, _seen: db.session.commit(),
+            )
+            done += len(chunk)
+            elapsed = time.perf_counter() - started
+            click.echo(f"  {done}/{total} orders, {done / elapsed:,.0f} rows/s")
+    elapsed = time.perf_counter() - started
+    click.echo(
+        f"generated {done} orders for {merchant_count} merchant(s) and "
+        f"{supplier_count} supplier(s) in {elapsed:.1f} s ({done / max(elapsed, 1e-9):,.0f} rows/s)"
+    )
+
+
+def _numbered(prefix: str, count: int, first: str | None = None) -> Iterator[tuple[int, str]]:
+    """(1, first or prefix), (2, prefix2), … (count, prefix<count>)."""
+    for n in range(1, count + 1):
+        yield n, (first or prefix) if n == 1 else f"{prefix}{n}"
+
+
+# --- key rotation ----------------------------------------------------------------------------
+
+REENCRYPT_BATCH = 1000
+_ORDER_FIELDS = ("name", "phone", "detail")
+
+
+def keys_file_path(app: Flask) -> Path:
+    """Where the factory loaded the data keys from (KEYS_FILE, else the instance folder)."""
+    return Path(app.config.get("KEYS_FILE") or Path(app.instance_path) / "data-keys.json")
+
+
+@portal_cli.command("rotate-keys")
+@click.option(
+    "--new-key/--no-new-key",
+    default=True,
+    help="Add a new key version first. --no-new-key only finishes an interrupted re-encryption.",
+)
+@click.option(
+    "--reencrypt/--no-reencrypt",
+    "do_reencrypt",
+    default=True,
+    help="Re-encrypt the orders now. --no-reencrypt only adds the key (to distribute it first).",
+)
+def rotate_keys_command(new_key: bool, do_reencrypt: bool) -> None:
+    """Add a data-key version and re-encrypt every order's receiver under it (restartable)."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    ring = current_keyring()
+    if new_key:
+        ring = ring.with_new_version()
+        path = keys_file_path(app)
+        # Saved (atomically) before any row uses the key: a crash can never leave ciphertext
+        # that no key on disk opens.
+        ring.save(path)
+        app.extensions["portal.keyring"] = ring
+        click.echo(f"added data key v{ring.current_version} to {path}")
+        click.echo(
+            "  other portal processes must load the new key file (copy it to every host, "
+            "restart web and worker processes): until then they cannot read re-encrypted orders"
+        )
+    if not do_reencrypt:
+        return
+    click.echo(f"re-encrypting receiver data under key v{ring.current_version} …")
+    changed, failed, remaining = reencrypt_orders(ring)
+    click.echo(f"re-encrypted {changed} orders; {failed} could not be decrypted")
+    if remaining:
+        click.echo(
+            f"{remaining} orders are not yet under v{ring.current_version} (written meanwhile by "
+            "a process with the old key file): run `portal rotate-keys --no-new-key` again"
+        )
+    else:
+        click.echo(f"every order is encrypted under v{ring.current_version}")
+
+
+def _not_current(column: Any, prefix: str) -> Any:
+    return and_(column != "", ~column.startswith(prefix, autoescape=True))
+
+
+def reencrypt_orders(ring: KeyRing, batch_size: int = REENCRYPT_BATCH) -> tuple[int, int, int]:
+    """Re-encrypt, in id order and committed per batch, orders not yet under the current key.
+
+    Returns (orders re-encrypted, orders that failed to decrypt, orders still not current).
+    Each row is written with a compare-and-set on its old ciphertexts, so an order changed by
+    an import meanwhile keeps the newer data (a later run picks it up if needed).
+    """
+    prefix = f"v{ring.current_version}:"
+    columns = [getattr(Order, f"{name}_enc") for name in _ORDER_FIELDS]
+    pending = or_(*(_not_current(column, prefix) for column in columns))
+    table = Order.__table__
+    statement = (
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            *(table.c[f"{name}_enc"] == bindparam(f"old_{name}") for name in _ORDER_FIELDS),
+        )
+        .values({f"{name}_enc": bindparam(f"new_{name}") for name in _ORDER_FIELDS})
+    )
+    changed = failed = 0
+    last_id = 0
+    while True:
+        rows = db.session.execute(
+            select(Order.id, Order.merchant_id, Order.order_no, *columns)
+            .where(Order.id > last_id, pending)
+            .order_by(Order.id)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            break
+        last_id = rows[-1].id
+        params = []
+        for row in rows:
+            values: dict[str, Any] = {"b_id": row.id}
+            try:
+                for name in _ORDER_FIELDS:
+                    old = getattr(row, f"{name}_enc")
+                    aad = order_aad(row.merchant_id, row.order_no, name)
+                    values[f"old_{name}"] = old
+                    values[f"new_{name}"] = reencrypt(ring, old, aad)
+            except DecryptionError:
+                failed += 1
+                continue
+            params.append(values)
+        if params:
+            db.session.execute(statement, params)
+        db.session.commit()
+        changed += len(params)
+        click.echo(f"  … {changed} orders", err=True)
+    remaining = db.session.scalar(select(func.count()).select_from(Order).where(pending)) or 0
+    db.session.commit()
+    return changed, failed, remaining - failed
+
+
+# --- the job worker --------------------------------------------------------------------------
+
+
+@portal_cli.command("worker")
+@click.option("--threads", type=click.IntRange(min=1), default=2, help="jobs run at once")
+@click.option("--burst", is_flag=True, help="Run the jobs queued now, then exit.")
+def worker_command(threads: int, burst: bool) -> None:
+    """Run the background job worker (imports, statements) in the foreground."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    where = "embedded SQLite queue" if is_embedded(app) else "Redis queue"
+    if burst:
+        queue.sweep(app)
+        ran = queue.run_pending(app)
+        click.echo(f"ran {ran} job(s) from the {where}")
+        return
+    click.echo(f"worker: {threads} thread(s) consuming the {where}; Ctrl-C to stop")
+    queue.run_consumer(app, workers=threads)
 
 
 @portal_cli.command("serve")
@@ -140,6 +448,12 @@ def demo_command() -> None:
 def serve_command(host: str, port: int, workers: int) -> None:
     """Serve the portal with gunicorn (POSIX) or the built-in server elsewhere."""
     click.echo(f"代发门户 running at http://{host}:{port}/")
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    if is_embedded(app):
+        # Each web process then runs one in-process job worker (started by its first request).
+        os.environ["PORTAL_EMBEDDED_WORKER"] = "1"
+    else:
+        click.echo("jobs go to the Redis queue: run `flask --app wsgi portal worker` as well")
     if os.name == "posix":
         os.execvp(
             sys.executable,
@@ -161,4 +475,6 @@ def serve_command(host: str, port: int, workers: int) -> None:
                 "wsgi:app",
             ],
         )
-    current_app.run(host=host, port=port, threaded=True)
+    if is_embedded(app):
+        start_embedded_worker(app)
+    app.run(host=host, port=port, threaded=True)

@@ -62,7 +62,7 @@ def register(app: Flask) -> None:
     def domain_error(error: DomainError) -> Response:
         db.session.rollback()
         if is_api_request():
-            extra = {"field": error.details["field"]} if "field" in error.details else {}
+            extra = {k: v for k, v in error.details.items() if k in ("field", "columns", "number")}
             return api_error(error.code, error.message, error.status, **extra)
         if htmx or request.method == "GET" or error.status in (401, 403, 404):
             return _human_answer(error.message, error.status)

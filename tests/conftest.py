@@ -80,7 +80,11 @@ def database_url(tmp_path: Path, migrated_template: Path | None) -> str:
 @pytest.fixture
 def app(tmp_path: Path, database_url: str) -> Iterator[Flask]:
     app = create_app(
-        config(SQLALCHEMY_DATABASE_URI=database_url, KEYS_FILE=str(tmp_path / "keys.json"))
+        config(
+            SQLALCHEMY_DATABASE_URI=database_url,
+            KEYS_FILE=str(tmp_path / "keys.json"),
+            QUEUE_FILE=str(tmp_path / "queue.db"),
+        )
     )
     if PG_URL:
         truncate_all(app)

@@ -22,6 +22,7 @@ from tests.authz_access import (
     PUBLIC,
     SUPPLIER,
 )
+from tests.authz_imports import IMPORT_ROUTES, add_import_job
 from tests.authz_order_api import ORDER_API_ROUTES
 from tests.authz_order_desk import ORDER_DESK_ROUTES
 from tests.factories import demo_order
@@ -69,7 +70,7 @@ BASE_ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "api.supplier.binding_accept": (API_SUPPLIER, {"binding_id": "binding"}),
     "api.supplier.binding_reject": (API_SUPPLIER, {"binding_id": "binding"}),
 }
-ROUTES = {**BASE_ROUTES, **ORDER_DESK_ROUTES, **ORDER_API_ROUTES}
+ROUTES = {**BASE_ROUTES, **ORDER_DESK_ROUTES, **ORDER_API_ROUTES, **IMPORT_ROUTES}
 
 
 @dataclass
@@ -102,6 +103,7 @@ def world(app, factory, make_browser):
             )
             db.session.commit()
             shared = {"binding": binding.id, "address": address.id, "order": order_no}
+            shared["import_job"] = add_import_job(merchant)
         for role, user in (("merchant", m_user), ("supplier", s_user)):
             token = factory.token(user)
             with app.app_context():

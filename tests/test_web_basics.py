@@ -176,3 +176,14 @@ def test_merchant_settings_update_and_address_via_ui(app, browser, factory):
 
         merchant = db.session.get(Merchant, user.merchant.id)
         assert merchant.label_style == "full" and merchant.auto_dispatch is True
+
+
+def test_deeply_nested_json_is_a_400_not_a_500(app, factory):
+    token = factory.token(factory.merchant())
+    response = app.test_client().post(
+        "/api/v1/bindings",
+        data="[" * 100_000,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "invalid_request"

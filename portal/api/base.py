@@ -48,7 +48,10 @@ def json_body() -> dict[str, Any]:
     """The request body as a JSON object, or a clear 400."""
     if not request.is_json:
         raise DomainError("invalid_request", "请求体必须是 JSON（Content-Type: application/json）")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nesting deeper than the decoder's limit is a bad request, not a crash
+        body = None
     if not isinstance(body, dict):
         raise DomainError("invalid_request", "请求体必须是 JSON 对象")
     return body

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, g, jsonify
 
 from portal import bindings
 from portal.api import merchant as merchant_api
+from portal.api import orders as orders_api  # noqa: F401  (registers its routes on merchant_api.bp)
 from portal.api import serializers
 from portal.api import supplier as supplier_api
 from portal.api.base import api_user, authenticate_request, list_answer

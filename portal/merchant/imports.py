@@ -1,3 +1,122 @@
-"""Merchant order import views (导入订单)."""
+"""Merchant order import views (导入订单): upload a platform export, watch it import."""
 
-from portal.merchant.views import bp  # noqa: F401
+from __future__ import annotations
+
+from flask import Response, redirect, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+
+from portal import import_jobs
+from portal.authz import current_merchant
+from portal.errors import DomainError
+from portal.extensions import db, htmx
+from portal.forms import attach_error
+from portal.htmx import finish, notify, render
+from portal.merchant.views import bp
+from portal.models import ImportJob
+
+IMPORT_STATUS = {
+    import_jobs.STATUS_QUEUED: (_l("排队中"), "muted"),
+    import_jobs.STATUS_RUNNING: (_l("导入中"), "info"),
+    import_jobs.STATUS_DONE: (_l("已完成"), "success"),
+    import_jobs.STATUS_FAILED: (_l("导入失败"), "danger"),
+}
+# Refused rows listed in the progress card; all of them are in the CSV download.
+SHOWN_REJECTIONS = 100
+
+
+class ImportForm(FlaskForm):
+    file = FileField(
+        _l("平台导出文件（CSV 或 XLSX）"),
+        validators=[FileRequired(message=_l("请选择要导入的文件"))],
+    )
+
+
+def _job_context(job: ImportJob) -> dict[str, object]:
+    rejections = [] if import_jobs.is_active(job) else import_jobs.job_rejections(job)
+    return {
+        "job": job,
+        "rejections": rejections[:SHOWN_REJECTIONS],
+        "stored_rejections": len(rejections),
+    }
+
+
+def _render_import_page(
+    form: ImportForm, *, status: int = 200, new_job: ImportJob | None = None
+) -> Response:
+    merchant = current_merchant()
+    jobs = import_jobs.recent_import_jobs(merchant)
+    # The cards under the form: the upload just made, or every import still in progress.
+    shown = [new_job] if new_job is not None else [j for j in jobs if import_jobs.is_active(j)]
+    return render(
+        "merchant/import.html",
+        "merchant/_import_upload.html",
+        status=status,
+        form=form,
+        jobs=jobs,
+        job_cards=[_job_context(job) for job in shown],
+        refresh_list=new_job is not None,
+        IMPORT_STATUS=IMPORT_STATUS,
+    )
+
+
+@bp.get("/orders/import")
+def import_page() -> Response:
+    return _render_import_page(ImportForm(formdata=None))
+
+
+@bp.post("/orders/import")
+def import_create() -> Response:
+    form = ImportForm()
+    if form.validate_on_submit():
+        upload = form.file.data
+        merchant = current_merchant()
+        try:
+            job = import_jobs.start_import(
+                merchant, current_user._get_current_object(), upload.filename or "", upload.read()
+            )
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            job_id = job.id
+            db.session.commit()
+            import_jobs.queue_import(job_id)
+            if not htmx:
+                return finish(redirect(url_for("merchant.import_status", job_id=job_id), 303))
+            notify(_("文件已上传，正在后台导入"), "info")
+            job = import_jobs.get_import_job_for_merchant(merchant, job_id)
+            return _render_import_page(ImportForm(formdata=None), new_job=job)
+    return _render_import_page(form, status=422)
+
+
+@bp.get("/orders/import/<int:job_id>")
+def import_status(job_id: int) -> Response:
+    """One import's progress: the card polls this URL every second until the job ends."""
+    merchant = current_merchant()
+    job = import_jobs.get_import_job_for_merchant(merchant, job_id)
+    finished = not import_jobs.is_active(job)
+    return render(
+        "merchant/import_job.html",
+        "merchant/_import_job.html",
+        # When a polled job ends, the recent-imports table on the page is refreshed too.
+        list_oob=finished and bool(htmx),
+        jobs=import_jobs.recent_import_jobs(merchant) if finished else [],
+        IMPORT_STATUS=IMPORT_STATUS,
+        **_job_context(job),
+    )
+
+
+@bp.get("/orders/import/<int:job_id>/rejections.csv")
+def import_rejections_csv(job_id: int) -> Response:
+    job = import_jobs.get_import_job_for_merchant(current_merchant(), job_id)
+    return Response(
+        import_jobs.rejections_csv(job),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="import-{job.id}-rejections.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
