@@ -48,7 +48,8 @@ def finish(response: Response) -> Response:
     if not toasts:
         return response
     if bool(htmx) and not htmx.history_restore_request:
-        trigger = {"showToast": toasts[-1] if len(toasts) == 1 else {"items": toasts}}
+        # One toast as an object, several as a list (portal.js shows each).
+        trigger = {"showToast": toasts[-1] if len(toasts) == 1 else toasts}
         existing = response.headers.get("HX-Trigger")
         if existing:
             trigger.update(json.loads(existing))
@@ -76,3 +77,12 @@ def no_swap(status: int = 200) -> Response:
     response = make_response("", status)
     response.headers["HX-Reswap"] = "none"
     return finish(response)
+
+
+def with_trigger(response: Response, event: str, detail: object = True) -> Response:
+    """Add an htmx event to HX-Trigger without dropping the toasts already in it."""
+    existing = response.headers.get("HX-Trigger")
+    trigger = json.loads(existing) if existing else {}
+    trigger[event] = detail
+    response.headers["HX-Trigger"] = json.dumps(trigger)
+    return response

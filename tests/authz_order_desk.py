@@ -1,5 +1,12 @@
 """Authorization-matrix entries for the merchant order desk routes (see test_authz_matrix)."""
 
-from tests.authz_access import MERCHANT  # noqa: F401
+from tests.authz_access import MERCHANT
 
-ORDER_DESK_ROUTES: dict[str, tuple[str, dict[str, str]]] = {}
+ORDER_DESK_ROUTES: dict[str, tuple[str, dict[str, str]]] = {
+    "merchant.order_list": (MERCHANT, {}),
+    "merchant.order_counts": (MERCHANT, {}),
+    "merchant.order_assign": (MERCHANT, {}),
+    "merchant.order_cancel": (MERCHANT, {}),
+    "merchant.order_detail": (MERCHANT, {"order_no": "order"}),
+    "merchant.order_acknowledge_address": (MERCHANT, {"order_no": "order"}),
+}

@@ -1,3 +1,402 @@
-"""Merchant order desk views (订单)."""
+"""Merchant order desk (订单): tabs with counts, filters, batch assign and cancel, order detail."""
 
-from portal.merchant.views import bp  # noqa: F401
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from flask import Response, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal import allocation, bindings
+from portal.allocation import BatchResult
+from portal.authz import current_merchant
+from portal.errors import message_for
+from portal.extensions import db, htmx
+from portal.formatting import CANCEL_REASON_LABELS, EVENT_LABELS
+from portal.htmx import hx_redirect, is_targeted_htmx, no_swap, notify, render, with_trigger
+from portal.keyring import current_keyring
+from portal.merchant.views import bp
+from portal.models import Merchant, Order, OrderEvent, Supplier, User
+from portal.models.base import utcnow
+from portal.models.bindings import BINDING_ACTIVE, BINDING_ENDED
+from portal.models.orders import PLATFORM_AWAITING, STAGE_DISPATCHED, STAGE_UNASSIGNED
+from portal.orders import queries
+from portal.orders.queries import OrderFilters, Receiver
+from portal.orders.rules import assign_blockers
+from portal.pagination import PageArgs, page_args, paginate
+
+PER_PAGE = 50
+# Orders this close to 承诺发货时间 are highlighted; past it they are late (the merchant pays).
+DEADLINE_WARNING = timedelta(hours=12)
+# A batch over thousands of orders may refuse thousands: the panel lists the first ones.
+MAX_SHOWN_REFUSALS = 200
+# htmx event that makes the tab counts fetch themselves again.
+ORDERS_CHANGED = "ordersChanged"
+
+TAB_LABELS = (
+    (queries.TAB_UNASSIGNED, _l("待分配")),
+    (queries.TAB_ASSIGNED, _l("已分配")),
+    (queries.TAB_RETURNED, _l("已回传")),
+    (queries.TAB_DISPATCHED, _l("已发货")),
+    (queries.TAB_EXCEPTIONS, _l("异常")),
+    (queries.TAB_ALL, _l("全部")),
+)
+# Which batch actions make sense on which tab (the service refuses the rest anyway): nothing
+# under 异常 can be assigned, but an assigned order whose address changed can be taken back.
+ASSIGN_TABS = {queries.TAB_UNASSIGNED, queries.TAB_ALL}
+CANCEL_TABS = {queries.TAB_ASSIGNED, queries.TAB_EXCEPTIONS, queries.TAB_ALL}
+
+DESK_PARTIALS = {
+    "order-desk": "merchant/_orders_desk.html",
+    "order-list": "merchant/_orders_list.html",
+}
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+
+def _text(value: str | None, limit: int) -> str:
+    return unicodedata.normalize("NFKC", value or "").strip()[:limit]
+
+
+def _positive_int(value: str | None) -> int | None:
+    text = _text(value, 12)
+    return int(text) if text.isascii() and text.isdigit() and int(text) > 0 else None
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(_text(value, 10))
+    except ValueError:
+        return None
+
+
+def parse_filters(values: Mapping[str, str]) -> OrderFilters:
+    """The desk's filters from query arguments or the hidden inputs of a batch post."""
+    tab = values.get("tab", "")
+    paid_from, paid_to = _date(values.get("paid_from")), _date(values.get("paid_to"))
+    if paid_from and paid_to and paid_from > paid_to:
+        paid_from, paid_to = paid_to, paid_from
+    return OrderFilters(
+        tab=tab if tab in queries.TABS else queries.TAB_UNASSIGNED,
+        supplier_id=_positive_int(values.get("supplier_id")),
+        paid_from=paid_from,
+        paid_to=paid_to,
+        sku=_text(values.get("sku"), 200),
+        q=_text(values.get("q"), 64),
+    )
+
+
+def filter_args(filters: OrderFilters) -> dict[str, object]:
+    """The filters (without tab and page) as URL arguments, so links keep them."""
+    args = {
+        "supplier_id": filters.supplier_id,
+        "paid_from": filters.paid_from.isoformat() if filters.paid_from else None,
+        "paid_to": filters.paid_to.isoformat() if filters.paid_to else None,
+        "sku": filters.sku,
+        "q": filters.q,
+    }
+    return {name: value for name, value in args.items() if value}
+
+
+# --- what the templates show ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    order: Order
+    receiver: Receiver
+    deadline: str  # "", "warn" (due within DEADLINE_WARNING) or "danger" (past due)
+
+
+@dataclass(frozen=True)
+class RefusalLine:
+    order_no: str
+    message: str
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    summary: str
+    done_count: int
+    refused_count: int
+    reasons: list[tuple[str, int]]
+    refusals: list[RefusalLine]
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    event: OrderEvent
+    label: str
+    reason: str
+    supplier_name: str
+    actor_name: str
+
+
+def deadline_state(order: Order, now: datetime) -> str:
+    """How close an order that still has to ship is to its 承诺发货时间."""
+    if (
+        order.promise_ship_at is None
+        or order.stage == STAGE_DISPATCHED
+        or order.platform_status != PLATFORM_AWAITING
+    ):
+        return ""
+    if order.promise_ship_at <= now:
+        return "danger"
+    if order.promise_ship_at <= now + DEADLINE_WARNING:
+        return "warn"
+    return ""
+
+
+def order_row(merchant: Merchant, order: Order, now: datetime) -> OrderRow:
+    # Decrypts one order: callers pass only the orders they show, never a whole result set.
+    receiver = queries.receiver_for_merchant(current_keyring(), merchant, order)
+    return OrderRow(order, receiver, deadline_state(order, now))
+
+
+def batch_outcome(summary: str, result: BatchResult) -> BatchOutcome:
+    messages = {code: message_for(code) for code in {r.code for r in result.refused}}
+    reasons = Counter(messages[r.code] for r in result.refused)
+    return BatchOutcome(
+        summary=summary,
+        done_count=len(result.done),
+        refused_count=len(result.refused),
+        reasons=reasons.most_common(),
+        refusals=[
+            RefusalLine(r.order_no, messages[r.code]) for r in result.refused[:MAX_SHOWN_REFUSALS]
+        ],
+    )
+
+
+def supplier_choices(merchant: Merchant) -> tuple[list[Supplier], list[Supplier]]:
+    """Suppliers to filter by (bound now or before) and to assign to (active bindings only)."""
+    known: dict[int, Supplier] = {}
+    active: dict[int, Supplier] = {}
+    for binding in bindings.bindings_for_merchant(merchant):
+        if binding.status in (BINDING_ACTIVE, BINDING_ENDED):
+            known.setdefault(binding.supplier_id, binding.supplier)
+        if binding.status == BINDING_ACTIVE:
+            active[binding.supplier_id] = binding.supplier
+
+    def by_name(suppliers: dict[int, Supplier]) -> list[Supplier]:
+        return sorted(suppliers.values(), key=lambda s: (s.factory_name, s.id))
+
+    return by_name(known), by_name(active)
+
+
+def desk_context(
+    merchant: Merchant,
+    filters: OrderFilters,
+    page_number: int = 1,
+    *,
+    outcome: BatchOutcome | None = None,
+    assign_to: int | None = None,
+) -> dict[str, object]:
+    keyring = current_keyring()
+    page = paginate(
+        queries.orders_query(keyring, merchant, filters), PageArgs(page_number, PER_PAGE)
+    )
+    now = utcnow()
+    filter_suppliers, assign_suppliers = supplier_choices(merchant)
+    return {
+        "filters": filters,
+        "args": filter_args(filters),
+        "tabs": TAB_LABELS,
+        "counts": queries.tab_counts(keyring, merchant, filters),
+        "page": page,
+        "rows": [order_row(merchant, order, now) for order in page.items],
+        "filter_suppliers": filter_suppliers,
+        "assign_suppliers": assign_suppliers,
+        "can_assign": filters.tab in ASSIGN_TABS,
+        "can_cancel": filters.tab in CANCEL_TABS,
+        "assign_to": assign_to,
+        "outcome": outcome,
+    }
+
+
+def order_history_lines(merchant: Merchant, order: Order) -> list[HistoryLine]:
+    events = queries.order_history(merchant, order)
+    supplier_ids = {e.supplier_id for e in events if e.supplier_id}
+    actor_ids = {e.actor_id for e in events if e.actor_id}
+    # Two lookups for the whole history, not one per event.
+    suppliers = (
+        dict(
+            db.session.execute(
+                select(Supplier.id, Supplier.factory_name).where(Supplier.id.in_(supplier_ids))
+            ).all()
+        )
+        if supplier_ids
+        else {}
+    )
+    actors = (
+        dict(db.session.execute(select(User.id, User.username).where(User.id.in_(actor_ids))).all())
+        if actor_ids
+        else {}
+    )
+    return [
+        HistoryLine(
+            event=e,
+            label=str(EVENT_LABELS.get(e.kind, e.kind)),
+            reason=str(CANCEL_REASON_LABELS.get(e.reason, e.reason)) if e.reason else "",
+            supplier_name=suppliers.get(e.supplier_id, "") if e.supplier_id else "",
+            actor_name=actors.get(e.actor_id, "") if e.actor_id else _("系统"),
+        )
+        for e in events
+    ]
+
+
+def detail_context(merchant: Merchant, order: Order) -> dict[str, object]:
+    row = order_row(merchant, order, utcnow())
+    blockers = assign_blockers(order) if order.stage == STAGE_UNASSIGNED else []
+    return {
+        "order": order,
+        "receiver": row.receiver,
+        "row": row,
+        "assign_blockers": [message_for(code) for code in blockers],
+        "history": order_history_lines(merchant, order),
+    }
+
+
+# --- views ------------------------------------------------------------------------------------
+
+
+def desk_url(filters: OrderFilters, page: int = 1) -> str:
+    return url_for(
+        "merchant.order_list",
+        tab=filters.tab,
+        page=page if page > 1 else None,
+        **filter_args(filters),
+    )
+
+
+@bp.get("/orders")
+def order_list() -> Response:
+    filters = parse_filters(request.args)
+    page = page_args(PER_PAGE, PER_PAGE).page
+    response = render(
+        "merchant/orders.html", DESK_PARTIALS, **desk_context(current_merchant(), filters, page)
+    )
+    if is_targeted_htmx():
+        # The filter form sends empty fields too: history gets the tidy address instead.
+        response.headers["HX-Push-Url"] = desk_url(filters, page)
+    return response
+
+
+@bp.get("/orders/counts")
+def order_counts() -> Response:
+    """The tab bar alone: it polls this every 30 s and after every batch action."""
+    merchant = current_merchant()
+    filters = parse_filters(request.args)
+    return render(
+        "merchant/_orders_tabs.html",
+        filters=filters,
+        args=filter_args(filters),
+        tabs=TAB_LABELS,
+        counts=queries.tab_counts(current_keyring(), merchant, filters),
+    )
+
+
+def _selected_order_nos(merchant: Merchant, filters: OrderFilters) -> list[str]:
+    if request.form.get("all_matching") == "1":
+        # "Select all N matching": the same filters the list showed, resolved by the server.
+        return list(
+            db.session.scalars(queries.order_ids_query(current_keyring(), merchant, filters))
+        )
+    return request.form.getlist("order_no")
+
+
+def _refuse(message: str) -> Response:
+    notify(message, "error")
+    return no_swap(422)
+
+
+def _batch_answer(
+    merchant: Merchant,
+    filters: OrderFilters,
+    outcome: BatchOutcome,
+    assign_to: int | None = None,
+) -> Response:
+    notify(outcome.summary, "warning" if outcome.refused_count else "success")
+    response = render(
+        "merchant/orders.html",
+        DESK_PARTIALS,
+        **desk_context(merchant, filters, outcome=outcome, assign_to=assign_to),
+    )
+    # The list is back on page 1: keep the address bar in step with it.
+    response.headers["HX-Replace-Url"] = desk_url(filters)
+    return with_trigger(response, ORDERS_CHANGED)
+
+
+@bp.post("/orders/assign")
+def order_assign() -> Response:
+    merchant = current_merchant()
+    filters = parse_filters(request.form)
+    order_nos = _selected_order_nos(merchant, filters)
+    if not order_nos:
+        return _refuse(message_for("nothing_selected"))
+    assign_to = _positive_int(request.form.get("assign_to"))
+    if assign_to is None:
+        return _refuse(_("请选择要分配的厂家"))
+    _known, active = supplier_choices(merchant)
+    supplier = next((s for s in active if s.id == assign_to), None)
+    result = allocation.assign_orders(
+        merchant, order_nos, supplier, current_user._get_current_object()
+    )
+    db.session.commit()
+    summary = _("已分配 %(n)d 单", n=len(result.done))
+    if supplier is not None and result.done:
+        summary = _("已分配 %(n)d 单给 %(name)s", n=len(result.done), name=supplier.factory_name)
+    return _batch_answer(merchant, filters, batch_outcome(summary, result), assign_to)
+
+
+@bp.post("/orders/cancel")
+def order_cancel() -> Response:
+    merchant = current_merchant()
+    filters = parse_filters(request.form)
+    order_nos = _selected_order_nos(merchant, filters)
+    if not order_nos:
+        return _refuse(message_for("nothing_selected"))
+    result = allocation.cancel_assignments(merchant, order_nos, current_user._get_current_object())
+    db.session.commit()
+    summary = _("已取消分配 %(n)d 单", n=len(result.done))
+    return _batch_answer(merchant, filters, batch_outcome(summary, result))
+
+
+@bp.get("/orders/<order_no>")
+def order_detail(order_no: str) -> Response:
+    merchant = current_merchant()
+    order = queries.get_order_for_merchant(merchant, order_no)
+    context = detail_context(merchant, order)
+    if is_targeted_htmx():
+        return render("merchant/_order_detail.html", **context)
+    # A direct load: the desk with the drawer already open.
+    return render("merchant/orders.html", **desk_context(merchant, OrderFilters()), **context)
+
+
+@bp.post("/orders/<order_no>/acknowledge-address")
+def order_acknowledge_address(order_no: str) -> Response:
+    merchant = current_merchant()
+    order = queries.get_order_for_merchant(merchant, order_no)
+    if allocation.acknowledge_address(merchant, order, current_user._get_current_object()):
+        db.session.commit()
+        notify(_("已确认新地址，厂家可以重新打印面单"))
+    else:
+        notify(message_for("no_address_change"), "warning")
+    if not is_targeted_htmx():
+        return hx_redirect(url_for("merchant.order_detail", order_no=order.order_no))
+    row_target = f"row-{order.id}"
+    response = render(
+        "merchant/_order_detail.html",
+        {row_target: "merchant/_orders_row.html"},
+        # From the drawer, the list row behind it is refreshed out of band.
+        oob_row=htmx.target != row_target,
+        **detail_context(merchant, order),
+    )
+    return with_trigger(response, ORDERS_CHANGED)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, Response
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import case, func, select
 
 from portal import accounts, bindings
 from portal.authz import current_merchant, install_role_gate
@@ -20,8 +23,13 @@ from portal.forms import (
     attach_error,
 )
 from portal.htmx import notify, render
+from portal.keyring import current_keyring
+from portal.models import Order
 from portal.models.accounts import ROLE_MERCHANT
+from portal.models.base import utcnow
 from portal.models.bindings import BINDING_ACTIVE, BINDING_PENDING
+from portal.models.orders import PLATFORM_AWAITING, STAGE_DISPATCHED
+from portal.orders import queries
 
 bp = Blueprint("merchant", __name__, url_prefix="/merchant")
 install_role_gate(bp, ROLE_MERCHANT)
@@ -31,12 +39,41 @@ install_role_gate(bp, ROLE_MERCHANT)
 def dashboard() -> Response:
     merchant = current_merchant()
     links = bindings.bindings_for_merchant(merchant)
+    keyring = current_keyring()
+    now = utcnow()
+    soon = now + timedelta(hours=12)
+    # Orders still to ship whose 承诺发货时间 is past or within 12 hours: late dispatch costs money.
+    at_risk = (
+        Order.stage != STAGE_DISPATCHED,
+        Order.platform_status == PLATFORM_AWAITING,
+        Order.promise_ship_at <= soon,
+    )
+    due = db.session.execute(
+        select(
+            func.count().label("due"),
+            func.coalesce(func.sum(case((Order.promise_ship_at <= now, 1), else_=0)), 0).label(
+                "late"
+            ),
+        ).where(Order.merchant_id == merchant.id, *at_risk)
+    ).one()
+    due_orders = db.session.scalars(
+        queries.orders_query(keyring, merchant, queries.OrderFilters(tab=queries.TAB_ALL))
+        .where(*at_risk)
+        .order_by(None)
+        .order_by(Order.promise_ship_at, Order.id)
+        .limit(20)
+    ).all()
     return render(
         "merchant/dashboard.html",
         merchant=merchant,
         active_count=sum(1 for b in links if b.status == BINDING_ACTIVE),
         pending_count=sum(1 for b in links if b.status == BINDING_PENDING),
         has_return_address=accounts.default_return_address(merchant) is not None,
+        counts=queries.tab_counts(keyring, merchant, queries.OrderFilters()),
+        due_count=int(due.due),
+        late_count=int(due.late),
+        due_orders=due_orders,
+        now=now,
     )
 
 
