@@ -8,6 +8,7 @@ from wtforms import BooleanField, PasswordField, RadioField, StringField, TextAr
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
+from portal.accounts import MerchantProfileInput
 from portal.errors import DomainError
 
 REQUIRED = DataRequired(message=_l("此项必填"))
@@ -54,6 +55,17 @@ class MerchantProfileForm(RegionFieldsMixin, FlaskForm):
     sender_name = StringField(_l("发件人"), validators=[REQUIRED, Length(max=30)])
     sender_phone = StringField(_l("发件人电话"), validators=[REQUIRED, Length(max=30)])
     detail = StringField(_l("详细地址"), validators=[REQUIRED, Length(max=200)])
+
+    def to_input(self) -> MerchantProfileInput:
+        return MerchantProfileInput(
+            shop_name=self.shop_name.data,
+            sender_name=self.sender_name.data,
+            sender_phone=self.sender_phone.data,
+            province=self.province.data,
+            city=self.city.data,
+            district=self.district.data or "",
+            detail=self.detail.data,
+        )
 
 
 class SupplierProfileForm(FlaskForm):

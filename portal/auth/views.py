@@ -126,15 +126,7 @@ def become_merchant() -> Response:
         try:
             accounts.become_merchant(
                 current_user._get_current_object(),
-                accounts.MerchantProfileInput(
-                    shop_name=form.shop_name.data,
-                    sender_name=form.sender_name.data,
-                    sender_phone=form.sender_phone.data,
-                    province=form.province.data,
-                    city=form.city.data,
-                    district=form.district.data or "",
-                    detail=form.detail.data,
-                ),
+                form.to_input(),
             )
         except DomainError as error:
             attach_error(form, error)

@@ -181,15 +181,7 @@ def settings_profile() -> Response:
         try:
             accounts.update_merchant_profile(
                 current_merchant(),
-                accounts.MerchantProfileInput(
-                    shop_name=form.shop_name.data,
-                    sender_name=form.sender_name.data,
-                    sender_phone=form.sender_phone.data,
-                    province=form.province.data,
-                    city=form.city.data,
-                    district=form.district.data or "",
-                    detail=form.detail.data,
-                ),
+                form.to_input(),
             )
         except DomainError as error:
             attach_error(form, error)
