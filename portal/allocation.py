@@ -26,6 +26,8 @@ from portal.models.orders import (
     EVENT_ASSIGNMENT_CANCELLED,
     PLATFORM_AWAITING,
     STAGE_ASSIGNED,
+    STAGE_DISPATCHED,
+    STAGE_RETURNED,
     STAGE_UNASSIGNED,
 )
 from portal.orders.rules import assign_blocker
@@ -47,6 +49,19 @@ class BatchResult:
 
 def chunks(items: Sequence, size: int = CHUNK) -> list[Sequence]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _lock_orders(order_ids: Sequence[int]) -> None:
+    """Lock these order rows in id order before a compare-and-set changes them (PostgreSQL).
+
+    An UPDATE locks rows in whatever order its plan visits them, and a batch larger than one
+    chunk locks chunk by chunk: two overlapping batches (or a batch and an import) could each
+    hold rows the other waits for. Every writer taking rows in ascending id order, chunks
+    included, cannot deadlock. SQLite needs none of this: its writers are serialised.
+    """
+    db.session.execute(
+        select(Order.id).where(Order.id.in_(order_ids)).order_by(Order.id).with_for_update()
+    ).all()
 
 
 def unique(values: Sequence[str]) -> list[str]:
@@ -104,7 +119,8 @@ def assign_orders(
             eligible[state.id] = order_no
     now = utcnow()
     won: list[int] = []
-    for chunk in chunks(list(eligible)):
+    for chunk in chunks(sorted(eligible)):
+        _lock_orders(chunk)
         won += db.session.scalars(
             update(Order)
             .where(
@@ -127,11 +143,15 @@ def assign_orders(
             .returning(Order.id)
         ).all()
     won_set = set(won)
-    result.refused += [
-        Refusal(order_no, "already_assigned")
-        for order_id, order_no in eligible.items()
-        if order_id not in won_set
-    ]
+    lost = [order_no for order_id, order_no in eligible.items() if order_id not in won_set]
+    if lost:
+        # Changed since we read it (another batch, tab or import): say what stands in the way
+        # now — an after-sale that just arrived is not "already assigned".
+        current = _load_states(merchant, lost)
+        for order_no in lost:
+            state = current.get(order_no)
+            code = "not_found" if state is None else assign_blocker(state)
+            result.refused.append(Refusal(order_no, code or "already_assigned"))
     result.done = [eligible[order_id] for order_id in eligible if order_id in won_set]
     if won:
         actor_id = actor.id if actor else None
@@ -194,7 +214,8 @@ def cancel_assignments_where(
     """
     now = utcnow()
     taken_back: list[int] = []
-    for chunk in chunks(list(order_ids)):
+    for chunk in chunks(sorted(order_ids)):
+        _lock_orders(chunk)
         query = update(Order).where(
             Order.merchant_id == merchant_id,
             Order.id.in_(chunk),
@@ -254,19 +275,30 @@ def cancel_assignments(merchant: Merchant, order_nos: Sequence[str], actor: User
         if state is None:
             result.refused.append(Refusal(order_no, "not_found"))
         elif state.stage != STAGE_ASSIGNED:
-            code = {"unassigned": "not_assigned", "returned": "tracking_returned"}.get(
-                state.stage, "dispatched"
-            )
-            result.refused.append(Refusal(order_no, code))
+            result.refused.append(Refusal(order_no, _cancel_refusal(state.stage)))
         else:
             candidates[state.id] = order_no
     won = set(cancel_assignments_where(merchant.id, list(candidates), CANCEL_MANUAL, actor))
+    lost = [order_no for order_id, order_no in candidates.items() if order_id not in won]
+    # Changed since we read it: the platform took it back (after-sale, audit, cancellation),
+    # or the supplier returned the tracking number meanwhile. Report which.
+    current = _load_states(merchant, lost) if lost else {}
     for order_id, order_no in candidates.items():
         if order_id in won:
             result.done.append(order_no)
         else:
-            result.refused.append(Refusal(order_no, "tracking_returned"))
+            state = current.get(order_no)
+            code = "not_found" if state is None else _cancel_refusal(state.stage)
+            result.refused.append(Refusal(order_no, code))
     return result
+
+
+def _cancel_refusal(stage: str) -> str:
+    """Why an order in this stage cannot be taken back by the merchant."""
+    return {
+        STAGE_RETURNED: "tracking_returned",
+        STAGE_DISPATCHED: "dispatched",
+    }.get(stage, "not_assigned")
 
 
 def cancel_for_binding_end(merchant_id: int, supplier_id: int) -> int:

@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import selectinload
 
@@ -21,6 +22,10 @@ from portal import accounts, create_app
 from portal.config import TestConfig
 from portal.extensions import db
 from portal.models import User
+
+# Timing is not behaviour: a loaded CI machine must not fail property tests on speed.
+settings.register_profile("portal", deadline=None)
+settings.load_profile("portal")
 
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
 PASSWORD = "correct-horse-9"

@@ -120,9 +120,10 @@ def upsert_orders(
     """
     total = UpsertResult()
     seen = 0
+    order_nos: set[str] = set()
     for batch in batched(rows, batch_size):
         seen += len(batch)
-        total.add(_upsert_batch(keyring, merchant, batch))
+        total.add(_upsert_batch(keyring, merchant, batch, order_nos))
         if after_batch is not None:
             after_batch(total, seen)  # type: ignore[operator]
     return total
@@ -164,7 +165,16 @@ def sku_key_for(sku_code: str, goods_id: str, spec: str) -> str:
     return sku_code or f"{goods_id}|{spec}"
 
 
-def _validate(row: ImportedOrder) -> Rejection | None:
+def _validate(row: ImportedOrder, order_nos: set[str]) -> Rejection | None:
+    if row.order_no in order_nos:
+        # Callers' readers catch repeats too, but two rows for one order in a batch would
+        # otherwise be two INSERTs and an IntegrityError for the whole batch.
+        return Rejection(
+            row.order_no,
+            "duplicate_order_no",
+            f"订单号 {row.order_no} 重复出现，本条未导入",
+            row.row or None,
+        )
     phone = normalize_phone(row.receiver_phone)
     if row.receiver_phone and not is_valid_phone(phone):
         return Rejection(
@@ -231,18 +241,23 @@ def _order_values(
 
 
 def _upsert_batch(
-    keyring: KeyRing, merchant: Merchant, batch: list[ImportedOrder | RowError]
+    keyring: KeyRing,
+    merchant: Merchant,
+    batch: list[ImportedOrder | RowError],
+    order_nos: set[str],
 ) -> UpsertResult:
+    """Upsert one batch; `order_nos` are the numbers already taken earlier in this call."""
     result = UpsertResult()
     rows: list[ImportedOrder] = []
     for row in batch:
         if isinstance(row, RowError):
             result.reject(Rejection(row.order_no, row.code, row.message, row.row))
             continue
-        rejection = _validate(row)
+        rejection = _validate(row, order_nos)
         if rejection:
             result.reject(rejection)
         else:
+            order_nos.add(row.order_no)
             rows.append(row)
     if not rows:
         return result
@@ -307,7 +322,10 @@ def _upsert_batch(
         db.session.execute(insert(Order), inserts)
         result.created += len(inserts)
     if updates:
-        # Bulk UPDATE by primary key: one executemany for the whole batch.
+        # Bulk UPDATE by primary key: one executemany for the whole batch. In id order, like
+        # every other writer (allocation._lock_orders): an export lists orders newest first,
+        # and locking them in that order deadlocks against a concurrent assign or cancel.
+        updates.sort(key=lambda values: values["id"])
         db.session.execute(update(Order), updates)
         result.updated += len(updates)
     if events:
