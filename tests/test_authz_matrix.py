@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.keyring import current_keyring
 from portal.models import ApiToken, Merchant, Order, Supplier, User
 from portal.orders.upsert import upsert_orders
+from tests import authz_supplier_api, authz_supplier_desk, authz_supplier_tracking
 from tests.authz_access import (
     ANY_USER,
     API_BOTH,
@@ -70,7 +71,14 @@ BASE_ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "api.supplier.binding_accept": (API_SUPPLIER, {"binding_id": "binding"}),
     "api.supplier.binding_reject": (API_SUPPLIER, {"binding_id": "binding"}),
 }
-ROUTES = {**BASE_ROUTES, **ORDER_DESK_ROUTES, **ORDER_API_ROUTES, **IMPORT_ROUTES}
+SUPPLIER_MODULES = (authz_supplier_desk, authz_supplier_tracking, authz_supplier_api)
+ROUTES = {
+    **BASE_ROUTES,
+    **ORDER_DESK_ROUTES,
+    **ORDER_API_ROUTES,
+    **IMPORT_ROUTES,
+    **{endpoint: rule for module in SUPPLIER_MODULES for endpoint, rule in module.ROUTES.items()},
+}
 
 
 @dataclass
@@ -104,6 +112,8 @@ def world(app, factory, make_browser):
             db.session.commit()
             shared = {"binding": binding.id, "address": address.id, "order": order_no}
             shared["import_job"] = add_import_job(merchant)
+            for module in SUPPLIER_MODULES:
+                shared.update(module.add_objects(merchant, supplier, order_no))
         for role, user in (("merchant", m_user), ("supplier", s_user)):
             token = factory.token(user)
             with app.app_context():

