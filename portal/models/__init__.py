@@ -10,8 +10,16 @@ from portal.models.accounts import (
 )
 from portal.models.base import Base
 from portal.models.bindings import Binding
+from portal.models.dispatch import WebhookDelivery
 from portal.models.orders import Assignment, ImportJob, Order, OrderEvent
 from portal.models.printing import PrintJob, PrintJobOrder, PrintRender
+from portal.models.settlement import (
+    Price,
+    Statement,
+    StatementEvent,
+    StatementLine,
+    StatementPair,
+)
 from portal.models.tracking import OrderParcel, Parcel
 
 __all__ = [
@@ -26,10 +34,16 @@ __all__ = [
     "OrderEvent",
     "OrderParcel",
     "Parcel",
+    "Price",
     "PrintJob",
     "PrintJobOrder",
     "PrintRender",
     "ReturnAddress",
+    "Statement",
+    "StatementEvent",
+    "StatementLine",
+    "StatementPair",
     "Supplier",
     "User",
+    "WebhookDelivery",
 ]

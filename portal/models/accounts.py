@@ -69,6 +69,9 @@ class Merchant(Base):
     # 隐私面单: labels show masked receiver name and phone.
     label_style: Mapped[str] = mapped_column(String(10), default=LABEL_PRIVATE)
     auto_dispatch: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Optional ERP webhook for dispatches: POSTed JSON signed with HMAC-SHA256 of the secret.
+    webhook_url: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    webhook_secret: Mapped[str] = mapped_column(String(64), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="merchant")

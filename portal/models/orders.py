@@ -45,6 +45,10 @@ class Order(Base):
         Index("ix_orders_merchant_phone_index", "merchant_id", "phone_index"),
         Index("ix_orders_merchant_sku", "merchant_id", "sku_key"),
         Index("ix_orders_merchant_paid_at", "merchant_id", "paid_at"),
+        # Statements: one supplier's orders of one merchant by the time tracking came back.
+        Index("ix_orders_supplier_merchant_returned", "supplier_id", "merchant_id", "returned_at"),
+        # The batch-shipping export: a merchant's dispatches since a time.
+        Index("ix_orders_merchant_dispatched_at", "merchant_id", "dispatched_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -109,6 +113,11 @@ class Order(Base):
     courier: Mapped[str] = mapped_column(String(10), default="", server_default="")
     tracking_no: Mapped[str] = mapped_column(String(32), default="", server_default="")
     returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # Dispatch (发货) by the merchant on the platform.
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dispatched_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    return_address_id: Mapped[int | None] = mapped_column(ForeignKey("return_addresses.id"))
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
