@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, has_request_context, request
 from sqlalchemy import event
 
-from portal import formatting, import_jobs, security, web_errors  # noqa: F401  (tasks)
+from portal import formatting, import_jobs, security, statements, web_errors  # noqa: F401  (tasks)
 from portal.api import bp as api_bp
 from portal.auth import account_bp
 from portal.auth import bp as auth_bp

@@ -58,6 +58,13 @@ MESSAGES: dict[str, tuple[object, int]] = {
     "print_job_decided": (_l("该打印任务已确认或作废"), 409),
     "nothing_printable": (_l("没有可打印的订单"), 409),
     "invalid_file": (_l("无法读取该文件，请上传平台导出的 CSV 或 XLSX 文件"), 422),
+    # statements (DESIGN §7)
+    "statement_rate_limited": (_l("对账单生成过于频繁"), 429),
+    "invalid_period": (_l("请选择正确的日期范围（最长一年，开始日期不能晚于今天）"), 422),
+    "statement_not_failed": (_l("只有生成失败的对账单可以重试"), 409),
+    "statement_not_ready": (_l("对账单还没有生成完成"), 409),
+    "statement_review_closed": (_l("对账单当前状态不允许此操作"), 409),
+    "dispute_reason_required": (_l("请填写有异议的原因"), 422),
     # return addresses
     "return_address_in_use": (_l("默认退货地址不能删除，请先设置其他默认地址"), 409),
 }

@@ -62,8 +62,12 @@ def register(app: Flask) -> None:
     def domain_error(error: DomainError) -> Response:
         db.session.rollback()
         if is_api_request():
-            extra = {k: v for k, v in error.details.items() if k in ("field", "columns", "number")}
-            return api_error(error.code, error.message, error.status, **extra)
+            shown = ("field", "columns", "number", "limit", "retry_after", "next_allowed_at")
+            extra = {k: v for k, v in error.details.items() if k in shown}
+            response = api_error(error.code, error.message, error.status, **extra)
+            if "retry_after" in extra:
+                response.headers["Retry-After"] = str(extra["retry_after"])
+            return response
         if htmx or request.method == "GET" or error.status in (401, 403, 404):
             return _human_answer(error.message, error.status)
         # A plain form post: go back where the user was, with the message.

@@ -1,0 +1,672 @@
+"""对账单: rate-limited requests, an idempotent streamed build by a worker, review by both sides.
+
+Requesting (seed 004, DESIGN §7): per merchant–supplier pair at most 3 a day (Asia/Shanghai) and
+at least 10 minutes apart, also across midnight. The check and the insert run in one transaction
+that first locks the pair — `SELECT … FOR UPDATE` on its statement_pairs row on PostgreSQL; on
+SQLite every writing transaction is `BEGIN IMMEDIATE` — and the unique (pair, day, slot)
+constraint backs it. A statement whose build failed for a system reason gives its slot back.
+
+Building: a worker claims the statement (queued → building, with a fencing token), deletes any
+lines a crashed attempt left, and streams the orders in keyset batches: each batch is priced,
+inserted and committed with a heartbeat, so memory stays flat in the line count. Totals come
+from one aggregate over the lines at the end. Files are written from the lines on download.
+"""
+
+from __future__ import annotations
+
+import logging
+from bisect import bisect_right
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from flask import current_app, has_app_context
+from flask_babel import gettext as _
+from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.formatting import SHANGHAI
+from portal.jobs import queue
+from portal.models import (
+    Binding,
+    Merchant,
+    Order,
+    Price,
+    Statement,
+    StatementEvent,
+    StatementLine,
+    StatementPair,
+    Supplier,
+    User,
+)
+from portal.models.base import utcnow
+from portal.models.bindings import BINDING_ACTIVE, BINDING_ENDED
+from portal.models.orders import STAGE_DISPATCHED, STAGE_RETURNED
+from portal.models.settlement import (
+    REVIEW_CONFIRMED,
+    REVIEW_DISPUTED,
+    REVIEW_PENDING,
+    REVIEW_SETTLED,
+    STATEMENT_BUILDING,
+    STATEMENT_EVENT_BUILT,
+    STATEMENT_EVENT_CONFIRMED,
+    STATEMENT_EVENT_DISPUTED,
+    STATEMENT_EVENT_FAILED,
+    STATEMENT_EVENT_REQUESTED,
+    STATEMENT_EVENT_RETRIED,
+    STATEMENT_EVENT_SETTLED,
+    STATEMENT_FAILED,
+    STATEMENT_MIN_INTERVAL_MINUTES,
+    STATEMENT_QUEUED,
+    STATEMENT_READY,
+    STATEMENT_SLOTS_PER_DAY,
+)
+from portal.tracking import tracking_numbers_for
+
+log = logging.getLogger(__name__)
+
+BUILD_STATEMENT = "statements.build"
+MIN_INTERVAL = timedelta(minutes=STATEMENT_MIN_INTERVAL_MINUTES)
+MAX_PERIOD_DAYS = 366
+BUILD_BATCH = 5000
+# A building statement whose heartbeat is older than this was abandoned by a crashed worker.
+STALE_AFTER = timedelta(minutes=2)
+# Given up (and its slot returned) when still not built this long after the request.
+GIVE_UP_AFTER = timedelta(hours=1)
+MAX_DISPUTE_REASON = 500
+ACTIVE_STATUSES = (STATEMENT_QUEUED, STATEMENT_BUILDING)
+
+
+# --- the clock (injectable: tests move through days) -----------------------------------------
+
+
+def now_utc() -> datetime:
+    """The current time, or the app's CLOCK (a callable returning an aware datetime)."""
+    clock: Callable[[], datetime] | None = (
+        current_app.config.get("CLOCK") if has_app_context() else None
+    )
+    return clock() if clock is not None else utcnow()
+
+
+def shanghai_day(moment: datetime) -> date:
+    return moment.astimezone(SHANGHAI).date()
+
+
+def day_start(day: date) -> datetime:
+    """Asia/Shanghai midnight at the start of `day`, in UTC."""
+    return datetime.combine(day, time.min, tzinfo=SHANGHAI).astimezone(UTC)
+
+
+# --- requesting ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Why a statement cannot be requested now, and when it can."""
+
+    limit: str  # "daily" (3 a day used) | "interval" (10 minutes since the last)
+    next_allowed_at: datetime
+
+    def retry_after(self, now: datetime) -> int:
+        return max(1, int((self.next_allowed_at - now).total_seconds() + 0.999))
+
+
+def _lock_pair(merchant_id: int, supplier_id: int) -> None:
+    """Serialise statement requests of one pair across processes and machines."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(
+            pg_insert(StatementPair)
+            .values(merchant_id=merchant_id, supplier_id=supplier_id)
+            .on_conflict_do_nothing()
+        )
+        db.session.execute(
+            select(StatementPair.merchant_id)
+            .where(
+                StatementPair.merchant_id == merchant_id,
+                StatementPair.supplier_id == supplier_id,
+            )
+            .with_for_update()
+        )
+    # SQLite: the transaction began with BEGIN IMMEDIATE and holds the database's write lock.
+
+
+def rate_limit(
+    merchant_id: int, supplier_id: int, now: datetime, *, ignore: int | None = None
+) -> tuple[int | None, RateLimit | None]:
+    """The free slot of today for this pair, or the limit that stops a request at `now`.
+
+    Call with the pair locked. Failed statements hold no slot and do not count for the
+    10-minute rule; `ignore` leaves one statement out (the one being retried).
+    """
+    pair = and_(Statement.merchant_id == merchant_id, Statement.supplier_id == supplier_id)
+    others = [Statement.id != ignore] if ignore is not None else []
+    last = db.session.scalar(
+        select(func.max(Statement.requested_at)).where(
+            pair, Statement.status != STATEMENT_FAILED, *others
+        )
+    )
+    if last is not None and now < last + MIN_INTERVAL:
+        return None, RateLimit("interval", last + MIN_INTERVAL)
+    today = shanghai_day(now)
+    used = set(
+        db.session.scalars(
+            select(Statement.slot).where(
+                pair, Statement.day == today, Statement.slot.is_not(None), *others
+            )
+        )
+    )
+    free = [s for s in range(1, STATEMENT_SLOTS_PER_DAY + 1) if s not in used]
+    if not free:
+        tomorrow = day_start(today + timedelta(days=1))
+        return None, RateLimit("daily", tomorrow)
+    return free[0], None
+
+
+def _refuse(limit: RateLimit, now: datetime) -> DomainError:
+    shown = limit.next_allowed_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M")
+    if limit.limit == "daily":
+        message = _(
+            "该厂家今天已生成 %(n)d 份对账单（每天最多 %(n)d 份），%(at)s 后可再生成",
+            n=STATEMENT_SLOTS_PER_DAY,
+            at=shown,
+        )
+    else:
+        message = _(
+            "两次生成对账单需间隔 %(m)d 分钟，%(at)s 后可再生成",
+            m=STATEMENT_MIN_INTERVAL_MINUTES,
+            at=shown,
+        )
+    return DomainError(
+        "statement_rate_limited",
+        message,
+        limit=limit.limit,
+        retry_after=limit.retry_after(now),
+        next_allowed_at=limit.next_allowed_at.isoformat(),
+    )
+
+
+def statement_suppliers(merchant: Merchant) -> list[Supplier]:
+    """Suppliers a merchant can reconcile with: bound now or before (work done stays billable)."""
+    return list(
+        db.session.scalars(
+            select(Supplier)
+            .join(Binding, Binding.supplier_id == Supplier.id)
+            .where(
+                Binding.merchant_id == merchant.id,
+                Binding.status.in_((BINDING_ACTIVE, BINDING_ENDED)),
+            )
+            .distinct()
+            .order_by(Supplier.factory_name, Supplier.id)
+        )
+    )
+
+
+def _check_supplier(merchant: Merchant, supplier_id: int) -> Supplier:
+    supplier = next((s for s in statement_suppliers(merchant) if s.id == supplier_id), None)
+    if supplier is None:
+        raise DomainError("not_bound", field="supplier")
+    return supplier
+
+
+def check_period(start: date | None, end: date | None, today: date) -> tuple[date, date]:
+    if start is None or end is None:
+        raise DomainError("invalid_period", field="period")
+    if start > end:
+        start, end = end, start
+    if (end - start).days >= MAX_PERIOD_DAYS:
+        raise DomainError("invalid_period", field="period")
+    if start > today:
+        raise DomainError("invalid_period", field="period")
+    return start, end
+
+
+def request_statement(
+    merchant: Merchant,
+    supplier_id: int,
+    start: date | None,
+    end: date | None,
+    actor: User | None,
+    now: datetime | None = None,
+) -> Statement:
+    """Create the statement as queued (flushed, not committed; call queue_build after commit)."""
+    now = now or now_utc()
+    supplier = _check_supplier(merchant, supplier_id)
+    start, end = check_period(start, end, shanghai_day(now))
+    _lock_pair(merchant.id, supplier.id)
+    slot, limit = rate_limit(merchant.id, supplier.id, now)
+    if limit is not None:
+        raise _refuse(limit, now)
+    statement = Statement(
+        merchant_id=merchant.id,
+        supplier_id=supplier.id,
+        period_start=start,
+        period_end=end,
+        day=shanghai_day(now),
+        slot=slot,
+        requested_at=now,
+        requested_by=actor.id if actor else None,
+        status=STATEMENT_QUEUED,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(statement)
+            db.session.flush()
+    except IntegrityError:
+        # Another process took the slot between our check and insert (only possible where the
+        # pair lock is not exclusive): the constraint refuses; report the daily limit.
+        tomorrow = day_start(shanghai_day(now) + timedelta(days=1))
+        raise _refuse(RateLimit("daily", tomorrow), now) from None
+    _event(statement, STATEMENT_EVENT_REQUESTED, actor)
+    return statement
+
+
+def retry_statement(merchant: Merchant, statement: Statement, actor: User | None) -> Statement:
+    """A failed statement queued again: it needs a slot under the same limits."""
+    if statement.status != STATEMENT_FAILED:
+        raise DomainError("statement_not_failed")
+    now = now_utc()
+    _lock_pair(statement.merchant_id, statement.supplier_id)
+    slot, limit = rate_limit(statement.merchant_id, statement.supplier_id, now, ignore=statement.id)
+    if limit is not None:
+        raise _refuse(limit, now)
+    changed = db.session.execute(
+        update(Statement)
+        .where(Statement.id == statement.id, Statement.status == STATEMENT_FAILED)
+        .values(
+            status=STATEMENT_QUEUED,
+            slot=slot,
+            day=shanghai_day(now),
+            requested_at=now,
+            error="",
+            started_at=None,
+            heartbeat_at=None,
+            finished_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        raise DomainError("statement_not_failed")
+    db.session.refresh(statement)
+    _event(statement, STATEMENT_EVENT_RETRIED, actor)
+    return statement
+
+
+def queue_build(statement_id: int) -> None:
+    """Hand the statement to the workers; if the queue is down, the sweep enqueues it later."""
+    try:
+        queue.enqueue(BUILD_STATEMENT, statement_id)
+    except Exception as exc:
+        log.warning("statement %s not enqueued (%s); a sweep will retry", statement_id, exc)
+
+
+def _event(statement: Statement, kind: str, actor: User | None, note: str = "") -> None:
+    db.session.add(
+        StatementEvent(
+            statement_id=statement.id,
+            kind=kind,
+            actor_id=actor.id if actor else None,
+            note=note[:MAX_DISPUTE_REASON],
+        )
+    )
+
+
+# --- reading (tenant-scoped) -----------------------------------------------------------------
+
+
+def statements_query_for_merchant(merchant: Merchant, supplier_id: int | None = None) -> Any:
+    query = select(Statement).where(Statement.merchant_id == merchant.id)
+    if supplier_id:
+        query = query.where(Statement.supplier_id == supplier_id)
+    return query.order_by(Statement.id.desc())
+
+
+def statements_query_for_supplier(supplier: Supplier, merchant_id: int | None = None) -> Any:
+    query = select(Statement).where(Statement.supplier_id == supplier.id)
+    if merchant_id:
+        query = query.where(Statement.merchant_id == merchant_id)
+    return query.order_by(Statement.id.desc())
+
+
+def get_statement_for_merchant(merchant: Merchant, statement_id: int) -> Statement:
+    statement = db.session.scalar(
+        select(Statement).where(Statement.id == statement_id, Statement.merchant_id == merchant.id)
+    )
+    if statement is None:
+        raise DomainError("not_found")
+    return statement
+
+
+def get_statement_for_supplier(supplier: Supplier, statement_id: int) -> Statement:
+    statement = db.session.scalar(
+        select(Statement).where(Statement.id == statement_id, Statement.supplier_id == supplier.id)
+    )
+    if statement is None:
+        raise DomainError("not_found")
+    return statement
+
+
+def statement_events(statement: Statement) -> list[StatementEvent]:
+    return list(
+        db.session.scalars(
+            select(StatementEvent)
+            .where(StatementEvent.statement_id == statement.id)
+            .order_by(StatementEvent.id)
+        )
+    )
+
+
+def has_active(statements: list[Statement]) -> bool:
+    """Whether a list shown to a user should keep refreshing itself."""
+    return any(s.status in ACTIVE_STATUSES for s in statements)
+
+
+def iter_lines(statement: Statement, batch: int = BUILD_BATCH) -> Iterator[StatementLine]:
+    """The lines in order, fetched in keyset batches (files of 100 000 lines stay flat)."""
+    last_id = 0
+    while True:
+        rows = db.session.scalars(
+            select(StatementLine)
+            .where(StatementLine.statement_id == statement.id, StatementLine.id > last_id)
+            .order_by(StatementLine.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last_id = rows[-1].id
+        for row in rows:
+            db.session.expunge(row)
+
+
+# --- review ----------------------------------------------------------------------------------
+
+
+def _review(
+    statement: Statement,
+    allowed_from: tuple[str, ...],
+    to: str,
+    kind: str,
+    actor: User | None,
+    note: str = "",
+    **values: Any,
+) -> Statement:
+    if statement.status != STATEMENT_READY:
+        raise DomainError("statement_not_ready")
+    changed = db.session.execute(
+        update(Statement)
+        .where(Statement.id == statement.id, Statement.review_status.in_(allowed_from))
+        .values(review_status=to, **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        raise DomainError("statement_review_closed")
+    db.session.refresh(statement)
+    _event(statement, kind, actor, note)
+    return statement
+
+
+def confirm_statement(supplier: Supplier, statement: Statement, actor: User | None) -> Statement:
+    assert statement.supplier_id == supplier.id
+    return _review(
+        statement,
+        (REVIEW_PENDING, REVIEW_DISPUTED),
+        REVIEW_CONFIRMED,
+        STATEMENT_EVENT_CONFIRMED,
+        actor,
+        reviewed_at=now_utc(),
+        reviewed_by=actor.id if actor else None,
+        dispute_reason="",
+    )
+
+
+def dispute_statement(
+    supplier: Supplier, statement: Statement, reason: str, actor: User | None
+) -> Statement:
+    assert statement.supplier_id == supplier.id
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise DomainError("dispute_reason_required", field="reason")
+    if len(reason) > MAX_DISPUTE_REASON:
+        raise DomainError("field_too_long", field="reason")
+    return _review(
+        statement,
+        (REVIEW_PENDING, REVIEW_CONFIRMED),
+        REVIEW_DISPUTED,
+        STATEMENT_EVENT_DISPUTED,
+        actor,
+        reason,
+        reviewed_at=now_utc(),
+        reviewed_by=actor.id if actor else None,
+        dispute_reason=reason,
+    )
+
+
+def settle_statement(merchant: Merchant, statement: Statement, actor: User | None) -> Statement:
+    """The merchant has paid: final. A disputed statement must be confirmed first."""
+    assert statement.merchant_id == merchant.id
+    return _review(
+        statement,
+        (REVIEW_PENDING, REVIEW_CONFIRMED),
+        REVIEW_SETTLED,
+        STATEMENT_EVENT_SETTLED,
+        actor,
+        settled_at=now_utc(),
+        settled_by=actor.id if actor else None,
+    )
+
+
+# --- building (worker side) ------------------------------------------------------------------
+
+
+class _ClaimLost(Exception):
+    """Another worker took the statement over (ours was declared stale): stop writing."""
+
+
+def _claim(statement_id: int) -> datetime | None:
+    """queued → building, atomically; the start time is this attempt's fencing token."""
+    token = now_utc()
+    claimed = db.session.execute(
+        update(Statement)
+        .where(Statement.id == statement_id, Statement.status == STATEMENT_QUEUED)
+        .values(
+            status=STATEMENT_BUILDING,
+            started_at=token,
+            heartbeat_at=token,
+            attempts=Statement.attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return token if claimed == 1 else None
+
+
+def _still_ours(statement_id: int, token: datetime, **values: Any) -> None:
+    changed = db.session.execute(
+        update(Statement)
+        .where(
+            Statement.id == statement_id,
+            Statement.status == STATEMENT_BUILDING,
+            Statement.started_at == token,
+        )
+        .values(heartbeat_at=now_utc(), **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        raise _ClaimLost
+
+
+class PriceBook:
+    """A pair's price history in memory (SKUs × changes: small), looked up by time."""
+
+    def __init__(self, merchant_id: int, supplier_id: int) -> None:
+        self._history: dict[str, tuple[list[datetime], list[int]]] = {}
+        rows = db.session.execute(
+            select(Price.sku_key, Price.effective_from, Price.price_fen)
+            .where(Price.merchant_id == merchant_id, Price.supplier_id == supplier_id)
+            .order_by(Price.sku_key, Price.effective_from, Price.id)
+        )
+        for sku_key, effective_from, price_fen in rows:
+            times, prices = self._history.setdefault(sku_key, ([], []))
+            times.append(effective_from)
+            prices.append(price_fen)
+
+    def price_at(self, sku_key: str, moment: datetime) -> int | None:
+        entry = self._history.get(sku_key)
+        if entry is None:
+            return None
+        times, prices = entry
+        index = bisect_right(times, moment) - 1
+        return prices[index] if index >= 0 else None
+
+
+def statement_orders_condition(statement: Statement) -> Any:
+    """Exactly the orders a statement covers: assigned to its supplier, tracking returned in
+    the period (Asia/Shanghai dates, both ends included)."""
+    return and_(
+        Order.merchant_id == statement.merchant_id,
+        Order.supplier_id == statement.supplier_id,
+        Order.stage.in_((STAGE_RETURNED, STAGE_DISPATCHED)),
+        Order.returned_at >= day_start(statement.period_start),
+        Order.returned_at < day_start(statement.period_end + timedelta(days=1)),
+    )
+
+
+def _build(statement: Statement, token: datetime) -> None:
+    statement_id = statement.id
+    db.session.execute(delete(StatementLine).where(StatementLine.statement_id == statement_id))
+    _still_ours(statement_id, token)
+    db.session.commit()
+    prices = PriceBook(statement.merchant_id, statement.supplier_id)
+    condition = statement_orders_condition(statement)
+    last_id = 0
+    while True:
+        rows = db.session.execute(
+            select(
+                Order.id,
+                Order.order_no,
+                Order.goods_name,
+                Order.spec,
+                Order.sku_key,
+                Order.quantity,
+                Order.courier,
+                Order.returned_at,
+            )
+            .where(condition, Order.id > last_id)
+            .order_by(Order.id)
+            .limit(BUILD_BATCH)
+        ).all()
+        if not rows:
+            break
+        numbers = tracking_numbers_for([row.id for row in rows])
+        lines = []
+        for row in rows:
+            unit = prices.price_at(row.sku_key, row.returned_at)
+            lines.append(
+                {
+                    "statement_id": statement_id,
+                    "order_id": row.id,
+                    "order_no": row.order_no,
+                    "goods_name": row.goods_name,
+                    "spec": row.spec,
+                    "sku_key": row.sku_key,
+                    "quantity": row.quantity,
+                    "unit_price_fen": unit,
+                    "amount_fen": unit * row.quantity if unit is not None else None,
+                    "courier": row.courier,
+                    "tracking_nos": " ".join(n for _c, n in numbers.get(row.id, []))[:400],
+                    "returned_at": row.returned_at,
+                }
+            )
+        db.session.execute(insert(StatementLine), lines)
+        _still_ours(statement_id, token)
+        db.session.commit()
+        last_id = rows[-1].id
+    totals = db.session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(StatementLine.amount_fen), 0),
+            func.coalesce(func.sum(StatementLine.quantity), 0),
+            func.count().filter(StatementLine.unit_price_fen.is_(None)),
+        ).where(StatementLine.statement_id == statement_id)
+    ).one()
+    _still_ours(
+        statement_id,
+        token,
+        status=STATEMENT_READY,
+        line_count=int(totals[0]),
+        total_fen=int(totals[1]),
+        quantity_total=int(totals[2]),
+        missing_price_count=int(totals[3]),
+        finished_at=now_utc(),
+        error="",
+    )
+    _event(statement, STATEMENT_EVENT_BUILT, None)
+    db.session.commit()
+
+
+def fail_statement(statement_id: int, message: str, token: datetime | None = None) -> None:
+    """A system failure: the statement shows 生成失败 and its rate-limit slot is free again."""
+    conditions = [Statement.id == statement_id, Statement.status.in_(ACTIVE_STATUSES)]
+    if token is not None:
+        conditions.append(Statement.started_at == token)
+    changed = db.session.execute(
+        update(Statement)
+        .where(*conditions)
+        .values(status=STATEMENT_FAILED, slot=None, error=message[:300], finished_at=now_utc())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed:
+        db.session.execute(delete(StatementLine).where(StatementLine.statement_id == statement_id))
+        db.session.add(
+            StatementEvent(statement_id=statement_id, kind=STATEMENT_EVENT_FAILED, note=message)
+        )
+    db.session.commit()
+
+
+@queue.task(BUILD_STATEMENT)
+def build_statement(statement_id: int) -> None:
+    """The task body: build once; a duplicate message or a finished statement does nothing."""
+    token = _claim(statement_id)
+    if token is None:
+        return
+    statement = db.session.get(Statement, statement_id)
+    assert statement is not None
+    try:
+        _build(statement, token)
+    except _ClaimLost:
+        db.session.rollback()
+        log.warning("statement %s was taken over by another worker", statement_id)
+    except Exception as exc:
+        db.session.rollback()
+        log.error("statement %s failed: %s", statement_id, type(exc).__name__)
+        fail_statement(statement_id, _("生成对账单时系统出错，可重试（不占用当天次数）"), token)
+
+
+@queue.sweeper
+def requeue_stale_statements(now: datetime | None = None) -> list[int]:
+    """Enqueue again statements a crashed worker (or a lost queue message) left behind."""
+    now = now or now_utc()
+    last_sign_of_life = func.coalesce(Statement.heartbeat_at, Statement.requested_at)
+    stale = and_(Statement.status.in_(ACTIVE_STATUSES), last_sign_of_life < now - STALE_AFTER)
+    for statement_id in db.session.scalars(
+        select(Statement.id).where(stale, Statement.requested_at < now - GIVE_UP_AFTER)
+    ).all():
+        fail_statement(statement_id, _("生成对账单多次中断，已停止，可重试（不占用当天次数）"))
+    requeued: list[int] = []
+    for statement_id in db.session.scalars(select(Statement.id).where(stale)).all():
+        moved = db.session.execute(
+            update(Statement)
+            .where(Statement.id == statement_id, stale)
+            .values(status=STATEMENT_QUEUED, heartbeat_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if moved == 1:
+            requeued.append(statement_id)
+    db.session.commit()
+    for statement_id in requeued:
+        queue_build(statement_id)
+    return requeued

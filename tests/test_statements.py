@@ -1,0 +1,378 @@
+"""Statements: what a statement covers and how it is priced, the rate limit, builds and review."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from portal import allocation, bindings, statements
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.jobs import queue
+from portal.keyring import current_keyring
+from portal.models import Merchant, Order, Price, Statement, StatementLine, Supplier, User
+from portal.models.settlement import (
+    REVIEW_CONFIRMED,
+    REVIEW_DISPUTED,
+    REVIEW_SETTLED,
+    STATEMENT_FAILED,
+    STATEMENT_QUEUED,
+    STATEMENT_READY,
+)
+from portal.orders.upsert import upsert_orders
+from portal.tracking import TrackingItem, return_tracking
+from tests.factories import demo_order
+
+
+def shanghai(*args: int) -> datetime:
+    """An Asia/Shanghai wall-clock time as an aware UTC datetime."""
+    return datetime(*args, tzinfo=UTC) - timedelta(hours=8)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+class Pair:
+    def __init__(self, merchant: Merchant, supplier: Supplier, m_actor: User, s_actor: User):
+        self.merchant, self.supplier = merchant, supplier
+        self.m_actor, self.s_actor = m_actor, s_actor
+        self.count = 0
+
+    def returned_order(
+        self, returned_at: datetime, sku: str = "BLK-150-GRY", quantity: int = 2
+    ) -> str:
+        """An order assigned to the supplier whose tracking came back at `returned_at`."""
+        self.count += 1
+        order_no = f"261121-{self.supplier.id:04d}{self.count:011d}"
+        upsert_orders(
+            current_keyring(),
+            self.merchant,
+            [demo_order(order_no, sku_code=sku, quantity=quantity)],
+        )
+        assert allocation.assign_orders(self.merchant, [order_no], self.supplier, None).done
+        number = f"SF{self.supplier.id:03d}{self.count:010d}"
+        assert return_tracking(self.supplier, [TrackingItem(order_no, "SF", number)], None).returned
+        db.session.execute(
+            update(Order).where(Order.order_no == order_no).values(returned_at=returned_at)
+        )
+        db.session.commit()
+        return order_no
+
+    def price(self, sku: str, yuan_fen: int, effective_from: datetime) -> None:
+        db.session.add(
+            Price(
+                supplier_id=self.supplier.id,
+                merchant_id=self.merchant.id,
+                sku_key=sku,
+                price_fen=yuan_fen,
+                effective_from=effective_from,
+            )
+        )
+        db.session.commit()
+
+    def request(self, start: date, end: date, now: datetime | None = None) -> Statement:
+        statement = statements.request_statement(
+            self.merchant, self.supplier.id, start, end, self.m_actor, now
+        )
+        db.session.commit()
+        return statement
+
+
+@pytest.fixture
+def clock(app):
+    value = Clock(shanghai(2026, 11, 21, 9, 0))
+    app.config["CLOCK"] = value
+    return value
+
+
+@pytest.fixture
+def pair(app_ctx, factory, clock):
+    m_user, s_user = factory.merchant(), factory.supplier()
+    merchant = db.session.get(Merchant, m_user.merchant.id)
+    supplier = db.session.get(Supplier, s_user.supplier.id)
+    bindings.accept_binding(supplier, bindings.apply_for_binding(merchant, s_user.shop_id).id)
+    db.session.commit()
+    actors = db.session.get(User, m_user.id), db.session.get(User, s_user.id)
+    db.session.commit()  # no transaction left open: tests create more users
+    return Pair(merchant, supplier, *actors)
+
+
+def build(statement: Statement) -> Statement:
+    statements.build_statement(statement.id)
+    db.session.expire_all()
+    return db.session.get(Statement, statement.id)
+
+
+def lines(statement: Statement) -> dict[str, StatementLine]:
+    return {line.order_no: line for line in statements.iter_lines(statement, batch=2)}
+
+
+# --- content ---------------------------------------------------------------------------------
+
+
+def test_statement_covers_the_period_in_shanghai_dates(pair):
+    before = pair.returned_order(shanghai(2026, 11, 19, 23, 59, 59))
+    first = pair.returned_order(shanghai(2026, 11, 20, 0, 0))
+    last = pair.returned_order(shanghai(2026, 11, 20, 23, 59, 59))
+    after = pair.returned_order(shanghai(2026, 11, 21, 0, 0))
+    statement = build(pair.request(date(2026, 11, 20), date(2026, 11, 20)))
+    assert statement.status == STATEMENT_READY
+    assert set(lines(statement)) == {first, last}
+    assert statement.line_count == 2
+    assert before not in lines(statement) and after not in lines(statement)
+
+
+def test_only_this_suppliers_returned_orders_of_this_merchant(pair, factory):
+    mine = pair.returned_order(shanghai(2026, 11, 20, 10, 0))
+    # Assigned but not returned: not on the statement.
+    upsert_orders(current_keyring(), pair.merchant, [demo_order("261121-777700000000001")])
+    allocation.assign_orders(pair.merchant, ["261121-777700000000001"], pair.supplier, None)
+    db.session.commit()
+    # Another supplier of the same merchant, same day.
+    other_user = factory.supplier()
+    other = db.session.get(Supplier, other_user.supplier.id)
+    bindings.accept_binding(other, bindings.apply_for_binding(pair.merchant, other_user.shop_id).id)
+    db.session.commit()
+    Pair(pair.merchant, other, pair.m_actor, pair.s_actor).returned_order(
+        shanghai(2026, 11, 20, 11, 0)
+    )
+    statement = build(pair.request(date(2026, 11, 20), date(2026, 11, 20)))
+    assert set(lines(statement)) == {mine}
+
+
+def test_lines_take_the_price_in_force_when_tracking_was_returned(pair):
+    pair.price("BLK-150-GRY", 1000, shanghai(2026, 11, 1, 0, 0))
+    pair.price("BLK-150-GRY", 1250, shanghai(2026, 11, 20, 12, 0))
+    early = pair.returned_order(shanghai(2026, 11, 20, 11, 59), quantity=2)
+    late = pair.returned_order(shanghai(2026, 11, 20, 12, 0), quantity=3)
+    unpriced = pair.returned_order(shanghai(2026, 11, 20, 13, 0), sku="NEW-SKU", quantity=1)
+    statement = build(pair.request(date(2026, 11, 20), date(2026, 11, 20)))
+    got = lines(statement)
+    assert (got[early].unit_price_fen, got[early].amount_fen) == (1000, 2000)
+    assert (got[late].unit_price_fen, got[late].amount_fen) == (1250, 3750)
+    assert (got[unpriced].unit_price_fen, got[unpriced].amount_fen) == (None, None)
+    assert statement.total_fen == 5750
+    assert statement.missing_price_count == 1
+    assert statement.quantity_total == 6
+    assert got[early].tracking_nos.startswith("SF")
+
+
+def test_a_price_set_after_the_return_does_not_apply(pair):
+    order = pair.returned_order(shanghai(2026, 11, 20, 10, 0))
+    pair.price("BLK-150-GRY", 900, shanghai(2026, 11, 20, 10, 1))
+    statement = build(pair.request(date(2026, 11, 20), date(2026, 11, 20)))
+    assert lines(statement)[order].unit_price_fen is None
+    assert statement.missing_price_count == 1
+
+
+def test_a_rebuild_never_duplicates_lines(pair):
+    for minute in range(5):
+        pair.returned_order(shanghai(2026, 11, 20, 10, minute))
+    statement = pair.request(date(2026, 11, 20), date(2026, 11, 20))
+    # A crashed attempt: claimed, half the lines written and committed, then nothing.
+    token = statements._claim(statement.id)
+    assert token is not None
+    statements.BUILD_BATCH, saved = 2, statements.BUILD_BATCH
+    try:
+        original = statements._still_ours
+        calls = {"n": 0}
+
+        def crash_after_first_batch(statement_id, token, **values):
+            calls["n"] += 1
+            original(statement_id, token, **values)
+            if calls["n"] == 2:
+                db.session.commit()
+                raise KeyboardInterrupt  # the process dies; nothing else runs
+
+        statements._still_ours = crash_after_first_batch
+        with pytest.raises(KeyboardInterrupt):
+            statements._build(db.session.get(Statement, statement.id), token)
+    finally:
+        statements._still_ours = original
+        statements.BUILD_BATCH = saved
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(StatementLine)) == 2
+    # The sweeper finds it stale (no heartbeat for minutes) and queues it again.
+    requeued = statements.requeue_stale_statements(statements.now_utc() + timedelta(minutes=5))
+    assert requeued == [statement.id]
+    db.session.commit()  # the worker below needs the SQLite write lock
+    assert queue.run_pending() >= 1
+    done = db.session.get(Statement, statement.id)
+    db.session.refresh(done)
+    assert done.status == STATEMENT_READY and done.line_count == 5
+    assert db.session.scalar(select(func.count()).select_from(StatementLine)) == 5
+    assert done.attempts == 2
+    # A duplicate queue message for a built statement does nothing.
+    statements.build_statement(statement.id)
+    assert db.session.scalar(select(func.count()).select_from(StatementLine)) == 5
+
+
+# --- rate limit ------------------------------------------------------------------------------
+
+
+def test_fourth_of_a_day_is_refused_until_midnight(pair, clock):
+    for _ in range(3):
+        pair.request(date(2026, 11, 1), date(2026, 11, 20))
+        clock.advance(minutes=11)
+    with pytest.raises(DomainError) as refused:
+        pair.request(date(2026, 11, 1), date(2026, 11, 20))
+    db.session.rollback()
+    assert refused.value.code == "statement_rate_limited"
+    assert refused.value.details["limit"] == "daily"
+    assert refused.value.details["next_allowed_at"] == shanghai(2026, 11, 22, 0, 0).isoformat()
+    assert refused.value.status == 429
+    assert "每天最多 3 份" in refused.value.message
+    clock.now = shanghai(2026, 11, 22, 0, 0)
+    assert pair.request(date(2026, 11, 1), date(2026, 11, 21)).slot == 1
+
+
+def test_second_within_ten_minutes_is_refused_with_retry_after(pair, clock):
+    pair.request(date(2026, 11, 1), date(2026, 11, 20))
+    clock.advance(minutes=9, seconds=30)
+    with pytest.raises(DomainError) as refused:
+        pair.request(date(2026, 11, 1), date(2026, 11, 20))
+    db.session.rollback()
+    assert refused.value.details["limit"] == "interval"
+    assert refused.value.details["retry_after"] == 30
+    assert "间隔 10 分钟" in refused.value.message
+    clock.advance(seconds=30)
+    assert pair.request(date(2026, 11, 1), date(2026, 11, 20)).slot == 2
+
+
+def test_ten_minutes_also_hold_across_midnight(pair, clock):
+    clock.now = shanghai(2026, 11, 21, 23, 55)
+    pair.request(date(2026, 11, 1), date(2026, 11, 21))
+    clock.now = shanghai(2026, 11, 22, 0, 2)
+    with pytest.raises(DomainError) as refused:
+        pair.request(date(2026, 11, 1), date(2026, 11, 21))
+    db.session.rollback()
+    assert refused.value.details["limit"] == "interval"
+    clock.now = shanghai(2026, 11, 22, 0, 5)
+    statement = pair.request(date(2026, 11, 1), date(2026, 11, 21))
+    assert (statement.day, statement.slot) == (date(2026, 11, 22), 1)
+
+
+def test_the_limit_is_per_pair(pair, factory, clock):
+    other_user = factory.supplier()
+    other = db.session.get(Supplier, other_user.supplier.id)
+    bindings.accept_binding(other, bindings.apply_for_binding(pair.merchant, other_user.shop_id).id)
+    db.session.commit()
+    pair.request(date(2026, 11, 1), date(2026, 11, 20))
+    second = statements.request_statement(
+        pair.merchant, other.id, date(2026, 11, 1), date(2026, 11, 20), None
+    )
+    assert second.slot == 1
+
+
+def test_a_failed_build_frees_its_slot(pair, clock, monkeypatch):
+    for _ in range(2):
+        pair.request(date(2026, 11, 1), date(2026, 11, 20))
+        clock.advance(minutes=11)
+    third = pair.request(date(2026, 11, 1), date(2026, 11, 20))
+
+    def broken(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(statements, "PriceBook", broken)
+    failed = build(third)
+    assert failed.status == STATEMENT_FAILED and failed.slot is None
+    assert "可重试" in failed.error
+    monkeypatch.undo()
+    clock.advance(minutes=1)  # a failed request does not start the 10 minutes either
+    retried = statements.retry_statement(pair.merchant, failed, pair.m_actor)
+    db.session.commit()
+    assert (retried.status, retried.slot) == (STATEMENT_QUEUED, 3)
+    assert build(retried).status == STATEMENT_READY
+
+
+def test_retry_needs_a_free_slot(pair, clock, monkeypatch):
+    first = pair.request(date(2026, 11, 1), date(2026, 11, 20))
+    monkeypatch.setattr(statements, "PriceBook", lambda *a: 1 / 0)
+    assert build(first).status == STATEMENT_FAILED
+    monkeypatch.undo()
+    for _ in range(3):
+        pair.request(date(2026, 11, 1), date(2026, 11, 20))
+        clock.advance(minutes=10)
+    with pytest.raises(DomainError) as refused:
+        statements.retry_statement(pair.merchant, db.session.get(Statement, first.id), None)
+    assert refused.value.details["limit"] == "daily"
+
+
+def test_only_bound_suppliers_and_sane_periods(pair, factory, clock):
+    stranger = factory.supplier()
+    with pytest.raises(DomainError) as refused:
+        statements.request_statement(
+            pair.merchant, stranger.supplier.id, date(2026, 11, 1), date(2026, 11, 2), None
+        )
+    assert refused.value.code == "not_bound"
+    for start, end in ((None, date(2026, 11, 2)), (date(2025, 1, 1), date(2026, 11, 2))):
+        with pytest.raises(DomainError) as refused:
+            pair.request(start, end)
+        assert refused.value.code == "invalid_period"
+    with pytest.raises(DomainError):
+        pair.request(date(2026, 11, 22), date(2026, 11, 23))  # starts tomorrow
+    # Reversed dates are swapped, not refused.
+    statement = pair.request(date(2026, 11, 20), date(2026, 11, 1))
+    assert (statement.period_start, statement.period_end) == (date(2026, 11, 1), date(2026, 11, 20))
+
+
+def test_an_ended_binding_still_allows_a_statement(pair):
+    binding = bindings.bindings_for_merchant(pair.merchant)[0]
+    bindings.end_binding(binding, "merchant")
+    db.session.commit()
+    assert pair.request(date(2026, 11, 1), date(2026, 11, 20)).status == STATEMENT_QUEUED
+
+
+# --- review ----------------------------------------------------------------------------------
+
+
+def test_review_confirm_dispute_settle(pair):
+    pair.returned_order(shanghai(2026, 11, 20, 10, 0))
+    statement = pair.request(date(2026, 11, 20), date(2026, 11, 20))
+    with pytest.raises(DomainError) as refused:
+        statements.confirm_statement(pair.supplier, statement, pair.s_actor)
+    assert refused.value.code == "statement_not_ready"
+    statement = build(statement)
+    with pytest.raises(DomainError) as refused:
+        statements.dispute_statement(pair.supplier, statement, "   ", pair.s_actor)
+    assert refused.value.code == "dispute_reason_required"
+    statements.dispute_statement(pair.supplier, statement, "第 3 行单价不对", pair.s_actor)
+    assert (statement.review_status, statement.dispute_reason) == (
+        REVIEW_DISPUTED,
+        "第 3 行单价不对",
+    )
+    with pytest.raises(DomainError) as refused:
+        statements.settle_statement(pair.merchant, statement, pair.m_actor)
+    assert refused.value.code == "statement_review_closed"
+    statements.confirm_statement(pair.supplier, statement, pair.s_actor)
+    assert statement.review_status == REVIEW_CONFIRMED
+    statements.settle_statement(pair.merchant, statement, pair.m_actor)
+    assert statement.review_status == REVIEW_SETTLED
+    with pytest.raises(DomainError):
+        statements.dispute_statement(pair.supplier, statement, "晚了", pair.s_actor)
+    db.session.commit()
+    kinds = [e.kind for e in statements.statement_events(statement)]
+    assert kinds == ["requested", "built", "disputed", "confirmed", "settled"]
+
+
+def test_statements_are_scoped_to_their_pair(pair, factory):
+    other_merchant_id = factory.merchant().merchant.id
+    other_supplier_id = factory.supplier().supplier.id
+    statement = pair.request(date(2026, 11, 1), date(2026, 11, 20))
+    other_merchant = db.session.get(Merchant, other_merchant_id)
+    other_supplier = db.session.get(Supplier, other_supplier_id)
+    with pytest.raises(DomainError):
+        statements.get_statement_for_merchant(other_merchant, statement.id)
+    with pytest.raises(DomainError):
+        statements.get_statement_for_supplier(other_supplier, statement.id)
+    assert statements.get_statement_for_supplier(pair.supplier, statement.id) is statement
