@@ -14,22 +14,27 @@ from one aggregate over the lines at the end. Files are written from the lines o
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import IO, Any
 
 from flask import current_app, has_app_context
 from flask_babel import gettext as _
+from openpyxl import Workbook
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
+from portal.couriers import find_courier
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.formatting import SHANGHAI
+from portal.formatting import SHANGHAI, yuan
+from portal.import_jobs import spreadsheet_safe
 from portal.jobs import queue
 from portal.models import (
     Binding,
@@ -670,3 +675,104 @@ def requeue_stale_statements(now: datetime | None = None) -> list[int]:
     for statement_id in requeued:
         queue_build(statement_id)
     return requeued
+
+
+# --- files (written from the stored lines, streamed) -----------------------------------------
+
+
+def statement_header() -> list[str]:
+    return [
+        _("订单号"),
+        _("商品"),
+        _("规格"),
+        _("SKU"),
+        _("数量"),
+        _("结算单价(元)"),
+        _("金额(元)"),
+        _("快递公司"),
+        _("运单号"),
+        _("回传时间"),
+        _("备注"),
+    ]
+
+
+def _plain_yuan(fen: int | None) -> str:
+    """Yuan with two decimals and no thousands separator (spreadsheets parse it)."""
+    return "" if fen is None else yuan(fen).replace(",", "")
+
+
+def statement_rows(statement: Statement) -> Iterator[list[object]]:
+    """The statement as rows of cells: header, one row per line, the totals row.
+
+    Quantities are ints, money a yuan string with two decimals (never a float), so the CSV
+    and the XLSX agree cell for cell.
+    """
+    yield statement_header()
+    missing = _("缺少结算价")
+    for line in iter_lines(statement):
+        yield [
+            line.order_no,
+            line.goods_name,
+            line.spec,
+            line.sku_key,
+            line.quantity,
+            _plain_yuan(line.unit_price_fen),
+            _plain_yuan(line.amount_fen),
+            courier_name(line.courier),
+            line.tracking_nos,
+            line.returned_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
+            missing if line.unit_price_fen is None else "",
+        ]
+    note = (
+        _("%(n)d 单缺少结算价，未计入合计", n=statement.missing_price_count)
+        if statement.missing_price_count
+        else ""
+    )
+    yield [
+        _("合计"),
+        _("%(n)d 单", n=statement.line_count),
+        "",
+        "",
+        statement.quantity_total,
+        "",
+        _plain_yuan(statement.total_fen),
+        "",
+        "",
+        "",
+        note,
+    ]
+
+
+def courier_name(code: str) -> str:
+    found = find_courier(code) if code else None
+    return found.name if found else code
+
+
+def statement_filename(statement: Statement, extension: str) -> str:
+    return (
+        f"statement-{statement.id}-{statement.period_start:%Y%m%d}-"
+        f"{statement.period_end:%Y%m%d}.{extension}"
+    )
+
+
+def statement_csv(statement: Statement) -> Iterator[str]:
+    """CSV chunks (UTF-8 with BOM for Excel/WPS), formula-safe, about 1 000 rows per chunk."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    out.write("\ufeff")
+    for count, row in enumerate(statement_rows(statement), start=1):
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
+        if count % 1000 == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
+
+
+def statement_xlsx(statement: Statement, target: IO[bytes]) -> None:
+    """Write the XLSX to `target` with openpyxl's write-only mode (rows go straight to disk)."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(_("对账单"))
+    for row in statement_rows(statement):
+        sheet.append([cell if isinstance(cell, int) else spreadsheet_safe(cell) for cell in row])
+    workbook.save(target)

@@ -376,3 +376,35 @@ def test_statements_are_scoped_to_their_pair(pair, factory):
     with pytest.raises(DomainError):
         statements.get_statement_for_supplier(other_supplier, statement.id)
     assert statements.get_statement_for_supplier(pair.supplier, statement.id) is statement
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+def test_csv_and_xlsx_agree_cell_for_cell(pair):
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    pair.price("BLK-150-GRY", 1999, shanghai(2026, 11, 1, 0, 0))
+    pair.returned_order(shanghai(2026, 11, 20, 10, 0), quantity=3)
+    pair.returned_order(shanghai(2026, 11, 20, 11, 0), sku="=HYPERLINK(1)", quantity=1)
+    statement = build(pair.request(date(2026, 11, 20), date(2026, 11, 20)))
+    text = "".join(statements.statement_csv(statement))
+    assert text.startswith("\ufeff")
+    from_csv = list(csv.reader(io.StringIO(text[1:])))
+    target = io.BytesIO()
+    statements.statement_xlsx(statement, target)
+    sheet = load_workbook(io.BytesIO(target.getvalue()), read_only=True).active
+    from_xlsx = [
+        ["" if c is None else str(c) for c in row] for row in sheet.iter_rows(values_only=True)
+    ]
+    assert from_csv == from_xlsx
+    header, first, second, totals = from_csv
+    assert header[0] == "订单号" and len(from_csv) == 4
+    assert (first[4], first[5], first[6], first[7]) == ("3", "19.99", "59.97", "顺丰速运")
+    assert second[3] == "'=HYPERLINK(1)"  # a formula from the data stays text
+    assert second[5] == "" and second[10] == "缺少结算价"
+    assert totals[0] == "合计" and totals[4] == "4" and totals[6] == "59.97"
+    assert "1 单缺少结算价" in totals[10]
