@@ -100,6 +100,9 @@ class TrackingWarning:
     tracking_no: str
     courier: str
     message: str
+    # Which item of a batch it is about; the tracking service fills these in.
+    order_no: str = ""
+    row: int | None = None
 
 
 def format_warning(courier: Courier, tracking_no: str) -> TrackingWarning | None:

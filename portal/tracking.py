@@ -8,7 +8,7 @@ before us (we refuse `assignment_cancelled`) or loses to us (it sees `tracking_r
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -93,7 +93,7 @@ def _prepare(item: TrackingItem, result: TrackingResult) -> _Prepared | None:
     for number in numbers:
         warning = format_warning(courier, number)
         if warning:
-            result.warnings.append(warning)
+            result.warnings.append(replace(warning, order_no=item.order_no, row=item.row))
     return _Prepared(item, courier.code, numbers)
 
 

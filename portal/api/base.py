@@ -69,10 +69,17 @@ def string_field(body: dict[str, Any], name: str, *, required: bool = True) -> s
 
 
 def list_answer(query: Select[Any], serialize: Callable[[Any], dict[str, Any]]) -> Response:
+    return page_answer(query, lambda items: [serialize(item) for item in items])
+
+
+def page_answer(
+    query: Select[Any], serialize_page: Callable[[list[Any]], list[dict[str, Any]]]
+) -> Response:
+    """Like list_answer, for items serialized a page at a time (one query for the page's extras)."""
     args = page_args(50, current_app.config["API_MAX_PER_PAGE"], strict=True)
     result = paginate(query, args)
     return jsonify(
-        items=[serialize(item) for item in result.items],
+        items=serialize_page(list(result.items)),
         page=args.page,
         per_page=args.per_page,
         total=result.total,

@@ -9,6 +9,7 @@ from portal.api import merchant as merchant_api
 from portal.api import orders as orders_api  # noqa: F401  (registers its routes on merchant_api.bp)
 from portal.api import serializers
 from portal.api import supplier as supplier_api
+from portal.api import supplier_orders as supplier_orders_api  # noqa: F401  (registers on supplier_api.bp)
 from portal.api.base import api_user, authenticate_request, list_answer
 from portal.api.openapi import build_spec
 from portal.extensions import db

@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from portal.api.orders import MAX_ORDER_NOS_PER_BATCH, MAX_ORDERS_PER_UPSERT
+from portal.api.serializers import TRACKING_FORMAT_WARNING
+from portal.api.supplier_orders import MAX_ORDER_NOS_PER_PRINT_JOB, MAX_TRACKING_ITEMS, STAGES
+from portal.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS
+from portal.models.printing import JOB_CONFIRMED, JOB_PENDING, JOB_PRINTED, JOB_VOIDED
 from portal.orders.inputs import FIELD_LIMITS, MAX_AMOUNT_FEN, MAX_QUANTITY, PLATFORM_STATUSES
 from portal.orders.queries import TABS
+from portal.printing.labels import DEFAULT_LABEL_SIZE, LABEL_SIZES
 
 STRING = {"type": "string"}
 BOOLEAN = {"type": "boolean"}
@@ -202,7 +207,250 @@ ORDER_INPUT_FIELDS: dict[str, Any] = {
     "merchant_received_fen": nullable_integer(0, MAX_AMOUNT_FEN - 1, f"商家实收，{FEN}"),
 }
 
+SUPPLIER_STAGES = list(STAGES)
+COURIER_CODE = {
+    "type": "string",
+    "description": "快递公司：代码（"
+    + "、".join(f"{c.code} {c.name}" for c in COURIERS)
+    + "）或中文名称",
+}
+PRINT_REFUSAL_CODES = [
+    "not_assigned",
+    "assignment_cancelled",
+    "dispatched",
+    *PRINT_BLOCKER_CODES,
+]
+TRACKING_REFUSAL_CODES = [
+    "unknown_courier",
+    "invalid_tracking_no",
+    "too_many_tracking_nos",
+    "duplicate_tracking_no",
+    "not_assigned",
+    "assignment_cancelled",
+    "dispatched",
+]
+TRACKING_REF = obj({"courier": STRING, "tracking_no": STRING})
+JOB_STATUS = {
+    "type": "string",
+    "enum": [JOB_PRINTED, JOB_PENDING, JOB_CONFIRMED, JOB_VOIDED],
+    "description": f"{JOB_PRINTED}：普通打印；{JOB_PENDING}：已按起始单号分配纸质面单号，"
+    f"待确认（confirm）或作废（void）；{JOB_CONFIRMED}：单号已记为回传；{JOB_VOIDED}：已作废",
+}
+
+SUPPLIER_SCHEMAS: dict[str, Any] = {
+    "MaskedReceiver": {
+        **obj(
+            {
+                "name": {"type": "string", "description": "姓名掩码，如 张**"},
+                "phone": {"type": "string", "description": "电话掩码，如 138****5678 或 ****1234"},
+                "province": STRING,
+                "city": STRING,
+                "district": STRING,
+                "detail": {"type": "string", "description": "详细地址总是 ****"},
+            }
+        ),
+        "description": "厂家只看到掩码；完整收货信息只出现在打印的面单上",
+    },
+    "SupplierOrder": obj(
+        {
+            "order_no": STRING,
+            "merchant": ref("ShopRef"),
+            "platform_status": PLATFORM_STATUS,
+            "after_sale_active": BOOLEAN,
+            "audit_hold": BOOLEAN,
+            "address_change_pending": BOOLEAN,
+            "stage": {
+                "type": "string",
+                "enum": ["assigned", "returned", "dispatched", "cancelled"],
+                "description": "cancelled：分配已取消，请勿发货（见 cancel_reason）",
+            },
+            "paid_at": NULLABLE_TIME,
+            "promise_ship_at": NULLABLE_TIME,
+            "assigned_at": NULLABLE_TIME,
+            "lines": {"type": "array", "items": ref("OrderLine")},
+            "receiver": ref("MaskedReceiver"),
+            "receiver_key": {
+                "type": "string",
+                "description": "同一收件人的订单相同（不透露收件人），可合并包裹、共用运单号",
+            },
+            "print_count": INTEGER,
+            "last_printed_at": NULLABLE_TIME,
+            "tracking": {
+                "type": "array",
+                "items": TRACKING_REF,
+                "description": "已回传的运单号，主单号在前",
+            },
+            "print_blockers": {
+                "type": "array",
+                "items": {"type": "string", "enum": [*PRINT_BLOCKER_CODES, "assignment_cancelled"]},
+                "description": "当前不能打单的原因；为空即可打印",
+            },
+            "cancel_reason": {
+                "type": "string",
+                "enum": ["manual", "after_sale", "audit_hold", "cancelled", "binding_ended"],
+                "description": "仅 stage=cancelled",
+            },
+            "cancelled_at": {
+                "type": "string",
+                "format": "date-time",
+                "description": "仅 stage=cancelled",
+            },
+        },
+        required=[
+            "order_no",
+            "merchant",
+            "stage",
+            "lines",
+            "receiver",
+            "receiver_key",
+            "tracking",
+            "print_blockers",
+        ],
+    ),
+    "SupplierOrderPage": page_of("SupplierOrder"),
+    "PrintJobInput": obj(
+        {
+            "order_nos": {
+                "type": "array",
+                "items": STRING,
+                "minItems": 1,
+                "maxItems": MAX_ORDER_NOS_PER_PRINT_JOB,
+                "description": "按此顺序打印",
+            },
+            "courier": COURIER_CODE,
+            "label_size": {
+                "type": "string",
+                "enum": list(LABEL_SIZES),
+                "default": DEFAULT_LABEL_SIZE,
+                "description": "面单尺寸（毫米）",
+            },
+            "start_tracking_no": {
+                "type": "string",
+                "description": "可选：预印纸质面单的起始单号；"
+                "按打印顺序给尚未回传的订单分配连续单号，"
+                "确认（confirm）后才记为回传",
+            },
+        },
+        required=["order_nos", "courier"],
+    ),
+    "PrintRefusal": obj(
+        {
+            "order_no": STRING,
+            "code": {"type": "string", "enum": PRINT_REFUSAL_CODES},
+            "message": STRING,
+        }
+    ),
+    "PrintJobCreated": obj(
+        {
+            "id": {"type": ["integer", "null"], "description": "没有可打印的订单时为 null"},
+            "status": {"oneOf": [JOB_STATUS, {"type": "null"}]},
+            "printed": STRING_LIST,
+            "refused": {"type": "array", "items": ref("PrintRefusal")},
+            "pdf_url": {"type": ["string", "null"]},
+        }
+    ),
+    "PrintJob": obj(
+        {
+            "id": INTEGER,
+            "status": JOB_STATUS,
+            "courier": STRING,
+            "label_size": {"type": "string", "enum": list(LABEL_SIZES)},
+            "start_tracking_no": STRING,
+            "order_count": INTEGER,
+            "render_count": {"type": "integer", "description": "PDF 已生成（下载）的次数"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "decided_at": NULLABLE_TIME,
+            "pdf_url": STRING,
+            "orders": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "seq": {"type": "integer", "description": "打印顺序，从 1 开始"},
+                        "order_no": STRING,
+                        "stage": {
+                            "type": "string",
+                            "enum": ["assigned", "returned", "dispatched", "cancelled"],
+                        },
+                        "job_tracking_no": {
+                            "type": "string",
+                            "description": "本任务分配的纸质面单号（没有起始单号时为空）",
+                        },
+                        "tracking": {"type": "array", "items": TRACKING_REF},
+                    }
+                ),
+            },
+        }
+    ),
+    "TrackingItemInput": obj(
+        {
+            "order_no": STRING,
+            "courier": COURIER_CODE,
+            "tracking_no": {
+                "type": "string",
+                "description": "8–32 位字母、数字或短横线（全角、小写、空格会被规范化）",
+            },
+            "extra_tracking_nos": {
+                "type": "array",
+                "items": STRING,
+                "description": f"可选：一单多包裹时的额外运单号，最多 {MAX_EXTRA_TRACKING_NOS} 个",
+            },
+        },
+        required=["order_no", "courier", "tracking_no"],
+    ),
+    "TrackingInput": obj(
+        {
+            "items": {
+                "type": "array",
+                "items": ref("TrackingItemInput"),
+                "minItems": 1,
+                "maxItems": MAX_TRACKING_ITEMS,
+            }
+        }
+    ),
+    "TrackingRefusal": obj(
+        {
+            "order_no": STRING,
+            "code": {
+                "type": "string",
+                "description": "、".join(TRACKING_REFUSAL_CODES)
+                + "；文件导入的行还可能是 missing_order_no、invalid_order_no、missing_courier、"
+                "missing_tracking_no、duplicate_in_file、field_too_long",
+            },
+            "message": STRING,
+            "row": {"type": "integer", "description": "文件导入时的行号（表头为第 1 行）"},
+            "tracking_no": {"type": "string", "description": "出问题的运单号（若适用）"},
+        },
+        required=["order_no", "code", "message"],
+    ),
+    "TrackingWarning": obj(
+        {
+            "order_no": STRING,
+            "tracking_no": STRING,
+            "courier": STRING,
+            "code": {"type": "string", "enum": [TRACKING_FORMAT_WARNING]},
+            "message": STRING,
+            "row": {"type": "integer", "description": "文件导入时的行号"},
+        },
+        required=["order_no", "tracking_no", "courier", "code", "message"],
+    ),
+    "TrackingResult": obj(
+        {
+            "returned": {**STRING_LIST, "description": "已记录运单号的订单"},
+            "refused": {"type": "array", "items": ref("TrackingRefusal")},
+            "warnings": {
+                "type": "array",
+                "items": ref("TrackingWarning"),
+                "description": "与该快递常见格式不符的单号：已记录，请核对",
+            },
+        }
+    ),
+    "TrackingCancelled": obj(
+        {"order_no": STRING, "stage": {"type": "string", "enum": ["assigned"]}}
+    ),
+}
+
 SCHEMAS: dict[str, Any] = {
+    **SUPPLIER_SCHEMAS,
     "Error": obj(
         {
             "error": obj(
@@ -459,6 +707,7 @@ def build_spec() -> dict[str, Any]:
         },
     }
     paths.update(order_paths(not_found))
+    paths.update(supplier_paths(not_found))
     return {
         "openapi": "3.1.0",
         "info": {"title": "代发门户 API", "version": "1.0.0"},
@@ -573,6 +822,152 @@ def order_paths(not_found: dict[str, Any]) -> dict[str, Any]:
                     "422": error_response("order_nos 缺失、为空或超过 10000 个"),
                 },
                 body=ref("CancelInput"),
+            )
+        },
+    }
+
+
+PATH_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
+def supplier_paths(not_found: dict[str, Any]) -> dict[str, Any]:
+    invalid = error_response("validation_error：字段类型或取值有误（error.field 指出字段或第几项）")
+    tracking_ok = ok(ref("TrackingResult"), "逐单结果：已回传、拒绝（带原因码）与格式提醒")
+    job_ok = ok(ref("PrintJob"))
+    decided = error_response("print_job_decided：任务已确认或作废（只有待确认的任务可以）")
+    return {
+        "/supplier/orders": {
+            "get": operation(
+                "厂家的订单（仅掩码收货信息）",
+                {"200": ok(ref("SupplierOrderPage")), "422": invalid},
+                parameters=[
+                    {
+                        "name": "stage",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": SUPPLIER_STAGES},
+                        "description": "assigned（= to_print + printed）、returned、dispatched，"
+                        "或工作台的标签 to_print、printed、cancelled（已取消分配，请勿发货）；"
+                        "省略时为当前在厂家名下的全部订单（不含 cancelled）",
+                    },
+                    {
+                        "name": "merchant_shop_id",
+                        "in": "query",
+                        "schema": STRING,
+                        "description": "只看该商家的订单；未知或未绑定的店铺ID得到空列表",
+                    },
+                    {
+                        "name": "q",
+                        "in": "query",
+                        "schema": STRING,
+                        "description": "订单号（精确匹配）",
+                    },
+                    *PAGE_PARAMS,
+                ],
+                description="按承诺发货时间排序（cancelled 按取消先后，新的在前）。",
+            )
+        },
+        "/supplier/print-jobs": {
+            "post": operation(
+                "创建打印任务（打单）",
+                {
+                    "201": ok(ref("PrintJobCreated"), "已创建；被拒绝的订单列在 refused 中"),
+                    "200": ok(
+                        ref("PrintJobCreated"),
+                        "没有可打印的订单：不创建任务（id 为 null），"
+                        "每个订单的拒绝原因在 refused 中",
+                    ),
+                    "409": error_response("duplicate_tracking_no：起始单号段中有已使用的单号"),
+                    "422": error_response(
+                        "validation_error、nothing_selected、too_many_orders、unknown_courier、"
+                        "invalid_tracking_no（起始单号）"
+                    ),
+                },
+                body=ref("PrintJobInput"),
+                description="售后中、审核中、地址变更待确认、已发货、未分配或已取消分配的订单被拒绝，"
+                "其余订单打印。",
+            )
+        },
+        "/supplier/print-jobs/{job_id}": {
+            "get": operation(
+                "打印任务详情", {"200": job_ok, "404": not_found}, parameters=[PATH_JOB_ID]
+            )
+        },
+        "/supplier/print-jobs/{job_id}/pdf": {
+            "get": operation(
+                "下载面单 PDF（每单一页）",
+                {
+                    "200": {
+                        "description": "PDF；生成后才被阻止的订单不在其中，"
+                        "其订单号列在响应头 X-Skipped-Orders（逗号分隔）",
+                        "content": {
+                            "application/pdf": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    "404": not_found,
+                    "409": error_response(
+                        "print_job_voided：任务已作废；nothing_printable：订单都已不可打印"
+                    ),
+                },
+                parameters=[PATH_JOB_ID],
+                description="面单含完整收货信息（商家选择隐私面单时姓名、电话为掩码）；"
+                "每次生成都会记录并计入订单的打印次数。",
+            )
+        },
+        "/supplier/print-jobs/{job_id}/confirm": {
+            "post": operation(
+                "确认纸质面单打印无误：分配的单号记为回传",
+                {"200": tracking_ok, "404": not_found, "409": decided},
+                parameters=[PATH_JOB_ID],
+            )
+        },
+        "/supplier/print-jobs/{job_id}/void": {
+            "post": operation(
+                "作废待确认的打印任务（单号不记为回传）",
+                {"200": job_ok, "404": not_found, "409": decided},
+                parameters=[PATH_JOB_ID],
+            )
+        },
+        "/supplier/tracking": {
+            "post": operation(
+                "回传运单号",
+                {
+                    "200": tracking_ok,
+                    "400": error_response("请求体不是 JSON 对象"),
+                    "422": error_response(
+                        "items 缺失、为空（nothing_selected）、超过 1000 项（too_many_orders），"
+                        "或某项字段类型不对"
+                        "（validation_error，error.field 如 items[2].tracking_no）"
+                    ),
+                },
+                body=ref("TrackingInput"),
+                description="同一运单号只能用于同一收件人（receiver_key 相同）的订单；"
+                "已回传的订单再次回传即替换单号；已发货的订单被拒绝。",
+            )
+        },
+        "/supplier/tracking/import": {
+            "post": operation(
+                "批量回传运单号（CSV 或 XLSX：订单号、快递公司、快递单号，可选 额外运单号）",
+                {
+                    "200": tracking_ok,
+                    "413": error_response("文件超过 20 MB"),
+                    "422": error_response(
+                        "missing_columns（缺少必需的列）或 invalid_file（无法读取）；"
+                        "这两种情况下不记录任何单号"
+                    ),
+                },
+                upload=obj({"file": {"type": "string", "format": "binary"}}, required=["file"]),
+                description="逐行校验，被拒绝的行带 row 行号。",
+            )
+        },
+        "/supplier/tracking/{order_no}": {
+            "delete": operation(
+                "撤回已回传的运单号（商家发货前）",
+                {
+                    "200": ok(ref("TrackingCancelled")),
+                    "404": not_found,
+                    "409": error_response("dispatched：已发货；not_returned：还没有回传运单号"),
+                },
+                parameters=[PATH_ORDER_NO],
             )
         },
     }

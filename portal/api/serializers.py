@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from flask import url_for
+
 from portal.allocation import Refusal
+from portal.couriers import TrackingWarning
 from portal.errors import message_for
-from portal.models import Binding, Merchant, Order, ReturnAddress, Supplier, User
+from portal.models import Binding, Merchant, Order, PrintJob, ReturnAddress, Supplier, User
 from portal.orders.inputs import OrderRejection
 from portal.orders.queries import Receiver
 from portal.orders.rules import assign_blockers, print_blockers
 from portal.orders.upsert import UpsertResult
+from portal.printing.jobs import PrintJobResult
+from portal.tracking import TrackingRefusal, TrackingResult
 
 
 def iso(value: datetime | None) -> str | None:
@@ -118,4 +123,142 @@ def order(item: Order, receiver: Receiver) -> dict[str, Any]:
         "address_change_pending": item.address_change_pending,
         "created_at": iso(item.created_at),
         "updated_at": iso(item.updated_at),
+    }
+
+
+# --- supplier side: masked orders, print jobs, tracking results (DESIGN §5, §6) ----------------
+
+TRACKING_FORMAT_WARNING = "tracking_format_mismatch"
+
+
+def tracking_refs(numbers: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"courier": courier, "tracking_no": number} for courier, number in numbers]
+
+
+def supplier_order(
+    row: Any, tracking: Iterable[tuple[str, str]], *, cancelled: bool = False
+) -> dict[str, Any]:
+    """An order as its supplier sees it: a masked row (never ciphertext, never the buyer's note).
+
+    `row` carries supplier_orders.MASKED_COLUMNS plus merchant_shop_id; a row of the cancelled
+    tab also carries cancel_reason, cancelled_at and assignment_assigned_at, and is shown as
+    stage "cancelled" — what happened to the order afterwards belongs to others.
+    """
+    answer = {
+        "order_no": row.order_no,
+        "merchant": {"shop_id": row.merchant_shop_id or "", "shop_name": row.merchant_name},
+        "platform_status": row.platform_status,
+        "after_sale_active": row.after_sale_active,
+        "audit_hold": row.audit_hold,
+        "address_change_pending": row.address_change_pending,
+        "stage": "cancelled" if cancelled else row.stage,
+        "paid_at": iso(row.paid_at),
+        "promise_ship_at": iso(row.promise_ship_at),
+        "assigned_at": iso(row.assignment_assigned_at if cancelled else row.assigned_at),
+        "lines": [
+            {
+                "goods_id": row.goods_id,
+                "goods_name": row.goods_name,
+                "spec": row.spec,
+                "sku_code": row.sku_code,
+                "quantity": row.quantity,
+            }
+        ],
+        "receiver": {
+            "name": row.name_mask,
+            "phone": row.phone_mask,
+            "province": row.province,
+            "city": row.city,
+            "district": row.district,
+            "detail": row.detail_mask or "****",
+        },
+        "receiver_key": row.receiver_key,
+        "print_count": row.print_count,
+        "last_printed_at": iso(row.last_printed_at),
+        "tracking": [] if cancelled else tracking_refs(tracking),
+        "print_blockers": ["assignment_cancelled"] if cancelled else print_blockers(row),
+    }
+    if cancelled:
+        answer["cancel_reason"] = row.cancel_reason
+        answer["cancelled_at"] = iso(row.cancelled_at)
+    return answer
+
+
+def print_job(
+    job: PrintJob, lines: Iterable[Any], tracking: Mapping[int, list[tuple[str, str]]]
+) -> dict[str, Any]:
+    """A print job with its orders in print order. `lines` are (seq, job_tracking_no, order_id,
+    order_no, stage, current) rows; an order no longer with the supplier shows as cancelled."""
+    return {
+        "id": job.id,
+        "status": job.status,
+        "courier": job.courier,
+        "label_size": job.label_size,
+        "start_tracking_no": job.start_tracking_no,
+        "order_count": job.order_count,
+        "render_count": job.render_count,
+        "created_at": iso(job.created_at),
+        "decided_at": iso(job.decided_at),
+        "pdf_url": url_for("api.supplier.print_job_pdf", job_id=job.id),
+        "orders": [
+            {
+                "seq": line.seq,
+                "order_no": line.order_no,
+                "stage": line.stage if line.current else "cancelled",
+                "job_tracking_no": line.job_tracking_no,
+                "tracking": tracking_refs(tracking.get(line.order_id, [])),
+            }
+            for line in lines
+        ],
+    }
+
+
+def print_job_created(result: PrintJobResult) -> dict[str, Any]:
+    """The answer to a new print job; with nothing printable, no job and every refusal."""
+    job = result.job
+    return {
+        "id": job.id if job else None,
+        "status": job.status if job else None,
+        "printed": result.printed,
+        "refused": [refusal(item) for item in result.refused],  # same shape as Refusal
+        "pdf_url": url_for("api.supplier.print_job_pdf", job_id=job.id) if job else None,
+    }
+
+
+def tracking_result(
+    result: TrackingResult, row_messages: Mapping[int, str] | None = None
+) -> dict[str, Any]:
+    """Per-item answer of a tracking return. A file row refused by the reader keeps the reader's
+    own message (`row_messages`, by row number); every other refusal the code's message."""
+    row_messages = row_messages or {}
+
+    def refused(item: TrackingRefusal) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "order_no": item.order_no,
+            "code": item.code,
+            "message": (item.row is not None and row_messages.get(item.row))
+            or message_for(item.code),
+        }
+        if item.row is not None:
+            answer["row"] = item.row
+        if item.tracking_no:
+            answer["tracking_no"] = item.tracking_no
+        return answer
+
+    def warned(item: TrackingWarning) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "order_no": item.order_no,
+            "tracking_no": item.tracking_no,
+            "courier": item.courier,
+            "code": TRACKING_FORMAT_WARNING,
+            "message": item.message,
+        }
+        if item.row is not None:
+            answer["row"] = item.row
+        return answer
+
+    return {
+        "returned": result.returned,
+        "refused": [refused(item) for item in result.refused],
+        "warnings": [warned(item) for item in result.warnings],
     }
