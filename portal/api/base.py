@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -13,6 +13,7 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import User
 from portal.pagination import page_args, paginate
+from portal.security import check_storable
 
 PUBLIC_ENDPOINTS = {"api.openapi"}
 
@@ -54,7 +55,22 @@ def json_body() -> dict[str, Any]:
         body = None
     if not isinstance(body, dict):
         raise DomainError("invalid_request", "请求体必须是 JSON 对象")
+    check_storable(_strings_in(body))
     return body
+
+
+def _strings_in(value: Any) -> Iterator[str]:
+    """Every string in a decoded JSON document, keys included (iteratively: no recursion)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def string_field(body: dict[str, Any], name: str, *, required: bool = True) -> str:
