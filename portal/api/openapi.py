@@ -6,6 +6,9 @@ from typing import Any
 
 from portal.api.orders import MAX_ORDER_NOS_PER_BATCH, MAX_ORDERS_PER_UPSERT
 from portal.api.serializers import TRACKING_FORMAT_WARNING
+from portal.api.spec import dispatch as spec_dispatch
+from portal.api.spec import prices as spec_prices
+from portal.api.spec import statements as spec_statements
 from portal.api.supplier_orders import MAX_ORDER_NOS_PER_PRINT_JOB, MAX_TRACKING_ITEMS, STAGES
 from portal.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS
 from portal.models.printing import JOB_CONFIRMED, JOB_PENDING, JOB_PRINTED, JOB_VOIDED
@@ -708,6 +711,10 @@ def build_spec() -> dict[str, Any]:
     }
     paths.update(order_paths(not_found))
     paths.update(supplier_paths(not_found))
+    schemas = dict(SCHEMAS)
+    for part in (spec_statements, spec_prices, spec_dispatch):
+        paths.update(part.paths(not_found))
+        schemas.update(part.SCHEMAS)
     return {
         "openapi": "3.1.0",
         "info": {"title": "代发门户 API", "version": "1.0.0"},
@@ -715,7 +722,7 @@ def build_spec() -> dict[str, Any]:
         "security": [{"bearer": []}],
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

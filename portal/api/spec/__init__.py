@@ -1,0 +1,1 @@
+"""OpenAPI parts of the areas added after the core spec (one module per area)."""
