@@ -77,8 +77,9 @@ log = logging.getLogger(__name__)
 BUILD_STATEMENT = "statements.build"
 MIN_INTERVAL = timedelta(minutes=STATEMENT_MIN_INTERVAL_MINUTES)
 MAX_PERIOD_DAYS = 366
-BUILD_BATCH = 5000
-# A building statement whose heartbeat is older than this was abandoned by a crashed worker.
+BUILD_BATCH = 5000  # orders per committed batch; STATEMENT_BATCH_SIZE overrides
+# A building statement whose heartbeat is older than this was abandoned by a crashed worker
+# (STATEMENT_STALE_SECONDS overrides).
 STALE_AFTER = timedelta(minutes=2)
 # Given up (and its slot returned) when still not built this long after the request.
 GIVE_UP_AFTER = timedelta(hours=1)
@@ -540,8 +541,14 @@ def statement_orders_condition(statement: Statement) -> Any:
     )
 
 
+def _setting(name: str, default: int) -> int:
+    value = current_app.config.get(name) if has_app_context() else None
+    return int(value) if value else default
+
+
 def _build(statement: Statement, token: datetime) -> None:
     statement_id = statement.id
+    batch = _setting("STATEMENT_BATCH_SIZE", BUILD_BATCH)
     db.session.execute(delete(StatementLine).where(StatementLine.statement_id == statement_id))
     _still_ours(statement_id, token)
     db.session.commit()
@@ -562,7 +569,7 @@ def _build(statement: Statement, token: datetime) -> None:
             )
             .where(condition, Order.id > last_id)
             .order_by(Order.id)
-            .limit(BUILD_BATCH)
+            .limit(batch)
         ).all()
         if not rows:
             break
@@ -655,8 +662,9 @@ def build_statement(statement_id: int) -> None:
 def requeue_stale_statements(now: datetime | None = None) -> list[int]:
     """Enqueue again statements a crashed worker (or a lost queue message) left behind."""
     now = now or now_utc()
+    stale_after = timedelta(seconds=_setting("STATEMENT_STALE_SECONDS", STALE_AFTER.seconds))
     last_sign_of_life = func.coalesce(Statement.heartbeat_at, Statement.requested_at)
-    stale = and_(Statement.status.in_(ACTIVE_STATUSES), last_sign_of_life < now - STALE_AFTER)
+    stale = and_(Statement.status.in_(ACTIVE_STATUSES), last_sign_of_life < now - stale_after)
     for statement_id in db.session.scalars(
         select(Statement.id).where(stale, Statement.requested_at < now - GIVE_UP_AFTER)
     ).all():
