@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import request
+from flask_sqlalchemy.pagination import SelectPagination
 from sqlalchemy import Select
 
 from portal.errors import DomainError
@@ -44,4 +45,23 @@ def page_args(default_per_page: int, max_per_page: int, *, strict: bool = False)
 def paginate(query: Select[Any], args: PageArgs) -> Any:
     return db.paginate(
         query, page=args.page, per_page=args.per_page, max_per_page=args.per_page, error_out=False
+    )
+
+
+class _RowPagination(SelectPagination):
+    """db.paginate for a select of several columns: whole rows, where it keeps the first column."""
+
+    def _query_items(self) -> list[Any]:
+        query = self._query_args["select"].limit(self.per_page).offset(self._query_offset)
+        return list(self._query_args["session"].execute(query).all())
+
+
+def paginate_rows(query: Select[Any], args: PageArgs) -> Any:
+    return _RowPagination(
+        select=query,
+        session=db.session(),
+        page=args.page,
+        per_page=args.per_page,
+        max_per_page=args.per_page,
+        error_out=False,
     )

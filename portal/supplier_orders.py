@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from portal.bindings import bindings_for_supplier
 from portal.extensions import db
 from portal.formatting import SHANGHAI
-from portal.models import Assignment, Merchant, Order, Supplier
+from portal.models import Assignment, Merchant, Order, PrintJob, PrintJobOrder, Supplier
 from portal.models.orders import (
     ASSIGNMENT_CANCELLED,
     STAGE_ASSIGNED,
@@ -29,6 +29,10 @@ TAB_RETURNED = "returned"
 TAB_DISPATCHED = "dispatched"
 TAB_CANCELLED = "cancelled"
 TABS = (TAB_TO_PRINT, TAB_PRINTED, TAB_RETURNED, TAB_DISPATCHED, TAB_CANCELLED)
+
+DUE_SOON = timedelta(hours=12)  # "即将超时": 承诺发货时间 within this window
+DUE_FILTERS = ("soon", "overdue")
+SORT_RECEIVER = "receiver"  # same-receiver orders next to each other, to merge parcels
 
 # What a supplier may see of an order: no ciphertext, no blind index.
 MASKED_COLUMNS = (
@@ -74,8 +78,10 @@ class SupplierFilters:
     sku: str = ""
     assigned_from: date | None = None
     assigned_to: date | None = None
-    due: str = ""  # "" | "soon" (within 12 h) | "overdue"
+    due: str = ""  # "" | "soon" (within DUE_SOON) | "overdue"
     q: str = ""  # order number
+    group: str = ""  # a receiver_key: only the orders to that one receiver
+    sort: str = ""  # "" (承诺发货时间 first) | SORT_RECEIVER
 
 
 def _current(supplier: Supplier) -> ColumnElement[bool]:
@@ -109,31 +115,117 @@ def _filters(filters: SupplierFilters, now: datetime) -> list[ColumnElement[bool
     if filters.due == "overdue":
         conditions.append(Order.promise_ship_at < now)
     elif filters.due == "soon":
-        conditions.append(Order.promise_ship_at.between(now, now + timedelta(hours=12)))
+        conditions.append(Order.promise_ship_at.between(now, now + DUE_SOON))
     if filters.q.strip():
         conditions.append(Order.order_no == filters.q.strip())
+    if filters.group:
+        conditions.append(Order.receiver_key == filters.group)
     return conditions
+
+
+def _cancelled_for(supplier: Supplier) -> tuple[ColumnElement[bool], ...]:
+    """This supplier's cancelled assignments of orders that are not (again) with it."""
+    return (
+        Assignment.supplier_id == supplier.id,
+        Assignment.status == ASSIGNMENT_CANCELLED,
+        or_(Order.supplier_id.is_(None), Order.supplier_id != supplier.id),
+    )
+
+
+def _masked_select() -> Select[Any]:
+    return select(*MASKED_COLUMNS).join(Merchant, Merchant.id == Order.merchant_id)
+
+
+def _cancelled_select(supplier: Supplier) -> Select[Any]:
+    return (
+        _masked_select()
+        .add_columns(
+            Assignment.id.label("assignment_id"),
+            Assignment.cancel_reason,
+            Assignment.cancelled_at,
+        )
+        .join(Assignment, Assignment.order_id == Order.id)
+        .where(*_cancelled_for(supplier))
+    )
 
 
 def orders_query(supplier: Supplier, filters: SupplierFilters, now: datetime) -> Select[Any]:
     """Masked rows for one tab. The cancelled tab lists this supplier's cancelled assignments
     whose order is not (again) with this supplier, with the reason to show "do not ship"."""
-    base = select(*MASKED_COLUMNS).join(Merchant, Merchant.id == Order.merchant_id)
     if filters.tab == TAB_CANCELLED:
         return (
-            base.add_columns(Assignment.cancel_reason, Assignment.cancelled_at)
-            .join(Assignment, Assignment.order_id == Order.id)
-            .where(
-                Assignment.supplier_id == supplier.id,
-                Assignment.status == ASSIGNMENT_CANCELLED,
-                or_(Order.supplier_id.is_(None), Order.supplier_id != supplier.id),
-                *_filters(filters, now),
-            )
+            _cancelled_select(supplier)
+            .where(*_filters(filters, now))
             .order_by(Assignment.id.desc())
         )
-    return base.where(tab_condition(supplier, filters.tab), *_filters(filters, now)).order_by(
-        Order.promise_ship_at.asc().nulls_last(), Order.id
+    by_deadline = (Order.promise_ship_at.asc().nulls_last(), Order.id)
+    order_by = (Order.receiver_key, *by_deadline) if filters.sort == SORT_RECEIVER else by_deadline
+    return (
+        _masked_select()
+        .where(tab_condition(supplier, filters.tab), *_filters(filters, now))
+        .order_by(*order_by)
     )
+
+
+def tab_of(row: Any) -> str:
+    """Which tab lists a current order (cancelled assignments are listed by their own query)."""
+    if row.stage == STAGE_ASSIGNED:
+        return TAB_PRINTED if row.print_count else TAB_TO_PRINT
+    return TAB_RETURNED if row.stage == STAGE_RETURNED else TAB_DISPATCHED
+
+
+def order_nos_query(supplier: Supplier, filters: SupplierFilters, now: datetime) -> Select[Any]:
+    """The order numbers a tab lists, in its order ("select all N matching")."""
+    return orders_query(supplier, filters, now).with_only_columns(Order.order_no)
+
+
+def find_order_row(supplier: Supplier, order_no: str) -> Any | None:
+    """One order as the desk shows it: the supplier's current order, else its latest cancelled
+    assignment of it (a row with `cancel_reason`); None when it was never this supplier's."""
+    current = db.session.execute(
+        _masked_select().where(_current(supplier), Order.order_no == order_no).limit(1)
+    ).first()
+    if current is not None:
+        return current
+    return db.session.execute(
+        _cancelled_select(supplier)
+        .where(Order.order_no == order_no)
+        .order_by(Assignment.id.desc())
+        .limit(1)
+    ).first()
+
+
+def is_cancelled_row(row: Any) -> bool:
+    """A row of the 已取消 tab (or find_order_row's fallback): a cancelled assignment."""
+    return "assignment_id" in row._fields
+
+
+def deadline_state(row: Any, now: datetime) -> str:
+    """How close an order the factory still has to ship is to 承诺发货时间: "", "warn", "danger".
+    Once the tracking number is returned the factory's part is done, so only `assigned` counts."""
+    if row.stage != STAGE_ASSIGNED or row.promise_ship_at is None:
+        return ""
+    if row.promise_ship_at < now:
+        return "danger"
+    if row.promise_ship_at <= now + DUE_SOON:
+        return "warn"
+    return ""
+
+
+def due_counts(supplier: Supplier, now: datetime) -> dict[str, int]:
+    """Orders still to print or ship: how many are past 承诺发货时间, how many due soon."""
+    row = db.session.execute(
+        select(
+            func.coalesce(func.sum(case((Order.promise_ship_at < now, 1), else_=0)), 0).label(
+                "overdue"
+            ),
+            func.coalesce(
+                func.sum(case((Order.promise_ship_at.between(now, now + DUE_SOON), 1), else_=0)),
+                0,
+            ).label("soon"),
+        ).where(_current(supplier), Order.stage == STAGE_ASSIGNED)
+    ).one()
+    return {"overdue": int(row.overdue), "soon": int(row.soon)}
 
 
 def tab_counts(supplier: Supplier, filters: SupplierFilters, now: datetime) -> dict[str, int]:
@@ -151,12 +243,7 @@ def tab_counts(supplier: Supplier, filters: SupplierFilters, now: datetime) -> d
         select(func.count())
         .select_from(Assignment)
         .join(Order, Order.id == Assignment.order_id)
-        .where(
-            Assignment.supplier_id == supplier.id,
-            Assignment.status == ASSIGNMENT_CANCELLED,
-            or_(Order.supplier_id.is_(None), Order.supplier_id != supplier.id),
-            *_filters(filters, now),
-        )
+        .where(*_cancelled_for(supplier), *_filters(filters, now))
     )
     return counts
 
@@ -206,3 +293,26 @@ def receiver_group_sizes(supplier: Supplier, receiver_keys: list[str]) -> dict[s
 
 def bound_merchants(supplier: Supplier) -> list[Merchant]:
     return [b.merchant for b in bindings_for_supplier(supplier, "active")]
+
+
+def print_job_rows(supplier: Supplier, job: PrintJob) -> list[Any]:
+    """A print job's orders in print order, masked, with the paper number the job gave each and
+    whether the order is still this supplier's (an assignment cancelled since must not ship)."""
+    return list(
+        db.session.execute(
+            _masked_select()
+            .add_columns(
+                PrintJobOrder.seq,
+                PrintJobOrder.tracking_no.label("job_tracking_no"),
+                (Order.supplier_id == supplier.id).label("is_current"),
+            )
+            .join(PrintJobOrder, PrintJobOrder.order_id == Order.id)
+            .join(PrintJob, PrintJob.id == PrintJobOrder.job_id)
+            .where(PrintJobOrder.job_id == job.id, PrintJob.supplier_id == supplier.id)
+            .order_by(PrintJobOrder.seq)
+        )
+    )
+
+
+def print_jobs_query(supplier: Supplier) -> Select[Any]:
+    return select(PrintJob).where(PrintJob.supplier_id == supplier.id).order_by(PrintJob.id.desc())

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from portal import allocation, bindings
 from portal.extensions import db
 from portal.keyring import current_keyring
-from portal.models import Merchant, Supplier, User
+from portal.models import Merchant, Order, Supplier, User
 from portal.orders.upsert import upsert_orders
 from portal.printing.jobs import create_print_job, render_print_job
 from portal.supplier_orders import (
+    SORT_RECEIVER,
     SupplierFilters,
+    deadline_state,
+    due_counts,
+    find_order_row,
     goods_summary,
+    is_cancelled_row,
+    order_nos_query,
     orders_query,
     receiver_group_sizes,
     tab_counts,
@@ -105,3 +112,46 @@ def test_other_supplier_sees_nothing(desk, factory):
         ["to_print", "printed", "returned", "dispatched", "cancelled"], 0
     )
     assert _rows(other, "to_print") == []
+
+
+def test_group_filter_sort_and_single_rows(desk):
+    merchant, supplier, actor, _orders = desk
+    rows = _rows(supplier, "to_print")
+    key = next(r["receiver_key"] for r in rows if r["order_no"] == NOS[0])
+    grouped = db.session.execute(orders_query(supplier, SupplierFilters(group=key), NOW)).all()
+    assert sorted(r.order_no for r in grouped) == NOS[:2]
+    by_receiver = db.session.execute(
+        orders_query(supplier, SupplierFilters(sort=SORT_RECEIVER), NOW)
+    ).all()
+    keys = [r.receiver_key for r in by_receiver]
+    assert keys == sorted(keys)
+    assert list(db.session.scalars(order_nos_query(supplier, SupplierFilters(), NOW))) == [
+        r["order_no"] for r in rows
+    ]
+
+    current = find_order_row(supplier, NOS[0])
+    assert current.order_no == NOS[0] and not is_cancelled_row(current)
+    allocation.cancel_assignments(merchant, [NOS[1]], actor)
+    cancelled = find_order_row(supplier, NOS[1])
+    assert is_cancelled_row(cancelled) and cancelled.cancel_reason == "manual"
+    assert find_order_row(supplier, "261121-999999999999999") is None
+    assert not any(key.endswith("_enc") for key in current._fields)
+
+
+def test_deadlines_and_due_counts(desk):
+    _merchant, supplier, _actor, _orders = desk
+    for number, hours in zip(NOS, (-3, -1, 2, 11, 13, 40), strict=True):
+        db.session.execute(
+            update(Order)
+            .where(Order.order_no == number)
+            .values(promise_ship_at=NOW + timedelta(hours=hours))
+        )
+    return_tracking(supplier, [TrackingItem(NOS[0], "ZTO", "773000000001")], None)
+    assert due_counts(supplier, NOW) == {"overdue": 1, "soon": 2}
+    states = {
+        r.order_no: deadline_state(r, NOW)
+        for r in db.session.execute(orders_query(supplier, SupplierFilters(), NOW))
+    }
+    assert states == {NOS[1]: "danger", NOS[2]: "warn", NOS[3]: "warn", NOS[4]: "", NOS[5]: ""}
+    returned = db.session.execute(orders_query(supplier, SupplierFilters(tab="returned"), NOW))
+    assert [deadline_state(r, NOW) for r in returned] == [""]  # returned: the factory is done

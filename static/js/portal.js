@@ -56,6 +56,10 @@
  *   The scope gets .has-selection and data-selected="<count>", and fires `portal:selection`
  *   (detail {count, allMatching}). HX-Trigger `clearSelection` (detail {value: "<scope id>"} or none)
  *   unticks everything. State is recomputed after every htmx swap/settle and history restore.
+ *   [data-keep-selection]                on an htmx element whose request replaces a scope (e.g. the
+ *                                        order desk's 「点击刷新」): rows ticked before the request are
+ *                                        ticked again after the swap when still listed (matched by
+ *                                        their value); "all matching" is not carried over.
  *
  * Forms
  *   <form data-confirm-submit="确定…？">  window.confirm() before submit (works for htmx forms too);
@@ -743,6 +747,40 @@
     }
   });
 
+  // A refresh the user asked for keeps what they ticked (the rows that are still there).
+  var keptSelections = new WeakMap();
+
+  doc.addEventListener('htmx:beforeRequest', function (e) {
+    var d = e.detail || {};
+    if (!d.xhr || !closest(d.elt, '[data-keep-selection]')) return;
+    var kept = [];
+    var scopes = $all(d.target, SCOPE);
+    for (var i = 0; i < scopes.length; i++) {
+      if (!scopes[i].id) continue;
+      var values = rowsOf(scopes[i])
+        .filter(function (r) { return r.checked; })
+        .map(function (r) { return r.value; });
+      if (values.length) kept.push({ id: scopes[i].id, values: values });
+    }
+    if (kept.length) keptSelections.set(d.xhr, kept);
+  });
+
+  doc.addEventListener('htmx:afterSwap', function (e) {
+    var xhr = e.detail && e.detail.xhr;
+    var kept = xhr && keptSelections.get(xhr);
+    if (!kept) return;
+    keptSelections.delete(xhr);
+    for (var i = 0; i < kept.length; i++) {
+      var scope = doc.getElementById(kept[i].id);
+      if (!scope) continue;
+      var rows = rowsOf(scope);
+      for (var r = 0; r < rows.length; r++) {
+        if (kept[i].values.indexOf(rows[r].value) !== -1) rows[r].checked = true;
+      }
+      refreshScope(scope);
+    }
+  });
+
   /* ------------------------------------------------------------------ scan page */
 
   var SCAN = '[data-scan-input]';
@@ -973,4 +1011,92 @@
       else refreshAllScopes();
     }
   };
+})();
+
+/* ==================================================================== scan & return (回传运单号)
+ * Supplier scan page (templates/supplier/scan.html). Contract:
+ *   form[data-scan-form][data-scan-return-url]   the scanner form. While its
+ *                        input[name=order_no] holds an order (set by the server in #scan-context),
+ *                        the next scan is sent to data-scan-return-url instead of hx-post.
+ *   The [data-scan-input] is emptied as soon as its code is sent, so a scan typed while the
+ *   answer is on its way starts clean (hx-sync queues it) and is not selected away afterwards;
+ *   on a network or server error the unsent code is put back for another Enter.
+ *   [data-scan-reset]    inside the form: forget the waiting order (the next scan is looked up).
+ *   Choosing in a <select> of the form (the courier) moves focus back to the scanner input.
+ *   ol[data-scan-log][data-max=N]   session log; entries beyond N (default 50) are dropped.
+ */
+(function () {
+  'use strict';
+
+  var doc = document;
+
+  function scanForm(elt) {
+    return elt && elt.nodeType === 1 ? elt.closest('form[data-scan-form]') : null;
+  }
+
+  function pendingInput(form) {
+    return form.querySelector('input[name="order_no"]');
+  }
+
+  doc.addEventListener('htmx:configRequest', function (e) {
+    var form = scanForm(e.detail && e.detail.elt);
+    if (!form) return;
+    var pending = pendingInput(form);
+    var returnUrl = form.getAttribute('data-scan-return-url');
+    if (pending && pending.value && returnUrl) e.detail.path = returnUrl;
+    // The parameters are already collected: emptying the input does not change this request.
+    var input = form.querySelector('[data-scan-input]');
+    if (!input) return;
+    form._scanSent = input.value;
+    input.value = '';
+  });
+
+  doc.addEventListener('htmx:afterRequest', function (e) {
+    var form = scanForm(e.detail && e.detail.elt);
+    var input = form ? form.querySelector('[data-scan-input]') : null;
+    if (!input) return;
+    var status = e.detail.xhr ? e.detail.xhr.status : 0;
+    if ((status === 0 || status >= 500) && !input.value && form._scanSent) {
+      input.value = form._scanSent;
+      return;
+    }
+    // portal.js selects the input's text after a scan; here that text is a scan typed since
+    // (maybe still being typed), which must not be replaced: put the caret at its end.
+    window.setTimeout(function () {
+      if (input.value && doc.activeElement === input) {
+        input.setSelectionRange(input.value.length, input.value.length);
+      }
+    }, 0);
+  });
+
+  doc.addEventListener('click', function (e) {
+    var btn = e.target && e.target.nodeType === 1 ? e.target.closest('[data-scan-reset]') : null;
+    var form = scanForm(btn);
+    if (!form) return;
+    e.preventDefault();
+    var pending = pendingInput(form);
+    if (pending) pending.value = '';
+    var note = btn.closest('[data-scan-pending]');
+    if (note) note.hidden = true;
+    var input = form.querySelector('[data-scan-input]');
+    if (input) input.focus();
+  });
+
+  // Back to the scanner input once a courier is chosen: scanner keystrokes landing on a
+  // focused <select> would pick another courier by type-ahead.
+  doc.addEventListener('change', function (e) {
+    var el = e.target;
+    if (!el || el.tagName !== 'SELECT') return;
+    var form = scanForm(el);
+    var input = form ? form.querySelector('[data-scan-input]') : null;
+    if (input) input.focus();
+  });
+
+  doc.addEventListener('htmx:afterSettle', function () {
+    var logs = doc.querySelectorAll('[data-scan-log]');
+    for (var i = 0; i < logs.length; i++) {
+      var max = parseInt(logs[i].getAttribute('data-max') || '', 10) || 50;
+      while (logs[i].children.length > max) logs[i].removeChild(logs[i].lastElementChild);
+    }
+  });
 })();

@@ -1,0 +1,608 @@
+"""Factory order desk (代发订单): masked orders by tab, inline tracking return, print jobs.
+
+Supplier views read only masked columns (portal.supplier_orders); the only plaintext a supplier
+ever gets is inside the waybill PDF, rendered by the print-job service.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from io import BytesIO
+from typing import Any, Protocol
+
+from flask import Response, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from portal import supplier_orders as queries
+from portal.authz import current_supplier
+from portal.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS, find_courier
+from portal.errors import DomainError, message_for
+from portal.extensions import db
+from portal.formatting import CANCEL_REASON_LABELS
+from portal.htmx import hx_redirect, is_targeted_htmx, no_swap, notify, render, with_trigger
+from portal.keyring import current_keyring
+from portal.models import PrintJob, Supplier
+from portal.models.base import utcnow
+from portal.models.orders import STAGE_ASSIGNED, STAGE_DISPATCHED
+from portal.models.printing import JOB_CONFIRMED, JOB_PENDING, JOB_PRINTED, JOB_VOIDED
+from portal.orders.rules import print_blockers
+from portal.pagination import PageArgs, page_args, paginate, paginate_rows
+from portal.printing.jobs import (
+    PrintJobResult,
+    confirm_print_job,
+    create_print_job,
+    get_print_job_for_supplier,
+    render_print_job,
+    void_print_job,
+)
+from portal.printing.labels import DEFAULT_LABEL_SIZE, LABEL_SIZES
+from portal.supplier.views import bp
+from portal.supplier_orders import SupplierFilters
+from portal.tracking import TrackingItem, cancel_return, return_tracking, tracking_numbers_for
+
+PER_PAGE = 50
+JOBS_PER_PAGE = 20
+# One PDF is rendered in the request: keep a job to what renders in seconds.
+MAX_PRINT_ORDERS = 1000
+MAX_SHOWN_REFUSALS = 200
+# htmx event that makes the tab counts fetch themselves again.
+ORDERS_CHANGED = "ordersChanged"
+# Ids beyond the database's integer range are simply not found (SQLite would overflow).
+MAX_ID = 2**31 - 1
+DATE_RANGE = (date(2000, 1, 1), date(2100, 12, 31))
+RECEIVER_KEY_RE = re.compile(r"[0-9a-f]{32}")
+EXTRA_SPLIT_RE = re.compile(r"[\s,，;；、]+")
+
+TAB_LABELS = (
+    (queries.TAB_TO_PRINT, _l("待打印")),
+    (queries.TAB_PRINTED, _l("已打印")),
+    (queries.TAB_RETURNED, _l("已回传")),
+    (queries.TAB_DISPATCHED, _l("已发货")),
+    (queries.TAB_CANCELLED, _l("已取消")),
+)
+PRINT_TABS = {queries.TAB_TO_PRINT, queries.TAB_PRINTED}
+DUE_LABELS = (("soon", _l("12 小时内到期")), ("overdue", _l("已超时")))
+SORT_LABELS = (("", _l("按承诺发货时间")), (queries.SORT_RECEIVER, _l("同收件人排在一起")))
+LABEL_SIZE_LABELS = (("100x180", _l("100×180 mm")), ("76x130", _l("76×130 mm")))
+# Short badges for print blockers (the refusal messages in portal.errors are sentences).
+BLOCKER_LABELS = {
+    "after_sale": _l("售后中"),
+    "audit_hold": _l("审核中"),
+    "address_changed": _l("地址变更待商家确认"),
+}
+JOB_STATUS = {
+    JOB_PRINTED: (_l("已生成"), "success"),
+    JOB_PENDING: (_l("待确认运单号"), "warning"),
+    JOB_CONFIRMED: (_l("已确认"), "info"),
+    JOB_VOIDED: (_l("已作废"), "muted"),
+}
+
+DESK_PARTIALS = {
+    "order-desk": "supplier/_orders_desk.html",
+    "order-list": "supplier/_orders_list.html",
+}
+JOB_PARTIALS = {"print-job": "supplier/_print_job_detail.html"}
+JOB_LIST_PARTIALS = {"print-job-list": "supplier/_print_jobs_list.html"}
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+
+def _text(value: str | None, limit: int) -> str:
+    return unicodedata.normalize("NFKC", value or "").strip()[:limit]
+
+
+def _positive_int(value: str | None) -> int | None:
+    text = _text(value, 12)
+    if not (text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        day = date.fromisoformat(_text(value, 10))
+    except ValueError:
+        return None
+    # Far-off years are typing errors, and date.max + 1 day would overflow.
+    return day if DATE_RANGE[0] <= day <= DATE_RANGE[1] else None
+
+
+def _choice(value: str | None, choices: Iterable[str]) -> str:
+    text = _text(value, 20)
+    return text if text in choices else ""
+
+
+def parse_filters(values: Mapping[str, str]) -> SupplierFilters:
+    """The desk's filters from query arguments or the hidden inputs of a batch post."""
+    tab = values.get("tab", "")
+    assigned_from, assigned_to = (
+        _date(values.get("assigned_from")),
+        _date(values.get("assigned_to")),
+    )
+    if assigned_from and assigned_to and assigned_from > assigned_to:
+        assigned_from, assigned_to = assigned_to, assigned_from
+    group = _text(values.get("group"), 32).lower()
+    return SupplierFilters(
+        tab=tab if tab in queries.TABS else queries.TAB_TO_PRINT,
+        merchant_id=_positive_int(values.get("merchant_id")),
+        sku=_text(values.get("sku"), 200),
+        assigned_from=assigned_from,
+        assigned_to=assigned_to,
+        due=_choice(values.get("due"), queries.DUE_FILTERS),
+        q=_text(values.get("q"), 64),
+        group=group if RECEIVER_KEY_RE.fullmatch(group) else "",
+        sort=_choice(values.get("sort"), (queries.SORT_RECEIVER,)),
+    )
+
+
+def filter_args(filters: SupplierFilters) -> dict[str, object]:
+    """The filters (without tab and page) as URL arguments, so links keep them."""
+    args = {
+        "merchant_id": filters.merchant_id,
+        "sku": filters.sku,
+        "assigned_from": filters.assigned_from.isoformat() if filters.assigned_from else None,
+        "assigned_to": filters.assigned_to.isoformat() if filters.assigned_to else None,
+        "due": filters.due,
+        "q": filters.q,
+        "group": filters.group,
+        "sort": filters.sort,
+    }
+    return {name: value for name, value in args.items() if value}
+
+
+@dataclass(frozen=True)
+class TrackingEntry:
+    """What the inline return form holds, kept to re-fill the form after a refusal."""
+
+    courier: str = ""
+    tracking_no: str = ""
+    extra: str = ""
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str]) -> TrackingEntry:
+        return cls(
+            courier=_text(form.get("courier"), 20),
+            tracking_no=_text(form.get("tracking_no"), 64),
+            extra=_text(form.get("extra_tracking_nos"), 1000),
+        )
+
+    @property
+    def extra_numbers(self) -> tuple[str, ...]:
+        return tuple(n for n in EXTRA_SPLIT_RE.split(self.extra) if n)
+
+    def problem(self) -> str:
+        """A missing field, said before the service is asked."""
+        if not self.courier:
+            return _("请选择快递公司")
+        if not self.tracking_no:
+            return _("请填写运单号")
+        return ""
+
+
+# --- what the templates show ------------------------------------------------------------------
+
+
+@dataclass
+class DeskRow:
+    order: Any  # a masked row (portal.supplier_orders.MASKED_COLUMNS), never an Order
+    deadline: str = ""  # "", "warn" or "danger"
+    blockers: list[str] = field(default_factory=list)
+    numbers: list[tuple[str, str]] = field(default_factory=list)  # (courier name, tracking no)
+    group_size: int = 0
+    cancel_reason: str | None = None  # set on the 已取消 tab: this order must not ship
+    error: str = ""
+    warnings: list[str] = field(default_factory=list)
+    entry: TrackingEntry = field(default_factory=TrackingEntry)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_reason is not None
+
+    @property
+    def printable(self) -> bool:
+        return not self.cancelled and self.order.stage == STAGE_ASSIGNED
+
+    @property
+    def tab(self) -> str:
+        return queries.TAB_CANCELLED if self.cancelled else queries.tab_of(self.order)
+
+
+@dataclass(frozen=True)
+class RefusalLine:
+    order_no: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the last action did: a summary, the print job if one was made, every refusal."""
+
+    summary: str
+    level: str
+    job: PrintJob | None = None
+    reasons: list[tuple[str, int]] = field(default_factory=list)
+    refusals: list[RefusalLine] = field(default_factory=list)
+    refused_count: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Refusal(Protocol):
+    order_no: str
+    code: str
+
+
+def outcome_for(
+    summary: str,
+    refused: Sequence[_Refusal],
+    *,
+    job: PrintJob | None = None,
+    warnings: Sequence[str] = (),
+    done: int = 0,
+) -> Outcome:
+    messages = {code: message_for(code) for code in {r.code for r in refused}}
+    reasons = Counter(messages[r.code] for r in refused)
+    return Outcome(
+        summary=summary,
+        level="warning" if refused or warnings else "success" if done else "error",
+        job=job,
+        reasons=reasons.most_common(),
+        refusals=[RefusalLine(r.order_no, messages[r.code]) for r in refused[:MAX_SHOWN_REFUSALS]],
+        refused_count=len(refused),
+        warnings=list(warnings)[:MAX_SHOWN_REFUSALS],
+    )
+
+
+def _courier_name(code: str) -> str:
+    courier = find_courier(code)
+    return courier.name if courier else code
+
+
+def desk_rows(supplier: Supplier, rows: Sequence[Any], now: datetime) -> list[DeskRow]:
+    """Rows with what they need on screen: two queries for the whole page, none per row."""
+    current = [r for r in rows if not queries.is_cancelled_row(r)]
+    unshipped = [r for r in current if r.stage != STAGE_DISPATCHED]
+    numbers = tracking_numbers_for([r.id for r in current])
+    groups = queries.receiver_group_sizes(supplier, [r.receiver_key for r in unshipped])
+    shown = []
+    for row in rows:
+        if queries.is_cancelled_row(row):
+            # The order may be with another supplier now: nothing of its present state shows.
+            reason = row.cancel_reason or ""
+            shown.append(DeskRow(row, cancel_reason=str(CANCEL_REASON_LABELS.get(reason, reason))))
+            continue
+        shown.append(
+            DeskRow(
+                row,
+                deadline=queries.deadline_state(row, now),
+                blockers=[str(BLOCKER_LABELS.get(c, message_for(c))) for c in print_blockers(row)],
+                numbers=[(_courier_name(c), n) for c, n in numbers.get(row.id, [])],
+                group_size=groups.get(row.receiver_key, 0) if row.receiver_key else 0,
+            )
+        )
+    return shown
+
+
+def _row_context() -> dict[str, object]:
+    """What rows and the print toolbar need besides the rows themselves."""
+    return {
+        "tab_labels": dict(TAB_LABELS),
+        "couriers": COURIERS,
+        "label_sizes": LABEL_SIZE_LABELS,
+        "default_label_size": DEFAULT_LABEL_SIZE,
+        "max_extra": MAX_EXTRA_TRACKING_NOS,
+    }
+
+
+def desk_context(
+    supplier: Supplier,
+    filters: SupplierFilters,
+    page_number: int = 1,
+    *,
+    outcome: Outcome | None = None,
+) -> dict[str, object]:
+    now = utcnow()
+    page = paginate_rows(
+        queries.orders_query(supplier, filters, now), PageArgs(page_number, PER_PAGE)
+    )
+    return {
+        "filters": filters,
+        "args": filter_args(filters),
+        "tabs": TAB_LABELS,
+        "counts": queries.tab_counts(supplier, filters, now),
+        "page": page,
+        "rows": desk_rows(supplier, page.items, now),
+        "merchants": queries.bound_merchants(supplier),
+        "goods": queries.goods_summary(supplier, filters, now),
+        "due_labels": DUE_LABELS,
+        "sort_labels": SORT_LABELS,
+        "can_print": filters.tab in PRINT_TABS,
+        "outcome": outcome,
+        **_row_context(),
+    }
+
+
+def desk_url(filters: SupplierFilters, page: int = 1) -> str:
+    return url_for(
+        "supplier.order_list",
+        tab=filters.tab,
+        page=page if page > 1 else None,
+        **filter_args(filters),
+    )
+
+
+# --- the desk ---------------------------------------------------------------------------------
+
+
+@bp.get("/orders")
+def order_list() -> Response:
+    filters = parse_filters(request.args)
+    page = page_args(PER_PAGE, PER_PAGE).page
+    response = render(
+        "supplier/orders.html", DESK_PARTIALS, **desk_context(current_supplier(), filters, page)
+    )
+    if is_targeted_htmx():
+        # The filter form sends empty fields too: history gets the tidy address instead.
+        response.headers["HX-Push-Url"] = desk_url(filters, page)
+    return response
+
+
+@bp.get("/orders/counts")
+def order_counts() -> Response:
+    """The tab bar alone: it polls this every 30 s and after every action (ordersChanged)."""
+    filters = parse_filters(request.args)
+    return render(
+        "supplier/_orders_tabs.html",
+        filters=filters,
+        args=filter_args(filters),
+        tabs=TAB_LABELS,
+        counts=queries.tab_counts(current_supplier(), filters, utcnow()),
+    )
+
+
+def _row_or_404(supplier: Supplier, order_no: str) -> Any:
+    row = queries.find_order_row(supplier, order_no)
+    if row is None:
+        raise DomainError("not_found")
+    return row
+
+
+def _row_answer(
+    supplier: Supplier,
+    order_no: str,
+    *,
+    status: int = 200,
+    error: str = "",
+    warnings: Sequence[str] = (),
+    entry: TrackingEntry | None = None,
+) -> Response:
+    """The order's row again (its new state, or the refusal next to the form)."""
+    if not is_targeted_htmx():
+        # A plain form post: back to the desk, the message travels as a flash.
+        if error:
+            notify(error, "error")
+        return hx_redirect(url_for("supplier.order_list"))
+    row = desk_rows(supplier, [_row_or_404(supplier, order_no)], utcnow())[0]
+    row.error, row.warnings = error, list(warnings)
+    row.entry = entry or TrackingEntry()
+    return render("supplier/_orders_row.html", status=status, row=row, **_row_context())
+
+
+@bp.post("/orders/<order_no>/tracking")
+def order_tracking_return(order_no: str) -> Response:
+    supplier = current_supplier()
+    order_no = _row_or_404(supplier, order_no).order_no
+    entry = TrackingEntry.from_form(request.form)
+    if problem := entry.problem():
+        return _row_answer(supplier, order_no, status=422, error=problem, entry=entry)
+    item = TrackingItem(order_no, entry.courier, entry.tracking_no, entry.extra_numbers)
+    result = return_tracking(supplier, [item], current_user._get_current_object())
+    if result.refused:
+        db.session.rollback()
+        refusal = result.refused[0]
+        error = message_for(refusal.code)
+        if refusal.tracking_no:
+            error = f"{error}（{refusal.tracking_no}）"
+        return _row_answer(supplier, order_no, status=422, error=error, entry=entry)
+    db.session.commit()
+    warnings = [w.message for w in result.warnings]
+    if warnings:
+        notify(_("已回传，但请核对：%(w)s", w="；".join(warnings)), "warning")
+    else:
+        notify(_("已回传 %(no)s 的运单号", no=order_no))
+    return with_trigger(_row_answer(supplier, order_no, warnings=warnings), ORDERS_CHANGED)
+
+
+@bp.post("/orders/<order_no>/tracking/cancel")
+def order_tracking_cancel(order_no: str) -> Response:
+    supplier = current_supplier()
+    order_no = _row_or_404(supplier, order_no).order_no
+    try:
+        cancel_return(supplier, order_no)
+    except DomainError as error:
+        db.session.rollback()
+        return _row_answer(supplier, order_no, status=422, error=error.message)
+    db.session.commit()
+    notify(_("已取消回传 %(no)s 的运单号", no=order_no), "info")
+    return with_trigger(_row_answer(supplier, order_no), ORDERS_CHANGED)
+
+
+# --- print jobs -------------------------------------------------------------------------------
+
+
+def _refuse(message: str) -> Response:
+    notify(message, "error")
+    return no_swap(422)
+
+
+def _selected_order_nos(supplier: Supplier, filters: SupplierFilters) -> list[str]:
+    if request.form.get("all_matching") == "1":
+        # "Select all N matching": the same filters the list showed, resolved by the server.
+        query = queries.order_nos_query(supplier, filters, utcnow())
+        return list(db.session.scalars(query.limit(MAX_PRINT_ORDERS + 1)))
+    return [n for n in (_text(v, 64) for v in request.form.getlist("order_no")) if n]
+
+
+def print_outcome(result: PrintJobResult) -> Outcome:
+    if result.job is None:
+        summary = message_for("nothing_printable")
+    else:
+        summary = _("已生成打印任务 #%(id)d：%(n)d 单", id=result.job.id, n=len(result.printed))
+    return outcome_for(summary, result.refused, job=result.job, done=len(result.printed))
+
+
+@bp.post("/print-jobs")
+def print_job_create() -> Response:
+    supplier = current_supplier()
+    filters = parse_filters(request.form)
+    order_nos = _selected_order_nos(supplier, filters)
+    if not order_nos:
+        return _refuse(message_for("nothing_selected"))
+    if len(order_nos) > MAX_PRINT_ORDERS:
+        return _refuse(message_for("too_many_orders"))
+    courier = _text(request.form.get("print_courier"), 20)
+    if not courier:
+        return _refuse(_("请选择快递公司"))
+    label_size = _text(request.form.get("label_size"), 10) or DEFAULT_LABEL_SIZE
+    if label_size not in LABEL_SIZES:
+        return _refuse(_("请选择面单尺寸"))
+    result = create_print_job(
+        supplier,
+        order_nos,
+        courier,
+        label_size,
+        _text(request.form.get("start_tracking_no"), 64),
+        current_user._get_current_object(),
+    )
+    db.session.commit()
+    outcome = print_outcome(result)
+    notify(outcome.summary, outcome.level)
+    response = render(
+        "supplier/orders.html", DESK_PARTIALS, **desk_context(supplier, filters, outcome=outcome)
+    )
+    # The list is back on page 1: keep the address bar in step with it.
+    response.headers["HX-Replace-Url"] = desk_url(filters)
+    return with_trigger(response, ORDERS_CHANGED)
+
+
+@bp.get("/print-jobs")
+def print_job_list() -> Response:
+    page = paginate(
+        queries.print_jobs_query(current_supplier()), page_args(JOBS_PER_PAGE, JOBS_PER_PAGE)
+    )
+    return render(
+        "supplier/print_jobs.html",
+        JOB_LIST_PARTIALS,
+        page=page,
+        job_status=JOB_STATUS,
+        courier_name=_courier_name,
+        label_sizes=dict(LABEL_SIZE_LABELS),
+    )
+
+
+def _job_or_404(supplier: Supplier, job_id: int) -> PrintJob:
+    if job_id > MAX_ID:
+        raise DomainError("not_found")
+    return get_print_job_for_supplier(supplier, job_id)
+
+
+@dataclass(frozen=True)
+class JobRow:
+    order: Any  # masked row with seq, job_tracking_no, is_current
+    state: str  # the desk tab it is on now; "" when no longer this supplier's
+    blockers: list[str]
+
+
+def job_context(
+    supplier: Supplier, job: PrintJob, outcome: Outcome | None = None
+) -> dict[str, object]:
+    tab_labels = dict(TAB_LABELS)
+    rows = [
+        JobRow(
+            r,
+            str(tab_labels[queries.tab_of(r)]) if r.is_current else "",
+            [str(BLOCKER_LABELS.get(c, message_for(c))) for c in print_blockers(r)],
+        )
+        for r in queries.print_job_rows(supplier, job)
+    ]
+    return {
+        "job": job,
+        "rows": rows,
+        "status_label": JOB_STATUS.get(job.status, (job.status, "muted")),
+        "courier_name": _courier_name(job.courier),
+        "label_size": dict(LABEL_SIZE_LABELS).get(job.label_size, job.label_size),
+        "outcome": outcome,
+    }
+
+
+@bp.get("/print-jobs/<int:job_id>")
+def print_job_detail(job_id: int) -> Response:
+    supplier = current_supplier()
+    job = _job_or_404(supplier, job_id)
+    return render("supplier/print_job.html", JOB_PARTIALS, **job_context(supplier, job))
+
+
+@bp.get("/print-jobs/<int:job_id>/pdf")
+def print_job_pdf(job_id: int) -> Response:
+    supplier = current_supplier()
+    job = _job_or_404(supplier, job_id)
+    try:
+        pdf, _skipped = render_print_job(
+            current_keyring(), supplier, job, current_user._get_current_object()
+        )
+    except DomainError as error:
+        db.session.rollback()
+        notify(error.message, "error")
+        return hx_redirect(url_for("supplier.print_job_detail", job_id=job_id))
+    db.session.commit()  # the render is audited and counted on the orders
+    response = send_file(
+        BytesIO(pdf),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=f"waybills-job-{job_id}.pdf",
+        max_age=0,
+    )
+    # The labels may carry full receiver data: never keep them in a cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _job_answer(supplier: Supplier, job: PrintJob, outcome: Outcome | None = None) -> Response:
+    response = render(
+        "supplier/print_job.html", JOB_PARTIALS, **job_context(supplier, job, outcome)
+    )
+    return with_trigger(response, ORDERS_CHANGED)
+
+
+@bp.post("/print-jobs/<int:job_id>/confirm")
+def print_job_confirm(job_id: int) -> Response:
+    supplier = current_supplier()
+    job = _job_or_404(supplier, job_id)
+    result = confirm_print_job(supplier, job, current_user._get_current_object())
+    db.session.commit()
+    outcome = outcome_for(
+        _("已确认打印任务 #%(id)d，%(n)d 单运单号已回传", id=job.id, n=len(result.returned)),
+        result.refused,
+        warnings=[w.message for w in result.warnings],
+        done=len(result.returned),
+    )
+    notify(outcome.summary, outcome.level)
+    return _job_answer(supplier, job, outcome)
+
+
+@bp.post("/print-jobs/<int:job_id>/void")
+def print_job_void(job_id: int) -> Response:
+    supplier = current_supplier()
+    job = _job_or_404(supplier, job_id)
+    void_print_job(job)
+    db.session.commit()
+    notify(_("打印任务 #%(id)d 已作废，纸质面单号未回传", id=job.id), "info")
+    return _job_answer(supplier, job)
