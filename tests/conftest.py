@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from hypothesis import settings
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import selectinload
 
 from portal import accounts, create_app
@@ -27,7 +27,26 @@ from portal.models import User
 settings.register_profile("portal", deadline=None)
 settings.load_profile("portal")
 
-PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+
+
+def _per_worker_database(url: str) -> str:
+    """Under pytest-xdist each worker gets its own PostgreSQL database (`test_gw0`, …),
+    created on first use, so the PostgreSQL suite can run in parallel like the SQLite one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not url or not worker:
+        return url
+    parsed = make_url(url)
+    name = f"{parsed.database}_{worker}"
+    engine = create_engine(parsed, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+PG_URL = _per_worker_database(os.environ.get("PORTAL_TEST_DATABASE_URL", ""))
 PASSWORD = "correct-horse-9"
 
 
