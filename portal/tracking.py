@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from portal.allocation import chunks
+from portal.allocation import _lock_orders, chunks
 from portal.couriers import (
     MAX_EXTRA_TRACKING_NOS,
     TrackingWarning,
@@ -201,10 +201,16 @@ def _parcel_is_on(parcel: Parcel, order: Order) -> bool:
 
 
 def _claim(supplier: Supplier, order_ids: list[int]) -> set[int]:
-    """Compare-and-set: only orders still assigned to this supplier (and not dispatched)."""
+    """Compare-and-set: only orders still assigned to this supplier (and not dispatched).
+
+    Rows are locked in id order, chunk by chunk, like every other writer of orders: a file
+    lists orders in any order, and claiming them in that order deadlocks (PostgreSQL) against
+    a merchant cancelling the same orders at the same time.
+    """
     won: set[int] = set()
     now = utcnow()
-    for chunk in chunks(order_ids):
+    for chunk in chunks(sorted(order_ids)):
+        _lock_orders(chunk)
         won.update(
             db.session.scalars(
                 update(Order)

@@ -1,7 +1,13 @@
-"""Merchant order desk (订单): tabs with counts, filters, batch assign and cancel, order detail."""
+"""Merchant order desk (订单): tabs with counts, filters, batch assign and cancel, order detail.
+
+The desk follows the factory's work without a reload: the tab counts poll, and the list asks
+every 30 s whether the orders it shows have changed; it never replaces itself under the user
+(a ticked selection, an open refusal list), it offers a refresh instead.
+"""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping
@@ -28,7 +34,7 @@ from portal.models.base import utcnow
 from portal.models.bindings import BINDING_ACTIVE, BINDING_ENDED
 from portal.models.orders import PLATFORM_AWAITING, STAGE_DISPATCHED, STAGE_UNASSIGNED
 from portal.orders import queries
-from portal.orders.queries import OrderFilters, Receiver
+from portal.orders.queries import OrderFilters, PrintLine, Receiver, TrackingNumber
 from portal.orders.rules import assign_blockers
 from portal.pagination import PageArgs, page_args, paginate
 
@@ -39,6 +45,9 @@ DEADLINE_WARNING = timedelta(hours=12)
 MAX_SHOWN_REFUSALS = 200
 # htmx event that makes the tab counts fetch themselves again.
 ORDERS_CHANGED = "ordersChanged"
+# The list's update notice: it polls the counts URL with this HX-Target and what it shows.
+UPDATES_TARGET = "order-updates"
+SEEN_TOKEN = re.compile(r"([0-9]{1,18})\.([0-9a-f]{1,16})")
 
 TAB_LABELS = (
     (queries.TAB_UNASSIGNED, _l("待分配")),
@@ -114,6 +123,12 @@ class OrderRow:
     order: Order
     receiver: Receiver
     deadline: str  # "", "warn" (due within DEADLINE_WARNING) or "danger" (past due)
+    tracking: list[TrackingNumber]  # returned tracking numbers, primary first
+
+    @property
+    def version(self) -> str:
+        """The row as shown: the update notice compares it with the order as it is now."""
+        return version_token(self.order.id, self.order.updated_at)
 
 
 @dataclass(frozen=True)
@@ -155,10 +170,49 @@ def deadline_state(order: Order, now: datetime) -> str:
     return ""
 
 
-def order_row(merchant: Merchant, order: Order, now: datetime) -> OrderRow:
-    # Decrypts one order: callers pass only the orders they show, never a whole result set.
-    receiver = queries.receiver_for_merchant(current_keyring(), merchant, order)
-    return OrderRow(order, receiver, deadline_state(order, now))
+def order_rows(merchant: Merchant, orders: list[Order], now: datetime) -> list[OrderRow]:
+    # Decrypts each order: callers pass only the orders they show, never a whole result set.
+    # Tracking numbers come in one query for all of them, not one per row.
+    keyring = current_keyring()
+    tracking = queries.tracking_for_orders(merchant, orders)
+    return [
+        OrderRow(
+            order,
+            queries.receiver_for_merchant(keyring, merchant, order),
+            deadline_state(order, now),
+            tracking.get(order.id, []),
+        )
+        for order in orders
+    ]
+
+
+def version_token(order_id: int, updated_at: datetime) -> str:
+    """`<id>.<updated_at in µs, hex>`: every UPDATE of an order moves updated_at."""
+    micros = int(updated_at.timestamp()) * 1_000_000 + updated_at.microsecond
+    return f"{order_id}.{micros:x}"
+
+
+def parse_seen(tokens: list[str]) -> dict[int, str]:
+    """The rows a list showed (one `seen` token per row), as id → token; nonsense is dropped."""
+    seen: dict[int, str] = {}
+    for token in tokens[:PER_PAGE]:
+        match = SEEN_TOKEN.fullmatch(token)
+        if match:
+            seen[int(match.group(1))] = token
+    return seen
+
+
+def changed_count(seen: dict[int, str], current: dict[int, str]) -> int:
+    """How many orders on the page changed since it was shown.
+
+    A row whose order moved on counts once; so do rows that left the page or came onto it —
+    but a row leaving pulls one up from the next page, so the larger of the two is the news.
+    """
+    moved_on = sum(
+        1 for order_id in seen.keys() & current.keys() if seen[order_id] != current[order_id]
+    )
+    gone, came = seen.keys() - current.keys(), current.keys() - seen.keys()
+    return moved_on + max(len(gone), len(came))
 
 
 def batch_outcome(summary: str, result: BatchResult) -> BatchOutcome:
@@ -211,7 +265,7 @@ def desk_context(
         "tabs": TAB_LABELS,
         "counts": queries.tab_counts(keyring, merchant, filters),
         "page": page,
-        "rows": [order_row(merchant, order, now) for order in page.items],
+        "rows": order_rows(merchant, list(page.items), now),
         "filter_suppliers": filter_suppliers,
         "assign_suppliers": assign_suppliers,
         "can_assign": filters.tab in ASSIGN_TABS,
@@ -253,12 +307,15 @@ def order_history_lines(merchant: Merchant, order: Order) -> list[HistoryLine]:
 
 
 def detail_context(merchant: Merchant, order: Order) -> dict[str, object]:
-    row = order_row(merchant, order, utcnow())
+    [row] = order_rows(merchant, [order], utcnow())
     blockers = assign_blockers(order) if order.stage == STAGE_UNASSIGNED else []
+    prints: list[PrintLine] = queries.print_history(merchant, order) if order.print_count else []
     return {
         "order": order,
         "receiver": row.receiver,
         "row": row,
+        "tracking": row.tracking,
+        "prints": prints,
         "assign_blockers": [message_for(code) for code in blockers],
         "history": order_history_lines(merchant, order),
     }
@@ -284,6 +341,9 @@ def order_list() -> Response:
         "merchant/orders.html", DESK_PARTIALS, **desk_context(current_merchant(), filters, page)
     )
     if is_targeted_htmx():
+        if htmx.target == "order-list":
+            # The update notice's refresh: same address, fresh rows; the counts follow.
+            return with_trigger(response, ORDERS_CHANGED)
         # The filter form sends empty fields too: history gets the tidy address instead.
         response.headers["HX-Push-Url"] = desk_url(filters, page)
     return response
@@ -291,15 +351,36 @@ def order_list() -> Response:
 
 @bp.get("/orders/counts")
 def order_counts() -> Response:
-    """The tab bar alone: it polls this every 30 s and after every batch action."""
+    """The tab bar alone: it polls this every 30 s and after every batch action.
+
+    The list's update notice polls it too (HX-Target order-updates, with the rows it shows).
+    """
     merchant = current_merchant()
     filters = parse_filters(request.args)
+    if is_targeted_htmx() and htmx.target == UPDATES_TARGET:
+        return _order_updates(merchant, filters)
     return render(
         "merchant/_orders_tabs.html",
         filters=filters,
         args=filter_args(filters),
         tabs=TAB_LABELS,
         counts=queries.tab_counts(current_keyring(), merchant, filters),
+    )
+
+
+def _order_updates(merchant: Merchant, filters: OrderFilters) -> Response:
+    """「有 N 条订单状态更新」: the page as it is now against the rows the list showed."""
+    page = page_args(PER_PAGE, PER_PAGE).page
+    changed = 0
+    # Only the list's own poll says what it shows (an empty list sends no row at all).
+    if request.args.get("poll") == "list":
+        seen = parse_seen(request.args.getlist("seen"))
+        current = queries.page_versions(current_keyring(), merchant, filters, page, PER_PAGE)
+        changed = changed_count(
+            seen, {order_id: version_token(order_id, at) for order_id, at in current.items()}
+        )
+    return render(
+        "merchant/_orders_updates.html", changed=changed, refresh_url=desk_url(filters, page)
     )
 
 

@@ -1,4 +1,5 @@
-"""Reading orders for a merchant: the filtered desk query, stage counts, one order, history.
+"""Reading orders for a merchant: the filtered desk query, stage counts, one order, history,
+and what the factory did with it (returned tracking numbers, prints).
 
 Every query here starts from `Order.merchant_id == merchant.id`: tenant scope is in the query.
 """
@@ -12,10 +13,19 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import joinedload
 
+from portal.couriers import find_courier
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.formatting import SHANGHAI
-from portal.models import Merchant, Order, OrderEvent, Supplier
+from portal.models import (
+    Merchant,
+    Order,
+    OrderEvent,
+    PrintJob,
+    PrintJobOrder,
+    PrintRender,
+    Supplier,
+)
 from portal.models.orders import (
     PLATFORM_AWAITING,
     STAGE_ASSIGNED,
@@ -24,6 +34,7 @@ from portal.models.orders import (
     STAGE_UNASSIGNED,
 )
 from portal.privacy import KeyRing, blind_index, normalize_phone, reveal_receiver
+from portal.tracking import tracking_numbers_for
 
 TAB_ALL = "all"
 TAB_UNASSIGNED = "unassigned"
@@ -106,26 +117,51 @@ def filter_conditions(
     return conditions
 
 
-def orders_query(keyring: KeyRing, merchant: Merchant, filters: OrderFilters) -> Select[Any]:
+def desk_conditions(
+    keyring: KeyRing, merchant: Merchant, filters: OrderFilters
+) -> list[ColumnElement[bool]]:
+    """The filters and the tab: exactly the orders the desk lists."""
     conditions = filter_conditions(keyring, merchant, filters)
     tab = tab_condition(filters.tab)
     if tab is not None:
         conditions.append(tab)
+    return conditions
+
+
+def orders_query(keyring: KeyRing, merchant: Merchant, filters: OrderFilters) -> Select[Any]:
     return (
         select(Order)
         .options(joinedload(Order.supplier))
-        .where(*conditions)
+        .where(*desk_conditions(keyring, merchant, filters))
         .order_by(Order.id.desc())
     )
 
 
 def order_ids_query(keyring: KeyRing, merchant: Merchant, filters: OrderFilters) -> Select[Any]:
     """Ids and numbers of every order matching the filter (for 'select all matching')."""
-    conditions = filter_conditions(keyring, merchant, filters)
-    tab = tab_condition(filters.tab)
-    if tab is not None:
-        conditions.append(tab)
-    return select(Order.order_no).where(*conditions).order_by(Order.id.desc())
+    return (
+        select(Order.order_no)
+        .where(*desk_conditions(keyring, merchant, filters))
+        .order_by(Order.id.desc())
+    )
+
+
+def page_versions(
+    keyring: KeyRing, merchant: Merchant, filters: OrderFilters, page: int, per_page: int
+) -> dict[int, datetime]:
+    """id → updated_at of the orders on one desk page, as the list would show them now.
+
+    Every UPDATE of an order sets updated_at (the column's onupdate), so this is enough to
+    tell whether a page the merchant is looking at went stale — without decrypting anything.
+    """
+    rows = db.session.execute(
+        select(Order.id, Order.updated_at)
+        .where(*desk_conditions(keyring, merchant, filters))
+        .order_by(Order.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return {order_id: updated_at for order_id, updated_at in rows}
 
 
 def tab_counts(keyring: KeyRing, merchant: Merchant, filters: OrderFilters) -> dict[str, int]:
@@ -179,3 +215,76 @@ def receiver_for_merchant(keyring: KeyRing, merchant: Merchant, order: Order) ->
         keyring, merchant.id, order.order_no, order.name_enc, order.phone_enc, order.detail_enc
     )
     return Receiver(name, phone, detail)
+
+
+# --- what the factory did: tracking numbers and prints --------------------------------------
+
+TRACKED_STAGES = (STAGE_RETURNED, STAGE_DISPATCHED)
+
+
+@dataclass(frozen=True)
+class TrackingNumber:
+    courier: str  # code, as stored
+    courier_name: str  # the Chinese name the merchant knows
+    tracking_no: str
+
+
+def courier_name(code: str) -> str:
+    courier = find_courier(code)
+    return courier.name if courier else code
+
+
+def tracking_for_orders(merchant: Merchant, orders: list[Order]) -> dict[int, list[TrackingNumber]]:
+    """Returned tracking numbers (primary first) of these orders: one query for a whole page.
+
+    Only returned or dispatched orders carry numbers, so a page without any costs no query.
+    """
+    ids = [o.id for o in orders if o.merchant_id == merchant.id and o.stage in TRACKED_STAGES]
+    if not ids:
+        return {}
+    return {
+        order_id: [TrackingNumber(code, courier_name(code), number) for code, number in numbers]
+        for order_id, numbers in tracking_numbers_for(ids).items()
+    }
+
+
+@dataclass(frozen=True)
+class PrintLine:
+    printed_at: datetime
+    job_id: int
+    courier_name: str
+    label_size: str
+    label_count: int
+    factory_name: str
+
+
+MAX_PRINT_LINES = 20
+
+
+def print_history(merchant: Merchant, order: Order) -> list[PrintLine]:
+    """The latest renders of the print jobs that carry this order, newest first (one query).
+
+    A render counts every job it re-rendered; an order blocked at that moment (after-sale,
+    address change) was left out of that PDF but is still listed here.
+    """
+    rows = db.session.execute(
+        select(
+            PrintRender.created_at,
+            PrintJob.id,
+            PrintJob.courier,
+            PrintJob.label_size,
+            PrintRender.label_count,
+            Supplier.factory_name,
+        )
+        .join(PrintJob, PrintJob.id == PrintRender.job_id)
+        .join(PrintJobOrder, PrintJobOrder.job_id == PrintJob.id)
+        .join(Order, Order.id == PrintJobOrder.order_id)
+        .join(Supplier, Supplier.id == PrintRender.supplier_id)
+        .where(Order.merchant_id == merchant.id, Order.id == order.id)
+        .order_by(PrintRender.id.desc())
+        .limit(MAX_PRINT_LINES)
+    )
+    return [
+        PrintLine(printed_at, job_id, courier_name(courier), size, count, factory_name)
+        for printed_at, job_id, courier, size, count, factory_name in rows
+    ]

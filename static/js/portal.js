@@ -1100,3 +1100,65 @@
     }
   });
 })();
+
+/* ==================================================================== settlement prices (结算价)
+ * The supplier's price list (templates/supplier/_prices_row.html):
+ *   details.price-edit > summary   a click that opens it puts the caret in its [data-price-input]
+ *                                  (text selected, so typing replaces the price); Escape in the
+ *                                  input closes it again.
+ *   form[data-price-form]          after a row is saved without a refusal, the next row's open
+ *                                  price input takes the focus: missing prices (their editors are
+ *                                  open) can be typed one after another with Enter.
+ */
+(function () {
+  'use strict';
+
+  var doc = document;
+  var pending = null; // {row, next}: ids around the row whose save is in flight
+
+  function focusInput(root) {
+    var input = root ? root.querySelector('[data-price-input]') : null;
+    if (!input) return;
+    input.focus();
+    input.select();
+  }
+
+  doc.addEventListener('click', function (e) {
+    var summary = e.target && e.target.nodeType === 1 ? e.target.closest('details.price-edit > summary') : null;
+    if (!summary) return;
+    var details = summary.parentNode;
+    if (details.open) return; // this click closes it
+    window.setTimeout(function () {
+      if (details.open) focusInput(details);
+    }, 0);
+  });
+
+  doc.addEventListener('keydown', function (e) {
+    if (e.key !== 'Escape') return;
+    var input = e.target && e.target.nodeType === 1 ? e.target.closest('[data-price-input]') : null;
+    var details = input ? input.closest('details.price-edit') : null;
+    if (!details) return;
+    details.open = false;
+    var summary = details.querySelector('summary');
+    if (summary) summary.focus();
+  });
+
+  doc.addEventListener('htmx:beforeRequest', function (e) {
+    var form = e.detail && e.detail.elt;
+    if (!form || form.nodeType !== 1 || !form.matches('form[data-price-form]')) return;
+    var row = form.closest('tr');
+    var next = row ? row.nextElementSibling : null;
+    pending = row && row.id && next && next.id ? { row: row.id, next: next.id } : null;
+  });
+
+  doc.addEventListener('htmx:afterSettle', function (e) {
+    var row = e.target;
+    if (!pending || !row || row.id !== pending.row) return;
+    var nextId = pending.next;
+    pending = null;
+    if (row.querySelector('[aria-invalid="true"]')) return; // refused: stay on this row
+    var next = doc.getElementById(nextId);
+    var details = next ? next.querySelector('details.price-edit[open]') : null;
+    if (details) focusInput(details);
+  });
+})();
