@@ -8,11 +8,10 @@ every 30 s whether the orders it shows have changed; it never replaces itself un
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from flask import Response, request, url_for
 from flask_babel import gettext as _
@@ -37,6 +36,7 @@ from portal.orders import queries
 from portal.orders.queries import OrderFilters, PrintLine, Receiver, TrackingNumber
 from portal.orders.rules import assign_blockers
 from portal.pagination import PageArgs, page_args, paginate
+from portal.web_args import date_arg, id_arg, text_arg
 
 PER_PAGE = 50
 # Orders this close to 承诺发货时间 are highlighted; past it they are late (the merchant pays).
@@ -71,35 +71,19 @@ DESK_PARTIALS = {
 # --- parsing ----------------------------------------------------------------------------------
 
 
-def _text(value: str | None, limit: int) -> str:
-    return unicodedata.normalize("NFKC", value or "").strip()[:limit]
-
-
-def _positive_int(value: str | None) -> int | None:
-    text = _text(value, 12)
-    return int(text) if text.isascii() and text.isdigit() and int(text) > 0 else None
-
-
-def _date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(_text(value, 10))
-    except ValueError:
-        return None
-
-
 def parse_filters(values: Mapping[str, str]) -> OrderFilters:
     """The desk's filters from query arguments or the hidden inputs of a batch post."""
     tab = values.get("tab", "")
-    paid_from, paid_to = _date(values.get("paid_from")), _date(values.get("paid_to"))
+    paid_from, paid_to = date_arg(values.get("paid_from")), date_arg(values.get("paid_to"))
     if paid_from and paid_to and paid_from > paid_to:
         paid_from, paid_to = paid_to, paid_from
     return OrderFilters(
         tab=tab if tab in queries.TABS else queries.TAB_UNASSIGNED,
-        supplier_id=_positive_int(values.get("supplier_id")),
+        supplier_id=id_arg(values.get("supplier_id")),
         paid_from=paid_from,
         paid_to=paid_to,
-        sku=_text(values.get("sku"), 200),
-        q=_text(values.get("q"), 64),
+        sku=text_arg(values.get("sku"), 200),
+        q=text_arg(values.get("q"), 64),
     )
 
 
@@ -422,7 +406,7 @@ def order_assign() -> Response:
     order_nos = _selected_order_nos(merchant, filters)
     if not order_nos:
         return _refuse(message_for("nothing_selected"))
-    assign_to = _positive_int(request.form.get("assign_to"))
+    assign_to = id_arg(request.form.get("assign_to"))
     if assign_to is None:
         return _refuse(_("请选择要分配的厂家"))
     _known, active = supplier_choices(merchant)

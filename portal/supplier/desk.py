@@ -7,11 +7,10 @@ ever gets is inside the waybill PDF, rendered by the print-job service.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from io import BytesIO
 from typing import Any, Protocol
 
@@ -46,6 +45,7 @@ from portal.printing.labels import DEFAULT_LABEL_SIZE, LABEL_SIZES
 from portal.supplier.views import bp
 from portal.supplier_orders import SupplierFilters
 from portal.tracking import TrackingItem, cancel_return, return_tracking, tracking_numbers_for
+from portal.web_args import MAX_ID, date_arg, id_arg, text_arg
 
 PER_PAGE = 50
 JOBS_PER_PAGE = 20
@@ -55,8 +55,6 @@ MAX_SHOWN_REFUSALS = 200
 # htmx event that makes the tab counts fetch themselves again.
 ORDERS_CHANGED = "ordersChanged"
 # Ids beyond the database's integer range are simply not found (SQLite would overflow).
-MAX_ID = 2**31 - 1
-DATE_RANGE = (date(2000, 1, 1), date(2100, 12, 31))
 RECEIVER_KEY_RE = re.compile(r"[0-9a-f]{32}")
 EXTRA_SPLIT_RE = re.compile(r"[\s,，;；、]+")
 
@@ -95,29 +93,8 @@ JOB_LIST_PARTIALS = {"print-job-list": "supplier/_print_jobs_list.html"}
 # --- parsing ----------------------------------------------------------------------------------
 
 
-def _text(value: str | None, limit: int) -> str:
-    return unicodedata.normalize("NFKC", value or "").strip()[:limit]
-
-
-def _positive_int(value: str | None) -> int | None:
-    text = _text(value, 12)
-    if not (text.isascii() and text.isdigit()):
-        return None
-    number = int(text)
-    return number if 0 < number <= MAX_ID else None
-
-
-def _date(value: str | None) -> date | None:
-    try:
-        day = date.fromisoformat(_text(value, 10))
-    except ValueError:
-        return None
-    # Far-off years are typing errors, and date.max + 1 day would overflow.
-    return day if DATE_RANGE[0] <= day <= DATE_RANGE[1] else None
-
-
 def _choice(value: str | None, choices: Iterable[str]) -> str:
-    text = _text(value, 20)
+    text = text_arg(value, 20)
     return text if text in choices else ""
 
 
@@ -125,20 +102,20 @@ def parse_filters(values: Mapping[str, str]) -> SupplierFilters:
     """The desk's filters from query arguments or the hidden inputs of a batch post."""
     tab = values.get("tab", "")
     assigned_from, assigned_to = (
-        _date(values.get("assigned_from")),
-        _date(values.get("assigned_to")),
+        date_arg(values.get("assigned_from")),
+        date_arg(values.get("assigned_to")),
     )
     if assigned_from and assigned_to and assigned_from > assigned_to:
         assigned_from, assigned_to = assigned_to, assigned_from
-    group = _text(values.get("group"), 32).lower()
+    group = text_arg(values.get("group"), 32).lower()
     return SupplierFilters(
         tab=tab if tab in queries.TABS else queries.TAB_TO_PRINT,
-        merchant_id=_positive_int(values.get("merchant_id")),
-        sku=_text(values.get("sku"), 200),
+        merchant_id=id_arg(values.get("merchant_id")),
+        sku=text_arg(values.get("sku"), 200),
         assigned_from=assigned_from,
         assigned_to=assigned_to,
         due=_choice(values.get("due"), queries.DUE_FILTERS),
-        q=_text(values.get("q"), 64),
+        q=text_arg(values.get("q"), 64),
         group=group if RECEIVER_KEY_RE.fullmatch(group) else "",
         sort=_choice(values.get("sort"), (queries.SORT_RECEIVER,)),
     )
@@ -170,9 +147,9 @@ class TrackingEntry:
     @classmethod
     def from_form(cls, form: Mapping[str, str]) -> TrackingEntry:
         return cls(
-            courier=_text(form.get("courier"), 20),
-            tracking_no=_text(form.get("tracking_no"), 64),
-            extra=_text(form.get("extra_tracking_nos"), 1000),
+            courier=text_arg(form.get("courier"), 20),
+            tracking_no=text_arg(form.get("tracking_no"), 64),
+            extra=text_arg(form.get("extra_tracking_nos"), 1000),
         )
 
     @property
@@ -448,7 +425,7 @@ def _selected_order_nos(supplier: Supplier, filters: SupplierFilters) -> list[st
         # "Select all N matching": the same filters the list showed, resolved by the server.
         query = queries.order_nos_query(supplier, filters, utcnow())
         return list(db.session.scalars(query.limit(MAX_PRINT_ORDERS + 1)))
-    return [n for n in (_text(v, 64) for v in request.form.getlist("order_no")) if n]
+    return [n for n in (text_arg(v, 64) for v in request.form.getlist("order_no")) if n]
 
 
 def print_outcome(result: PrintJobResult) -> Outcome:
@@ -468,10 +445,10 @@ def print_job_create() -> Response:
         return _refuse(message_for("nothing_selected"))
     if len(order_nos) > MAX_PRINT_ORDERS:
         return _refuse(message_for("too_many_orders"))
-    courier = _text(request.form.get("print_courier"), 20)
+    courier = text_arg(request.form.get("print_courier"), 20)
     if not courier:
         return _refuse(_("请选择快递公司"))
-    label_size = _text(request.form.get("label_size"), 10) or DEFAULT_LABEL_SIZE
+    label_size = text_arg(request.form.get("label_size"), 10) or DEFAULT_LABEL_SIZE
     if label_size not in LABEL_SIZES:
         return _refuse(_("请选择面单尺寸"))
     result = create_print_job(
@@ -479,7 +456,7 @@ def print_job_create() -> Response:
         order_nos,
         courier,
         label_size,
-        _text(request.form.get("start_tracking_no"), 64),
+        text_arg(request.form.get("start_tracking_no"), 64),
         current_user._get_current_object(),
     )
     db.session.commit()

@@ -1,0 +1,35 @@
+"""Lenient parsing of query and form arguments for the web desks: junk becomes "not given".
+
+Filters come from links people edit and forms they half-fill; a bad value is ignored rather
+than refused, but never reaches a query in a shape the database cannot take.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+
+MAX_ID = 2**31 - 1  # larger ids cannot exist (and would overflow an INTEGER parameter)
+# Far-off years are typing errors, and date.max + 1 day would overflow.
+DATE_RANGE = (date(2000, 1, 1), date(2100, 12, 31))
+
+
+def text_arg(value: str | None, limit: int) -> str:
+    """NFKC-normalised (full-width digits and letters), stripped, cut to `limit`."""
+    return unicodedata.normalize("NFKC", value or "").strip()[:limit]
+
+
+def id_arg(value: str | None) -> int | None:
+    text = text_arg(value, 12)
+    if not (text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
+
+def date_arg(value: str | None) -> date | None:
+    try:
+        day = date.fromisoformat(text_arg(value, 10))
+    except ValueError:
+        return None
+    return day if DATE_RANGE[0] <= day <= DATE_RANGE[1] else None
