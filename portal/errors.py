@@ -65,6 +65,17 @@ MESSAGES: dict[str, tuple[object, int]] = {
     "statement_not_ready": (_l("对账单还没有生成完成"), 409),
     "statement_review_closed": (_l("对账单当前状态不允许此操作"), 409),
     "dispute_reason_required": (_l("请填写有异议的原因"), 422),
+    # settlement prices
+    "invalid_price": (
+        _l("结算价不正确：请填写不小于 0、最多两位小数、不超过 1,000,000 元的金额"),
+        422,
+    ),
+    "invalid_sku_key": (_l("SKU键为空或超过 200 个字符"), 422),
+    "unknown_sku": (_l("该商家没有分配给你的此 SKU 订单，请核对 SKU键"), 422),
+    "invalid_effective_from": (_l("生效时间不正确：不能早于 2000 年，也不能晚于一年以后"), 422),
+    "duplicate_sku": (_l("同一商家的 SKU 在本次提交中重复出现"), 422),
+    "price_time_taken": (_l("该 SKU 在这个生效时间已有不同的结算价，请换一个生效时间"), 409),
+    "price_conflict": (_l("结算价刚被其他操作修改，请刷新后重试"), 409),
     # return addresses
     "return_address_in_use": (_l("默认退货地址不能删除，请先设置其他默认地址"), 409),
 }
