@@ -45,8 +45,13 @@ def api_user() -> User:
     return g.api_user
 
 
-def json_body() -> dict[str, Any]:
-    """The request body as a JSON object, or a clear 400."""
+def json_body(*, per_item_text_checks: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object, or a clear 400.
+
+    Text no column can hold (NUL, lone surrogates) refuses the whole request, unless the
+    endpoint validates each item itself and reports such an item as one refusal among the
+    rest (`per_item_text_checks`, the order upsert).
+    """
     if not request.is_json:
         raise DomainError("invalid_request", "请求体必须是 JSON（Content-Type: application/json）")
     try:
@@ -55,7 +60,8 @@ def json_body() -> dict[str, Any]:
         body = None
     if not isinstance(body, dict):
         raise DomainError("invalid_request", "请求体必须是 JSON 对象")
-    check_storable(_strings_in(body))
+    if not per_item_text_checks:
+        check_storable(_strings_in(body))
     return body
 
 

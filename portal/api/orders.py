@@ -71,7 +71,9 @@ def _order_nos(body: dict[str, Any]) -> list[str]:
 
 @bp.post("/orders")
 def order_upsert() -> Response:
-    items = _array_field(json_body(), "orders", MAX_ORDERS_PER_UPSERT, None)
+    items = _array_field(
+        json_body(per_item_text_checks=True), "orders", MAX_ORDERS_PER_UPSERT, None
+    )
     parsed = parse_orders(items)
     result = upsert_orders(current_keyring(), current_merchant(), parsed.orders)
     db.session.commit()
