@@ -47,6 +47,8 @@ class Order(Base):
         Index("ix_orders_merchant_paid_at", "merchant_id", "paid_at"),
         # Statements: one supplier's orders of one merchant by the time tracking came back.
         Index("ix_orders_supplier_merchant_returned", "supplier_id", "merchant_id", "returned_at"),
+        # The supplier's price list groups its orders by (merchant, SKU): an index-only scan.
+        Index("ix_orders_supplier_merchant_sku", "supplier_id", "merchant_id", "sku_key", "id"),
         # The batch-shipping export: a merchant's dispatches since a time.
         Index("ix_orders_merchant_dispatched_at", "merchant_id", "dispatched_at"),
     )
