@@ -13,7 +13,13 @@ from portal.extensions import db
 from portal.keyring import current_keyring
 from portal.models import ApiToken, Merchant, Order, Supplier, User
 from portal.orders.upsert import upsert_orders
-from tests import authz_prices, authz_supplier_api, authz_supplier_desk, authz_supplier_tracking
+from tests import (
+    authz_prices,
+    authz_statements,
+    authz_supplier_api,
+    authz_supplier_desk,
+    authz_supplier_tracking,
+)
 from tests.authz_access import (
     ANY_USER,
     API_BOTH,
@@ -71,7 +77,13 @@ BASE_ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "api.supplier.binding_accept": (API_SUPPLIER, {"binding_id": "binding"}),
     "api.supplier.binding_reject": (API_SUPPLIER, {"binding_id": "binding"}),
 }
-SUPPLIER_MODULES = (authz_supplier_desk, authz_supplier_tracking, authz_supplier_api, authz_prices)
+SUPPLIER_MODULES = (
+    authz_supplier_desk,
+    authz_supplier_tracking,
+    authz_supplier_api,
+    authz_prices,
+    authz_statements,
+)
 ROUTES = {
     **BASE_ROUTES,
     **ORDER_DESK_ROUTES,

@@ -19,6 +19,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.before_request(authenticate_request)
 bp.register_blueprint(merchant_api.bp)
 bp.register_blueprint(supplier_api.bp)
+from portal.api import statements as statements_api  # noqa: E402, F401  (needs bp: 对账单 routes register on bp and both role blueprints)
 
 
 @bp.get("/openapi.json")

@@ -1,0 +1,328 @@
+"""Merchant statements (对账单): request one, watch it build, download, retry, mark settled.
+
+The helpers below the merchant views serve the supplier pages and the API too: the scoped
+loader, the file download, the list and detail contexts and the answer to a review action.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Response, redirect, request, send_file, stream_with_context, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import Select, select
+from sqlalchemy.orm import joinedload, selectinload
+from wtforms import DateField, SelectField
+from wtforms.validators import InputRequired
+
+from portal import statements
+from portal.authz import current_merchant
+from portal.errors import DomainError
+from portal.extensions import db, htmx
+from portal.formatting import ROLE_LABELS
+from portal.forms import attach_error
+from portal.htmx import finish, no_swap, notify, render, with_trigger
+from portal.merchant.views import bp
+from portal.models import Merchant, Statement, StatementLine, Supplier, User
+from portal.models.settlement import STATEMENT_READY
+from portal.pagination import page_args, paginate
+
+PER_PAGE = 20
+LINES_PER_PAGE = 50
+# The request form proposes the last 7 days (Asia/Shanghai), today included.
+DEFAULT_PERIOD_DAYS = 7
+# Ids beyond a 32-bit key are no row of ours (and SQLite cannot even bind the largest ints).
+MAX_ID = 2**31 - 1
+# htmx event after which every statement list on the page fetches itself again.
+STATEMENTS_CHANGED = "statementsChanged"
+DETAIL_TARGET = "statement-detail"
+# An XLSX stays in memory up to this size, then spills to a temporary file.
+XLSX_SPOOL_BYTES = 8 * 1024 * 1024
+FILE_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+LIST_PARTIALS = {
+    "statement-form": "merchant/_statement_form.html",
+    "statement-list": "merchant/_statement_list.html",
+}
+DETAIL_PARTIALS = {
+    DETAIL_TARGET: "merchant/_statement_detail.html",
+    "statement-lines": "merchant/_statement_lines.html",
+}
+
+
+class StatementRequestForm(FlaskForm):
+    supplier = SelectField(
+        _l("厂家"), coerce=int, validators=[InputRequired(message=_l("请选择厂家"))]
+    )
+    start = DateField(_l("开始日期"), validators=[InputRequired(message=_l("请选择开始日期"))])
+    end = DateField(_l("结束日期"), validators=[InputRequired(message=_l("请选择结束日期"))])
+
+
+def _request_form(
+    suppliers: list[Supplier], *, blank: bool = False, supplier_id: int | None = None
+) -> StatementRequestForm:
+    if blank:
+        today = statements.shanghai_day(statements.now_utc())
+        form = StatementRequestForm(
+            formdata=None,
+            supplier=supplier_id,
+            start=today - timedelta(days=DEFAULT_PERIOD_DAYS - 1),
+            end=today,
+        )
+    else:
+        form = StatementRequestForm()
+    form.supplier.choices = [(s.id, f"{s.factory_name}（{s.shop_id}）") for s in suppliers]
+    return form
+
+
+def _render_list(
+    merchant: Merchant,
+    suppliers: list[Supplier],
+    form: StatementRequestForm | None = None,
+    status: int = 200,
+) -> Response:
+    supplier_id = positive_id(request.args.get("supplier_id"))
+    query = statements.statements_query_for_merchant(merchant, supplier_id).options(
+        joinedload(Statement.supplier)
+    )
+    params = {"supplier_id": supplier_id} if supplier_id else {}
+    return render(
+        "merchant/statements.html",
+        LIST_PARTIALS,
+        status=status,
+        form=form or _request_form(suppliers, blank=True, supplier_id=supplier_id),
+        suppliers=suppliers,
+        supplier_id=supplier_id,
+        **list_context(query, "merchant.statement_list", params),
+    )
+
+
+@bp.get("/statements")
+def statement_list() -> Response:
+    merchant = current_merchant()
+    return _render_list(merchant, statements.statement_suppliers(merchant))
+
+
+@bp.post("/statements")
+def statement_create() -> Response:
+    merchant = current_merchant()
+    suppliers = statements.statement_suppliers(merchant)
+    form = _request_form(suppliers)
+    if form.validate_on_submit():
+        try:
+            statement = statements.request_statement(
+                merchant,
+                form.supplier.data,
+                form.start.data,
+                form.end.data,
+                current_user._get_current_object(),
+            )
+        except DomainError as error:
+            # The pair lock (and, on SQLite, the write transaction) goes with the refusal.
+            db.session.rollback()
+            attach_error(form, error)
+        else:
+            statement_id = statement.id
+            db.session.commit()
+            statements.queue_build(statement_id)
+            notify(_("已提交，对账单 #%(id)d 正在排队生成", id=statement_id))
+            if not htmx:
+                return finish(redirect(url_for("merchant.statement_list"), 303))
+            form = _request_form(suppliers, blank=True, supplier_id=form.supplier.data)
+            response = _render_list(merchant, suppliers, form)
+            return with_trigger(response, STATEMENTS_CHANGED)
+    return _render_list(merchant, suppliers, form, status=422)
+
+
+def _render_detail(statement: Statement, status: int = 200) -> Response:
+    return render(
+        "merchant/statement.html",
+        DETAIL_PARTIALS,
+        status=status,
+        **detail_context(statement, "merchant.statement_detail"),
+    )
+
+
+@bp.get("/statements/<int:statement_id>")
+def statement_detail(statement_id: int) -> Response:
+    return _render_detail(statement_for(current_merchant(), statement_id))
+
+
+@bp.get("/statements/<int:statement_id>/download")
+def statement_download(statement_id: int) -> Response:
+    statement = statement_for(current_merchant(), statement_id)
+    return download_response(statement, request.args.get("format", "csv"))
+
+
+@bp.post("/statements/<int:statement_id>/retry")
+def statement_retry(statement_id: int) -> Response:
+    merchant = current_merchant()
+    statement = statement_for(merchant, statement_id)
+    statements.retry_statement(merchant, statement, current_user._get_current_object())
+    db.session.commit()
+    statements.queue_build(statement_id)
+    return action_answer(
+        statement,
+        _("对账单 #%(id)d 已重新排队生成", id=statement_id),
+        _render_detail,
+        "merchant.statement_detail",
+    )
+
+
+@bp.post("/statements/<int:statement_id>/settle")
+def statement_settle(statement_id: int) -> Response:
+    merchant = current_merchant()
+    statement = statement_for(merchant, statement_id)
+    statements.settle_statement(merchant, statement, current_user._get_current_object())
+    db.session.commit()
+    return action_answer(
+        statement,
+        _("对账单 #%(id)d 已标记为已结算", id=statement_id),
+        _render_detail,
+        "merchant.statement_detail",
+    )
+
+
+# --- shared with the supplier pages and the API ---------------------------------------------
+
+
+def positive_id(value: str | None) -> int | None:
+    """A filter's id from a query argument; anything else means no filter."""
+    text = (value or "").strip()
+    if not text.isascii() or not text.isdigit():
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
+
+def statement_for(profile: Merchant | Supplier, statement_id: int) -> Statement:
+    """The current merchant's or supplier's statement; any other id is 404."""
+    if not 0 < statement_id <= MAX_ID:
+        raise DomainError("not_found")
+    if isinstance(profile, Merchant):
+        return statements.get_statement_for_merchant(profile, statement_id)
+    return statements.get_statement_for_supplier(profile, statement_id)
+
+
+def list_context(query: Select[Any], endpoint: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A page of statements; the list polls itself only while one of them is being built."""
+    page = paginate(query, page_args(PER_PAGE, PER_PAGE))
+    return {
+        "page": page,
+        "params": params,
+        "polling": statements.has_active(list(page.items)),
+        "list_endpoint": endpoint,
+    }
+
+
+@dataclass(frozen=True)
+class EventLine:
+    """One entry of a statement's timeline, as both sides see it."""
+
+    kind: str
+    created_at: datetime
+    actor: str
+    note: str
+
+
+def event_lines(statement: Statement) -> list[EventLine]:
+    events = statements.statement_events(statement)
+    actor_ids = {e.actor_id for e in events if e.actor_id is not None}
+    users: dict[int, User] = {}
+    if actor_ids:
+        users = {
+            user.id: user
+            for user in db.session.scalars(
+                select(User)
+                .where(User.id.in_(actor_ids))
+                .options(selectinload(User.merchant), selectinload(User.supplier))
+            )
+        }
+    return [
+        EventLine(e.kind, e.created_at, _actor_name(users.get(e.actor_id or 0)), e.note)
+        for e in events
+    ]
+
+
+def _actor_name(user: User | None) -> str:
+    """Who acted, by role and shop name (never the login name); the worker is 系统."""
+    if user is None or user.role not in ROLE_LABELS:
+        return _("系统")
+    return f"{ROLE_LABELS[user.role]} · {user.shop_name}"
+
+
+def detail_context(statement: Statement, endpoint: str) -> dict[str, Any]:
+    """Totals, timeline and (once built) one page of lines; polls itself while building."""
+    lines = None
+    if statement.status == STATEMENT_READY:
+        lines = paginate(
+            select(StatementLine)
+            .where(StatementLine.statement_id == statement.id)
+            .order_by(StatementLine.id),
+            page_args(LINES_PER_PAGE, LINES_PER_PAGE),
+        )
+    return {
+        "statement": statement,
+        "events": event_lines(statement),
+        "lines": lines,
+        "polling": statement.status in statements.ACTIVE_STATUSES,
+        "detail_endpoint": endpoint,
+        "courier_name": statements.courier_name,
+    }
+
+
+def action_answer(
+    statement: Statement,
+    message: str,
+    render_detail: Callable[[Statement], Response],
+    detail_endpoint: str,
+) -> Response:
+    """After a review action: the detail card when it asked, else the lists refresh themselves."""
+    notify(message)
+    if htmx and htmx.target == DETAIL_TARGET:
+        return render_detail(statement)
+    if htmx:
+        return with_trigger(no_swap(), STATEMENTS_CHANGED)
+    return finish(redirect(url_for(detail_endpoint, statement_id=statement.id), 303))
+
+
+def download_response(statement: Statement, file_format: str) -> Response:
+    """The statement as a CSV (streamed) or XLSX (spooled) attachment; only once it is built."""
+    if file_format not in FILE_TYPES:
+        raise DomainError("validation_error", _("format 必须是 csv 或 xlsx"), field="format")
+    if statement.status != STATEMENT_READY:
+        raise DomainError("statement_not_ready")
+    filename = statements.statement_filename(statement, file_format)
+    if file_format == "csv":
+        response = Response(
+            stream_with_context(statements.statement_csv(statement)),
+            mimetype=FILE_TYPES["csv"],
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    else:
+        spool = tempfile.SpooledTemporaryFile(max_size=XLSX_SPOOL_BYTES)  # noqa: SIM115
+        try:
+            statements.statement_xlsx(statement, spool)
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)  # send_file closes it once sent
+        response = send_file(
+            spool,
+            mimetype=FILE_TYPES["xlsx"],
+            as_attachment=True,
+            download_name=filename,
+            max_age=0,
+        )
+    response.headers["Cache-Control"] = "no-store"
+    return response

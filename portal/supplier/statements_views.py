@@ -1,0 +1,138 @@
+"""Supplier statements (对账单): what merchants requested, download, confirm or dispute."""
+
+from __future__ import annotations
+
+from flask import Response, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+from wtforms import TextAreaField
+from wtforms.validators import Length
+
+from portal import statements
+from portal.authz import current_supplier
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.forms import REQUIRED, attach_error
+from portal.htmx import render
+from portal.merchant.statements_views import (
+    DETAIL_TARGET,
+    action_answer,
+    detail_context,
+    download_response,
+    list_context,
+    positive_id,
+    statement_for,
+)
+from portal.models import Merchant, Statement, Supplier
+from portal.supplier.views import bp
+
+LIST_PARTIALS = {"statement-list": "supplier/_statement_list.html"}
+DETAIL_PARTIALS = {
+    DETAIL_TARGET: "supplier/_statement_detail.html",
+    "statement-lines": "supplier/_statement_lines.html",
+}
+
+
+class DisputeForm(FlaskForm):
+    reason = TextAreaField(
+        _l("异议原因"),
+        validators=[REQUIRED, Length(max=statements.MAX_DISPUTE_REASON)],
+    )
+
+
+def _statement_merchants(supplier: Supplier) -> list[Merchant]:
+    """The merchants that have requested statements from this supplier (the list's filter)."""
+    return list(
+        db.session.scalars(
+            select(Merchant)
+            .where(
+                Merchant.id.in_(
+                    select(Statement.merchant_id).where(Statement.supplier_id == supplier.id)
+                )
+            )
+            .order_by(Merchant.shop_name, Merchant.id)
+        )
+    )
+
+
+@bp.get("/statements")
+def statement_list() -> Response:
+    supplier = current_supplier()
+    merchant_id = positive_id(request.args.get("merchant_id"))
+    query = statements.statements_query_for_supplier(supplier, merchant_id).options(
+        joinedload(Statement.merchant)
+    )
+    params = {"merchant_id": merchant_id} if merchant_id else {}
+    return render(
+        "supplier/statements.html",
+        LIST_PARTIALS,
+        merchants=_statement_merchants(supplier),
+        merchant_id=merchant_id,
+        **list_context(query, "supplier.statement_list", params),
+    )
+
+
+def _render_detail(
+    statement: Statement, form: DisputeForm | None = None, status: int = 200
+) -> Response:
+    return render(
+        "supplier/statement.html",
+        DETAIL_PARTIALS,
+        status=status,
+        dispute_form=form or DisputeForm(formdata=None),
+        **detail_context(statement, "supplier.statement_detail"),
+    )
+
+
+@bp.get("/statements/<int:statement_id>")
+def statement_detail(statement_id: int) -> Response:
+    return _render_detail(statement_for(current_supplier(), statement_id))
+
+
+@bp.get("/statements/<int:statement_id>/download")
+def statement_download(statement_id: int) -> Response:
+    statement = statement_for(current_supplier(), statement_id)
+    return download_response(statement, request.args.get("format", "csv"))
+
+
+@bp.post("/statements/<int:statement_id>/confirm")
+def statement_confirm(statement_id: int) -> Response:
+    supplier = current_supplier()
+    statement = statement_for(supplier, statement_id)
+    statements.confirm_statement(supplier, statement, current_user._get_current_object())
+    db.session.commit()
+    return action_answer(
+        statement,
+        _("已确认对账单 #%(id)d", id=statement_id),
+        _render_detail,
+        "supplier.statement_detail",
+    )
+
+
+@bp.post("/statements/<int:statement_id>/dispute")
+def statement_dispute(statement_id: int) -> Response:
+    supplier = current_supplier()
+    statement = statement_for(supplier, statement_id)
+    form = DisputeForm()
+    if form.validate_on_submit():
+        try:
+            statements.dispute_statement(
+                supplier, statement, form.reason.data, current_user._get_current_object()
+            )
+        except DomainError as error:
+            if "field" not in error.details:
+                raise  # not ready / already settled: the refusal toast says so
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            return action_answer(
+                statement,
+                _("已对对账单 #%(id)d 提出异议，商家会看到原因", id=statement_id),
+                _render_detail,
+                "supplier.statement_detail",
+            )
+    return _render_detail(statement, form, status=422)
