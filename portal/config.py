@@ -21,6 +21,8 @@ class Config:
     # Generate secret key and data keys on first run. Defaults to True only for the embedded
     # SQLite setup: on a shared database every host must use the same provisioned keys.
     CREATE_KEYS: bool | None = None
+    # http://127.0.0.1 and localhost webhook URLs (None: allowed when debugging or testing).
+    WEBHOOK_ALLOW_LOCAL: bool | None = None
 
     SESSION_COOKIE_NAME = "portal_session"
     SESSION_COOKIE_HTTPONLY = True

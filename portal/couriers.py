@@ -16,10 +16,18 @@ from flask_babel import lazy_gettext as _l
 @dataclass(frozen=True)
 class Courier:
     code: str
-    name: str  # as the platform spells it in its batch-shipping file
+    name: str  # shown in the portal
     aliases: tuple[str, ...] = ()
     pattern: re.Pattern[str] | None = None
     pattern_hint: str = ""
+    # As Pinduoduo spells it in its order export and batch-shipping (批量发货) template, where
+    # that differs from `name` (the sample export in shared/samples says 圆通快递).
+    platform_label: str = ""
+
+    @property
+    def platform_name(self) -> str:
+        """The courier name for the platform's batch-shipping file."""
+        return self.platform_label or self.name
 
 
 COURIERS: tuple[Courier, ...] = (
@@ -30,7 +38,14 @@ COURIERS: tuple[Courier, ...] = (
         re.compile(r"SF[0-9]{13}"),
         "SF+13位数字",
     ),
-    Courier("YTO", "圆通速递", ("圆通", "圆通快递"), re.compile(r"YT[0-9]{13}"), "YT+13位数字"),
+    Courier(
+        "YTO",
+        "圆通速递",
+        ("圆通", "圆通快递"),
+        re.compile(r"YT[0-9]{13}"),
+        "YT+13位数字",
+        platform_label="圆通快递",
+    ),
     Courier("ZTO", "中通快递", ("中通",), re.compile(r"[0-9]{12,15}"), "12–15位数字"),
     Courier("STO", "申通快递", ("申通",), re.compile(r"[0-9]{12,15}"), "12–15位数字"),
     Courier("YUNDA", "韵达快递", ("韵达", "韵达速递"), re.compile(r"[0-9]{13,15}"), "13–15位数字"),
@@ -116,6 +131,12 @@ def format_warning(courier: Courier, tracking_no: str) -> TrackingWarning | None
         hint=courier.pattern_hint,
     )
     return TrackingWarning(tracking_no, courier.code, str(message))
+
+
+def platform_courier_name(code: str) -> str:
+    """The platform's spelling for a stored courier code (an unknown code is passed through)."""
+    courier = find_courier(code) if code else None
+    return courier.platform_name if courier is not None and courier.code == code else code
 
 
 def courier_choices() -> list[tuple[str, str]]:

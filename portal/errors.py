@@ -65,6 +65,17 @@ MESSAGES: dict[str, tuple[object, int]] = {
     "statement_not_ready": (_l("对账单还没有生成完成"), 409),
     "statement_review_closed": (_l("对账单当前状态不允许此操作"), 409),
     "dispute_reason_required": (_l("请填写有异议的原因"), 422),
+    # return addresses
+    "return_address_in_use": (_l("默认退货地址不能删除，请先设置其他默认地址"), 409),
+    # dispatch (DESIGN §6): batch dispatch, the batch-shipping export, signed webhooks
+    "return_address_required": (_l("发货需要退货地址，请先在「设置」中添加退货地址"), 422),
+    "invalid_webhook_url": (
+        _l("回调地址需为 https:// 开头的公网网址（本机测试可用 http://127.0.0.1 或 localhost）"),
+        422,
+    ),
+    "webhook_not_configured": (_l("请先设置接口回调地址"), 409),
+    "webhook_delivery_not_failed": (_l("只有发送失败的回调可以重新发送"), 409),
+    "confirmation_required": (_l("请确认后再提交"), 422),
     # settlement prices
     "invalid_price": (
         _l("结算价不正确：请填写不小于 0、最多两位小数、不超过 1,000,000 元的金额"),
@@ -76,8 +87,6 @@ MESSAGES: dict[str, tuple[object, int]] = {
     "duplicate_sku": (_l("同一商家的 SKU 在本次提交中重复出现"), 422),
     "price_time_taken": (_l("该 SKU 在这个生效时间已有不同的结算价，请换一个生效时间"), 409),
     "price_conflict": (_l("结算价刚被其他操作修改，请刷新后重试"), 409),
-    # return addresses
-    "return_address_in_use": (_l("默认退货地址不能删除，请先设置其他默认地址"), 409),
 }
 
 

@@ -65,6 +65,7 @@ EVENT_LABELS = {
     "audit_hold": _l("平台审核中"),
     "hold_lifted": _l("售后/审核解除"),
     "order_cancelled": _l("订单取消"),
+    "dispatched": _l("商家发货"),
 }
 
 

@@ -22,6 +22,7 @@ from portal.couriers import (
     is_valid_tracking_no,
     normalize_tracking_no,
 )
+from portal.dispatch import auto_dispatch_returned
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.imports.tabular import RowError
@@ -186,6 +187,11 @@ def return_tracking(
             continue
         _store_numbers(supplier, order, p, now)
         result.returned.append(p.item.order_no)
+    # Hook (portal.dispatch): merchants with auto-dispatch on have the orders just returned
+    # dispatched at once, in this same transaction (held orders and merchants without a return
+    # address are left returned for a person).
+    if result.returned:
+        auto_dispatch_returned(supplier, result.returned)
     return result
 
 

@@ -28,7 +28,6 @@ settings.register_profile("portal", deadline=None)
 settings.load_profile("portal")
 
 
-
 def _per_worker_database(url: str) -> str:
     """Under pytest-xdist each worker gets its own PostgreSQL database (`test_gw0`, …),
     created on first use, so the PostgreSQL suite can run in parallel like the SQLite one."""

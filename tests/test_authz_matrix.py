@@ -14,6 +14,7 @@ from portal.keyring import current_keyring
 from portal.models import ApiToken, Merchant, Order, Supplier, User
 from portal.orders.upsert import upsert_orders
 from tests import (
+    authz_dispatch,
     authz_prices,
     authz_statements,
     authz_supplier_api,
@@ -81,6 +82,7 @@ SUPPLIER_MODULES = (
     authz_supplier_desk,
     authz_supplier_tracking,
     authz_supplier_api,
+    authz_dispatch,
     authz_prices,
     authz_statements,
 )

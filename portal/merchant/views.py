@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import case, func, select
 
-from portal import accounts, bindings
+from portal import accounts, bindings, dispatch
 from portal.authz import current_merchant, install_role_gate
 from portal.errors import DomainError
 from portal.extensions import db
@@ -151,6 +151,11 @@ def _render_settings(status: int = 200, **forms: object) -> Response:
         "address_form": ReturnAddressForm(formdata=None),
         "token_form": TokenForm(formdata=None),
         "action_form": EmptyForm(),
+        # The webhook section (portal/merchant/webhook_views.py): URL as typed, its error, and a
+        # new signing secret, shown only in the answer that generated it.
+        "webhook_url_input": merchant.webhook_url,
+        "webhook_error": None,
+        "new_webhook_secret": None,
     }
     context.update(forms)
     return render(
@@ -159,12 +164,15 @@ def _render_settings(status: int = 200, **forms: object) -> Response:
             "profile-section": "merchant/_profile_section.html",
             "preferences-section": "merchant/_preferences_section.html",
             "addresses-section": "merchant/_addresses_section.html",
+            "webhook-section": "merchant/_webhook_section.html",
+            "webhook-deliveries": "merchant/_webhook_deliveries.html",
         },
         status=status,
         merchant=merchant,
         addresses=accounts.list_return_addresses(merchant),
         tokens=accounts.list_api_tokens(current_user._get_current_object()),
         new_token=None,
+        webhook_deliveries=dispatch.recent_deliveries(merchant),
         **context,
     )
 

@@ -170,6 +170,7 @@ EVENT_AFTER_SALE = "after_sale"
 EVENT_AUDIT_HOLD = "audit_hold"
 EVENT_HOLD_LIFTED = "hold_lifted"
 EVENT_CANCELLED = "order_cancelled"
+EVENT_DISPATCHED = "dispatched"
 
 
 class OrderEvent(Base):

@@ -1,0 +1,922 @@
+"""Dispatch (发货): ship returned orders, export the batch-shipping file, sign ERP webhooks.
+
+Dispatching is one compare-and-set per chunk of orders (`UPDATE orders … WHERE stage =
+'returned' AND <still dispatchable> RETURNING …`), so a supplier taking its tracking number back
+at the same moment (tracking.cancel_return, `WHERE stage = 'returned'`) either wins before us
+(we refuse `not_returned`) or loses to us (it is refused `dispatched`) — never both.
+
+Webhooks. When a merchant has a webhook URL, every dispatch batch stores one WebhookDelivery
+per 500 orders in the dispatch's own transaction; the deliveries are enqueued once that
+transaction commits (a session `after_commit` hook, so every caller gets it), and a sweeper
+re-enqueues whatever is due (retries, or a message the queue lost). Each attempt POSTs the
+stored payload bytes unchanged with these headers:
+
+    Content-Type: application/json
+    X-Portal-Event: orders.dispatched            (or "ping" for the test event)
+    X-Portal-Delivery: <delivery id>             (the same on every retry: deduplicate on it)
+    X-Portal-Timestamp: <unix seconds of this attempt>
+    X-Portal-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>
+
+A receiver recomputes the HMAC over the raw body bytes with the merchant's secret, compares
+in constant time and rejects stale timestamps (verify_signature does exactly that). Any 2xx
+answer is delivered; anything else (or no answer within 10 s, redirects included) is retried
+after 1 min, 5 min, 30 min, 2 h and 6 h, and given up after the 6th attempt. Payloads carry
+order and tracking numbers only, never buyer data; neither payloads nor secrets are logged.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import unicodedata
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.client import HTTPException
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from flask import current_app
+from flask_babel import gettext as _
+from openpyxl import Workbook
+from sqlalchemy import and_, event, insert, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session, SessionTransaction
+
+from portal import accounts
+from portal.allocation import Refusal, _load_states, _lock_orders, chunks, unique
+from portal.couriers import platform_courier_name
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.formatting import SHANGHAI
+from portal.import_jobs import spreadsheet_safe
+from portal.jobs import queue
+from portal.models import (
+    Assignment,
+    Merchant,
+    Order,
+    OrderEvent,
+    OrderParcel,
+    Parcel,
+    ReturnAddress,
+    Supplier,
+    User,
+    WebhookDelivery,
+)
+from portal.models.base import utcnow
+from portal.models.dispatch import DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING
+from portal.models.orders import (
+    ASSIGNMENT_CANCELLED,
+    EVENT_DISPATCHED,
+    PLATFORM_CANCELLED,
+    STAGE_ASSIGNED,
+    STAGE_DISPATCHED,
+    STAGE_RETURNED,
+    STAGE_UNASSIGNED,
+)
+
+log = logging.getLogger(__name__)
+
+EVENT_ORDERS_DISPATCHED = "orders.dispatched"
+EVENT_PING = "ping"
+WEBHOOK_BATCH = 500  # orders per delivery
+DELIVER_WEBHOOK = "dispatch.deliver_webhook"
+TIMEOUT_SECONDS = 10
+MAX_ATTEMPTS = 6
+# Wait after the 1st, 2nd … 5th failed attempt; the 6th failure gives up.
+BACKOFF = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=6),
+)
+# A claimed attempt that has not reported back after this long was lost with its worker.
+ATTEMPT_LEASE = timedelta(minutes=2)
+SWEEP_LIMIT = 500  # deliveries re-enqueued per sweep (the next sweep takes the rest)
+SIGNATURE_TOLERANCE = 300  # seconds a receiver should accept between timestamp and now
+RECENT_DELIVERIES = 20
+SECRET_PREFIX = "whsec_"  # noqa: S105  (a marker, not a secret)
+MAX_URL_LENGTH = 300
+EXPORT_BATCH = 2000
+# The platform's batch-shipping (批量发货) columns. Not translated: the platform reads them.
+EXPORT_HEADER = ("订单号", "快递公司", "快递单号")
+
+
+# --- dispatching -----------------------------------------------------------------------------
+
+
+@dataclass
+class DispatchResult:
+    dispatched: list[str] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    deliveries: list[int] = field(default_factory=list)  # webhook deliveries created
+
+    def merge(self, other: DispatchResult) -> None:
+        self.dispatched += other.dispatched
+        self.refused += other.refused
+        self.deliveries += other.deliveries
+
+
+def dispatch_blocker(
+    state: Any, confirm_holds: bool, assignment_cancelled: bool = False
+) -> str | None:
+    """The reason an order cannot be dispatched now, or None.
+
+    `state` has stage, platform_status, after_sale_active and audit_hold (an Order or a row).
+    Holds (after-sale, audit) block only until the merchant confirms them explicitly.
+    """
+    if state.stage == STAGE_DISPATCHED:
+        return "dispatched"
+    if state.stage == STAGE_ASSIGNED:
+        return "not_returned"
+    if state.stage == STAGE_UNASSIGNED:
+        return "assignment_cancelled" if assignment_cancelled else "not_assigned"
+    if state.platform_status == PLATFORM_CANCELLED:
+        return "not_awaiting_shipment"
+    if not confirm_holds:
+        if state.after_sale_active:
+            return "after_sale"
+        if state.audit_hold:
+            return "audit_hold"
+    return None
+
+
+def dispatch_holds(state: Any) -> list[str]:
+    """Holds the merchant must confirm before dispatching (for the desk's confirmation)."""
+    holds = []
+    if state.after_sale_active:
+        holds.append("after_sale")
+    if state.audit_hold:
+        holds.append("audit_hold")
+    return holds
+
+
+def resolve_return_address(merchant: Merchant, return_address_id: object = None) -> ReturnAddress:
+    """The merchant's chosen return address, else its default; refuses another's or none."""
+    if return_address_id is not None:
+        if isinstance(return_address_id, bool) or not isinstance(return_address_id, int):
+            raise DomainError("validation_error", field="return_address_id")
+        address = db.session.scalar(
+            select(ReturnAddress).where(
+                ReturnAddress.id == return_address_id, ReturnAddress.merchant_id == merchant.id
+            )
+        )
+        if address is None:
+            raise DomainError("not_found", _("找不到该退货地址"), field="return_address_id")
+        return address
+    address = accounts.default_return_address(merchant)
+    if address is None:
+        raise DomainError("return_address_required", field="return_address_id")
+    return address
+
+
+def dispatch_orders(
+    merchant: Merchant,
+    order_nos: Sequence[str],
+    actor: User | None,
+    return_address_id: int | None = None,
+    confirm_holds: bool = False,
+    now: datetime | None = None,
+) -> DispatchResult:
+    """Dispatch the merchant's returned orders; every other order is refused with its code.
+
+    Orders on hold (after-sale, audit) are dispatched only with `confirm_holds`. Flushes, never
+    commits; webhook deliveries are enqueued when the caller's transaction commits.
+    """
+    address = resolve_return_address(merchant, return_address_id)
+    notes = {"after_sale": _("已确认售后中发货"), "audit_hold": _("已确认审核中发货")}
+    return _dispatch(merchant, order_nos, actor, address, confirm_holds, now or utcnow(), notes)
+
+
+def auto_dispatch_returned(supplier: Supplier, order_nos: Sequence[str]) -> DispatchResult:
+    """Dispatch at once the just-returned orders of merchants who switched auto-dispatch on.
+
+    Uses each merchant's default return address; a merchant without one gets nothing
+    dispatched. Holds are never confirmed automatically: after-sale and audit orders stay
+    returned for a person to decide. Called by tracking.return_tracking in its transaction.
+    """
+    result = DispatchResult()
+    by_merchant: dict[int, list[str]] = {}
+    for chunk in chunks(unique(order_nos)):
+        rows = db.session.execute(
+            select(Order.merchant_id, Order.order_no)
+            .join(Merchant, Merchant.id == Order.merchant_id)
+            .where(
+                Order.supplier_id == supplier.id,
+                Order.order_no.in_(chunk),
+                Order.stage == STAGE_RETURNED,
+                Merchant.auto_dispatch.is_(True),
+            )
+        )
+        for merchant_id, order_no in rows:
+            by_merchant.setdefault(merchant_id, []).append(order_no)
+    now = utcnow()
+    for merchant_id, numbers in sorted(by_merchant.items()):
+        merchant = db.session.get(Merchant, merchant_id)
+        address = accounts.default_return_address(merchant) if merchant else None
+        if merchant is None or address is None:
+            continue  # stays returned: the merchant adds an address and dispatches by hand
+        prefix = _("自动发货")
+        result.merge(_dispatch(merchant, numbers, None, address, False, now, {}, prefix))
+    return result
+
+
+def _dispatch(
+    merchant: Merchant,
+    order_nos: Sequence[str],
+    actor: User | None,
+    address: ReturnAddress,
+    confirm_holds: bool,
+    now: datetime,
+    hold_notes: dict[str, str],
+    note_prefix: str = "",
+) -> DispatchResult:
+    result = DispatchResult()
+    order_nos = unique(order_nos)
+    states = _load_states(merchant, order_nos)
+    cancelled = _with_cancelled_assignment(
+        [s.id for s in states.values() if s.stage == STAGE_UNASSIGNED]
+    )
+    candidates: dict[int, str] = {}
+    for order_no in order_nos:
+        state = states.get(order_no)
+        code = (
+            "not_found"
+            if state is None
+            else dispatch_blocker(state, confirm_holds, state.id in cancelled)
+        )
+        if code:
+            result.refused.append(Refusal(order_no, code))
+        else:
+            candidates[state.id] = order_no
+    won = _claim(merchant, list(candidates), actor, address, confirm_holds, now)
+    lost = [order_no for order_id, order_no in candidates.items() if order_id not in won]
+    if lost:
+        # Changed since we read it: the supplier took its tracking number back, another tab
+        # dispatched it, or the platform put it on hold. Say what stands in the way now.
+        current = _load_states(merchant, lost)
+        for order_no in lost:
+            state = current.get(order_no)
+            code = "not_found" if state is None else dispatch_blocker(state, confirm_holds)
+            result.refused.append(Refusal(order_no, code or "dispatched"))
+    rows = [won[order_id] for order_id in candidates if order_id in won]
+    result.dispatched = [row.order_no for row in rows]
+    if rows:
+        _record_events(merchant, rows, actor, now, hold_notes, note_prefix)
+        result.deliveries = _store_dispatch_webhooks(merchant, rows, now)
+    return result
+
+
+def _with_cancelled_assignment(order_ids: Sequence[int]) -> set[int]:
+    """Unassigned orders that were assigned once and taken back (not merely never assigned)."""
+    found: set[int] = set()
+    for chunk in chunks(list(order_ids)):
+        found.update(
+            db.session.scalars(
+                select(Assignment.order_id).where(
+                    Assignment.order_id.in_(chunk), Assignment.status == ASSIGNMENT_CANCELLED
+                )
+            )
+        )
+    return found
+
+
+def _claim(
+    merchant: Merchant,
+    order_ids: list[int],
+    actor: User | None,
+    address: ReturnAddress,
+    confirm_holds: bool,
+    now: datetime,
+) -> dict[int, Row]:
+    """Compare-and-set, one UPDATE … RETURNING per chunk: only orders still returned, not
+    cancelled by the platform and (unless confirmed) not on hold move to dispatched."""
+    won: dict[int, Row] = {}
+    for chunk in chunks(sorted(order_ids)):
+        _lock_orders(chunk)
+        query = update(Order).where(
+            Order.merchant_id == merchant.id,
+            Order.id.in_(chunk),
+            Order.stage == STAGE_RETURNED,
+            Order.platform_status != PLATFORM_CANCELLED,
+        )
+        if not confirm_holds:
+            query = query.where(Order.after_sale_active.is_(False), Order.audit_hold.is_(False))
+        rows = db.session.execute(
+            query.values(
+                stage=STAGE_DISPATCHED,
+                dispatched_at=now,
+                dispatched_by=actor.id if actor else None,
+                return_address_id=address.id,
+                updated_at=now,
+            ).returning(
+                Order.id,
+                Order.order_no,
+                Order.courier,
+                Order.tracking_no,
+                Order.supplier_id,
+                Order.after_sale_active,
+                Order.audit_hold,
+            )
+        ).all()
+        won.update((row.id, row) for row in rows)
+    return won
+
+
+def _record_events(
+    merchant: Merchant,
+    rows: Sequence[Row],
+    actor: User | None,
+    now: datetime,
+    hold_notes: dict[str, str],
+    note_prefix: str,
+) -> None:
+    """One history event per dispatched order, inserted in one statement."""
+    actor_id = actor.id if actor else None
+
+    def note(row: Row) -> str:
+        parts = [note_prefix] if note_prefix else []
+        parts += [hold_notes[code] for code in dispatch_holds(row) if code in hold_notes]
+        parts.append(f"{platform_courier_name(row.courier)} {row.tracking_no}")
+        return "；".join(parts)[:200]
+
+    db.session.execute(
+        insert(OrderEvent),
+        [
+            {
+                "order_id": row.id,
+                "merchant_id": merchant.id,
+                "kind": EVENT_DISPATCHED,
+                "actor_id": actor_id,
+                "supplier_id": row.supplier_id,
+                "reason": "",
+                "note": note(row),
+                "created_at": now,
+            }
+            for row in rows
+        ],
+    )
+
+
+# --- webhooks: what is sent --------------------------------------------------------------------
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _json(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def _extra_tracking_nos(order_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The extra parcels' numbers per order (the primary one is Order.tracking_no)."""
+    extras: dict[int, list[str]] = {}
+    for chunk in chunks(list(order_ids)):
+        rows = db.session.execute(
+            select(OrderParcel.order_id, Parcel.tracking_no)
+            .join(Parcel, Parcel.id == OrderParcel.parcel_id)
+            .where(OrderParcel.order_id.in_(chunk), OrderParcel.is_primary.is_(False))
+            .order_by(OrderParcel.order_id, Parcel.id)
+        )
+        for order_id, tracking_no in rows:
+            extras.setdefault(order_id, []).append(tracking_no)
+    return extras
+
+
+def _store_dispatch_webhooks(merchant: Merchant, rows: Sequence[Row], now: datetime) -> list[int]:
+    if not merchant.webhook_url:
+        return []
+    extras = _extra_tracking_nos([row.id for row in rows])
+    payloads = []
+    for chunk in chunks(list(rows), WEBHOOK_BATCH):
+        payloads.append(
+            {
+                "event": EVENT_ORDERS_DISPATCHED,
+                "merchant_shop_id": merchant.shop_id,
+                "dispatched_at": _iso(now),
+                "orders": [
+                    {
+                        "order_no": row.order_no,
+                        "courier": row.courier,
+                        "courier_name": platform_courier_name(row.courier),
+                        "tracking_no": row.tracking_no,
+                        "extra_tracking_nos": extras.get(row.id, []),
+                    }
+                    for row in chunk
+                ],
+            }
+        )
+    return _store_deliveries(merchant, EVENT_ORDERS_DISPATCHED, payloads, now)
+
+
+def _store_deliveries(
+    merchant: Merchant, event_name: str, payloads: Sequence[dict[str, Any]], now: datetime
+) -> list[int]:
+    ids = list(
+        db.session.scalars(
+            insert(WebhookDelivery).returning(WebhookDelivery.id, sort_by_parameter_order=True),
+            [
+                {
+                    "merchant_id": merchant.id,
+                    "event": event_name,
+                    "url": merchant.webhook_url,
+                    "payload": _json(payload),
+                    "status": DELIVERY_PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "last_error": "",
+                    "created_at": now,
+                }
+                for payload in payloads
+            ],
+        )
+    )
+    _enqueue_after_commit(ids)
+    return ids
+
+
+# Deliveries stored in the session's current transaction, enqueued once it commits: a worker
+# must never look for a row that is not committed yet (or that a rollback took away).
+_PENDING_KEY = "portal.dispatch.webhooks_to_enqueue"
+
+
+def _enqueue_after_commit(delivery_ids: Iterable[int]) -> None:
+    db.session.info.setdefault(_PENDING_KEY, []).extend(delivery_ids)
+
+
+@event.listens_for(db.session, "after_commit")
+def _enqueue_committed(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT was released: the outer transaction is still open
+    for delivery_id in session.info.pop(_PENDING_KEY, ()):
+        queue_webhook(delivery_id)
+
+
+@event.listens_for(db.session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(_PENDING_KEY, None)
+
+
+def queue_webhook(delivery_id: int, attempts: int = 0) -> None:
+    """Hand a delivery attempt to the workers; if the queue is down, a sweep enqueues it."""
+    try:
+        queue.enqueue(DELIVER_WEBHOOK, delivery_id, attempts)
+    except Exception as exc:
+        log.warning(
+            "webhook delivery %s not enqueued (%s); a sweep will retry",
+            delivery_id,
+            type(exc).__name__,
+        )
+
+
+# --- webhooks: signing and sending -----------------------------------------------------------
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The X-Portal-Signature value: sha256=<hex HMAC-SHA256(secret, timestamp "." body)>."""
+    digest = hmac.new(
+        secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256
+    )
+    return "sha256=" + digest.hexdigest()
+
+
+def verify_signature(
+    secret: str,
+    timestamp: str | int,
+    body: bytes | str,
+    header: str | None,
+    *,
+    tolerance: int | None = SIGNATURE_TOLERANCE,
+    now: datetime | None = None,
+) -> bool:
+    """Check a webhook as a receiver should: the HMAC over the raw body, compared in constant
+    time, and a timestamp no more than `tolerance` seconds away from now (None: no check)."""
+    stamp = str(timestamp).strip()
+    if not secret or not header or not stamp.isascii() or not stamp.isdigit():
+        return False
+    if tolerance is not None:
+        current = (now or utcnow()).timestamp()
+        if abs(current - int(stamp)) > tolerance:
+            return False
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    return hmac.compare_digest(sign(secret, stamp, raw), header.strip())
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    ok: bool
+    status_code: int | None = None
+    error: str = ""
+    final: bool = False  # no point retrying (the webhook was switched off)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not a new destination: it must not move a signed POST."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def _allow_local() -> bool:
+    """http:// to this machine, and non-public addresses: development and tests only."""
+    configured = current_app.config.get("WEBHOOK_ALLOW_LOCAL")
+    if configured is None:
+        return bool(current_app.debug or current_app.testing)
+    return bool(configured)
+
+
+def _is_loopback_name(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_public_literal(host: str) -> bool:
+    """False for an IP literal that is not a public address; names are checked when sent."""
+    try:
+        return ipaddress.ip_address(host).is_global
+    except ValueError:
+        return not (_is_loopback_name(host) or host.endswith((".local", ".internal")))
+
+
+def validate_webhook_url(raw: str | None) -> str:
+    """The normalised URL, or "" for none. https only; http:// only to 127.0.0.1/localhost
+    where local webhooks are allowed (development, tests)."""
+    url = unicodedata.normalize("NFKC", raw or "").strip()
+    if not url:
+        return ""
+    invalid = DomainError("invalid_webhook_url", field="webhook_url")
+    if len(url) > MAX_URL_LENGTH or not url.isascii() or any(c.isspace() for c in url):
+        raise invalid
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError:
+        raise invalid from None
+    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    if scheme not in ("https", "http") or not host or parts.username or parts.password:
+        raise invalid
+    if parts.fragment:
+        raise invalid
+    local = _allow_local()
+    if scheme == "http" and not (local and _is_loopback_name(host)):
+        raise invalid
+    if not local and not _is_public_literal(host):
+        raise invalid
+    return url
+
+
+def _destination_refusal(url: str) -> str:
+    """Why this URL must not be called now (its name may resolve to a private address)."""
+    parts = urlsplit(url)
+    if _allow_local():
+        return ""
+    if parts.scheme != "https":
+        return _("回调地址必须使用 https")
+    try:
+        infos = socket.getaddrinfo(parts.hostname or "", parts.port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return _("无法解析回调地址的域名")
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global:
+            return _("回调地址指向内网或本机地址，已拒绝发送")
+    return ""
+
+
+def _post(url: str, headers: dict[str, str], body: bytes) -> _Outcome:
+    refusal = _destination_refusal(url)
+    if refusal:
+        return _Outcome(False, None, refusal)
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310  (https, or http to loopback only: validate_webhook_url)
+    try:
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
+            status = response.status
+    except urllib.error.HTTPError as error:
+        error.close()
+        return _Outcome(False, error.code, f"HTTP {error.code}")
+    except (urllib.error.URLError, OSError, HTTPException, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        if isinstance(reason, TimeoutError):
+            return _Outcome(False, None, _("%(n)d 秒内无应答", n=TIMEOUT_SECONDS))
+        return _Outcome(False, None, _("无法连接：%(kind)s", kind=type(reason).__name__))
+    if 200 <= status < 300:
+        return _Outcome(True, status)
+    return _Outcome(False, status, f"HTTP {status}")
+
+
+def _send(
+    delivery_id: int, event_name: str, url: str, secret: str, payload: str, now: datetime
+) -> _Outcome:
+    if not url:
+        return _Outcome(False, None, _("接口回调已关闭，不再发送"), final=True)
+    if not secret:
+        return _Outcome(False, None, _("未设置签名密钥"))
+    body = payload.encode("utf-8")
+    timestamp = str(int(now.timestamp()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "daifa-portal-webhook/1",
+        "X-Portal-Event": event_name,
+        "X-Portal-Delivery": str(delivery_id),
+        "X-Portal-Timestamp": timestamp,
+        "X-Portal-Signature": sign(secret, timestamp, body),
+    }
+    return _post(url, headers, body)
+
+
+def attempt_delivery(delivery_id: int, attempts: int, now: datetime | None = None) -> str | None:
+    """Make attempt number `attempts + 1` of a delivery; the new status, or None when another
+    worker already made that attempt (or the delivery is finished).
+
+    The claim is a compare-and-set on (status pending, attempts): duplicate queue messages and
+    concurrent sweepers send each attempt once. No transaction stays open during the POST.
+    """
+    clock: Callable[[], datetime] = (lambda: now) if now is not None else utcnow
+    found = db.session.execute(
+        select(
+            WebhookDelivery.event,
+            WebhookDelivery.payload,
+            Merchant.webhook_url,
+            Merchant.webhook_secret,
+        )
+        .join(Merchant, Merchant.id == WebhookDelivery.merchant_id)
+        .where(WebhookDelivery.id == delivery_id)
+    ).first()
+    if found is None:
+        db.session.rollback()
+        return None
+    started = clock()
+    values: dict[str, Any] = {"attempts": attempts + 1, "next_attempt_at": started + ATTEMPT_LEASE}
+    if found.webhook_url:
+        values["url"] = found.webhook_url  # a corrected URL applies to pending retries too
+    claimed = db.session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.status == DELIVERY_PENDING,
+            WebhookDelivery.attempts == attempts,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if claimed != 1:
+        return None
+    outcome = _send(
+        delivery_id, found.event, found.webhook_url, found.webhook_secret, found.payload, started
+    )
+    attempt = attempts + 1
+    finished = clock()
+    if outcome.ok:
+        log.info("webhook delivery %s delivered (attempt %s)", delivery_id, attempt)
+        status = DELIVERY_DELIVERED
+        result: dict[str, Any] = {"delivered_at": finished, "next_attempt_at": None}
+    elif outcome.final or attempt >= MAX_ATTEMPTS:
+        log.warning("webhook delivery %s failed for good after %s attempts", delivery_id, attempt)
+        status, result = DELIVERY_FAILED, {"next_attempt_at": None}
+    else:
+        log.info("webhook delivery %s attempt %s failed; will retry", delivery_id, attempt)
+        status = DELIVERY_PENDING
+        result = {"next_attempt_at": finished + BACKOFF[attempt - 1]}
+    db.session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.status == DELIVERY_PENDING,
+            WebhookDelivery.attempts == attempt,
+        )
+        .values(
+            status=status,
+            last_status_code=outcome.status_code,
+            last_error=outcome.error[:300],
+            **result,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return status
+
+
+@queue.task(DELIVER_WEBHOOK)
+def deliver_webhook(delivery_id: int, attempts: int = 0) -> None:
+    """The task body: one attempt (a duplicate message for the same attempt does nothing)."""
+    attempt_delivery(delivery_id, attempts)
+
+
+@queue.sweeper
+def requeue_due_webhooks(now: datetime | None = None) -> list[int]:
+    """Enqueue the deliveries whose next attempt is due: retries, lost messages, and attempts
+    whose worker died. Each is moved forward with a compare-and-set first, so two sweepers
+    running at once enqueue it once."""
+    now = now or utcnow()
+    due = db.session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.attempts)
+        .where(
+            WebhookDelivery.status == DELIVERY_PENDING,
+            WebhookDelivery.next_attempt_at <= now,
+        )
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(SWEEP_LIMIT)
+    ).all()
+    requeued: list[tuple[int, int]] = []
+    for delivery_id, attempts in due:
+        still_due = and_(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.status == DELIVERY_PENDING,
+            WebhookDelivery.attempts == attempts,
+            WebhookDelivery.next_attempt_at <= now,
+        )
+        if attempts >= MAX_ATTEMPTS:
+            # Its last attempt was claimed and never reported back: give up as it would have.
+            values: dict[str, Any] = {
+                "status": DELIVERY_FAILED,
+                "next_attempt_at": None,
+                "last_error": _("发送中断"),
+            }
+        else:
+            values = {"next_attempt_at": now + ATTEMPT_LEASE}
+        moved = db.session.execute(
+            update(WebhookDelivery)
+            .where(still_due)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if moved == 1 and attempts < MAX_ATTEMPTS:
+            requeued.append((delivery_id, attempts))
+    db.session.commit()
+    for delivery_id, attempts in requeued:
+        queue_webhook(delivery_id, attempts)
+    return [delivery_id for delivery_id, _attempts in requeued]
+
+
+# --- webhooks: the merchant's settings -------------------------------------------------------
+
+
+def new_webhook_secret() -> str:
+    return SECRET_PREFIX + secrets.token_hex(29)  # 64 characters: the column's size
+
+
+def set_webhook_url(merchant: Merchant, url: str | None) -> str | None:
+    """Save (or with "" switch off) the webhook URL. Returns a newly generated signing secret
+    when the merchant had none yet (to be shown once), else None."""
+    merchant.webhook_url = validate_webhook_url(url)
+    if merchant.webhook_url and not merchant.webhook_secret:
+        merchant.webhook_secret = new_webhook_secret()
+        db.session.flush()
+        return merchant.webhook_secret
+    db.session.flush()
+    return None
+
+
+def rotate_webhook_secret(merchant: Merchant) -> str:
+    """A new signing secret, in force from the next attempt on (retries included)."""
+    merchant.webhook_secret = new_webhook_secret()
+    db.session.flush()
+    return merchant.webhook_secret
+
+
+def masked_secret(secret: str) -> str:
+    return f"{SECRET_PREFIX}…{secret[-4:]}" if secret else ""
+
+
+def send_test_event(merchant: Merchant, now: datetime | None = None) -> int:
+    """Queue a signed "ping" to the merchant's URL (sent after the caller commits)."""
+    if not merchant.webhook_url:
+        raise DomainError("webhook_not_configured", field="webhook_url")
+    now = now or utcnow()
+    payload = {"event": EVENT_PING, "merchant_shop_id": merchant.shop_id, "sent_at": _iso(now)}
+    [delivery_id] = _store_deliveries(merchant, EVENT_PING, [payload], now)
+    return delivery_id
+
+
+def recent_deliveries(merchant: Merchant, limit: int = RECENT_DELIVERIES) -> list[WebhookDelivery]:
+    return list(
+        db.session.scalars(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.merchant_id == merchant.id)
+            .order_by(WebhookDelivery.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def get_delivery_for_merchant(merchant: Merchant, delivery_id: int) -> WebhookDelivery:
+    delivery = db.session.scalar(
+        select(WebhookDelivery).where(
+            WebhookDelivery.id == delivery_id, WebhookDelivery.merchant_id == merchant.id
+        )
+    )
+    if delivery is None:
+        raise DomainError("not_found")
+    return delivery
+
+
+def retry_delivery(merchant: Merchant, delivery_id: int, now: datetime | None = None) -> None:
+    """Send a failed delivery again, with a fresh round of attempts (after the commit)."""
+    delivery = get_delivery_for_merchant(merchant, delivery_id)
+    if not merchant.webhook_url:
+        raise DomainError("webhook_not_configured", field="webhook_url")
+    changed = db.session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery.id, WebhookDelivery.status == DELIVERY_FAILED)
+        .values(status=DELIVERY_PENDING, attempts=0, next_attempt_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        raise DomainError("webhook_delivery_not_failed")
+    db.session.refresh(delivery)
+    _enqueue_after_commit([delivery.id])
+
+
+# --- the platform's batch-shipping file ----------------------------------------------------
+
+
+def dispatch_export_rows(
+    merchant: Merchant,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    batch: int = EXPORT_BATCH,
+) -> Iterator[list[str]]:
+    """Header, then one row per dispatched order (订单号, 快递公司, 快递单号) in dispatch order,
+    dispatched in [since, until); read in keyset batches, so memory stays flat."""
+    yield list(EXPORT_HEADER)
+    conditions = [Order.merchant_id == merchant.id, Order.stage == STAGE_DISPATCHED]
+    if since is not None:
+        conditions.append(Order.dispatched_at >= since)
+    if until is not None:
+        conditions.append(Order.dispatched_at < until)
+    after: tuple[datetime, int] | None = None
+    while True:
+        query = select(
+            Order.id, Order.order_no, Order.courier, Order.tracking_no, Order.dispatched_at
+        )
+        query = query.where(*conditions)
+        if after is not None:
+            at, last_id = after
+            query = query.where(
+                or_(Order.dispatched_at > at, and_(Order.dispatched_at == at, Order.id > last_id))
+            )
+        rows = db.session.execute(query.order_by(Order.dispatched_at, Order.id).limit(batch)).all()
+        if not rows:
+            return
+        for row in rows:
+            yield [row.order_no, platform_courier_name(row.courier), row.tracking_no]
+        after = (rows[-1].dispatched_at, rows[-1].id)
+
+
+def csv_chunks(rows: Iterable[Sequence[object]], rows_per_chunk: int = 1000) -> Iterator[str]:
+    """CSV text in chunks: UTF-8 BOM first (Excel/WPS read the Chinese), formula-safe cells."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    out.write("\ufeff")
+    for count, row in enumerate(rows, start=1):
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
+        if count % rows_per_chunk == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
+
+
+def dispatch_export_csv(
+    merchant: Merchant, since: datetime | None = None, until: datetime | None = None
+) -> Iterator[str]:
+    return csv_chunks(dispatch_export_rows(merchant, since, until))
+
+
+def dispatch_export_xlsx(
+    merchant: Merchant,
+    target: IO[bytes],
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> None:
+    """The same rows as an XLSX (write-only: rows go straight out). Every cell is text, so
+    long all-digit tracking numbers keep their digits."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(_("批量发货"))
+    for row in dispatch_export_rows(merchant, since, until):
+        sheet.append([spreadsheet_safe(cell) for cell in row])
+    workbook.save(target)
+
+
+def dispatch_export_filename(extension: str, now: datetime | None = None) -> str:
+    return f"dispatch-{(now or utcnow()).astimezone(SHANGHAI):%Y%m%d-%H%M}.{extension}"

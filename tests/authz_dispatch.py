@@ -1,0 +1,34 @@
+"""Authorization-matrix entries for the merchant's webhook settings (see test_authz_matrix).
+
+ROUTES: endpoint → (access, {url parameter: kind of tenant object}). add_objects() creates the
+extra tenant objects those kinds name, for one merchant–supplier pair whose order `order_no`
+is assigned to the supplier; it returns {kind: id} and commits.
+"""
+
+from portal.extensions import db
+from portal.models import Merchant, Supplier, WebhookDelivery
+from portal.models.dispatch import DELIVERY_FAILED
+from tests.authz_access import MERCHANT
+
+ROUTES: dict[str, tuple[str, dict[str, str]]] = {
+    "merchant.webhook_save": (MERCHANT, {}),
+    "merchant.webhook_secret_rotate": (MERCHANT, {}),
+    "merchant.webhook_ping": (MERCHANT, {}),
+    "merchant.webhook_delivery_retry": (MERCHANT, {"delivery_id": "webhook_delivery"}),
+}
+
+
+def add_objects(merchant: Merchant, supplier: Supplier, order_no: str) -> dict[str, int | str]:
+    # A failed delivery: the one thing the retry route would act on.
+    delivery = WebhookDelivery(
+        merchant_id=merchant.id,
+        event="ping",
+        url="https://erp.example.com/hook",
+        payload="{}",
+        status=DELIVERY_FAILED,
+        attempts=6,
+        next_attempt_at=None,
+    )
+    db.session.add(delivery)
+    db.session.commit()
+    return {"webhook_delivery": delivery.id}
