@@ -187,3 +187,26 @@ def test_deeply_nested_json_is_a_400_not_a_500(app, factory):
     )
     assert response.status_code == 400
     assert response.json["error"]["code"] == "invalid_request"
+
+
+def test_every_area_is_reachable_from_the_navigation(factory, make_browser):
+    """Each main page of both roles is one click away: the sidebar and the desk's toolbar."""
+    pages = {
+        "merchant": ["/merchant/orders", "/merchant/suppliers", "/merchant/statements"],
+        "supplier": [
+            "/supplier/orders",
+            "/supplier/merchants",
+            "/supplier/prices",
+            "/supplier/statements",
+        ],
+    }
+    for role, user in (("merchant", factory.merchant()), ("supplier", factory.supplier())):
+        browser = make_browser()
+        browser.login(user.username)
+        home = browser.get(f"/{role}/").get_data(as_text=True)
+        for path in pages[role]:
+            assert f'href="{path}"' in home, path
+            assert browser.get(path).status_code == 200
+    desk = browser.get("/supplier/orders").get_data(as_text=True)
+    for path in ("/supplier/scan", "/supplier/tracking/import", "/supplier/print-jobs"):
+        assert f'href="{path}"' in desk, path
