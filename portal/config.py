@@ -13,7 +13,8 @@ class Config:
     # Filled in by the factory from the instance folder unless given explicitly.
     SECRET_KEY: str | None = None
     SQLALCHEMY_DATABASE_URI: str | None = None
-    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {}
+    # A pooled connection that died (database restarted, failover) is replaced before use.
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True}
     SQLALCHEMY_RECORD_QUERIES = False
 
     # Where data keys live; defaults to <instance>/data-keys.json.

@@ -27,6 +27,7 @@ MESSAGES: dict[str, tuple[object, int]] = {
     "payload_too_large": (_l("上传的文件过大（最大 20 MB）"), 413),
     "role_required": (_l("请先选择账号角色"), 403),
     "internal_error": (_l("系统繁忙，请稍后重试"), 500),
+    "database_unavailable": (_l("数据库暂时无法连接，本次操作未保存，请稍后重试"), 503),
     # bindings
     "invalid_shop_id": (_l("请输入正确的厂家店铺ID"), 422),
     "already_bound": (_l("已与该厂家绑定或申请正在审核中，请勿重复申请"), 409),

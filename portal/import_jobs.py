@@ -47,7 +47,8 @@ ACTIVE_STATUSES = (STATUS_QUEUED, STATUS_RUNNING)
 
 RUN_IMPORT = "imports.run"
 # A running job whose heartbeat (one per committed batch) is older than this was abandoned by
-# a crashed worker; a queued one this old has probably lost its queue message.
+# a crashed worker; a queued one this old has probably lost its queue message
+# (IMPORT_STALE_SECONDS overrides).
 STALE_AFTER = timedelta(minutes=2)
 # A job still not finished this long after upload is given up (a file that kills its worker
 # every time must not be retried forever).
@@ -306,8 +307,10 @@ def requeue_stale_imports(now: datetime | None = None) -> list[int]:
     once enqueue it once; a duplicate message would be harmless anyway (see _claim).
     """
     now = now or utcnow()
+    seconds = current_app.config.get("IMPORT_STALE_SECONDS")
+    stale_after = timedelta(seconds=int(seconds)) if seconds else STALE_AFTER
     last_sign_of_life = func.coalesce(ImportJob.heartbeat_at, ImportJob.created_at)
-    stale = and_(ImportJob.status.in_(ACTIVE_STATUSES), last_sign_of_life < now - STALE_AFTER)
+    stale = and_(ImportJob.status.in_(ACTIVE_STATUSES), last_sign_of_life < now - stale_after)
     db.session.execute(
         update(ImportJob)
         .where(stale, ImportJob.created_at < now - GIVE_UP_AFTER)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, make_response, redirect, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.auth.session import safe_next, unauthorized
@@ -91,6 +93,20 @@ def register(app: Flask) -> None:
         if status == 401 and not current_user.is_authenticated:
             return unauthorized()
         return _human_answer(message, status)
+
+    @app.errorhandler(DBAPIError)
+    def database_error(error: DBAPIError) -> Response:
+        """The database went away mid-request (restart, failover, network): the transaction
+        is rolled back by the database, the pool replaces the connection, the user retries."""
+        if not error.connection_invalidated:
+            return internal_error(InternalServerError(original_exception=error))
+        log.warning("database connection lost on %s %s", request.method, request.path)
+        with contextlib.suppress(DBAPIError):
+            db.session.rollback()
+        message = message_for("database_unavailable")
+        if is_api_request():
+            return api_error("database_unavailable", message, 503)
+        return _human_answer(message, 503)
 
     @app.errorhandler(InternalServerError)
     def internal_error(error: InternalServerError) -> Response:
