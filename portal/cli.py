@@ -17,7 +17,7 @@ from flask.cli import AppGroup
 from flask_migrate import upgrade
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
-from portal import accounts, allocation, bindings
+from portal import accounts, allocation, bindings, checks
 from portal.demo_data import STATUS_TEXTS, generate_orders
 from portal.errors import DomainError
 from portal.extensions import db
@@ -478,3 +478,31 @@ def serve_command(host: str, port: int, workers: int) -> None:
     if is_embedded(app):
         start_embedded_worker(app)
     app.run(host=host, port=port, threaded=True)
+
+
+# --- pre-start checks ------------------------------------------------------------------------
+
+CHECK_MARKS = {
+    checks.OK: ("✓", "green"),
+    checks.WARN: ("!", "yellow"),
+    checks.FAIL: ("✗", "red"),
+    checks.SKIP: ("-", None),
+}
+
+
+@portal_cli.command("check")
+def check_command() -> None:
+    """Check configuration, keys, database and queue before starting; exit 1 on any failure."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    results = checks.run_checks(app, keys_file_path(app))
+    for result in results:
+        mark, colour = CHECK_MARKS[result.status]
+        line = f"{click.style(mark, fg=colour, bold=True)} {result.name}: {result.message}"
+        click.echo(f"{line} → {result.fix}" if result.fix else line)
+    failed = sum(result.failed for result in results)
+    warned = sum(result.status == checks.WARN for result in results)
+    warnings = f"{warned} warning(s)"
+    if failed:
+        click.echo(f"{failed} check(s) failed, {warnings}: fix them before starting the portal")
+        sys.exit(1)
+    click.echo(f"all checks passed, {warnings}")

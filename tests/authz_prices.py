@@ -6,7 +6,8 @@ assigned to the supplier; it returns {kind: id} and commits.
 
 The history takes its (merchant, SKU key) as query arguments: the matrix asks for the other
 pair's, which must be 404. The POSTs name the SKU in the form and look it up scoped to the
-current supplier, so the matrix's empty POSTs are refused (404 / 422) and change nothing.
+current supplier, so the matrix's empty POSTs are refused (404 / 422) and change nothing. The
+API's PUT with an empty JSON object is a 422 (no items).
 """
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from portal import prices
 from portal.extensions import db
 from portal.models import Merchant, Order, Supplier
-from tests.authz_access import SUPPLIER
+from tests.authz_access import API_SUPPLIER, SUPPLIER
 
 ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "supplier.price_list": (SUPPLIER, {}),
@@ -25,6 +26,8 @@ ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "supplier.price_set": (SUPPLIER, {}),
     "supplier.price_export": (SUPPLIER, {}),
     "supplier.price_import": (SUPPLIER, {}),
+    "api.supplier.price_list": (API_SUPPLIER, {}),
+    "api.supplier.price_set": (API_SUPPLIER, {}),
 }
 
 
