@@ -1,4 +1,5 @@
-"""Authorization-matrix entries for the merchant's webhook settings (see test_authz_matrix).
+"""Authorization-matrix entries for dispatch (see test_authz_matrix): the merchant's webhook
+settings, the order desk's 发货 and export, and the dispatch API.
 
 ROUTES: endpoint → (access, {url parameter: kind of tenant object}). add_objects() creates the
 extra tenant objects those kinds name, for one merchant–supplier pair whose order `order_no`
@@ -8,13 +9,20 @@ is assigned to the supplier; it returns {kind: id} and commits.
 from portal.extensions import db
 from portal.models import Merchant, Supplier, WebhookDelivery
 from portal.models.dispatch import DELIVERY_FAILED
-from tests.authz_access import MERCHANT
+from tests.authz_access import API_MERCHANT, MERCHANT
 
 ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "merchant.webhook_save": (MERCHANT, {}),
     "merchant.webhook_secret_rotate": (MERCHANT, {}),
     "merchant.webhook_ping": (MERCHANT, {}),
     "merchant.webhook_delivery_retry": (MERCHANT, {"delivery_id": "webhook_delivery"}),
+    # An empty post selects nothing and dispatches nothing (the matrix's end check: every
+    # order still assigned); another merchant's order is 404.
+    "merchant.order_dispatch": (MERCHANT, {}),
+    "merchant.order_dispatch_one": (MERCHANT, {"order_no": "order"}),
+    "merchant.dispatch_export": (MERCHANT, {}),
+    "api.merchant.dispatch_create": (API_MERCHANT, {}),
+    "api.merchant.dispatch_export": (API_MERCHANT, {}),
 }
 
 

@@ -1,4 +1,5 @@
-"""Merchant order desk (订单): tabs with counts, filters, batch assign and cancel, order detail.
+"""Merchant order desk (订单): tabs with counts, filters, batch assign, cancel and dispatch
+(发货), the batch-shipping export, order detail.
 
 The desk follows the factory's work without a reload: the tab counts poll, and the list asks
 every 30 s whether the orders it shows have changed; it never replaces itself under the user
@@ -8,30 +9,37 @@ every 30 s whether the orders it shows have changed; it never replaces itself un
 from __future__ import annotations
 
 import re
+import tempfile
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
-from flask import Response, request, url_for
+from flask import Response, request, send_file, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal import allocation, bindings
-from portal.allocation import BatchResult
+from portal import accounts, allocation, bindings, dispatch
+from portal.allocation import Refusal
 from portal.authz import current_merchant
 from portal.errors import message_for
 from portal.extensions import db, htmx
-from portal.formatting import CANCEL_REASON_LABELS, EVENT_LABELS
+from portal.formatting import CANCEL_REASON_LABELS, EVENT_LABELS, SHANGHAI
 from portal.htmx import hx_redirect, is_targeted_htmx, no_swap, notify, render, with_trigger
 from portal.keyring import current_keyring
+from portal.merchant.statements_views import FILE_TYPES, XLSX_SPOOL_BYTES
 from portal.merchant.views import bp
-from portal.models import Merchant, Order, OrderEvent, Supplier, User
+from portal.models import Merchant, Order, OrderEvent, ReturnAddress, Supplier, User
 from portal.models.base import utcnow
 from portal.models.bindings import BINDING_ACTIVE, BINDING_ENDED
-from portal.models.orders import PLATFORM_AWAITING, STAGE_DISPATCHED, STAGE_UNASSIGNED
+from portal.models.orders import (
+    PLATFORM_AWAITING,
+    STAGE_DISPATCHED,
+    STAGE_RETURNED,
+    STAGE_UNASSIGNED,
+)
 from portal.orders import queries
 from portal.orders.queries import OrderFilters, PrintLine, Receiver, TrackingNumber
 from portal.orders.rules import assign_blockers
@@ -61,6 +69,19 @@ TAB_LABELS = (
 # under 异常 can be assigned, but an assigned order whose address changed can be taken back.
 ASSIGN_TABS = {queries.TAB_UNASSIGNED, queries.TAB_ALL}
 CANCEL_TABS = {queries.TAB_ASSIGNED, queries.TAB_EXCEPTIONS, queries.TAB_ALL}
+DISPATCH_TABS = {queries.TAB_RETURNED, queries.TAB_ALL}
+
+# Dispatch refusals in words that fit dispatching (the shared table says 「…不能分配」 for holds);
+# the codes stay the same everywhere, the API sends these messages too.
+DISPATCH_REFUSAL_MESSAGES = {
+    "after_sale": _l("售后中，需确认后才能发货"),
+    "audit_hold": _l("平台审核中，需确认后才能发货"),
+    "not_returned": _l("厂家还没有回传运单号"),
+    "not_assigned": _l("订单还没有分配给厂家"),
+    "not_awaiting_shipment": _l("订单已取消，不能发货"),
+}
+HOLD_LABELS = {"after_sale": _l("售后中"), "audit_hold": _l("审核中")}
+CONFIRM_HOLDS_LABEL = _l("包含售后中/审核中的订单，我已确认仍要发货")
 
 DESK_PARTIALS = {
     "order-desk": "merchant/_orders_desk.html",
@@ -108,11 +129,32 @@ class OrderRow:
     receiver: Receiver
     deadline: str  # "", "warn" (due within DEADLINE_WARNING) or "danger" (past due)
     tracking: list[TrackingNumber]  # returned tracking numbers, primary first
+    return_address: ReturnAddress | None = None  # the one chosen when it was dispatched
 
     @property
     def version(self) -> str:
         """The row as shown: the update notice compares it with the order as it is now."""
         return version_token(self.order.id, self.order.updated_at)
+
+    @property
+    def can_dispatch(self) -> bool:
+        """Returned and not cancelled: dispatchable now, or once its holds are confirmed."""
+        return dispatch.dispatch_blocker(self.order, confirm_holds=True) is None
+
+    @property
+    def hold_labels(self) -> list[str]:
+        """The holds (售后中, 审核中) a dispatch of this order must confirm."""
+        return [str(HOLD_LABELS[code]) for code in dispatch.dispatch_holds(self.order)]
+
+    @property
+    def dispatch_confirm(self) -> str:
+        """The question a one-click dispatch asks first, or "" when the order has no hold."""
+        holds = self.hold_labels
+        if not holds:
+            return ""
+        return _(
+            "订单 %(no)s %(holds)s，确认仍要发货？", no=self.order.order_no, holds="、".join(holds)
+        )
 
 
 @dataclass(frozen=True)
@@ -128,6 +170,7 @@ class BatchOutcome:
     refused_count: int
     reasons: list[tuple[str, int]]
     refusals: list[RefusalLine]
+    hint: str = ""  # what to do about the refusals, when there is something to do
 
 
 @dataclass(frozen=True)
@@ -156,18 +199,34 @@ def deadline_state(order: Order, now: datetime) -> str:
 
 def order_rows(merchant: Merchant, orders: list[Order], now: datetime) -> list[OrderRow]:
     # Decrypts each order: callers pass only the orders they show, never a whole result set.
-    # Tracking numbers come in one query for all of them, not one per row.
+    # Tracking numbers and return addresses come in one query each for all of them.
     keyring = current_keyring()
     tracking = queries.tracking_for_orders(merchant, orders)
+    addresses = return_addresses_by_id(
+        merchant, {o.return_address_id for o in orders if o.return_address_id}
+    )
     return [
         OrderRow(
             order,
             queries.receiver_for_merchant(keyring, merchant, order),
             deadline_state(order, now),
             tracking.get(order.id, []),
+            addresses.get(order.return_address_id) if order.return_address_id else None,
         )
         for order in orders
     ]
+
+
+def return_addresses_by_id(merchant: Merchant, ids: set[int]) -> dict[int, ReturnAddress]:
+    """The merchant's return addresses with these ids (no query for none)."""
+    if not ids:
+        return {}
+    found = db.session.scalars(
+        select(ReturnAddress).where(
+            ReturnAddress.merchant_id == merchant.id, ReturnAddress.id.in_(ids)
+        )
+    )
+    return {address.id: address for address in found}
 
 
 def version_token(order_id: int, updated_at: datetime) -> str:
@@ -199,17 +258,41 @@ def changed_count(seen: dict[int, str], current: dict[int, str]) -> int:
     return moved_on + max(len(gone), len(came))
 
 
-def batch_outcome(summary: str, result: BatchResult) -> BatchOutcome:
-    messages = {code: message_for(code) for code in {r.code for r in result.refused}}
-    reasons = Counter(messages[r.code] for r in result.refused)
+def batch_outcome(
+    summary: str,
+    done: Sequence[str],
+    refused: Sequence[Refusal],
+    message: Callable[[str], str] = message_for,
+    hint: str = "",
+) -> BatchOutcome:
+    messages = {code: message(code) for code in {r.code for r in refused}}
+    reasons = Counter(messages[r.code] for r in refused)
     return BatchOutcome(
         summary=summary,
-        done_count=len(result.done),
-        refused_count=len(result.refused),
+        done_count=len(done),
+        refused_count=len(refused),
         reasons=reasons.most_common(),
-        refusals=[
-            RefusalLine(r.order_no, messages[r.code]) for r in result.refused[:MAX_SHOWN_REFUSALS]
-        ],
+        refusals=[RefusalLine(r.order_no, messages[r.code]) for r in refused[:MAX_SHOWN_REFUSALS]],
+        hint=hint,
+    )
+
+
+def dispatch_refusal_message(code: str) -> str:
+    """A dispatch refusal in Chinese: the dispatch wording where it differs, else the shared one."""
+    message = DISPATCH_REFUSAL_MESSAGES.get(code)
+    return str(message) if message is not None else message_for(code)
+
+
+def dispatch_outcome(result: dispatch.DispatchResult) -> BatchOutcome:
+    hint = ""
+    if any(r.code in HOLD_LABELS for r in result.refused):
+        hint = _(
+            "如仍要发货售后中或审核中的订单，请勾选「%(label)s」后再次发货",
+            label=CONFIRM_HOLDS_LABEL,
+        )
+    summary = _("已发货 %(n)d 单", n=len(result.dispatched))
+    return batch_outcome(
+        summary, result.dispatched, result.refused, dispatch_refusal_message, hint=hint
     )
 
 
@@ -236,6 +319,7 @@ def desk_context(
     *,
     outcome: BatchOutcome | None = None,
     assign_to: int | None = None,
+    dispatch_address_id: int | None = None,
 ) -> dict[str, object]:
     keyring = current_keyring()
     page = paginate(
@@ -243,18 +327,36 @@ def desk_context(
     )
     now = utcnow()
     filter_suppliers, assign_suppliers = supplier_choices(merchant)
+    rows = order_rows(merchant, list(page.items), now)
+    can_dispatch = filters.tab in DISPATCH_TABS
+    # The return addresses are read only where something can be dispatched from this page.
+    addresses = (
+        accounts.list_return_addresses(merchant)
+        if can_dispatch or any(row.can_dispatch for row in rows)
+        else []
+    )
+    default_address = next((a for a in addresses if a.is_default), None)
+    if dispatch_address_id not in {a.id for a in addresses}:
+        dispatch_address_id = default_address.id if default_address else None
     return {
         "filters": filters,
         "args": filter_args(filters),
         "tabs": TAB_LABELS,
         "counts": queries.tab_counts(keyring, merchant, filters),
         "page": page,
-        "rows": order_rows(merchant, list(page.items), now),
+        "rows": rows,
         "filter_suppliers": filter_suppliers,
         "assign_suppliers": assign_suppliers,
         "can_assign": filters.tab in ASSIGN_TABS,
         "can_cancel": filters.tab in CANCEL_TABS,
+        "can_dispatch": can_dispatch,
+        "can_export": filters.tab == queries.TAB_DISPATCHED,
         "assign_to": assign_to,
+        "return_addresses": addresses,
+        "default_address": default_address,
+        "dispatch_address_id": dispatch_address_id,
+        "confirm_holds_label": CONFIRM_HOLDS_LABEL,
+        "export_day": now.astimezone(SHANGHAI).date().isoformat(),  # today in Shanghai
         "outcome": outcome,
     }
 
@@ -302,6 +404,10 @@ def detail_context(merchant: Merchant, order: Order) -> dict[str, object]:
         "prints": prints,
         "assign_blockers": [message_for(code) for code in blockers],
         "history": order_history_lines(merchant, order),
+        # One-click dispatch uses the default address: the drawer and the row show it.
+        "default_address": (
+            accounts.default_return_address(merchant) if order.stage == STAGE_RETURNED else None
+        ),
     }
 
 
@@ -387,12 +493,19 @@ def _batch_answer(
     filters: OrderFilters,
     outcome: BatchOutcome,
     assign_to: int | None = None,
+    dispatch_address_id: int | None = None,
 ) -> Response:
     notify(outcome.summary, "warning" if outcome.refused_count else "success")
     response = render(
         "merchant/orders.html",
         DESK_PARTIALS,
-        **desk_context(merchant, filters, outcome=outcome, assign_to=assign_to),
+        **desk_context(
+            merchant,
+            filters,
+            outcome=outcome,
+            assign_to=assign_to,
+            dispatch_address_id=dispatch_address_id,
+        ),
     )
     # The list is back on page 1: keep the address bar in step with it.
     response.headers["HX-Replace-Url"] = desk_url(filters)
@@ -418,7 +531,8 @@ def order_assign() -> Response:
     summary = _("已分配 %(n)d 单", n=len(result.done))
     if supplier is not None and result.done:
         summary = _("已分配 %(n)d 单给 %(name)s", n=len(result.done), name=supplier.factory_name)
-    return _batch_answer(merchant, filters, batch_outcome(summary, result), assign_to)
+    outcome = batch_outcome(summary, result.done, result.refused)
+    return _batch_answer(merchant, filters, outcome, assign_to)
 
 
 @bp.post("/orders/cancel")
@@ -431,7 +545,34 @@ def order_cancel() -> Response:
     result = allocation.cancel_assignments(merchant, order_nos, current_user._get_current_object())
     db.session.commit()
     summary = _("已取消分配 %(n)d 单", n=len(result.done))
-    return _batch_answer(merchant, filters, batch_outcome(summary, result))
+    return _batch_answer(merchant, filters, batch_outcome(summary, result.done, result.refused))
+
+
+def _confirmed_holds() -> bool:
+    """The explicit 「…我已确认仍要发货」: a ticked checkbox, or a confirmed one-click."""
+    return request.form.get("confirm_holds") == "1"
+
+
+@bp.post("/orders/dispatch")
+def order_dispatch() -> Response:
+    merchant = current_merchant()
+    filters = parse_filters(request.form)
+    order_nos = _selected_order_nos(merchant, filters)
+    if not order_nos:
+        return _refuse(message_for("nothing_selected"))
+    address_id = id_arg(request.form.get("return_address_id"))
+    # No return address at all: the service refuses (422, the toast says where to add one).
+    result = dispatch.dispatch_orders(
+        merchant,
+        order_nos,
+        current_user._get_current_object(),
+        return_address_id=address_id,
+        confirm_holds=_confirmed_holds(),
+    )
+    db.session.commit()
+    return _batch_answer(
+        merchant, filters, dispatch_outcome(result), dispatch_address_id=address_id
+    )
 
 
 @bp.get("/orders/<order_no>")
@@ -442,7 +583,7 @@ def order_detail(order_no: str) -> Response:
     if is_targeted_htmx():
         return render("merchant/_order_detail.html", **context)
     # A direct load: the desk with the drawer already open.
-    return render("merchant/orders.html", **desk_context(merchant, OrderFilters()), **context)
+    return render("merchant/orders.html", **{**desk_context(merchant, OrderFilters()), **context})
 
 
 @bp.post("/orders/<order_no>/acknowledge-address")
@@ -454,6 +595,33 @@ def order_acknowledge_address(order_no: str) -> Response:
         notify(_("已确认新地址，厂家可以重新打印面单"))
     else:
         notify(message_for("no_address_change"), "warning")
+    return _order_answer(merchant, order)
+
+
+@bp.post("/orders/<order_no>/dispatch")
+def order_dispatch_one(order_no: str) -> Response:
+    """发货 from a row or the drawer, to the default return address; a held order only once
+    the merchant confirmed (the button asks first and sends confirm_holds)."""
+    merchant = current_merchant()
+    order = queries.get_order_for_merchant(merchant, order_no)
+    result = dispatch.dispatch_orders(
+        merchant,
+        [order.order_no],
+        current_user._get_current_object(),
+        confirm_holds=_confirmed_holds(),
+    )
+    db.session.commit()
+    if result.dispatched:
+        notify(_("订单 %(no)s 已发货", no=order.order_no))
+    else:
+        [refusal] = result.refused
+        notify(dispatch_refusal_message(refusal.code), "warning")
+    return _order_answer(merchant, order)
+
+
+def _order_answer(merchant: Merchant, order: Order) -> Response:
+    """After an action on one order: its row (from the list) or the drawer with the row
+    behind it refreshed out of band; without htmx, the order's page."""
     if not is_targeted_htmx():
         return hx_redirect(url_for("merchant.order_detail", order_no=order.order_no))
     row_target = f"row-{order.id}"
@@ -465,3 +633,62 @@ def order_acknowledge_address(order_no: str) -> Response:
         **detail_context(merchant, order),
     )
     return with_trigger(response, ORDERS_CHANGED)
+
+
+# --- the platform's batch-shipping file (导出发货文件) ------------------------------------------
+
+
+def shanghai_days(
+    since: date | None, until: date | None
+) -> tuple[datetime | None, datetime | None]:
+    """Calendar days in Asia/Shanghai, both included, as the [start, end) the export reads."""
+    start = datetime.combine(since, time.min, tzinfo=SHANGHAI) if since else None
+    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=SHANGHAI) if until else None
+    return start, end
+
+
+def dispatch_export_response(
+    merchant: Merchant, file_format: str, since: datetime | None, until: datetime | None
+) -> Response:
+    """Orders dispatched in [since, until), in the platform's batch-shipping layout (订单号,
+    快递公司, 快递单号): a streamed CSV or a spooled XLSX attachment, for the web and the API."""
+    filename = dispatch.dispatch_export_filename(file_format)
+    if file_format == "csv":
+        # The rows stream after this view has returned, when the request's session is gone:
+        # load the merchant now (a commit earlier in the request may have expired it).
+        db.session.refresh(merchant)
+        response = Response(
+            stream_with_context(dispatch.dispatch_export_csv(merchant, since, until)),
+            mimetype=FILE_TYPES["csv"],
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    else:
+        spool = tempfile.SpooledTemporaryFile(max_size=XLSX_SPOOL_BYTES)  # noqa: SIM115
+        try:
+            dispatch.dispatch_export_xlsx(merchant, spool, since, until)
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)  # send_file closes it once sent
+        response = send_file(
+            spool,
+            mimetype=FILE_TYPES["xlsx"],
+            as_attachment=True,
+            download_name=filename,
+            max_age=0,
+        )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/orders/dispatch-export")
+def dispatch_export() -> Response:
+    """导出发货文件: dispatched between two Shanghai dates (both included; either may be left
+    out, reversed dates are swapped), as CSV (the default) or XLSX."""
+    since, until = date_arg(request.args.get("since")), date_arg(request.args.get("until"))
+    if since and until and since > until:
+        since, until = until, since
+    file_format = request.args.get("format", "csv")
+    if file_format not in FILE_TYPES:
+        file_format = "csv"
+    return dispatch_export_response(current_merchant(), file_format, *shanghai_days(since, until))
