@@ -16,7 +16,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.models import ApiToken, LoginFailure, Merchant, ReturnAddress, Supplier, User
+from portal.models import ApiToken, LoginFailure, Merchant, Order, ReturnAddress, Supplier, User
 from portal.models.accounts import LABEL_FULL, LABEL_PRIVATE, ROLE_MERCHANT, ROLE_SUPPLIER
 from portal.models.base import utcnow
 from portal.privacy import is_valid_phone, normalize_phone, normalize_text
@@ -368,6 +368,10 @@ def delete_return_address(merchant: Merchant, address_id: int) -> None:
     address = get_return_address_for_merchant(merchant, address_id)
     if address.is_default:
         raise DomainError("return_address_in_use")
+    used = db.session.scalar(select(Order.id).where(Order.return_address_id == address.id).limit(1))
+    if used is not None:
+        # Dispatched orders record where returns go; that record must stay whole.
+        raise DomainError("return_address_used")
     db.session.delete(address)
     db.session.flush()
 

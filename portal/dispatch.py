@@ -83,6 +83,7 @@ from portal.models.orders import (
     STAGE_RETURNED,
     STAGE_UNASSIGNED,
 )
+from portal.web_args import MAX_ID
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,8 @@ def resolve_return_address(merchant: Merchant, return_address_id: object = None)
     if return_address_id is not None:
         if isinstance(return_address_id, bool) or not isinstance(return_address_id, int):
             raise DomainError("validation_error", field="return_address_id")
+        if not 0 < return_address_id <= MAX_ID:  # beyond the column: no such address
+            raise DomainError("not_found", _("找不到该退货地址"), field="return_address_id")
         address = db.session.scalar(
             select(ReturnAddress).where(
                 ReturnAddress.id == return_address_id, ReturnAddress.merchant_id == merchant.id

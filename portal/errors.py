@@ -68,6 +68,7 @@ MESSAGES: dict[str, tuple[object, int]] = {
     "dispute_reason_required": (_l("请填写有异议的原因"), 422),
     # return addresses
     "return_address_in_use": (_l("默认退货地址不能删除，请先设置其他默认地址"), 409),
+    "return_address_used": (_l("该退货地址已用于发货的订单，不能删除"), 409),
     # dispatch (DESIGN §6): batch dispatch, the batch-shipping export, signed webhooks
     "return_address_required": (_l("发货需要退货地址，请先在「设置」中添加退货地址"), 422),
     "invalid_webhook_url": (

@@ -177,13 +177,15 @@ def parse_effective_from(text: str | None) -> datetime | None:
         return _parse_datetime(text, EFFECTIVE_FROM)
     except FieldError:
         pass
+    except OverflowError:  # a calendar-edge time such as 0001-01-01 00:00 in Shanghai
+        raise DomainError("invalid_effective_from", field="effective_from") from None
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=SHANGHAI)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise DomainError("invalid_effective_from", field="effective_from") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=SHANGHAI)
-    return moment.astimezone(UTC)
 
 
 def _check_effective_from(moment: datetime, now: datetime) -> None:

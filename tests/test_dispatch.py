@@ -208,6 +208,11 @@ def test_dispatch_records_time_actor_address_and_event(shop: Shop) -> None:
     assert result.dispatched == [b]
     assert order(shop, b).return_address_id == other.id
 
+    # An address dispatched orders point to cannot be deleted (was a 500: foreign key).
+    with pytest.raises(DomainError) as refused:
+        accounts.delete_return_address(shop.merchant, other.id)
+    assert refused.value.code == "return_address_used"
+
 
 def test_every_refusal_has_its_code(shop: Shop) -> None:
     add_address(shop.merchant, default=True)
@@ -289,7 +294,13 @@ def test_return_address_must_be_the_merchants_own(shop: Shop, factory: Any) -> N
     stranger = factory.merchant()
     foreign = add_address(db.session.get(Merchant, stranger.merchant.id), default=True)
     add_address(shop.merchant, default=True)
-    for bad, code in ((foreign.id, "not_found"), (10**9, "not_found"), ("1", "validation_error")):
+    cases = (
+        (foreign.id, "not_found"),
+        (10**9, "not_found"),
+        (2**63, "not_found"),
+        ("1", "validation_error"),
+    )
+    for bad, code in cases:
         with pytest.raises(DomainError) as refused:
             dispatch_orders(shop.merchant, [number], shop.actor, return_address_id=bad)
         assert (refused.value.code, refused.value.details["field"]) == (code, "return_address_id")

@@ -201,7 +201,9 @@ def test_parse_effective_from(app_ctx):
     assert prices.parse_effective_from("2026-11-01T01:30:00+00:00") == expected
     assert prices.parse_effective_from("2026-11-01") == datetime(2026, 10, 31, 16, tzinfo=UTC)
     assert prices.parse_effective_from("") is None
-    for bad in ("yesterday", "2026-13-01", "2026-11-01 25:00"):
+    # calendar-edge times overflowed (a 500) before they were refused
+    edges = ("0001-01-01 00:00:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00")
+    for bad in ("yesterday", "2026-13-01", "2026-11-01 25:00", *edges):
         with pytest.raises(DomainError) as caught:
             prices.parse_effective_from(bad)
         assert caught.value.code == "invalid_effective_from"
