@@ -472,6 +472,9 @@ def serve_command(host: str, port: int, workers: int) -> None:
                 # Path only: query strings may carry a searched phone number.
                 "--access-logformat",
                 '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
+                # gunicorn's control socket defaults to one path per user: two portals on one
+                # machine (or a benchmark next to the app) would fight over it.
+                "--no-control-socket",
                 "wsgi:app",
             ],
         )
