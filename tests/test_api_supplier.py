@@ -221,7 +221,8 @@ def test_list_stages_filters_and_pagination(desk):
     assert api.listed(merchant_shop_id=desk.shop_id) == (0, [])  # a supplier's own ID
     assert api.listed(q=returned) == (1, [returned])
     assert api.listed(q="261121-999999999999999") == (0, [])
-    assert api.listed(q="x\x00y") == (0, [])
+    # NUL never reaches a query: the whole request is refused (400 invalid_request)
+    assert api.get("/supplier/orders", q="x\x00y").status_code == 400
     assert api.listed(per_page=4, page=2) == (6, [later, other_shop])
     assert api.listed(per_page=4, page=9) == (6, [])
     page = api.orders(per_page=2)
@@ -386,8 +387,6 @@ def test_print_job_request_errors(desk):
         ({"order_nos": [no] * 1001}, 422, "too_many_orders", "order_nos"),
         ({"order_nos": [no, 261121]}, 422, "validation_error", "order_nos[1]"),
         ({"order_nos": [[no]]}, 422, "validation_error", "order_nos[0]"),
-        ({"order_nos": ["261121-\ud800"]}, 422, "validation_error", "order_nos[0]"),
-        ({"order_nos": ["261121-\x00"]}, 422, "validation_error", "order_nos[0]"),
         ({"courier": None}, 422, "validation_error", "courier"),
         ({"courier": {"code": "SF"}}, 422, "validation_error", "courier"),
         ({"courier": "火星快递"}, 422, "unknown_courier", "courier"),
@@ -400,7 +399,12 @@ def test_print_job_request_errors(desk):
         assert response.status_code == status, (changes, response.json)
         assert response.json["error"]["code"] == code, changes
         assert response.json["error"]["field"] == field, changes
-    for body in ([no], "x"):
+    for body in (
+        [no],
+        "x",
+        {**base, "order_nos": ["261121-\ud800"]},
+        {**base, "courier": "S\x00F"},
+    ):
         assert desk.supplier.post("/supplier/print-jobs", body).status_code == 400
     assert desk.supplier.print_job([no]).status_code == 201  # the base request is fine
 
@@ -572,8 +576,6 @@ def test_tracking_type_confusion_is_a_422_naming_the_item(desk):
         (item(tracking_no=None), "validation_error", f"{first}.tracking_no"),
         (item(tracking_no=7.5e10), "validation_error", f"{first}.tracking_no"),
         (item(order_no=["x"]), "validation_error", f"{first}.order_no"),
-        (item(order_no="\ud800"), "validation_error", f"{first}.order_no"),
-        (item(order_no="26\x001"), "validation_error", f"{first}.order_no"),
         (item(courier=True), "validation_error", f"{first}.courier"),
         (item(courier=...), "validation_error", f"{first}.courier"),
         (
@@ -739,7 +741,7 @@ def test_cancel_a_return_until_dispatch(desk):
         (dispatched, 409, "dispatched"),
         (theirs, 404, "not_found"),  # another supplier's order
         ("261121-999999999999999", 404, "not_found"),
-        ("261121-%00", 404, "not_found"),
+        ("261121-%00", 400, "invalid_request"),  # NUL: refused before any query
     ):
         response = api.delete(f"/supplier/tracking/{order_no}")
         assert response.status_code == status, order_no
