@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from portal.allocation import _lock_orders, chunks
+from portal.allocation import _lock_orders, chunks, is_bound
 from portal.couriers import (
     MAX_EXTRA_TRACKING_NOS,
     TrackingWarning,
@@ -27,7 +29,7 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.imports.tabular import RowError
 from portal.imports.tracking_file import TrackingRow
-from portal.models import Assignment, Order, OrderParcel, Parcel, Supplier, User
+from portal.models import Assignment, Merchant, Order, OrderParcel, Parcel, Supplier, User
 from portal.models.base import utcnow
 from portal.models.orders import (
     ASSIGNMENT_CANCELLED,
@@ -145,8 +147,8 @@ def return_tracking(
     cancelled = cancelled_for_supplier(supplier, missing) if missing else set()
     parcels = _existing_parcels(n for p in prepared for n in p.numbers)
 
-    # Numbers claimed in this batch: tracking_no → (merchant_id, receiver_key)
-    claimed: dict[str, tuple[int, str]] = {}
+    # Numbers claimed in this batch: tracking_no → (merchant_id, receiver_key, supplier_id)
+    claimed: dict[str, tuple[int, str, int]] = {}
     accepted: list[tuple[_Prepared, Order]] = []
     for p in prepared:
         order = orders.get(p.item.order_no)
@@ -157,14 +159,19 @@ def return_tracking(
         if order.stage == STAGE_DISPATCHED:
             result.refused.append(TrackingRefusal(p.item.order_no, "dispatched", p.item.row))
             continue
-        owner = (order.merchant_id, order.receiver_key)
+        owner = (order.merchant_id, order.receiver_key, supplier.id)
         clash = None
         for number in p.numbers:
             parcel = parcels.get(number)
-            other = (parcel.merchant_id, parcel.receiver_key) if parcel else claimed.get(number)
-            # The same number on another order is one parcel only for the same receiver.
+            other = (
+                (parcel.merchant_id, parcel.receiver_key, parcel.supplier_id)
+                if parcel
+                else claimed.get(number)
+            )
+            # The same number on another order is one parcel only for the same receiver, shipped
+            # by the same factory (two factories never share a parcel).
             if other is not None and (other != owner or not order.receiver_key):
-                already_ours = parcel is not None and _parcel_is_on(parcel, order)
+                already_ours = parcel is not None and _parcel_is_only_on(parcel, order)
                 if not already_ours:
                     clash = number
                     break
@@ -178,15 +185,16 @@ def return_tracking(
         accepted.append((p, order))
 
     won = _claim(supplier, [order.id for _p, order in accepted])
-    now = utcnow()
+    stored: list[tuple[_Prepared, Order]] = []
     for p, order in accepted:
         if order.id not in won:
             result.refused.append(
                 TrackingRefusal(p.item.order_no, "assignment_cancelled", p.item.row)
             )
             continue
-        _store_numbers(supplier, order, p, now)
+        stored.append((p, order))
         result.returned.append(p.item.order_no)
+    _store_numbers(supplier, stored, utcnow())
     # Hook (portal.dispatch): merchants with auto-dispatch on have the orders just returned
     # dispatched at once, in this same transaction (held orders and merchants without a return
     # address are left returned for a person).
@@ -195,15 +203,14 @@ def return_tracking(
     return result
 
 
-def _parcel_is_on(parcel: Parcel, order: Order) -> bool:
-    return (
-        db.session.scalar(
-            select(OrderParcel.order_id).where(
-                OrderParcel.parcel_id == parcel.id, OrderParcel.order_id == order.id
-            )
-        )
-        is not None
-    )
+def _parcel_is_only_on(parcel: Parcel, order: Order) -> bool:
+    """The order's own parcel, carried by no other order: returning its number again re-files
+    it under the order's current receiver. A parcel another order shares stays that receiver's
+    (the buyer of this order moved after the number came back): the number is refused."""
+    carriers = db.session.scalars(
+        select(OrderParcel.order_id).where(OrderParcel.parcel_id == parcel.id)
+    ).all()
+    return set(carriers) == {order.id}
 
 
 def _claim(supplier: Supplier, order_ids: list[int]) -> set[int]:
@@ -227,45 +234,85 @@ def _claim(supplier: Supplier, order_ids: list[int]) -> set[int]:
                 )
                 .values(stage=STAGE_RETURNED, returned_at=now, updated_at=now)
                 .returning(Order.id)
+                .execution_options(synchronize_session=False)
             ).all()
         )
     return won
 
 
-def _store_numbers(supplier: Supplier, order: Order, p: _Prepared, now: object) -> None:
-    _detach_parcels([order.id])
-    parcel_ids = []
-    for number in p.numbers:
-        try:
-            with db.session.begin_nested():
-                db.session.execute(
-                    insert(Parcel).values(
-                        tracking_no=number,
-                        courier=p.courier,
-                        merchant_id=order.merchant_id,
-                        supplier_id=supplier.id,
-                        receiver_key=order.receiver_key,
-                        created_at=now,
-                    )
+def _store_numbers(
+    supplier: Supplier, stored: Sequence[tuple[_Prepared, Order]], now: object
+) -> None:
+    """File the numbers of a whole batch, set-based: a handful of statements per 900 orders.
+
+    Each order's old parcels are detached; parcels are inserted once per number (an existing
+    one — the same parcel for the same receiver, checked before the claim — is kept), then
+    linked to their orders, and the orders get their primary number.
+    """
+    if not stored:
+        return
+    order_ids = [order.id for _p, order in stored]
+    for chunk in chunks(order_ids):
+        _detach_parcels(list(chunk))
+    owners: dict[str, tuple[int, str, int]] = {}
+    new_parcels: list[dict[str, object]] = []
+    for p, order in stored:
+        for number in p.numbers:
+            if number not in owners:
+                owners[number] = (order.merchant_id, order.receiver_key, supplier.id)
+                new_parcels.append(
+                    {
+                        "tracking_no": number,
+                        "courier": p.courier,
+                        "merchant_id": order.merchant_id,
+                        "supplier_id": supplier.id,
+                        "receiver_key": order.receiver_key,
+                        "created_at": now,
+                    }
                 )
-        except IntegrityError:
-            pass  # exists already: the same parcel for the same receiver (checked below)
-        parcel = db.session.scalar(select(Parcel).where(Parcel.tracking_no == number))
-        if (parcel.merchant_id, parcel.receiver_key) != (order.merchant_id, order.receiver_key):
-            raise TrackingRaceError(number)
-        parcel_ids.append(parcel.id)
+    insert_new = _insert_ignoring_duplicates(Parcel.__table__)
+    for chunk in chunks(new_parcels, 500):
+        db.session.execute(insert_new, list(chunk))
+    parcel_ids: dict[str, int] = {}
+    for chunk in chunks(list(owners)):
+        rows = db.session.execute(
+            select(
+                Parcel.tracking_no,
+                Parcel.id,
+                Parcel.merchant_id,
+                Parcel.receiver_key,
+                Parcel.supplier_id,
+            ).where(Parcel.tracking_no.in_(chunk))
+        )
+        for number, parcel_id, merchant_id, receiver_key, supplier_id in rows:
+            # Another request filed this number for a different receiver (or factory) meanwhile.
+            if (merchant_id, receiver_key, supplier_id) != owners[number]:
+                raise TrackingRaceError(number)
+            parcel_ids[number] = parcel_id
+    links = [
+        {"order_id": order.id, "parcel_id": parcel_ids[number], "is_primary": i == 0}
+        for p, order in stored
+        for i, number in enumerate(p.numbers)
+    ]
+    for chunk in chunks(links, 900):
+        db.session.execute(insert(OrderParcel.__table__), list(chunk))
+    table = Order.__table__
     db.session.execute(
-        insert(OrderParcel),
+        update(table)
+        .where(table.c.id == bindparam("order_id"))
+        .values(courier=bindparam("new_courier"), tracking_no=bindparam("new_tracking_no")),
         [
-            {"order_id": order.id, "parcel_id": pid, "is_primary": i == 0}
-            for i, pid in enumerate(parcel_ids)
+            {"order_id": order.id, "new_courier": p.courier, "new_tracking_no": p.numbers[0]}
+            for p, order in stored
         ],
     )
-    db.session.execute(
-        update(Order)
-        .where(Order.id == order.id)
-        .values(courier=p.courier, tracking_no=p.numbers[0])
-    )
+
+
+def _insert_ignoring_duplicates(table: Any) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING in the dialect at hand (PostgreSQL or SQLite)."""
+    if db.engine.dialect.name == "postgresql":
+        return postgresql_insert(table).on_conflict_do_nothing()
+    return sqlite_insert(table).on_conflict_do_nothing()
 
 
 def _detach_parcels(order_ids: list[int]) -> None:
@@ -293,6 +340,10 @@ def cancel_return(supplier: Supplier, order_no: str) -> None:
         raise DomainError("not_found")
     if order.stage == STAGE_DISPATCHED:
         raise DomainError("dispatched")
+    # After the binding ended a returned order stays with the merchant to dispatch (DESIGN §3):
+    # taken back, it would be an assignment without a binding. The lock orders us with ending.
+    if not is_bound(db.session.get(Merchant, order.merchant_id), supplier, lock=True):
+        raise DomainError("binding_not_active")
     changed = db.session.scalars(
         update(Order)
         .where(
