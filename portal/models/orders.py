@@ -41,7 +41,9 @@ class Order(Base):
         Index("ix_orders_merchant_stage_id", "merchant_id", "stage", "id"),
         Index("ix_orders_merchant_supplier_stage", "merchant_id", "supplier_id", "stage", "id"),
         # The factory desk: a supplier's current orders by stage.
-        Index("ix_orders_supplier_stage_id", "supplier_id", "stage", "id"),
+        # The factory desk: a tab ordered by 承诺发货时间, and its 待打印/已打印 counts.
+        Index("ix_orders_supplier_stage_promise", "supplier_id", "stage", "promise_ship_at", "id"),
+        Index("ix_orders_supplier_stage_printed", "supplier_id", "stage", "print_count"),
         Index("ix_orders_merchant_phone_index", "merchant_id", "phone_index"),
         Index("ix_orders_merchant_sku", "merchant_id", "sku_key"),
         Index("ix_orders_merchant_paid_at", "merchant_id", "paid_at"),
