@@ -723,8 +723,11 @@ def protect_receiver(
     city: str | None,
     district: str | None,
     detail: str | None,
+    key: str | None = None,
 ) -> ProtectedReceiver:
-    """Encrypt, mask and index a receiver for one order. Province/city/district stay in clear."""
+    """Encrypt, mask and index a receiver for one order. Province/city/district stay in clear.
+
+    `key` is the receiver_key when the caller computed it already (the import does)."""
     name_text = normalize_text(name)
     detail_text = normalize_text(detail)
     parsed = normalize_phone(phone)
@@ -740,9 +743,8 @@ def protect_receiver(
         phone_mask=_mask_phone(parsed),
         detail_mask=mask_detail(detail_text),
         phone_index=_phone_index(keyring, merchant_id, parsed),
-        receiver_key=receiver_key(
-            keyring, merchant_id, name, phone, province, city, district, detail
-        ),
+        receiver_key=key
+        or receiver_key(keyring, merchant_id, name, phone, province, city, district, detail),
     )
 
 

@@ -593,7 +593,8 @@ def _build(statement: Statement, token: datetime) -> None:
                     "returned_at": row.returned_at,
                 }
             )
-        db.session.execute(insert(StatementLine), lines)
+        # render_nulls: unpriced lines must not split the executemany into many INSERTs.
+        db.session.execute(insert(StatementLine).execution_options(render_nulls=True), lines)
         _still_ours(statement_id, token)
         db.session.commit()
         last_id = rows[-1].id

@@ -196,6 +196,7 @@ def _order_values(
         row.city,
         row.district,
         row.detail,
+        key,
     )
     province, city, district = (normalize_text(v) for v in (row.province, row.city, row.district))
     complete = is_complete_address(province, city, district, row.detail) and (
@@ -319,7 +320,8 @@ def _upsert_batch(
             to_check_holds.append(old.id)
 
     if inserts:
-        db.session.execute(insert(Order), inserts)
+        # render_nulls: one executemany, not one INSERT per pattern of NULL columns.
+        db.session.execute(insert(Order).execution_options(render_nulls=True), inserts)
         result.created += len(inserts)
     if updates:
         # Bulk UPDATE by primary key: one executemany for the whole batch. In id order, like
