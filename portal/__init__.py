@@ -23,6 +23,7 @@ from portal.jobs import queue
 from portal.merchant import bp as merchant_bp
 from portal.privacy import MissingKeysError, load_or_create
 from portal.supplier import bp as supplier_bp
+from portal.web_args import IdConverter
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -145,6 +146,7 @@ def _may_write() -> bool:
 
 
 def register_blueprints(app: Flask) -> None:
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.register_blueprint(auth_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(merchant_bp)

@@ -41,7 +41,8 @@ def register(app: Flask) -> None:
         check_storable(key for key in request.args)
         check_storable(value for values in request.args.lists() for value in values[1])
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            check_storable(key for key in request.form)
+            # A multipart part with an empty name has the key None.
+            check_storable(key or "" for key in request.form)
             check_storable(value for values in request.form.lists() for value in values[1])
 
     @app.before_request

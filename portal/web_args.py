@@ -8,10 +8,22 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date
+from typing import Any
+
+from werkzeug.routing import IntegerConverter
 
 MAX_ID = 2**31 - 1  # larger ids cannot exist (and would overflow an INTEGER parameter)
 # Far-off years are typing errors, and date.max + 1 day would overflow.
 DATE_RANGE = (date(2000, 1, 1), date(2100, 12, 31))
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` in every route: an id beyond the column range is a 404, not a database error
+    (PostgreSQL refuses an INTEGER parameter above 2**31 - 1, SQLite one above 2**63 - 1)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def text_arg(value: str | None, limit: int) -> str:

@@ -53,6 +53,9 @@ def error_response(description: str) -> dict[str, Any]:
 
 
 COMMON_ERRORS = {
+    # Every request is refused this way when its body is not the JSON object (or multipart
+    # form) asked for, or any text in it or in the query holds NUL or a lone surrogate.
+    "400": error_response("invalid_request：请求格式不正确，或含有无法处理的字符（如 NUL）"),
     "401": error_response("缺少或无效的令牌"),
     "403": error_response("角色不符"),
 }
@@ -67,7 +70,8 @@ def operation(
     parameters: list[dict[str, Any]] | None = None,
     description: str | None = None,
 ) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "responses": {**responses, **COMMON_ERRORS}}
+    common = {code: answer for code, answer in COMMON_ERRORS.items() if code not in responses}
+    op: dict[str, Any] = {"summary": summary, "responses": {**responses, **common}}
     if description:
         op["description"] = description
     if body is not None:
@@ -661,7 +665,12 @@ def build_spec() -> dict[str, Any]:
         "/me": {"get": operation("当前账号", {"200": ok(ref("Me"))})},
         "/bindings": {
             "get": operation(
-                "绑定列表（商家与厂家）", {"200": ok(ref("BindingPage"))}, parameters=PAGE_PARAMS
+                "绑定列表（商家与厂家）",
+                {
+                    "200": ok(ref("BindingPage")),
+                    "422": error_response("validation_error：page 或 per_page 取值不对"),
+                },
+                parameters=PAGE_PARAMS,
             ),
             "post": operation(
                 "商家按厂家店铺ID申请绑定",
@@ -972,7 +981,10 @@ def supplier_paths(not_found: dict[str, Any]) -> dict[str, Any]:
                 {
                     "200": ok(ref("TrackingCancelled")),
                     "404": not_found,
-                    "409": error_response("dispatched：已发货；not_returned：还没有回传运单号"),
+                    "409": error_response(
+                        "dispatched：已发货；not_returned：还没有回传运单号；"
+                        "binding_not_active：绑定已解除，订单留给商家发货"
+                    ),
                 },
                 parameters=[PATH_ORDER_NO],
             )

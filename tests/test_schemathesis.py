@@ -1,0 +1,183 @@
+"""Schemathesis over /api/v1/openapi.json: every operation, as a merchant and as a supplier.
+
+The schema is loaded from the Flask app itself (WSGI, no server). The world has a bound pair
+with orders in every stage, a print job waiting for confirmation, a dispatched order, a built
+statement and a return address, so list and detail answers carry real data. For every
+operation, generated requests — valid ones, invalid ones, and valid ones aimed at the world's
+real objects — must get an answer that is not a server error, whose status code the spec
+documents and whose body matches the documented schema.
+
+Operations of the other role are only sampled (their answer is the role gate's 403). Example
+counts are bounded and derandomized (no example database): the run is reproducible and quick.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import schemathesis
+from flask import request
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+)
+from sqlalchemy import select
+
+from portal import accounts, allocation
+from portal.dispatch import dispatch_orders
+from portal.extensions import db
+from portal.keyring import current_keyring
+from portal.models import Binding, Merchant, Supplier
+from portal.orders.upsert import upsert_orders
+from portal.printing.jobs import create_print_job
+from tests.authz_access import API_BOTH, API_MERCHANT, API_SUPPLIER
+from tests.factories import demo_order
+from tests.test_authz_matrix import ROUTES
+from tests.test_statements_web import World, build_world, run_queue
+
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
+EXAMPLES = 15  # per operation and generation mode
+OTHER_ROLE_EXAMPLES = 3
+ROLE_ACCESS = {"merchant": {API_MERCHANT, API_BOTH}, "supplier": {API_SUPPLIER, API_BOTH}}
+
+
+def populate(world: World) -> dict[str, Any]:
+    """Besides build_world's two returned orders: assigned, held, cancelled and dispatched
+    orders, a print job waiting for confirmation, a return address and a built statement."""
+    with world.app.app_context():
+        merchant = db.session.get(Merchant, world.merchant_id)
+        supplier = db.session.get(Supplier, world.supplier_id)
+        numbers = [f"261121-s{i:014d}" for i in range(1, 6)]
+        upsert_orders(current_keyring(), merchant, [demo_order(n) for n in numbers])
+        assert allocation.assign_orders(merchant, numbers, supplier, None).done
+        allocation.cancel_assignments(merchant, [numbers[0]], None)
+        upsert_orders(
+            current_keyring(),
+            merchant,
+            [
+                demo_order(numbers[1], detail="人民路1号"),  # address change pending
+                demo_order(numbers[2], after_sale_status="退款中"),  # assignment cancelled
+            ],
+        )
+        start = f"YT{supplier.id:013d}"
+        job = create_print_job(supplier, numbers[3:], "YTO", "100x180", start, None).job
+        accounts.add_return_address(
+            merchant,
+            accounts.AddressInput("退货", "13800138000", "北京市", "北京市", "朝阳区", "x 路"),
+            make_default=True,
+        )
+        db.session.flush()
+        assert dispatch_orders(merchant, world.order_nos[:1], None).dispatched
+        db.session.commit()
+        known = {
+            "binding_id": db.session.scalar(select(Binding.id)),
+            "job_id": job.id,
+            "order_no": numbers[3],
+        }
+    response = world.merchant.client.post(
+        "/api/v1/statements",
+        json={
+            "supplier_shop_id": world.supplier_shop_id,
+            "start": "2026-11-15",
+            "end": "2026-11-21",
+        },
+        headers={"Authorization": f"Bearer {world.merchant_token}"},
+    )
+    assert response.status_code == 202, response.json
+    assert run_queue(world.app) >= 1
+    return {**known, "statement_id": response.json["id"]}
+
+
+def access_of(app: Any, operation: Any) -> str:
+    """The authorization matrix's access kind for the Flask route behind an operation."""
+    path = "/api/v1" + operation.path
+    for parameter in operation.path_parameters:
+        path = path.replace("{" + parameter.name + "}", "1")
+    adapter = app.url_map.bind("portal.test")
+    endpoint, _values = adapter.match(path, method=operation.method.upper())
+    return ROUTES[endpoint][0]
+
+
+def method_rank(operation: Any) -> int:
+    """Reads first, then writes, deletes last: ending the binding must not empty the world."""
+    return {"get": 0, "delete": 2}.get(operation.method.lower(), 1)
+
+
+def describe(error: BaseException) -> str:
+    """The failure without the traceback: schemathesis puts status, body and curl in it."""
+    parts = [f"{type(error).__name__}: {error}"]
+    parts += [f"  - {type(inner).__name__}: {inner}" for inner in getattr(error, "exceptions", ())]
+    return "\n".join(parts)
+
+
+def run_operation(
+    operation: Any, token: str, mode: GenerationMode, examples: int, **fixed: Any
+) -> list[str]:
+    headers = {"Authorization": f"Bearer {token}"}
+
+    @given(case=operation.as_strategy(mode, **fixed))
+    @settings(
+        max_examples=examples,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(case: Any) -> None:
+        case.call_and_validate(headers=headers, checks=CHECKS)
+
+    try:
+        check()
+    except (Exception, BaseExceptionGroup) as error:  # report every operation, not the first
+        return [f"{operation.label} [{mode.value}] {fixed}:\n{describe(error)}"]
+    return []
+
+
+@pytest.mark.parametrize("role", ["merchant", "supplier"])
+def test_every_operation_conforms_to_the_spec(app, factory, make_browser, role):
+    world = build_world(app, factory, make_browser)
+    known = populate(world)
+    token = world.merchant_token if role == "merchant" else world.supplier_token
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    operations = sorted((result.ok() for result in schema.get_all_operations()), key=method_rank)
+    assert len(operations) >= 35  # the whole API, not a part the loader understood
+
+    failures: list[str] = []
+    own = 0
+    for operation in operations:
+        if access_of(app, operation) not in ROLE_ACCESS[role]:
+            failures += run_operation(
+                operation, token, GenerationMode.POSITIVE, OTHER_ROLE_EXAMPLES
+            )
+            continue
+        own += 1
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            failures += run_operation(operation, token, mode, EXAMPLES)
+        names = [parameter.name for parameter in operation.path_parameters]
+        if names:
+            real = {name: known[name] for name in names}
+            failures += run_operation(
+                operation, token, GenerationMode.POSITIVE, EXAMPLES, path_parameters=real
+            )
+    assert own >= 15
+    assert not failures, "\n\n".join(failures)
+
+
+def test_the_checks_can_fail(app, factory):
+    """A server error and an answer off the spec are caught (the suite is not vacuous)."""
+    token = factory.token(factory.merchant())
+
+    @app.after_request
+    def break_me(response):
+        if request.path == "/api/v1/me":
+            response.set_data(b'{"username": 1}')
+        return response
+
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    operation = schema["/me"]["GET"]
+    failures = run_operation(operation, token, GenerationMode.POSITIVE, 1)
+    assert failures and "schema" in failures[0].lower()
