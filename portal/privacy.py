@@ -104,7 +104,7 @@ _EXT_MARKER = re.compile(r"转|轉|分机|分機|ext\.?|x|#|,|;")
 _GROUP_SEPARATORS = re.compile(r"[\s.()\[\]\-\u2010-\u2015\u2212]+")
 _COUNTRY_CODE = re.compile(r"(?:\+|00)86 ?")
 
-PHONE_KINDS = ("mobile", "landline", "other", "empty")
+PHONE_KINDS = ("mobile", "landline", "other", "empty", "invalid")
 
 
 @dataclass(frozen=True)
@@ -166,6 +166,9 @@ def _drop_prefix(groups: list[str], prefix: str) -> list[str] | None:
 
 
 def _other_phone(text: str, extension: str = "") -> Phone:
+    if any(char.isalpha() for char in text):
+        # "138abcd5678" is a typo, not the number 1385678: never valid (kind "invalid").
+        return Phone("".join(_DIGITS.findall(text)), extension, "invalid")
     return Phone("".join(_DIGITS.findall(text)), extension, "other")
 
 

@@ -169,7 +169,7 @@ def test_normalize_text_is_idempotent_and_clean(raw: str) -> None:
         ("0755-123456", "0755123456", "", "other"),
         # Arabic-Indic digits would match \d; they are not digits a courier can dial.
         ("١٣٨١٢٣٤٥٦٧٨", "", "", "other"),
-        ("abc", "", "", "other"),
+        ("abc", "", "", "invalid"),  # letters: a typo, never a number
         ("", "", "", "empty"),
         (None, "", "", "empty"),
         ("\x00\u200b ", "", "", "empty"),
