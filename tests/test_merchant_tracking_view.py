@@ -433,3 +433,38 @@ def test_the_merchants_own_row_update_moves_the_baseline(shop: Shop) -> None:
     assert notice(ask(shop, poll))[1] == "有 1 条订单状态更新，点击刷新"
     shown = [new_version if token == old_version else token for token in poll.seen]
     assert ask(shop, poll, shown) == ""
+
+
+def test_the_merchant_api_carries_the_returned_tracking_numbers(app, factory):
+    """Was always [] in GET /orders and GET /orders/{order_no} (DESIGN §8.2 lists it)."""
+    from portal import allocation, bindings
+    from portal.extensions import db
+    from portal.keyring import current_keyring
+    from portal.models import Merchant, Supplier
+    from portal.orders.upsert import upsert_orders
+    from portal.tracking import TrackingItem, return_tracking
+    from tests.factories import demo_order
+
+    m_user, s_user = factory.merchant(), factory.supplier()
+    token = factory.token(m_user)
+    with app.app_context():
+        merchant = db.session.get(Merchant, m_user.merchant.id)
+        supplier = db.session.get(Supplier, s_user.supplier.id)
+        bindings.accept_binding(supplier, bindings.apply_for_binding(merchant, s_user.shop_id).id)
+        numbers = ["261121-000000000000101", "261121-000000000000102"]
+        upsert_orders(current_keyring(), merchant, [demo_order(n) for n in numbers])
+        assert allocation.assign_orders(merchant, numbers, supplier, None).done
+        item = TrackingItem(numbers[0], "SF", "SF1234567890123", ("SF1234567890124",))
+        assert return_tracking(supplier, [item], None).returned
+        db.session.commit()
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    detail = client.get(f"/api/v1/orders/{numbers[0]}", headers=headers).json
+    assert detail["tracking"] == [
+        {"courier": "SF", "tracking_no": "SF1234567890123"},
+        {"courier": "SF", "tracking_no": "SF1234567890124"},
+    ]
+    listed = client.get("/api/v1/orders", headers=headers).json["items"]
+    by_no = {order["order_no"]: order["tracking"] for order in listed}
+    assert by_no[numbers[0]][0]["tracking_no"] == "SF1234567890123"
+    assert by_no[numbers[1]] == []

@@ -557,7 +557,7 @@ SCHEMAS: dict[str, Any] = {
             "tracking": {
                 "type": "array",
                 "items": obj({"courier": STRING, "tracking_no": STRING}),
-                "description": "厂家回传的运单号（厂家工作台上线前为空）",
+                "description": "厂家回传的运单号，主单号在前",
             },
             "assign_blockers": {
                 "type": "array",

@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload
 
 from portal import allocation
 from portal.api import serializers
-from portal.api.base import api_user, json_body, list_answer, string_field
+from portal.api.base import api_user, json_body, page_answer, string_field
 from portal.api.merchant import bp
 from portal.authz import current_merchant
 from portal.bindings import find_supplier_by_shop_id
@@ -32,14 +32,29 @@ from portal.orders.queries import (
     receiver_for_merchant,
 )
 from portal.orders.upsert import upsert_orders
+from portal.tracking import tracking_numbers_for
 
 MAX_ORDERS_PER_UPSERT = 1000
 MAX_ORDER_NOS_PER_BATCH = 10_000
 
 
-def _order_answer(merchant: Merchant, order: Order) -> dict[str, Any]:
+def _order_answer(
+    merchant: Merchant, order: Order, tracking: dict[int, list[tuple[str, str]]] | None = None
+) -> dict[str, Any]:
     """Decrypts the receiver: call it only for orders actually sent back."""
-    return serializers.order(order, receiver_for_merchant(current_keyring(), merchant, order))
+    if tracking is None:
+        tracking = tracking_numbers_for([order.id])
+    return serializers.order(
+        order,
+        receiver_for_merchant(current_keyring(), merchant, order),
+        tracking.get(order.id, []),
+    )
+
+
+def _page_answers(merchant: Merchant, orders: list[Order]) -> list[dict[str, Any]]:
+    """A page of orders with their tracking numbers loaded in one query for the page."""
+    tracking = tracking_numbers_for([order.id for order in orders])
+    return [_order_answer(merchant, order, tracking) for order in orders]
 
 
 def _array_field(body: dict[str, Any], name: str, limit: int, too_many: str | None) -> list:
@@ -115,7 +130,7 @@ def order_list() -> Response:
     )
     if shop_id and supplier is None:
         query = query.where(false())  # no such supplier: no orders, without saying more
-    return list_answer(query, lambda order: _order_answer(merchant, order))
+    return page_answer(query, lambda orders: _page_answers(merchant, orders))
 
 
 @bp.get("/orders/<order_no>")

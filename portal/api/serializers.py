@@ -80,8 +80,11 @@ def upsert_result(
     return answer
 
 
-def order(item: Order, receiver: Receiver) -> dict[str, Any]:
-    """An order as the owning merchant sees it, with the plain receiver (DESIGN §8.2)."""
+def order(
+    item: Order, receiver: Receiver, tracking: Iterable[tuple[str, str]] = ()
+) -> dict[str, Any]:
+    """An order as the owning merchant sees it, with the plain receiver (DESIGN §8.2) and its
+    returned tracking numbers, primary first."""
     return {
         "order_no": item.order_no,
         "platform_status": item.platform_status,
@@ -117,7 +120,7 @@ def order(item: Order, receiver: Receiver) -> dict[str, Any]:
         "merchant_received_fen": item.merchant_received_fen,
         "stage": item.stage,
         "supplier": shop_ref(item.supplier) if item.supplier else None,
-        "tracking": [],  # returned tracking numbers arrive with the factory desk
+        "tracking": tracking_refs(tracking),
         "assign_blockers": assign_blockers(item),
         "print_blockers": print_blockers(item),
         "address_change_pending": item.address_change_pending,
