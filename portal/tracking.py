@@ -70,8 +70,17 @@ class _Prepared:
     numbers: tuple[str, ...]  # primary first
 
 
-class TrackingRaceError(RuntimeError):
-    """Another request stored one of these numbers for a different receiver meanwhile."""
+class TrackingRaceError(DomainError):
+    """Another request stored one of these numbers for a different receiver meanwhile: the
+    whole request is refused (and rolled back) as a duplicate, to be sent again."""
+
+    def __init__(self, number: str) -> None:
+        super().__init__(
+            "duplicate_tracking_no",
+            f"运单号 {number} 刚被其他订单使用，本次提交未保存，请核对后重试",
+            number=number,
+        )
+        self.number = number
 
 
 def _prepare(item: TrackingItem, result: TrackingResult) -> _Prepared | None:

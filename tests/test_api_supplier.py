@@ -846,3 +846,27 @@ def test_openapi_schemas_match_the_answers(desk):
     assert set(confirmed) == keys("TrackingResult")
     assert set(warned["warnings"][0]) == keys("TrackingWarning") - {"row"}
     assert gone["cancel_reason"] in schemas["SupplierOrder"]["properties"]["cancel_reason"]["enum"]
+
+
+def test_a_number_taken_by_another_request_meanwhile_is_a_409_not_a_500(desk, monkeypatch):
+    """TrackingRaceError (another request filed the number for another receiver between our
+    check and our insert) reached the API as a 500; now the whole request is refused as a
+    duplicate and nothing of it is saved."""
+    from portal import tracking
+
+    [no] = nos(1)
+    desk.orders(no)
+
+    def raced(*_args, **_kwargs):
+        raise tracking.TrackingRaceError("SF1234567890555")
+
+    monkeypatch.setattr(tracking, "_store_numbers", raced)
+    response = desk.supplier.post(
+        "/supplier/tracking",
+        {"items": [{"order_no": no, "courier": "SF", "tracking_no": "SF1234567890555"}]},
+    )
+    assert response.status_code == 409
+    assert response.json["error"]["code"] == "duplicate_tracking_no"
+    assert response.json["error"]["number"] == "SF1234567890555"
+    monkeypatch.undo()
+    assert desk.supplier.order(no)["stage"] == "assigned"

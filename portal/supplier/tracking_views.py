@@ -201,7 +201,7 @@ def tracking_import() -> Response:
         db.session.rollback()
         form.file.errors = [
             *form.file.errors,
-            _("运单号 %(no)s 刚被其他订单使用，本次导入未保存，请重新上传", no=str(error)),
+            _("运单号 %(no)s 刚被其他订单使用，本次导入未保存，请重新上传", no=error.number),
         ]
         return _render_import_page(form, status=422)
     if not rows.count:
