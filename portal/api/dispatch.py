@@ -18,10 +18,10 @@ from portal.api.base import api_user, json_body
 from portal.api.merchant import bp
 from portal.api.orders import _array_field
 from portal.authz import current_merchant
+from portal.downloads import FILE_TYPES
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.merchant.orders import dispatch_export_response, dispatch_refusal_message, shanghai_days
-from portal.merchant.statements_views import FILE_TYPES
 from portal.web_args import DATE_RANGE, MAX_ID
 
 # A batch of 5000 is a handful of set-based statements (one per 900 orders), about a second.

@@ -9,13 +9,12 @@ every 30 s whether the orders it shows have changed; it never replaces itself un
 from __future__ import annotations
 
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from flask import Response, request, send_file, stream_with_context, url_for
+from flask import Response, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -24,12 +23,12 @@ from sqlalchemy import select
 from portal import accounts, allocation, bindings, dispatch
 from portal.allocation import Refusal
 from portal.authz import current_merchant
+from portal.downloads import FILE_TYPES, file_response
 from portal.errors import message_for
 from portal.extensions import db, htmx
 from portal.formatting import CANCEL_REASON_LABELS, EVENT_LABELS, SHANGHAI
 from portal.htmx import hx_redirect, is_targeted_htmx, no_swap, notify, render, with_trigger
 from portal.keyring import current_keyring
-from portal.merchant.statements_views import FILE_TYPES, XLSX_SPOOL_BYTES
 from portal.merchant.views import bp
 from portal.models import Merchant, Order, OrderEvent, ReturnAddress, Supplier, User
 from portal.models.base import utcnow
@@ -652,33 +651,15 @@ def dispatch_export_response(
 ) -> Response:
     """Orders dispatched in [since, until), in the platform's batch-shipping layout (订单号,
     快递公司, 快递单号): a streamed CSV or a spooled XLSX attachment, for the web and the API."""
-    filename = dispatch.dispatch_export_filename(file_format)
-    if file_format == "csv":
-        # The rows stream after this view has returned, when the request's session is gone:
-        # load the merchant now (a commit earlier in the request may have expired it).
-        db.session.refresh(merchant)
-        response = Response(
-            stream_with_context(dispatch.dispatch_export_csv(merchant, since, until)),
-            mimetype=FILE_TYPES["csv"],
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
-    else:
-        spool = tempfile.SpooledTemporaryFile(max_size=XLSX_SPOOL_BYTES)  # noqa: SIM115
-        try:
-            dispatch.dispatch_export_xlsx(merchant, spool, since, until)
-        except BaseException:
-            spool.close()
-            raise
-        spool.seek(0)  # send_file closes it once sent
-        response = send_file(
-            spool,
-            mimetype=FILE_TYPES["xlsx"],
-            as_attachment=True,
-            download_name=filename,
-            max_age=0,
-        )
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    # The rows stream after this view has returned, when the request's session is gone:
+    # load the merchant now (a commit earlier in the request may have expired it).
+    db.session.refresh(merchant)
+    return file_response(
+        dispatch.dispatch_export_filename(file_format),
+        file_format,
+        lambda: dispatch.dispatch_export_csv(merchant, since, until),
+        lambda target: dispatch.dispatch_export_xlsx(merchant, target, since, until),
+    )
 
 
 @bp.get("/orders/dispatch-export")

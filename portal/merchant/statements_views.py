@@ -6,13 +6,12 @@ loader, the file download, the list and detail contexts and the answer to a revi
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Response, redirect, request, send_file, stream_with_context, url_for
+from flask import Response, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -24,6 +23,7 @@ from wtforms.validators import InputRequired
 
 from portal import statements
 from portal.authz import current_merchant
+from portal.downloads import FILE_TYPES, file_response
 from portal.errors import DomainError
 from portal.extensions import db, htmx
 from portal.formatting import ROLE_LABELS
@@ -44,11 +44,6 @@ MAX_ID = 2**31 - 1
 STATEMENTS_CHANGED = "statementsChanged"
 DETAIL_TARGET = "statement-detail"
 # An XLSX stays in memory up to this size, then spills to a temporary file.
-XLSX_SPOOL_BYTES = 8 * 1024 * 1024
-FILE_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
 
 LIST_PARTIALS = {
     "statement-form": "merchant/_statement_form.html",
@@ -302,27 +297,9 @@ def download_response(statement: Statement, file_format: str) -> Response:
         raise DomainError("validation_error", _("format 必须是 csv 或 xlsx"), field="format")
     if statement.status != STATEMENT_READY:
         raise DomainError("statement_not_ready")
-    filename = statements.statement_filename(statement, file_format)
-    if file_format == "csv":
-        response = Response(
-            stream_with_context(statements.statement_csv(statement)),
-            mimetype=FILE_TYPES["csv"],
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
-    else:
-        spool = tempfile.SpooledTemporaryFile(max_size=XLSX_SPOOL_BYTES)  # noqa: SIM115
-        try:
-            statements.statement_xlsx(statement, spool)
-        except BaseException:
-            spool.close()
-            raise
-        spool.seek(0)  # send_file closes it once sent
-        response = send_file(
-            spool,
-            mimetype=FILE_TYPES["xlsx"],
-            as_attachment=True,
-            download_name=filename,
-            max_age=0,
-        )
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return file_response(
+        statements.statement_filename(statement, file_format),
+        file_format,
+        lambda: statements.statement_csv(statement),
+        lambda target: statements.statement_xlsx(statement, target),
+    )
