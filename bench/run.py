@@ -49,7 +49,7 @@ from portal.extensions import db  # noqa: E402
 
 SECTIONS = ("lists", "import", "assign", "tracking", "dispatch", "statement", "http")
 ALIASES = {"batch": ("assign", "tracking", "dispatch")}
-DATA_DIR = BENCH_DIR / ".data"
+DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR") or BENCH_DIR / ".data")  # own dir per concurrent run
 RESULTS_DIR = BENCH_DIR / "results"
 
 # Targets (issue 6): 2-core machine, SQLite, 1 000 000 orders.
@@ -189,6 +189,12 @@ def prepare(args: argparse.Namespace, secret: str) -> tuple[str, Path, dict]:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{work}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(template, work)
+    # A template made before the newest migrations (an index added since) is brought up to date.
+    app = create_app(app_config(f"sqlite:///{work}", keys, secret))
+    with app.app_context():
+        upgrade()
+        dataset.check_schema_matches(db.engine)
+        db.engine.dispose()
     return f"sqlite:///{work}", keys, json.loads(meta.read_text())
 
 

@@ -51,6 +51,8 @@ class Config:
 
     API_MAX_PER_PAGE = 200
     PAGE_SIZE = 50
+    # Desk tab counts stop here ("10000+"): each count reads at most this many index entries.
+    COUNT_CAP = 10_000
 
     # Statement queue: "sqlite" (in-process worker, embedded default) or a redis:// URL.
     QUEUE_URL: str | None = None

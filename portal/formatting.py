@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 
 from portal import regions
 from portal.errors import message_for
+from portal.pagination import count_label
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -82,6 +83,7 @@ def region_options(province: str, city: str) -> dict[str, object]:
 def register(app: Flask) -> None:
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(yuan, "yuan")
+    app.add_template_filter(count_label, "count_label")
     app.add_template_global(region_options, "region_options")
     app.jinja_env.globals.update(
         BINDING_STATUS=BINDING_STATUS,

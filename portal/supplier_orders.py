@@ -22,6 +22,7 @@ from portal.models.orders import (
     STAGE_DISPATCHED,
     STAGE_RETURNED,
 )
+from portal.pagination import capped_count
 
 TAB_TO_PRINT = "to_print"
 TAB_PRINTED = "printed"
@@ -229,19 +230,16 @@ def due_counts(supplier: Supplier, now: datetime) -> dict[str, int]:
 
 
 def tab_counts(supplier: Supplier, filters: SupplierFilters, now: datetime) -> dict[str, int]:
-    current_tabs = [t for t in TABS if t != TAB_CANCELLED]
-    row = db.session.execute(
-        select(
-            *[
-                func.coalesce(func.sum(case((tab_condition(supplier, t), 1), else_=0)), 0).label(t)
-                for t in current_tabs
-            ]
-        ).where(_current(supplier), *_filters(filters, now))
-    ).one()
-    counts = {t: int(getattr(row, t)) for t in current_tabs}
-    counts[TAB_CANCELLED] = db.session.scalar(
-        select(func.count())
-        .select_from(Assignment)
+    """Every tab's count under the filters, each capped (portal.pagination.capped_count)."""
+    counts = {
+        tab: capped_count(
+            select(Order.id).where(tab_condition(supplier, tab), *_filters(filters, now))
+        )
+        for tab in TABS
+        if tab != TAB_CANCELLED
+    }
+    counts[TAB_CANCELLED] = capped_count(
+        select(Assignment.id)
         .join(Order, Order.id == Assignment.order_id)
         .where(*_cancelled_for(supplier), *_filters(filters, now))
     )
@@ -257,8 +255,11 @@ class GoodsLine:
     orders: int
 
 
-def goods_summary(supplier: Supplier, filters: SupplierFilters, now: datetime) -> list[GoodsLine]:
-    """How many of each spec to make or pick: everything still to ship (assigned, unreturned)."""
+def goods_summary(
+    supplier: Supplier, filters: SupplierFilters, now: datetime, limit: int | None = None
+) -> list[GoodsLine]:
+    """How many of each spec to make or pick: everything still to ship (assigned, unreturned),
+    the specs with the most pieces first (`limit` of them)."""
     rows = db.session.execute(
         select(
             Order.goods_name,
@@ -269,7 +270,8 @@ def goods_summary(supplier: Supplier, filters: SupplierFilters, now: datetime) -
         )
         .where(_current(supplier), Order.stage == STAGE_ASSIGNED, *_filters(filters, now))
         .group_by(Order.goods_name, Order.spec, Order.sku_key)
-        .order_by(func.sum(Order.quantity).desc())
+        .order_by(func.sum(Order.quantity).desc(), Order.sku_key, Order.goods_name, Order.spec)
+        .limit(limit)
     )
     return [GoodsLine(name, spec, key, int(qty), int(n)) for name, spec, key, qty, n in rows]
 

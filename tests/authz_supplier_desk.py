@@ -14,6 +14,7 @@ from tests.authz_access import SUPPLIER
 ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "supplier.order_list": (SUPPLIER, {}),
     "supplier.order_counts": (SUPPLIER, {}),
+    "supplier.order_goods": (SUPPLIER, {}),
     "supplier.order_tracking_return": (SUPPLIER, {"order_no": "order"}),
     "supplier.order_tracking_cancel": (SUPPLIER, {"order_no": "order"}),
     "supplier.print_job_create": (SUPPLIER, {}),

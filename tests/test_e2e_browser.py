@@ -165,12 +165,18 @@ def settle(page: Page) -> None:
 
 
 def choose_region(form: Locator, province: str, city: str, district: str) -> None:
-    """The cascading selects: each change re-renders the fieldset with the next level's options."""
+    """The cascading selects: each change re-renders the fieldset with the next level's options.
+
+    The next choice waits until htmx has settled the new fieldset (.htmx-added is removed in
+    the same task that attaches its change trigger): a change made before would be lost.
+    """
     form.locator("select[name=province]").select_option(province)
     form.locator(f"select[name=city] option[value='{city}']").wait_for(state="attached")
+    expect(form.locator(".region-fields.htmx-added")).to_have_count(0)
     form.locator("select[name=city]").select_option(city)
     if district:
         form.locator(f"select[name=district] option[value='{district}']").wait_for(state="attached")
+        expect(form.locator(".region-fields.htmx-added")).to_have_count(0)
         form.locator("select[name=district]").select_option(district)
     expect(form.locator("select[name=province]")).to_have_value(province)
 
@@ -387,6 +393,15 @@ def test_whole_story_in_the_browser(server: LiveServer, chromium: Browser, tmp_p
             buyer = by_no[changed]
             assert buyer["手机"] not in row.inner_text()
             assert buyer["收货人"] not in row.inner_text()
+
+        with story.step("the factory opens 备货汇总 (read when opened) and it stays open"):
+            f.locator("#goods-summary > summary").click()
+            expect(f.locator("#goods-lines tr[data-sku]").first).to_be_visible()
+            pieces = f.locator("#goods-lines [data-orders]").all_inner_texts()
+            assert sum(int(n) for n in pieces) == len(assignable)
+            f.reload()
+            expect(f.locator("#goods-summary")).to_have_attribute("open", "")
+            expect(f.locator("#goods-lines tr[data-sku]").first).to_be_visible()
 
         with story.step("the factory prints a PDF: the blocked order refused, the rest print"):
             for number in [changed, *printed]:

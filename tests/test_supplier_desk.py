@@ -21,6 +21,7 @@ from portal.keyring import current_keyring
 from portal.models import Merchant, Order, Supplier, User
 from portal.orders.upsert import upsert_orders
 from portal.printing.jobs import create_print_job, render_print_job
+from portal.supplier import desk as supplier_desk
 from portal.tracking import TrackingItem, return_tracking
 from tests.factories import demo_order, later
 
@@ -355,6 +356,22 @@ def test_pagination_keeps_filters(desk):
     assert listed(desk.page("?sku=PAGED&page=9")) == []
 
 
+def test_counts_stop_at_the_cap_and_pages_walk_on(desk, app):
+    app.config["COUNT_CAP"] = 60
+    desk.seed_assigned(*(private_order(order_no(n), sku_code="PAGED") for n in range(1, 141)))
+    desk.cancel([order_no(n) for n in range(121, 141)])
+    first = desk.page("?sku=PAGED")
+    assert 'data-tab="to_print">待打印 <span class="count warn">60+</span>' in first
+    assert 'data-tab="cancelled">已取消 <span class="count">20</span>' in first
+    assert "共 60+ 单 · 第 1 页" in first and 'data-total="60+"' in first
+    second = desk.page("?sku=PAGED&page=2")
+    assert 'rel="next"' in second and "page=3" in second  # past the counted pages
+    third = desk.page("?sku=PAGED&page=3")
+    assert len(listed(third)) == 20 and 'rel="next"' not in third
+    assert len(set(listed(first)) | set(listed(second)) | set(listed(third))) == 120
+    assert "60+" in desk.get("/supplier/").get_data(as_text=True)
+
+
 # --- goods, receivers, blockers, cancelled ----------------------------------------------------
 
 
@@ -368,7 +385,13 @@ def test_goods_summary_counts_what_to_make(desk):
     )
     desk.print_and_render([order_no(1)])  # printed still has to be made
     desk.return_numbers(TrackingItem(order_no(5), "ZTO", "773000000005"))  # done: not counted
-    html = desk.page()
+    page = desk.page()
+    # the desk page only offers the panel; its lines are read when it is opened
+    assert 'id="goods-summary" data-remember' in page and 'data-sku="' not in page
+    assert 'hx-get="/supplier/orders/goods?tab=to_print"' in page
+    html = desk.get("/supplier/orders/goods?tab=to_print", target="goods-lines").get_data(
+        as_text=True
+    )
     lines = dict(
         (sku, (int(qty), int(n)))
         for sku, qty, n in re.findall(
@@ -380,8 +403,22 @@ def test_goods_summary_counts_what_to_make(desk):
     )
     assert lines == {"BLK-150-GRY": (4, 2), "BED-18": (4, 2)}
     # the summary follows the filters
-    only_beds = desk.page("?sku=BED-18")
+    only_beds = desk.get("/supplier/orders/goods?sku=BED-18").get_data(as_text=True)
     assert 'data-sku="BLK-150-GRY"' not in only_beds and 'data-sku="BED-18"' in only_beds
+    assert "无需备货" in desk.get("/supplier/orders/goods?sku=NOTHING").get_data(as_text=True)
+
+
+def test_goods_summary_lists_the_biggest_specs_first_up_to_its_limit(desk, monkeypatch):
+    monkeypatch.setattr(supplier_desk, "GOODS_LINES", 2)
+    desk.seed_assigned(
+        *(
+            private_order(order_no(n), spec=f"规格{n}", sku_code=f"SKU-{n}", quantity=n)
+            for n in range(1, 5)
+        )
+    )
+    html = desk.get("/supplier/orders/goods").get_data(as_text=True)
+    assert re.findall(r'<tr data-sku="([^"]+)">', html) == ["SKU-4", "SKU-3"]
+    assert "只列出件数最多的 2 个规格" in html
 
 
 def test_same_receiver_orders_are_badged_and_can_be_grouped(desk):

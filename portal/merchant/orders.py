@@ -42,7 +42,7 @@ from portal.models.orders import (
 from portal.orders import queries
 from portal.orders.queries import OrderFilters, PrintLine, Receiver, TrackingNumber
 from portal.orders.rules import assign_blockers
-from portal.pagination import PageArgs, page_args, paginate
+from portal.pagination import CountedPagination, PageArgs, page_args
 from portal.web_args import date_arg, id_arg, text_arg
 
 PER_PAGE = 50
@@ -321,8 +321,12 @@ def desk_context(
     dispatch_address_id: int | None = None,
 ) -> dict[str, object]:
     keyring = current_keyring()
-    page = paginate(
-        queries.orders_query(keyring, merchant, filters), PageArgs(page_number, PER_PAGE)
+    counts = queries.tab_counts(keyring, merchant, filters)
+    page = CountedPagination(
+        queries.orders_query(keyring, merchant, filters),
+        PageArgs(page_number, PER_PAGE),
+        counts[filters.tab],
+        rows=False,
     )
     now = utcnow()
     filter_suppliers, assign_suppliers = supplier_choices(merchant)
@@ -341,7 +345,7 @@ def desk_context(
         "filters": filters,
         "args": filter_args(filters),
         "tabs": TAB_LABELS,
-        "counts": queries.tab_counts(keyring, merchant, filters),
+        "counts": counts,
         "page": page,
         "rows": rows,
         "filter_suppliers": filter_suppliers,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import joinedload
 
 from portal.couriers import find_courier
@@ -27,12 +27,13 @@ from portal.models import (
     Supplier,
 )
 from portal.models.orders import (
-    PLATFORM_AWAITING,
+    ASSIGNABLE,
+    NEEDS_ATTENTION,
     STAGE_ASSIGNED,
     STAGE_DISPATCHED,
     STAGE_RETURNED,
-    STAGE_UNASSIGNED,
 )
+from portal.pagination import capped_count
 from portal.privacy import KeyRing, blind_index, normalize_phone, reveal_receiver
 from portal.tracking import tracking_numbers_for
 
@@ -46,15 +47,10 @@ TABS = (TAB_UNASSIGNED, TAB_ASSIGNED, TAB_RETURNED, TAB_DISPATCHED, TAB_EXCEPTIO
 
 
 def tab_condition(tab: str) -> ColumnElement[bool] | None:
-    """What each desk tab shows. 待分配 lists only orders that can be assigned right now."""
+    """What each desk tab shows. 待分配 lists only orders that can be assigned right now; it and
+    异常 are written exactly as their partial indexes (portal.models.orders)."""
     if tab == TAB_UNASSIGNED:
-        return and_(
-            Order.stage == STAGE_UNASSIGNED,
-            Order.platform_status == PLATFORM_AWAITING,
-            Order.after_sale_active.is_(False),
-            Order.audit_hold.is_(False),
-            Order.address_complete.is_(True),
-        )
+        return ASSIGNABLE
     if tab == TAB_ASSIGNED:
         return Order.stage == STAGE_ASSIGNED
     if tab == TAB_RETURNED:
@@ -62,20 +58,7 @@ def tab_condition(tab: str) -> ColumnElement[bool] | None:
     if tab == TAB_DISPATCHED:
         return Order.stage == STAGE_DISPATCHED
     if tab == TAB_EXCEPTIONS:
-        # 异常: held (after-sale, audit), address changed, or awaiting with an incomplete address
-        return and_(
-            Order.stage != STAGE_DISPATCHED,
-            or_(
-                Order.after_sale_active.is_(True),
-                Order.audit_hold.is_(True),
-                Order.address_change_pending.is_(True),
-                and_(
-                    Order.stage == STAGE_UNASSIGNED,
-                    Order.platform_status == PLATFORM_AWAITING,
-                    Order.address_complete.is_(False),
-                ),
-            ),
-        )
+        return NEEDS_ATTENTION
     return None
 
 
@@ -165,18 +148,15 @@ def page_versions(
 
 
 def tab_counts(keyring: KeyRing, merchant: Merchant, filters: OrderFilters) -> dict[str, int]:
-    """All tab counts in one pass over the merchant's filtered orders."""
-    columns = [
-        func.coalesce(func.sum(case((tab_condition(tab), 1), else_=0)), 0).label(tab)
-        for tab in TABS
-        if tab != TAB_ALL
-    ]
-    row = db.session.execute(
-        select(*columns, func.count().label(TAB_ALL)).where(
-            *filter_conditions(keyring, merchant, filters)
-        )
-    ).one()
-    return {tab: int(getattr(row, tab)) for tab in TABS}
+    """Every tab's count under the filters, each capped (portal.pagination.capped_count): one
+    bounded index range per tab, whatever the size of the merchant's history."""
+    conditions = filter_conditions(keyring, merchant, filters)
+    counts = {}
+    for tab in TABS:
+        condition = tab_condition(tab)
+        where = conditions if condition is None else [*conditions, condition]
+        counts[tab] = capped_count(select(Order.id).where(*where))
+    return counts
 
 
 def get_order_for_merchant(merchant: Merchant, order_no: str) -> Order:

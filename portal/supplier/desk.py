@@ -32,7 +32,7 @@ from portal.models.base import utcnow
 from portal.models.orders import STAGE_ASSIGNED, STAGE_DISPATCHED
 from portal.models.printing import JOB_CONFIRMED, JOB_PENDING, JOB_PRINTED, JOB_VOIDED
 from portal.orders.rules import print_blockers
-from portal.pagination import PageArgs, page_args, paginate, paginate_rows
+from portal.pagination import CountedPagination, PageArgs, page_args, paginate
 from portal.printing.jobs import (
     PrintJobResult,
     confirm_print_job,
@@ -82,6 +82,7 @@ JOB_STATUS = {
     JOB_VOIDED: (_l("已作废"), "muted"),
 }
 
+GOODS_LINES = 200  # 备货汇总 lists the specs with the most pieces first, this many at most
 DESK_PARTIALS = {
     "order-desk": "supplier/_orders_desk.html",
     "order-list": "supplier/_orders_list.html",
@@ -287,18 +288,21 @@ def desk_context(
     outcome: Outcome | None = None,
 ) -> dict[str, object]:
     now = utcnow()
-    page = paginate_rows(
-        queries.orders_query(supplier, filters, now), PageArgs(page_number, PER_PAGE)
+    counts = queries.tab_counts(supplier, filters, now)
+    page = CountedPagination(
+        queries.orders_query(supplier, filters, now),
+        PageArgs(page_number, PER_PAGE),
+        counts[filters.tab],
+        rows=True,
     )
     return {
         "filters": filters,
         "args": filter_args(filters),
         "tabs": TAB_LABELS,
-        "counts": queries.tab_counts(supplier, filters, now),
+        "counts": counts,
         "page": page,
         "rows": desk_rows(supplier, page.items, now),
         "merchants": queries.bound_merchants(supplier),
-        "goods": queries.goods_summary(supplier, filters, now),
         "due_labels": DUE_LABELS,
         "sort_labels": SORT_LABELS,
         "can_print": filters.tab in PRINT_TABS,
@@ -330,6 +334,20 @@ def order_list() -> Response:
         # The filter form sends empty fields too: history gets the tidy address instead.
         response.headers["HX-Push-Url"] = desk_url(filters, page)
     return response
+
+
+@bp.get("/orders/goods")
+def order_goods() -> Response:
+    """备货汇总 under the desk's filters: read when the factory opens the panel, not per page."""
+    filters = parse_filters(request.args)
+    lines = queries.goods_summary(current_supplier(), filters, utcnow(), limit=GOODS_LINES + 1)
+    return render(
+        "supplier/_orders_goods.html",
+        filters=filters,
+        args=filter_args(filters),
+        goods=lines[:GOODS_LINES],
+        more=len(lines) > GOODS_LINES,
+    )
 
 
 @bp.get("/orders/counts")

@@ -73,6 +73,8 @@
  *                                        submitted so the next scan replaces it. Escape clears it. No sound.
  *
  * Misc
+ *   <details id="…" data-remember>       stays open across page loads and desk swaps once opened
+ *                                        (only the open flag is kept, in localStorage).
  *   [data-autohide] / [data-autohide="6000"]   removed after the given ms (default 5000).
  *   [data-copy="value"]                  click copies the value; the label (a .copy-label child, or the
  *                                        button text) reads 「已复制」 for 1.5 s.
@@ -92,6 +94,25 @@
   var doc = document;
 
   /* ------------------------------------------------------------------ helpers */
+
+  var REMEMBER_PREFIX = 'portal:open:';
+
+  function storedFlag(key) {
+    try {
+      return window.localStorage.getItem(key) === '1';
+    } catch (err) {
+      return false; // storage disabled: nothing is remembered
+    }
+  }
+
+  function storeFlag(key, on) {
+    try {
+      if (on) window.localStorage.setItem(key, '1');
+      else window.localStorage.removeItem(key);
+    } catch (err) {
+      /* storage disabled */
+    }
+  }
 
   function $all(root, selector) {
     var out = [];
@@ -617,16 +638,22 @@
     }
 
     var count = checked;
+    var shown = String(checked);
     if (allMatching) {
-      var total = parseInt(allMatching.getAttribute('data-total') || '', 10);
-      count = isNaN(total) ? checked : total;
+      // data-total is a number, or a capped one such as "10000+" shown as it is
+      var label = allMatching.getAttribute('data-total') || '';
+      var total = parseInt(label, 10);
+      if (!isNaN(total)) {
+        count = total;
+        shown = label;
+      }
     }
 
     var counters = related(scope, '[data-select-count]')
       .concat(scope.id ? Array.prototype.slice.call(
         doc.querySelectorAll('[data-select-count-for="' + cssEscape(scope.id) + '"]')) : []);
     counters = unique(counters);
-    for (var c = 0; c < counters.length; c++) counters[c].textContent = String(count);
+    for (var c = 0; c < counters.length; c++) counters[c].textContent = shown;
 
     var needers = related(scope, '[data-requires-selection]');
     for (var n = 0; n < needers.length; n++) {
@@ -980,10 +1007,22 @@
     for (var d = 0; d < drawers.length; d++) {
       if (!drawers[d].hidden && drawers[d].children.length) drawers[d].classList.add('is-open');
     }
+    var remembered = $all(root, 'details[data-remember][id]');
+    for (var r = 0; r < remembered.length; r++) {
+      if (storedFlag(REMEMBER_PREFIX + remembered[r].id)) remembered[r].open = true;
+    }
     var hide = $all(root, '[data-autohide]');
     for (var j = 0; j < hide.length; j++) armAutohide(hide[j]);
     scheduleSelectionRefresh();
   }
+
+  // toggle does not bubble: listen in the capture phase
+  doc.addEventListener('toggle', function (e) {
+    var details = e.target;
+    if (details.nodeType === 1 && details.matches('details[data-remember][id]')) {
+      storeFlag(REMEMBER_PREFIX + details.id, details.open);
+    }
+  }, true);
 
   doc.addEventListener('htmx:load', function (e) {
     init(e.target && e.target.nodeType === 1 ? e.target : doc.body);
