@@ -11,6 +11,7 @@ import re
 import secrets
 import stat
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +27,10 @@ __all__ = [
     "KeyRing",
     "KeyRingError",
     "MissingKeysError",
+    "NormalizedReceiver",
     "Phone",
     "ProtectedReceiver",
+    "ReceiverProtector",
     "blind_index",
     "decrypt",
     "encrypt",
@@ -69,6 +72,9 @@ _TEXT_TABLE = {
 }
 # Same cleaning, but a ZWJ survives so that emoji ZWJ sequences stay whole for mask_name.
 _DISPLAY_TABLE = {**_TEXT_TABLE, ord(_ZWJ): _ZWJ}
+# Any character either table changes. str.translate with a dict is slow on CJK text (a dict
+# lookup per character); most values contain none of these, and then need no translate.
+_TRANSLATED = re.compile("[" + "".join(re.escape(chr(code)) for code in sorted(_TEXT_TABLE)) + "]")
 
 
 def _clean(value: str | None, table: Mapping[int, str | None]) -> str:
@@ -79,7 +85,9 @@ def _clean(value: str | None, table: Mapping[int, str | None]) -> str:
         # digits back is the caller's job, where the cell type is known.
         raise TypeError(f"expected str or None, got {type(value).__name__}")
     # Strip invisibles before NFKC so that e.g. "e<ZWSP><combining acute>" still composes.
-    text = unicodedata.normalize("NFKC", value.translate(table))
+    if _TRANSLATED.search(value):
+        value = value.translate(table)
+    text = unicodedata.normalize("NFKC", value)
     return " ".join(text.split())
 
 
@@ -174,7 +182,12 @@ def _other_phone(text: str, extension: str = "") -> Phone:
 
 def normalize_phone(value: str | None) -> Phone:
     """Parse a Chinese mobile/landline (any common notation, +86/0086, extensions) into a Phone."""
-    text = normalize_text(value).lower()
+    return _parse_phone(normalize_text(value))
+
+
+def _parse_phone(cleaned: str) -> Phone:
+    """normalize_phone of a value that normalize_text has already cleaned."""
+    text = cleaned.lower()
     if not text:
         return Phone("", "", "empty")
 
@@ -269,9 +282,14 @@ _PICTOGRAPHIC_RANGES = (
 )
 
 
+_PICTOGRAPHIC_STARTS = [low for low, _ in _PICTOGRAPHIC_RANGES]
+
+
 def _is_pictographic(char: str) -> bool:
+    # The ranges are sorted and disjoint: only the last one starting at or before code can hold it.
     code = ord(char)
-    return any(low <= code <= high for low, high in _PICTOGRAPHIC_RANGES)
+    index = bisect_right(_PICTOGRAPHIC_STARTS, code) - 1
+    return index >= 0 and code <= _PICTOGRAPHIC_RANGES[index][1]
 
 
 def _is_regional_indicator(char: str) -> bool:
@@ -586,8 +604,15 @@ def encrypt(keyring: KeyRing, plaintext: str, aad: bytes) -> str:
     if not plaintext:
         return ""
     version = keyring.current_version
+    return _seal(AESGCM(keyring.keys[version]), version, plaintext, aad)
+
+
+def _seal(cipher: AESGCM, version: int, plaintext: str, aad: bytes) -> str:
+    # encrypt() with the cipher object already made: callers sealing many values reuse one.
+    if not plaintext:
+        return ""
     nonce = os.urandom(_NONCE_BYTES)
-    sealed = AESGCM(keyring.keys[version]).encrypt(nonce, plaintext.encode("utf-8"), aad)
+    sealed = cipher.encrypt(nonce, plaintext.encode("utf-8"), aad)
     return f"v{version}:" + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
 
@@ -639,12 +664,31 @@ def order_aad(merchant_id: int, order_no: str, field: str) -> bytes:
     consequence: merchant_id and order_no of a stored order must never change.
     """
     _check_merchant_id(merchant_id)
-    if not isinstance(order_no, str) or not order_no:
-        raise ValueError("order_no must be a non-empty string")
+    _check_order_no(order_no)
     if field not in ORDER_FIELDS:
         raise ValueError(f"field must be one of {ORDER_FIELDS}")
-    # JSON keeps the parts unambiguous whatever characters an order number contains.
-    return json.dumps(["order-receiver", 1, merchant_id, order_no, field]).encode("ascii")
+    return _order_aads(_aad_prefix(merchant_id), order_no)[ORDER_FIELDS.index(field)]
+
+
+def _check_order_no(order_no: str) -> None:
+    if not isinstance(order_no, str) or not order_no:
+        raise ValueError("order_no must be a non-empty string")
+
+
+def _aad_prefix(merchant_id: int) -> str:
+    # JSON keeps the parts unambiguous whatever characters an order number contains. The
+    # associated data is json.dumps(["order-receiver", 1, merchant_id, order_no, field]); the
+    # merchant's part is the same for all its orders, so it is encoded once.
+    return json.dumps(["order-receiver", 1, merchant_id])[:-1] + ", "
+
+
+_FIELDS_JSON = tuple(json.dumps(field) for field in ORDER_FIELDS)
+
+
+def _order_aads(prefix: str, order_no: str) -> tuple[bytes, ...]:
+    """The associated data of each of ORDER_FIELDS (in that order) for one order."""
+    head = f"{prefix}{json.dumps(order_no)}, "
+    return tuple(f"{head}{field}]".encode("ascii") for field in _FIELDS_JSON)
 
 
 def _check_merchant_id(merchant_id: int) -> None:
@@ -656,8 +700,12 @@ def _check_merchant_id(merchant_id: int) -> None:
 # --------------------------------------------------------------------------- HMAC lookups
 
 
+# json.dumps(parts, ensure_ascii=False, separators=(",", ":")) without a new encoder per call.
+_HMAC_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _hmac_hex(key: bytes, parts: list[object]) -> str:
-    message = json.dumps(parts, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    message = _HMAC_JSON.encode(parts).encode("utf-8")
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
@@ -674,9 +722,58 @@ def blind_index(keyring: KeyRing, merchant_id: int, phone: str | None) -> str:
     return _phone_index(keyring, merchant_id, normalize_phone(phone))
 
 
-def _key_part(value: str | None) -> str:
+def _key_part(cleaned: str) -> str:
     # Spaces carry no meaning in Chinese names and addresses, but buyers type them at random.
-    return normalize_text(value).casefold().replace(" ", "")
+    return cleaned.casefold().replace(" ", "")
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedReceiver:
+    """A receiver's fields, each through normalize_text (the phone also parsed) exactly once.
+
+    receiver_key, protect_receiver and the import's phone check all start from these.
+    """
+
+    name: str
+    phone_text: str
+    phone: Phone
+    province: str
+    city: str
+    district: str
+    detail: str
+
+    @classmethod
+    def of(
+        cls,
+        name: str | None,
+        phone: str | None,
+        province: str | None,
+        city: str | None,
+        district: str | None,
+        detail: str | None,
+    ) -> "NormalizedReceiver":
+        phone_text = normalize_text(phone)
+        return cls(
+            name=normalize_text(name),
+            phone_text=phone_text,
+            phone=_parse_phone(phone_text),
+            province=normalize_text(province),
+            city=normalize_text(city),
+            district=normalize_text(district),
+            detail=normalize_text(detail),
+        )
+
+
+def _receiver_key(keyring: KeyRing, merchant_id: int, receiver: NormalizedReceiver) -> str:
+    phone_part = receiver.phone.canonical or _key_part(receiver.phone_text)
+    parts = [
+        _key_part(receiver.name),
+        phone_part,
+        *map(_key_part, (receiver.province, receiver.city, receiver.district, receiver.detail)),
+    ]
+    if not any(parts):
+        return ""
+    return _hmac_hex(keyring.receiver_key_secret, ["receiver", 1, merchant_id, *parts])[:32]
 
 
 def receiver_key(
@@ -691,12 +788,8 @@ def receiver_key(
 ) -> str:
     """Opaque merchant-scoped key, equal for orders to the same receiver; "" if all are empty."""
     _check_merchant_id(merchant_id)
-    parsed = normalize_phone(phone)
-    phone_part = parsed.canonical or _key_part(phone)
-    parts = [_key_part(name), phone_part, *map(_key_part, (province, city, district, detail))]
-    if not any(parts):
-        return ""
-    return _hmac_hex(keyring.receiver_key_secret, ["receiver", 1, merchant_id, *parts])[:32]
+    receiver = NormalizedReceiver.of(name, phone, province, city, district, detail)
+    return _receiver_key(keyring, merchant_id, receiver)
 
 
 # --------------------------------------------------------------------------- order receiver
@@ -731,24 +824,50 @@ def protect_receiver(
     """Encrypt, mask and index a receiver for one order. Province/city/district stay in clear.
 
     `key` is the receiver_key when the caller computed it already (the import does)."""
-    name_text = normalize_text(name)
-    detail_text = normalize_text(detail)
-    parsed = normalize_phone(phone)
-    # A recognised number is stored canonically (what couriers expect on a waybill); anything
-    # else is kept as typed, cleaned, so the merchant can still read and correct it.
-    recognised = parsed.kind in ("mobile", "landline")
-    phone_text = parsed.canonical if recognised else normalize_text(phone)
-    return ProtectedReceiver(
-        name_enc=encrypt(keyring, name_text, order_aad(merchant_id, order_no, "name")),
-        phone_enc=encrypt(keyring, phone_text, order_aad(merchant_id, order_no, "phone")),
-        detail_enc=encrypt(keyring, detail_text, order_aad(merchant_id, order_no, "detail")),
-        name_mask=mask_name(name_text),
-        phone_mask=_mask_phone(parsed),
-        detail_mask=mask_detail(detail_text),
-        phone_index=_phone_index(keyring, merchant_id, parsed),
-        receiver_key=key
-        or receiver_key(keyring, merchant_id, name, phone, province, city, district, detail),
-    )
+    receiver = NormalizedReceiver.of(name, phone, province, city, district, detail)
+    return ReceiverProtector(keyring, merchant_id).protect(order_no, receiver, key)
+
+
+class ReceiverProtector:
+    """receiver_key and protect_receiver for many orders of one merchant (the import's loop).
+
+    The cipher and the merchant's part of the associated data are set up once, not per field,
+    and each receiver is normalised once (NormalizedReceiver) for both the key and the rest.
+    """
+
+    def __init__(self, keyring: KeyRing, merchant_id: int) -> None:
+        _check_merchant_id(merchant_id)
+        self.keyring = keyring
+        self.merchant_id = merchant_id
+        self._version = keyring.current_version
+        self._cipher = AESGCM(keyring.keys[self._version])
+        self._aad_prefix = _aad_prefix(merchant_id)
+
+    def receiver_key(self, receiver: NormalizedReceiver) -> str:
+        """receiver_key() of the receiver's original fields."""
+        return _receiver_key(self.keyring, self.merchant_id, receiver)
+
+    def protect(
+        self, order_no: str, receiver: NormalizedReceiver, key: str | None = None
+    ) -> ProtectedReceiver:
+        """protect_receiver() of the receiver's original fields."""
+        _check_order_no(order_no)
+        name_aad, phone_aad, detail_aad = _order_aads(self._aad_prefix, order_no)
+        parsed = receiver.phone
+        # A recognised number is stored canonically (what couriers expect on a waybill);
+        # anything else is kept as typed, cleaned, so the merchant can still read and correct it.
+        recognised = parsed.kind in ("mobile", "landline")
+        phone_text = parsed.canonical if recognised else receiver.phone_text
+        return ProtectedReceiver(
+            name_enc=_seal(self._cipher, self._version, receiver.name, name_aad),
+            phone_enc=_seal(self._cipher, self._version, phone_text, phone_aad),
+            detail_enc=_seal(self._cipher, self._version, receiver.detail, detail_aad),
+            name_mask=mask_name(receiver.name),
+            phone_mask=_mask_phone(parsed),
+            detail_mask=mask_detail(receiver.detail),
+            phone_index=_phone_index(self.keyring, self.merchant_id, parsed),
+            receiver_key=key or self.receiver_key(receiver),
+        )
 
 
 def reveal_receiver(

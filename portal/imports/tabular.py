@@ -42,6 +42,8 @@ _BINARY_MAGICS = (b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b", b"
 _INVISIBLE = re.compile("[\x00\u00ad\u200b-\u200f\u2060\ufeff]")
 # ="0123" is how spreadsheet users (and some exporters) keep a number as text.
 _TEXT_FORMULA = re.compile(r'=\s*"(.*)"', re.DOTALL)
+# A cleaned cell starting with one of these may be such a text formula or a '-quoted value.
+_QUOTED_TEXT_STARTS = ("=", "'")
 
 _UNSUPPORTED_FORMAT = "请上传 CSV（UTF-8 或 GBK 编码）或 Excel .xlsx 文件"
 
@@ -87,6 +89,20 @@ def clean_cell(value: str) -> str:
     if text[:1] == "'":
         text = text[1:].strip()
     return text
+
+
+def _clean_cells(raw: list[str]) -> list[str]:
+    """clean_cell of every cell of a record, cheaply for the usual record.
+
+    Without invisible characters (one search over the record tells), clean_cell is a strip,
+    unless the stripped cell starts with = or ', which only clean_cell itself handles.
+    """
+    if _INVISIBLE.search("".join(raw)):
+        return [clean_cell(cell) for cell in raw]
+    return [
+        clean_cell(text) if (text := cell.strip())[:1] in _QUOTED_TEXT_STARTS else text
+        for cell in raw
+    ]
 
 
 def read_table(stream: BinaryIO, filename: str, *, max_rows: int | None = None) -> Table:
@@ -161,7 +177,7 @@ def _data_rows(
     count = 0
     try:
         for row_no, raw in enumerate(records, start=2):
-            cells = [clean_cell(cell) for cell in raw]
+            cells = _clean_cells(raw)
             if not any(cells):
                 continue
             count += 1

@@ -35,16 +35,18 @@ from portal.models.orders import (
 )
 from portal.privacy import (
     KeyRing,
+    NormalizedReceiver,
+    Phone,
+    ReceiverProtector,
     is_valid_phone,
-    normalize_phone,
-    normalize_text,
-    protect_receiver,
-    receiver_key,
 )
 from portal.regions import is_complete_address, validate_region
 
 BATCH_SIZE = 1000
 MAX_REPORTED_REJECTIONS = 1000
+
+# json.dumps(payload, ensure_ascii=False) without building an encoder for every row.
+_HASH_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -121,9 +123,10 @@ def upsert_orders(
     total = UpsertResult()
     seen = 0
     order_nos: set[str] = set()
+    protector = ReceiverProtector(keyring, merchant.id)
     for batch in batched(rows, batch_size):
         seen += len(batch)
-        total.add(_upsert_batch(keyring, merchant, batch, order_nos))
+        total.add(_upsert_batch(protector, merchant, batch, order_nos))
         if after_batch is not None:
             after_batch(total, seen)  # type: ignore[operator]
     return total
@@ -158,14 +161,14 @@ def _content_hash(row: ImportedOrder, key: str) -> str:
         row.paid_fen,
         row.merchant_received_fen,
     ]
-    return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
+    return hashlib.sha256(_HASH_JSON.encode(payload).encode()).hexdigest()
 
 
 def sku_key_for(sku_code: str, goods_id: str, spec: str) -> str:
     return sku_code or f"{goods_id}|{spec}"
 
 
-def _validate(row: ImportedOrder, order_nos: set[str]) -> Rejection | None:
+def _validate(row: ImportedOrder, phone: Phone, order_nos: set[str]) -> Rejection | None:
     if row.order_no in order_nos:
         # Callers' readers catch repeats too, but two rows for one order in a batch would
         # otherwise be two INSERTs and an IntegrityError for the whole batch.
@@ -175,7 +178,6 @@ def _validate(row: ImportedOrder, order_nos: set[str]) -> Rejection | None:
             f"订单号 {row.order_no} 重复出现，本条未导入",
             row.row or None,
         )
-    phone = normalize_phone(row.receiver_phone)
     if row.receiver_phone and not is_valid_phone(phone):
         return Rejection(
             row.order_no, "invalid_phone", f"手机号格式不正确：第 {row.row} 行", row.row or None
@@ -183,22 +185,21 @@ def _validate(row: ImportedOrder, order_nos: set[str]) -> Rejection | None:
     return None
 
 
-def _order_values(
-    keyring: KeyRing, merchant_id: int, row: ImportedOrder, key: str, digest: str
-) -> dict[str, object]:
-    protected = protect_receiver(
-        keyring,
-        merchant_id,
-        row.order_no,
-        row.receiver_name,
-        row.receiver_phone,
-        row.province,
-        row.city,
-        row.district,
-        row.detail,
-        key,
+def _normalized_receiver(row: ImportedOrder) -> NormalizedReceiver:
+    return NormalizedReceiver.of(
+        row.receiver_name, row.receiver_phone, row.province, row.city, row.district, row.detail
     )
-    province, city, district = (normalize_text(v) for v in (row.province, row.city, row.district))
+
+
+def _order_values(
+    protector: ReceiverProtector,
+    row: ImportedOrder,
+    receiver: NormalizedReceiver,
+    key: str,
+    digest: str,
+) -> dict[str, object]:
+    protected = protector.protect(row.order_no, receiver, key)
+    province, city, district = receiver.province, receiver.city, receiver.district
     complete = is_complete_address(province, city, district, row.detail) and (
         validate_region(province, city, district) is None
     )
@@ -242,24 +243,26 @@ def _order_values(
 
 
 def _upsert_batch(
-    keyring: KeyRing,
+    protector: ReceiverProtector,
     merchant: Merchant,
     batch: list[ImportedOrder | RowError],
     order_nos: set[str],
 ) -> UpsertResult:
     """Upsert one batch; `order_nos` are the numbers already taken earlier in this call."""
     result = UpsertResult()
-    rows: list[ImportedOrder] = []
+    rows: list[tuple[ImportedOrder, NormalizedReceiver]] = []
     for row in batch:
         if isinstance(row, RowError):
             result.reject(Rejection(row.order_no, row.code, row.message, row.row))
             continue
-        rejection = _validate(row, order_nos)
+        # Normalised once: the phone check, the receiver key and the protection share it.
+        receiver = _normalized_receiver(row)
+        rejection = _validate(row, receiver.phone, order_nos)
         if rejection:
             result.reject(rejection)
         else:
             order_nos.add(row.order_no)
-            rows.append(row)
+            rows.append((row, receiver))
     if not rows:
         return result
 
@@ -276,7 +279,7 @@ def _upsert_batch(
                 Order.platform_status,
             ).where(
                 Order.merchant_id == merchant.id,
-                Order.order_no.in_([r.order_no for r in rows]),
+                Order.order_no.in_([row.order_no for row, _ in rows]),
             )
         )
     }
@@ -286,21 +289,12 @@ def _upsert_batch(
     events: list[dict[str, object]] = []
     address_changed: list[int] = []
     to_check_holds: list[int] = []
-    for row in rows:
-        key = receiver_key(
-            keyring,
-            merchant.id,
-            row.receiver_name,
-            row.receiver_phone,
-            row.province,
-            row.city,
-            row.district,
-            row.detail,
-        )
+    for row, receiver in rows:
+        key = protector.receiver_key(receiver)
         digest = _content_hash(row, key)
         old = existing.get(row.order_no)
         if old is None:
-            values = _order_values(keyring, merchant.id, row, key, digest)
+            values = _order_values(protector, row, receiver, key, digest)
             values.update(merchant_id=merchant.id, order_no=row.order_no, created_at=now)
             values["updated_at"] = now
             inserts.append(values)
@@ -308,7 +302,7 @@ def _upsert_batch(
         if old.content_hash == digest:
             result.unchanged += 1
             continue
-        values = _order_values(keyring, merchant.id, row, key, digest)
+        values = _order_values(protector, row, receiver, key, digest)
         values.update(id=old.id, updated_at=now)
         updates.append(values)
         if old.receiver_key != key:
@@ -320,8 +314,9 @@ def _upsert_batch(
             to_check_holds.append(old.id)
 
     if inserts:
-        # render_nulls: one executemany, not one INSERT per pattern of NULL columns.
-        db.session.execute(insert(Order).execution_options(render_nulls=True), inserts)
+        # A Core INSERT: one executemany for the batch (every dict has the same keys), without
+        # the ORM bulk path's per-row bookkeeping; new orders are not loaded into the session.
+        db.session.execute(Order.__table__.insert(), inserts)
         result.created += len(inserts)
     if updates:
         # Bulk UPDATE by primary key: one executemany for the whole batch. In id order, like
