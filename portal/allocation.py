@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, select, update
 
 from portal.extensions import db
 from portal.models import Assignment, Binding, Merchant, Order, OrderEvent, Supplier, User
@@ -155,8 +155,9 @@ def assign_orders(
     result.done = [eligible[order_id] for order_id in eligible if order_id in won_set]
     if won:
         actor_id = actor.id if actor else None
+        # Core executemany for these append-only rows: one INSERT, no ORM per-row bookkeeping.
         db.session.execute(
-            insert(Assignment),
+            Assignment.__table__.insert(),
             [
                 {
                     "order_id": order_id,
@@ -165,6 +166,9 @@ def assign_orders(
                     "status": ASSIGNMENT_ACTIVE,
                     "assigned_at": now,
                     "assigned_by": actor_id,
+                    "cancelled_at": None,
+                    "cancel_reason": None,
+                    "cancelled_by": None,
                 }
                 for order_id in won
             ],
@@ -183,8 +187,11 @@ def _record(
     now: object,
     suppliers: dict[int, int] | None = None,
 ) -> None:
+    """One history event per order, in one Core executemany (every column given explicitly)."""
+    if not order_ids:
+        return  # a Core INSERT with no rows would insert one row of defaults
     db.session.execute(
-        insert(OrderEvent),
+        OrderEvent.__table__.insert(),
         [
             {
                 "order_id": order_id,
@@ -193,6 +200,7 @@ def _record(
                 "actor_id": actor_id,
                 "supplier_id": suppliers.get(order_id) if suppliers else supplier_id,
                 "reason": reason,
+                "note": "",
                 "created_at": now,
             }
             for order_id in order_ids

@@ -344,7 +344,7 @@ def _record_events(
     hold_notes: dict[str, str],
     note_prefix: str,
 ) -> None:
-    """One history event per dispatched order, inserted in one statement."""
+    """One history event per dispatched order, inserted in one Core executemany."""
     actor_id = actor.id if actor else None
 
     def note(row: Row) -> str:
@@ -354,7 +354,7 @@ def _record_events(
         return "；".join(parts)[:200]
 
     db.session.execute(
-        insert(OrderEvent),
+        OrderEvent.__table__.insert(),
         [
             {
                 "order_id": row.id,
