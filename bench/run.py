@@ -49,7 +49,8 @@ from portal.extensions import db  # noqa: E402
 
 SECTIONS = ("lists", "import", "assign", "tracking", "dispatch", "statement", "http")
 ALIASES = {"batch": ("assign", "tracking", "dispatch")}
-DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR") or BENCH_DIR / ".data")  # own dir per concurrent run
+# BENCH_DATA_DIR: a data folder of its own for a run alongside another one
+DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR") or BENCH_DIR / ".data")
 RESULTS_DIR = BENCH_DIR / "results"
 
 # Targets (issue 6): 2-core machine, SQLite, 1 000 000 orders.
