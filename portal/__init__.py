@@ -112,7 +112,7 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            configure_sqlite(db.engine)
+            configure_sqlite(db.engine, app.config["SQLITE_CACHE_MB"], app.config["SQLITE_MMAP_MB"])
         install_template_translations(app)
 
 
@@ -128,8 +128,9 @@ def install_template_translations(app: Flask) -> None:
     app.jinja_env.install_gettext_translations(get_translations(), newstyle=True)
 
 
-def configure_sqlite(engine: Any) -> None:
-    """WAL, foreign keys, a busy timeout, and transactions we begin ourselves.
+def configure_sqlite(engine: Any, cache_mb: int = 64, mmap_mb: int = 256) -> None:
+    """WAL, foreign keys, a busy timeout, page cache and memory map, and transactions we begin
+    ourselves.
 
     pysqlite's own transaction handling breaks SAVEPOINT and defers locking; we emit BEGIN
     ourselves (IMMEDIATE for anything that may write) so writers queue instead of failing.
@@ -144,6 +145,14 @@ def configure_sqlite(engine: Any) -> None:
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoint (and fsync) every ~40 MB of WAL instead of every 4 MB: a batch of a
+            # thousand orders touches more than 4 MB of index pages.
+            cursor.execute("PRAGMA wal_autocheckpoint=10000")
+        # SQLite's default page cache is 2 MB: at a million orders every batch write would
+        # re-read the index pages it changes. A bigger cache per connection, and reads
+        # straight from the mapped file.
+        cursor.execute(f"PRAGMA cache_size=-{cache_mb * 1024}")
+        cursor.execute(f"PRAGMA mmap_size={mmap_mb * 1024 * 1024}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -51,6 +51,9 @@ class Config:
 
     API_MAX_PER_PAGE = 200
     PAGE_SIZE = 50
+    # SQLite (embedded setup): page cache and memory map per connection, in MB.
+    SQLITE_CACHE_MB = 64
+    SQLITE_MMAP_MB = 256
     # Desk tab counts stop here ("10000+"): each count reads at most this many index entries.
     COUNT_CAP = 10_000
 

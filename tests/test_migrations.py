@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 from sqlalchemy.schema import CreateIndex
 
 from portal.extensions import db
@@ -93,4 +93,18 @@ def test_flag_tabs_are_answered_from_their_partial_indexes(app_ctx, factory):
             compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
             plan = " ".join(str(row) for row in connection.exec_driver_sql(explain + str(compiled)))
             assert name in plan, (tab, supplier_id, plan)
+    db.session.rollback()
+
+
+def test_the_factory_finds_orders_by_number_through_its_own_index(app_ctx):
+    # The unique (merchant_id, order_no) cannot serve a lookup without the merchant: without
+    # this index returning 5 000 tracking numbers scanned the factory's orders (3.5 s at 1M).
+    query = select(Order.id).where(Order.supplier_id == 1, Order.order_no.in_(["1", "2"]))
+    compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+    connection = db.session.connection()
+    if db.engine.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    explain = "EXPLAIN QUERY PLAN " if db.engine.dialect.name == "sqlite" else "EXPLAIN "
+    plan = " ".join(str(row) for row in connection.exec_driver_sql(explain + str(compiled)))
+    assert "ix_orders_supplier_order_no" in plan, plan
     db.session.rollback()

@@ -57,6 +57,9 @@ class Order(Base):
         # The factory desk: a tab ordered by 承诺发货时间, and its 待打印/已打印 counts.
         Index("ix_orders_supplier_stage_promise", "supplier_id", "stage", "promise_ship_at", "id"),
         Index("ix_orders_supplier_stage_printed", "supplier_id", "stage", "print_count"),
+        # The factory's lookups by order number (tracking return, scan, print): the unique
+        # (merchant_id, order_no) cannot serve them, the number alone names no merchant.
+        Index("ix_orders_supplier_order_no", "supplier_id", "order_no"),
         # 同收件人 badges: a page's receivers looked up among the supplier's unshipped orders.
         Index("ix_orders_supplier_receiver", "supplier_id", "receiver_key", "stage"),
         Index("ix_orders_merchant_phone_index", "merchant_id", "phone_index"),
