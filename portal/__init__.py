@@ -113,6 +113,8 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine, app.config["SQLITE_CACHE_MB"], app.config["SQLITE_MMAP_MB"])
+        elif db.engine.dialect.name == "postgresql":
+            configure_postgresql(db.engine, app.config["POSTGRES_RANDOM_PAGE_COST"])
         install_template_translations(app)
 
 
@@ -126,6 +128,25 @@ def install_template_translations(app: Flask) -> None:
     if app.extensions["babel"].locale_selector is not None:
         return  # per-request locales: keep flask-babel's lookup
     app.jinja_env.install_gettext_translations(get_translations(), newstyle=True)
+
+
+def configure_postgresql(engine: Any, random_page_cost: float | None) -> None:
+    """Planner costs for a database on SSD or in memory, set on every new connection.
+
+    PostgreSQL's default random_page_cost (4) is for spinning disks. With it, a desk page of
+    the oldest tab (已发货, ORDER BY id DESC LIMIT 50) was planned as a backward scan of the
+    primary key filtering 270 000 rows (130 ms at 1M orders) instead of 50 entries of
+    (merchant_id, supplier_id, stage, id) (0.4 ms). None leaves the server's setting alone.
+    """
+    if random_page_cost is None:
+        return
+    cost = float(random_page_cost)
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: object) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET random_page_cost = {cost}")
+        dbapi_connection.commit()
 
 
 def configure_sqlite(engine: Any, cache_mb: int = 64, mmap_mb: int = 256) -> None:

@@ -54,6 +54,8 @@ class Config:
     # SQLite (embedded setup): page cache and memory map per connection, in MB.
     SQLITE_CACHE_MB = 64
     SQLITE_MMAP_MB = 256
+    # PostgreSQL: random_page_cost per connection (SSD storage; None: the server's own).
+    POSTGRES_RANDOM_PAGE_COST: float | None = 1.1
     # Desk tab counts stop here ("10000+"): each count reads at most this many index entries.
     COUNT_CAP = 10_000
 

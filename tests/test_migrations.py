@@ -108,3 +108,15 @@ def test_the_factory_finds_orders_by_number_through_its_own_index(app_ctx):
     plan = " ".join(str(row) for row in connection.exec_driver_sql(explain + str(compiled)))
     assert "ix_orders_supplier_order_no" in plan, plan
     db.session.rollback()
+
+
+def test_database_connections_get_their_tuning(app_ctx):
+    connection = db.session.connection()
+    if db.engine.dialect.name == "postgresql":
+        # the desk's oldest tab is planned through its index only with SSD page costs
+        assert connection.exec_driver_sql("SHOW random_page_cost").scalar() == "1.1"
+    else:
+        assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -64 * 1024
+        assert connection.exec_driver_sql("PRAGMA mmap_size").scalar() == 256 * 1024 * 1024
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10000
+    db.session.rollback()
