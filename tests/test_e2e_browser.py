@@ -464,6 +464,24 @@ def test_whole_story_in_the_browser(server: LiveServer, chromium: Browser, tmp_p
             expect(f.locator("#scan-result")).to_contain_text(tracking_nos[scanned])
             expect(f.locator("#scan-log li")).to_have_count(2)
             story.shot(f, "factory-scan")
+            # A scan typed while the previous one is still being answered is kept whole:
+            # the answer must not select it (the next keystroke would replace it). The
+            # answer is held back until the next scan has begun.
+            held: list = []
+            f.route(re.compile(r"/supplier/scan/"), lambda route: held.append(route))
+            f.keyboard.type(printed[0])
+            f.keyboard.press("Enter")
+            f.keyboard.type("2611")
+            while not held:  # waiting lets Playwright run the route handler
+                f.wait_for_timeout(20)
+            held[0].continue_()
+            f.unroute(re.compile(r"/supplier/scan/"))
+            expect(f.locator("#scan-log li")).to_have_count(3)
+            expect(f.locator(".htmx-settling")).to_have_count(0)  # afterSettle has run
+            f.keyboard.type("18")
+            expect(scan_input).to_have_value("261118")
+            f.keyboard.press("Escape")
+            expect(scan_input).to_have_value("")
 
         with story.step("the merchant sees them under 已回传"):
             m.locator("nav.sidebar").get_by_role("link", name="订单").click()

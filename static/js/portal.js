@@ -831,7 +831,11 @@
     } catch (e) {
       input.focus();
     }
-    if (selectText) input.select();
+    // Select (so the next scan replaces it) only text that was already there when the scan
+    // form last sent: anything else is a scan typed since, maybe still being typed.
+    if (selectText && (input._sentValue === undefined || input.value === input._sentValue)) {
+      input.select();
+    }
   }
 
   function fromScanForm(elt) {
@@ -839,6 +843,11 @@
     if (!input || !elt) return false;
     return elt === input || (input.form && (elt === input.form || input.form.contains(elt)));
   }
+
+  doc.addEventListener('htmx:beforeRequest', function (e) {
+    var input = scanInput();
+    if (input && fromScanForm(e.detail && e.detail.elt)) input._sentValue = input.value;
+  });
 
   doc.addEventListener('htmx:afterRequest', function (e) {
     if (!doc.querySelector(SCAN)) return;
