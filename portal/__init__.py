@@ -130,15 +130,16 @@ def install_template_translations(app: Flask) -> None:
     app.jinja_env.install_gettext_translations(get_translations(), newstyle=True)
 
 
-def configure_postgresql(engine: Any, random_page_cost: float | None) -> None:
+def configure_postgresql(engine: Any, random_page_cost: float | str | None) -> None:
     """Planner costs for a database on SSD or in memory, set on every new connection.
 
     PostgreSQL's default random_page_cost (4) is for spinning disks. With it, a desk page of
     the oldest tab (已发货, ORDER BY id DESC LIMIT 50) was planned as a backward scan of the
     primary key filtering 270 000 rows (130 ms at 1M orders) instead of 50 entries of
-    (merchant_id, supplier_id, stage, id) (0.4 ms). None leaves the server's setting alone.
+    (merchant_id, supplier_id, stage, id) (0.4 ms). None or "" (an empty
+    PORTAL_POSTGRES_RANDOM_PAGE_COST) leaves the server's setting alone.
     """
-    if random_page_cost is None:
+    if random_page_cost in (None, ""):
         return
     cost = float(random_page_cost)
 
