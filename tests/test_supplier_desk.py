@@ -526,6 +526,38 @@ def test_inline_return_saves_and_rerenders_the_row(desk):
     assert counts(desk.page())["returned"] == 1
 
 
+def test_every_row_of_a_page_carries_a_whole_tracking_form(desk):
+    # The row's words, courier options and CSRF token are rendered once per page and shared
+    # by the rows: each row must still get all of them, and a refused row its typed courier.
+    from portal.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS
+
+    desk.seed_assigned(private_order(order_no(1)), private_order(order_no(2), 1))
+    html = desk.page()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    for number in (order_no(1), order_no(2)):
+        row = row_html(html, number)
+        form = row[row.index('<form class="tracking-form"') :]
+        assert f'name="csrf_token" value="{token}"' in form
+        for courier in COURIERS:
+            assert f'<option value="{courier.code}">{courier.name}</option>' in form
+        assert " selected" not in form
+        assert f"多包裹：其他运单号，逗号分隔（最多 {MAX_EXTRA_TRACKING_NOS} 个）" in form
+        assert ">回传</button>" in form and 'placeholder="运单号"' in form
+    # the print toolbar offers the same couriers
+    start = html.index('id="print-options"')
+    toolbar = html[start : html.index("</select>", start)]
+    assert all(f'<option value="{c.code}">' in toolbar for c in COURIERS)
+    order = desk.order(order_no(1))
+    refused = desk.post(
+        _return_url(order_no(1)),
+        {"courier": "ZTO", "tracking_no": "12#45"},
+        target=f"row-{order.id}",
+    ).get_data(as_text=True)
+    assert '<option value="ZTO" selected>' in refused
+    assert refused.count(" selected") == 1
+    assert 'name="csrf_token" value="' in refused and "请勿发货" not in refused
+
+
 def test_inline_return_refusals_are_shown_in_the_row(desk):
     desk.seed_assigned(private_order(order_no(1)), private_order(order_no(2), 1))
     desk.return_numbers(TrackingItem(order_no(2), "ZTO", "773000000002"))
