@@ -12,7 +12,14 @@ from flask import Flask, has_request_context, request
 from flask_babel import get_translations
 from sqlalchemy import event
 
-from portal import formatting, import_jobs, security, statements, web_errors  # noqa: F401  (tasks)
+from portal import (  # noqa: F401  (tasks and sweepers register on import)
+    formatting,
+    import_jobs,
+    maintenance,
+    security,
+    statements,
+    web_errors,
+)
 from portal.api import bp as api_bp
 from portal.auth import account_bp
 from portal.auth import bp as auth_bp

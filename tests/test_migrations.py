@@ -120,3 +120,18 @@ def test_database_connections_get_their_tuning(app_ctx):
         assert connection.exec_driver_sql("PRAGMA mmap_size").scalar() == 256 * 1024 * 1024
         assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10000
     db.session.rollback()
+
+
+def test_postgresql_knows_unassigned_orders_have_no_supplier(app_ctx):
+    # Without this statistics object the desk's 待分配 count under a supplier filter ANDed two
+    # big index ranges (28 ms at 1M orders; 0.06 ms with it). SQLite: test_order_desk.
+    if db.engine.dialect.name != "postgresql":
+        return
+    connection = db.session.connection()
+    kinds, columns = connection.exec_driver_sql(
+        "SELECT s.stxkind, array_agg(a.attname::text ORDER BY a.attname) FROM pg_statistic_ext s "
+        "JOIN pg_attribute a ON a.attrelid = s.stxrelid AND a.attnum = ANY(s.stxkeys) "
+        "WHERE s.stxname = 'st_orders_stage_supplier' GROUP BY s.stxkind"
+    ).one()
+    assert "m" in kinds and columns == ["stage", "supplier_id"]
+    db.session.rollback()
