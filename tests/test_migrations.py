@@ -118,7 +118,8 @@ def test_database_connections_get_their_tuning(app_ctx):
     else:
         assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -64 * 1024
         assert connection.exec_driver_sql("PRAGMA mmap_size").scalar() == 256 * 1024 * 1024
-        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10000
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 50000
+        assert connection.exec_driver_sql("PRAGMA journal_size_limit").scalar() == 64 * 2**20
     db.session.rollback()
 
 
