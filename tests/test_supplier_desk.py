@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import event, select, update
 
 from portal import allocation, bindings
+from portal.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS
 from portal.extensions import db
 from portal.keyring import current_keyring
 from portal.models import Merchant, Order, Supplier, User
@@ -529,8 +530,6 @@ def test_inline_return_saves_and_rerenders_the_row(desk):
 def test_every_row_of_a_page_carries_a_whole_tracking_form(desk):
     # The row's words, courier options and CSRF token are rendered once per page and shared
     # by the rows: each row must still get all of them, and a refused row its typed courier.
-    from portal.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS
-
     desk.seed_assigned(private_order(order_no(1)), private_order(order_no(2), 1))
     html = desk.page()
     token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
