@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, has_request_context, request
 from flask_babel import get_translations
 from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import (  # noqa: F401  (tasks and sweepers register on import)
     formatting,
@@ -46,6 +47,7 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
     )
     configure(app, config)
     configure_instance(app)
+    configure_proxies(app)
     register_extensions(app)
     configure_login(app)
     register_blueprints(app)
@@ -110,6 +112,18 @@ def configure_instance(app: Flask) -> None:
         app.config["REMEMBER_COOKIE_SECURE"] = True
 
 
+def configure_proxies(app: Flask) -> None:
+    """Trust X-Forwarded-For/-Proto through PORTAL_TRUSTED_PROXIES hops, no further.
+
+    ProxyFix rewrites the WSGI environ in place, so the login throttle (request.remote_addr)
+    and gunicorn's access log both see the client's address instead of the proxy's. With 0 the
+    headers are ignored: a client talking to the app directly could forge them.
+    """
+    hops = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
+
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
@@ -119,7 +133,12 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            configure_sqlite(db.engine, app.config["SQLITE_CACHE_MB"], app.config["SQLITE_MMAP_MB"])
+            configure_sqlite(
+                db.engine,
+                app.config["SQLITE_CACHE_MB"],
+                app.config["SQLITE_MMAP_MB"],
+                app.config["SQLITE_BUSY_TIMEOUT_MS"],
+            )
         elif db.engine.dialect.name == "postgresql":
             configure_postgresql(db.engine, app.config["POSTGRES_RANDOM_PAGE_COST"])
         install_template_translations(app)
@@ -157,7 +176,9 @@ def configure_postgresql(engine: Any, random_page_cost: float | str | None) -> N
         dbapi_connection.commit()
 
 
-def configure_sqlite(engine: Any, cache_mb: int = 64, mmap_mb: int = 256) -> None:
+def configure_sqlite(
+    engine: Any, cache_mb: int = 64, mmap_mb: int = 256, busy_timeout_ms: int = 30_000
+) -> None:
     """WAL, foreign keys, a busy timeout, page cache and memory map, and transactions we begin
     ourselves.
 
@@ -170,7 +191,7 @@ def configure_sqlite(engine: Any, cache_mb: int = 64, mmap_mb: int = 256) -> Non
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")

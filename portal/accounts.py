@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import re
 import secrets
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from portal.errors import DomainError
+from portal.errors import DomainError, message_for
 from portal.extensions import db
 from portal.models import ApiToken, LoginFailure, Merchant, Order, ReturnAddress, Supplier, User
 from portal.models.accounts import LABEL_FULL, LABEL_PRIVATE, ROLE_MERCHANT, ROLE_SUPPLIER
 from portal.models.base import utcnow
 from portal.privacy import is_valid_phone, normalize_phone, normalize_text
 from portal.regions import validate_region
+
+log = logging.getLogger(__name__)
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_\u4e00-\u9fff]{3,40}$")
 TOKEN_PREFIX = "dfp_"  # noqa: S105  (a public marker, not a secret)
@@ -66,9 +72,46 @@ def check_password_strength(username: str, password: str) -> None:
 
 @dataclass(frozen=True)
 class Throttle:
+    """Login failure limits over a sliding window.
+
+    Failures count per (username, address): one address locks the account only for itself, so
+    nobody can lock out a known username from elsewhere. An address is locked for every username
+    after `max_failures_per_ip`. Across all addresses a username gets growing delays (2, 4, 8 …
+    seconds up to `max_delay` after `delay_after` failures) and a lock only at the much higher
+    `max_failures_per_username` (a distributed guess at one account).
+    """
+
     max_failures: int
     max_failures_per_ip: int
     window: timedelta
+    max_failures_per_username: int = 100
+    delay_after: int = 10
+    max_delay: timedelta = timedelta(minutes=1)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Throttle:
+        return cls(
+            max_failures=config["LOGIN_MAX_FAILURES"],
+            max_failures_per_ip=config["LOGIN_MAX_FAILURES_PER_IP"],
+            window=config["LOGIN_FAILURE_WINDOW"],
+            max_failures_per_username=config["LOGIN_MAX_FAILURES_PER_USERNAME"],
+            delay_after=config["LOGIN_DELAY_AFTER_FAILURES"],
+            max_delay=config["LOGIN_MAX_DELAY"],
+        )
+
+    def delay(self, failures_for_username: int) -> timedelta:
+        """How long after the last failure the next attempt at this username must wait."""
+        extra = failures_for_username - self.delay_after
+        if extra < 0:
+            return timedelta(0)
+        return min(timedelta(seconds=2 ** min(extra + 1, 20)), self.max_delay)
+
+
+def _count_failures(*conditions: Any) -> tuple[int, datetime | None]:
+    count, last = db.session.execute(
+        select(func.count(), func.max(LoginFailure.created_at)).where(*conditions)
+    ).one()
+    return count, last
 
 
 def authenticate(
@@ -80,27 +123,34 @@ def authenticate(
     """
     now = now or utcnow()
     name = normalize_username(username)[:40]
+    ip = ip[:64]
     since = now - throttle.window
-    by_name = db.session.scalar(
-        select(func.count())
-        .select_from(LoginFailure)
-        .where(LoginFailure.username == name, LoginFailure.created_at >= since)
-    )
-    by_ip = db.session.scalar(
-        select(func.count())
-        .select_from(LoginFailure)
-        .where(LoginFailure.ip == ip, LoginFailure.created_at >= since)
-    )
-    if by_name >= throttle.max_failures or by_ip >= throttle.max_failures_per_ip:
+    recent = LoginFailure.created_at >= since
+    by_pair, _ = _count_failures(LoginFailure.username == name, LoginFailure.ip == ip, recent)
+    by_ip, _ = _count_failures(LoginFailure.ip == ip, recent)
+    by_name, last = _count_failures(LoginFailure.username == name, recent)
+    if (
+        by_pair >= throttle.max_failures
+        or by_ip >= throttle.max_failures_per_ip
+        or by_name >= throttle.max_failures_per_username
+    ):
         raise DomainError("login_throttled")
+    if last is not None and now < last + throttle.delay(by_name):
+        wait = math.ceil((last + throttle.delay(by_name) - now).total_seconds())
+        raise DomainError(
+            "login_delayed", message_for("login_delayed") % {"seconds": wait}, retry_after=wait
+        )
     user = db.session.scalar(select(User).where(User.username == name))
     # Hash even for unknown users so response time does not reveal which usernames exist.
     stored = user.password_hash if user else _DUMMY_HASH
     if not check_password_hash(stored, password or "") or user is None:
-        db.session.add(LoginFailure(username=name, ip=ip[:64], created_at=now))
+        db.session.add(LoginFailure(username=name, ip=ip, created_at=now))
         db.session.execute(delete(LoginFailure).where(LoginFailure.created_at < since))
         raise DomainError("invalid_credentials")
-    db.session.execute(delete(LoginFailure).where(LoginFailure.username == name))
+    # Only this address's failures are forgiven: a distributed guess keeps its count.
+    db.session.execute(
+        delete(LoginFailure).where(LoginFailure.username == name, LoginFailure.ip == ip)
+    )
     return user
 
 
@@ -266,9 +316,47 @@ def user_for_token(token: str) -> User | None:
         return None
     now = utcnow()
     # Record use at most once a minute: no write on every API request.
-    if record.last_used_at is None or now - record.last_used_at > timedelta(minutes=1):
-        record.last_used_at = now
+    if record.last_used_at is None or now - record.last_used_at > TOKEN_USE_INTERVAL:
+        record_token_use(record.id, now)
     return record.user
+
+
+TOKEN_USE_INTERVAL = timedelta(minutes=1)
+
+
+def record_token_use(token_id: int, now: datetime) -> None:
+    """Stamp last_used_at in a short transaction of its own, best effort.
+
+    A read (GET) must never fail or wait because of bookkeeping: inside the request's read
+    transaction SQLite cannot upgrade a stale snapshot to a write while another request writes
+    (SQLITE_BUSY at once), and waiting for the write lock could take the whole busy timeout.
+    So the stamp waits at most a moment for the lock and is skipped when it cannot have it.
+    """
+    stamp = (
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - TOKEN_USE_INTERVAL),
+        )
+        .values(last_used_at=now)
+    )
+    try:
+        with db.engine.connect() as connection:
+            driver = connection.connection.driver_connection
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:  # outside any transaction: pysqlite runs in autocommit mode here
+                driver.execute("PRAGMA busy_timeout=200")
+            try:
+                with connection.begin():
+                    if connection.dialect.name == "postgresql":
+                        connection.exec_driver_sql("SET LOCAL lock_timeout = '200ms'")
+                    connection.execute(stamp)
+            finally:
+                if sqlite:
+                    timeout = int(current_app.config["SQLITE_BUSY_TIMEOUT_MS"])
+                    driver.execute(f"PRAGMA busy_timeout={timeout}")
+    except OperationalError:
+        log.info("API token use not recorded (database busy)")
 
 
 def list_api_tokens(user: User) -> list[ApiToken]:

@@ -44,15 +44,24 @@ class Config:
 
     PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105  (an algorithm name)
 
-    # Login throttling, stored in the database so it holds across processes.
+    # Login throttling, stored in the database so it holds across processes (accounts.Throttle):
+    # per username and address, per address, and for a username across all addresses a much
+    # higher ceiling with growing delays, so nobody can lock out someone else's account.
     LOGIN_MAX_FAILURES = 5
     LOGIN_MAX_FAILURES_PER_IP = 30
+    LOGIN_MAX_FAILURES_PER_USERNAME = 100
+    LOGIN_DELAY_AFTER_FAILURES = 10
+    LOGIN_MAX_DELAY = timedelta(minutes=1)
     LOGIN_FAILURE_WINDOW = timedelta(minutes=15)
+    # Reverse proxies in front of the app (X-Forwarded-For/-Proto are trusted through this many).
+    TRUSTED_PROXIES = 0
 
     API_MAX_PER_PAGE = 200
     PAGE_SIZE = 50
     # SQLite (embedded setup): page cache and memory map per connection, in MB.
     SQLITE_CACHE_MB = 64
+    # How long a SQLite writer waits for the write lock before failing.
+    SQLITE_BUSY_TIMEOUT_MS = 30_000
     SQLITE_MMAP_MB = 256
     # PostgreSQL: random_page_cost per connection (SSD storage; None: the server's own).
     POSTGRES_RANDOM_PAGE_COST: float | None = 1.1

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 
 from flask import Response, flash, g, make_response, render_template
+from werkzeug.urls import iri_to_uri
 
 from portal.extensions import htmx
 
@@ -63,6 +64,9 @@ def finish(response: Response) -> Response:
 
 def hx_redirect(url: str) -> Response:
     """Redirect the whole browser: HX-Redirect for htmx, a 303 otherwise."""
+    # Header values travel as Latin-1: a non-ASCII path or query (a `next` with 中文) is
+    # percent-encoded, as werkzeug does for Location, instead of failing in the server.
+    url = iri_to_uri(url)
     if bool(htmx):
         response = make_response("", 200)
         response.headers["HX-Redirect"] = url

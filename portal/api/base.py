@@ -10,7 +10,6 @@ from sqlalchemy import Select
 
 from portal.accounts import user_for_token
 from portal.errors import DomainError
-from portal.extensions import db
 from portal.models import User
 from portal.pagination import page_args, paginate
 from portal.security import check_storable
@@ -30,7 +29,6 @@ def authenticate_request() -> Response | None:
     g.profile = user.merchant or user.supplier
     if g.profile is None:
         raise DomainError("role_required")
-    db.session.commit()  # persist last_used_at, if it changed
     return None
 
 

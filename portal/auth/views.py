@@ -30,7 +30,7 @@ install_role_gate(account_bp, None)
 
 
 def _client_ip() -> str:
-    # Behind a proxy, ProxyFix (configured at deployment) rewrites remote_addr.
+    # Behind PORTAL_TRUSTED_PROXIES proxies, ProxyFix has put the client's address here.
     return request.remote_addr or "unknown"
 
 
@@ -69,11 +69,7 @@ def login() -> Response:
     form = LoginForm()
     next_url = safe_next(request.args.get("next"))
     if form.validate_on_submit():
-        throttle = accounts.Throttle(
-            current_app.config["LOGIN_MAX_FAILURES"],
-            current_app.config["LOGIN_MAX_FAILURES_PER_IP"],
-            current_app.config["LOGIN_FAILURE_WINDOW"],
-        )
+        throttle = accounts.Throttle.from_config(current_app.config)
         try:
             user = accounts.authenticate(
                 form.username.data, form.password.data, _client_ip(), throttle

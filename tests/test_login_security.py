@@ -1,0 +1,265 @@
+"""Signing in safely: lockouts nobody can aim at someone else, proxies, non-ASCII next URLs,
+API tokens whose bookkeeping never fails a read."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event
+
+from portal import accounts, create_app
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.models import ApiToken
+from portal.models.base import utcnow
+from tests.conftest import PASSWORD, PG_URL, config
+
+
+def _login_from(make_browser, address: str, username: str, password: str = PASSWORD):
+    browser = make_browser()
+    browser.client.environ_base["REMOTE_ADDR"] = address
+    return browser.login(username, password)
+
+
+def test_failures_from_one_address_do_not_lock_the_account_elsewhere(app, factory, make_browser):
+    user = factory.merchant()
+    for _ in range(app.config["LOGIN_MAX_FAILURES"] + 3):
+        _login_from(make_browser, "203.0.113.9", user.username, "nope-nope")
+    # the attacking address is locked out of that account …
+    refused = _login_from(make_browser, "203.0.113.9", user.username)
+    assert "登录失败次数过多" in refused.get_data(as_text=True)
+    assert "HX-Redirect" not in refused.headers
+    # … the owner, from anywhere else, is not
+    ok = _login_from(make_browser, "198.51.100.7", user.username)
+    assert ok.headers["HX-Redirect"] == "/merchant/"
+
+
+def test_a_distributed_guess_meets_growing_delays_then_a_ceiling(app_ctx, factory):
+    user = factory.merchant()
+    throttle = accounts.Throttle(
+        max_failures=5,
+        max_failures_per_ip=30,
+        window=timedelta(minutes=15),
+        max_failures_per_username=20,
+        delay_after=10,
+        max_delay=timedelta(seconds=30),
+    )
+    now = utcnow()
+
+    def attempt(ip: str, password: str = "wrong-pass-1") -> str:  # noqa: S107
+        try:
+            accounts.authenticate(user.username, password, ip, throttle, now=now)
+        except DomainError as error:
+            db.session.commit()
+            return error.code
+        db.session.commit()
+        return "ok"
+
+    # 10 failures from 10 addresses: no delay yet
+    for i in range(10):
+        assert attempt(f"10.0.0.{i}") == "invalid_credentials"
+    # from the 10th failure on, the next try must wait 2 s, then 4 s, 8 s … up to 30 s
+    assert attempt("10.0.1.1") == "login_delayed"
+    waits = []
+    for i in range(10):
+        delay = throttle.delay(10 + i)
+        waits.append(delay)
+        assert attempt(f"10.0.2.{i}") == "login_delayed"
+        now += delay
+        assert attempt(f"10.0.2.{i}") == "invalid_credentials"
+    assert waits[:3] == [timedelta(seconds=2), timedelta(seconds=4), timedelta(seconds=8)]
+    assert max(waits) == timedelta(seconds=30)
+    # 20 failures for the username: locked for everyone, even with the right password
+    now += timedelta(minutes=2)
+    assert attempt("10.0.3.1", PASSWORD) == "login_throttled"
+
+
+def test_the_delay_is_shown_in_seconds(app, factory, make_browser):
+    app.config.update(LOGIN_DELAY_AFTER_FAILURES=2, LOGIN_MAX_DELAY=timedelta(minutes=1))
+    user = factory.supplier()
+    for i in range(2):
+        _login_from(make_browser, f"192.0.2.{i}", user.username, "nope-nope")
+    response = _login_from(make_browser, "192.0.2.99", user.username)
+    assert "请 2 秒后再试" in response.get_data(as_text=True)
+    assert "HX-Redirect" not in response.headers
+
+
+def test_a_login_forgives_only_its_own_address(app_ctx, factory):
+    user = factory.merchant()
+    throttle = accounts.Throttle.from_config(app_ctx.config)
+    now = utcnow() - timedelta(minutes=5)
+    for ip in ("10.9.0.1", "10.9.0.2"):
+        for _ in range(2):
+            try:
+                accounts.authenticate(user.username, "wrong-pass-1", ip, throttle, now=now)
+            except DomainError:
+                db.session.commit()
+    accounts.authenticate(user.username, PASSWORD, "10.9.0.1", throttle)
+    db.session.commit()
+    remaining = db.session.scalars(db.select(accounts.LoginFailure.ip)).all()
+    assert remaining == ["10.9.0.2", "10.9.0.2"]
+
+
+def _proxied_app(tmp_path, database_url, hops):
+    return create_app(
+        config(
+            SQLALCHEMY_DATABASE_URI=database_url,
+            KEYS_FILE=str(tmp_path / "keys.json"),
+            QUEUE_FILE=str(tmp_path / "queue.db"),
+            TRUSTED_PROXIES=hops,
+        )
+    )
+
+
+def test_behind_a_trusted_proxy_each_client_is_throttled_alone(tmp_path, database_url, app):
+    from tests.conftest import Browser, Factory
+
+    proxied = _proxied_app(tmp_path, database_url, 1)
+    victim = Factory(app).merchant()
+
+    def login(client_ip: str, password: str):
+        browser = Browser(proxied.test_client())
+        browser.client.environ_base.update(
+            REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=f"1.2.3.4, {client_ip}"
+        )
+        return browser.login(victim.username, password)
+
+    # one client behind the proxy fails often enough to lock any shared address …
+    for _ in range(proxied.config["LOGIN_MAX_FAILURES_PER_IP"]):
+        login("203.0.113.50", "nope-nope")
+    # … and only it is locked: another client behind the same proxy logs in
+    assert login("198.51.100.20", PASSWORD).headers["HX-Redirect"] == "/merchant/"
+    with proxied.app_context():
+        addresses = set(db.session.scalars(db.select(accounts.LoginFailure.ip)))
+    # one hop trusted: the forged first entry (1.2.3.4) is not believed
+    assert addresses == {"203.0.113.50"}
+
+
+def test_without_trusted_proxies_forwarded_headers_are_ignored(app):
+    seen = {}
+
+    @app.get("/_test/remote-addr")
+    def remote_addr():
+        from flask import request
+
+        seen["addr"] = request.remote_addr
+        seen["scheme"] = request.scheme
+        return ""
+
+    app.test_client().get(
+        "/_test/remote-addr",
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},
+        headers={"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https"},
+    )
+    assert seen == {"addr": "127.0.0.1", "scheme": "http"}
+
+
+def test_trusted_proxy_sets_client_address_and_scheme(tmp_path, database_url):
+    proxied = _proxied_app(tmp_path, database_url, 1)
+    seen = {}
+
+    @proxied.get("/_test/remote-addr")
+    def remote_addr():
+        from flask import request
+
+        seen["addr"] = request.remote_addr
+        seen["scheme"] = request.scheme
+        return ""
+
+    proxied.test_client().get(
+        "/_test/remote-addr",
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},
+        headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.7", "X-Forwarded-Proto": "https"},
+    )
+    assert seen == {"addr": "203.0.113.7", "scheme": "https"}
+
+
+def test_htmx_login_with_a_non_ascii_next_redirects(browser, factory):
+    user = factory.merchant()
+    browser.refresh_token("/login")
+    response = browser.client.post(
+        "/login",
+        query_string={"next": "/merchant/orders?q=欧阳娜娜"},
+        data={"username": user.username, "password": PASSWORD},
+        headers=browser.headers(True, None),
+    )
+    assert response.status_code == 200
+    location = response.headers["HX-Redirect"]
+    assert location == "/merchant/orders?q=%E6%AC%A7%E9%98%B3%E5%A8%9C%E5%A8%9C"
+    location.encode("ascii")
+
+
+# --- API tokens: a read never fails because of the last-used stamp -----------------------------
+
+
+def _token_last_used(app, token_id=None):
+    with app.app_context():
+        return db.session.scalar(db.select(ApiToken.last_used_at))
+
+
+def _sqlite_path(app) -> str:
+    with app.app_context():
+        return db.engine.url.database
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's write lock")
+def test_a_get_succeeds_while_another_request_holds_the_write_lock(app, factory):
+    user = factory.merchant()
+    token = factory.token(user)
+    writer = sqlite3.connect(_sqlite_path(app), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # an import, a dispatch … mid-transaction
+    try:
+        started = time.monotonic()
+        response = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        elapsed = time.monotonic() - started
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert response.status_code == 200, response.get_json()
+    assert elapsed < 10  # not the 30 s busy timeout: a generous bound, not a benchmark
+    assert _token_last_used(app) is None  # skipped, best effort; the next request stamps it
+    app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert _token_last_used(app) is not None
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's snapshots")
+def test_a_get_succeeds_when_another_request_writes_during_it(app, factory):
+    user = factory.merchant()
+    token = factory.token(user)
+    path = _sqlite_path(app)
+    wrote = []
+
+    def write_meanwhile(conn, cursor, statement, *args):
+        # Right after this request read the token, another request commits a write.
+        if "FROM api_tokens" in statement and not wrote:
+            other = sqlite3.connect(path, isolation_level=None)
+            other.execute("UPDATE users SET session_epoch = session_epoch")
+            other.close()
+            wrote.append(True)
+
+    with app.app_context():
+        event.listen(db.engine, "after_cursor_execute", write_meanwhile)
+    response = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert wrote
+    assert response.status_code == 200, response.get_json()
+    assert _token_last_used(app) is not None
+
+
+def test_token_use_is_stamped_at_most_once_a_minute(app, factory):
+    user = factory.supplier()
+    token = factory.token(user)
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    client.get("/api/v1/me", headers=headers)
+    first = _token_last_used(app)
+    assert first is not None
+    client.get("/api/v1/me", headers=headers)
+    assert _token_last_used(app) == first
+    with app.app_context():
+        db.session.execute(db.update(ApiToken).values(last_used_at=first - timedelta(minutes=2)))
+        db.session.commit()
+    client.get("/api/v1/me", headers=headers)
+    assert _token_last_used(app) > first - timedelta(minutes=2)
