@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from flask import request
 from sqlalchemy import event
 
 from portal import accounts, create_app
@@ -138,42 +139,29 @@ def test_behind_a_trusted_proxy_each_client_is_throttled_alone(tmp_path, databas
     assert addresses == {"203.0.113.50"}
 
 
-def test_without_trusted_proxies_forwarded_headers_are_ignored(app):
-    seen = {}
+def _seen_by_the_app(app, remote_addr: str, headers: dict[str, str]) -> dict[str, str]:
+    seen: dict[str, str] = {}
 
     @app.get("/_test/remote-addr")
-    def remote_addr():
-        from flask import request
-
-        seen["addr"] = request.remote_addr
-        seen["scheme"] = request.scheme
+    def remote_addr_view():
+        seen.update(addr=request.remote_addr, scheme=request.scheme)
         return ""
 
     app.test_client().get(
-        "/_test/remote-addr",
-        environ_base={"REMOTE_ADDR": "127.0.0.1"},
-        headers={"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https"},
+        "/_test/remote-addr", environ_base={"REMOTE_ADDR": remote_addr}, headers=headers
     )
-    assert seen == {"addr": "127.0.0.1", "scheme": "http"}
+    return seen
+
+
+def test_without_trusted_proxies_forwarded_headers_are_ignored(app):
+    forged = {"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https"}
+    assert _seen_by_the_app(app, "127.0.0.1", forged) == {"addr": "127.0.0.1", "scheme": "http"}
 
 
 def test_trusted_proxy_sets_client_address_and_scheme(tmp_path, database_url):
     proxied = _proxied_app(tmp_path, database_url, 1)
-    seen = {}
-
-    @proxied.get("/_test/remote-addr")
-    def remote_addr():
-        from flask import request
-
-        seen["addr"] = request.remote_addr
-        seen["scheme"] = request.scheme
-        return ""
-
-    proxied.test_client().get(
-        "/_test/remote-addr",
-        environ_base={"REMOTE_ADDR": "127.0.0.1"},
-        headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.7", "X-Forwarded-Proto": "https"},
-    )
+    headers = {"X-Forwarded-For": "6.6.6.6, 203.0.113.7", "X-Forwarded-Proto": "https"}
+    seen = _seen_by_the_app(proxied, "127.0.0.1", headers)
     assert seen == {"addr": "203.0.113.7", "scheme": "https"}
 
 
