@@ -22,6 +22,8 @@ from portal.models.orders import (
     STAGE_DISPATCHED,
     STAGE_RETURNED,
 )
+from portal.orders import rules
+from portal.orders.rules import DUE_SOON
 from portal.pagination import capped_count
 
 TAB_TO_PRINT = "to_print"
@@ -31,7 +33,6 @@ TAB_DISPATCHED = "dispatched"
 TAB_CANCELLED = "cancelled"
 TABS = (TAB_TO_PRINT, TAB_PRINTED, TAB_RETURNED, TAB_DISPATCHED, TAB_CANCELLED)
 
-DUE_SOON = timedelta(hours=12)  # "即将超时": 承诺发货时间 within this window
 DUE_FILTERS = ("soon", "overdue")
 SORT_RECEIVER = "receiver"  # same-receiver orders next to each other, to merge parcels
 
@@ -202,15 +203,8 @@ def is_cancelled_row(row: Any) -> bool:
 
 
 def deadline_state(row: Any, now: datetime) -> str:
-    """How close an order the factory still has to ship is to 承诺发货时间: "", "warn", "danger".
-    Once the tracking number is returned the factory's part is done, so only `assigned` counts."""
-    if row.stage != STAGE_ASSIGNED or row.promise_ship_at is None:
-        return ""
-    if row.promise_ship_at < now:
-        return "danger"
-    if row.promise_ship_at <= now + DUE_SOON:
-        return "warn"
-    return ""
+    """Once the tracking number is returned the factory's part is done: only `assigned` counts."""
+    return rules.deadline_state(row.promise_ship_at, now, to_ship=row.stage == STAGE_ASSIGNED)
 
 
 def due_counts(supplier: Supplier, now: datetime) -> dict[str, int]:

@@ -409,7 +409,7 @@ def test_whole_story_in_the_browser(server: LiveServer, chromium: Browser, tmp_p
             expect(f.locator("#order-list [data-select-count]")).to_have_text("4")
             f.locator("#print-courier").select_option("YTO")
             f.locator("#print-options").get_by_role("button", name="打印面单").click()
-            result = f.locator("#action-result")
+            result = f.locator("#batch-result")
             expect(result).to_contain_text("已生成打印任务")
             expect(result).to_contain_text("3 单")
             refusal = result.locator(".refusals li", has_text=changed)

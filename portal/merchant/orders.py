@@ -9,8 +9,7 @@ every 30 s whether the orders it shows have changed; it never replaces itself un
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -21,13 +20,22 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal import accounts, allocation, bindings, dispatch
-from portal.allocation import Refusal
 from portal.authz import current_merchant
+from portal.desk import (
+    ORDERS_CHANGED,
+    PER_PAGE,
+    Desk,
+    Outcome,
+    date_range,
+    outcome_for,
+    refuse,
+    selected_order_nos,
+)
 from portal.downloads import FILE_TYPES, file_response
 from portal.errors import message_for
 from portal.extensions import db, htmx
 from portal.formatting import CANCEL_REASON_LABELS, EVENT_LABELS, SHANGHAI
-from portal.htmx import hx_redirect, is_targeted_htmx, no_swap, notify, render, with_trigger
+from portal.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
 from portal.keyring import current_keyring
 from portal.merchant.views import bp
 from portal.models import Merchant, Order, OrderEvent, ReturnAddress, Supplier, User
@@ -39,19 +47,12 @@ from portal.models.orders import (
     STAGE_RETURNED,
     STAGE_UNASSIGNED,
 )
-from portal.orders import queries
+from portal.orders import queries, rules
 from portal.orders.queries import OrderFilters, PrintLine, Receiver, TrackingNumber
 from portal.orders.rules import assign_blockers
 from portal.pagination import CountedPagination, PageArgs, page_args
 from portal.web_args import date_arg, id_arg, text_arg
 
-PER_PAGE = 50
-# Orders this close to 承诺发货时间 are highlighted; past it they are late (the merchant pays).
-DEADLINE_WARNING = timedelta(hours=12)
-# A batch over thousands of orders may refuse thousands: the panel lists the first ones.
-MAX_SHOWN_REFUSALS = 200
-# htmx event that makes the tab counts fetch themselves again.
-ORDERS_CHANGED = "ordersChanged"
 # The list's update notice: it polls the counts URL with this HX-Target and what it shows.
 UPDATES_TARGET = "order-updates"
 SEEN_TOKEN = re.compile(r"([0-9]{1,18})\.([0-9a-f]{1,16})")
@@ -94,9 +95,7 @@ DESK_PARTIALS = {
 def parse_filters(values: Mapping[str, str]) -> OrderFilters:
     """The desk's filters from query arguments or the hidden inputs of a batch post."""
     tab = values.get("tab", "")
-    paid_from, paid_to = date_arg(values.get("paid_from")), date_arg(values.get("paid_to"))
-    if paid_from and paid_to and paid_from > paid_to:
-        paid_from, paid_to = paid_to, paid_from
+    paid_from, paid_to = date_range(values, "paid_from", "paid_to")
     return OrderFilters(
         tab=tab if tab in queries.TABS else queries.TAB_UNASSIGNED,
         supplier_id=id_arg(values.get("supplier_id")),
@@ -119,6 +118,15 @@ def filter_args(filters: OrderFilters) -> dict[str, object]:
     return {name: value for name, value in args.items() if value}
 
 
+DESK = Desk(
+    endpoint="merchant.order_list",
+    counts_endpoint="merchant.order_counts",
+    tabs=TAB_LABELS,
+    filter_args=filter_args,
+    count_tones={queries.TAB_EXCEPTIONS: "danger"},
+)
+
+
 # --- what the templates show ------------------------------------------------------------------
 
 
@@ -126,7 +134,7 @@ def filter_args(filters: OrderFilters) -> dict[str, object]:
 class OrderRow:
     order: Order
     receiver: Receiver
-    deadline: str  # "", "warn" (due within DEADLINE_WARNING) or "danger" (past due)
+    deadline: str  # "", "warn" (due within rules.DUE_SOON) or "danger" (past due)
     tracking: list[TrackingNumber]  # returned tracking numbers, primary first
     return_address: ReturnAddress | None = None  # the one chosen when it was dispatched
 
@@ -157,22 +165,6 @@ class OrderRow:
 
 
 @dataclass(frozen=True)
-class RefusalLine:
-    order_no: str
-    message: str
-
-
-@dataclass(frozen=True)
-class BatchOutcome:
-    summary: str
-    done_count: int
-    refused_count: int
-    reasons: list[tuple[str, int]]
-    refusals: list[RefusalLine]
-    hint: str = ""  # what to do about the refusals, when there is something to do
-
-
-@dataclass(frozen=True)
 class HistoryLine:
     event: OrderEvent
     label: str
@@ -182,18 +174,9 @@ class HistoryLine:
 
 
 def deadline_state(order: Order, now: datetime) -> str:
-    """How close an order that still has to ship is to its 承诺发货时间."""
-    if (
-        order.promise_ship_at is None
-        or order.stage == STAGE_DISPATCHED
-        or order.platform_status != PLATFORM_AWAITING
-    ):
-        return ""
-    if order.promise_ship_at <= now:
-        return "danger"
-    if order.promise_ship_at <= now + DEADLINE_WARNING:
-        return "warn"
-    return ""
+    """The merchant's part is done once dispatched (or when the platform no longer waits)."""
+    to_ship = order.stage != STAGE_DISPATCHED and order.platform_status == PLATFORM_AWAITING
+    return rules.deadline_state(order.promise_ship_at, now, to_ship=to_ship)
 
 
 def order_rows(merchant: Merchant, orders: list[Order], now: datetime) -> list[OrderRow]:
@@ -257,32 +240,13 @@ def changed_count(seen: dict[int, str], current: dict[int, str]) -> int:
     return moved_on + max(len(gone), len(came))
 
 
-def batch_outcome(
-    summary: str,
-    done: Sequence[str],
-    refused: Sequence[Refusal],
-    message: Callable[[str], str] = message_for,
-    hint: str = "",
-) -> BatchOutcome:
-    messages = {code: message(code) for code in {r.code for r in refused}}
-    reasons = Counter(messages[r.code] for r in refused)
-    return BatchOutcome(
-        summary=summary,
-        done_count=len(done),
-        refused_count=len(refused),
-        reasons=reasons.most_common(),
-        refusals=[RefusalLine(r.order_no, messages[r.code]) for r in refused[:MAX_SHOWN_REFUSALS]],
-        hint=hint,
-    )
-
-
 def dispatch_refusal_message(code: str) -> str:
     """A dispatch refusal in Chinese: the dispatch wording where it differs, else the shared one."""
     message = DISPATCH_REFUSAL_MESSAGES.get(code)
     return str(message) if message is not None else message_for(code)
 
 
-def dispatch_outcome(result: dispatch.DispatchResult) -> BatchOutcome:
+def dispatch_outcome(result: dispatch.DispatchResult) -> Outcome:
     hint = ""
     if any(r.code in HOLD_LABELS for r in result.refused):
         hint = _(
@@ -290,8 +254,12 @@ def dispatch_outcome(result: dispatch.DispatchResult) -> BatchOutcome:
             label=CONFIRM_HOLDS_LABEL,
         )
     summary = _("已发货 %(n)d 单", n=len(result.dispatched))
-    return batch_outcome(
-        summary, result.dispatched, result.refused, dispatch_refusal_message, hint=hint
+    return outcome_for(
+        summary,
+        len(result.dispatched),
+        result.refused,
+        message=dispatch_refusal_message,
+        hint=hint,
     )
 
 
@@ -316,7 +284,7 @@ def desk_context(
     filters: OrderFilters,
     page_number: int = 1,
     *,
-    outcome: BatchOutcome | None = None,
+    outcome: Outcome | None = None,
     assign_to: int | None = None,
     dispatch_address_id: int | None = None,
 ) -> dict[str, object]:
@@ -342,9 +310,7 @@ def desk_context(
     if dispatch_address_id not in {a.id for a in addresses}:
         dispatch_address_id = default_address.id if default_address else None
     return {
-        "filters": filters,
-        "args": filter_args(filters),
-        "tabs": TAB_LABELS,
+        **DESK.tabs_context(filters, counts),
         "counts": counts,
         "page": page,
         "rows": rows,
@@ -417,15 +383,6 @@ def detail_context(merchant: Merchant, order: Order) -> dict[str, object]:
 # --- views ------------------------------------------------------------------------------------
 
 
-def desk_url(filters: OrderFilters, page: int = 1) -> str:
-    return url_for(
-        "merchant.order_list",
-        tab=filters.tab,
-        page=page if page > 1 else None,
-        **filter_args(filters),
-    )
-
-
 @bp.get("/orders")
 def order_list() -> Response:
     filters = parse_filters(request.args)
@@ -438,7 +395,7 @@ def order_list() -> Response:
             # The update notice's refresh: same address, fresh rows; the counts follow.
             return with_trigger(response, ORDERS_CHANGED)
         # The filter form sends empty fields too: history gets the tidy address instead.
-        response.headers["HX-Push-Url"] = desk_url(filters, page)
+        response.headers["HX-Push-Url"] = DESK.url(filters, page)
     return response
 
 
@@ -452,13 +409,8 @@ def order_counts() -> Response:
     filters = parse_filters(request.args)
     if is_targeted_htmx() and htmx.target == UPDATES_TARGET:
         return _order_updates(merchant, filters)
-    return render(
-        "merchant/_orders_tabs.html",
-        filters=filters,
-        args=filter_args(filters),
-        tabs=TAB_LABELS,
-        counts=queries.tab_counts(current_keyring(), merchant, filters),
-    )
+    counts = queries.tab_counts(current_keyring(), merchant, filters)
+    return render("_partials/desk_tabs.html", **DESK.tabs_context(filters, counts))
 
 
 def _order_updates(merchant: Merchant, filters: OrderFilters) -> Response:
@@ -473,28 +425,18 @@ def _order_updates(merchant: Merchant, filters: OrderFilters) -> Response:
             seen, {order_id: version_token(order_id, at) for order_id, at in current.items()}
         )
     return render(
-        "merchant/_orders_updates.html", changed=changed, refresh_url=desk_url(filters, page)
+        "merchant/_orders_updates.html", changed=changed, refresh_url=DESK.url(filters, page)
     )
 
 
 def _selected_order_nos(merchant: Merchant, filters: OrderFilters) -> list[str]:
-    if request.form.get("all_matching") == "1":
-        # "Select all N matching": the same filters the list showed, resolved by the server.
-        return list(
-            db.session.scalars(queries.order_ids_query(current_keyring(), merchant, filters))
-        )
-    return request.form.getlist("order_no")
-
-
-def _refuse(message: str) -> Response:
-    notify(message, "error")
-    return no_swap(422)
+    return selected_order_nos(lambda: queries.order_ids_query(current_keyring(), merchant, filters))
 
 
 def _batch_answer(
     merchant: Merchant,
     filters: OrderFilters,
-    outcome: BatchOutcome,
+    outcome: Outcome,
     assign_to: int | None = None,
     dispatch_address_id: int | None = None,
 ) -> Response:
@@ -511,7 +453,7 @@ def _batch_answer(
         ),
     )
     # The list is back on page 1: keep the address bar in step with it.
-    response.headers["HX-Replace-Url"] = desk_url(filters)
+    response.headers["HX-Replace-Url"] = DESK.url(filters)
     return with_trigger(response, ORDERS_CHANGED)
 
 
@@ -521,10 +463,10 @@ def order_assign() -> Response:
     filters = parse_filters(request.form)
     order_nos = _selected_order_nos(merchant, filters)
     if not order_nos:
-        return _refuse(message_for("nothing_selected"))
+        return refuse(message_for("nothing_selected"))
     assign_to = id_arg(request.form.get("assign_to"))
     if assign_to is None:
-        return _refuse(_("请选择要分配的厂家"))
+        return refuse(_("请选择要分配的厂家"))
     _known, active = supplier_choices(merchant)
     supplier = next((s for s in active if s.id == assign_to), None)
     result = allocation.assign_orders(
@@ -534,7 +476,7 @@ def order_assign() -> Response:
     summary = _("已分配 %(n)d 单", n=len(result.done))
     if supplier is not None and result.done:
         summary = _("已分配 %(n)d 单给 %(name)s", n=len(result.done), name=supplier.factory_name)
-    outcome = batch_outcome(summary, result.done, result.refused)
+    outcome = outcome_for(summary, len(result.done), result.refused)
     return _batch_answer(merchant, filters, outcome, assign_to)
 
 
@@ -544,11 +486,12 @@ def order_cancel() -> Response:
     filters = parse_filters(request.form)
     order_nos = _selected_order_nos(merchant, filters)
     if not order_nos:
-        return _refuse(message_for("nothing_selected"))
+        return refuse(message_for("nothing_selected"))
     result = allocation.cancel_assignments(merchant, order_nos, current_user._get_current_object())
     db.session.commit()
     summary = _("已取消分配 %(n)d 单", n=len(result.done))
-    return _batch_answer(merchant, filters, batch_outcome(summary, result.done, result.refused))
+    outcome = outcome_for(summary, len(result.done), result.refused)
+    return _batch_answer(merchant, filters, outcome)
 
 
 def _confirmed_holds() -> bool:
@@ -562,7 +505,7 @@ def order_dispatch() -> Response:
     filters = parse_filters(request.form)
     order_nos = _selected_order_nos(merchant, filters)
     if not order_nos:
-        return _refuse(message_for("nothing_selected"))
+        return refuse(message_for("nothing_selected"))
     address_id = id_arg(request.form.get("return_address_id"))
     # No return address at all: the service refuses (422, the toast says where to add one).
     result = dispatch.dispatch_orders(

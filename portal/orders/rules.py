@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from portal.models.orders import (
@@ -10,6 +11,21 @@ from portal.models.orders import (
     STAGE_DISPATCHED,
     STAGE_RETURNED,
 )
+
+# 「即将超时」: 承诺发货时间 within this window (both desks highlight it, factories filter by it).
+DUE_SOON = timedelta(hours=12)
+
+
+def deadline_state(promise_ship_at: datetime | None, now: datetime, *, to_ship: bool) -> str:
+    """How close an order that someone still has to ship is to its 承诺发货时间: "" (not
+    pressing, or nothing left to do), "warn" (within DUE_SOON) or "danger" (past due)."""
+    if not to_ship or promise_ship_at is None:
+        return ""
+    if promise_ship_at <= now:
+        return "danger"
+    if promise_ship_at <= now + DUE_SOON:
+        return "warn"
+    return ""
 
 
 class OrderState(Protocol):

@@ -7,25 +7,36 @@ ever gets is inside the waybill PDF, rendered by the print-job service.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from io import BytesIO
-from typing import Any, Protocol
+from typing import Any
 
 from flask import Response, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 
 from portal import supplier_orders as queries
 from portal.authz import current_supplier
 from portal.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS, find_courier
+from portal.desk import (
+    ORDERS_CHANGED,
+    PER_PAGE,
+    Desk,
+    Outcome,
+    date_range,
+    outcome_for,
+    refuse,
+    selected_order_nos,
+)
 from portal.errors import DomainError, message_for
 from portal.extensions import db
 from portal.formatting import CANCEL_REASON_LABELS
-from portal.htmx import hx_redirect, is_targeted_htmx, no_swap, notify, render, with_trigger
+from portal.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
 from portal.keyring import current_keyring
 from portal.models import PrintJob, Supplier
 from portal.models.base import utcnow
@@ -45,15 +56,11 @@ from portal.printing.labels import DEFAULT_LABEL_SIZE, LABEL_SIZES
 from portal.supplier.views import bp
 from portal.supplier_orders import SupplierFilters
 from portal.tracking import TrackingItem, cancel_return, return_tracking, tracking_numbers_for
-from portal.web_args import MAX_ID, date_arg, id_arg, text_arg
+from portal.web_args import MAX_ID, id_arg, text_arg
 
-PER_PAGE = 50
 JOBS_PER_PAGE = 20
 # One PDF is rendered in the request: keep a job to what renders in seconds.
 MAX_PRINT_ORDERS = 1000
-MAX_SHOWN_REFUSALS = 200
-# htmx event that makes the tab counts fetch themselves again.
-ORDERS_CHANGED = "ordersChanged"
 # Ids beyond the database's integer range are simply not found (SQLite would overflow).
 RECEIVER_KEY_RE = re.compile(r"[0-9a-f]{32}")
 EXTRA_SPLIT_RE = re.compile(r"[\s,，;；、]+")
@@ -102,12 +109,7 @@ def _choice(value: str | None, choices: Iterable[str]) -> str:
 def parse_filters(values: Mapping[str, str]) -> SupplierFilters:
     """The desk's filters from query arguments or the hidden inputs of a batch post."""
     tab = values.get("tab", "")
-    assigned_from, assigned_to = (
-        date_arg(values.get("assigned_from")),
-        date_arg(values.get("assigned_to")),
-    )
-    if assigned_from and assigned_to and assigned_from > assigned_to:
-        assigned_from, assigned_to = assigned_to, assigned_from
+    assigned_from, assigned_to = date_range(values, "assigned_from", "assigned_to")
     group = text_arg(values.get("group"), 32).lower()
     return SupplierFilters(
         tab=tab if tab in queries.TABS else queries.TAB_TO_PRINT,
@@ -135,6 +137,15 @@ def filter_args(filters: SupplierFilters) -> dict[str, object]:
         "sort": filters.sort,
     }
     return {name: value for name, value in args.items() if value}
+
+
+DESK = Desk(
+    endpoint="supplier.order_list",
+    counts_endpoint="supplier.order_counts",
+    tabs=TAB_LABELS,
+    filter_args=filter_args,
+    count_tones={queries.TAB_TO_PRINT: "warn"},
+)
 
 
 @dataclass(frozen=True)
@@ -194,51 +205,6 @@ class DeskRow:
         return queries.TAB_CANCELLED if self.cancelled else queries.tab_of(self.order)
 
 
-@dataclass(frozen=True)
-class RefusalLine:
-    order_no: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What the last action did: a summary, the print job if one was made, every refusal."""
-
-    summary: str
-    level: str
-    job: PrintJob | None = None
-    reasons: list[tuple[str, int]] = field(default_factory=list)
-    refusals: list[RefusalLine] = field(default_factory=list)
-    refused_count: int = 0
-    warnings: list[str] = field(default_factory=list)
-
-
-class _Refusal(Protocol):
-    order_no: str
-    code: str
-
-
-def outcome_for(
-    summary: str,
-    refused: Sequence[_Refusal],
-    *,
-    job: PrintJob | None = None,
-    warnings: Sequence[str] = (),
-    done: int = 0,
-) -> Outcome:
-    messages = {code: message_for(code) for code in {r.code for r in refused}}
-    reasons = Counter(messages[r.code] for r in refused)
-    return Outcome(
-        summary=summary,
-        level="warning" if refused or warnings else "success" if done else "error",
-        job=job,
-        reasons=reasons.most_common(),
-        refusals=[RefusalLine(r.order_no, messages[r.code]) for r in refused[:MAX_SHOWN_REFUSALS]],
-        refused_count=len(refused),
-        warnings=list(warnings)[:MAX_SHOWN_REFUSALS],
-    )
-
-
 def _courier_name(code: str) -> str:
     courier = find_courier(code)
     return courier.name if courier else code
@@ -295,14 +261,21 @@ TAB_TONES = {
 
 
 def _row_context() -> dict[str, object]:
-    """What rows and the print toolbar need besides the rows themselves."""
+    """What rows and the print toolbar share, built once per page (`d` in the templates)."""
     return {
-        "tab_labels": {tab: str(label) for tab, label in TAB_LABELS},
-        "tab_tones": TAB_TONES,
-        "text": {key: str(value) for key, value in ROW_TEXT.items()},
-        "couriers": COURIERS,
-        "label_sizes": LABEL_SIZE_LABELS,
-        "default_label_size": DEFAULT_LABEL_SIZE,
+        "d": {
+            "tab_labels": {tab: str(label) for tab, label in TAB_LABELS},
+            "tab_tones": TAB_TONES,
+            "text": {key: str(value) for key, value in ROW_TEXT.items()},
+            "couriers": COURIERS,
+            "courier_options": Markup("").join(
+                Markup('<option value="{}">{}</option>').format(c.code, c.name)
+                for c in COURIERS
+            ),
+            "csrf": generate_csrf(),
+            "label_sizes": LABEL_SIZE_LABELS,
+            "default_label_size": DEFAULT_LABEL_SIZE,
+        }
     }
 
 
@@ -322,9 +295,7 @@ def desk_context(
         rows=True,
     )
     return {
-        "filters": filters,
-        "args": filter_args(filters),
-        "tabs": TAB_LABELS,
+        **DESK.tabs_context(filters, counts),
         "counts": counts,
         "page": page,
         "rows": desk_rows(supplier, page.items, now),
@@ -335,15 +306,6 @@ def desk_context(
         "outcome": outcome,
         **_row_context(),
     }
-
-
-def desk_url(filters: SupplierFilters, page: int = 1) -> str:
-    return url_for(
-        "supplier.order_list",
-        tab=filters.tab,
-        page=page if page > 1 else None,
-        **filter_args(filters),
-    )
 
 
 # --- the desk ---------------------------------------------------------------------------------
@@ -358,7 +320,7 @@ def order_list() -> Response:
     )
     if is_targeted_htmx():
         # The filter form sends empty fields too: history gets the tidy address instead.
-        response.headers["HX-Push-Url"] = desk_url(filters, page)
+        response.headers["HX-Push-Url"] = DESK.url(filters, page)
     return response
 
 
@@ -380,13 +342,8 @@ def order_goods() -> Response:
 def order_counts() -> Response:
     """The tab bar alone: it polls this every 30 s and after every action (ordersChanged)."""
     filters = parse_filters(request.args)
-    return render(
-        "supplier/_orders_tabs.html",
-        filters=filters,
-        args=filter_args(filters),
-        tabs=TAB_LABELS,
-        counts=queries.tab_counts(current_supplier(), filters, utcnow()),
-    )
+    counts = queries.tab_counts(current_supplier(), filters, utcnow())
+    return render("_partials/desk_tabs.html", **DESK.tabs_context(filters, counts))
 
 
 def _row_or_404(supplier: Supplier, order_no: str) -> Any:
@@ -459,17 +416,10 @@ def order_tracking_cancel(order_no: str) -> Response:
 # --- print jobs -------------------------------------------------------------------------------
 
 
-def _refuse(message: str) -> Response:
-    notify(message, "error")
-    return no_swap(422)
-
-
 def _selected_order_nos(supplier: Supplier, filters: SupplierFilters) -> list[str]:
-    if request.form.get("all_matching") == "1":
-        # "Select all N matching": the same filters the list showed, resolved by the server.
-        query = queries.order_nos_query(supplier, filters, utcnow())
-        return list(db.session.scalars(query.limit(MAX_PRINT_ORDERS + 1)))
-    return [n for n in (text_arg(v, 64) for v in request.form.getlist("order_no")) if n]
+    return selected_order_nos(
+        lambda: queries.order_nos_query(supplier, filters, utcnow()).limit(MAX_PRINT_ORDERS + 1)
+    )
 
 
 def print_outcome(result: PrintJobResult) -> Outcome:
@@ -477,7 +427,7 @@ def print_outcome(result: PrintJobResult) -> Outcome:
         summary = message_for("nothing_printable")
     else:
         summary = _("已生成打印任务 #%(id)d：%(n)d 单", id=result.job.id, n=len(result.printed))
-    return outcome_for(summary, result.refused, job=result.job, done=len(result.printed))
+    return outcome_for(summary, len(result.printed), result.refused, job=result.job)
 
 
 @bp.post("/print-jobs")
@@ -486,15 +436,15 @@ def print_job_create() -> Response:
     filters = parse_filters(request.form)
     order_nos = _selected_order_nos(supplier, filters)
     if not order_nos:
-        return _refuse(message_for("nothing_selected"))
+        return refuse(message_for("nothing_selected"))
     if len(order_nos) > MAX_PRINT_ORDERS:
-        return _refuse(message_for("too_many_orders"))
+        return refuse(message_for("too_many_orders"))
     courier = text_arg(request.form.get("print_courier"), 20)
     if not courier:
-        return _refuse(_("请选择快递公司"))
+        return refuse(_("请选择快递公司"))
     label_size = text_arg(request.form.get("label_size"), 10) or DEFAULT_LABEL_SIZE
     if label_size not in LABEL_SIZES:
-        return _refuse(_("请选择面单尺寸"))
+        return refuse(_("请选择面单尺寸"))
     result = create_print_job(
         supplier,
         order_nos,
@@ -510,7 +460,7 @@ def print_job_create() -> Response:
         "supplier/orders.html", DESK_PARTIALS, **desk_context(supplier, filters, outcome=outcome)
     )
     # The list is back on page 1: keep the address bar in step with it.
-    response.headers["HX-Replace-Url"] = desk_url(filters)
+    response.headers["HX-Replace-Url"] = DESK.url(filters)
     return with_trigger(response, ORDERS_CHANGED)
 
 
@@ -611,9 +561,9 @@ def print_job_confirm(job_id: int) -> Response:
     db.session.commit()
     outcome = outcome_for(
         _("已确认打印任务 #%(id)d，%(n)d 单运单号已回传", id=job.id, n=len(result.returned)),
+        len(result.returned),
         result.refused,
         warnings=[w.message for w in result.warnings],
-        done=len(result.returned),
     )
     notify(outcome.summary, outcome.level)
     return _job_answer(supplier, job, outcome)

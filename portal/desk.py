@@ -1,0 +1,154 @@
+"""One order desk for both roles: tabs, filters, selection, pagination and batch outcomes.
+
+The merchant desk (订单) and the factory desk (代发订单) are the same desk with different
+columns, actions and masks. What they share lives here and in `templates/_macros/desk.html`;
+each role's module keeps only its filters, its rows and its actions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Generic, Protocol, TypeVar
+
+from flask import Response, request, url_for
+from sqlalchemy import Select
+
+from portal.errors import message_for
+from portal.extensions import db
+from portal.htmx import no_swap, notify
+from portal.web_args import date_arg, text_arg
+
+PER_PAGE = 50
+# A batch over thousands of orders may refuse thousands: the panel lists the first ones.
+MAX_SHOWN_REFUSALS = 200
+# htmx event that makes the tab counts fetch themselves again.
+ORDERS_CHANGED = "ordersChanged"
+
+F = TypeVar("F")
+
+
+class Refused(Protocol):
+    order_no: str
+    code: str
+
+
+@dataclass(frozen=True)
+class RefusalLine:
+    order_no: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the last batch action did: a summary, every refusal with its reason, and whatever
+    the role adds (a print job, warnings, a hint on what to do about the refusals)."""
+
+    summary: str
+    level: str
+    done_count: int = 0
+    refused_count: int = 0
+    reasons: list[tuple[str, int]] = field(default_factory=list)
+    refusals: list[RefusalLine] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    hint: str = ""
+    job: Any = None  # the factory's print job, when the action made one
+
+
+def outcome_for(
+    summary: str,
+    done: int,
+    refused: Sequence[Refused],
+    *,
+    message: Callable[[str], str] = message_for,
+    warnings: Sequence[str] = (),
+    hint: str = "",
+    job: Any = None,
+) -> Outcome:
+    """The outcome panel of a batch: refusals counted by reason, the first ones listed."""
+    messages = {code: str(message(code)) for code in {r.code for r in refused}}
+    reasons = Counter(messages[r.code] for r in refused)
+    return Outcome(
+        summary=summary,
+        level="warning" if refused or warnings else "success" if done else "error",
+        done_count=done,
+        refused_count=len(refused),
+        reasons=reasons.most_common(),
+        refusals=[RefusalLine(r.order_no, messages[r.code]) for r in refused[:MAX_SHOWN_REFUSALS]],
+        warnings=list(warnings)[:MAX_SHOWN_REFUSALS],
+        hint=hint,
+        job=job,
+    )
+
+
+@dataclass(frozen=True)
+class TabLink:
+    tab: str
+    label: str
+    url: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Desk(Generic[F]):
+    """One role's desk: where it lives, its tabs, and how its filters travel in URLs."""
+
+    endpoint: str  # the list view
+    counts_endpoint: str  # the tab bar alone (polled)
+    tabs: tuple[tuple[str, Any], ...]  # (tab, label)
+    filter_args: Callable[[F], dict[str, object]]  # filters without tab and page, for links
+    count_tones: Mapping[str, str]  # tab → class of its count when it is not zero
+
+    def url(self, filters: F, page: int = 1) -> str:
+        return url_for(
+            self.endpoint,
+            tab=filters.tab,  # type: ignore[attr-defined]
+            page=page if page > 1 else None,
+            **self.filter_args(filters),
+        )
+
+    def tab_links(self, filters: F, counts: Mapping[str, int]) -> list[TabLink]:
+        """The tab bar: every URL built here once, not per tab in the template."""
+        args = self.filter_args(filters)
+        return [
+            TabLink(tab, str(label), url_for(self.endpoint, tab=tab, **args), counts.get(tab, 0))
+            for tab, label in self.tabs
+        ]
+
+    def tabs_context(self, filters: F, counts: Mapping[str, int]) -> dict[str, object]:
+        """What the tab bar (`_macros/desk.html` tabs) renders from."""
+        return {
+            "filters": filters,
+            "args": self.filter_args(filters),
+            "tab_links": self.tab_links(filters, counts),
+            "count_tones": self.count_tones,
+            "counts_url": url_for(
+                self.counts_endpoint,
+                tab=filters.tab,  # type: ignore[attr-defined]
+                **self.filter_args(filters),
+            ),
+        }
+
+
+def date_range(values: Mapping[str, str], start: str, end: str) -> tuple[date | None, date | None]:
+    """Two date filters; reversed dates are swapped rather than refused."""
+    first, last = date_arg(values.get(start)), date_arg(values.get(end))
+    if first and last and first > last:
+        first, last = last, first
+    return first, last
+
+
+def selected_order_nos(all_matching: Callable[[], Select[Any]]) -> list[str]:
+    """The orders a batch acts on: the ticked rows, or every order the list's filters match
+    ("select all N matching", resolved by the server from the same filters)."""
+    if request.form.get("all_matching") == "1":
+        return list(db.session.scalars(all_matching()))
+    return [n for n in (text_arg(v, 64) for v in request.form.getlist("order_no")) if n]
+
+
+def refuse(message: str) -> Response:
+    """A batch refused as a whole (nothing selected …): a toast, nothing swapped."""
+    notify(message, "error")
+    return no_swap(422)
