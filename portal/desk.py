@@ -17,8 +17,8 @@ from flask import Response, request, url_for
 from sqlalchemy import Select
 
 from portal.errors import message_for
-from portal.extensions import db
-from portal.htmx import no_swap, notify
+from portal.extensions import db, htmx
+from portal.htmx import is_targeted_htmx, no_swap, notify, render, with_trigger
 from portal.web_args import date_arg, text_arg
 
 PER_PAGE = 50
@@ -100,6 +100,8 @@ class Desk(Generic[F]):
     tabs: tuple[tuple[str, Any], ...]  # (tab, label)
     filter_args: Callable[[F], dict[str, object]]  # filters without tab and page, for links
     count_tones: Mapping[str, str]  # tab → class of its count when it is not zero
+    page_template: str  # the whole page; its #order-desk and #order-list have partials
+    partials: Mapping[str, str]  # HX-Target → partial template
 
     def url(self, filters: F, page: int = 1) -> str:
         return url_for(
@@ -130,6 +132,27 @@ class Desk(Generic[F]):
                 **self.filter_args(filters),
             ),
         }
+
+    def list_response(self, filters: F, page: int, context: Mapping[str, object]) -> Response:
+        """The desk, or the part of it an htmx request targets."""
+        response = render(self.page_template, self.partials, **context)
+        if is_targeted_htmx():
+            if htmx.target == "order-list":
+                # A refresh of the rows at the same address: the counts follow.
+                return with_trigger(response, ORDERS_CHANGED)
+            # The filter form sends empty fields too: history gets the tidy address instead.
+            response.headers["HX-Push-Url"] = self.url(filters, page)
+        return response
+
+    def batch_response(
+        self, filters: F, outcome: Outcome, context: Mapping[str, object]
+    ) -> Response:
+        """After a batch action: a toast, the list on page 1 with the outcome panel."""
+        notify(outcome.summary, outcome.level)
+        response = render(self.page_template, self.partials, **context)
+        # The list is back on page 1: keep the address bar in step with it.
+        response.headers["HX-Replace-Url"] = self.url(filters)
+        return with_trigger(response, ORDERS_CHANGED)
 
 
 def date_range(values: Mapping[str, str], start: str, end: str) -> tuple[date | None, date | None]:

@@ -83,11 +83,6 @@ DISPATCH_REFUSAL_MESSAGES = {
 HOLD_LABELS = {"after_sale": _l("售后中"), "audit_hold": _l("审核中")}
 CONFIRM_HOLDS_LABEL = _l("包含售后中/审核中的订单，我已确认仍要发货")
 
-DESK_PARTIALS = {
-    "order-desk": "merchant/_orders_desk.html",
-    "order-list": "merchant/_orders_list.html",
-}
-
 
 # --- parsing ----------------------------------------------------------------------------------
 
@@ -124,6 +119,11 @@ DESK = Desk(
     tabs=TAB_LABELS,
     filter_args=filter_args,
     count_tones={queries.TAB_EXCEPTIONS: "danger"},
+    page_template="merchant/orders.html",
+    partials={
+        "order-desk": "merchant/_orders_desk.html",
+        "order-list": "merchant/_orders_list.html",
+    },
 )
 
 
@@ -387,16 +387,8 @@ def detail_context(merchant: Merchant, order: Order) -> dict[str, object]:
 def order_list() -> Response:
     filters = parse_filters(request.args)
     page = page_args(PER_PAGE, PER_PAGE).page
-    response = render(
-        "merchant/orders.html", DESK_PARTIALS, **desk_context(current_merchant(), filters, page)
-    )
-    if is_targeted_htmx():
-        if htmx.target == "order-list":
-            # The update notice's refresh: same address, fresh rows; the counts follow.
-            return with_trigger(response, ORDERS_CHANGED)
-        # The filter form sends empty fields too: history gets the tidy address instead.
-        response.headers["HX-Push-Url"] = DESK.url(filters, page)
-    return response
+    # The update notice's refresh targets #order-list: same address, fresh rows.
+    return DESK.list_response(filters, page, desk_context(current_merchant(), filters, page))
 
 
 @bp.get("/orders/counts")
@@ -440,21 +432,14 @@ def _batch_answer(
     assign_to: int | None = None,
     dispatch_address_id: int | None = None,
 ) -> Response:
-    notify(outcome.summary, "warning" if outcome.refused_count else "success")
-    response = render(
-        "merchant/orders.html",
-        DESK_PARTIALS,
-        **desk_context(
-            merchant,
-            filters,
-            outcome=outcome,
-            assign_to=assign_to,
-            dispatch_address_id=dispatch_address_id,
-        ),
+    context = desk_context(
+        merchant,
+        filters,
+        outcome=outcome,
+        assign_to=assign_to,
+        dispatch_address_id=dispatch_address_id,
     )
-    # The list is back on page 1: keep the address bar in step with it.
-    response.headers["HX-Replace-Url"] = DESK.url(filters)
-    return with_trigger(response, ORDERS_CHANGED)
+    return DESK.batch_response(filters, outcome, context)
 
 
 @bp.post("/orders/assign")

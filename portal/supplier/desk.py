@@ -90,10 +90,6 @@ JOB_STATUS = {
 }
 
 GOODS_LINES = 200  # 备货汇总 lists the specs with the most pieces first, this many at most
-DESK_PARTIALS = {
-    "order-desk": "supplier/_orders_desk.html",
-    "order-list": "supplier/_orders_list.html",
-}
 JOB_PARTIALS = {"print-job": "supplier/_print_job_detail.html"}
 JOB_LIST_PARTIALS = {"print-job-list": "supplier/_print_jobs_list.html"}
 
@@ -145,6 +141,11 @@ DESK = Desk(
     tabs=TAB_LABELS,
     filter_args=filter_args,
     count_tones={queries.TAB_TO_PRINT: "warn"},
+    page_template="supplier/orders.html",
+    partials={
+        "order-desk": "supplier/_orders_desk.html",
+        "order-list": "supplier/_orders_list.html",
+    },
 )
 
 
@@ -269,8 +270,7 @@ def _row_context() -> dict[str, object]:
             "text": {key: str(value) for key, value in ROW_TEXT.items()},
             "couriers": COURIERS,
             "courier_options": Markup("").join(
-                Markup('<option value="{}">{}</option>').format(c.code, c.name)
-                for c in COURIERS
+                Markup('<option value="{}">{}</option>').format(c.code, c.name) for c in COURIERS
             ),
             "csrf": generate_csrf(),
             "label_sizes": LABEL_SIZE_LABELS,
@@ -315,13 +315,7 @@ def desk_context(
 def order_list() -> Response:
     filters = parse_filters(request.args)
     page = page_args(PER_PAGE, PER_PAGE).page
-    response = render(
-        "supplier/orders.html", DESK_PARTIALS, **desk_context(current_supplier(), filters, page)
-    )
-    if is_targeted_htmx():
-        # The filter form sends empty fields too: history gets the tidy address instead.
-        response.headers["HX-Push-Url"] = DESK.url(filters, page)
-    return response
+    return DESK.list_response(filters, page, desk_context(current_supplier(), filters, page))
 
 
 @bp.get("/orders/goods")
@@ -455,13 +449,7 @@ def print_job_create() -> Response:
     )
     db.session.commit()
     outcome = print_outcome(result)
-    notify(outcome.summary, outcome.level)
-    response = render(
-        "supplier/orders.html", DESK_PARTIALS, **desk_context(supplier, filters, outcome=outcome)
-    )
-    # The list is back on page 1: keep the address bar in step with it.
-    response.headers["HX-Replace-Url"] = DESK.url(filters)
-    return with_trigger(response, ORDERS_CHANGED)
+    return DESK.batch_response(filters, outcome, desk_context(supplier, filters, outcome=outcome))
 
 
 @bp.get("/print-jobs")
