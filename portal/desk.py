@@ -103,6 +103,29 @@ class Desk(Generic[F]):
     page_template: str  # the whole page; its #order-desk and #order-list have partials
     partials: Mapping[str, str]  # HX-Target → partial template
 
+    @classmethod
+    def of(
+        cls,
+        role: str,
+        tabs: tuple[tuple[str, Any], ...],
+        filter_args: Callable[[F], dict[str, object]],
+        count_tones: Mapping[str, str],
+    ) -> Desk[F]:
+        """A role's desk by the one naming both follow: `<role>.order_list` and
+        `<role>.order_counts`, `<role>/orders.html` with `_orders_desk` and `_orders_list`."""
+        return cls(
+            endpoint=f"{role}.order_list",
+            counts_endpoint=f"{role}.order_counts",
+            tabs=tabs,
+            filter_args=filter_args,
+            count_tones=count_tones,
+            page_template=f"{role}/orders.html",
+            partials={
+                "order-desk": f"{role}/_orders_desk.html",
+                "order-list": f"{role}/_orders_list.html",
+            },
+        )
+
     def url(self, filters: F, page: int = 1) -> str:
         return url_for(
             self.endpoint,

@@ -113,18 +113,7 @@ def filter_args(filters: OrderFilters) -> dict[str, object]:
     return {name: value for name, value in args.items() if value}
 
 
-DESK = Desk(
-    endpoint="merchant.order_list",
-    counts_endpoint="merchant.order_counts",
-    tabs=TAB_LABELS,
-    filter_args=filter_args,
-    count_tones={queries.TAB_EXCEPTIONS: "danger"},
-    page_template="merchant/orders.html",
-    partials={
-        "order-desk": "merchant/_orders_desk.html",
-        "order-list": "merchant/_orders_list.html",
-    },
-)
+DESK = Desk.of("merchant", TAB_LABELS, filter_args, count_tones={queries.TAB_EXCEPTIONS: "danger"})
 
 
 # --- what the templates show ------------------------------------------------------------------

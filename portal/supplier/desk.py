@@ -135,18 +135,7 @@ def filter_args(filters: SupplierFilters) -> dict[str, object]:
     return {name: value for name, value in args.items() if value}
 
 
-DESK = Desk(
-    endpoint="supplier.order_list",
-    counts_endpoint="supplier.order_counts",
-    tabs=TAB_LABELS,
-    filter_args=filter_args,
-    count_tones={queries.TAB_TO_PRINT: "warn"},
-    page_template="supplier/orders.html",
-    partials={
-        "order-desk": "supplier/_orders_desk.html",
-        "order-list": "supplier/_orders_list.html",
-    },
-)
+DESK = Desk.of("supplier", TAB_LABELS, filter_args, count_tones={queries.TAB_TO_PRINT: "warn"})
 
 
 @dataclass(frozen=True)
