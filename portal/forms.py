@@ -85,8 +85,8 @@ class PreferencesForm(FlaskForm):
     label_style = RadioField(
         _l("面单样式"),
         choices=[
+            SelectChoice("full", _l("完整收件信息（厂家自印面单）")),
             SelectChoice("private", _l("隐私面单（收件人姓名、电话脱敏）")),
-            SelectChoice("full", _l("完整收件信息")),
         ],
         validators=[REQUIRED],
     )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 
+import pypdfium2
 import pytest
+import zxingcpp
 from pypdf import PdfReader
 
 from portal.printing.labels import LABEL_SIZES, Label, render_labels
@@ -46,6 +48,26 @@ def test_barcode_is_drawn_as_code128_bars():
     content = PdfReader(io.BytesIO(pdf)).pages[0].get_contents().get_data()
     # Code 128 is drawn as many filled rectangles
     assert content.count(b" re") > 30
+
+
+def _decoded_barcodes(pdf: bytes, page: int = 0) -> set[str]:
+    """What a barcode scanner reads off the printed page (rendered at 300 dpi, zxing-cpp)."""
+    document = pypdfium2.PdfDocument(pdf)
+    image = document[page].render(scale=300 / 72).to_pil()
+    return {result.text for result in zxingcpp.read_barcodes(image)}
+
+
+@pytest.mark.parametrize("size", list(LABEL_SIZES))
+def test_label_barcodes_scan_to_order_and_tracking_numbers(size):
+    """A scanner reads the order number off every label and the tracking number once known."""
+    pdf = render_labels(
+        [_label("231121-538292030421876", "SF1234567890123"), _label("231121-538292030421877")],
+        size,
+    )
+    assert _decoded_barcodes(pdf, 0) == {"231121-538292030421876", "SF1234567890123"}
+    assert _decoded_barcodes(pdf, 1) == {"231121-538292030421877"}
+    reader = PdfReader(io.BytesIO(pdf))
+    assert "订单号" in reader.pages[1].extract_text()
 
 
 def test_unknown_size_and_empty_refused():

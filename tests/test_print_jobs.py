@@ -80,18 +80,20 @@ def test_blockers_do_not_apply_after_tracking_returned(desk):
     assert "SF1234567890123" in pages[0]
 
 
-def test_pdf_content_private_and_full_labels(desk):
+def test_pdf_content_full_by_default_private_when_chosen(desk):
+    """A self-printed label carries what a courier needs; 隐私面单 only when the merchant asks."""
     merchant, supplier, _actor, _orders = desk
+    assert merchant.label_style == "full"  # a new merchant's default
     result = create_print_job(supplier, NOS[:2], "ZTO", "100x180", "", None)
     pages = _text(render_print_job(current_keyring(), supplier, result.job, None)[0])
     assert len(pages) == 2
-    assert "收**" in pages[0] and "139****0001" in pages[0]  # 隐私面单 is the default
+    assert "收件人1" in pages[0] and "13900000001" in pages[0]
     assert "石牌街道团结路887号" in pages[0] and "广州市" in pages[0] and NOS[0] in pages[0]
-    assert "收件人1" not in pages[0] and "13900000001" not in pages[0]
-    merchant.label_style = "full"
+    merchant.label_style = "private"
     db.session.flush()
     pages = _text(render_print_job(current_keyring(), supplier, result.job, None)[0])
-    assert "收件人1" in pages[0] and "13900000001" in pages[0]
+    assert "收**" in pages[0] and "139****0001" in pages[0]
+    assert "收件人1" not in pages[0] and "13900000001" not in pages[0]
 
 
 def test_every_render_is_recorded_and_counted(desk):

@@ -75,6 +75,11 @@ def test_print_selected_orders_refuses_blocked_ones_with_their_reason(desk):
         "261121-999999999999999": "订单未分配",
     }
     assert f'href="/supplier/print-jobs/{job_id}"' in html
+    # The labels open at once: portal.js opens the link marked data-open-now (a new tab).
+    assert re.search(
+        rf'href="/supplier/print-jobs/{job_id}/pdf" target="_blank" data-open-now>打开面单 PDF',
+        html,
+    )
     events = trigger(response)
     assert events["ordersChanged"] is True
     assert events["showToast"] == {
@@ -110,7 +115,7 @@ def test_pdf_download_has_one_page_per_order_and_moves_them_to_printed(desk):
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
     assert response.headers["Content-Disposition"] == (
-        f"attachment; filename=waybills-job-{job_id}.pdf"
+        f"inline; filename=waybills-job-{job_id}.pdf"
     )
     assert "no-store" in response.headers["Cache-Control"]
     pages = pdf_pages(response)
@@ -130,6 +135,26 @@ def test_pdf_download_has_one_page_per_order_and_moves_them_to_printed(desk):
         assert db.session.get(PrintJob, job_id).render_count == 2
     detail = desk.get(f"/supplier/print-jobs/{job_id}").get_data(as_text=True)
     assert "<dt>下载次数</dt><dd>2</dd>" in detail
+
+
+def test_printed_rows_preselect_the_label_courier_for_the_inline_return(desk):
+    """The tracking number comes off the label: its courier is the one the row starts on."""
+    desk.seed_assigned(*(private_order(order_no(n), n - 1) for n in range(1, 4)))
+    for number, courier in ((1, "ZTO"), (2, "ZTO"), (2, "JT")):
+        response = print_jobs(desk, {"order_no": [order_no(number)], "print_courier": courier})
+        desk.browser.get(f"/supplier/print-jobs/{job_id_in(response.get_data(as_text=True))}/pdf")
+    html = desk.page("?tab=printed")
+    selected = re.compile(r'<option value="(\w+)" selected>')
+    assert selected.findall(row_html(html, order_no(1))) == ["ZTO"]
+    assert selected.findall(row_html(html, order_no(2))) == ["JT"]  # its latest label
+    assert selected.findall(row_html(desk.page(), order_no(3))) == []  # not printed: no guess
+    # A refused return keeps what was typed, the courier included.
+    response = desk.post(
+        f"/supplier/orders/{order_no(1)}/tracking",
+        {"courier": "SF", "tracking_no": ""},
+        target=f"row-{order_no(1)}",
+    )
+    assert selected.findall(response.get_data(as_text=True)) == ["SF"]
 
 
 def test_small_labels(desk):

@@ -470,6 +470,30 @@ def test_scan_return_refusals_are_shown_and_keep_the_order_waiting(desk):
     assert desk.stages()[O3] == "assigned"
 
 
+def test_scan_answers_say_which_number_is_which_with_a_signal_each(desk):
+    """OK, refused and already returned each have their colour and sound (data-scan-signal);
+    a refusal names the scanned tracking number and the order number as such."""
+    signal = re.compile(r'id="scan-result" class="scan-result (\w+)"[^>]*data-scan-signal="(\w+)"')
+    assert signal.search(desk.safe(desk.lookup(O1))).groups() == ("ok", "ok")
+    html = desk.safe(desk.scan_return(O1, "773000000001", "ZTO"))
+    assert signal.search(html).groups() == ("ok", "ok")
+    assert re.search(
+        rf"运单号 <span class=\"mono\">773000000001</span>\s*→ 订单号 <span class=\"mono\">{O1}",
+        html,
+    )
+    assert 'data-scan-signal="ok"' in html  # the session log line too
+    html = desk.safe(desk.lookup(O1))  # scanned again: already returned
+    assert signal.search(html).groups() == ("already", "already")
+    assert "该订单已回传运单号" in html
+    html = desk.safe(desk.scan_return(O3, "773000000001", "ZTO"))  # O1's number, other receiver
+    assert signal.search(html).groups() == ("bad", "refused")
+    hint = re.sub(r"<[^>]+>|\s+", " ", html[html.index("该运单号已用于其他收件人的订单") :])
+    assert re.sub(r" +", " ", hint).startswith(
+        f"该运单号已用于其他收件人的订单 扫描的运单号 773000000001 · 订单号 {O3}"
+    )
+    assert signal.search(desk.safe(desk.lookup("NOSUCHCODE1"))).groups() == ("bad", "refused")
+
+
 def test_scan_return_for_another_suppliers_order_reveals_nothing(desk):
     response = desk.scan_return(OTHER, "SF1234567890123", "SF")
     assert response.status_code == 422
@@ -546,7 +570,7 @@ def test_print_blockers_and_dispatched_orders(desk):
         db.session.execute(update(Order).where(Order.order_no == O1).values(stage="dispatched"))
         db.session.commit()
     html = desk.safe(desk.lookup(O1))
-    assert "已发货" in html and 'class="scan-result warn"' in html
+    assert "已发货" in html and 'class="scan-result already"' in html
     assert '<input type="hidden" name="order_no" value="">' in html  # nothing to return
     response = desk.scan_return(O1, "SF1234567890999", "SF")
     assert "订单已发货" in desk.safe(response)

@@ -66,8 +66,10 @@ class Merchant(Base):
     sender_city: Mapped[str] = mapped_column(String(30))
     sender_district: Mapped[str] = mapped_column(String(30), default="")
     sender_detail: Mapped[str] = mapped_column(String(200))
-    # 隐私面单: labels show masked receiver name and phone.
-    label_style: Mapped[str] = mapped_column(String(10), default=LABEL_PRIVATE)
+    # 隐私面单: labels show masked receiver name and phone. Off by default: a masked label only
+    # works with a platform e-waybill (the courier reads the real data from the platform); on a
+    # label the factory prints itself no courier could deliver or call.
+    label_style: Mapped[str] = mapped_column(String(10), default=LABEL_FULL)
     auto_dispatch: Mapped[bool] = mapped_column(Boolean, default=False)
     # Optional ERP webhook for dispatches: POSTed JSON signed with HMAC-SHA256 of the secret.
     webhook_url: Mapped[str] = mapped_column(String(300), default="", server_default="")

@@ -1,7 +1,8 @@
 """Waybill labels as one PDF, one page per order (ReportLab; CID font needs no font file).
 
-This module only draws: callers decide what the receiver lines contain (masked for 隐私面单,
-full otherwise) — it never reads the database or decrypts anything.
+Every label carries a Code 128 of its order number (the factory's scan page reads it) and,
+when known, of the tracking number. This module only draws: callers decide what the receiver
+lines contain (masked for 隐私面单, full otherwise) — it never reads the database or decrypts.
 """
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ class _Page:
             if bold:  # CID fonts have no bold face: overdraw slightly offset
                 self.c.drawString(self.margin + 0.25, self.y, line)
 
-    def barcode(self, value: str) -> None:
-        bar_height = 20 * mm * self.scale
+    def barcode(self, value: str, height_mm: float = 20, caption: str = "") -> None:
+        bar_height = height_mm * mm * self.scale
         usable = self.width - 2 * self.margin
         code = Code128(value, barHeight=bar_height, humanReadable=False)
         # Fit the barcode into the usable width by adjusting the module width.
@@ -93,8 +94,13 @@ class _Page:
         code = Code128(value, barHeight=bar_height, barWidth=code.barWidth, humanReadable=False)
         self.y -= bar_height + 1 * mm
         code.drawOn(self.c, self.margin + (usable - code.width) / 2, self.y)
-        self.c.setFont("Helvetica-Bold", 10 * self.scale)
         self.y -= 4 * mm * self.scale
+        if (
+            caption
+        ):  # say which number this is: a courier scans the tracking one, a factory the order
+            self.c.setFont(FONT, 9 * self.scale)
+            self.c.drawString(self.margin, self.y, caption)
+        self.c.setFont("Helvetica-Bold", 10 * self.scale)
         self.c.drawCentredString(self.width / 2, self.y, value)
 
 
@@ -113,7 +119,7 @@ def render_labels(labels: Iterable[Label], label_size: str = DEFAULT_LABEL_SIZE)
         page = _Page(canvas, width, height)
         page.text(label.courier_name or "快递", 18, bold=True, max_lines=1)
         if label.tracking_no:
-            page.barcode(label.tracking_no)
+            page.barcode(label.tracking_no, caption="运单号")
         else:
             page.text("运单号：待回传", 12, max_lines=1)
         page.rule()
@@ -123,7 +129,8 @@ def render_labels(labels: Iterable[Label], label_size: str = DEFAULT_LABEL_SIZE)
         page.text(f"寄 {label.sender_name}  {label.sender_phone}", 11, max_lines=1)
         page.text(label.sender_address, 10, max_lines=2)
         page.rule()
-        page.text(f"订单号 {label.order_no}", 11, max_lines=1)
+        # The order number as Code 128 too: the factory's scan page takes it to pick the order.
+        page.barcode(label.order_no, height_mm=10, caption="订单号")
         page.text(label.goods, 12, max_lines=4)
         if label.note:
             page.text(f"备注 {label.note}", 10, max_lines=2)

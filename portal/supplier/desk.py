@@ -49,6 +49,7 @@ from portal.printing.jobs import (
     confirm_print_job,
     create_print_job,
     get_print_job_for_supplier,
+    label_couriers,
     render_print_job,
     void_print_job,
 )
@@ -201,11 +202,14 @@ def _courier_name(code: str) -> str:
 
 
 def desk_rows(supplier: Supplier, rows: Sequence[Any], now: datetime) -> list[DeskRow]:
-    """Rows with what they need on screen: two queries for the whole page, none per row."""
+    """Rows with what they need on screen: three queries for the whole page, none per row."""
     current = [r for r in rows if not queries.is_cancelled_row(r)]
     unshipped = [r for r in current if r.stage != STAGE_DISPATCHED]
     numbers = tracking_numbers_for([r.id for r in current])
     groups = queries.receiver_group_sizes(supplier, [r.receiver_key for r in unshipped])
+    printed = [r.id for r in current if r.stage == STAGE_ASSIGNED and r.print_count]
+    # The return form starts on the courier the label was printed for.
+    label_courier = label_couriers(supplier, printed)
     shown = []
     for row in rows:
         if queries.is_cancelled_row(row):
@@ -220,6 +224,7 @@ def desk_rows(supplier: Supplier, rows: Sequence[Any], now: datetime) -> list[De
                 blockers=[str(BLOCKER_LABELS.get(c, message_for(c))) for c in print_blockers(row)],
                 numbers=[(_courier_name(c), n) for c, n in numbers.get(row.id, [])],
                 group_size=groups.get(row.receiver_key, 0) if row.receiver_key else 0,
+                entry=TrackingEntry(courier=label_courier.get(row.id, "")),
             )
         )
     return shown
@@ -353,7 +358,7 @@ def _row_answer(
         return hx_redirect(url_for("supplier.order_list"))
     row = desk_rows(supplier, [_row_or_404(supplier, order_no)], utcnow())[0]
     row.error, row.warnings = error, list(warnings)
-    row.entry = entry or TrackingEntry()
+    row.entry = entry or row.entry
     return render("supplier/_orders_row.html", status=status, row=row, **_row_context())
 
 
@@ -371,7 +376,7 @@ def order_tracking_return(order_no: str) -> Response:
         refusal = result.refused[0]
         error = message_for(refusal.code)
         if refusal.tracking_no:
-            error = f"{error}（{refusal.tracking_no}）"
+            error = _("%(message)s（运单号 %(no)s）", message=error, no=refusal.tracking_no)
         return _row_answer(supplier, order_no, status=422, error=error, entry=entry)
     db.session.commit()
     warnings = [w.message for w in result.warnings]
@@ -511,10 +516,11 @@ def print_job_pdf(job_id: int) -> Response:
         notify(error.message, "error")
         return hx_redirect(url_for("supplier.print_job_detail", job_id=job_id))
     db.session.commit()  # the render is audited and counted on the orders
+    # Inline: the labels open in the browser's PDF viewer, ready to print.
     response = send_file(
         BytesIO(pdf),
         mimetype="application/pdf",
-        as_attachment=True,
+        as_attachment=False,
         download_name=f"waybills-job-{job_id}.pdf",
         max_age=0,
     )

@@ -264,12 +264,26 @@ class ScanOutcome:
     at: Any = field(default_factory=utcnow)
 
     @property
-    def tone(self) -> str:
+    def signal(self) -> str:
+        """What the scan means at a glance and by ear (portal.js plays one sound per signal):
+        ok — returned, or an order ready for its tracking number; refused — nothing was
+        returned and something is wrong; already — the order has its tracking number already."""
         if self.kind in (SCAN_NOT_FOUND, SCAN_CANCELLED, SCAN_REFUSED) or self.blockers:
-            return "bad"
-        if self.warnings or (self.order is not None and self.order.stage == STAGE_DISPATCHED):
-            return "warn"
+            return "refused"
+        order = self.order
+        if self.kind == SCAN_FOUND and order is not None and order.stage != STAGE_ASSIGNED:
+            return "already"  # returned or dispatched: it has its tracking number
         return "ok"
+
+    @property
+    def tone(self) -> str:
+        """The colour: the signal's, or warn for a return whose number format needs a look."""
+        signal = self.signal
+        if signal == "refused":
+            return "bad"
+        if signal == "ok" and self.warnings:
+            return "warn"
+        return signal
 
     @property
     def stage_label(self) -> str:

@@ -70,7 +70,7 @@
  * Scan page
  *   [data-scan-input]                    focused on load, refocused after every htmx request and when
  *                                        focus falls to nothing; its text is selected after its form is
- *                                        submitted so the next scan replaces it. Escape clears it. No sound.
+ *                                        submitted so the next scan replaces it. Escape clears it. Sounds: see "scan sounds".
  *
  * Misc
  *   <details id="…" data-remember>       stays open across page loads and desk swaps once opened
@@ -1208,5 +1208,85 @@
     var next = doc.getElementById(nextId);
     var details = next ? next.querySelector('details.price-edit[open]') : null;
     if (details) focusInput(details);
+  });
+})();
+
+/* ==================================================================== labels (打印面单)
+ * a[data-open-now]   a link swapped in by htmx (the PDF of the print job just made) opens in a
+ *                    new tab at once; the link itself is scrolled to the middle of the screen and
+ *                    focused, so it is where the eye is (and one Enter away when a popup blocker
+ *                    refused the tab). The attribute is removed: a history restore opens nothing.
+ */
+(function () {
+  'use strict';
+
+  var doc = document;
+
+  doc.addEventListener('htmx:afterSettle', function (e) {
+    var root = e.target && e.target.nodeType === 1 ? e.target : doc;
+    var link = root.matches && root.matches('a[data-open-now]') ? root : root.querySelector('a[data-open-now]');
+    if (!link) return;
+    link.removeAttribute('data-open-now');
+    try {
+      link.focus({ preventScroll: true });
+    } catch (err) {
+      link.focus();
+    }
+    if (link.scrollIntoView) link.scrollIntoView({ block: 'center' });
+    // The click that asked for the print job is a few hundred ms old: still a user activation.
+    window.open(link.href, '_blank', 'noopener');
+  });
+})();
+
+/* ==================================================================== scan sounds
+ * #scan-result[data-scan-signal]   swapped in after every scan: one short sound per signal, so a
+ *                                  packer hears the answer without looking — ok: one high beep;
+ *                                  already (returned before): two mid beeps; refused: a long low
+ *                                  buzz. Web Audio only (no files); silent where it is missing.
+ */
+(function () {
+  'use strict';
+
+  var doc = document;
+  var SOUNDS = {
+    ok: [[1320, 0, 0.12, 'sine']],
+    already: [[660, 0, 0.09, 'triangle'], [660, 0.16, 0.09, 'triangle']],
+    refused: [[180, 0, 0.45, 'square']]
+  };
+  var context = null;
+
+  function audio() {
+    var Ctor = window.AudioContext || window.webkitAudioContext;
+    if (!Ctor) return null;
+    if (!context) context = new Ctor();
+    if (context.state === 'suspended' && context.resume) context.resume();
+    return context;
+  }
+
+  function play(signal) {
+    var notes = SOUNDS[signal];
+    var ctx = notes ? audio() : null;
+    if (!ctx) return;
+    var now = ctx.currentTime;
+    notes.forEach(function (note) {
+      var osc = ctx.createOscillator();
+      var gain = ctx.createGain();
+      osc.type = note[3];
+      osc.frequency.value = note[0];
+      gain.gain.setValueAtTime(0.15, now + note[1]);
+      gain.gain.exponentialRampToValueAtTime(0.001, now + note[1] + note[2]);
+      osc.connect(gain);
+      gain.connect(ctx.destination);
+      osc.start(now + note[1]);
+      osc.stop(now + note[1] + note[2] + 0.02);
+    });
+    doc.documentElement.setAttribute('data-last-scan-sound', signal); // for tests and debugging
+  }
+
+  doc.addEventListener('htmx:afterSettle', function (e) {
+    var target = e.target;
+    if (!target || target.id !== 'scan-result') return;
+    var signal = target.getAttribute('data-scan-signal');
+    if (signal) play(signal);
   });
 })();
