@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from sqlalchemy import Select, select, update
@@ -22,9 +23,14 @@ from portal.models.bindings import (
     OPEN_STATUSES,
 )
 
+# What people type between the digits of a shop ID: spaces (full-width too, after NFKC) and
+# dashes of every width ("123-456-789", "123 456 789", "１２３４５６７８９").
+_SHOP_ID_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―−_]+")
+
 
 def normalize_shop_id(value: str | None) -> str:
-    return unicodedata.normalize("NFKC", value or "").strip()
+    """A shop ID read the way people type it (DESIGN §10.7)."""
+    return _SHOP_ID_SEPARATORS.sub("", unicodedata.normalize("NFKC", value or ""))
 
 
 def find_supplier_by_shop_id(shop_id: str) -> Supplier | None:

@@ -98,7 +98,7 @@ class TokenForm(FlaskForm):
 
 
 class BindingApplyForm(FlaskForm):
-    supplier_shop_id = StringField(_l("厂家店铺ID"), validators=[REQUIRED, Length(max=20)])
+    supplier_shop_id = StringField(_l("厂家店铺ID"), validators=[REQUIRED, Length(max=40)])
     message = TextAreaField(_l("留言（选填）"), validators=[Optional(), Length(max=200)])
 
 

@@ -16,9 +16,17 @@ def is_targeted_htmx() -> bool:
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
-def notify(message: str, level: str = "success") -> None:
-    """Queue a toast: sent as an HX-Trigger event to htmx, or flashed for a full page."""
-    g.setdefault("toasts", []).append({"message": str(message), "level": level})
+def notify(message: str, level: str = "success", *, key: str = "", sticky: bool = False) -> None:
+    """Queue a toast: sent as an HX-Trigger event to htmx, or flashed for a full page.
+
+    A `key` makes a later toast with the same key replace this one (progress, then its end);
+    a `sticky` toast stays until replaced or closed."""
+    toast: dict[str, object] = {"message": str(message), "level": level}
+    if key:
+        toast["key"] = key
+    if sticky:
+        toast["sticky"] = True
+    g.setdefault("toasts", []).append(toast)
 
 
 def render(

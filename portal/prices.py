@@ -58,6 +58,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from portal.allocation import chunks
+from portal.bindings import normalize_shop_id
 from portal.errors import DomainError, message_for
 from portal.extensions import db
 from portal.formatting import SHANGHAI, yuan
@@ -680,7 +681,7 @@ def set_prices(supplier: Supplier, items: Sequence[PriceItem], actor: User | Non
     result = PriceResult()
     parsed: list[tuple[str, str, int, PriceItem]] = []
     for item in items:
-        shop_id = unicodedata.normalize("NFKC", str(item.merchant_shop_id or "")).strip()
+        shop_id = normalize_shop_id(str(item.merchant_shop_id or ""))
         try:
             fen = parse_price(item.price)
             key = _clean_sku_key(item.sku_key)
@@ -843,7 +844,7 @@ def _price_file_rows(
 
 
 def _price_file_row(row_no: int, values: Mapping[str, str]) -> PriceItem | PriceRefusal | None:
-    shop_id = unicodedata.normalize("NFKC", values[SHOP_ID]).strip()
+    shop_id = normalize_shop_id(values[SHOP_ID])
     sku_key = values[SKU_KEY]
     if not values[PRICE].strip():
         return None

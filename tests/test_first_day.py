@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
+
 from portal.extensions import db
-from portal.models import Merchant
+from portal.models import Binding, Merchant
 
 
 def test_self_printed_labels_carry_full_receiver_data_by_default_and_say_why(app, browser, factory):
@@ -20,3 +22,58 @@ def test_self_printed_labels_carry_full_receiver_data_by_default_and_say_why(app
     assert checked.group(1) == "full"
     hint = html[html.index('id="label-style-help"') :]
     assert "隐私面单只适用于平台电子面单" in hint[:300] and "快递员无法派送" in hint[:300]
+
+
+def test_shop_id_typed_with_spaces_dashes_or_full_width_digits_binds(app, factory, make_browser):
+    supplier = factory.supplier(factory_name="义乌毛毯厂")
+    digits = supplier.shop_id
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) for c in digits)
+    typed = [
+        f"{digits[:3]} {digits[3:6]} {digits[6:]}",
+        f"{digits[:3]}-{digits[3:6]}-{digits[6:]}",
+        f"{fullwidth[:4]}\u3000{fullwidth[4:]}",
+        f" {digits[:5]}－{digits[5:]} ",
+    ]
+    for text in typed:
+        merchant = make_browser()
+        merchant.login(factory.merchant().username)
+        response = merchant.post(
+            "/merchant/suppliers", {"supplier_shop_id": text}, target="bindings"
+        )
+        assert response.status_code == 200, text
+        assert "义乌毛毯厂" in response.get_data(as_text=True) and "待审核" in response.get_data(
+            as_text=True
+        )
+    merchant = make_browser()
+    merchant.login(factory.merchant().username)
+    response = merchant.post(
+        "/merchant/suppliers", {"supplier_shop_id": f"{digits}-1"}, target="bindings"
+    )
+    assert response.status_code == 422  # separators go, the digits must still be the ID
+
+
+def test_merchants_list_follows_the_factorys_answer_without_a_reload(app, factory, make_browser):
+    supplier, merchant_user = factory.supplier(factory_name="义乌毛毯厂"), factory.merchant()
+    merchant, factory_side = make_browser(), make_browser()
+    merchant.login(merchant_user.username)
+    factory_side.login(supplier.username)
+    page = merchant.get("/merchant/suppliers").get_data(as_text=True)
+    assert 'id="binding-list"' in page and 'hx-trigger="every' not in page  # nothing to wait for
+    html = merchant.post(
+        "/merchant/suppliers", {"supplier_shop_id": supplier.shop_id}, target="bindings"
+    ).get_data(as_text=True)
+    polling = re.search(
+        r'<section class="card" id="binding-list" hx-get="([^"]+)" hx-trigger="every 5s"', html
+    )
+    assert polling and polling.group(1) == "/merchant/suppliers"
+    poll = merchant.get("/merchant/suppliers", htmx=True, target="binding-list")
+    fragment = poll.get_data(as_text=True)
+    assert fragment.lstrip().startswith('<section class="card" id="binding-list"')
+    assert "待审核" in fragment and 'name="supplier_shop_id"' not in fragment  # the form stays
+    with app.app_context():
+        binding_id = db.session.scalar(select(Binding.id))
+    factory_side.post(f"/supplier/bindings/{binding_id}/accept", target="bindings")
+    fragment = merchant.get("/merchant/suppliers", htmx=True, target="binding-list").get_data(
+        as_text=True
+    )
+    assert "已绑定" in fragment and "hx-trigger" not in fragment  # answered: the polling stops

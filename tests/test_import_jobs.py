@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
 import time
 from datetime import timedelta
 
@@ -18,6 +20,7 @@ from portal.jobs import queue, start_embedded_worker, stop_embedded_worker
 from portal.keyring import current_keyring
 from portal.models import ImportJob, Order
 from portal.models.base import utcnow
+from portal.orders.queries import TAB_UNASSIGNED, tab_condition
 from portal.privacy import reveal_receiver
 
 IMPORT_URL = "/merchant/orders/import"
@@ -406,3 +409,72 @@ def test_tests_must_not_use_the_instance_queue(app):
     app.config["QUEUE_FILE"] = None
     with pytest.raises(RuntimeError, match="QUEUE_FILE"):
         queue.huey(app)
+
+
+# --- first-day stumbles (issue 16) ------------------------------------------------------------
+
+DOUYIN_HEADER = [
+    "主订单编号",
+    "子订单编号",
+    "选购商品",
+    "商品规格",
+    "商品数量",
+    "收件人",
+    "收件人手机号",
+]
+
+
+@pytest.mark.parametrize(
+    ("header", "platform"),
+    [
+        (DOUYIN_HEADER, "抖店"),
+        (["订单编号", "买家会员名", "收货人姓名", "联系手机", "宝贝标题"], "淘宝/天猫（千牛）"),
+    ],
+)
+def test_another_platforms_export_is_named_not_listed_as_missing_columns(
+    app, merchant_browser, header, platform
+):
+    out = io.StringIO()
+    csv.writer(out).writerows([header, ["1"] * len(header)])
+    response = upload(merchant_browser, out.getvalue().encode("utf-8-sig"), "export.csv")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert f"这是{platform}导出的订单文件，门户目前只能读取拼多多的订单导出" in html
+    assert "缺少必需的列" not in html
+    # The refused form keeps the file choice (portal.js restores it into the new input).
+    assert re.search(
+        r'<input[^>]*data-keep-file[^>]*id="file"|<input[^>]*id="file"[^>]*data-keep-file', html
+    )
+    assert jobs_of(app) == []
+
+
+def test_finished_import_offers_to_assign_and_its_toast_replaces_the_progress_toast(
+    app, merchant_browser
+):
+    response = upload(merchant_browser, export_bytes(some_orders(6)))
+    [job] = jobs_of(app)
+    toast = json.loads(response.headers["HX-Trigger"])["showToast"]
+    assert toast == {
+        "message": "文件已上传，正在后台导入…",
+        "level": "info",
+        "key": f"import-{job.id}",
+        "sticky": True,
+    }
+    drain(app)
+    with app.app_context():
+        waiting = db.session.scalar(
+            select(func.count()).select_from(Order).where(tab_condition(TAB_UNASSIGNED))
+        )
+    assert waiting > 0
+    final = merchant_browser.get(status_url(job.id), htmx=True, target=f"import-job-{job.id}")
+    html = final.get_data(as_text=True)
+    assert re.search(rf'href="/merchant/orders\?tab=unassigned">去分配 {waiting} 单</a>', html)
+    toast = json.loads(final.headers["HX-Trigger"])["showToast"]
+    assert toast == {
+        "message": "导入完成：新增 6，更新 0，未变化 0，未导入 0",
+        "level": "success",
+        "key": f"import-{job.id}",
+    }
+    # A direct load of the finished job's page shows the link, and no toast is flashed again.
+    page = merchant_browser.get(status_url(job.id)).get_data(as_text=True)
+    assert f"去分配 {waiting} 单" in page and "导入完成：新增" not in page

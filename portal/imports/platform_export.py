@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -17,6 +17,7 @@ from portal.imports.tabular import (
     FieldError,
     ImportFileError,
     RowError,
+    normalize_header,
     open_order_rows,
 )
 
@@ -156,11 +157,46 @@ class ImportedOrder:
     merchant_received_fen: int | None
 
 
+# Other platforms' order exports, told apart by headers only they have (all must be present).
+# The portal reads Pinduoduo's; these are named so a merchant knows what was uploaded.
+OTHER_PLATFORM_LAYOUTS = (
+    ("抖店", ("主订单编号", "子订单编号")),
+    ("淘宝/天猫（千牛）", ("订单编号", "买家会员名")),
+    ("淘宝/天猫（千牛）宝贝", ("订单编号", "宝贝标题")),
+    ("快手小店", ("订单号", "商品名称", "收货人电话", "达人ID")),
+    ("京东", ("订单号", "客户姓名", "客户地址")),
+)
+_OTHER_LAYOUTS = tuple(
+    (name, frozenset(normalize_header(h) for h in headers))
+    for name, headers in OTHER_PLATFORM_LAYOUTS
+)
+
+
+def recognise_other_platform(headers: Sequence[str]) -> ImportFileError | None:
+    """A refusal naming the platform whose export this is, if the headers tell."""
+    present = set(headers)
+    for name, signature in _OTHER_LAYOUTS:
+        if signature <= present:
+            return ImportFileError(
+                "unsupported_platform",
+                f"这是{name}导出的订单文件，门户目前只能读取拼多多的订单导出。"
+                "请在拼多多商家后台导出订单后上传。",
+            )
+    return None
+
+
 def open_platform_export(
     stream: BinaryIO, filename: str, *, max_rows: int | None = None
 ) -> Iterator[ImportedOrder | RowError]:
     """Check the file and its headers now (ImportFileError), then stream rows lazily."""
-    return open_order_rows(stream, filename, COLUMNS, _build_order, max_rows=max_rows)
+    return open_order_rows(
+        stream,
+        filename,
+        COLUMNS,
+        _build_order,
+        max_rows=max_rows,
+        recognise=recognise_other_platform,
+    )
 
 
 def read_platform_export(

@@ -459,8 +459,13 @@ def open_order_rows(
     build: Callable[[int, str, Mapping[str, str]], Record],
     *,
     max_rows: int | None = None,
+    recognise: Callable[[Sequence[str]], ImportFileError | None] | None = None,
 ) -> Iterator[Record | RowError]:
     """Check the headers now, then stream one record or RowError per data row.
+
+    ``recognise`` names a layout the reader can't read (another platform's export) from the
+    normalised headers: its error replaces the list of missing columns, which would only
+    puzzle someone who uploaded the right file from the wrong shop.
 
     Every file-level problem, now or later, is raised as ImportFileError. ``build`` gets the
     row number, the validated order number and the cells by column name; it raises FieldError.
@@ -472,8 +477,11 @@ def open_order_rows(
         raise _as_import_error(exc) from exc
     try:
         keys = _match_columns(table.headers, columns)
-    except ImportFileError:
+    except ImportFileError as exc:
         _close(table.rows)
+        other = recognise(table.headers) if recognise is not None else None
+        if other is not None:
+            raise other from exc
         raise
     return _order_rows(table.rows, keys, columns, build)
 

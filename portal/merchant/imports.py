@@ -17,6 +17,7 @@ from portal.forms import attach_error
 from portal.htmx import finish, notify, render
 from portal.merchant.views import bp
 from portal.models import ImportJob
+from portal.orders.queries import assignable_count
 
 IMPORT_STATUS = {
     import_jobs.STATUS_QUEUED: (_l("排队中"), "muted"),
@@ -36,12 +37,28 @@ class ImportForm(FlaskForm):
 
 
 def _job_context(job: ImportJob) -> dict[str, object]:
-    rejections = [] if import_jobs.is_active(job) else import_jobs.job_rejections(job)
+    active = import_jobs.is_active(job)
+    rejections = [] if active else import_jobs.job_rejections(job)
     return {
         "job": job,
         "rejections": rejections[:SHOWN_REJECTIONS],
         "stored_rejections": len(rejections),
+        # What to do next: the orders waiting for a factory (this import's and any before).
+        "to_assign": 0 if active else assignable_count(current_merchant()),
     }
+
+
+def _end_of_import(job: ImportJob) -> tuple[str, str]:
+    if job.status == import_jobs.STATUS_FAILED:
+        return _("导入失败：%(file)s", file=job.filename), "error"
+    summary = _(
+        "导入完成：新增 %(created)d，更新 %(updated)d，未变化 %(unchanged)d，未导入 %(rejected)d",
+        created=job.created,
+        updated=job.updated,
+        unchanged=job.unchanged,
+        rejected=job.rejected,
+    )
+    return summary, "warning" if job.rejected else "success"
 
 
 def _render_import_page(
@@ -86,7 +103,8 @@ def import_create() -> Response:
             import_jobs.queue_import(job_id)
             if not htmx:
                 return finish(redirect(url_for("merchant.import_status", job_id=job_id), 303))
-            notify(_("文件已上传，正在后台导入"), "info")
+            # Stays until the job's card reports the end (the same key replaces it).
+            notify(_("文件已上传，正在后台导入…"), "info", key=f"import-{job_id}", sticky=True)
             job = import_jobs.get_import_job_for_merchant(merchant, job_id)
             return _render_import_page(ImportForm(formdata=None), new_job=job)
     return _render_import_page(form, status=422)
@@ -98,6 +116,8 @@ def import_status(job_id: int) -> Response:
     merchant = current_merchant()
     job = import_jobs.get_import_job_for_merchant(merchant, job_id)
     finished = not import_jobs.is_active(job)
+    if finished and htmx:  # the card's last poll: the progress toast ends with the import
+        notify(*_end_of_import(job), key=f"import-{job.id}")
     return render(
         "merchant/import_job.html",
         "merchant/_import_job.html",

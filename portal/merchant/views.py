@@ -81,7 +81,7 @@ def _render_suppliers(form: BindingApplyForm, status: int = 200) -> Response:
     merchant = current_merchant()
     return render(
         "merchant/suppliers.html",
-        {"bindings": "merchant/_bindings.html"},
+        {"bindings": "merchant/_bindings.html", "binding-list": "merchant/_binding_list.html"},
         status=status,
         form=form,
         bindings=bindings.bindings_for_merchant(merchant),

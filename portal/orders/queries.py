@@ -159,6 +159,13 @@ def tab_counts(keyring: KeyRing, merchant: Merchant, filters: OrderFilters) -> d
     return counts
 
 
+def assignable_count(merchant: Merchant) -> int:
+    """The 待分配 tab's count without filters (capped like the tabs)."""
+    return capped_count(
+        select(Order.id).where(Order.merchant_id == merchant.id, tab_condition(TAB_UNASSIGNED))
+    )
+
+
 def get_order_for_merchant(merchant: Merchant, order_no: str) -> Order:
     order = db.session.scalar(
         select(Order)

@@ -18,6 +18,8 @@
  *                             Also accepted: {"showToast": "text"} and {"showToast": [{…}, "text"]}.
  *                             success/info/warning close after 4 s, error after 8 s; hover or focus
  *                             pauses the timer; a 关闭 button closes at once.
+ *                             {"key": "import-7"} replaces the live toast with the same key;
+ *                             {"sticky": true} stays until replaced or closed.
  *   window.Portal.toast(message, level)   the same from other code (tests, console).
  *
  * htmx errors
@@ -289,12 +291,21 @@
     for (var j = 0; j < live.length - MAX_TOASTS; j++) dismissToast(live[j]);
   }
 
-  function showToast(message, level) {
+  function showToast(message, level, options) {
     if (message === null || message === undefined) return null;
     var text = String(message).trim();
     if (!text) return null;
     var lvl = normLevel(level);
     var box = toastContainer();
+    var opts = options || {};
+
+    // A keyed toast replaces the live one with the same key (a progress toast, then its end).
+    if (opts.key) {
+      var keyed = box.querySelectorAll('.toast:not(.is-leaving)');
+      for (var k = 0; k < keyed.length; k++) {
+        if (keyed[k].getAttribute('data-key') === String(opts.key)) dismissToast(keyed[k]);
+      }
+    }
 
     // The same message twice in a row (double click, retry): replace rather than stack.
     var existing = box.querySelectorAll('.toast:not(.is-leaving)');
@@ -308,6 +319,8 @@
     var toast = doc.createElement('div');
     toast.className = 'toast toast-' + lvl;
     toast.setAttribute('data-level', lvl);
+    if (opts.key) toast.setAttribute('data-key', String(opts.key));
+    if (opts.sticky) toast.setAttribute('data-sticky', '');
     var msg = doc.createElement('div');
     msg.className = 'toast-message';
     msg.textContent = text; // never innerHTML: messages may echo user input
@@ -329,7 +342,7 @@
     }
     if (typeof detail === 'object') {
       if (detail.message !== undefined) {
-        showToast(detail.message, detail.level);
+        showToast(detail.message, detail.level, { key: detail.key, sticky: detail.sticky });
       } else if (detail.value !== undefined) {
         // HX-Trigger {"showToast": "text"} or {"showToast": [...]} arrives as {value: …}
         toastsFromDetail(detail.value);
@@ -1288,5 +1301,39 @@
     if (!target || target.id !== 'scan-result') return;
     var signal = target.getAttribute('data-scan-signal');
     if (signal) play(signal);
+  });
+})();
+
+/* ==================================================================== kept file choice
+ * input[type=file][data-keep-file][id]   when a refusal (4xx) re-renders its form, the new input
+ *                                        gets the files the old one held: the merchant fixes
+ *                                        nothing and need not choose the file again.
+ */
+(function () {
+  'use strict';
+
+  var doc = document;
+  var kept = {};
+
+  doc.addEventListener('htmx:beforeSwap', function (e) {
+    var d = e.detail || {};
+    kept = {};
+    if (!d.xhr || d.xhr.status < 400 || !d.shouldSwap || !d.target) return;
+    var inputs = d.target.querySelectorAll('input[type=file][data-keep-file][id]');
+    for (var i = 0; i < inputs.length; i++) {
+      if (inputs[i].files && inputs[i].files.length) kept[inputs[i].id] = inputs[i].files;
+    }
+  });
+
+  doc.addEventListener('htmx:afterSwap', function () {
+    Object.keys(kept).forEach(function (id) {
+      var input = doc.getElementById(id);
+      if (input && (!input.files || !input.files.length)) {
+        try {
+          input.files = kept[id];
+        } catch (err) { /* an old browser: the file has to be chosen again */ }
+      }
+    });
+    kept = {};
   });
 })();
