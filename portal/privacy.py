@@ -12,7 +12,7 @@ import secrets
 import stat
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -360,6 +360,36 @@ def mask_phone(value: str | None) -> str:
 def mask_detail(value: str | None) -> str:
     """Detail address is fully hidden; only whether it exists shows."""
     return _HIDDEN if normalize_text(value) else ""
+
+
+# Seven or more digits, possibly grouped by spaces, dots or dashes, with an optional +86: a
+# phone, a partial phone or anything else worth hiding in free text.
+_PHONE_LIKE = re.compile(r"(?:(?:\+|00)86[\s-]?)?[0-9](?:[\s.\-]?[0-9]){6,}")
+# Words after which a note names a person (「请联系欧阳娜娜」, 「收件人：张三女士」): the next
+# two to four Han characters, short of a title, are taken for a name.
+_NAME_CUE = re.compile(
+    r"(联系人|联系|收件人|收货人|收件|收货|姓名|名字|找|交给|转交)([:：\s]*)"
+    r"((?:(?!先生|女士|小姐|老师)[\u4e00-\u9fff\u3400-\u4dbf·]){2,4})"
+)
+
+
+def mask_free_text(text: str | None, names: Iterable[str] = ()) -> str:
+    """Free text a factory sees (buyer and merchant notes) with people's data masked.
+
+    Digit runs that could be phones become masks like 135****1234 or ****1234; each of
+    `names` (the receiver's own name) and names that follow a cue (「请联系欧阳娜娜」,
+    「收件人：张三」) become 欧** / 张**. It errs towards masking: a note is
+    for the parcel, not for contacting the buyer.
+    """
+    text = normalize_text(text)
+    if not text:
+        return ""
+    text = _PHONE_LIKE.sub(lambda match: mask_phone(match.group()) or _HIDDEN, text)
+    for name in sorted({normalize_text(n) for n in names if normalize_text(n)}, key=len)[::-1]:
+        text = text.replace(name, mask_name(name))
+    return _NAME_CUE.sub(
+        lambda match: match.group(1) + match.group(2) + mask_name(match.group(3)), text
+    )
 
 
 # --------------------------------------------------------------------------- keys

@@ -148,3 +148,19 @@ def test_unknown_courier_and_size(desk):
         create_print_job(supplier, NOS, "火星", "100x180", "", None)
     with pytest.raises(DomainError):
         create_print_job(supplier, NOS, "SF", "A4", "", None)
+
+
+def test_private_labels_mask_names_and_phones_in_the_buyer_note(desk):
+    merchant, supplier, _actor, orders = desk
+    note = "请联系欧阳娜娜 13598761234，或者找收件人1"
+    upsert_orders(current_keyring(), merchant, [replace(orders[0], buyer_note=note)])
+    result = create_print_job(supplier, [NOS[0]], "SF", "100x180", "", None)
+    page = _text(render_print_job(current_keyring(), supplier, result.job, None)[0])[0]
+    flat = page.replace("\n", "").replace(" ", "")
+    assert "欧阳娜娜" not in flat and "13598761234" not in flat and "收件人1" not in flat
+    assert "请联系欧**135****1234" in flat and "找收**" in flat
+    merchant.label_style = "full"
+    db.session.flush()
+    page = _text(render_print_job(current_keyring(), supplier, result.job, None)[0])[0]
+    flat = page.replace("\n", "").replace(" ", "")
+    assert "欧阳娜娜13598761234" in flat  # full labels print the note as written

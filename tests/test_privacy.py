@@ -23,6 +23,7 @@ from portal.privacy import (
     is_valid_phone,
     load_or_create,
     mask_detail,
+    mask_free_text,
     mask_name,
     mask_phone,
     normalize_phone,
@@ -333,6 +334,33 @@ def test_mask_phone_never_shows_the_extension() -> None:
 )
 def test_mask_detail(raw: str | None, expected: str) -> None:
     assert mask_detail(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("note", "names", "expected"),
+    [
+        ("请联系欧阳娜娜 13598761234", (), "请联系欧** 135****1234"),
+        ("王五签收 +86 139 1234 5678", ("王五",), "王**签收 139****5678"),
+        ("收件人：张小红女士，座机021-66778899", (), "收件人:张**女士,座机****8899"),
+        ("１３５９８７６１２３４", (), "135****1234"),
+        ("发顺丰，不要放驿站", (), "发顺丰,不要放驿站"),
+        ("", ("张三",), ""),
+        (None, (), ""),
+    ],
+)
+def test_mask_free_text(note: str | None, names: tuple[str, ...], expected: str) -> None:
+    assert mask_free_text(note, names) == expected
+
+
+@given(
+    st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True),
+    st.text(alphabet="请联系发货顺丰 ，。-:：abc", max_size=10),
+    st.text(alphabet="请联系发货顺丰 ，。-:：abc", max_size=10),
+)
+def test_mask_free_text_never_shows_a_mobile(phone: str, before: str, after: str) -> None:
+    masked = mask_free_text(before + phone + after)
+    assert phone not in masked.replace(" ", "").replace("-", "")
+    assert mask_phone(phone) in masked
 
 
 # --------------------------------------------------------------------------- AEAD

@@ -32,7 +32,7 @@ from portal.models.orders import STAGE_ASSIGNED, STAGE_DISPATCHED
 from portal.models.printing import JOB_CONFIRMED, JOB_PENDING, JOB_PRINTED, JOB_VOIDED
 from portal.orders.rules import print_blockers
 from portal.printing.labels import LABEL_SIZES, Label, render_labels
-from portal.privacy import KeyRing, reveal_receiver
+from portal.privacy import KeyRing, mask_free_text, reveal_receiver
 from portal.tracking import (
     TrackingItem,
     TrackingResult,
@@ -217,7 +217,10 @@ def _label(
     name, phone, detail = reveal_receiver(
         keyring, merchant.id, order.order_no, order.name_enc, order.phone_enc, order.detail_enc
     )
+    note = order.buyer_note
     if merchant.label_style == LABEL_PRIVATE:
+        # The note is free text the buyer wrote: it may repeat the name or a phone.
+        note = mask_free_text(note, [name])
         name, phone = order.name_mask, order.phone_mask
     goods = f"{order.goods_name} {order.spec} ×{order.quantity}".strip()
     return Label(
@@ -231,7 +234,7 @@ def _label(
         receiver_phone=phone,
         receiver_address=f"{order.province}{order.city}{order.district}{detail}",
         goods=goods,
-        note=order.buyer_note[:60],
+        note=note[:60],
     )
 
 
