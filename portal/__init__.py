@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, has_request_context, request
+from flask import Flask
 from flask_babel import get_translations
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -32,6 +32,7 @@ from portal.jobs import queue
 from portal.merchant import bp as merchant_bp
 from portal.privacy import MissingKeysError, load_or_create
 from portal.supplier import bp as supplier_bp
+from portal.transactions import may_write
 from portal.web_args import IdConverter
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -211,15 +212,7 @@ def configure_sqlite(
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if _may_write() else "BEGIN")
-
-
-def _may_write() -> bool:
-    """Read-only requests take no write lock; everything else (POSTs, CLI, workers) does."""
-
-    if has_request_context():
-        return request.method not in ("GET", "HEAD", "OPTIONS")
-    return True
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if may_write() else "BEGIN")
 
 
 def register_blueprints(app: Flask) -> None:

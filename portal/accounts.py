@@ -25,6 +25,7 @@ from portal.models.accounts import LABEL_FULL, LABEL_PRIVATE, ROLE_MERCHANT, ROL
 from portal.models.base import utcnow
 from portal.privacy import is_valid_phone, normalize_phone, normalize_text
 from portal.regions import validate_region
+from portal.transactions import may_write
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +318,10 @@ def user_for_token(token: str) -> User | None:
     now = utcnow()
     # Record use at most once a minute: no write on every API request.
     if record.last_used_at is None or now - record.last_used_at > TOKEN_USE_INTERVAL:
-        record_token_use(record.id, now)
+        if may_write():
+            record.last_used_at = now  # this transaction holds the write lock anyway
+        else:
+            record_token_use(record.id, now)
     return record.user
 
 
@@ -325,12 +329,13 @@ TOKEN_USE_INTERVAL = timedelta(minutes=1)
 
 
 def record_token_use(token_id: int, now: datetime) -> None:
-    """Stamp last_used_at in a short transaction of its own, best effort.
+    """For a read-only request: stamp last_used_at in a short transaction of its own.
 
     A read (GET) must never fail or wait because of bookkeeping: inside the request's read
     transaction SQLite cannot upgrade a stale snapshot to a write while another request writes
     (SQLITE_BUSY at once), and waiting for the write lock could take the whole busy timeout.
-    So the stamp waits at most a moment for the lock and is skipped when it cannot have it.
+    So the stamp waits at most a moment for the lock and is skipped when it cannot have it
+    (best effort: the next request stamps it).
     """
     stamp = (
         update(ApiToken)

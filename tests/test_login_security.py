@@ -1,8 +1,9 @@
 """Signing in safely: lockouts nobody can aim at someone else, proxies, non-ASCII next URLs,
-API tokens whose bookkeeping never fails a read."""
+and reads that never fail because of bookkeeping (API token use, label renders)."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from datetime import timedelta
@@ -17,6 +18,7 @@ from portal.extensions import db
 from portal.models import ApiToken
 from portal.models.base import utcnow
 from tests.conftest import PASSWORD, PG_URL, config
+from tests.test_api_supplier import desk, nos  # noqa: F401  (the supplier API fixture)
 
 
 def _login_from(make_browser, address: str, username: str, password: str = PASSWORD):
@@ -213,27 +215,51 @@ def test_a_get_succeeds_while_another_request_holds_the_write_lock(app, factory)
     assert _token_last_used(app) is not None
 
 
+def _another_request_writes_after(app, marker: str) -> list[bool]:
+    """Right after the request under test reads `marker`, another request commits a write
+    (or tries to, without waiting, when the request under test holds the write lock)."""
+    path = _sqlite_path(app)
+    wrote: list[bool] = []
+
+    def write_meanwhile(conn, cursor, statement, *args):
+        if marker in statement and not wrote:
+            other = sqlite3.connect(path, isolation_level=None, timeout=0)
+            with contextlib.suppress(sqlite3.OperationalError):
+                other.execute(
+                    "INSERT INTO login_failures (username, ip, created_at)"
+                    " VALUES ('someone', '192.0.2.1', '2000-01-01 00:00:00.000000')"
+                )
+                wrote.append(True)
+            other.close()
+            wrote.append(False)
+
+    with app.app_context():
+        event.listen(db.engine, "after_cursor_execute", write_meanwhile)
+    return wrote
+
+
 @pytest.mark.skipif(bool(PG_URL), reason="SQLite's snapshots")
 def test_a_get_succeeds_when_another_request_writes_during_it(app, factory):
     user = factory.merchant()
     token = factory.token(user)
-    path = _sqlite_path(app)
-    wrote = []
-
-    def write_meanwhile(conn, cursor, statement, *args):
-        # Right after this request read the token, another request commits a write.
-        if "FROM api_tokens" in statement and not wrote:
-            other = sqlite3.connect(path, isolation_level=None)
-            other.execute("UPDATE users SET session_epoch = session_epoch")
-            other.close()
-            wrote.append(True)
-
-    with app.app_context():
-        event.listen(db.engine, "after_cursor_execute", write_meanwhile)
+    wrote = _another_request_writes_after(app, "FROM api_tokens")
     response = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
-    assert wrote
+    assert wrote == [True, False]
     assert response.status_code == 200, response.get_json()
     assert _token_last_used(app) is not None
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's snapshots")
+def test_a_label_pdf_is_served_while_other_requests_write(app, desk):  # noqa: F811
+    [no] = nos(1)
+    desk.orders(no)
+    job = desk.supplier.print_job([no]).json
+    # The render is recorded (print count, audit): this GET writes, so it takes the write
+    # lock up front instead of failing when another request wrote since it began reading.
+    wrote = _another_request_writes_after(app, "FROM print_jobs")
+    response = desk.supplier.get(f"/supplier/print-jobs/{job['id']}/pdf")
+    assert wrote and response.status_code == 200
+    assert response.mimetype == "application/pdf"
 
 
 def test_token_use_is_stamped_at_most_once_a_minute(app, factory):

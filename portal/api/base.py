@@ -10,6 +10,7 @@ from sqlalchemy import Select
 
 from portal.accounts import user_for_token
 from portal.errors import DomainError
+from portal.extensions import db
 from portal.models import User
 from portal.pagination import page_args, paginate
 from portal.security import check_storable
@@ -29,6 +30,7 @@ def authenticate_request() -> Response | None:
     g.profile = user.merchant or user.supplier
     if g.profile is None:
         raise DomainError("role_required")
+    db.session.commit()  # persist last_used_at of a writing request, if it changed
     return None
 
 

@@ -47,6 +47,7 @@ from portal.supplier_orders import (
     orders_query,
     tab_condition,
 )
+from portal.transactions import writes_on_get
 
 MAX_ORDER_NOS_PER_PRINT_JOB = 1000
 MAX_TRACKING_ITEMS = 1000
@@ -222,6 +223,7 @@ def print_job_detail(job_id: int) -> Response:
 
 
 @bp.get("/supplier/print-jobs/<int:job_id>/pdf")
+@writes_on_get
 def print_job_pdf(job_id: int) -> Response:
     supplier = current_supplier()
     job = get_print_job_for_supplier(supplier, job_id)

@@ -57,6 +57,7 @@ from portal.printing.labels import DEFAULT_LABEL_SIZE, LABEL_SIZES
 from portal.supplier.views import bp
 from portal.supplier_orders import SupplierFilters
 from portal.tracking import TrackingItem, cancel_return, return_tracking, tracking_numbers_for
+from portal.transactions import writes_on_get
 from portal.web_args import MAX_ID, id_arg, text_arg
 
 JOBS_PER_PAGE = 20
@@ -504,6 +505,7 @@ def print_job_detail(job_id: int) -> Response:
 
 
 @bp.get("/print-jobs/<int:job_id>/pdf")
+@writes_on_get
 def print_job_pdf(job_id: int) -> Response:
     supplier = current_supplier()
     job = _job_or_404(supplier, job_id)
