@@ -154,6 +154,7 @@ def test_private_labels_mask_names_and_phones_in_the_buyer_note(desk):
     merchant, supplier, _actor, orders = desk
     note = "请联系欧阳娜娜 13598761234，或者找收件人1"
     upsert_orders(current_keyring(), merchant, [replace(orders[0], buyer_note=note)])
+    merchant.label_style = "private"
     result = create_print_job(supplier, [NOS[0]], "SF", "100x180", "", None)
     page = _text(render_print_job(current_keyring(), supplier, result.job, None)[0])[0]
     flat = page.replace("\n", "").replace(" ", "")
