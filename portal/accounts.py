@@ -401,16 +401,19 @@ def list_return_addresses(merchant: Merchant) -> list[ReturnAddress]:
     return list(
         db.session.scalars(
             select(ReturnAddress)
-            .where(ReturnAddress.merchant_id == merchant.id)
+            .where(ReturnAddress.merchant_id == merchant.id, ReturnAddress.archived_at.is_(None))
             .order_by(ReturnAddress.is_default.desc(), ReturnAddress.id)
         )
     )
 
 
 def get_return_address_for_merchant(merchant: Merchant, address_id: int) -> ReturnAddress:
+    """One of the merchant's current addresses (an archived one is history, not found)."""
     address = db.session.scalar(
         select(ReturnAddress).where(
-            ReturnAddress.id == address_id, ReturnAddress.merchant_id == merchant.id
+            ReturnAddress.id == address_id,
+            ReturnAddress.merchant_id == merchant.id,
+            ReturnAddress.archived_at.is_(None),
         )
     )
     if address is None:
@@ -418,26 +421,54 @@ def get_return_address_for_merchant(merchant: Merchant, address_id: int) -> Retu
     return address
 
 
-def add_return_address(merchant: Merchant, data: AddressInput, make_default: bool) -> ReturnAddress:
+def _address_values(data: AddressInput) -> dict[str, str]:
     province, city, district = validated_region(data.province, data.city, data.district)
-    address = ReturnAddress(
-        merchant_id=merchant.id,
-        contact_name=clean(data.contact_name, 30, field="contact_name"),
-        phone=validated_phone(data.phone, "phone"),
-        province=province,
-        city=city,
-        district=district,
-        detail=clean(data.detail, 200, field="detail"),
-        is_default=False,
-    )
+    return {
+        "contact_name": clean(data.contact_name, 30, field="contact_name"),
+        "phone": validated_phone(data.phone, "phone"),
+        "province": province,
+        "city": city,
+        "district": district,
+        "detail": clean(data.detail, 200, field="detail"),
+    }
+
+
+def add_return_address(merchant: Merchant, data: AddressInput, make_default: bool) -> ReturnAddress:
+    address = ReturnAddress(merchant_id=merchant.id, is_default=False, **_address_values(data))
     db.session.add(address)
     db.session.flush()
-    has_default = db.session.scalar(
-        select(func.count())
-        .select_from(ReturnAddress)
-        .where(ReturnAddress.merchant_id == merchant.id, ReturnAddress.is_default)
+    if make_default or default_return_address(merchant) is None:
+        set_default_return_address(merchant, address.id)
+    return address
+
+
+def _used_by_orders(address: ReturnAddress) -> bool:
+    return (
+        db.session.scalar(select(Order.id).where(Order.return_address_id == address.id).limit(1))
+        is not None
     )
-    if make_default or not has_default:
+
+
+def update_return_address(
+    merchant: Merchant, address_id: int, data: AddressInput, make_default: bool | None = None
+) -> ReturnAddress:
+    """Change an address. One that dispatched orders used is archived and replaced by a new
+    row (same default flag), so those orders keep the address their returns went to."""
+    address = get_return_address_for_merchant(merchant, address_id)
+    values = _address_values(data)
+    if _used_by_orders(address):
+        was_default = address.is_default
+        _archive(address)
+        address = ReturnAddress(merchant_id=merchant.id, is_default=False, **values)
+        db.session.add(address)
+        db.session.flush()
+        if was_default:
+            set_default_return_address(merchant, address.id)
+    else:
+        for name, value in values.items():
+            setattr(address, name, value)
+        db.session.flush()
+    if make_default:
         set_default_return_address(merchant, address.id)
     return address
 
@@ -457,21 +488,41 @@ def set_default_return_address(merchant: Merchant, address_id: int) -> ReturnAdd
     return address
 
 
+def _archive(address: ReturnAddress) -> None:
+    db.session.execute(
+        update(ReturnAddress)
+        .where(ReturnAddress.id == address.id)
+        .values(archived_at=utcnow(), is_default=False)
+    )
+    db.session.refresh(address)
+
+
 def delete_return_address(merchant: Merchant, address_id: int) -> None:
+    """Remove an address from the list. Dispatched orders that used it keep it (archived);
+    when the default goes, the oldest remaining address becomes the default."""
     address = get_return_address_for_merchant(merchant, address_id)
-    if address.is_default:
-        raise DomainError("return_address_in_use")
-    used = db.session.scalar(select(Order.id).where(Order.return_address_id == address.id).limit(1))
-    if used is not None:
-        # Dispatched orders record where returns go; that record must stay whole.
-        raise DomainError("return_address_used")
-    db.session.delete(address)
-    db.session.flush()
+    was_default = address.is_default
+    if _used_by_orders(address):
+        _archive(address)
+    else:
+        db.session.delete(address)
+        db.session.flush()
+    if was_default:
+        successor = db.session.scalar(
+            select(ReturnAddress.id)
+            .where(ReturnAddress.merchant_id == merchant.id, ReturnAddress.archived_at.is_(None))
+            .order_by(ReturnAddress.id)
+            .limit(1)
+        )
+        if successor is not None:
+            set_default_return_address(merchant, successor)
 
 
 def default_return_address(merchant: Merchant) -> ReturnAddress | None:
     return db.session.scalar(
         select(ReturnAddress).where(
-            ReturnAddress.merchant_id == merchant.id, ReturnAddress.is_default
+            ReturnAddress.merchant_id == merchant.id,
+            ReturnAddress.is_default,
+            ReturnAddress.archived_at.is_(None),
         )
     )

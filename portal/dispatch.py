@@ -169,14 +169,12 @@ def resolve_return_address(merchant: Merchant, return_address_id: object = None)
             raise DomainError("validation_error", field="return_address_id")
         if not 0 < return_address_id <= MAX_ID:  # beyond the column: no such address
             raise DomainError("not_found", _("找不到该退货地址"), field="return_address_id")
-        address = db.session.scalar(
-            select(ReturnAddress).where(
-                ReturnAddress.id == return_address_id, ReturnAddress.merchant_id == merchant.id
-            )
-        )
-        if address is None:
-            raise DomainError("not_found", _("找不到该退货地址"), field="return_address_id")
-        return address
+        try:  # a current address only: a deleted one is kept for history, not for new dispatches
+            return accounts.get_return_address_for_merchant(merchant, return_address_id)
+        except DomainError:
+            raise DomainError(
+                "not_found", _("找不到该退货地址"), field="return_address_id"
+            ) from None
     address = accounts.default_return_address(merchant)
     if address is None:
         raise DomainError("return_address_required", field="return_address_id")

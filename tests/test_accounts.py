@@ -280,9 +280,15 @@ def test_return_addresses_one_default(app, factory):
             )
         ).all()
         assert [a.id for a in defaults] == [second.id]
-        with pytest.raises(DomainError) as excinfo:
-            accounts.delete_return_address(merchant, second.id)
-        assert excinfo.value.code == "return_address_in_use"
+        third = accounts.add_return_address(merchant, data, make_default=False)
         accounts.delete_return_address(merchant, first.id)
         db.session.commit()
-        assert [a.id for a in accounts.list_return_addresses(merchant)] == [second.id]
+        assert [a.id for a in accounts.list_return_addresses(merchant)] == [second.id, third.id]
+        assert db.session.get(ReturnAddress, first.id) is None  # never used: really gone
+        # Deleting the default hands the flag to the oldest remaining address.
+        accounts.delete_return_address(merchant, second.id)
+        db.session.commit()
+        assert accounts.default_return_address(merchant).id == third.id
+        accounts.delete_return_address(merchant, third.id)
+        assert accounts.list_return_addresses(merchant) == []
+        assert accounts.default_return_address(merchant) is None

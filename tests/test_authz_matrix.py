@@ -62,6 +62,8 @@ BASE_ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "merchant.address_create": (MERCHANT, {}),
     "merchant.address_default": (MERCHANT, {"address_id": "address"}),
     "merchant.address_delete": (MERCHANT, {"address_id": "address"}),
+    "merchant.address_edit": (MERCHANT, {"address_id": "address"}),
+    "merchant.address_update": (MERCHANT, {"address_id": "address"}),
     "supplier.dashboard": (SUPPLIER, {}),
     "supplier.merchant_list": (SUPPLIER, {}),
     "supplier.binding_accept": (SUPPLIER, {"binding_id": "binding"}),

@@ -208,10 +208,27 @@ def test_dispatch_records_time_actor_address_and_event(shop: Shop) -> None:
     assert result.dispatched == [b]
     assert order(shop, b).return_address_id == other.id
 
-    # An address dispatched orders point to cannot be deleted (was a 500: foreign key).
-    with pytest.raises(DomainError) as refused:
-        accounts.delete_return_address(shop.merchant, other.id)
-    assert refused.value.code == "return_address_used"
+    # An address dispatched orders point to is edited or deleted for the future only: the
+    # orders keep the one their returns go to (it was a 500 on the foreign key, then a refusal).
+    edited = accounts.update_return_address(
+        shop.merchant,
+        other.id,
+        accounts.AddressInput("新退货员", "13800000000", "浙江省", "杭州市", "西湖区", "新路 9 号"),
+    )
+    db.session.commit()
+    assert edited.id != other.id and edited.detail == "新路 9 号"
+    kept = db.session.get(ReturnAddress, other.id)
+    assert kept.archived_at is not None and kept.detail != "新路 9 号"
+    assert order(shop, b).return_address_id == other.id
+    accounts.delete_return_address(shop.merchant, default.id)
+    db.session.commit()
+    assert order(shop, a).return_address_id == default.id
+    assert db.session.get(ReturnAddress, default.id).archived_at is not None
+    assert [x.id for x in accounts.list_return_addresses(shop.merchant)] == [edited.id]
+    assert accounts.default_return_address(shop.merchant).id == edited.id
+    with pytest.raises(DomainError) as refused:  # history, not a choice for new dispatches
+        dispatch_orders(shop.merchant, [order_no(9)], shop.actor, return_address_id=other.id)
+    assert refused.value.code == "not_found"
 
 
 def test_every_refusal_has_its_code(shop: Shop) -> None:

@@ -7,7 +7,7 @@ import re
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Binding, Merchant
+from portal.models import Binding, Merchant, ReturnAddress
 
 
 def test_self_printed_labels_carry_full_receiver_data_by_default_and_say_why(app, browser, factory):
@@ -77,3 +77,47 @@ def test_merchants_list_follows_the_factorys_answer_without_a_reload(app, factor
         as_text=True
     )
     assert "已绑定" in fragment and "hx-trigger" not in fragment  # answered: the polling stops
+
+
+ADDRESS = {
+    "contact_name": "退货员",
+    "phone": "13900001111",
+    "province": "浙江省",
+    "city": "杭州市",
+    "district": "西湖区",
+    "detail": "文三路 1 号",
+}
+
+
+def test_return_addresses_are_edited_and_deleted_in_settings(app, browser, factory):
+    user = factory.merchant()
+    browser.login(user.username)
+    browser.post("/merchant/settings/addresses", ADDRESS, target="addresses-section")
+    with app.app_context():
+        address_id = db.session.scalar(select(ReturnAddress.id))
+    html = browser.get(
+        f"/merchant/settings/addresses/{address_id}/edit", htmx=True, target="addresses-section"
+    ).get_data(as_text=True)
+    assert html.lstrip().startswith('<section class="card" id="addresses-section"')
+    assert "编辑退货地址" in html and 'value="文三路 1 号"' in html and 'value="退货员"' in html
+    assert f'hx-post="/merchant/settings/addresses/{address_id}"' in html
+    response = browser.post(
+        f"/merchant/settings/addresses/{address_id}",
+        {**ADDRESS, "detail": "文三路 2 号", "make_default": "y"},
+        target="addresses-section",
+    )
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "浙江省杭州市西湖区文三路 2 号" in html and "文三路 1 号" not in html
+    assert "新增退货地址" in html  # back to adding
+    response = browser.post(
+        f"/merchant/settings/addresses/{address_id}",
+        {**ADDRESS, "phone": ""},
+        target="addresses-section",
+    )
+    assert response.status_code == 422 and "编辑退货地址" in response.get_data(as_text=True)
+    response = browser.post(
+        f"/merchant/settings/addresses/{address_id}/delete", target="addresses-section"
+    )
+    assert response.status_code == 200 and "还没有退货地址" in response.get_data(as_text=True)
+    assert browser.get(f"/merchant/settings/addresses/{address_id}/edit").status_code == 404

@@ -149,6 +149,7 @@ def _render_settings(status: int = 200, **forms: object) -> Response:
             formdata=None, label_style=merchant.label_style, auto_dispatch=merchant.auto_dispatch
         ),
         "address_form": ReturnAddressForm(formdata=None),
+        "editing": None,  # the return address in the form, when it edits one
         "token_form": TokenForm(formdata=None),
         "action_form": EmptyForm(),
         # The webhook section (portal/merchant/webhook_views.py): URL as typed, its error, and a
@@ -215,22 +216,24 @@ def settings_preferences() -> Response:
     return _render_settings(status=422, preferences_form=form)
 
 
+def _address_input(form: ReturnAddressForm) -> accounts.AddressInput:
+    return accounts.AddressInput(
+        contact_name=form.contact_name.data,
+        phone=form.phone.data,
+        province=form.province.data,
+        city=form.city.data,
+        district=form.district.data or "",
+        detail=form.detail.data,
+    )
+
+
 @bp.post("/settings/addresses")
 def address_create() -> Response:
     form = ReturnAddressForm()
     if form.validate_on_submit():
         try:
             accounts.add_return_address(
-                current_merchant(),
-                accounts.AddressInput(
-                    contact_name=form.contact_name.data,
-                    phone=form.phone.data,
-                    province=form.province.data,
-                    city=form.city.data,
-                    district=form.district.data or "",
-                    detail=form.detail.data,
-                ),
-                make_default=bool(form.make_default.data),
+                current_merchant(), _address_input(form), make_default=bool(form.make_default.data)
             )
         except DomainError as error:
             attach_error(form, error)
@@ -239,6 +242,33 @@ def address_create() -> Response:
             notify(_("退货地址已添加"))
             return _render_settings()
     return _render_settings(status=422, address_form=form)
+
+
+@bp.get("/settings/addresses/<int:address_id>/edit")
+def address_edit(address_id: int) -> Response:
+    """The addresses section with this address in the form (one form on the page at a time)."""
+    address = accounts.get_return_address_for_merchant(current_merchant(), address_id)
+    form = ReturnAddressForm(formdata=None, obj=address, make_default=address.is_default)
+    return _render_settings(address_form=form, editing=address)
+
+
+@bp.post("/settings/addresses/<int:address_id>")
+def address_update(address_id: int) -> Response:
+    merchant = current_merchant()
+    address = accounts.get_return_address_for_merchant(merchant, address_id)
+    form = ReturnAddressForm()
+    if form.validate_on_submit():
+        try:
+            accounts.update_return_address(
+                merchant, address.id, _address_input(form), bool(form.make_default.data) or None
+            )
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            notify(_("退货地址已保存；已发货订单仍按发货时的地址记录"))
+            return _render_settings()
+    return _render_settings(status=422, address_form=form, editing=address)
 
 
 @bp.post("/settings/addresses/<int:address_id>/default")
@@ -253,5 +283,5 @@ def address_default(address_id: int) -> Response:
 def address_delete(address_id: int) -> Response:
     accounts.delete_return_address(current_merchant(), address_id)
     db.session.commit()
-    notify(_("退货地址已删除"))
+    notify(_("退货地址已删除；已发货订单仍按发货时的地址记录"))
     return _render_settings()

@@ -133,6 +133,9 @@ class ReturnAddress(Base):
     detail: Mapped[str] = mapped_column(String(200))
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Deleted, or replaced by an edit, after dispatched orders used it: the row stays so those
+    # orders keep the address their returns go to; it is no longer listed or chosen.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def full_address(self) -> str:
