@@ -303,8 +303,8 @@ def price_rows(
     """The supplier's SKUs with their current price, as one set-based SELECT (paginate with
     pagination.paginate_rows). Missing prices first, then merchant, goods name, SKU key.
 
-    Row columns: merchant_id, merchant_shop_id, merchant_name, sku_key, goods_name, spec (from
-    the latest order; "" for a key without orders), order_count, price_fen and effective_from
+    Row columns: merchant_id, merchant_shop_id, merchant_name, sku_key, goods_name, spec,
+    sku_code, goods_id (from the latest order; "" for a key without orders), order_count, price_fen and effective_from
     (the price in force, None when missing), next_price_fen and next_effective_from (the
     earliest scheduled change, if any).
     """
@@ -327,6 +327,9 @@ def price_rows(
             keys.c.sku_key,
             goods_name.label("goods_name"),
             spec.label("spec"),
+            # What people call the SKU (the key itself is internal: code or "goods id|spec").
+            func.coalesce(sample.sku_code, "").label("sku_code"),
+            func.coalesce(sample.goods_id, "").label("goods_id"),
             keys.c.order_count,
             current.c.price_fen,
             current.c.effective_from,

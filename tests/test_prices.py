@@ -8,6 +8,7 @@ import csv
 import io
 import itertools
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -682,6 +683,17 @@ def test_list_page_shows_missing_first_with_badge(site):
 
     badge = site.browser.get(LIST_URL, htmx=True, target="price-missing").get_data(as_text=True)
     assert badge.strip().startswith('<span id="price-missing"') and "1 个 SKU" in badge
+
+
+def test_list_shows_the_merchants_sku_code_never_the_internal_key(site):
+    site.assign("BLK-150-GRY", goods_name="珊瑚绒毛毯")
+    site.assign("", goods_name="加厚枕头", goods_id="G7788", spec="白色")  # keyed "G7788|白色"
+    html = site.browser.get(LIST_URL).get_data(as_text=True)
+    assert "<th>商家编码</th>" in html and "<th>SKU键</th>" not in html
+    assert '<span class="mono">BLK-150-GRY</span>' in html
+    assert '<span class="muted">商品ID</span> <span class="mono">G7788</span>' in html
+    shown = re.sub(r'<input type="hidden"[^>]*>|href="[^"]*"|hx-get="[^"]*"', "", html)
+    assert "G7788|白色" not in shown  # only the form and links carry the key
 
 
 def test_inline_edit_through_htmx(site):

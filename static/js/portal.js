@@ -1167,9 +1167,11 @@
  *   details.price-edit > summary   a click that opens it puts the caret in its [data-price-input]
  *                                  (text selected, so typing replaces the price); Escape in the
  *                                  input closes it again.
- *   form[data-price-form]          after a row is saved without a refusal, the next row's open
- *                                  price input takes the focus: missing prices (their editors are
- *                                  open) can be typed one after another with Enter.
+ *   form[data-price-form]          after a row is saved with Enter (or 保存) without a refusal,
+ *                                  the next row's price editor opens and its input takes the
+ *                                  focus: a column of prices is typed one after another, the
+ *                                  keyboard never leaves the list. After the last row the focus
+ *                                  stays on the saved row's 修改.
  */
 (function () {
   'use strict';
@@ -1209,7 +1211,7 @@
     if (!form || form.nodeType !== 1 || !form.matches('form[data-price-form]')) return;
     var row = form.closest('tr');
     var next = row ? row.nextElementSibling : null;
-    pending = row && row.id && next && next.id ? { row: row.id, next: next.id } : null;
+    pending = row && row.id ? { row: row.id, next: next && next.id ? next.id : '' } : null;
   });
 
   doc.addEventListener('htmx:afterSettle', function (e) {
@@ -1218,9 +1220,15 @@
     var nextId = pending.next;
     pending = null;
     if (row.querySelector('[aria-invalid="true"]')) return; // refused: stay on this row
-    var next = doc.getElementById(nextId);
-    var details = next ? next.querySelector('details.price-edit[open]') : null;
-    if (details) focusInput(details);
+    var next = nextId ? doc.getElementById(nextId) : null;
+    var details = next ? next.querySelector('details.price-edit') : null;
+    if (details) {
+      details.open = true;
+      focusInput(details);
+      return;
+    }
+    var summary = row.querySelector('details.price-edit > summary');
+    if (summary) summary.focus();
   });
 })();
 
