@@ -304,9 +304,9 @@ def price_rows(
     pagination.paginate_rows). Missing prices first, then merchant, goods name, SKU key.
 
     Row columns: merchant_id, merchant_shop_id, merchant_name, sku_key, goods_name, spec,
-    sku_code, goods_id (from the latest order; "" for a key without orders), order_count, price_fen and effective_from
-    (the price in force, None when missing), next_price_fen and next_effective_from (the
-    earliest scheduled change, if any).
+    sku_code, goods_id (from the latest order; "" for a key without orders), order_count,
+    price_fen and effective_from (the price in force, None when missing), next_price_fen and
+    next_effective_from (the earliest scheduled change, if any).
     """
     now = now or now_utc()
     keys = _keys(supplier.id, merchant_id, sku_key)
