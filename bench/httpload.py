@@ -35,6 +35,9 @@ def worker(
     headers = {"Connection": "keep-alive", "Accept": "text/html"}
     if args.cookie:
         headers["Cookie"] = args.cookie
+    if args.bearer:
+        headers["Authorization"] = f"Bearer {args.bearer}"
+        headers["Accept"] = "application/json"
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     errors = 0
@@ -81,6 +84,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--path", action="append", required=True, help="repeat to rotate paths")
     parser.add_argument("--cookie", default="")
+    parser.add_argument("--bearer", default="", help="an API token (sent instead of a cookie)")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")

@@ -35,7 +35,7 @@ from bench.measure import (
     stopwatch,
     traced_peak,
 )
-from portal import allocation, dispatch, import_jobs, statements, tracking
+from portal import accounts, allocation, dispatch, import_jobs, statements, tracking
 from portal.demo_data import PDD_EXPORT_HEADER, generate_orders, write_platform_export
 from portal.extensions import db
 from portal.imports.tracking_file import open_tracking_file
@@ -245,22 +245,46 @@ def supplier_list_urls(count: int) -> list[str]:
     ]
 
 
+@in_app_context
+def api_order_urls(scene: Scene, count: int) -> list[str]:
+    """GET /api/v1/orders, 50 a page, by stage and supplier (pages 1–3), like the merchant desk."""
+    stages = ("assigned", "returned", "dispatched")
+    shop_ids = [scene.supplier_user(i).shop_id for i in scene.list_suppliers]
+    return [
+        f"/api/v1/orders?per_page=50&stage={stages[i % 3]}"
+        f"&supplier_shop_id={shop_ids[(i // 3) % len(shop_ids)]}&page={1 + (i // 9) % 3}"
+        for i in range(count)
+    ]
+
+
+@in_app_context
+def api_token(scene: Scene) -> str:
+    """A fresh API token of the benchmark's merchant."""
+    _record, token = accounts.create_api_token(scene.merchant_user(), "bench")
+    db.session.commit()
+    return token
+
+
 def time_requests(
-    scene: Scene, client: FlaskClient, urls: list[str], warmup: int = 10
+    scene: Scene,
+    client: FlaskClient,
+    urls: list[str],
+    warmup: int = 10,
+    headers: dict[str, str] | None = None,
 ) -> tuple[dict[str, float], int]:
     """Latency of GETs through the app (test client: WSGI without the network), and the SQL
     statements one request sends."""
     for url in urls[:warmup]:
-        client.get(url)
+        client.get(url, headers=headers)
     seconds = []
     for url in urls:
         started = time.perf_counter()
-        response = client.get(url)
+        response = client.get(url, headers=headers)
         seconds.append(time.perf_counter() - started)
         if response.status_code != 200:
             raise SystemExit(f"GET {url}: HTTP {response.status_code}")
     with counting_statements(scene.engine) as counter:
-        client.get(urls[0])
+        client.get(urls[0], headers=headers)
     return latency_summary(seconds), counter.statements
 
 
@@ -334,6 +358,14 @@ def run_lists(scene: Scene, requests: int) -> list[dict[str, Any]]:
     login(supplier_client, accounts.supplier_usernames[scene.big_supplier_index], PASSWORD)
     with scene.profiler("list_supplier"):
         supplier = time_requests(scene, supplier_client, supplier_list_urls(requests))
+    bearer = {"Authorization": f"Bearer {api_token(scene)}"}
+    api_client = scene.app.test_client()
+    with scene.profiler("list_api_orders"):
+        api_orders = time_requests(
+            scene, api_client, api_order_urls(scene, requests), headers=bearer
+        )
+    with scene.profiler("api_me"):
+        me = time_requests(scene, api_client, ["/api/v1/me"] * requests, headers=bearer)
     return [
         _latency_row(
             "merchant_list",
@@ -353,6 +385,13 @@ def run_lists(scene: Scene, requests: int) -> list[dict[str, Any]]:
             raw["supplier_list"],
             f"busiest supplier (bench_s{scene.big_supplier_index + 1}), 4 tabs, pages 1–3",
         ),
+        _latency_row(
+            "api_orders",
+            *api_orders,
+            None,
+            "GET /api/v1/orders?per_page=50 by stage × top-3 suppliers, pages 1–3 (bearer token)",
+        ),
+        _latency_row("api_me", *me, None, "GET /api/v1/me (bearer token)"),
     ]
 
 

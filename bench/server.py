@@ -19,6 +19,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def login_cookie(port: int, username: str, password: str) -> str:
+def login_cookie(port: int, username: str, password: str, desk: str) -> str:
     """Log in like a browser (CSRF token from the form); the session cookie header to send."""
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect())
@@ -130,19 +131,26 @@ def login_cookie(port: int, username: str, password: str) -> str:
             raise SystemExit(f"login failed over HTTP: {error.code}") from None
     cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
     check = urllib.request.Request(  # noqa: S310  (http://127.0.0.1 only)
-        f"{base}/merchant/orders", headers={"Cookie": cookie}
+        f"{base}{desk}", headers={"Cookie": cookie}
     )
     try:
         with opener.open(check, timeout=30) as response:
             if response.status != 200:
-                raise SystemExit(f"GET /merchant/orders after login: HTTP {response.status}")
+                raise SystemExit(f"GET {desk} after login: HTTP {response.status}")
     except urllib.error.HTTPError as error:
-        raise SystemExit(f"GET /merchant/orders after login: HTTP {error.code}") from None
+        raise SystemExit(f"GET {desk} after login: HTTP {error.code}") from None
     return cookie
 
 
 def load(
-    port: int, paths: list[str], cookie: str, concurrency: int, duration: float, warmup: float
+    port: int,
+    paths: list[str],
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    *,
+    cookie: str = "",
+    bearer: str = "",
 ) -> dict[str, Any]:
     command = [
         sys.executable,
@@ -151,6 +159,8 @@ def load(
         str(port),
         "--cookie",
         cookie,
+        "--bearer",
+        bearer,
         "--concurrency",
         str(concurrency),
         "--duration",
@@ -166,21 +176,46 @@ def load(
     return json.loads(done.stdout)
 
 
+@dataclass(frozen=True)
+class Client:
+    """Who loads one list: a browser login (username, password) or an API token."""
+
+    name: str  # the result's name: http_order_list, http_supplier_list, http_api_orders
+    paths: list[str]
+    username: str = ""
+    password: str = ""
+    token: str = ""
+
+
 def run_http(
     env: dict[str, str],
     log_dir: Path,
-    username: str,
-    password: str,
-    list_paths: list[str],
+    clients: list[Client],
     concurrency: int,
     duration: float,
     warmup: float,
 ) -> list[dict[str, Any]]:
+    """Each list against the ping of the same app in the same run (ping first, then each)."""
     with gunicorn(env, log_dir) as port:
-        cookie = login_cookie(port, username, password)
-        ping = load(port, ["/__bench/ping"], cookie, concurrency, duration, warmup)
-        orders = load(port, list_paths, cookie, concurrency, duration, warmup)
-    for name, result in (("ping", ping), ("order list", orders)):
+        ping = load(port, ["/__bench/ping"], concurrency, duration, warmup)
+        loads = []
+        for client in clients:
+            cookie = (
+                login_cookie(port, client.username, client.password, client.paths[0])
+                if client.username
+                else ""
+            )
+            result = load(
+                port,
+                client.paths,
+                concurrency,
+                duration,
+                warmup,
+                cookie=cookie,
+                bearer=client.token,
+            )
+            loads.append((client, result))
+    for name, result in [("ping", ping)] + [(c.name, r) for c, r in loads]:
         if result["errors"] or result["ok"] != result["requests"]:
             raise SystemExit(
                 f"HTTP {name}: {result['errors']} errors, statuses {result['statuses']}"
@@ -188,18 +223,21 @@ def run_http(
     return [
         {
             "section": "http",
-            "name": "http_order_list",
+            "name": client.name,
             "unit": "req/s",
-            "value": orders["rps"],
+            "value": result["rps"],
             "raw_value": ping["rps"],
-            "ratio": round(ping["rps"] / orders["rps"], 1) if orders["rps"] else None,
+            "ratio": round(ping["rps"] / result["rps"], 1) if result["rps"] else None,
+            "share_of_ping": round(result["rps"] / ping["rps"], 3) if ping["rps"] else None,
             "ratio_basis": "ping req/s ÷ list req/s",
-            "list": orders,
+            "list": result,
             "ping": ping,
             "note": (
                 f"gunicorn {WORKERS} workers × {THREADS} threads, {concurrency} keep-alive "
-                f"clients for {duration:g} s; list p50 {orders['p50_ms']} ms p95 "
-                f"{orders['p95_ms']} ms; ping {ping['rps']} req/s p50 {ping['p50_ms']} ms"
+                f"clients for {duration:g} s; list p50 {result['p50_ms']} ms p95 "
+                f"{result['p95_ms']} ms, {100 * result['rps'] / ping['rps']:.0f} % of ping; "
+                f"ping {ping['rps']} req/s p50 {ping['p50_ms']} ms"
             ),
         }
+        for client, result in loads
     ]
