@@ -283,6 +283,8 @@ def print_table(results: list[dict[str, Any]], meta: dict[str, Any]) -> None:
         if r["unit"] == "ms":
             app, raw = r["app"], r.get("raw")
             extra = f"p50 {app['p50_ms']} ms, p95 {app['p95_ms']} ms, max {app['max_ms']} ms"
+            if "cpu_p50_ms" in app:
+                extra += f" (CPU p50 {app['cpu_p50_ms']} ms, p95 {app['cpu_p95_ms']} ms)"
             if raw:
                 extra += f"; raw SQL p50 {raw['p50_ms']} ms, p95 {raw['p95_ms']} ms"
             extra += ". "

@@ -16,6 +16,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.errors import DomainError, message_for
@@ -308,10 +309,12 @@ def create_api_token(user: User, name: str) -> tuple[ApiToken, str]:
 def user_for_token(token: str) -> User | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
+    # One query for the token, its user and the user's shop: every API request starts here.
+    user = joinedload(ApiToken.user)
     record = db.session.scalar(
-        select(ApiToken).where(
-            ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None)
-        )
+        select(ApiToken)
+        .options(user.joinedload(User.merchant), user.joinedload(User.supplier))
+        .where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None))
     )
     if record is None:
         return None

@@ -12,8 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import quote
 
 from flask import Response, request, url_for
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select
 
 from portal.errors import message_for
@@ -28,6 +30,37 @@ MAX_SHOWN_REFUSALS = 200
 ORDERS_CHANGED = "ordersChanged"
 
 F = TypeVar("F")
+# A path segment as werkzeug's converters quote it (url-path-segment-string).
+SEGMENT_SAFE = "!$&'()*+,/:;=@"
+URL_SLOT = "__slot__"
+
+# Words every row of either desk repeats: translated once per page, not once per row. The ones
+# with a value are %-formats the template fills (`|format`), still one translation per page.
+ROW_WORDS = {
+    "select_order": _l("选择订单 %(no)s"),
+    "overdue": _l("已超时"),
+    "due_soon": _l("即将超时"),
+}
+
+
+def row_words(*tables: Mapping[str, Any]) -> dict[str, str]:
+    """The shared row words plus a role's own, as plain strings for this request's locale."""
+    words = {key: str(value) for key, value in ROW_WORDS.items()}
+    for table in tables:
+        words.update((key, str(value)) for key, value in table.items())
+    return words
+
+
+class UrlTemplate:
+    """url_for once per page for a link every row has: the URL with one value left open."""
+
+    def __init__(self, endpoint: str, key: str, **values: Any) -> None:
+        self.head, _slot, self.tail = url_for(endpoint, **{key: URL_SLOT}, **values).partition(
+            URL_SLOT
+        )
+
+    def __call__(self, value: object) -> str:
+        return f"{self.head}{quote(str(value), safe=SEGMENT_SAFE)}{self.tail}"
 
 
 class Refused(Protocol):
@@ -88,7 +121,7 @@ class TabLink:
     tab: str
     label: str
     url: str
-    count: int
+    count: int | None  # None: not counted in this request, the tab bar loads it
 
 
 @dataclass(frozen=True)
@@ -138,7 +171,7 @@ class Desk(Generic[F]):
         """The tab bar: every URL built here once, not per tab in the template."""
         args = self.filter_args(filters)
         return [
-            TabLink(tab, str(label), url_for(self.endpoint, tab=tab, **args), counts.get(tab, 0))
+            TabLink(tab, str(label), url_for(self.endpoint, tab=tab, **args), counts.get(tab))
             for tab, label in self.tabs
         ]
 
@@ -149,6 +182,8 @@ class Desk(Generic[F]):
             "args": self.filter_args(filters),
             "tab_links": self.tab_links(filters, counts),
             "count_tones": self.count_tones,
+            # A list answer counts only its own tab: the bar fetches the rest once it is shown.
+            "counts_pending": any(tab not in counts for tab, _label in self.tabs),
             "counts_url": url_for(
                 self.counts_endpoint,
                 tab=filters.tab,  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ query is scoped by the supplier in the query itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -223,20 +224,24 @@ def due_counts(supplier: Supplier, now: datetime) -> dict[str, int]:
     return {"overdue": int(row.overdue), "soon": int(row.soon)}
 
 
-def tab_counts(supplier: Supplier, filters: SupplierFilters, now: datetime) -> dict[str, int]:
-    """Every tab's count under the filters, each capped (portal.pagination.capped_count)."""
+def tab_counts(
+    supplier: Supplier, filters: SupplierFilters, now: datetime, tabs: Iterable[str] = TABS
+) -> dict[str, int]:
+    """The tabs' counts under the filters (every tab, or those asked), each capped
+    (portal.pagination.capped_count)."""
     counts = {
         tab: capped_count(
             select(Order.id).where(tab_condition(supplier, tab), *_filters(filters, now))
         )
-        for tab in TABS
+        for tab in tabs
         if tab != TAB_CANCELLED
     }
-    counts[TAB_CANCELLED] = capped_count(
-        select(Assignment.id)
-        .join(Order, Order.id == Assignment.order_id)
-        .where(*_cancelled_for(supplier), *_filters(filters, now))
-    )
+    if TAB_CANCELLED in tabs:
+        counts[TAB_CANCELLED] = capped_count(
+            select(Assignment.id)
+            .join(Order, Order.id == Assignment.order_id)
+            .where(*_cancelled_for(supplier), *_filters(filters, now))
+        )
     return counts
 
 

@@ -16,11 +16,11 @@ from portal.models import Order, PrintJob, PrintJobOrder, PrintRender
 from tests.test_supplier_desk import (
     SupplierDesk,
     build_desk,
-    counts,
     listed,
     order_no,
     private_order,
     row_html,
+    tab_bar,
     trigger,
 )
 
@@ -110,7 +110,7 @@ def test_pdf_download_has_one_page_per_order_and_moves_them_to_printed(desk):
         desk, {"order_no": [order_no(3), order_no(1)], "print_courier": "ZTO"}
     ).get_data(as_text=True)
     job_id = job_id_in(html)
-    assert counts(desk.page())["printed"] == 0  # nothing is printed until the PDF is made
+    assert tab_bar(desk)["printed"] == 0  # nothing is printed until the PDF is made
     response = desk.browser.get(f"/supplier/print-jobs/{job_id}/pdf")
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
@@ -127,7 +127,7 @@ def test_pdf_download_has_one_page_per_order_and_moves_them_to_printed(desk):
     html = desk.page("?tab=printed")
     assert sorted(listed(html)) == [order_no(1), order_no(3)]
     assert "打印 1 次" in row_html(html, order_no(1))
-    assert counts(html)["to_print"] == 1
+    assert tab_bar(desk, "?tab=printed")["to_print"] == 1
     # every download is counted and audited
     desk.browser.get(f"/supplier/print-jobs/{job_id}/pdf")
     with desk.app.app_context():
@@ -251,7 +251,7 @@ def test_paper_numbers_are_confirmed_as_returned(desk):
         n: (desk.order(order_no(n)).stage, desk.order(order_no(n)).tracking_no) for n in (1, 3)
     }
     assert stages == {1: ("returned", "SF1000000000001"), 3: ("returned", "SF1000000000003")}
-    assert counts(desk.page())["returned"] == 3
+    assert tab_bar(desk)["returned"] == 3
     # twice: refused, nothing changes
     again = desk.post(f"/supplier/print-jobs/{job_id}/confirm", target="print-job")
     assert again.status_code == 409

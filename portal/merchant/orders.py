@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 
 from flask import Response, request, url_for
 from flask_babel import gettext as _
@@ -26,15 +27,23 @@ from portal.desk import (
     PER_PAGE,
     Desk,
     Outcome,
+    UrlTemplate,
     date_range,
     outcome_for,
     refuse,
+    row_words,
     selected_order_nos,
 )
 from portal.downloads import FILE_TYPES, file_response
 from portal.errors import message_for
 from portal.extensions import db, htmx
-from portal.formatting import CANCEL_REASON_LABELS, EVENT_LABELS, SHANGHAI
+from portal.formatting import (
+    CANCEL_REASON_LABELS,
+    EVENT_LABELS,
+    PLATFORM_STATUS_LABELS,
+    SHANGHAI,
+    STAGE_LABELS,
+)
 from portal.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
 from portal.keyring import current_keyring
 from portal.merchant.views import bp
@@ -127,22 +136,22 @@ class OrderRow:
     tracking: list[TrackingNumber]  # returned tracking numbers, primary first
     return_address: ReturnAddress | None = None  # the one chosen when it was dispatched
 
-    @property
+    @cached_property
     def version(self) -> str:
         """The row as shown: the update notice compares it with the order as it is now."""
         return version_token(self.order.id, self.order.updated_at)
 
-    @property
+    @cached_property
     def can_dispatch(self) -> bool:
         """Returned and not cancelled: dispatchable now, or once its holds are confirmed."""
         return dispatch.dispatch_blocker(self.order, confirm_holds=True) is None
 
-    @property
+    @cached_property
     def hold_labels(self) -> list[str]:
         """The holds (售后中, 审核中) a dispatch of this order must confirm."""
         return [str(HOLD_LABELS[code]) for code in dispatch.dispatch_holds(self.order)]
 
-    @property
+    @cached_property
     def dispatch_confirm(self) -> str:
         """The question a one-click dispatch asks first, or "" when the order has no hold."""
         holds = self.hold_labels
@@ -268,6 +277,62 @@ def supplier_choices(merchant: Merchant) -> tuple[list[Supplier], list[Supplier]
     return by_name(known), by_name(active)
 
 
+ROW_TEXT = {
+    "paid": _l("支付"),
+    "after_sale": _l("售后中"),
+    "audit_hold": _l("审核中"),
+    "address_changed": _l("地址已变更"),
+    "address_incomplete": _l("地址不完整"),
+    "more_tracking": _l("另有 %(n)d 个运单号"),
+    "printed_times": _l("已打印 %(n)d 次"),
+    "not_printed": _l("未打印"),
+    "dispatched": _l("发货"),
+    "return_address": _l("退货地址"),
+    "acknowledge": _l("确认新地址"),
+    "cancel": _l("取消分配"),
+    "cancel_confirm": _l("取消订单 %(no)s 的分配？"),
+    "dispatch": _l("发货"),
+    "add_return_address": _l("添加退货地址"),
+}
+PLATFORM_TONES = {
+    "awaiting_shipment": "info",
+    "pending_payment": "warning",
+    "shipped": "muted",
+    "completed": "muted",
+    "cancelled": "danger",
+}
+STAGE_TONES = {
+    "unassigned": "warning",
+    "assigned": "info",
+    "returned": "success",
+    "dispatched": "muted",
+}
+
+
+def row_context(default_address: ReturnAddress | None) -> dict[str, object]:
+    """What every row shares, built once per page (`d` in merchant/_orders_row.html)."""
+    title = ""
+    if default_address is not None:
+        address = f"{default_address.contact_name} {default_address.full_address}"
+        title = _("发货，退货地址：%(address)s", address=address)
+    return {
+        "d": {
+            "text": row_words(ROW_TEXT),
+            "platform_tones": PLATFORM_TONES,
+            "stage_tones": STAGE_TONES,
+            "platform_labels": {k: str(v) for k, v in PLATFORM_STATUS_LABELS.items()},
+            "stage_labels": {k: str(v) for k, v in STAGE_LABELS.items()},
+            "detail_url": UrlTemplate("merchant.order_detail", "order_no"),
+            "acknowledge_url": UrlTemplate("merchant.order_acknowledge_address", "order_no"),
+            "dispatch_url": UrlTemplate("merchant.order_dispatch_one", "order_no"),
+            "cancel_url": url_for("merchant.order_cancel"),
+            "addresses_url": url_for("merchant.settings", _anchor="addresses-section"),
+            "default_address": default_address,
+            "dispatch_title": title,
+        }
+    }
+
+
 def desk_context(
     merchant: Merchant,
     filters: OrderFilters,
@@ -278,7 +343,8 @@ def desk_context(
     dispatch_address_id: int | None = None,
 ) -> dict[str, object]:
     keyring = current_keyring()
-    counts = queries.tab_counts(keyring, merchant, filters)
+    # Only the shown tab is counted here (its pages need it): the tab bar loads the others.
+    counts = queries.tab_counts(keyring, merchant, filters, tabs=(filters.tab,))
     page = CountedPagination(
         queries.orders_query(keyring, merchant, filters),
         PageArgs(page_number, PER_PAGE),
@@ -300,7 +366,6 @@ def desk_context(
         dispatch_address_id = default_address.id if default_address else None
     return {
         **DESK.tabs_context(filters, counts),
-        "counts": counts,
         "page": page,
         "rows": rows,
         "filter_suppliers": filter_suppliers,
@@ -312,10 +377,18 @@ def desk_context(
         "assign_to": assign_to,
         "return_addresses": addresses,
         "default_address": default_address,
+        **row_context(default_address),
         "dispatch_address_id": dispatch_address_id,
         "confirm_holds_label": CONFIRM_HOLDS_LABEL,
         "export_day": now.astimezone(SHANGHAI).date().isoformat(),  # today in Shanghai
         "outcome": outcome,
+        # An empty first tab without filters: no orders at all yet, or none left to assign?
+        "no_orders_yet": (
+            not rows
+            and not filter_args(filters)
+            and filters.tab == queries.TAB_UNASSIGNED
+            and not queries.has_orders(merchant)
+        ),
     }
 
 
@@ -354,6 +427,9 @@ def detail_context(merchant: Merchant, order: Order) -> dict[str, object]:
     [row] = order_rows(merchant, [order], utcnow())
     blockers = assign_blockers(order) if order.stage == STAGE_UNASSIGNED else []
     prints: list[PrintLine] = queries.print_history(merchant, order) if order.print_count else []
+    default_address = (
+        accounts.default_return_address(merchant) if order.stage == STAGE_RETURNED else None
+    )
     return {
         "order": order,
         "receiver": row.receiver,
@@ -363,9 +439,8 @@ def detail_context(merchant: Merchant, order: Order) -> dict[str, object]:
         "assign_blockers": [message_for(code) for code in blockers],
         "history": order_history_lines(merchant, order),
         # One-click dispatch uses the default address: the drawer and the row show it.
-        "default_address": (
-            accounts.default_return_address(merchant) if order.stage == STAGE_RETURNED else None
-        ),
+        "default_address": default_address,
+        **row_context(default_address),
     }
 
 

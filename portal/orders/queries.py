@@ -6,6 +6,7 @@ Every query here starts from `Order.merchant_id == merchant.id`: tenant scope is
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -147,16 +148,27 @@ def page_versions(
     return {order_id: updated_at for order_id, updated_at in rows}
 
 
-def tab_counts(keyring: KeyRing, merchant: Merchant, filters: OrderFilters) -> dict[str, int]:
-    """Every tab's count under the filters, each capped (portal.pagination.capped_count): one
-    bounded index range per tab, whatever the size of the merchant's history."""
+def tab_counts(
+    keyring: KeyRing, merchant: Merchant, filters: OrderFilters, tabs: Iterable[str] = TABS
+) -> dict[str, int]:
+    """The tabs' counts under the filters (every tab, or those asked), each capped
+    (portal.pagination.capped_count): one bounded index range per tab, whatever the size of
+    the merchant's history."""
     conditions = filter_conditions(keyring, merchant, filters)
     counts = {}
-    for tab in TABS:
+    for tab in tabs:
         condition = tab_condition(tab)
         where = conditions if condition is None else [*conditions, condition]
         counts[tab] = capped_count(select(Order.id).where(*where))
     return counts
+
+
+def has_orders(merchant: Merchant) -> bool:
+    """Whether the merchant has any order at all (an empty desk then says how to import)."""
+    return (
+        db.session.scalar(select(Order.id).where(Order.merchant_id == merchant.id).limit(1))
+        is not None
+    )
 
 
 def assignable_count(merchant: Merchant) -> int:

@@ -28,9 +28,11 @@ from portal.desk import (
     PER_PAGE,
     Desk,
     Outcome,
+    UrlTemplate,
     date_range,
     outcome_for,
     refuse,
+    row_words,
     selected_order_nos,
 )
 from portal.errors import DomainError, message_for
@@ -231,22 +233,24 @@ def desk_rows(supplier: Supplier, rows: Sequence[Any], now: datetime) -> list[De
     return shown
 
 
-# The words every row repeats, translated once per page rather than 50 times (the row
-# template's own _() calls are kept for the strings that carry a value of the row).
+# The words every row repeats, translated once per page rather than 50 times (those with a
+# value of the row are %-formats the row template fills).
 ROW_TEXT = {
     "do_not_ship": _l("请勿发货"),
     "unstated": _l("未注明"),
     "cancelled_at": _l("取消于"),
     "assigned_at": _l("分配"),
     "group_hint": _l("同一收件人的未发货订单，可合并发货"),
-    "overdue": _l("已超时"),
-    "due_soon": _l("即将超时"),
     "courier": _l("快递公司"),
     "tracking_no": _l("运单号"),
     "extra_nos": _l("其他运单号"),
     "extra_hint": _l("多包裹：其他运单号，逗号分隔（最多 %(n)d 个）", n=MAX_EXTRA_TRACKING_NOS),
     "return": _l("回传"),
     "cancel_return": _l("取消回传"),
+    "cancel_return_confirm": _l("取消回传订单 %(no)s 的运单号？"),
+    "same_receiver": _l("同收件人 %(n)d 单"),
+    "printed_times": _l("打印 %(n)d 次"),
+    "cancel_reason": _l("取消原因：%(reason)s"),
 }
 TAB_TONES = {
     queries.TAB_TO_PRINT: "warning",
@@ -262,7 +266,12 @@ def _row_context() -> dict[str, object]:
         "d": {
             "tab_labels": {tab: str(label) for tab, label in TAB_LABELS},
             "tab_tones": TAB_TONES,
-            "text": {key: str(value) for key, value in ROW_TEXT.items()},
+            "text": row_words(ROW_TEXT),
+            "return_url": UrlTemplate("supplier.order_tracking_return", "order_no"),
+            "cancel_return_url": UrlTemplate("supplier.order_tracking_cancel", "order_no"),
+            "group_urls": {
+                tab: UrlTemplate("supplier.order_list", "group", tab=tab) for tab in queries.TABS
+            },
             "couriers": COURIERS,
             "courier_options": Markup("").join(
                 Markup('<option value="{}">{}</option>').format(c.code, c.name) for c in COURIERS
@@ -282,7 +291,8 @@ def desk_context(
     outcome: Outcome | None = None,
 ) -> dict[str, object]:
     now = utcnow()
-    counts = queries.tab_counts(supplier, filters, now)
+    # Only the shown tab is counted here (its pages need it): the tab bar loads the others.
+    counts = queries.tab_counts(supplier, filters, now, tabs=(filters.tab,))
     page = CountedPagination(
         queries.orders_query(supplier, filters, now),
         PageArgs(page_number, PER_PAGE),
@@ -291,7 +301,6 @@ def desk_context(
     )
     return {
         **DESK.tabs_context(filters, counts),
-        "counts": counts,
         "page": page,
         "rows": desk_rows(supplier, page.items, now),
         "merchants": queries.bound_merchants(supplier),
