@@ -7,10 +7,12 @@ import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -26,6 +28,24 @@ from portal.models import User
 # Timing is not behaviour: a loaded CI machine must not fail property tests on speed.
 settings.register_profile("portal", deadline=None)
 settings.load_profile("portal")
+
+# PORTAL_TEST_CLOCK_SHIFT_DAYS=365 runs the whole session that far in the future (the clock
+# keeps ticking): a test that seeds a fixed date which the calendar has passed fails at once in
+# CI instead of on the day it rots.
+CLOCK_SHIFT = timedelta(days=int(os.environ.get("PORTAL_TEST_CLOCK_SHIFT_DAYS") or 0))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if CLOCK_SHIFT:
+        time_machine.travel(datetime.now(UTC) + CLOCK_SHIFT, tick=True).start()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if CLOCK_SHIFT:
+        return (
+            f"clock shifted by {CLOCK_SHIFT.days} days: now {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        )
+    return None
 
 
 def _per_worker_database(url: str) -> str:

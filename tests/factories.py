@@ -7,6 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from portal.imports.platform_export import ImportedOrder
 
+# Orders are paid a day before the test session and due two days after its start (the hour
+# it started, so two orders built in one test hash alike): never overdue and never near due
+# however the calendar moves, unless a test says so.
+SESSION_HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
 BASE_ORDER = ImportedOrder(
     row=0,
     order_no="261121-000000000000001",
@@ -15,8 +20,8 @@ BASE_ORDER = ImportedOrder(
     after_sale_status="",
     after_sale_active=False,
     audit_hold=False,
-    paid_at=datetime(2026, 11, 21, 2, 0, tzinfo=UTC),
-    promise_ship_at=datetime(2026, 11, 23, 2, 0, tzinfo=UTC),
+    paid_at=SESSION_HOUR - timedelta(days=1),
+    promise_ship_at=SESSION_HOUR + timedelta(days=2),
     receiver_name="张伟",
     receiver_phone="13577446522",
     province="广东省",
