@@ -27,7 +27,7 @@ from portal.keyring import current_keyring
 from portal.models import Binding, Merchant, Order, Supplier, User
 from portal.models.orders import PLATFORM_AWAITING, STAGE_UNASSIGNED
 from portal.orders.upsert import upsert_orders
-from portal.privacy import DecryptionError, KeyRing, order_aad, reencrypt
+from portal.privacy import DecryptionError, KeyRing, decrypt, name_index, order_aad, reencrypt
 
 portal_cli = AppGroup("portal", help="代发门户 administration.")
 
@@ -416,6 +416,57 @@ def reencrypt_orders(ring: KeyRing, batch_size: int = REENCRYPT_BATCH) -> tuple[
     remaining = db.session.scalar(select(func.count()).select_from(Order).where(pending)) or 0
     db.session.commit()
     return changed, failed, remaining - failed
+
+
+@portal_cli.command("index-names")
+def index_names_command() -> None:
+    """Give orders written before the name index existed their blind name index (restartable)."""
+    indexed = index_receiver_names(current_keyring())
+    click.echo(f"indexed the receiver name of {indexed} orders")
+
+
+def index_receiver_names(ring: KeyRing, batch_size: int = REENCRYPT_BATCH) -> int:
+    """Fill Order.name_index where it is empty and a name is stored, committed per batch.
+
+    A one-off for orders imported before the index existed: new and re-imported orders get it
+    as they are written. Rows that fail to decrypt are left as they are (and counted out)."""
+    table = Order.__table__
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.name_enc == bindparam("old_name"))
+        .values(name_index=bindparam("new_index"))
+    )
+    missing = and_(Order.name_index == "", Order.name_enc != "")
+    indexed = 0
+    last_id = 0
+    while True:
+        rows = db.session.execute(
+            select(Order.id, Order.merchant_id, Order.order_no, Order.name_enc)
+            .where(Order.id > last_id, missing)
+            .order_by(Order.id)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            break
+        last_id = rows[-1].id
+        params = []
+        for row in rows:
+            try:
+                name = decrypt(ring, row.name_enc, order_aad(row.merchant_id, row.order_no, "name"))
+            except DecryptionError:
+                continue
+            params.append(
+                {
+                    "b_id": row.id,
+                    "old_name": row.name_enc,
+                    "new_index": name_index(ring, row.merchant_id, name),
+                }
+            )
+        if params:
+            db.session.execute(statement, params)
+        db.session.commit()
+        indexed += len(params)
+    return indexed
 
 
 # --- the job worker --------------------------------------------------------------------------

@@ -752,6 +752,16 @@ def blind_index(keyring: KeyRing, merchant_id: int, phone: str | None) -> str:
     return _phone_index(keyring, merchant_id, normalize_phone(phone))
 
 
+def name_index(keyring: KeyRing, merchant_id: int, name: str | None) -> str:
+    """Merchant-scoped HMAC of the receiver's full name (normalised: NFKC, case, no spaces), for
+    search by name without decrypting; "" for an empty name."""
+    _check_merchant_id(merchant_id)
+    part = _key_part(normalize_text(name))
+    if not part:
+        return ""
+    return _hmac_hex(keyring.index_key, ["name-index", 1, merchant_id, part])
+
+
 def _key_part(cleaned: str) -> str:
     # Spaces carry no meaning in Chinese names and addresses, but buyers type them at random.
     return cleaned.casefold().replace(" ", "")
@@ -827,7 +837,7 @@ def receiver_key(
 
 @dataclass(frozen=True)
 class ProtectedReceiver:
-    """What an order stores about its receiver: ciphertexts, masks and the two HMAC lookups."""
+    """What an order stores about its receiver: ciphertexts, masks and the HMAC lookups."""
 
     name_enc: str
     phone_enc: str
@@ -837,6 +847,7 @@ class ProtectedReceiver:
     detail_mask: str
     phone_index: str
     receiver_key: str
+    name_index: str = ""
 
 
 def protect_receiver(
@@ -897,6 +908,7 @@ class ReceiverProtector:
             detail_mask=mask_detail(receiver.detail),
             phone_index=_phone_index(self.keyring, self.merchant_id, parsed),
             receiver_key=key or self.receiver_key(receiver),
+            name_index=name_index(self.keyring, self.merchant_id, receiver.name),
         )
 
 

@@ -25,6 +25,7 @@ from portal.models.orders import (
 )
 from portal.orders import rules
 from portal.orders.rules import DUE_SOON
+from portal.orders.search import order_search, sku_filter
 from portal.pagination import capped_count
 
 TAB_TO_PRINT = "to_print"
@@ -108,7 +109,7 @@ def _filters(filters: SupplierFilters, now: datetime) -> list[ColumnElement[bool
     if filters.merchant_id:
         conditions.append(Order.merchant_id == filters.merchant_id)
     if filters.sku:
-        conditions.append(or_(Order.sku_code == filters.sku, Order.sku_key == filters.sku))
+        conditions.append(sku_filter(filters.sku))
     if filters.assigned_from:
         start = datetime.combine(filters.assigned_from, time.min, tzinfo=SHANGHAI)
         conditions.append(Order.assigned_at >= start)
@@ -119,8 +120,10 @@ def _filters(filters: SupplierFilters, now: datetime) -> list[ColumnElement[bool
         conditions.append(Order.promise_ship_at < now)
     elif filters.due == "soon":
         conditions.append(Order.promise_ship_at.between(now, now + DUE_SOON))
-    if filters.q.strip():
-        conditions.append(Order.order_no == filters.q.strip())
+    # Order number parts and SKU codes only: a factory never searches buyers.
+    search = order_search(filters.q)
+    if search is not None:
+        conditions.append(search)
     if filters.group:
         conditions.append(Order.receiver_key == filters.group)
     return conditions

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.extensions import db
-from portal.models import Binding, Merchant, ReturnAddress
+from portal.keyring import current_keyring
+from portal.models import Binding, Merchant, Order, ReturnAddress
+from portal.orders.upsert import upsert_orders
+from portal.privacy import name_index
+from tests.factories import demo_order
 
 
 def test_self_printed_labels_carry_full_receiver_data_by_default_and_say_why(app, browser, factory):
@@ -121,3 +125,57 @@ def test_return_addresses_are_edited_and_deleted_in_settings(app, browser, facto
     )
     assert response.status_code == 200 and "还没有退货地址" in response.get_data(as_text=True)
     assert browser.get(f"/merchant/settings/addresses/{address_id}/edit").status_code == 404
+
+
+def test_search_finds_orders_by_number_part_sku_prefix_receiver_name_and_phone(app, factory):
+    """One search box (DESIGN §10.7), through the keyed indexes — nothing is decrypted."""
+    user = factory.merchant()
+    nos = [f"231121-5382920304218{n:02d}" for n in range(4)]
+    with app.app_context():
+        merchant = db.session.get(Merchant, user.merchant.id)
+        upsert_orders(
+            current_keyring(),
+            merchant,
+            [
+                demo_order(nos[0], sku_code="BLK-150-GRY", receiver_name="欧阳娜娜"),
+                demo_order(nos[1], sku_code="BLK-200-RED", receiver_name="张伟"),
+                demo_order(nos[2], sku_code="WHT-150", receiver_phone="13912345678"),
+                demo_order(nos[3], sku_code="", receiver_name="欧阳 娜娜"),
+            ],
+        )
+        db.session.commit()
+    api = app.test_client()
+    headers = {"Authorization": f"Bearer {factory.token(user)}"}
+
+    def found(q: str) -> list[str]:
+        response = api.get("/api/v1/orders", query_string={"q": q}, headers=headers)
+        assert response.status_code == 200, response.json
+        return sorted(o["order_no"] for o in response.json["items"])
+
+    assert found("0304218") == nos  # any part of 6+ characters
+    assert found("421802") == [nos[2]]
+    assert found("blk-150-gry") == [nos[0]]  # SKU codes: case-insensitive prefix
+    assert found("blk") == nos[:2]
+    assert found("欧阳娜娜") == [nos[0], nos[3]]  # full name, spaces ignored
+    assert found("欧阳") == []  # a name only in full: the index is of the whole name
+    assert found("139 1234 5678") == [nos[2]]
+    assert found("_") == [] and found("%") == []
+
+
+def test_index_names_gives_older_orders_their_name_index(app, factory):
+    user = factory.merchant()
+    with app.app_context():
+        merchant = db.session.get(Merchant, user.merchant.id)
+        upsert_orders(
+            current_keyring(),
+            merchant,
+            [demo_order("231121-000000000000777", receiver_name="司马光")],
+        )
+        db.session.execute(update(Order).values(name_index=""))  # as written before the index
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["portal", "index-names"], catch_exceptions=False)
+    assert result.exit_code == 0 and "indexed the receiver name of 1 orders" in result.output
+    with app.app_context():
+        merchant = db.session.get(Merchant, user.merchant.id)
+        stored = db.session.scalar(select(Order.name_index))
+        assert stored == name_index(current_keyring(), merchant.id, "司马光")

@@ -315,7 +315,12 @@ def test_filters_merchant_sku_order_number_and_due(desk):
     assert listed(desk.page(f"?merchant_id={second}")) == [order_no(4)]
     assert sorted(listed(desk.page("?sku=SKU-A"))) == [order_no(n) for n in (1, 3, 4)]
     assert listed(desk.page(f"?q={order_no(2)}")) == [order_no(2)]
-    assert listed(desk.page(f"?q={order_no(2)[:12]}")) == []  # whole numbers only
+    # Any part of 6+ characters of a number, SKU codes by prefix whatever the case (§10.7)
+    assert listed(desk.page(f"?q={order_no(2)[-7:]}")) == [order_no(2)]
+    assert listed(desk.page(f"?q={order_no(2)[-5:]}")) == []  # too short to mean anything
+    assert sorted(listed(desk.page("?q=sku-a"))) == [order_no(n) for n in (1, 3, 4)]
+    assert sorted(listed(desk.page("?sku=sku-"))) == [order_no(n) for n in (1, 2, 3, 4)]
+    assert listed(desk.page("?q=%25")) == []  # a wildcard is a character
     assert listed(desk.page("?due=overdue")) == [order_no(1)]
     assert listed(desk.page("?due=soon")) == [order_no(2)]
     filtered = desk.page(f"?merchant_id={first}&sku=SKU-A")

@@ -767,7 +767,10 @@ def order_paths(not_found: dict[str, Any]) -> dict[str, Any]:
                         "name": "q",
                         "in": "query",
                         "schema": STRING,
-                        "description": "订单号或收货人手机号（精确匹配）",
+                        "description": (
+                            "订单号任意 6 位以上的部分、商家编码前缀（不分大小写）、"
+                            "收货人全名或手机号"
+                        ),
                     },
                     *PAGE_PARAMS,
                 ],
@@ -875,7 +878,7 @@ def supplier_paths(not_found: dict[str, Any]) -> dict[str, Any]:
                         "name": "q",
                         "in": "query",
                         "schema": STRING,
-                        "description": "订单号（精确匹配）",
+                        "description": "订单号任意 6 位以上的部分或商家编码前缀（不分大小写）",
                     },
                     *PAGE_PARAMS,
                 ],

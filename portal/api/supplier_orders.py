@@ -27,6 +27,7 @@ from portal.imports.tracking_file import ImportFileError, RowError, TrackingRow,
 from portal.keyring import current_keyring
 from portal.models import Assignment, Merchant, Order, PrintJob, PrintJobOrder, Supplier, User
 from portal.models.orders import STAGE_ASSIGNED
+from portal.orders.search import order_search
 from portal.printing.jobs import (
     confirm_print_job,
     create_print_job,
@@ -158,9 +159,9 @@ def order_list() -> Response:
     shop_id = normalize_shop_id(request.args.get("merchant_shop_id")).replace("\x00", "")
     if shop_id:
         query = query.where(User.shop_id == shop_id)
-    order_no = (request.args.get("q") or "").strip().replace("\x00", "")
-    if order_no:
-        query = query.where(Order.order_no == order_no)
+    search = order_search((request.args.get("q") or "").replace("\x00", ""))
+    if search is not None:
+        query = query.where(search)
     # db.paginate yields the first column of each row: bundle the whole masked row into one.
     query = query.with_only_columns(Bundle("order", *query.selected_columns))
     cancelled = stage == TAB_CANCELLED

@@ -63,6 +63,7 @@ class Order(Base):
         # 同收件人 badges: a page's receivers looked up among the supplier's unshipped orders.
         Index("ix_orders_supplier_receiver", "supplier_id", "receiver_key", "stage"),
         Index("ix_orders_merchant_phone_index", "merchant_id", "phone_index"),
+        Index("ix_orders_merchant_name_index", "merchant_id", "name_index"),
         Index("ix_orders_merchant_sku", "merchant_id", "sku_key"),
         Index("ix_orders_merchant_paid_at", "merchant_id", "paid_at"),
         # Statements: one supplier's orders of one merchant by the time tracking came back.
@@ -99,6 +100,8 @@ class Order(Base):
     city: Mapped[str] = mapped_column(String(50), default="")
     district: Mapped[str] = mapped_column(String(50), default="")
     phone_index: Mapped[str] = mapped_column(String(64), default="")
+    # Blind index of the receiver's full name (privacy.name_index), for search by name.
+    name_index: Mapped[str] = mapped_column(String(64), default="", server_default="")
     receiver_key: Mapped[str] = mapped_column(String(32), default="")
     address_complete: Mapped[bool] = mapped_column(Boolean, default=False)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import joinedload
 
 from portal.couriers import find_courier
@@ -34,8 +34,9 @@ from portal.models.orders import (
     STAGE_DISPATCHED,
     STAGE_RETURNED,
 )
+from portal.orders.search import order_search, sku_filter
 from portal.pagination import capped_count
-from portal.privacy import KeyRing, blind_index, normalize_phone, reveal_receiver
+from portal.privacy import KeyRing, reveal_receiver
 from portal.tracking import tracking_numbers_for
 
 TAB_ALL = "all"
@@ -89,15 +90,10 @@ def filter_conditions(
     if filters.paid_to:
         conditions.append(Order.paid_at < _shanghai_midnight(filters.paid_to + timedelta(days=1)))
     if filters.sku:
-        conditions.append(or_(Order.sku_code == filters.sku, Order.sku_key == filters.sku))
-    query = filters.q.strip()
-    if query:
-        phone = normalize_phone(query)
-        if phone.kind in ("mobile", "landline"):
-            # Phones are encrypted: search through the merchant-scoped blind index.
-            conditions.append(Order.phone_index == blind_index(keyring, merchant.id, query))
-        else:
-            conditions.append(Order.order_no == query)
+        conditions.append(sku_filter(filters.sku))
+    search = order_search(filters.q, keyring=keyring, merchant_id=merchant.id)
+    if search is not None:
+        conditions.append(search)
     return conditions
 
 

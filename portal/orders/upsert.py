@@ -223,6 +223,7 @@ def _order_values(
         "city": city,
         "district": district,
         "phone_index": protected.phone_index,
+        "name_index": protected.name_index,
         "receiver_key": key,
         "address_complete": complete,
         "goods_id": row.goods_id,

@@ -1,0 +1,51 @@
+"""The order lists' search box (DESIGN §10.7), one definition for every desk and the API.
+
+`q` matches any part of 6 or more characters of an order number, a SKU code by prefix
+(case-insensitive), and — for the merchant, who owns the buyer data — a receiver's full name or
+phone through their merchant-scoped blind indexes, so nothing is decrypted to search.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from sqlalchemy import ColumnElement, func, or_
+
+from portal.models import Order
+from portal.privacy import KeyRing, blind_index, name_index, normalize_phone
+
+# Shorter parts of an order number match too much to mean anything (and scan every row).
+MIN_ORDER_NO_PART = 6
+
+
+def _clean(text: str) -> str:
+    return unicodedata.normalize("NFKC", text or "").strip()
+
+
+def sku_prefix(text: str) -> ColumnElement[bool]:
+    """SKU codes starting with `text`, whatever the case (blk-150 finds BLK-150-GRY)."""
+    return func.lower(Order.sku_code).startswith(_clean(text).lower(), autoescape=True)
+
+
+def sku_filter(text: str) -> ColumnElement[bool]:
+    """The desks' 商家编码 filter: a SKU code prefix, or the exact internal SKU key."""
+    return or_(sku_prefix(text), Order.sku_key == _clean(text))
+
+
+def order_search(
+    q: str, *, keyring: KeyRing | None = None, merchant_id: int | None = None
+) -> ColumnElement[bool] | None:
+    """The condition for the search box, or None when there is nothing to search for.
+
+    With `keyring` and `merchant_id` (the merchant's own lists) receivers are searched too."""
+    text = _clean(q)
+    if not text:
+        return None
+    matches: list[ColumnElement[bool]] = [Order.order_no == text, sku_prefix(text)]
+    if len(text) >= MIN_ORDER_NO_PART:
+        matches.append(Order.order_no.contains(text, autoescape=True))
+    if keyring is not None and merchant_id is not None:
+        if normalize_phone(text).kind in ("mobile", "landline"):
+            matches.append(Order.phone_index == blind_index(keyring, merchant_id, text))
+        matches.append(Order.name_index == name_index(keyring, merchant_id, text))
+    return or_(*matches)
