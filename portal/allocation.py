@@ -100,9 +100,18 @@ def _load_states(merchant: Merchant, order_nos: Sequence[str]) -> dict[str, obje
 
 
 def assign_orders(
-    merchant: Merchant, order_nos: Sequence[str], supplier: Supplier | None, actor: User | None
+    merchant: Merchant,
+    order_nos: Sequence[str],
+    supplier: Supplier | None,
+    actor: User | None,
+    *,
+    event: str = EVENT_ASSIGNED,
+    reason: str = "",
 ) -> BatchResult:
-    """Assign the eligible orders to `supplier`; every other order is refused with its code."""
+    """Assign the eligible orders to `supplier`; every other order is refused with its code.
+
+    An allocation rule assigns through here too, recording its own `event` and `reason`.
+    """
     result = BatchResult()
     order_nos = unique(order_nos)
     if supplier is None or not is_bound(merchant, supplier, lock=True):
@@ -173,7 +182,7 @@ def assign_orders(
                 for order_id in won
             ],
         )
-        _record(merchant.id, won, EVENT_ASSIGNED, actor_id, supplier.id, "", now)
+        _record(merchant.id, won, event, actor_id, supplier.id, reason, now)
     return result
 
 

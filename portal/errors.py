@@ -90,16 +90,32 @@ MESSAGES: dict[str, tuple[object, int]] = {
     "duplicate_sku": (_l("同一商家的 SKU 在本次提交中重复出现"), 422),
     "price_time_taken": (_l("该 SKU 在这个生效时间已有不同的结算价，请换一个生效时间"), 409),
     "price_conflict": (_l("结算价刚被其他操作修改，请刷新后重试"), 409),
+    # allocation rules, the factory's own codes, tracking corrections (DESIGN §10.3)
+    "invalid_rule_mode": (_l("分配方式只能是 manual（手动）、shop（整店）或 sku（按 SKU）"), 422),
+    "invalid_sku_code": (_l("SKU 编码为空或超过 64 个字符"), 422),
+    "duplicate_sku_rule": (_l("同一个 SKU 编码在规则中出现了两次"), 422),
+    "too_many_sku_rules": (_l("SKU 规则最多 5000 条"), 422),
+    "invalid_supplier_code": (_l("厂家编码为空或超过 64 个字符"), 422),
+    "tracking_change_window": (
+        _l("发货已超过 5 天，不能再修改运单号；请联系商家在平台备注正确的运单号"),
+        409,
+    ),
+    "tracking_change_limit": (_l("每个订单发货后最多修改 2 次运单号，已用完"), 409),
+    "not_dispatched": (_l("订单还没有发货，请直接重新回传运单号"), 409),
+    "tracking_unchanged": (_l("新运单号与当前运单号相同"), 422),
 }
 
 
 class DomainError(Exception):
     """A refusal by a service: a stable code for the API and a Chinese message for people."""
 
-    def __init__(self, code: str, message: str | None = None, **details: object) -> None:
+    def __init__(
+        self, code: str, message: str | None = None, *, status: int | None = None, **details: object
+    ) -> None:
         self.code = code
         self.details = details
         self._message = message
+        self._status = status  # where a contract answers this code with another status
         super().__init__(code)
 
     @property
@@ -110,6 +126,8 @@ class DomainError(Exception):
 
     @property
     def status(self) -> int:
+        if self._status is not None:
+            return self._status
         return MESSAGES.get(self.code, (None, 422))[1]
 
 

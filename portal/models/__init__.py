@@ -8,6 +8,7 @@ from portal.models.accounts import (
     Supplier,
     User,
 )
+from portal.models.allocation import AllocationRule, SkuAllocationRule, SupplierSkuCode
 from portal.models.base import Base
 from portal.models.bindings import Binding
 from portal.models.dispatch import WebhookDelivery
@@ -23,6 +24,7 @@ from portal.models.settlement import (
 from portal.models.tracking import OrderParcel, Parcel
 
 __all__ = [
+    "AllocationRule",
     "ApiToken",
     "Assignment",
     "Base",
@@ -39,11 +41,13 @@ __all__ = [
     "PrintJobOrder",
     "PrintRender",
     "ReturnAddress",
+    "SkuAllocationRule",
     "Statement",
     "StatementEvent",
     "StatementLine",
     "StatementPair",
     "Supplier",
+    "SupplierSkuCode",
     "User",
     "WebhookDelivery",
 ]

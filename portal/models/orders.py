@@ -138,6 +138,8 @@ class Order(Base):
     courier: Mapped[str] = mapped_column(String(10), default="", server_default="")
     tracking_no: Mapped[str] = mapped_column(String(32), default="", server_default="")
     returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Corrections of the tracking number after dispatch (seed 001: at most two).
+    tracking_corrections: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     # Dispatch (发货) by the merchant on the platform.
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -242,6 +244,7 @@ class Assignment(Base):
 EVENT_IMPORTED = "imported"
 EVENT_UPDATED = "updated"
 EVENT_ASSIGNED = "assigned"
+EVENT_AUTO_ASSIGNED = "auto_assigned"  # by an allocation rule; `reason` names the rule
 EVENT_ASSIGNMENT_CANCELLED = "assignment_cancelled"
 EVENT_ADDRESS_CHANGED = "address_changed"
 EVENT_ADDRESS_ACKNOWLEDGED = "address_acknowledged"
@@ -250,6 +253,7 @@ EVENT_AUDIT_HOLD = "audit_hold"
 EVENT_HOLD_LIFTED = "hold_lifted"
 EVENT_CANCELLED = "order_cancelled"
 EVENT_DISPATCHED = "dispatched"
+EVENT_TRACKING_CHANGED = "tracking_changed"  # corrected after dispatch; `note` old → new
 
 
 class OrderEvent(Base):

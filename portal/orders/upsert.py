@@ -15,7 +15,7 @@ from itertools import islice
 
 from sqlalchemy import insert, select, update
 
-from portal import allocation
+from portal import allocation, allocation_rules
 from portal.extensions import db
 from portal.imports.platform_export import ImportedOrder, RowError
 from portal.models import Merchant, Order, OrderEvent
@@ -32,7 +32,9 @@ from portal.models.orders import (
     PLATFORM_CANCELLED,
     STAGE_ASSIGNED,
     STAGE_RETURNED,
+    STAGE_UNASSIGNED,
 )
+from portal.orders.rules import assign_blocker
 from portal.privacy import (
     KeyRing,
     NormalizedReceiver,
@@ -278,6 +280,8 @@ def _upsert_batch(
                 Order.after_sale_active,
                 Order.audit_hold,
                 Order.platform_status,
+                Order.stage,
+                Order.address_complete,
             ).where(
                 Order.merchant_id == merchant.id,
                 Order.order_no.in_([row.order_no for row, _ in rows]),
@@ -290,6 +294,8 @@ def _upsert_batch(
     events: list[dict[str, object]] = []
     address_changed: list[int] = []
     to_check_holds: list[int] = []
+    # New orders and orders that could not be assigned before: the allocation rules' turn.
+    arrived: list[str] = []
     for row, receiver in rows:
         key = protector.receiver_key(receiver)
         digest = _content_hash(row, key)
@@ -299,6 +305,7 @@ def _upsert_batch(
             values.update(merchant_id=merchant.id, order_no=row.order_no, created_at=now)
             values["updated_at"] = now
             inserts.append(values)
+            arrived.append(row.order_no)
             continue
         if old.content_hash == digest:
             result.unchanged += 1
@@ -308,6 +315,8 @@ def _upsert_batch(
         updates.append(values)
         if old.receiver_key != key:
             address_changed.append(old.id)
+        if old.stage == STAGE_UNASSIGNED and assign_blocker(old) is not None:
+            arrived.append(row.order_no)
         event = _change_event(old, row)
         if event:
             events.append({"order_id": old.id, "merchant_id": merchant.id, **event})
@@ -332,6 +341,8 @@ def _upsert_batch(
         result.cancelled_assignments += _cancel_for_holds(merchant, to_check_holds)
     if address_changed:
         _hold_for_address_change(merchant, address_changed, now)
+    if arrived:
+        allocation_rules.assign_arrived(merchant, arrived)
     return result
 
 
