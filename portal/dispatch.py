@@ -88,6 +88,7 @@ from portal.web_args import MAX_ID
 log = logging.getLogger(__name__)
 
 EVENT_ORDERS_DISPATCHED = "orders.dispatched"
+EVENT_TRACKING_CHANGED = "orders.tracking_changed"  # a factory corrected a dispatched number
 EVENT_PING = "ping"
 WEBHOOK_BATCH = 500  # orders per delivery
 DELIVER_WEBHOOK = "dispatch.deliver_webhook"
@@ -419,6 +420,37 @@ def _store_dispatch_webhooks(merchant: Merchant, rows: Sequence[Row], now: datet
             }
         )
     return _store_deliveries(merchant, EVENT_ORDERS_DISPATCHED, payloads, now)
+
+
+def store_tracking_changed_webhook(
+    merchant: Merchant,
+    order_id: int,
+    order_no: str,
+    previous: tuple[str, str],
+    current: tuple[str, str],
+    now: datetime,
+) -> list[int]:
+    """orders.tracking_changed: the number the platform must be told instead, (courier, number)
+    before and after; sent like a dispatch, signed, once the caller's transaction commits."""
+    if not merchant.webhook_url:
+        return []
+    payload = {
+        "event": EVENT_TRACKING_CHANGED,
+        "merchant_shop_id": merchant.shop_id,
+        "changed_at": _iso(now),
+        "orders": [
+            {
+                "order_no": order_no,
+                "courier": current[0],
+                "courier_name": platform_courier_name(current[0]),
+                "tracking_no": current[1],
+                "extra_tracking_nos": _extra_tracking_nos([order_id]).get(order_id, []),
+                "previous_courier": previous[0],
+                "previous_tracking_no": previous[1],
+            }
+        ],
+    }
+    return _store_deliveries(merchant, EVENT_TRACKING_CHANGED, [payload], now)
 
 
 def _store_deliveries(

@@ -56,9 +56,14 @@ CANCEL_REASON_LABELS = {
     "audit_hold": _l("平台审核中"),
     "cancelled": _l("订单已取消"),
     "binding_ended": _l("绑定已解除"),
+    # the allocation rule behind an automatic assignment (portal.allocation_rules)
+    "rule_shop": _l("整店分配规则"),
+    "rule_sku": _l("按 SKU 分配规则"),
+    "rule_sku_fallback": _l("按 SKU 分配规则（未匹配，交给兜底厂家）"),
 }
 EVENT_LABELS = {
     "assigned": _l("分配给厂家"),
+    "auto_assigned": _l("自动分配"),
     "assignment_cancelled": _l("取消分配"),
     "address_changed": _l("收货信息变更"),
     "address_acknowledged": _l("商家确认新地址"),
@@ -67,6 +72,7 @@ EVENT_LABELS = {
     "hold_lifted": _l("售后/审核解除"),
     "order_cancelled": _l("订单取消"),
     "dispatched": _l("商家发货"),
+    "tracking_changed": _l("厂家修改运单号"),
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -24,15 +25,25 @@ from portal.couriers import (
     is_valid_tracking_no,
     normalize_tracking_no,
 )
-from portal.dispatch import auto_dispatch_returned
+from portal.dispatch import auto_dispatch_returned, store_tracking_changed_webhook
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.imports.tabular import RowError
 from portal.imports.tracking_file import TrackingRow
-from portal.models import Assignment, Merchant, Order, OrderParcel, Parcel, Supplier, User
+from portal.models import (
+    Assignment,
+    Merchant,
+    Order,
+    OrderEvent,
+    OrderParcel,
+    Parcel,
+    Supplier,
+    User,
+)
 from portal.models.base import utcnow
 from portal.models.orders import (
     ASSIGNMENT_CANCELLED,
+    EVENT_TRACKING_CHANGED,
     STAGE_ASSIGNED,
     STAGE_DISPATCHED,
     STAGE_RETURNED,
@@ -431,3 +442,165 @@ def scan_lookup(supplier: Supplier, code: str) -> Order | None:
     if order is not None:
         return order
     return orders_for_supplier(supplier, [text]).get(text)
+
+
+# --- corrections after dispatch (seed 001: within 5 days of dispatch, at most twice) -----------
+
+CORRECTION_WINDOW = timedelta(days=5)
+MAX_CORRECTIONS = 2
+
+
+@dataclass(frozen=True)
+class Correction:
+    order_no: str
+    corrections_left: int
+    warnings: list[TrackingWarning]
+
+
+def _correction_refusal(order: Order, now: datetime) -> str | None:
+    """Why this dispatched order's number can no longer be corrected, or None."""
+    if order.stage != STAGE_DISPATCHED:
+        return "not_dispatched"
+    if order.tracking_corrections >= MAX_CORRECTIONS:
+        return "tracking_change_limit"
+    if order.dispatched_at is None or now > order.dispatched_at + CORRECTION_WINDOW:
+        return "tracking_change_window"
+    return None
+
+
+def correct_tracking(
+    supplier: Supplier,
+    order_no: str,
+    courier_name: str,
+    tracking_no: str,
+    actor: User | None,
+    now: datetime,
+) -> Correction:
+    """Replace a dispatched order's tracking number (the factory typed it wrong).
+
+    One compare-and-set decides (still dispatched by us, fewer than two corrections, inside the
+    window), so two corrections racing never make three. The old and the new number go in the
+    order's history, the order carries the new one (the dispatch export reads it) and the
+    merchant's webhook gets `orders.tracking_changed`.
+    """
+    order = orders_for_supplier(supplier, [order_no]).get(order_no)
+    if order is None:
+        raise DomainError("not_found")
+    refusal = _correction_refusal(order, now)
+    if refusal:
+        raise DomainError(refusal)
+    result = TrackingResult()
+    prepared = _prepare(TrackingItem(order_no, courier_name, tracking_no), result)
+    if prepared is None:
+        [refused] = result.refused
+        raise DomainError(refused.code, field="tracking_no" if refused.tracking_no else "courier")
+    number = prepared.numbers[0]
+    previous = (order.courier, order.tracking_no)
+    if previous == (prepared.courier, number):
+        raise DomainError("tracking_unchanged", field="tracking_no")
+    owner = (order.merchant_id, order.receiver_key, supplier.id)
+    parcel = _existing_parcels([number]).get(number)
+    if parcel is not None and (
+        (parcel.merchant_id, parcel.receiver_key, parcel.supplier_id) != owner
+        or not order.receiver_key
+    ):
+        raise DomainError("duplicate_tracking_no", field="tracking_no", number=number)
+
+    _lock_orders([order.id])
+    changed = db.session.scalars(
+        update(Order)
+        .where(
+            Order.id == order.id,
+            Order.supplier_id == supplier.id,
+            Order.stage == STAGE_DISPATCHED,
+            Order.tracking_corrections < MAX_CORRECTIONS,
+            Order.dispatched_at >= now - CORRECTION_WINDOW,
+        )
+        .values(
+            courier=prepared.courier,
+            tracking_no=number,
+            tracking_corrections=Order.tracking_corrections + 1,
+            updated_at=now,
+        )
+        .returning(Order.tracking_corrections)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not changed:
+        # Another correction (or a second tab) got there first: say which limit it hit.
+        db.session.refresh(order)
+        raise DomainError(_correction_refusal(order, now) or "tracking_change_limit")
+    _replace_primary_parcel(order, prepared.courier, number, owner, now)
+    db.session.execute(
+        insert(OrderEvent),
+        [
+            {
+                "order_id": order.id,
+                "merchant_id": order.merchant_id,
+                "kind": EVENT_TRACKING_CHANGED,
+                "actor_id": actor.id if actor else None,
+                "supplier_id": supplier.id,
+                "reason": "",
+                "note": f"{previous[0]} {previous[1]} → {prepared.courier} {number}"[:200],
+                "created_at": now,
+            }
+        ],
+    )
+    merchant = db.session.get(Merchant, order.merchant_id)
+    store_tracking_changed_webhook(
+        merchant, order.id, order.order_no, previous, (prepared.courier, number), now
+    )
+    db.session.refresh(order)
+    return Correction(order.order_no, MAX_CORRECTIONS - changed[0], result.warnings)
+
+
+def _replace_primary_parcel(
+    order: Order, courier: str, number: str, owner: tuple[int, str, int], now: datetime
+) -> None:
+    """The order's primary parcel becomes the new number; extra parcels stay as they are."""
+    old = db.session.scalars(
+        select(OrderParcel.parcel_id).where(
+            OrderParcel.order_id == order.id, OrderParcel.is_primary.is_(True)
+        )
+    ).all()
+    if old:
+        db.session.execute(
+            delete(OrderParcel).where(
+                OrderParcel.order_id == order.id, OrderParcel.is_primary.is_(True)
+            )
+        )
+        still_used = set(
+            db.session.scalars(select(OrderParcel.parcel_id).where(OrderParcel.parcel_id.in_(old)))
+        )
+        orphans = [parcel_id for parcel_id in old if parcel_id not in still_used]
+        if orphans:
+            db.session.execute(delete(Parcel).where(Parcel.id.in_(orphans)))
+    merchant_id, receiver_key, supplier_id = owner
+    db.session.execute(
+        _insert_ignoring_duplicates(Parcel.__table__),
+        [
+            {
+                "tracking_no": number,
+                "courier": courier,
+                "merchant_id": merchant_id,
+                "supplier_id": supplier_id,
+                "receiver_key": receiver_key,
+                "created_at": now,
+            }
+        ],
+    )
+    parcel = db.session.execute(
+        select(Parcel.id, Parcel.merchant_id, Parcel.receiver_key, Parcel.supplier_id).where(
+            Parcel.tracking_no == number
+        )
+    ).one()
+    if (parcel.merchant_id, parcel.receiver_key, parcel.supplier_id) != owner:
+        raise TrackingRaceError(number)  # filed for another receiver meanwhile
+    db.session.execute(
+        delete(OrderParcel).where(
+            OrderParcel.order_id == order.id, OrderParcel.parcel_id == parcel.id
+        )
+    )  # the new number was one of its extra parcels: it becomes the primary one
+    db.session.execute(
+        insert(OrderParcel.__table__),
+        [{"order_id": order.id, "parcel_id": parcel.id, "is_primary": True}],
+    )
