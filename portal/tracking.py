@@ -495,6 +495,8 @@ def correct_tracking(
         [refused] = result.refused
         raise DomainError(refused.code, field="tracking_no" if refused.tracking_no else "courier")
     number = prepared.numbers[0]
+    extras = [n for _c, n in tracking_numbers_for([order.id]).get(order.id, [])[1:] if n != number]
+    prepared = replace(prepared, numbers=(number, *extras))  # the extra parcels stay
     previous = (order.courier, order.tracking_no)
     if previous == (prepared.courier, number):
         raise DomainError("tracking_unchanged", field="tracking_no")
@@ -516,12 +518,7 @@ def correct_tracking(
             Order.tracking_corrections < MAX_CORRECTIONS,
             Order.dispatched_at >= now - CORRECTION_WINDOW,
         )
-        .values(
-            courier=prepared.courier,
-            tracking_no=number,
-            tracking_corrections=Order.tracking_corrections + 1,
-            updated_at=now,
-        )
+        .values(tracking_corrections=Order.tracking_corrections + 1, updated_at=now)
         .returning(Order.tracking_corrections)
         .execution_options(synchronize_session=False)
     ).all()
@@ -529,7 +526,7 @@ def correct_tracking(
         # Another correction (or a second tab) got there first: say which limit it hit.
         db.session.refresh(order)
         raise DomainError(_correction_refusal(order, now) or "tracking_change_limit")
-    _replace_primary_parcel(order, prepared.courier, number, owner, now)
+    _store_numbers(supplier, [(prepared, order)], now)
     db.session.execute(
         insert(OrderEvent),
         [
@@ -551,56 +548,3 @@ def correct_tracking(
     )
     db.session.refresh(order)
     return Correction(order.order_no, MAX_CORRECTIONS - changed[0], result.warnings)
-
-
-def _replace_primary_parcel(
-    order: Order, courier: str, number: str, owner: tuple[int, str, int], now: datetime
-) -> None:
-    """The order's primary parcel becomes the new number; extra parcels stay as they are."""
-    old = db.session.scalars(
-        select(OrderParcel.parcel_id).where(
-            OrderParcel.order_id == order.id, OrderParcel.is_primary.is_(True)
-        )
-    ).all()
-    if old:
-        db.session.execute(
-            delete(OrderParcel).where(
-                OrderParcel.order_id == order.id, OrderParcel.is_primary.is_(True)
-            )
-        )
-        still_used = set(
-            db.session.scalars(select(OrderParcel.parcel_id).where(OrderParcel.parcel_id.in_(old)))
-        )
-        orphans = [parcel_id for parcel_id in old if parcel_id not in still_used]
-        if orphans:
-            db.session.execute(delete(Parcel).where(Parcel.id.in_(orphans)))
-    merchant_id, receiver_key, supplier_id = owner
-    db.session.execute(
-        _insert_ignoring_duplicates(Parcel.__table__),
-        [
-            {
-                "tracking_no": number,
-                "courier": courier,
-                "merchant_id": merchant_id,
-                "supplier_id": supplier_id,
-                "receiver_key": receiver_key,
-                "created_at": now,
-            }
-        ],
-    )
-    parcel = db.session.execute(
-        select(Parcel.id, Parcel.merchant_id, Parcel.receiver_key, Parcel.supplier_id).where(
-            Parcel.tracking_no == number
-        )
-    ).one()
-    if (parcel.merchant_id, parcel.receiver_key, parcel.supplier_id) != owner:
-        raise TrackingRaceError(number)  # filed for another receiver meanwhile
-    db.session.execute(
-        delete(OrderParcel).where(
-            OrderParcel.order_id == order.id, OrderParcel.parcel_id == parcel.id
-        )
-    )  # the new number was one of its extra parcels: it becomes the primary one
-    db.session.execute(
-        insert(OrderParcel.__table__),
-        [{"order_id": order.id, "parcel_id": parcel.id, "is_primary": True}],
-    )

@@ -20,7 +20,7 @@ from portal.keyring import current_keyring
 from portal.models import Merchant, Order, OrderEvent, OrderParcel, Parcel, Supplier, User
 from portal.models.base import utcnow
 from portal.orders.upsert import upsert_orders
-from portal.tracking import TrackingItem, correct_tracking, return_tracking
+from portal.tracking import TrackingItem, correct_tracking, return_tracking, tracking_numbers_for
 from tests import test_order_concurrency
 from tests.factories import demo_order
 from tests.test_dispatch import add_address, deliveries, order, order_no, returned, zto_for
@@ -190,3 +190,17 @@ def test_the_order_keeps_its_number_in_a_fresh_read(shop: Shop) -> None:
     correct(shop, a, "SF", NEW)
     db.session.expire_all()
     assert db.session.scalar(select(Order.tracking_no).where(Order.order_no == a)) == NEW
+
+
+def test_a_correction_keeps_the_extra_parcels(shop: Shop) -> None:
+    add_address(shop.merchant, default=True)
+    a = order_no(1)
+    returned(shop, [a], [TrackingItem(a, "ZTO", zto_for(a), ("773099999999",))])
+    dispatch.dispatch_orders(shop.merchant, [a], shop.actor, now=utcnow())
+    db.session.commit()
+    correct(shop, a, "ZTO", "773088888888")
+    fixed = order(shop, a)
+    assert tracking_numbers_for([fixed.id])[fixed.id] == [
+        ("ZTO", "773088888888"),
+        ("ZTO", "773099999999"),
+    ]
