@@ -72,7 +72,7 @@ from portal.imports.tabular import (
     _match_columns,
     read_table,
 )
-from portal.models import Binding, Merchant, Order, Price, Supplier, User
+from portal.models import Binding, Merchant, Order, Price, Supplier, SupplierSkuCode, User
 from portal.models.bindings import BINDING_ACTIVE, BINDING_ENDED
 from portal.statements import now_utc
 
@@ -306,7 +306,8 @@ def price_rows(
     Row columns: merchant_id, merchant_shop_id, merchant_name, sku_key, goods_name, spec,
     sku_code, goods_id (from the latest order; "" for a key without orders), order_count,
     price_fen and effective_from (the price in force, None when missing), next_price_fen and
-    next_effective_from (the earliest scheduled change, if any).
+    next_effective_from (the earliest scheduled change, if any), supplier_code (the factory's
+    own code, "" when none).
     """
     now = now or now_utc()
     keys = _keys(supplier.id, merchant_id, sku_key)
@@ -335,10 +336,19 @@ def price_rows(
             current.c.effective_from,
             upcoming.c.price_fen.label("next_price_fen"),
             upcoming.c.effective_from.label("next_effective_from"),
+            func.coalesce(SupplierSkuCode.supplier_code, "").label("supplier_code"),
         )
         .join(Merchant, Merchant.id == keys.c.merchant_id)
         .join(User, User.id == Merchant.user_id)
         .outerjoin(sample, sample.id == keys.c.last_order_id)
+        .outerjoin(
+            SupplierSkuCode,
+            and_(
+                SupplierSkuCode.supplier_id == supplier.id,
+                SupplierSkuCode.merchant_id == keys.c.merchant_id,
+                SupplierSkuCode.sku_key == keys.c.sku_key,
+            ),
+        )
         .outerjoin(
             current,
             and_(
@@ -364,6 +374,7 @@ def price_rows(
             keys.c.sku_key.icontains(q, autoescape=True)
             | sample.goods_name.icontains(q, autoescape=True)
             | sample.spec.icontains(q, autoescape=True)
+            | SupplierSkuCode.supplier_code.icontains(q, autoescape=True)
         )
     return query.order_by(
         case((current.c.price_fen.is_(None), 0), else_=1),

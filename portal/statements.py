@@ -48,6 +48,7 @@ from portal.models import (
     StatementLine,
     StatementPair,
     Supplier,
+    SupplierSkuCode,
     User,
 )
 from portal.models.base import utcnow
@@ -716,6 +717,7 @@ def statement_header() -> list[str]:
         _("商品"),
         _("规格"),
         _("SKU"),
+        _("厂家编码"),
         _("数量"),
         _("结算单价(元)"),
         _("金额(元)"),
@@ -740,6 +742,7 @@ def statement_rows(statement: Statement) -> Iterator[list[object]]:
     yield statement_header()
     missing = _("缺少结算价")
     couriers: dict[str, str] = {}  # code → name, looked up once per statement
+    codes = supplier_codes(statement)
     for line in iter_lines(statement):
         courier = couriers.get(line.courier)
         if courier is None:
@@ -749,6 +752,7 @@ def statement_rows(statement: Statement) -> Iterator[list[object]]:
             line.goods_name,
             line.spec,
             line.sku_key,
+            codes.get(line.sku_key, ""),
             line.quantity,
             _plain_yuan(line.unit_price_fen),
             _plain_yuan(line.amount_fen),
@@ -767,6 +771,7 @@ def statement_rows(statement: Statement) -> Iterator[list[object]]:
         _("%(n)d 单", n=statement.line_count),
         "",
         "",
+        "",
         statement.quantity_total,
         "",
         _plain_yuan(statement.total_fen),
@@ -775,6 +780,19 @@ def statement_rows(statement: Statement) -> Iterator[list[object]]:
         "",
         note,
     ]
+
+
+def supplier_codes(statement: Statement) -> dict[str, str]:
+    """The factory's own codes (厂家编码, portal.sku_codes) for the pair's SKUs, by SKU key:
+    shown beside the merchant's code on the statement, as they are when it is read."""
+    return dict(
+        db.session.execute(
+            select(SupplierSkuCode.sku_key, SupplierSkuCode.supplier_code).where(
+                SupplierSkuCode.supplier_id == statement.supplier_id,
+                SupplierSkuCode.merchant_id == statement.merchant_id,
+            )
+        ).all()
+    )
 
 
 def courier_name(code: str) -> str:

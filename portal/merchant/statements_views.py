@@ -273,6 +273,7 @@ def detail_context(statement: Statement, endpoint: str) -> dict[str, Any]:
         "polling": statement.status in statements.ACTIVE_STATUSES,
         "detail_endpoint": endpoint,
         "courier_name": statements.courier_name,
+        "supplier_codes": statements.supplier_codes(statement) if lines is not None else {},
     }
 
 

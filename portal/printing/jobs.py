@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
 from sqlalchemy import func, insert, select, update
 
 from portal.couriers import find_courier, is_valid_tracking_no, normalize_tracking_no
@@ -33,6 +34,7 @@ from portal.models.printing import JOB_CONFIRMED, JOB_PENDING, JOB_PRINTED, JOB_
 from portal.orders.rules import print_blockers
 from portal.printing.labels import LABEL_SIZES, Label, render_labels
 from portal.privacy import KeyRing, mask_free_text, reveal_receiver
+from portal.sku_codes import codes_for_rows
 from portal.tracking import (
     TrackingItem,
     TrackingResult,
@@ -184,8 +186,16 @@ def render_print_job(
         )
     }
     courier = find_courier(job.courier)
+    codes = codes_for_rows(supplier.id, (order for order, _n in rows))
     labels = [
-        _label(keyring, merchants[order.merchant_id], order, number, courier.name)
+        _label(
+            keyring,
+            merchants[order.merchant_id],
+            order,
+            number,
+            courier.name,
+            codes.get((order.merchant_id, order.sku_key), ""),
+        )
         for order, number in rows
     ]
     pdf = render_labels(labels, job.label_size)
@@ -211,9 +221,15 @@ def render_print_job(
 
 
 def _label(
-    keyring: KeyRing, merchant: Merchant, order: Order, job_number: str, courier_name: str
+    keyring: KeyRing,
+    merchant: Merchant,
+    order: Order,
+    job_number: str,
+    courier_name: str,
+    supplier_code: str = "",
 ) -> Label:
-    """Plaintext only goes into the PDF; 隐私面单 keeps name and phone masked even there."""
+    """Plaintext only goes into the PDF; 隐私面单 keeps name and phone masked even there.
+    The goods line carries the merchant's SKU code and the factory's own code beside it."""
     name, phone, detail = reveal_receiver(
         keyring, merchant.id, order.order_no, order.name_enc, order.phone_enc, order.detail_enc
     )
@@ -223,6 +239,8 @@ def _label(
         note = mask_free_text(note, [name])
         name, phone = order.name_mask, order.phone_mask
     goods = f"{order.goods_name} {order.spec} ×{order.quantity}".strip()
+    codes = [order.sku_code, _("厂家编码 %(code)s", code=supplier_code) if supplier_code else ""]
+    goods = " · ".join([goods, *(c for c in codes if c)])
     return Label(
         order_no=order.order_no,
         courier_name=courier_name,

@@ -56,6 +56,7 @@ from portal.printing.jobs import (
     void_print_job,
 )
 from portal.printing.labels import DEFAULT_LABEL_SIZE, LABEL_SIZES
+from portal.sku_codes import codes_by_sku_key, codes_for_rows
 from portal.supplier.views import bp
 from portal.supplier_orders import SupplierFilters
 from portal.tracking import TrackingItem, cancel_return, return_tracking, tracking_numbers_for
@@ -185,6 +186,7 @@ class DeskRow:
     error: str = ""
     warnings: list[str] = field(default_factory=list)
     entry: TrackingEntry = field(default_factory=TrackingEntry)
+    supplier_code: str = ""  # the factory's own code for the order's SKU (厂家编码)
 
     @property
     def cancelled(self) -> bool:
@@ -213,6 +215,7 @@ def desk_rows(supplier: Supplier, rows: Sequence[Any], now: datetime) -> list[De
     printed = [r.id for r in current if r.stage == STAGE_ASSIGNED and r.print_count]
     # The return form starts on the courier the label was printed for.
     label_courier = label_couriers(supplier, printed)
+    codes = codes_for_rows(supplier.id, current)
     shown = []
     for row in rows:
         if queries.is_cancelled_row(row):
@@ -228,6 +231,7 @@ def desk_rows(supplier: Supplier, rows: Sequence[Any], now: datetime) -> list[De
                 numbers=[(_courier_name(c), n) for c, n in numbers.get(row.id, [])],
                 group_size=groups.get(row.receiver_key, 0) if row.receiver_key else 0,
                 entry=TrackingEntry(courier=label_courier.get(row.id, "")),
+                supplier_code=codes.get((row.merchant_id, row.sku_key), ""),
             )
         )
     return shown
@@ -251,6 +255,7 @@ ROW_TEXT = {
     "same_receiver": _l("同收件人 %(n)d 单"),
     "printed_times": _l("打印 %(n)d 次"),
     "cancel_reason": _l("取消原因：%(reason)s"),
+    "supplier_code": _l("厂家编码"),
 }
 TAB_TONES = {
     queries.TAB_TO_PRINT: "warning",
@@ -331,6 +336,7 @@ def order_goods() -> Response:
         "supplier/_orders_goods.html",
         filters=filters,
         args=filter_args(filters),
+        codes=codes_by_sku_key(current_supplier().id, [line.sku_key for line in lines]),
         goods=lines[:GOODS_LINES],
         more=len(lines) > GOODS_LINES,
     )

@@ -57,6 +57,15 @@ class PriceFileForm(FlaskForm):
     )
 
 
+class SkuCodeFileForm(FlaskForm):
+    """厂家编码 by file (portal/supplier/sku_code_views.py), on the same page."""
+
+    file = FileField(
+        _l("厂家编码文件（CSV 或 XLSX）"),
+        validators=[FileRequired(message=_l("请选择要上传的文件"))],
+    )
+
+
 # --- parsing ---------------------------------------------------------------------------------
 
 
@@ -174,6 +183,8 @@ def _page(supplier: Supplier, *, status: int = 200, **context: Any) -> Response:
         **{
             "form": PriceFileForm(formdata=None),
             "report": None,
+            "code_form": SkuCodeFileForm(formdata=None),
+            "code_report": None,
             "max_rows": prices.MAX_FILE_ROWS,
             "shown_refusals": SHOWN_REFUSALS,
             **list_context(supplier, filters, page_number),
