@@ -717,7 +717,6 @@ def statement_header() -> list[str]:
         _("商品"),
         _("规格"),
         _("SKU"),
-        _("厂家编码"),
         _("数量"),
         _("结算单价(元)"),
         _("金额(元)"),
@@ -725,6 +724,8 @@ def statement_header() -> list[str]:
         _("运单号"),
         _("回传时间"),
         _("备注"),
+        # Last, so the columns ERPs and spreadsheets already read by position stay put.
+        _("厂家编码"),
     ]
 
 
@@ -752,7 +753,6 @@ def statement_rows(statement: Statement) -> Iterator[list[object]]:
             line.goods_name,
             line.spec,
             line.sku_key,
-            codes.get(line.sku_key, ""),
             line.quantity,
             _plain_yuan(line.unit_price_fen),
             _plain_yuan(line.amount_fen),
@@ -760,6 +760,7 @@ def statement_rows(statement: Statement) -> Iterator[list[object]]:
             line.tracking_nos,
             line.returned_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
             missing if line.unit_price_fen is None else "",
+            codes.get(line.sku_key, ""),
         ]
     note = (
         _("%(n)d 单缺少结算价，未计入合计", n=statement.missing_price_count)
@@ -771,7 +772,6 @@ def statement_rows(statement: Statement) -> Iterator[list[object]]:
         _("%(n)d 单", n=statement.line_count),
         "",
         "",
-        "",
         statement.quantity_total,
         "",
         _plain_yuan(statement.total_fen),
@@ -779,6 +779,7 @@ def statement_rows(statement: Statement) -> Iterator[list[object]]:
         "",
         "",
         note,
+        "",
     ]
 
 

@@ -26,6 +26,10 @@ ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "supplier.price_set": (SUPPLIER, {}),
     "supplier.price_export": (SUPPLIER, {}),
     "supplier.price_import": (SUPPLIER, {}),
+    # 厂家编码 (portal/supplier/sku_code_views.py): inline on the price list, and files
+    "supplier.sku_code_set": (SUPPLIER, {}),
+    "supplier.sku_code_export": (SUPPLIER, {}),
+    "supplier.sku_code_import": (SUPPLIER, {}),
     "api.supplier.price_list": (API_SUPPLIER, {}),
     "api.supplier.price_set": (API_SUPPLIER, {}),
 }

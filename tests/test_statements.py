@@ -403,8 +403,8 @@ def test_csv_and_xlsx_agree_cell_for_cell(pair):
     assert from_csv == from_xlsx
     header, first, second, totals = from_csv
     assert header[0] == "订单号" and len(from_csv) == 4
-    assert (first[5], first[6], first[7], first[8]) == ("3", "19.99", "59.97", "顺丰速运")
+    assert (first[4], first[5], first[6], first[7]) == ("3", "19.99", "59.97", "顺丰速运")
     assert second[3] == "'=HYPERLINK(1)"  # a formula from the data stays text
-    assert second[6] == "" and second[11] == "缺少结算价"
-    assert totals[0] == "合计" and totals[5] == "4" and totals[7] == "59.97"
-    assert "1 单缺少结算价" in totals[11]
+    assert second[5] == "" and second[10] == "缺少结算价"
+    assert totals[0] == "合计" and totals[4] == "4" and totals[6] == "59.97"
+    assert "1 单缺少结算价" in totals[10]
