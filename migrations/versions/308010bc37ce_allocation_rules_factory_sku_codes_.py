@@ -1,7 +1,7 @@
 """allocation rules, factory sku codes, tracking corrections
 
 Revision ID: 308010bc37ce
-Revises: e16a1b2c3d4f
+Revises: e16b7c8d9e0a
 Create Date: 2026-12-07 01:58:31.084427
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '308010bc37ce'
-down_revision = 'e16a1b2c3d4f'
+down_revision = 'e16b7c8d9e0a'
 branch_labels = None
 depends_on = None
 
