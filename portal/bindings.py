@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
@@ -98,6 +99,22 @@ def active_suppliers_for_merchant(merchant: Merchant) -> list[Supplier]:
             .options(joinedload(Supplier.user))
             .where(Binding.merchant_id == merchant.id, Binding.status == BINDING_ACTIVE)
             .order_by(Supplier.factory_name)
+        )
+    )
+
+
+def actively_bound_merchant_ids(supplier: Supplier, merchant_ids: Iterable[int]) -> set[int]:
+    """Which of these merchants the supplier is bound to now (an ended binding ends access)."""
+    ids = set(merchant_ids)
+    if not ids:
+        return set()
+    return set(
+        db.session.scalars(
+            select(Binding.merchant_id).where(
+                Binding.supplier_id == supplier.id,
+                Binding.status == BINDING_ACTIVE,
+                Binding.merchant_id.in_(ids),
+            )
         )
     )
 

@@ -12,11 +12,21 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy.orm import aliased
 
 from portal.bindings import bindings_for_supplier
 from portal.extensions import db
 from portal.formatting import SHANGHAI
-from portal.models import Assignment, Merchant, Order, PrintJob, PrintJobOrder, Supplier
+from portal.models import (
+    Assignment,
+    Binding,
+    Merchant,
+    Order,
+    PrintJob,
+    PrintJobOrder,
+    Supplier,
+)
+from portal.models.bindings import BINDING_ACTIVE
 from portal.models.orders import (
     ASSIGNMENT_CANCELLED,
     STAGE_ASSIGNED,
@@ -138,13 +148,51 @@ def _cancelled_for(supplier: Supplier) -> tuple[ColumnElement[bool], ...]:
     )
 
 
-def _masked_select() -> Select[Any]:
-    return select(*MASKED_COLUMNS).join(Merchant, Merchant.id == Order.merchant_id)
+# What a factory sees of the receiver: only while it is bound to the order's merchant. Once the
+# binding ends it keeps what statements need (goods, numbers, times), not who got the parcel.
+RECEIVER_COLUMNS = frozenset(
+    column.key
+    for column in (
+        Order.buyer_note,
+        Order.name_mask,
+        Order.phone_mask,
+        Order.detail_mask,
+        Order.province,
+        Order.city,
+        Order.district,
+        Order.receiver_key,
+    )
+)
+
+
+def masked_select(supplier: Supplier) -> Select[Any]:
+    """MASKED_COLUMNS of orders with their merchant, receiver columns blank ("") where the
+    supplier is no longer actively bound to that merchant; `bound` says which."""
+    active = aliased(Binding)
+    bound = active.id.is_not(None)
+    columns = [
+        case((bound, column), else_="").label(column.key)
+        if column.key in RECEIVER_COLUMNS
+        else column
+        for column in MASKED_COLUMNS
+    ]
+    return (
+        select(*columns, bound.label("bound"))
+        .join(Merchant, Merchant.id == Order.merchant_id)
+        .outerjoin(
+            active,
+            and_(
+                active.merchant_id == Order.merchant_id,
+                active.supplier_id == supplier.id,
+                active.status == BINDING_ACTIVE,
+            ),
+        )
+    )
 
 
 def _cancelled_select(supplier: Supplier) -> Select[Any]:
     return (
-        _masked_select()
+        masked_select(supplier)
         .add_columns(
             Assignment.id.label("assignment_id"),
             Assignment.cancel_reason,
@@ -167,7 +215,7 @@ def orders_query(supplier: Supplier, filters: SupplierFilters, now: datetime) ->
     by_deadline = (Order.promise_ship_at.asc().nulls_last(), Order.id)
     order_by = (Order.receiver_key, *by_deadline) if filters.sort == SORT_RECEIVER else by_deadline
     return (
-        _masked_select()
+        masked_select(supplier)
         .where(tab_condition(supplier, filters.tab), *_filters(filters, now))
         .order_by(*order_by)
     )
@@ -189,7 +237,7 @@ def find_order_row(supplier: Supplier, order_no: str) -> Any | None:
     """One order as the desk shows it: the supplier's current order, else its latest cancelled
     assignment of it (a row with `cancel_reason`); None when it was never this supplier's."""
     current = db.session.execute(
-        _masked_select().where(_current(supplier), Order.order_no == order_no).limit(1)
+        masked_select(supplier).where(_current(supplier), Order.order_no == order_no).limit(1)
     ).first()
     if current is not None:
         return current
@@ -304,7 +352,7 @@ def print_job_rows(supplier: Supplier, job: PrintJob) -> list[Any]:
     whether the order is still this supplier's (an assignment cancelled since must not ship)."""
     return list(
         db.session.execute(
-            _masked_select()
+            masked_select(supplier)
             .add_columns(
                 PrintJobOrder.seq,
                 PrintJobOrder.tracking_no.label("job_tracking_no"),

@@ -870,3 +870,29 @@ def test_a_number_taken_by_another_request_meanwhile_is_a_409_not_a_500(desk, mo
     assert response.json["error"]["number"] == "SF1234567890555"
     monkeypatch.undo()
     assert desk.supplier.order(no)["stage"] == "assigned"
+
+
+def test_after_the_binding_ends_the_factory_keeps_no_receiver_data_and_prints_nothing(desk):
+    returned, assigned = nos(2)
+    desk.orders(returned, assigned)
+    job = desk.supplier.print_job([returned]).json
+    desk.supplier.return_tracking(
+        {"order_no": returned, "courier": "SF", "tracking_no": "SF1234567890123"}
+    )
+    [binding] = [
+        b
+        for b in desk.merchant.get("/bindings").json["items"]
+        if b["status"] == "active" and b["supplier"]["shop_id"] == desk.shop_id
+    ]
+    ended = desk.merchant.client.delete(
+        f"{API}/bindings/{binding['id']}", headers=desk.merchant.headers
+    )
+    assert ended.status_code == 200
+    item = desk.supplier.order(returned)  # returned, not dispatched: still listed (statements)
+    assert item["tracking"][0]["tracking_no"] == "SF1234567890123"
+    assert item["receiver"]["name"] == "" and item["receiver"]["phone"] == ""
+    assert item["receiver"]["province"] == "" and item["receiver_key"] == ""
+    answer = desk.supplier.print_job([returned]).json
+    assert answer["id"] is None and codes(answer) == {returned: "not_bound"}
+    pdf = desk.supplier.get(f"/supplier/print-jobs/{job['id']}/pdf")
+    assert pdf.status_code == 409 and pdf.json["error"]["code"] == "nothing_printable"

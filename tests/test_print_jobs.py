@@ -22,6 +22,7 @@ from portal.printing.jobs import (
     sequential_numbers,
     void_print_job,
 )
+from portal.supplier_orders import find_order_row
 from portal.tracking import TrackingItem, return_tracking
 from tests.factories import demo_order
 
@@ -165,3 +166,31 @@ def test_private_labels_mask_names_and_phones_in_the_buyer_note(desk):
     page = _text(render_print_job(current_keyring(), supplier, result.job, None)[0])[0]
     flat = page.replace("\n", "").replace(" ", "")
     assert "欧阳娜娜13598761234" in flat  # full labels print the note as written
+
+
+def test_an_ended_binding_ends_printing_and_receiver_data(desk):
+    merchant, supplier, _actor, _orders = desk
+    # returned but not dispatched: the order stays with the factory after the binding ends
+    return_tracking(supplier, [TrackingItem(NOS[0], "SF", "SF1234567890123")], None)
+    job = create_print_job(supplier, NOS[:2], "SF", "100x180", "", None).job
+    [binding] = bindings.bindings_for_merchant(merchant, "active")
+    bindings.end_binding(binding, "merchant")
+    db.session.flush()
+    refused = create_print_job(supplier, [NOS[0]], "SF", "100x180", "", None)
+    assert refused.job is None
+    assert [(r.order_no, r.code) for r in refused.refused] == [(NOS[0], "not_bound")]
+    with pytest.raises(DomainError) as excinfo:
+        render_print_job(current_keyring(), supplier, job, None)
+    assert excinfo.value.code == "nothing_printable"
+    row = find_order_row(supplier, NOS[0])
+    assert row.tracking_no == "SF1234567890123" and not row.bound
+    assert (row.name_mask, row.phone_mask, row.detail_mask, row.receiver_key) == ("", "", "", "")
+    assert (row.province, row.city, row.district, row.buyer_note) == ("", "", "", "")
+    # bound again: the factory sees the masks again
+    bindings.accept_binding(supplier, bindings.apply_for_binding(merchant, _shop_id(supplier)).id)
+    row = find_order_row(supplier, NOS[0])
+    assert row.bound and row.name_mask == "收**" and row.province
+
+
+def _shop_id(supplier: Supplier) -> str:
+    return db.session.get(User, supplier.user_id).shop_id

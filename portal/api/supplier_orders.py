@@ -37,7 +37,6 @@ from portal.printing.jobs import (
 )
 from portal.printing.labels import DEFAULT_LABEL_SIZE
 from portal.supplier_orders import (
-    MASKED_COLUMNS,
     TAB_CANCELLED,
     TAB_DISPATCHED,
     TAB_PRINTED,
@@ -45,6 +44,7 @@ from portal.supplier_orders import (
     TAB_TO_PRINT,
     TABS,
     SupplierFilters,
+    masked_select,
     orders_query,
     tab_condition,
 )
@@ -136,8 +136,7 @@ def _stage_query(supplier: Supplier, stage: str, now: datetime) -> Select[Any]:
         return query
     # Several tabs at once: the same masked columns and order as the desk's single tabs.
     return (
-        select(*MASKED_COLUMNS)
-        .join(Merchant, Merchant.id == Order.merchant_id)
+        masked_select(supplier)
         .where(or_(*(tab_condition(supplier, tab) for tab in tabs)))
         .order_by(Order.promise_ship_at.asc().nulls_last(), Order.id)
     )

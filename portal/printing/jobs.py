@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from flask_babel import gettext as _
 from sqlalchemy import func, insert, select, update
 
+from portal.bindings import actively_bound_merchant_ids
 from portal.couriers import find_courier, is_valid_tracking_no, normalize_tracking_no
 from portal.errors import DomainError
 from portal.extensions import db
@@ -79,6 +80,7 @@ def _printability(
     orders = orders_for_supplier(supplier, order_nos)
     missing = [n for n in order_nos if n not in orders]
     cancelled = cancelled_for_supplier(supplier, missing) if missing else set()
+    bound = actively_bound_merchant_ids(supplier, {o.merchant_id for o in orders.values()})
     printable: list[Order] = []
     refused: list[PrintRefusal] = []
     for order_no in order_nos:
@@ -86,6 +88,9 @@ def _printability(
         if order is None:
             code = "assignment_cancelled" if order_no in cancelled else "not_assigned"
             refused.append(PrintRefusal(order_no, code))
+        elif order.merchant_id not in bound:
+            # After the binding ended: no labels, so no receiver data of that merchant.
+            refused.append(PrintRefusal(order_no, "not_bound"))
         elif order.stage == STAGE_DISPATCHED:
             refused.append(PrintRefusal(order_no, "dispatched"))
         elif blockers := print_blockers(order):

@@ -31,7 +31,7 @@ from portal.imports.tracking_file import (
     TrackingRow,
     open_tracking_file,
 )
-from portal.models import Merchant, Order, Supplier
+from portal.models import Order, Supplier
 from portal.models.base import utcnow
 from portal.models.orders import STAGE_ASSIGNED, STAGE_DISPATCHED, STAGE_RETURNED
 from portal.orders.rules import print_blockers
@@ -308,9 +308,9 @@ def stage_label(order: Any) -> str:
 def _masked_order(supplier: Supplier, order_id: int) -> Any:
     """The supplier's current order by id, masked columns only (scoped in the query)."""
     return db.session.execute(
-        select(*supplier_orders.MASKED_COLUMNS)
-        .join(Merchant, Merchant.id == Order.merchant_id)
-        .where(Order.id == order_id, Order.supplier_id == supplier.id)
+        supplier_orders.masked_select(supplier).where(
+            Order.id == order_id, Order.supplier_id == supplier.id
+        )
     ).first()
 
 
