@@ -151,17 +151,8 @@ def _cancelled_for(supplier: Supplier) -> tuple[ColumnElement[bool], ...]:
 # What a factory sees of the receiver: only while it is bound to the order's merchant. Once the
 # binding ends it keeps what statements need (goods, numbers, times), not who got the parcel.
 RECEIVER_COLUMNS = frozenset(
-    column.key
-    for column in (
-        Order.buyer_note,
-        Order.name_mask,
-        Order.phone_mask,
-        Order.detail_mask,
-        Order.province,
-        Order.city,
-        Order.district,
-        Order.receiver_key,
-    )
+    {"buyer_note", "name_mask", "phone_mask", "detail_mask", "province", "city", "district"}
+    | {"receiver_key"}
 )
 
 
