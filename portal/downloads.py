@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import tempfile
 from collections.abc import Callable, Iterable
 from typing import IO
@@ -14,6 +15,31 @@ FILE_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
+
+
+def spooled(write: Callable[[IO[bytes]], None]) -> IO[bytes]:
+    """What `write(target)` writes, in memory up to XLSX_SPOOL_BYTES then on disk, rewound."""
+    spool = tempfile.SpooledTemporaryFile(max_size=XLSX_SPOOL_BYTES)  # noqa: SIM115
+    try:
+        write(spool)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool
+
+
+def stored_file_response(filename: str, file_format: str, content: bytes) -> Response:
+    """A file written earlier and stored, as an attachment, never cached."""
+    response = send_file(
+        io.BytesIO(content),
+        mimetype=FILE_TYPES[file_format],
+        as_attachment=True,
+        download_name=filename,
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def file_response(
@@ -30,15 +56,8 @@ def file_response(
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
     else:
-        spool = tempfile.SpooledTemporaryFile(max_size=XLSX_SPOOL_BYTES)  # noqa: SIM115
-        try:
-            write_xlsx(spool)
-        except BaseException:
-            spool.close()
-            raise
-        spool.seek(0)  # send_file closes it once sent
         response = send_file(
-            spool,
+            spooled(write_xlsx),  # send_file closes it once sent
             mimetype=FILE_TYPES["xlsx"],
             as_attachment=True,
             download_name=filename,

@@ -9,8 +9,10 @@ constraint backs it. A statement whose build failed for a system reason gives it
 Building: a worker claims the statement (queued → building, with a fencing token), deletes any
 lines a crashed attempt left, and streams the orders in keyset batches: each batch is priced,
 inserted and committed with a heartbeat, so memory stays flat in the line count. Totals come
-from one aggregate over the lines at the end. Files are written from the lines on download
-(lines read as plain rows in keyset batches; the XLSX by XlsxWriter in constant-memory mode).
+from one aggregate over the lines at the end. The XLSX is then written once (XlsxWriter in
+constant-memory mode) and stored with the statement: a download sends it as stored. The CSV
+streams from the lines on download (plain rows in keyset batches), as does the XLSX of a
+statement built before files were stored.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from portal.couriers import find_courier
+from portal.downloads import spooled
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.formatting import SHANGHAI, yuan
@@ -45,6 +48,7 @@ from portal.models import (
     Price,
     Statement,
     StatementEvent,
+    StatementFile,
     StatementLine,
     StatementPair,
     Supplier,
@@ -570,6 +574,7 @@ def _setting(name: str, default: int) -> int:
 def _build(statement: Statement, token: datetime) -> None:
     statement_id = statement.id
     batch = _setting("STATEMENT_BATCH_SIZE", BUILD_BATCH)
+    db.session.execute(delete(StatementFile).where(StatementFile.statement_id == statement_id))
     db.session.execute(delete(StatementLine).where(StatementLine.statement_id == statement_id))
     _still_ours(statement_id, token)
     db.session.commit()
@@ -641,6 +646,15 @@ def _build(statement: Statement, token: datetime) -> None:
     )
     _event(statement, STATEMENT_EVENT_BUILT, None)
     db.session.commit()
+    # Ready now (the CSV streams from the lines); the XLSX follows. Should writing it fail,
+    # a download writes it from the lines instead, as before files were stored.
+    try:
+        db.session.refresh(statement)
+        store_statement_xlsx(statement)
+        db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        log.error("statement %s: XLSX not stored: %s", statement_id, type(exc).__name__)
 
 
 def fail_statement(statement_id: int, message: str, token: datetime | None = None) -> None:
@@ -655,6 +669,7 @@ def fail_statement(statement_id: int, message: str, token: datetime | None = Non
         .execution_options(synchronize_session=False)
     ).rowcount
     if changed:
+        db.session.execute(delete(StatementFile).where(StatementFile.statement_id == statement_id))
         db.session.execute(delete(StatementLine).where(StatementLine.statement_id == statement_id))
         db.session.add(
             StatementEvent(statement_id=statement_id, kind=STATEMENT_EVENT_FAILED, note=message)
@@ -841,3 +856,30 @@ def statement_xlsx(statement: Statement, target: IO[bytes]) -> None:
             else:
                 write_string(row_number, column, spreadsheet_safe(cell))
     workbook.close()
+
+
+def store_statement_xlsx(statement: Statement) -> int:
+    """Write the statement's XLSX once and store it with the statement; its size in bytes."""
+    with spooled(lambda target: statement_xlsx(statement, target)) as spool:
+        content = spool.read()
+    db.session.execute(
+        delete(StatementFile).where(
+            StatementFile.statement_id == statement.id, StatementFile.file_format == "xlsx"
+        )
+    )
+    db.session.add(
+        StatementFile(
+            statement_id=statement.id, file_format="xlsx", content=content, size=len(content)
+        )
+    )
+    db.session.flush()
+    return len(content)
+
+
+def stored_file(statement: Statement, file_format: str) -> bytes | None:
+    """The stored file of a built statement, or None (none stored: write it from the lines)."""
+    return db.session.scalar(
+        select(StatementFile.content).where(
+            StatementFile.statement_id == statement.id, StatementFile.file_format == file_format
+        )
+    )

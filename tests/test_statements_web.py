@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
 from portal import bindings, statements
 from portal.extensions import db
 from portal.jobs import queue
-from portal.models import Merchant, Statement, Supplier
+from portal.models import Merchant, Statement, StatementFile, Supplier
 from tests.conftest import Browser
 from tests.factories import BASE_ORDER
 from tests.test_statements import Clock, Pair, shanghai
@@ -361,6 +361,53 @@ def test_csv_and_xlsx_downloads_agree_and_are_attachments(world):
     # Without a format the CSV is sent; an unknown format is refused, never a 500.
     assert world.merchant.get(f"{LIST}/{statement_id}/download").mimetype == "text/csv"
     assert world.merchant.get(f"{LIST}/{statement_id}/download?format=pdf").status_code == 422
+
+
+def test_the_worker_stores_the_xlsx_and_downloads_send_it_as_stored(world, monkeypatch):
+    statement_id = built_statement(world)
+    with world.app.app_context():
+        stored = db.session.scalar(
+            select(StatementFile).where(
+                StatementFile.statement_id == statement_id, StatementFile.file_format == "xlsx"
+            )
+        )
+        assert stored is not None and stored.size == len(stored.content) > 0
+        rows = load_workbook(io.BytesIO(stored.content), read_only=True).active.iter_rows()
+        assert next(rows)[0].value == "订单号"
+        content = stored.content
+
+    def never(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("a download must not write the XLSX again")
+
+    monkeypatch.setattr(statements, "statement_xlsx", never)
+    for browser, base in ((world.merchant, LIST), (world.supplier, SUPPLIER_LIST)):
+        response = browser.get(f"{base}/{statement_id}/download?format=xlsx")
+        assert response.status_code == 200 and response.get_data() == content
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.mimetype.endswith("spreadsheetml.sheet")
+    monkeypatch.undo()
+    # A statement built before files were stored (none stored) is written on download.
+    with world.app.app_context():
+        db.session.execute(delete(StatementFile))
+        db.session.commit()
+    response = world.merchant.get(f"{LIST}/{statement_id}/download?format=xlsx")
+    assert response.status_code == 200 and _xlsx_rows(response)[0][0] == "订单号"
+
+
+def test_a_statement_whose_xlsx_could_not_be_stored_is_ready_and_downloads(world, monkeypatch):
+    statement_id = request_statement(world)
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(statements, "statement_xlsx", broken)
+    run_queue(world.app)
+    monkeypatch.undo()
+    assert world.statement(statement_id).status == "ready"
+    with world.app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(StatementFile)) == 0
+    response = world.supplier.get(f"{SUPPLIER_LIST}/{statement_id}/download?format=xlsx")
+    assert response.status_code == 200 and _xlsx_rows(response)[-1][0] == "合计"
 
 
 def test_a_statement_not_built_yet_cannot_be_downloaded(world):

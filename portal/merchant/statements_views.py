@@ -23,7 +23,7 @@ from wtforms.validators import InputRequired
 
 from portal import statements
 from portal.authz import current_merchant
-from portal.downloads import FILE_TYPES, file_response
+from portal.downloads import FILE_TYPES, file_response, stored_file_response
 from portal.errors import DomainError
 from portal.extensions import db, htmx
 from portal.formatting import ROLE_LABELS
@@ -298,6 +298,11 @@ def download_response(statement: Statement, file_format: str) -> Response:
         raise DomainError("validation_error", _("format 必须是 csv 或 xlsx"), field="format")
     if statement.status != STATEMENT_READY:
         raise DomainError("statement_not_ready")
+    stored = statements.stored_file(statement, file_format)
+    if stored is not None:  # the XLSX the worker wrote when it built the statement
+        return stored_file_response(
+            statements.statement_filename(statement, file_format), file_format, stored
+        )
     return file_response(
         statements.statement_filename(statement, file_format),
         file_format,

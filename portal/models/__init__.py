@@ -18,6 +18,7 @@ from portal.models.settlement import (
     Price,
     Statement,
     StatementEvent,
+    StatementFile,
     StatementLine,
     StatementPair,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "SkuAllocationRule",
     "Statement",
     "StatementEvent",
+    "StatementFile",
     "StatementLine",
     "StatementPair",
     "Supplier",

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     UniqueConstraint,
 )
@@ -133,6 +134,21 @@ class StatementLine(Base):
     courier: Mapped[str] = mapped_column(String(10), default="")
     tracking_nos: Mapped[str] = mapped_column(String(400), default="")
     returned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StatementFile(Base):
+    """A statement's spreadsheet, written once by the worker when it builds the statement and
+    sent as stored (an XLSX of 100 000 lines takes seconds to write, and is ~4 MB)."""
+
+    __tablename__ = "statement_files"
+
+    statement_id: Mapped[int] = mapped_column(
+        ForeignKey("statements.id", ondelete="CASCADE"), primary_key=True
+    )
+    file_format: Mapped[str] = mapped_column(String(8), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 # Statement event kinds (both sides see who did what, when)
