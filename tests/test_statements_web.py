@@ -394,15 +394,21 @@ def test_the_worker_stores_the_xlsx_and_downloads_send_it_as_stored(world, monke
     assert response.status_code == 200 and _xlsx_rows(response)[0][0] == "订单号"
 
 
-def test_a_statement_whose_xlsx_could_not_be_stored_is_ready_and_downloads(world, monkeypatch):
+def build_with_broken(world: World, monkeypatch: Any, name: str) -> int:
+    """Request a statement and let the worker build it while `statements.<name>` fails."""
     statement_id = request_statement(world)
 
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(statements, "statement_xlsx", broken)
+    monkeypatch.setattr(statements, name, broken)
     run_queue(world.app)
     monkeypatch.undo()
+    return statement_id
+
+
+def test_a_statement_whose_xlsx_could_not_be_stored_is_ready_and_downloads(world, monkeypatch):
+    statement_id = build_with_broken(world, monkeypatch, "statement_xlsx")
     assert world.statement(statement_id).status == "ready"
     with world.app.app_context():
         assert db.session.scalar(select(func.count()).select_from(StatementFile)) == 0
@@ -423,14 +429,7 @@ def test_a_statement_not_built_yet_cannot_be_downloaded(world):
 
 
 def test_a_failed_build_shows_the_error_and_a_retry(world, monkeypatch):
-    statement_id = request_statement(world)
-
-    def broken(*_args: Any, **_kwargs: Any) -> None:
-        raise OSError("disk full")
-
-    monkeypatch.setattr(statements, "PriceBook", broken)
-    run_queue(world.app)
-    monkeypatch.undo()
+    statement_id = build_with_broken(world, monkeypatch, "PriceBook")
     fragment = list_fragment(world.merchant)
     failed = row(fragment, statement_id)
     assert "生成失败" in failed and "可重试" in failed and 'class="row-danger"' in failed
