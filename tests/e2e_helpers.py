@@ -66,6 +66,7 @@ class LiveServer:
     base_url: str
     process: subprocess.Popen
     log_path: Path
+    env: dict[str, str] = field(default_factory=dict)  # for CLI commands against its database
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
@@ -109,7 +110,7 @@ def live_server(tmp: Path) -> Iterator[LiveServer]:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: gunicorn's worker dies with it
         )
-    server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
+    server = LiveServer(f"http://127.0.0.1:{port}", process, log_path, env)
     try:
         wait_until_up(server)
         yield server

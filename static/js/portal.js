@@ -84,6 +84,8 @@
  *                                        moved in); [data-drawer-close] or Escape closes and empties it.
  *   .tabs a.tab                          clicking moves .active/aria-current at once (the server's
  *                                        re-render stays authoritative).
+ *                                        A scrolling strip shows its active tab (phones).
+ *   [data-filters-toggle]                筛选 on a phone: folds its form's filters in/out (.is-open).
  *
  * Recommended htmx config in the base template (no eval under CSP, our CSS has the indicator styles,
  * no buyer data cached in localStorage):
@@ -1016,6 +1018,28 @@
     }
   });
 
+  /* 筛选 (phones): [data-filters-toggle] folds its form's filters in and out (.is-open). */
+  doc.addEventListener('click', function (e) {
+    var toggle = closest(e.target, '[data-filters-toggle]');
+    if (!toggle) return;
+    var form = toggle.closest('form');
+    if (!form) return;
+    var open = !form.classList.contains('is-open');
+    form.classList.toggle('is-open', open);
+    toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
+  });
+
+  /* The active tab of a scrolling tab strip is brought into view (phones). */
+  function showActiveTab(root) {
+    var active = $all(root, '.tabs a.tab[aria-current="page"]');
+    for (var i = 0; i < active.length; i++) {
+      var strip = active[i].closest('.tabs');
+      if (strip && strip.scrollWidth > strip.clientWidth) {
+        strip.scrollLeft = Math.max(0, active[i].offsetLeft - strip.offsetLeft - 24);
+      }
+    }
+  }
+
   /* ------------------------------------------------------------------ init */
 
   function init(root) {
@@ -1035,6 +1059,7 @@
     }
     var hide = $all(root, '[data-autohide]');
     for (var j = 0; j < hide.length; j++) armAutohide(hide[j]);
+    showActiveTab(root);
     scheduleSelectionRefresh();
   }
 
