@@ -1,7 +1,7 @@
 """statement files: the XLSX written once by the worker, served as stored
 
 Revision ID: f15a7c3e9b21
-Revises: e16b7c8d9e0a
+Revises: 308010bc37ce
 Create Date: 2026-12-07 02:40:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'f15a7c3e9b21'
-down_revision = 'e16b7c8d9e0a'
+down_revision = '308010bc37ce'
 branch_labels = None
 depends_on = None
 
