@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import quote
 
@@ -88,6 +88,9 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     hint: str = ""
     job: Any = None  # the factory's print job, when the action made one
+    # When the batch's own orders still need a next step: the merchant's dispatch time, whose
+    # batch-shipping file the platform needs.
+    dispatched_at: datetime | None = None
 
 
 def outcome_for(
@@ -99,6 +102,7 @@ def outcome_for(
     warnings: Sequence[str] = (),
     hint: str = "",
     job: Any = None,
+    dispatched_at: datetime | None = None,
 ) -> Outcome:
     """The outcome panel of a batch: refusals counted by reason, the first ones listed."""
     messages = {code: str(message(code)) for code in {r.code for r in refused}}
@@ -113,6 +117,7 @@ def outcome_for(
         warnings=list(warnings)[:MAX_SHOWN_REFUSALS],
         hint=hint,
         job=job,
+        dispatched_at=dispatched_at,
     )
 
 

@@ -281,28 +281,33 @@ def test_nothing_selected_dispatches_nothing(desk):
 
 
 def test_one_click_dispatch_from_the_row(desk):
+    """A batch of one: the list answers, so the row leaves 已回传 at once (a select-all after
+    it no longer picks it up), and the panel offers the platform's file for it."""
     address = add_address(desk, "南仓", default=True)
     returned(desk, [order_no(1), order_no(2)])
     order = desk.order(order_no(1))
     row = row_of(desk.page("?tab=returned"), order)
-    assert f'hx-post="/merchant/orders/{order_no(1)}/dispatch"' in row
-    assert f'hx-target="#row-{order.id}"' in row
+    assert 'hx-post="/merchant/orders/dispatch"' in row
+    assert f"""hx-vals='{{"order_no": "{order_no(1)}"}}'""" in row
+    assert 'hx-include="#order-state" hx-target="#order-list"' in row
     assert "hx-confirm" not in row and "confirm_holds" not in row
 
-    response = desk.post(f"/merchant/orders/{order_no(1)}/dispatch", {}, target=f"row-{order.id}")
+    response = desk.post(
+        "/merchant/orders/dispatch",
+        {"tab": "returned", "order_no": order_no(1)},
+        target="order-list",
+    )
     assert response.status_code == 200
-    row = response.get_data(as_text=True)
-    assert row.lstrip().startswith(f'<tr id="row-{order.id}"') and "hx-swap-oob" not in row
-    assert "已发货" in text_of(row) and "/dispatch" not in row
-    assert "退货地址：南仓 浙江省杭州市余杭区仓前街道 1 号" in text_of(row)
-    events = trigger(response)
-    assert events["ordersChanged"] is True
-    assert events["showToast"] == {"message": f"订单 {order_no(1)} 已发货", "level": "success"}
+    html = response.get_data(as_text=True)
+    assert order_no(1) not in listed(html) and listed(html) == [order_no(2)]
+    assert "已发货 1 单" in text_of(html)
+    assert "下一步：平台还不知道这些订单已发货" in text_of(html)
+    assert trigger(response)["ordersChanged"] is True
     assert desk.order(order_no(1)).return_address_id == address
     tabs = tab_counts(desk)  # what the ordersChanged event makes the tab bar fetch
     assert (tabs["returned"], tabs["dispatched"]) == (1, 1)
 
-    # again: refused with the reason, the row shown as it is
+    # the drawer's 发货 (one order, its row refreshed): again is refused with the reason
     again = desk.post(f"/merchant/orders/{order_no(1)}/dispatch", {}, target=f"row-{order.id}")
     assert again.status_code == 200
     assert trigger(again)["showToast"] == {"message": "订单已发货", "level": "warning"}
@@ -314,7 +319,7 @@ def test_one_click_on_a_held_order_asks_first(desk):
     desk.seed(demo_order(order_no(1), after_sale_status="退款中", after_sale_active=True))
     order = desk.order(order_no(1))
     row = row_of(desk.page("?tab=returned"), order)
-    assert """hx-vals='{"confirm_holds": "1"}'""" in row
+    assert f"""hx-vals='{{"confirm_holds": "1", "order_no": "{order_no(1)}"}}'""" in row
     assert f'hx-confirm="订单 {order_no(1)} 售后中，确认仍要发货？"' in row
 
     # the hold came after the page was shown: a click without the confirmation is refused
@@ -528,3 +533,48 @@ def test_a_supplier_cannot_dispatch_or_export(url, app, factory, make_browser):
     browser.login(supplier.username)
     response = browser.post(url) if url.endswith("dispatch") else browser.get(url)
     assert response.status_code == 403
+
+
+def test_batch_dispatch_names_the_next_step_and_its_file_holds_exactly_that_batch(desk):
+    """After 发货 the platform still says 待发货: the panel offers the batch-shipping file of
+    exactly the dispatched orders, and they read 平台待同步 until an import says 已发货."""
+    add_address(desk, "南仓", default=True)
+    earlier, first, second, held = (order_no(n) for n in range(1, 5))
+    returned(desk, [earlier, first, second, held])
+    dispatch_at(desk, [earlier], T0)  # an earlier batch: not in this one's file
+    desk.seed(demo_order(held, audit_hold=True))
+    response = desk.post(
+        "/merchant/orders/dispatch",
+        {"tab": "returned", "order_no": [first, second, held]},
+        target="order-list",
+    )
+    html = response.get_data(as_text=True)
+    panel = text_of(
+        html[html.index('id="batch-result"') : html.index('id="dispatch-next-step"') + 900]
+    )
+    assert (
+        "已发货 2 单" in panel
+        and "下一步：平台还不知道这些订单已发货。请下载这 2 单的批量发货文件" in panel
+    )
+    links = re.findall(r'href="(/merchant/orders/dispatch-export\?batch=[^"]+)"', html)
+    assert len(links) == 2 and links[0].endswith("format=csv") and links[1].endswith("format=xlsx")
+    rows = _csv_rows(desk.browser.get(htmllib.unescape(links[0])))
+    assert rows[0] == ["订单号", "快递公司", "快递单号"]
+    assert sorted(row[0] for row in rows[1:]) == [first, second]  # not the earlier, not the held
+    sheet = desk.browser.get(htmllib.unescape(links[1]))
+    book = openpyxl.load_workbook(io.BytesIO(sheet.get_data())).active
+    sheet.close()
+    assert sorted(row[0] for row in book.iter_rows(min_row=2, values_only=True)) == [first, second]
+
+    dispatched = desk.page("?tab=dispatched")
+    for number in (earlier, first, second):
+        assert "平台待同步" in text_of(row_of(dispatched, desk.order(number)))
+    # A later export shows the platform's own 已发货 for one of them.
+    desk.seed(demo_order(first, platform_status="shipped", platform_status_text="已发货，待签收"))
+    dispatched = desk.page("?tab=dispatched")
+    assert "平台待同步" not in text_of(row_of(dispatched, desk.order(first)))
+    assert "已发货，待签收" in text_of(row_of(dispatched, desk.order(first)))
+    assert "平台待同步" in text_of(row_of(dispatched, desk.order(second)))
+    # a junk batch is ignored like the other junk arguments: the whole export
+    junk = _csv_rows(desk.browser.get("/merchant/orders/dispatch-export?batch=yesterday"))
+    assert len(junk) == 4

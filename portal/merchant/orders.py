@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 
 from flask import Response, request, url_for
@@ -244,7 +244,9 @@ def dispatch_refusal_message(code: str) -> str:
     return str(message) if message is not None else message_for(code)
 
 
-def dispatch_outcome(result: dispatch.DispatchResult) -> Outcome:
+def dispatch_outcome(result: dispatch.DispatchResult, at: datetime | None = None) -> Outcome:
+    """The batch's answer; with `at` (the dispatch time of the batch) it offers the platform's
+    batch-shipping file for exactly the orders it dispatched."""
     hint = ""
     if any(r.code in HOLD_LABELS for r in result.refused):
         hint = _(
@@ -258,6 +260,7 @@ def dispatch_outcome(result: dispatch.DispatchResult) -> Outcome:
         result.refused,
         message=dispatch_refusal_message,
         hint=hint,
+        dispatched_at=at if result.dispatched else None,
     )
 
 
@@ -278,6 +281,8 @@ def supplier_choices(merchant: Merchant) -> tuple[list[Supplier], list[Supplier]
 
 
 ROW_TEXT = {
+    "platform_pending": _l("平台待同步"),
+    "platform_pending_hint": _l("已在这里发货，平台仍显示待发货：请把批量发货文件上传到平台"),
     "paid": _l("支付"),
     "after_sale": _l("售后中"),
     "audit_hold": _l("审核中"),
@@ -324,8 +329,8 @@ def row_context(default_address: ReturnAddress | None) -> dict[str, object]:
             "stage_labels": {k: str(v) for k, v in STAGE_LABELS.items()},
             "detail_url": UrlTemplate("merchant.order_detail", "order_no"),
             "acknowledge_url": UrlTemplate("merchant.order_acknowledge_address", "order_no"),
-            "dispatch_url": UrlTemplate("merchant.order_dispatch_one", "order_no"),
             "cancel_url": url_for("merchant.order_cancel"),
+            "dispatch_batch_url": url_for("merchant.order_dispatch"),
             "addresses_url": url_for("merchant.settings", _anchor="addresses-section"),
             "default_address": default_address,
             "dispatch_title": title,
@@ -556,6 +561,8 @@ def order_dispatch() -> Response:
     if not order_nos:
         return refuse(message_for("nothing_selected"))
     address_id = id_arg(request.form.get("return_address_id"))
+    # Every order of the batch gets this time: it names the batch for its shipping file.
+    now = utcnow()
     # No return address at all: the service refuses (422, the toast says where to add one).
     result = dispatch.dispatch_orders(
         merchant,
@@ -563,10 +570,11 @@ def order_dispatch() -> Response:
         current_user._get_current_object(),
         return_address_id=address_id,
         confirm_holds=_confirmed_holds(),
+        now=now,
     )
     db.session.commit()
     return _batch_answer(
-        merchant, filters, dispatch_outcome(result), dispatch_address_id=address_id
+        merchant, filters, dispatch_outcome(result, now), dispatch_address_id=address_id
     )
 
 
@@ -662,10 +670,24 @@ def dispatch_export_response(
 def dispatch_export() -> Response:
     """导出发货文件: dispatched between two Shanghai dates (both included; either may be left
     out, reversed dates are swapped), as CSV (the default) or XLSX."""
-    since, until = date_arg(request.args.get("since")), date_arg(request.args.get("until"))
-    if since and until and since > until:
-        since, until = until, since
     file_format = request.args.get("format", "csv")
     if file_format not in FILE_TYPES:
         file_format = "csv"
+    batch = batch_arg(request.args.get("batch"))
+    if batch is not None:  # exactly the orders one 发货 dispatched (they share its time)
+        return dispatch_export_response(
+            current_merchant(), file_format, batch, batch + timedelta(microseconds=1)
+        )
+    since, until = date_arg(request.args.get("since")), date_arg(request.args.get("until"))
+    if since and until and since > until:
+        since, until = until, since
     return dispatch_export_response(current_merchant(), file_format, *shanghai_days(since, until))
+
+
+def batch_arg(value: str | None) -> datetime | None:
+    """A dispatch batch's time as the result panel's link carries it (ISO 8601, UTC)."""
+    try:
+        at = datetime.fromisoformat(text_arg(value, 40))
+    except ValueError:
+        return None
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
