@@ -67,6 +67,14 @@ MESSAGES: dict[str, tuple[object, int]] = {
     "statement_not_ready": (_l("对账单还没有生成完成"), 409),
     "statement_review_closed": (_l("对账单当前状态不允许此操作"), 409),
     "dispute_reason_required": (_l("请填写有异议的原因"), 422),
+    "statement_not_confirmed": (_l("厂家确认对账单后才能标记已结算"), 409),
+    "statement_overlaps": (_l("对账单中有订单已计入其他已确认的对账单，请重新生成"), 409),
+    "answer_required": (_l("请填写回复内容"), 422),
+    "adjustment_reason_required": (_l("请填写调整原因"), 422),
+    "invalid_adjustment": (
+        _l("调整金额不正确：请填写不为 0、最多两位小数的金额（元，可为负数）"),
+        422,
+    ),
     # return addresses
     "return_address_in_use": (_l("默认退货地址不能删除，请先设置其他默认地址"), 409),
     "return_address_used": (_l("该退货地址已用于发货的订单，不能删除"), 409),

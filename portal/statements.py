@@ -20,10 +20,13 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
+import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import IO, Any
 
 import xlsxwriter
@@ -47,6 +50,7 @@ from portal.models import (
     Order,
     Price,
     Statement,
+    StatementAdjustment,
     StatementEvent,
     StatementFile,
     StatementLine,
@@ -64,10 +68,13 @@ from portal.models.settlement import (
     REVIEW_PENDING,
     REVIEW_SETTLED,
     STATEMENT_BUILDING,
+    STATEMENT_EVENT_ADJUSTED,
+    STATEMENT_EVENT_ANSWERED,
     STATEMENT_EVENT_BUILT,
     STATEMENT_EVENT_CONFIRMED,
     STATEMENT_EVENT_DISPUTED,
     STATEMENT_EVENT_FAILED,
+    STATEMENT_EVENT_REGENERATED,
     STATEMENT_EVENT_REQUESTED,
     STATEMENT_EVENT_RETRIED,
     STATEMENT_EVENT_SETTLED,
@@ -91,7 +98,12 @@ STALE_AFTER = timedelta(minutes=2)
 # Given up (and its slot returned) when still not built this long after the request.
 GIVE_UP_AFTER = timedelta(hours=1)
 MAX_DISPUTE_REASON = 500
+MAX_ADJUSTMENT_REASON = 200
+# An adjustment is a correction, not a second statement: at most ±1 000 000 yuan.
+MAX_ADJUSTMENT_FEN = 100_000_000
 ACTIVE_STATUSES = (STATEMENT_QUEUED, STATEMENT_BUILDING)
+# Review states in which the statement's lines count as payable (an order is paid once).
+PAYABLE_REVIEWS = (REVIEW_CONFIRMED, REVIEW_SETTLED)
 
 
 # --- the clock (injectable: tests move through days) -----------------------------------------
@@ -281,14 +293,59 @@ def retry_statement(merchant: Merchant, statement: Statement, actor: User | None
     """A failed statement queued again: it needs a slot under the same limits."""
     if statement.status != STATEMENT_FAILED:
         raise DomainError("statement_not_failed")
+    return _queue_again(
+        statement,
+        Statement.status == STATEMENT_FAILED,
+        "statement_not_failed",
+        STATEMENT_EVENT_RETRIED,
+        actor,
+        wait_for_self=False,
+    )
+
+
+def regenerate_statement(merchant: Merchant, statement: Statement, actor: User | None) -> Statement:
+    """Build a statement again (after prices were fixed, say): under the same limits — at least
+    10 minutes after the last request of the pair, this statement's included — and the factory
+    reviews it again. Not once it is confirmed or settled."""
+    assert statement.merchant_id == merchant.id
+    if statement.status != STATEMENT_READY:
+        raise DomainError("statement_not_ready")
+    if statement.review_status not in (REVIEW_PENDING, REVIEW_DISPUTED):
+        raise DomainError("statement_review_closed")
+    return _queue_again(
+        statement,
+        and_(
+            Statement.status == STATEMENT_READY,
+            Statement.review_status.in_((REVIEW_PENDING, REVIEW_DISPUTED)),
+        ),
+        "statement_review_closed",
+        STATEMENT_EVENT_REGENERATED,
+        actor,
+        wait_for_self=True,
+    )
+
+
+def _queue_again(
+    statement: Statement,
+    allowed: Any,
+    refusal: str,
+    kind: str,
+    actor: User | None,
+    *,
+    wait_for_self: bool,
+) -> Statement:
+    """Queue a statement for another build, taking a slot under the rate limits (it keeps its
+    own slot of today). A failed one did not count for the interval; a rebuilt one does."""
     now = now_utc()
     _lock_pair(statement.merchant_id, statement.supplier_id)
     slot, limit = rate_limit(statement.merchant_id, statement.supplier_id, now, ignore=statement.id)
+    if limit is None and wait_for_self and now < statement.requested_at + MIN_INTERVAL:
+        limit = RateLimit("interval", statement.requested_at + MIN_INTERVAL)
     if limit is not None:
         raise _refuse(limit, now)
     changed = db.session.execute(
         update(Statement)
-        .where(Statement.id == statement.id, Statement.status == STATEMENT_FAILED)
+        .where(Statement.id == statement.id, allowed)
         .values(
             status=STATEMENT_QUEUED,
             slot=slot,
@@ -298,13 +355,16 @@ def retry_statement(merchant: Merchant, statement: Statement, actor: User | None
             started_at=None,
             heartbeat_at=None,
             finished_at=None,
+            review_status=REVIEW_PENDING,
+            reviewed_at=None,
+            reviewed_by=None,
         )
         .execution_options(synchronize_session=False)
     ).rowcount
     if changed != 1:
-        raise DomainError("statement_not_failed")
+        raise DomainError(refusal)
     db.session.refresh(statement)
-    _event(statement, STATEMENT_EVENT_RETRIED, actor)
+    _event(statement, kind, actor)
     return statement
 
 
@@ -391,6 +451,7 @@ _LINE_COLUMNS = (
     StatementLine.courier,
     StatementLine.tracking_nos,
     StatementLine.returned_at,
+    StatementLine.already_in_statement_id,
 )
 
 
@@ -440,8 +501,47 @@ def _review(
     return statement
 
 
+def _overlap(statement: Statement) -> tuple[int, int] | None:
+    """(how many, one statement id) of this statement's counted lines whose order is already
+    counted in another confirmed or settled statement; None when there is none."""
+    other = StatementLine.__table__.alias("other")
+    row = db.session.execute(
+        select(func.count(), func.min(other.c.statement_id))
+        .select_from(StatementLine)
+        .join(other, other.c.order_id == StatementLine.order_id)
+        .join(Statement, Statement.id == other.c.statement_id)
+        .where(
+            StatementLine.statement_id == statement.id,
+            StatementLine.already_in_statement_id.is_(None),
+            other.c.statement_id != statement.id,
+            other.c.already_in_statement_id.is_(None),
+            Statement.merchant_id == statement.merchant_id,
+            Statement.supplier_id == statement.supplier_id,
+            Statement.review_status.in_(PAYABLE_REVIEWS),
+        )
+    ).one()
+    return (int(row[0]), int(row[1])) if row[0] else None
+
+
 def confirm_statement(supplier: Supplier, statement: Statement, actor: User | None) -> Statement:
+    """The factory agrees. Under the pair's lock, so that of two overlapping statements
+    confirmed at once only one counts an order: the other is refused (the merchant
+    regenerates it, and those lines move outside its amount due)."""
     assert statement.supplier_id == supplier.id
+    if statement.status == STATEMENT_READY:
+        _lock_pair(statement.merchant_id, statement.supplier_id)
+        overlap = _overlap(statement)
+        if overlap is not None:
+            count, other_id = overlap
+            raise DomainError(
+                "statement_overlaps",
+                _(
+                    "其中 %(n)d 单已计入已确认的对账单 #%(other)d，请商家重新生成本对账单后再确认",
+                    n=count,
+                    other=other_id,
+                ),
+                statement_id=other_id,
+            )
     return _review(
         statement,
         (REVIEW_PENDING, REVIEW_DISPUTED),
@@ -454,18 +554,24 @@ def confirm_statement(supplier: Supplier, statement: Statement, actor: User | No
     )
 
 
+def _clean_text(text: str | None, limit: int, required_code: str) -> str:
+    text = " ".join((text or "").split())
+    if not text:
+        raise DomainError(required_code, field="reason")
+    if len(text) > limit:
+        raise DomainError("field_too_long", field="reason")
+    return text
+
+
 def dispute_statement(
     supplier: Supplier, statement: Statement, reason: str, actor: User | None
 ) -> Statement:
+    """The factory disagrees with a statement it has not confirmed; the merchant answers."""
     assert statement.supplier_id == supplier.id
-    reason = " ".join((reason or "").split())
-    if not reason:
-        raise DomainError("dispute_reason_required", field="reason")
-    if len(reason) > MAX_DISPUTE_REASON:
-        raise DomainError("field_too_long", field="reason")
+    reason = _clean_text(reason, MAX_DISPUTE_REASON, "dispute_reason_required")
     return _review(
         statement,
-        (REVIEW_PENDING, REVIEW_CONFIRMED),
+        (REVIEW_PENDING,),
         REVIEW_DISPUTED,
         STATEMENT_EVENT_DISPUTED,
         actor,
@@ -476,17 +582,107 @@ def dispute_statement(
     )
 
 
-def settle_statement(merchant: Merchant, statement: Statement, actor: User | None) -> Statement:
-    """The merchant has paid: final. A disputed statement must be confirmed first."""
+def answer_dispute(
+    merchant: Merchant, statement: Statement, note: str, actor: User | None
+) -> Statement:
+    """The merchant's reply to a dispute; the statement goes back to the factory to confirm."""
     assert statement.merchant_id == merchant.id
+    note = _clean_text(note, MAX_DISPUTE_REASON, "answer_required")
+    return _review(
+        statement, (REVIEW_DISPUTED,), REVIEW_PENDING, STATEMENT_EVENT_ANSWERED, actor, note
+    )
+
+
+def add_adjustment(
+    merchant: Merchant,
+    statement: Statement,
+    amount_fen: int,
+    reason: str,
+    actor: User | None,
+) -> StatementAdjustment:
+    """A correction line (signed, with its reason) on a statement not yet confirmed; it joins
+    the amount due and the factory reviews the statement again."""
+    assert statement.merchant_id == merchant.id
+    reason = _clean_text(reason, MAX_ADJUSTMENT_REASON, "adjustment_reason_required")
+    if amount_fen == 0 or abs(amount_fen) > MAX_ADJUSTMENT_FEN:
+        raise DomainError("invalid_adjustment", field="amount")
+    shown = ("+" if amount_fen > 0 else "-") + yuan(abs(amount_fen))
+    _review(
+        statement,
+        (REVIEW_PENDING, REVIEW_DISPUTED),
+        REVIEW_PENDING,
+        STATEMENT_EVENT_ADJUSTED,
+        actor,
+        f"{shown} {reason}",
+    )
+    adjustment = StatementAdjustment(
+        statement_id=statement.id,
+        amount_fen=amount_fen,
+        reason=reason,
+        created_by=actor.id if actor else None,
+    )
+    db.session.add(adjustment)
+    db.session.flush()
+    _store_totals(statement.id)
+    db.session.refresh(statement)
+    return adjustment
+
+
+_SIGNED_YUAN = re.compile(r"[+-]?[0-9]+(\.[0-9]{1,2})?")
+
+
+def parse_adjustment(text: str | None) -> int:
+    """A signed amount in yuan as typed ("-12.50", "+3", "５元") → fen; 0 is refused."""
+    cleaned = unicodedata.normalize("NFKC", text or "").strip().removeprefix("¥")
+    cleaned = cleaned.removesuffix("元").replace(",", "").replace(" ", "")
+    if not _SIGNED_YUAN.fullmatch(cleaned):
+        raise DomainError("invalid_adjustment", field="amount")
+    fen = int(Decimal(cleaned).scaleb(2))
+    if fen == 0 or abs(fen) > MAX_ADJUSTMENT_FEN:
+        raise DomainError("invalid_adjustment", field="amount")
+    return fen
+
+
+def statement_adjustments(statement: Statement) -> list[StatementAdjustment]:
+    return list(
+        db.session.scalars(
+            select(StatementAdjustment)
+            .where(StatementAdjustment.statement_id == statement.id)
+            .order_by(StatementAdjustment.id)
+        )
+    )
+
+
+def settle_statement(merchant: Merchant, statement: Statement, actor: User | None) -> Statement:
+    """The merchant has paid: final. Only once the factory confirmed the statement."""
+    assert statement.merchant_id == merchant.id
+    if statement.status == STATEMENT_READY and statement.review_status in (
+        REVIEW_PENDING,
+        REVIEW_DISPUTED,
+    ):
+        raise DomainError("statement_not_confirmed")
     return _review(
         statement,
-        (REVIEW_PENDING, REVIEW_CONFIRMED),
+        (REVIEW_CONFIRMED,),
         REVIEW_SETTLED,
         STATEMENT_EVENT_SETTLED,
         actor,
         settled_at=now_utc(),
         settled_by=actor.id if actor else None,
+    )
+
+
+def waiting_count(column: Any, profile_id: int, reviews: tuple[str, ...]) -> int:
+    """How many built statements of a merchant or supplier wait for that side to act."""
+    return int(
+        db.session.scalar(
+            select(func.count()).where(
+                column == profile_id,
+                Statement.status == STATEMENT_READY,
+                Statement.review_status.in_(reviews),
+            )
+        )
+        or 0
     )
 
 
@@ -599,7 +795,9 @@ def _build(statement: Statement, token: datetime) -> None:
         ).all()
         if not rows:
             break
-        numbers = tracking_numbers_for([row.id for row in rows])
+        order_ids = [row.id for row in rows]
+        numbers = tracking_numbers_for(order_ids)
+        billed = _billed_elsewhere(statement, order_ids)
         lines = []
         for row in rows:
             unit = prices.price_at(row.sku_key, row.returned_at)
@@ -617,6 +815,7 @@ def _build(statement: Statement, token: datetime) -> None:
                     "courier": row.courier,
                     "tracking_nos": " ".join(n for _c, n in numbers.get(row.id, []))[:400],
                     "returned_at": row.returned_at,
+                    "already_in_statement_id": billed.get(row.id),
                 }
             )
         # A Core executemany: one INSERT per batch (unpriced lines do not split it), none of
@@ -625,22 +824,11 @@ def _build(statement: Statement, token: datetime) -> None:
         _still_ours(statement_id, token)
         db.session.commit()
         last_id = rows[-1].id
-    totals = db.session.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(StatementLine.amount_fen), 0),
-            func.coalesce(func.sum(StatementLine.quantity), 0),
-            func.count().filter(StatementLine.unit_price_fen.is_(None)),
-        ).where(StatementLine.statement_id == statement_id)
-    ).one()
     _still_ours(
         statement_id,
         token,
+        **_totals(statement_id),
         status=STATEMENT_READY,
-        line_count=int(totals[0]),
-        total_fen=int(totals[1]),
-        quantity_total=int(totals[2]),
-        missing_price_count=int(totals[3]),
         finished_at=now_utc(),
         error="",
     )
@@ -655,6 +843,62 @@ def _build(statement: Statement, token: datetime) -> None:
     except Exception as exc:
         db.session.rollback()
         log.error("statement %s: XLSX not stored: %s", statement_id, type(exc).__name__)
+
+
+def _billed_elsewhere(statement: Statement, order_ids: list[int]) -> dict[int, int]:
+    """order id → the confirmed or settled statement of the pair already counting it."""
+    rows = db.session.execute(
+        select(StatementLine.order_id, func.min(StatementLine.statement_id))
+        .join(Statement, Statement.id == StatementLine.statement_id)
+        .where(
+            StatementLine.order_id.in_(order_ids),
+            StatementLine.already_in_statement_id.is_(None),
+            StatementLine.statement_id != statement.id,
+            Statement.merchant_id == statement.merchant_id,
+            Statement.supplier_id == statement.supplier_id,
+            Statement.review_status.in_(PAYABLE_REVIEWS),
+        )
+        .group_by(StatementLine.order_id)
+    )
+    return {order_id: statement_id for order_id, statement_id in rows}
+
+
+def _totals(statement_id: int) -> dict[str, int]:
+    """The statement's figures from its lines and adjustments (one aggregate each)."""
+    counted = StatementLine.already_in_statement_id.is_(None)
+    lines = db.session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(StatementLine.amount_fen).filter(counted), 0),
+            func.coalesce(func.sum(StatementLine.quantity).filter(counted), 0),
+            func.count().filter(counted, StatementLine.unit_price_fen.is_(None)),
+            func.count().filter(StatementLine.already_in_statement_id.is_not(None)),
+        ).where(StatementLine.statement_id == statement_id)
+    ).one()
+    adjustments = int(
+        db.session.scalar(
+            select(func.coalesce(func.sum(StatementAdjustment.amount_fen), 0)).where(
+                StatementAdjustment.statement_id == statement_id
+            )
+        )
+    )
+    return {
+        "line_count": int(lines[0]),
+        "total_fen": int(lines[1]) + adjustments,
+        "quantity_total": int(lines[2]),
+        "missing_price_count": int(lines[3]),
+        "already_billed_count": int(lines[4]),
+        "adjustment_fen": adjustments,
+    }
+
+
+def _store_totals(statement_id: int) -> None:
+    db.session.execute(
+        update(Statement)
+        .where(Statement.id == statement_id)
+        .values(**_totals(statement_id))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def fail_statement(statement_id: int, message: str, token: datetime | None = None) -> None:
@@ -744,16 +988,17 @@ def statement_header() -> list[str]:
     ]
 
 
-def _plain_yuan(fen: int | None) -> str:
-    """Yuan with two decimals and no thousands separator (spreadsheets parse it)."""
-    return "" if fen is None else yuan(fen).replace(",", "")
+def money(fen: int | None) -> Decimal | None:
+    """Fen as yuan with two decimals: a number in the XLSX, "12.50" in the CSV."""
+    return None if fen is None else Decimal(fen).scaleb(-2)
 
 
 def statement_rows(statement: Statement) -> Iterator[list[object]]:
-    """The statement as rows of cells: header, one row per line, the totals row.
+    """The statement as rows of cells: header, one row per line, the adjustments, the totals.
 
-    Quantities are ints, money a yuan string with two decimals (never a float), so the CSV
-    and the XLSX agree cell for cell.
+    Quantities are ints, money a Decimal of yuan (never a float), empty cells "", so the CSV
+    and the XLSX agree cell for cell and a SUM over 金额 gives the amount due: lines already
+    in another statement and lines without a price have no amount.
     """
     yield statement_header()
     missing = _("缺少结算价")
@@ -763,25 +1008,46 @@ def statement_rows(statement: Statement) -> Iterator[list[object]]:
         courier = couriers.get(line.courier)
         if courier is None:
             courier = couriers[line.courier] = courier_name(line.courier)
+        note, amount = "", line.amount_fen
+        if line.already_in_statement_id is not None:
+            note = _("已在对账单 #%(id)d，不计入合计", id=line.already_in_statement_id)
+            amount = None
+        elif line.unit_price_fen is None:
+            note = missing
         yield [
             line.order_no,
             line.goods_name,
             line.spec,
             line.sku_key,
             line.quantity,
-            _plain_yuan(line.unit_price_fen),
-            _plain_yuan(line.amount_fen),
+            _cell(money(line.unit_price_fen)),
+            _cell(money(amount)),
             courier,
             line.tracking_nos,
             line.returned_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
-            missing if line.unit_price_fen is None else "",
+            note,
             codes.get(line.sku_key, ""),
         ]
-    note = (
-        _("%(n)d 单缺少结算价，未计入合计", n=statement.missing_price_count)
-        if statement.missing_price_count
-        else ""
-    )
+    for adjustment in statement_adjustments(statement):
+        yield [
+            _("调整"),
+            adjustment.reason,
+            "",
+            "",
+            "",
+            "",
+            money(adjustment.amount_fen),
+            "",
+            "",
+            adjustment.created_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
+            _("商家调整"),
+            "",
+        ]
+    notes = []
+    if statement.missing_price_count:
+        notes.append(_("%(n)d 单缺少结算价，未计入合计", n=statement.missing_price_count))
+    if statement.already_billed_count:
+        notes.append(_("%(n)d 单已在其他对账单中，未计入合计", n=statement.already_billed_count))
     yield [
         _("合计"),
         _("%(n)d 单", n=statement.line_count),
@@ -789,11 +1055,11 @@ def statement_rows(statement: Statement) -> Iterator[list[object]]:
         "",
         statement.quantity_total,
         "",
-        _plain_yuan(statement.total_fen),
+        money(statement.total_fen),
         "",
         "",
         "",
-        note,
+        "；".join(notes),
         "",
     ]
 
@@ -809,6 +1075,10 @@ def supplier_codes(statement: Statement) -> dict[str, str]:
             )
         ).all()
     )
+
+
+def _cell(value: object | None) -> object:
+    return "" if value is None else value
 
 
 def courier_name(code: str) -> str:
@@ -829,7 +1099,7 @@ def statement_csv(statement: Statement) -> Iterator[str]:
     writer = csv.writer(out, lineterminator="\r\n")
     out.write("\ufeff")
     for count, row in enumerate(statement_rows(statement), start=1):
-        writer.writerow([spreadsheet_safe(cell) for cell in row])
+        writer.writerow([_csv_cell(cell) for cell in row])
         if count % 1000 == 0:
             yield out.getvalue()
             out.seek(0)
@@ -837,21 +1107,28 @@ def statement_csv(statement: Statement) -> Iterator[str]:
     yield out.getvalue()
 
 
+def _csv_cell(cell: object) -> object:
+    return cell if isinstance(cell, int | Decimal) else spreadsheet_safe(cell)
+
+
 def statement_xlsx(statement: Statement, target: IO[bytes]) -> None:
     """Write the XLSX to `target` with XlsxWriter in constant-memory mode (each row goes to a
     temporary file as it is written, so memory stays flat in the line count).
 
-    Cells are written by type — ints as numbers, everything else as formula-safe text — with
-    `write_number` / `write_string` rather than `write_row`, whose per-cell type guessing costs
-    more than the rest of the file; a string is therefore never turned into a number, a
-    formula or a link.
+    Cells are written by type — ints as numbers, money as numbers shown with two decimals (so
+    SUM works), everything else as formula-safe text — with `write_number` / `write_string`
+    rather than `write_row`, whose per-cell type guessing costs more than the rest of the
+    file; a string is therefore never turned into a number, a formula or a link.
     """
     workbook = xlsxwriter.Workbook(target, {"constant_memory": True})
     sheet = workbook.add_worksheet(_("对账单"))
+    yuan_format = workbook.add_format({"num_format": "0.00"})
     write_number, write_string = sheet.write_number, sheet.write_string
     for row_number, row in enumerate(statement_rows(statement)):
         for column, cell in enumerate(row):
-            if isinstance(cell, int):
+            if isinstance(cell, Decimal):
+                write_number(row_number, column, float(cell), yuan_format)
+            elif isinstance(cell, int):
                 write_number(row_number, column, cell)
             else:
                 write_string(row_number, column, spreadsheet_safe(cell))

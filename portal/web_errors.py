@@ -64,7 +64,15 @@ def register(app: Flask) -> None:
     def domain_error(error: DomainError) -> Response:
         db.session.rollback()
         if is_api_request():
-            shown = ("field", "columns", "number", "limit", "retry_after", "next_allowed_at")
+            shown = (
+                "field",
+                "columns",
+                "number",
+                "limit",
+                "retry_after",
+                "next_allowed_at",
+                "statement_id",
+            )
             extra = {k: v for k, v in error.details.items() if k in shown}
             response = api_error(error.code, error.message, error.status, **extra)
             if "retry_after" in extra:

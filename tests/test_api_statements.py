@@ -168,7 +168,18 @@ def _csv(response: Any) -> list[list[str]]:
 
 def _xlsx(response: Any) -> list[list[str]]:
     sheet = load_workbook(io.BytesIO(response.get_data()), read_only=True).active
-    return [["" if c is None else str(c) for c in r] for r in sheet.iter_rows(values_only=True)]
+    # Amounts are numbers shown with two decimals; the CSV writes the same text.
+    return [
+        [
+            ""
+            if c.value is None
+            else f"{c.value:.2f}"
+            if c.number_format == "0.00"
+            else str(c.value)
+            for c in r
+        ]
+        for r in sheet.iter_rows()
+    ]
 
 
 def test_downloads_for_both_roles(world, merchant, supplier):
@@ -195,6 +206,29 @@ def test_a_queued_statement_cannot_be_downloaded(world, merchant, supplier):
         assert error(response)["code"] == "statement_not_ready"
 
 
+def test_settle_before_the_factory_confirms_is_refused(world, merchant, supplier):
+    statement = built(merchant, world)
+    base = f"/statements/{statement['id']}"
+    refused = merchant.post(f"{base}/settle")
+    assert refused.status_code == 409 and error(refused)["code"] == "statement_not_confirmed"
+    assert merchant.get(base).json["review_status"] == "pending"
+    assert supplier.post(f"{base}/confirm").status_code == 200
+    assert merchant.post(f"{base}/settle").json["review_status"] == "settled"
+
+
+def test_a_second_overlapping_statement_is_refused_confirmation_naming_the_first(
+    world, merchant, supplier
+):
+    first = built(merchant, world)
+    world.clock.advance(minutes=11)
+    second = built(merchant, world)
+    assert supplier.post(f"/statements/{first['id']}/confirm").status_code == 200
+    refused = supplier.post(f"/statements/{second['id']}/confirm")
+    assert refused.status_code == 409
+    assert error(refused)["code"] == "statement_overlaps"
+    assert error(refused)["statement_id"] == first["id"]
+
+
 def test_dispute_confirm_settle(world, merchant, supplier):
     statement = built(merchant, world)
     base = f"/statements/{statement['id']}"
@@ -209,7 +243,7 @@ def test_dispute_confirm_settle(world, merchant, supplier):
         "第 2 单 缺价",
     )
     refused = merchant.post(f"{base}/settle")
-    assert refused.status_code == 409 and error(refused)["code"] == "statement_review_closed"
+    assert refused.status_code == 409 and error(refused)["code"] == "statement_not_confirmed"
     confirmed = supplier.post(f"{base}/confirm")
     assert confirmed.status_code == 200
     assert (confirmed.json["review_status"], confirmed.json["dispute_reason"]) == ("confirmed", "")

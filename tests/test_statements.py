@@ -16,6 +16,7 @@ from portal.models import Merchant, Order, Price, Statement, StatementLine, Supp
 from portal.models.settlement import (
     REVIEW_CONFIRMED,
     REVIEW_DISPUTED,
+    REVIEW_PENDING,
     REVIEW_SETTLED,
     STATEMENT_FAILED,
     STATEMENT_QUEUED,
@@ -353,7 +354,7 @@ def test_review_confirm_dispute_settle(pair):
     )
     with pytest.raises(DomainError) as refused:
         statements.settle_statement(pair.merchant, statement, pair.m_actor)
-    assert refused.value.code == "statement_review_closed"
+    assert refused.value.code == "statement_not_confirmed"
     statements.confirm_statement(pair.supplier, statement, pair.s_actor)
     assert statement.review_status == REVIEW_CONFIRMED
     statements.settle_statement(pair.merchant, statement, pair.m_actor)
@@ -397,10 +398,23 @@ def test_csv_and_xlsx_agree_cell_for_cell(pair):
     target = io.BytesIO()
     statements.statement_xlsx(statement, target)
     sheet = load_workbook(io.BytesIO(target.getvalue()), read_only=True).active
+    cells = list(sheet.iter_rows())
+    # Amounts are numbers shown with two decimals (SUM works), "59.97" in the CSV.
     from_xlsx = [
-        ["" if c is None else str(c) for c in row] for row in sheet.iter_rows(values_only=True)
+        [
+            ""
+            if c.value is None
+            else f"{c.value:.2f}"
+            if c.number_format == "0.00"
+            else str(c.value)
+            for c in row
+        ]
+        for row in cells
     ]
     assert from_csv == from_xlsx
+    amounts = [row[6].value for row in cells[1:]]
+    assert all(isinstance(a, int | float) for a in amounts if a != "")
+    assert amounts[-1] == pytest.approx(sum(a for a in amounts[:-1] if a != ""))
     header, first, second, totals = from_csv
     assert header[0] == "订单号" and len(from_csv) == 4
     assert (first[4], first[5], first[6], first[7]) == ("3", "19.99", "59.97", "顺丰速运")
@@ -408,3 +422,151 @@ def test_csv_and_xlsx_agree_cell_for_cell(pair):
     assert second[5] == "" and second[10] == "缺少结算价"
     assert totals[0] == "合计" and totals[4] == "4" and totals[6] == "59.97"
     assert "1 单缺少结算价" in totals[10]
+
+
+# --- paid once: settle only confirmed, overlapping statements, the dispute flow ---------------
+
+
+def csv_rows(statement: Statement) -> list[list[str]]:
+    import csv
+    import io
+
+    return list(csv.reader(io.StringIO("".join(statements.statement_csv(statement))[1:])))
+
+
+def test_only_a_confirmed_statement_can_be_settled(pair):
+    pair.returned_order(shanghai(2026, 11, 20, 10, 0))
+    statement = build(pair.request(date(2026, 11, 20), date(2026, 11, 20)))
+    with pytest.raises(DomainError) as refused:
+        statements.settle_statement(pair.merchant, statement, pair.m_actor)
+    assert refused.value.code == "statement_not_confirmed" and refused.value.status == 409
+    assert statement.review_status == REVIEW_PENDING
+    statements.confirm_statement(pair.supplier, statement, pair.s_actor)
+    statements.settle_statement(pair.merchant, statement, pair.m_actor)
+    assert statement.review_status == REVIEW_SETTLED
+
+
+def test_an_overlapping_statement_lists_lines_already_billed_outside_its_total(pair, clock):
+    pair.price("BLK-150-GRY", 1000, shanghai(2026, 11, 1, 0, 0))
+    first_orders = [
+        pair.returned_order(shanghai(2026, 11, 18, 10, 0)),
+        pair.returned_order(shanghai(2026, 11, 20, 10, 0)),
+    ]
+    first = build(pair.request(date(2026, 11, 18), date(2026, 11, 20)))
+    assert (first.line_count, first.total_fen) == (2, 4000)
+    statements.confirm_statement(pair.supplier, first, pair.s_actor)
+    statements.settle_statement(pair.merchant, first, pair.m_actor)
+    db.session.commit()
+
+    new_order = pair.returned_order(shanghai(2026, 11, 20, 23, 0))
+    clock.advance(minutes=11)
+    second = build(pair.request(date(2026, 11, 15), date(2026, 11, 21)))
+    assert (second.line_count, second.already_billed_count) == (3, 2)
+    assert (second.total_fen, second.quantity_total, second.missing_price_count) == (2000, 2, 0)
+    by_order = lines(second)
+    assert {n: by_order[n].already_in_statement_id for n in first_orders} == dict.fromkeys(
+        first_orders, first.id
+    )
+    assert by_order[new_order].already_in_statement_id is None
+    rows = {row[0]: row for row in csv_rows(second)}
+    for number in first_orders:
+        assert rows[number][6] == "" and rows[number][10] == f"已在对账单 #{first.id}，不计入合计"
+    assert rows[new_order][6] == "20.00"
+    assert rows["合计"][6] == "20.00" and "2 单已在其他对账单中" in rows["合计"][10]
+    # The first statement is unchanged, and the second can be confirmed and paid.
+    assert lines(first)[first_orders[0]].already_in_statement_id is None
+    statements.confirm_statement(pair.supplier, second, pair.s_actor)
+    statements.settle_statement(pair.merchant, second, pair.m_actor)
+
+
+def test_of_two_overlapping_statements_only_one_can_be_confirmed_until_rebuilt(pair, clock):
+    pair.price("BLK-150-GRY", 1000, shanghai(2026, 11, 1, 0, 0))
+    pair.returned_order(shanghai(2026, 11, 20, 10, 0))
+    first = build(pair.request(date(2026, 11, 20), date(2026, 11, 20)))
+    clock.advance(minutes=11)
+    second = build(pair.request(date(2026, 11, 19), date(2026, 11, 20)))
+    assert first.total_fen == second.total_fen == 2000  # neither was confirmed when built
+    statements.confirm_statement(pair.supplier, first, pair.s_actor)
+    db.session.commit()
+    with pytest.raises(DomainError) as refused:
+        statements.confirm_statement(pair.supplier, second, pair.s_actor)
+    assert refused.value.code == "statement_overlaps" and refused.value.status == 409
+    assert refused.value.details["statement_id"] == first.id
+    assert f"#{first.id}" in refused.value.message
+    db.session.rollback()
+    clock.advance(minutes=11)
+    statements.regenerate_statement(pair.merchant, second, pair.m_actor)
+    db.session.commit()
+    second = build(second)
+    assert (second.total_fen, second.already_billed_count) == (0, 1)
+    statements.confirm_statement(pair.supplier, second, pair.s_actor)
+    assert second.review_status == REVIEW_CONFIRMED
+
+
+def test_a_dispute_is_answered_corrected_and_confirmed_again(pair, clock):
+    pair.price("BLK-150-GRY", 1000, shanghai(2026, 11, 1, 0, 0))
+    pair.returned_order(shanghai(2026, 11, 20, 10, 0))
+    statement = build(pair.request(date(2026, 11, 20), date(2026, 11, 20)))
+    statements.dispute_statement(pair.supplier, statement, "运费没算", pair.s_actor)
+    # The merchant answers: back to the factory.
+    with pytest.raises(DomainError) as refused:
+        statements.answer_dispute(pair.merchant, statement, "  ", pair.m_actor)
+    assert refused.value.code == "answer_required"
+    statements.answer_dispute(pair.merchant, statement, "运费按合同由我方承担", pair.m_actor)
+    assert statement.review_status == REVIEW_PENDING
+    # Disputed again, corrected with an adjustment line: the amount due includes it.
+    statements.dispute_statement(pair.supplier, statement, "还是少了 3 元", pair.s_actor)
+    for bad in ("", "0", "abc", "1.234", "-"):
+        with pytest.raises(DomainError) as refused:
+            statements.parse_adjustment(bad)
+        assert refused.value.code == "invalid_adjustment", bad
+    assert statements.parse_adjustment(" -2.5 ") == -250
+    assert statements.parse_adjustment("＋３元") == 300
+    statements.add_adjustment(pair.merchant, statement, 300, "补运费", pair.m_actor)
+    db.session.commit()
+    assert (statement.review_status, statement.total_fen, statement.adjustment_fen) == (
+        REVIEW_PENDING,
+        2300,
+        300,
+    )
+    rows = csv_rows(statement)
+    assert rows[-2][0] == "调整" and rows[-2][1] == "补运费" and rows[-2][6] == "3.00"
+    assert rows[-1][6] == "23.00"
+    # Regenerate (after new prices): under the 10-minute rule, the adjustment stays.
+    with pytest.raises(DomainError) as refused:
+        statements.regenerate_statement(pair.merchant, statement, pair.m_actor)
+    assert refused.value.code == "statement_rate_limited"
+    db.session.rollback()
+    pair.price("BLK-150-GRY", 1100, shanghai(2026, 11, 2, 0, 0))
+    clock.advance(minutes=10)
+    statements.regenerate_statement(pair.merchant, statement, pair.m_actor)
+    db.session.commit()
+    assert (statement.status, statement.review_status) == (STATEMENT_QUEUED, REVIEW_PENDING)
+    statement = build(statement)
+    assert statement.total_fen == 2200 + 300
+    statements.confirm_statement(pair.supplier, statement, pair.s_actor)
+    # Confirmed: no more dispute, adjustment or rebuild; it can be settled.
+    for refuse in (
+        lambda: statements.dispute_statement(pair.supplier, statement, "再看看", pair.s_actor),
+        lambda: statements.add_adjustment(pair.merchant, statement, 100, "x", pair.m_actor),
+        lambda: statements.regenerate_statement(pair.merchant, statement, pair.m_actor),
+        lambda: statements.answer_dispute(pair.merchant, statement, "x", pair.m_actor),
+    ):
+        with pytest.raises(DomainError) as refused:
+            refuse()
+        assert refused.value.code == "statement_review_closed"
+    statements.settle_statement(pair.merchant, statement, pair.m_actor)
+    db.session.commit()
+    kinds = [e.kind for e in statements.statement_events(statement)]
+    assert kinds == [
+        "requested",
+        "built",
+        "disputed",
+        "answered",
+        "disputed",
+        "adjusted",
+        "regenerated",
+        "built",
+        "confirmed",
+        "settled",
+    ]

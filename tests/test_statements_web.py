@@ -330,7 +330,18 @@ def _csv_rows(response: Any) -> list[list[str]]:
 
 def _xlsx_rows(response: Any) -> list[list[str]]:
     sheet = load_workbook(io.BytesIO(response.get_data()), read_only=True).active
-    return [["" if c is None else str(c) for c in r] for r in sheet.iter_rows(values_only=True)]
+    # Amounts are numbers shown with two decimals; the CSV writes the same text.
+    return [
+        [
+            ""
+            if c.value is None
+            else f"{c.value:.2f}"
+            if c.number_format == "0.00"
+            else str(c.value)
+            for c in r
+        ]
+        for r in sheet.iter_rows()
+    ]
 
 
 def test_csv_and_xlsx_downloads_agree_and_are_attachments(world):
@@ -495,7 +506,7 @@ def test_confirm_dispute_and_settle_are_recorded_for_both(world):
     assert "/settle" not in merchant_row
     refused = world.merchant.post(f"{LIST}/{statement_id}/settle")
     assert refused.status_code == 409
-    assert trigger(refused)["showToast"]["message"] == "对账单当前状态不允许此操作"
+    assert trigger(refused)["showToast"]["message"] == "厂家确认对账单后才能标记已结算"
 
     # Confirmed from the supplier's list (the list refreshes itself), then settled.
     response = world.supplier.post(f"{detail_url}/confirm")
@@ -623,3 +634,75 @@ def test_the_supplier_filters_by_the_merchants_that_requested(world):
     assert fragment.count('<tr id="statement-') == 1
     other = list_fragment(world.supplier, f"{SUPPLIER_LIST}?merchant_id={world.merchant_id + 1}")
     assert '<tr id="statement-' not in other and "还没有对账单" in other
+
+
+# --- settle once, the dispute answered, the dashboards -----------------------------------------
+
+
+def test_settle_waits_for_the_factory_and_the_dashboards_show_who_is_next(world):
+    statement_id = built_statement(world)
+    detail_url = f"{SUPPLIER_LIST}/{statement_id}"
+
+    def stat(browser: Browser, url: str, name: str) -> str:
+        page = html(browser.get(url))
+        match = re.search(rf'data-stat="{name}">\s*<span class="stat-value">(\d+)<', page)
+        assert match, name
+        return match.group(1)
+
+    # Pending: the factory has one to confirm; the merchant cannot settle it yet.
+    assert stat(world.supplier, "/supplier/", "statements_to_confirm") == "1"
+    assert "/settle" not in html(world.merchant.get(f"{LIST}/{statement_id}"))
+    refused = world.merchant.post(f"{LIST}/{statement_id}/settle")
+    assert refused.status_code == 409
+    assert world.statement(statement_id).review_status == "pending"
+
+    # Disputed: the merchant is next — it answers, and the factory confirms again.
+    world.supplier.post(f"{detail_url}/dispute", {"reason": "缺价那单按 9.90 元算"})
+    assert stat(world.merchant, "/merchant/", "statements_disputed") == "1"
+    assert stat(world.supplier, "/supplier/", "statements_to_confirm") == "0"
+    page = html(world.merchant.get(f"{LIST}/{statement_id}"))
+    assert 'id="statement-answer"' in page and 'id="statement-adjustment"' in page
+    bad = world.merchant.post(
+        f"{LIST}/{statement_id}/adjustments",
+        {"amount": "九元九", "reason": "缺价订单"},
+        target="statement-detail",
+    )
+    assert bad.status_code == 422 and "调整金额不正确" in html(bad)
+    response = world.merchant.post(
+        f"{LIST}/{statement_id}/adjustments",
+        {"amount": "9.90", "reason": "缺价订单按 9.90 元"},
+        target="statement-detail",
+    )
+    assert response.status_code == 200
+    assert "+9.90" in html(response) and "缺价订单按 9.90 元" in html(response)
+    assert world.statement(statement_id).total_fen == 2500 + 990
+    assert stat(world.supplier, "/supplier/", "statements_to_confirm") == "1"
+    supplier_page = html(world.supplier.get(detail_url))
+    assert "商家添加调整" in supplier_page and "缺价订单按 9.90 元" in supplier_page
+
+    # Confirmed: no dispute form any more; the merchant settles.
+    world.supplier.post(f"{detail_url}/confirm")
+    supplier_page = html(world.supplier.get(detail_url))
+    assert 'id="statement-dispute"' not in supplier_page and "提交异议" not in supplier_page
+    late = world.supplier.post(f"{detail_url}/dispute", {"reason": "再看看"})
+    assert late.status_code == 409
+    assert stat(world.merchant, "/merchant/", "statements_to_settle") == "1"
+    response = world.merchant.post(f"{LIST}/{statement_id}/settle", target="statement-detail")
+    assert response.status_code == 200 and "已结算" in html(response)
+    assert stat(world.merchant, "/merchant/", "statements_to_settle") == "0"
+
+
+def test_the_merchant_answers_a_dispute_in_words(world):
+    statement_id = built_statement(world)
+    world.supplier.post(f"{SUPPLIER_LIST}/{statement_id}/dispute", {"reason": "单价不对"})
+    empty = world.merchant.post(
+        f"{LIST}/{statement_id}/answer", {"note": " "}, target="statement-detail"
+    )
+    assert empty.status_code == 422 and "此项必填" in html(empty)
+    response = world.merchant.post(
+        f"{LIST}/{statement_id}/answer", {"note": "已按合同单价核对"}, target="statement-detail"
+    )
+    assert response.status_code == 200
+    assert world.statement(statement_id).review_status == "pending"
+    page = html(world.supplier.get(f"{SUPPLIER_LIST}/{statement_id}"))
+    assert "商家回复异议" in page and "已按合同单价核对" in page and "确认无误" in page

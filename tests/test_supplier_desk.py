@@ -749,6 +749,7 @@ def test_nav_and_dashboard(desk):
         "cancelled": "0",
         "overdue": "1",
         "soon": "2",
+        "statements_to_confirm": "0",
     }
     assert 'href="/supplier/orders?tab=to_print&amp;due=overdue"' in html
     assert 'href="/supplier/orders?tab=to_print&amp;due=soon"' in html

@@ -61,6 +61,9 @@ def statement_answer(statement: Statement) -> dict[str, Any]:
         "total_fen": built(statement.total_fen),
         "quantity_total": built(statement.quantity_total),
         "missing_price_count": built(statement.missing_price_count),
+        # Lines whose order is already in a confirmed or settled statement (not in the total).
+        "already_in_statement_count": built(statement.already_billed_count),
+        "adjustment_amount": built(yuan(statement.adjustment_fen).replace(",", "")),
         "review_status": statement.review_status,
         "dispute_reason": statement.dispute_reason,
         "requested_at": iso(statement.requested_at),

@@ -18,8 +18,8 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload, selectinload
-from wtforms import DateField, SelectField
-from wtforms.validators import InputRequired
+from wtforms import DateField, SelectField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length
 
 from portal import statements
 from portal.authz import current_merchant
@@ -27,7 +27,7 @@ from portal.downloads import FILE_TYPES, file_response, stored_file_response
 from portal.errors import DomainError
 from portal.extensions import db, htmx
 from portal.formatting import ROLE_LABELS
-from portal.forms import attach_error
+from portal.forms import REQUIRED, attach_error
 from portal.htmx import finish, no_swap, notify, render, with_trigger
 from portal.merchant.views import bp
 from portal.models import Merchant, Statement, StatementLine, Supplier, User
@@ -61,6 +61,23 @@ class StatementRequestForm(FlaskForm):
     )
     start = DateField(_l("开始日期"), validators=[InputRequired(message=_l("请选择开始日期"))])
     end = DateField(_l("结束日期"), validators=[InputRequired(message=_l("请选择结束日期"))])
+
+
+class AnswerForm(FlaskForm):
+    """The merchant's reply to a dispute."""
+
+    note = TextAreaField(
+        _l("回复厂家"), validators=[REQUIRED, Length(max=statements.MAX_DISPUTE_REASON)]
+    )
+
+
+class AdjustmentForm(FlaskForm):
+    """A correction line: a signed amount in yuan and why."""
+
+    amount = StringField(_l("调整金额(元)"), validators=[REQUIRED, Length(max=20)])
+    reason = StringField(
+        _l("调整原因"), validators=[REQUIRED, Length(max=statements.MAX_ADJUSTMENT_REASON)]
+    )
 
 
 def _request_form(
@@ -139,11 +156,18 @@ def statement_create() -> Response:
     return _render_list(merchant, suppliers, form, status=422)
 
 
-def _render_detail(statement: Statement, status: int = 200) -> Response:
+def _render_detail(
+    statement: Statement,
+    status: int = 200,
+    answer_form: AnswerForm | None = None,
+    adjustment_form: AdjustmentForm | None = None,
+) -> Response:
     return render(
         "merchant/statement.html",
         DETAIL_PARTIALS,
         status=status,
+        answer_form=answer_form or AnswerForm(formdata=None),
+        adjustment_form=adjustment_form or AdjustmentForm(formdata=None),
         **detail_context(statement, "merchant.statement_detail"),
     )
 
@@ -186,6 +210,76 @@ def statement_settle(statement_id: int) -> Response:
         _render_detail,
         "merchant.statement_detail",
     )
+
+
+@bp.post("/statements/<int:statement_id>/regenerate")
+def statement_regenerate(statement_id: int) -> Response:
+    merchant = current_merchant()
+    statement = statement_for(merchant, statement_id)
+    statements.regenerate_statement(merchant, statement, current_user._get_current_object())
+    db.session.commit()
+    statements.queue_build(statement_id)
+    return action_answer(
+        statement,
+        _("对账单 #%(id)d 已重新排队生成，生成后请厂家再次确认", id=statement_id),
+        _render_detail,
+        "merchant.statement_detail",
+    )
+
+
+@bp.post("/statements/<int:statement_id>/answer")
+def statement_answer(statement_id: int) -> Response:
+    merchant = current_merchant()
+    statement = statement_for(merchant, statement_id)
+    form = AnswerForm()
+    if form.validate_on_submit():
+        try:
+            statements.answer_dispute(
+                merchant, statement, form.note.data, current_user._get_current_object()
+            )
+        except DomainError as error:
+            if "field" not in error.details:
+                raise
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            return action_answer(
+                statement,
+                _("已回复厂家，对账单 #%(id)d 等待厂家再次确认", id=statement_id),
+                _render_detail,
+                "merchant.statement_detail",
+            )
+    return _render_detail(statement, 422, answer_form=form)
+
+
+@bp.post("/statements/<int:statement_id>/adjustments")
+def statement_adjust(statement_id: int) -> Response:
+    merchant = current_merchant()
+    statement = statement_for(merchant, statement_id)
+    form = AdjustmentForm()
+    if form.validate_on_submit():
+        try:
+            statements.add_adjustment(
+                merchant,
+                statement,
+                statements.parse_adjustment(form.amount.data),
+                form.reason.data,
+                current_user._get_current_object(),
+            )
+        except DomainError as error:
+            if "field" not in error.details:
+                raise
+            db.session.rollback()
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            return action_answer(
+                statement,
+                _("已添加调整，对账单 #%(id)d 等待厂家再次确认", id=statement_id),
+                _render_detail,
+                "merchant.statement_detail",
+            )
+    return _render_detail(statement, 422, adjustment_form=form)
 
 
 # --- shared with the supplier pages and the API ---------------------------------------------
@@ -268,6 +362,7 @@ def detail_context(statement: Statement, endpoint: str) -> dict[str, Any]:
         )
     return {
         "statement": statement,
+        "adjustments": statements.statement_adjustments(statement),
         "events": event_lines(statement),
         "lines": lines,
         "polling": statement.status in statements.ACTIVE_STATUSES,

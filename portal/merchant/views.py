@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import case, func, select
 
-from portal import accounts, bindings, dispatch
+from portal import accounts, bindings, dispatch, statements
 from portal.authz import current_merchant, install_role_gate
 from portal.errors import DomainError
 from portal.extensions import db
@@ -24,11 +24,12 @@ from portal.forms import (
 )
 from portal.htmx import notify, render
 from portal.keyring import current_keyring
-from portal.models import Order
+from portal.models import Order, Statement
 from portal.models.accounts import ROLE_MERCHANT
 from portal.models.base import utcnow
 from portal.models.bindings import BINDING_ACTIVE, BINDING_PENDING
 from portal.models.orders import PLATFORM_AWAITING, STAGE_DISPATCHED
+from portal.models.settlement import REVIEW_CONFIRMED, REVIEW_DISPUTED
 from portal.orders import queries
 
 bp = Blueprint("merchant", __name__, url_prefix="/merchant")
@@ -74,6 +75,12 @@ def dashboard() -> Response:
         late_count=int(due.late),
         due_orders=due_orders,
         now=now,
+        disputed_statements=statements.waiting_count(
+            Statement.merchant_id, merchant.id, (REVIEW_DISPUTED,)
+        ),
+        statements_to_settle=statements.waiting_count(
+            Statement.merchant_id, merchant.id, (REVIEW_CONFIRMED,)
+        ),
     )
 
 

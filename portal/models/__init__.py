@@ -17,6 +17,7 @@ from portal.models.printing import PrintJob, PrintJobOrder, PrintRender
 from portal.models.settlement import (
     Price,
     Statement,
+    StatementAdjustment,
     StatementEvent,
     StatementFile,
     StatementLine,
@@ -44,6 +45,7 @@ __all__ = [
     "ReturnAddress",
     "SkuAllocationRule",
     "Statement",
+    "StatementAdjustment",
     "StatementEvent",
     "StatementFile",
     "StatementLine",

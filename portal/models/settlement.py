@@ -97,9 +97,14 @@ class Statement(Base):
     error: Mapped[str] = mapped_column(String(300), default="")
 
     line_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The amount due: priced lines not already in a confirmed or settled statement, plus the
+    # merchant's adjustments.
     total_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     quantity_total: Mapped[int] = mapped_column(Integer, default=0)
     missing_price_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Lines whose order is already payable in another (confirmed or settled) statement.
+    already_billed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    adjustment_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     review_status: Mapped[str] = mapped_column(String(10), default=REVIEW_PENDING)
     dispute_reason: Mapped[str] = mapped_column(String(500), default="")
@@ -119,6 +124,8 @@ class StatementLine(Base):
     __table_args__ = (
         # A rebuilt statement (worker crashed mid-way) can never hold an order twice.
         UniqueConstraint("statement_id", "order_id"),
+        # Which statements already hold an order (a line is payable in one statement only).
+        Index("ix_statement_lines_order_id", "order_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -134,6 +141,23 @@ class StatementLine(Base):
     courier: Mapped[str] = mapped_column(String(10), default="")
     tracking_nos: Mapped[str] = mapped_column(String(400), default="")
     returned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when the order is already in the amount due of this confirmed or settled statement:
+    # the line is listed (「已在对账单 #N」) but not counted.
+    already_in_statement_id: Mapped[int | None] = mapped_column(ForeignKey("statements.id"))
+
+
+class StatementAdjustment(Base):
+    """A correction by the merchant after a dispute: a signed amount with its reason."""
+
+    __tablename__ = "statement_adjustments"
+    __table_args__ = (Index("ix_statement_adjustments_statement_id", "statement_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    statement_id: Mapped[int] = mapped_column(ForeignKey("statements.id"))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class StatementFile(Base):
@@ -159,6 +183,9 @@ STATEMENT_EVENT_RETRIED = "retried"
 STATEMENT_EVENT_CONFIRMED = "confirmed"
 STATEMENT_EVENT_DISPUTED = "disputed"
 STATEMENT_EVENT_SETTLED = "settled"
+STATEMENT_EVENT_ANSWERED = "answered"
+STATEMENT_EVENT_ADJUSTED = "adjusted"
+STATEMENT_EVENT_REGENERATED = "regenerated"
 
 
 class StatementEvent(Base):

@@ -6,15 +6,17 @@ from flask import Blueprint, Response
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from portal import accounts, bindings, supplier_orders
+from portal import accounts, bindings, statements, supplier_orders
 from portal.authz import current_supplier, install_role_gate
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.forms import EmptyForm, SupplierProfileForm, TokenForm, attach_error
 from portal.htmx import notify, render
+from portal.models import Statement
 from portal.models.accounts import ROLE_SUPPLIER
 from portal.models.base import utcnow
 from portal.models.bindings import BINDING_ACTIVE, BINDING_PENDING
+from portal.models.settlement import REVIEW_PENDING
 
 bp = Blueprint("supplier", __name__, url_prefix="/supplier")
 install_role_gate(bp, ROLE_SUPPLIER)
@@ -32,6 +34,9 @@ def dashboard() -> Response:
         pending_count=sum(1 for b in links if b.status == BINDING_PENDING),
         counts=supplier_orders.tab_counts(supplier, supplier_orders.SupplierFilters(), now),
         due=supplier_orders.due_counts(supplier, now),
+        statements_to_confirm=statements.waiting_count(
+            Statement.supplier_id, supplier.id, (REVIEW_PENDING,)
+        ),
     )
 
 

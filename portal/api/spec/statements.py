@@ -72,14 +72,24 @@ SCHEMAS: dict[str, Any] = {
             "total_amount": {
                 "type": ["string", "null"],
                 "pattern": "^-?[0-9]+\\.[0-9]{2}$",
-                "description": f"合计金额（元，两位小数的字符串，如 12.50），"
-                f"不含缺少结算价的订单；{BUILT}",
+                "description": f"应付合计（元，两位小数的字符串，如 12.50），"
+                f"不含缺少结算价和已在其他对账单的订单，含商家调整；{BUILT}",
             },
             "total_fen": {"type": ["integer", "null"], "description": f"合计金额（分）；{BUILT}"},
             "quantity_total": {"type": ["integer", "null"], "description": f"商品件数；{BUILT}"},
             "missing_price_count": {
                 "type": ["integer", "null"],
                 "description": f"缺少结算价（未计入合计）的订单数；{BUILT}",
+            },
+            "already_in_statement_count": {
+                "type": ["integer", "null"],
+                "description": "已计入其他已确认或已结算对账单的订单数（already_in_statement："
+                f"列出但不计入合计）；{BUILT}",
+            },
+            "adjustment_amount": {
+                "type": ["string", "null"],
+                "pattern": "^-?[0-9]+\\.[0-9]{2}$",
+                "description": f"商家调整合计（元，已计入 total_amount）；{BUILT}",
             },
             "review_status": REVIEW_STATUS,
             "dispute_reason": {"type": "string", "description": "厂家的异议原因（没有时为空）"},
@@ -233,13 +243,21 @@ def paths(not_found: dict[str, Any]) -> dict[str, Any]:
         "/statements/{statement_id}/confirm": {
             "post": operation(
                 "厂家确认对账单（待确认或有异议时）",
-                {"200": statement_ok, "404": not_found, "409": closed},
+                {
+                    "200": statement_ok,
+                    "404": not_found,
+                    "409": error_response(
+                        "statement_not_ready；statement_review_closed；statement_overlaps："
+                        "其中有订单已计入另一份已确认的对账单（error.statement_id），"
+                        "商家重新生成后再确认"
+                    ),
+                },
                 parameters=[statement_id],
             )
         },
         "/statements/{statement_id}/dispute": {
             "post": operation(
-                "厂家对对账单提出异议",
+                "厂家对对账单提出异议（确认之前）",
                 {
                     "200": statement_ok,
                     "404": not_found,
@@ -255,8 +273,15 @@ def paths(not_found: dict[str, Any]) -> dict[str, Any]:
         },
         "/statements/{statement_id}/settle": {
             "post": operation(
-                "商家标记已结算（待确认或已确认时；有异议需厂家先确认）",
-                {"200": statement_ok, "404": not_found, "409": closed},
+                "商家标记已结算（厂家确认之后）",
+                {
+                    "200": statement_ok,
+                    "404": not_found,
+                    "409": error_response(
+                        "statement_not_confirmed：厂家还没有确认；statement_not_ready；"
+                        "statement_review_closed：已结算"
+                    ),
+                },
                 parameters=[statement_id],
             )
         },
