@@ -232,24 +232,17 @@ def statement_answer(statement_id: int) -> Response:
     merchant = current_merchant()
     statement = statement_for(merchant, statement_id)
     form = AnswerForm()
-    if form.validate_on_submit():
-        try:
-            statements.answer_dispute(
-                merchant, statement, form.note.data, current_user._get_current_object()
-            )
-        except DomainError as error:
-            if "field" not in error.details:
-                raise
-            attach_error(form, error)
-        else:
-            db.session.commit()
-            return action_answer(
-                statement,
-                _("已回复厂家，对账单 #%(id)d 等待厂家再次确认", id=statement_id),
-                _render_detail,
-                "merchant.statement_detail",
-            )
-    return _render_detail(statement, 422, answer_form=form)
+    return form_action(
+        form,
+        statement,
+        lambda: statements.answer_dispute(
+            merchant, statement, form.note.data, current_user._get_current_object()
+        ),
+        _("已回复厂家，对账单 #%(id)d 等待厂家再次确认", id=statement_id),
+        lambda: _render_detail(statement, 422, answer_form=form),
+        _render_detail,
+        "merchant.statement_detail",
+    )
 
 
 @bp.post("/statements/<int:statement_id>/adjustments")
@@ -257,29 +250,21 @@ def statement_adjust(statement_id: int) -> Response:
     merchant = current_merchant()
     statement = statement_for(merchant, statement_id)
     form = AdjustmentForm()
-    if form.validate_on_submit():
-        try:
-            statements.add_adjustment(
-                merchant,
-                statement,
-                statements.parse_adjustment(form.amount.data),
-                form.reason.data,
-                current_user._get_current_object(),
-            )
-        except DomainError as error:
-            if "field" not in error.details:
-                raise
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            db.session.commit()
-            return action_answer(
-                statement,
-                _("已添加调整，对账单 #%(id)d 等待厂家再次确认", id=statement_id),
-                _render_detail,
-                "merchant.statement_detail",
-            )
-    return _render_detail(statement, 422, adjustment_form=form)
+    return form_action(
+        form,
+        statement,
+        lambda: statements.add_adjustment(
+            merchant,
+            statement,
+            statements.parse_adjustment(form.amount.data),
+            form.reason.data,
+            current_user._get_current_object(),
+        ),
+        _("已添加调整，对账单 #%(id)d 等待厂家再次确认", id=statement_id),
+        lambda: _render_detail(statement, 422, adjustment_form=form),
+        _render_detail,
+        "merchant.statement_detail",
+    )
 
 
 # --- shared with the supplier pages and the API ---------------------------------------------
@@ -385,6 +370,31 @@ def action_answer(
     if htmx:
         return with_trigger(no_swap(), STATEMENTS_CHANGED)
     return finish(redirect(url_for(detail_endpoint, statement_id=statement.id), 303))
+
+
+def form_action(
+    form: FlaskForm,
+    statement: Statement,
+    act: Callable[[], object],
+    message: str,
+    render_form: Callable[[], Response],
+    render_detail: Callable[[Statement], Response],
+    detail_endpoint: str,
+) -> Response:
+    """A review action posted with a form (a dispute, an answer, an adjustment): a refusal about
+    a field comes back on the form (422); any other refusal is the error toast."""
+    if form.validate_on_submit():
+        try:
+            act()
+        except DomainError as error:
+            if "field" not in error.details:
+                raise
+            db.session.rollback()
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            return action_answer(statement, message, render_detail, detail_endpoint)
+    return render_form()
 
 
 def download_response(statement: Statement, file_format: str) -> Response:

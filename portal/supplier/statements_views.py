@@ -14,15 +14,15 @@ from wtforms.validators import Length
 
 from portal import statements
 from portal.authz import current_supplier
-from portal.errors import DomainError
 from portal.extensions import db
-from portal.forms import REQUIRED, attach_error
+from portal.forms import REQUIRED
 from portal.htmx import render
 from portal.merchant.statements_views import (
     DETAIL_TARGET,
     action_answer,
     detail_context,
     download_response,
+    form_action,
     list_context,
     positive_id,
     statement_for,
@@ -118,21 +118,14 @@ def statement_dispute(statement_id: int) -> Response:
     supplier = current_supplier()
     statement = statement_for(supplier, statement_id)
     form = DisputeForm()
-    if form.validate_on_submit():
-        try:
-            statements.dispute_statement(
-                supplier, statement, form.reason.data, current_user._get_current_object()
-            )
-        except DomainError as error:
-            if "field" not in error.details:
-                raise  # not ready / already settled: the refusal toast says so
-            attach_error(form, error)
-        else:
-            db.session.commit()
-            return action_answer(
-                statement,
-                _("已对对账单 #%(id)d 提出异议，商家会看到原因", id=statement_id),
-                _render_detail,
-                "supplier.statement_detail",
-            )
-    return _render_detail(statement, form, status=422)
+    return form_action(
+        form,
+        statement,
+        lambda: statements.dispute_statement(
+            supplier, statement, form.reason.data, current_user._get_current_object()
+        ),
+        _("已对对账单 #%(id)d 提出异议，商家会看到原因", id=statement_id),
+        lambda: _render_detail(statement, form, status=422),
+        _render_detail,
+        "supplier.statement_detail",
+    )
