@@ -17,7 +17,7 @@ from flask.cli import AppGroup
 from flask_migrate import upgrade
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
-from portal import accounts, allocation, bindings, checks
+from portal import accounts, allocation, bindings, checks, dispatch, prices, statements, tracking
 from portal.demo_data import STATUS_TEXTS, generate_orders
 from portal.errors import DomainError
 from portal.extensions import db
@@ -27,6 +27,8 @@ from portal.keyring import current_keyring
 from portal.models import Binding, Merchant, Order, Supplier, User
 from portal.models.orders import PLATFORM_AWAITING, STAGE_UNASSIGNED
 from portal.orders.upsert import upsert_orders
+from portal.printing import jobs as printing
+from portal.printing.labels import DEFAULT_LABEL_SIZE
 from portal.privacy import DecryptionError, KeyRing, decrypt, name_index, order_aad, reencrypt
 
 portal_cli = AppGroup("portal", help="代发门户 administration.")
@@ -202,7 +204,57 @@ def _demo_orders(merchant_user: User, supplier: Supplier) -> str:
     ).all()
     assigned = allocation.assign_orders(merchant, assignable, supplier, merchant_user)
     db.session.commit()
-    return f"{result.created} orders, {len(assigned.done)} assigned to demo_factory"
+    story = _demo_story(merchant_user, supplier, list(assigned.done))
+    return f"{result.created} orders, {len(assigned.done)} assigned to demo_factory ({story})"
+
+
+DEMO_PRINTED = 8  # of the assigned orders: labels printed (the first ones) …
+DEMO_RETURNED = 6  # … tracking numbers returned …
+DEMO_DISPATCHED = 3  # … and dispatched
+
+
+def _demo_story(merchant_user: User, supplier: Supplier, order_nos: list[str]) -> str:
+    """The rest of the story through the services a user's clicks call, so every tab and page
+    has something: labels printed, tracking returned, orders dispatched, every SKU priced, and
+    today's statement built and confirmed by the factory."""
+    merchant, factory_user = merchant_user.merchant, supplier.user
+    keys = sorted(
+        set(
+            db.session.scalars(
+                select(Order.sku_key).where(
+                    Order.merchant_id == merchant.id, Order.order_no.in_(order_nos)
+                )
+            )
+        )
+    )
+    for index, key in enumerate(keys):  # priced before the returns, so the lines have a price
+        prices.set_price(supplier, merchant.id, key, f"{28 + 3 * index}.50", factory_user)
+    job = printing.create_print_job(
+        supplier, order_nos[:DEMO_PRINTED], "ZTO", DEFAULT_LABEL_SIZE, "", factory_user
+    ).job
+    if job is not None:
+        printing.render_print_job(current_keyring(), supplier, job, factory_user)
+    items = [
+        tracking.TrackingItem(number, "ZTO", f"7731{index:08d}")
+        for index, number in enumerate(order_nos[:DEMO_RETURNED], start=1)
+    ]
+    returned = tracking.return_tracking(supplier, items, factory_user).returned
+    db.session.commit()
+    dispatched = dispatch.dispatch_orders(
+        merchant, list(returned[:DEMO_DISPATCHED]), merchant_user
+    ).dispatched
+    db.session.commit()
+    today = statements.shanghai_day(statements.now_utc())
+    statement = statements.request_statement(merchant, supplier.id, today, today, merchant_user)
+    db.session.commit()
+    statements.build_statement(statement.id)  # the worker's job, done here and now
+    db.session.refresh(statement)
+    statements.confirm_statement(supplier, statement, factory_user)
+    db.session.commit()
+    return (
+        f"{len(keys)} SKUs priced, {DEMO_PRINTED} printed, {len(returned)} returned, "
+        f"{len(dispatched)} dispatched, statement #{statement.id} confirmed"
+    )
 
 
 def demo_rows(orders: Iterator[Mapping[str, Any]], first_row: int = 2) -> Iterator[ImportedOrder]:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from portal.demo_data import generate_orders, write_platform_export
 from portal.extensions import db
 from portal.keyring import current_keyring
-from portal.models import Binding, ImportJob, Merchant, Order, User
+from portal.models import Binding, ImportJob, Merchant, Order, Price, Statement, User
 from portal.privacy import reveal_receiver, token_version
 from tests.conftest import PASSWORD
 
@@ -63,6 +63,7 @@ def test_create_token_prints_a_working_token(app, runner, factory):
 def test_demo_is_idempotent_and_brings_orders(app, runner):
     first = invoke(runner, "demo").output
     assert "demo_shop" in first and "300 orders" in first
+    assert "3 dispatched, statement #1 confirmed" in first
     with app.app_context():
         snapshot = (count(User), count(Binding), count(Order))
     second = invoke(runner, "demo").output
@@ -78,6 +79,17 @@ def test_demo_is_idempotent_and_brings_orders(app, runner):
         assert count(Order, Order.after_sale_active.is_(True)) > 0
         assert count(Order, Order.platform_status != "awaiting_shipment") > 0
         assert count(Order, Order.address_complete.is_(True)) > 250
+        # The whole story, so a new user sees every tab and page filled (issue 16).
+        mine = Order.supplier_id == factory_user.supplier.id
+        assert count(Order, mine, Order.stage == "assigned", Order.print_count > 0) == 2
+        assert count(Order, mine, Order.stage == "assigned", Order.print_count == 0) > 0
+        assert count(Order, mine, Order.stage == "returned") == 3
+        assert count(Order, mine, Order.stage == "dispatched") == 3
+        assert count(Price, Price.supplier_id == factory_user.supplier.id) > 0
+        [statement] = db.session.scalars(select(Statement)).all()
+        assert (statement.status, statement.review_status) == ("ready", "confirmed")
+        assert (statement.line_count, statement.missing_price_count) == (6, 0)
+        assert statement.total_fen > 0
 
 
 def test_demo_orders_benchmark_spreads_orders_over_merchants(app, runner):
