@@ -14,6 +14,7 @@ from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import (  # noqa: F401  (tasks and sweepers register on import)
+    analytics,
     formatting,
     import_jobs,
     maintenance,

@@ -252,18 +252,26 @@ def deadline_state(row: Any, now: datetime) -> str:
 
 def due_counts(supplier: Supplier, now: datetime) -> dict[str, int]:
     """Orders still to print or ship: how many are past 承诺发货时间, how many due soon."""
-    row = db.session.execute(
+    by_merchant = workload_by_merchant(supplier, now).values()
+    return {key: sum(counts[key] for counts in by_merchant) for key in ("overdue", "soon")}
+
+
+def workload_by_merchant(supplier: Supplier, now: datetime) -> dict[int, dict[str, int]]:
+    """Today's work per merchant: orders to print, due within DUE_SOON, past 承诺发货时间."""
+    rows = db.session.execute(
         select(
-            func.coalesce(func.sum(case((Order.promise_ship_at < now, 1), else_=0)), 0).label(
-                "overdue"
-            ),
-            func.coalesce(
-                func.sum(case((Order.promise_ship_at.between(now, now + DUE_SOON), 1), else_=0)),
-                0,
-            ).label("soon"),
-        ).where(_current(supplier), Order.stage == STAGE_ASSIGNED)
-    ).one()
-    return {"overdue": int(row.overdue), "soon": int(row.soon)}
+            Order.merchant_id,
+            func.sum(case((Order.print_count == 0, 1), else_=0)),
+            func.sum(case((Order.promise_ship_at.between(now, now + DUE_SOON), 1), else_=0)),
+            func.sum(case((Order.promise_ship_at < now, 1), else_=0)),
+        )
+        .where(_current(supplier), Order.stage == STAGE_ASSIGNED)
+        .group_by(Order.merchant_id)
+    )
+    return {
+        merchant_id: {"to_print": int(to_print), "soon": int(soon), "overdue": int(overdue)}
+        for merchant_id, to_print, soon, overdue in rows
+    }
 
 
 def tab_counts(

@@ -9,6 +9,12 @@ from portal.models.accounts import (
     User,
 )
 from portal.models.allocation import AllocationRule, SkuAllocationRule, SupplierSkuCode
+from portal.models.analytics import (
+    AnalyticsDaily,
+    AnalyticsOrderFacts,
+    AnalyticsProgress,
+    AnalyticsReturnHours,
+)
 from portal.models.base import Base
 from portal.models.bindings import Binding
 from portal.models.dispatch import WebhookDelivery
@@ -27,6 +33,10 @@ from portal.models.tracking import OrderParcel, Parcel
 
 __all__ = [
     "AllocationRule",
+    "AnalyticsDaily",
+    "AnalyticsOrderFacts",
+    "AnalyticsProgress",
+    "AnalyticsReturnHours",
     "ApiToken",
     "Assignment",
     "Base",

@@ -14,6 +14,8 @@ ROLE_MERCHANT = "merchant"
 ROLE_SUPPLIER = "supplier"
 LABEL_PRIVATE = "private"
 LABEL_FULL = "full"
+# 当日发货截单时间 (seed 002): orders paid before it ship the same day.
+DEFAULT_CUTOFF_MINUTES = 16 * 60  # 16:00 Asia/Shanghai
 
 
 class User(UserMixin, Base):
@@ -71,6 +73,10 @@ class Merchant(Base):
     # label the factory prints itself no courier could deliver or call.
     label_style: Mapped[str] = mapped_column(String(10), default=LABEL_FULL)
     auto_dispatch: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Minutes after Asia/Shanghai midnight (the shipping analytics' same-day rule).
+    same_day_cutoff: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_CUTOFF_MINUTES, server_default=str(DEFAULT_CUTOFF_MINUTES)
+    )
     # Optional ERP webhook for dispatches: POSTed JSON signed with HMAC-SHA256 of the secret.
     webhook_url: Mapped[str] = mapped_column(String(300), default="", server_default="")
     webhook_secret: Mapped[str] = mapped_column(String(64), default="", server_default="")

@@ -72,6 +72,8 @@ class Order(Base):
         Index("ix_orders_supplier_merchant_sku", "supplier_id", "merchant_id", "sku_key", "id"),
         # The batch-shipping export: a merchant's dispatches since a time.
         Index("ix_orders_merchant_dispatched_at", "merchant_id", "dispatched_at"),
+        # The analytics worker reads the orders changed since its last pass.
+        Index("ix_orders_updated_at", "updated_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
