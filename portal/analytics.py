@@ -340,7 +340,10 @@ def rebuild_merchant(merchant_id: int) -> int:
     return changed
 
 
-@queue.task("analytics.rebuild_merchant")
+REBUILD_MERCHANT = "analytics.rebuild_merchant"
+
+
+@queue.task(REBUILD_MERCHANT)
 def rebuild_merchant_job(merchant_id: int) -> None:
     rebuild_merchant(merchant_id)
 
@@ -349,6 +352,15 @@ def rebuild_merchant_job(merchant_id: int) -> None:
 def keep_analytics_current() -> None:
     """Sweepers run when a worker starts and every minute."""
     refresh()
+
+
+def cutoff_time(merchant: Merchant) -> time:
+    return time(*divmod(merchant.same_day_cutoff, 60))
+
+
+def schedule_rebuild(merchant: Merchant) -> None:
+    """After a committed cut-off change: the worker recounts the merchant's orders."""
+    queue.enqueue(REBUILD_MERCHANT, merchant.id)
 
 
 def set_cutoff(merchant: Merchant, cutoff_minutes: int) -> bool:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, RadioField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    PasswordField,
+    RadioField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
@@ -91,6 +98,13 @@ class PreferencesForm(FlaskForm):
         validators=[REQUIRED],
     )
     auto_dispatch = BooleanField(_l("厂家回传运单号后自动发货"))
+    same_day_cutoff = TimeField(
+        _l("当日发货截单时间"),
+        validators=[Optional()],
+        description=_l(
+            "此时间前付款的订单应当天回传运单号，之后的次日截单前回传（用于「数据」统计）"
+        ),
+    )
 
 
 class TokenForm(FlaskForm):

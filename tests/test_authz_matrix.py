@@ -14,6 +14,7 @@ from portal.keyring import current_keyring
 from portal.models import ApiToken, Merchant, Order, Supplier, User
 from portal.orders.upsert import upsert_orders
 from tests import (
+    authz_analytics,
     authz_dispatch,
     authz_prices,
     authz_statements,
@@ -87,6 +88,7 @@ SUPPLIER_MODULES = (
     authz_dispatch,
     authz_prices,
     authz_statements,
+    authz_analytics,
 )
 ROUTES = {
     **BASE_ROUTES,

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import case, func, select
 
-from portal import accounts, bindings, dispatch, statements
+from portal import accounts, analytics, bindings, dispatch, statements
 from portal.authz import current_merchant, install_role_gate
 from portal.errors import DomainError
 from portal.extensions import db
@@ -153,7 +153,10 @@ def _render_settings(status: int = 200, **forms: object) -> Response:
     context = {
         "profile_form": _profile_form(merchant),
         "preferences_form": PreferencesForm(
-            formdata=None, label_style=merchant.label_style, auto_dispatch=merchant.auto_dispatch
+            formdata=None,
+            label_style=merchant.label_style,
+            auto_dispatch=merchant.auto_dispatch,
+            same_day_cutoff=analytics.cutoff_time(merchant),
         ),
         "address_form": ReturnAddressForm(formdata=None),
         "editing": None,  # the return address in the form, when it edits one
@@ -212,12 +215,19 @@ def settings_profile() -> Response:
 def settings_preferences() -> Response:
     form = PreferencesForm()
     if form.validate_on_submit():
+        merchant = current_merchant()
         accounts.update_merchant_settings(
-            current_merchant(),
+            merchant,
             label_style=form.label_style.data,
             auto_dispatch=bool(form.auto_dispatch.data),
         )
+        cutoff = form.same_day_cutoff.data
+        recount = cutoff is not None and analytics.set_cutoff(
+            merchant, cutoff.hour * 60 + cutoff.minute
+        )
         db.session.commit()
+        if recount:
+            analytics.schedule_rebuild(merchant)
         notify(_("设置已保存"))
         return _render_settings()
     return _render_settings(status=422, preferences_form=form)
