@@ -42,12 +42,12 @@ from flask import Flask  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import create_engine, make_url, text  # noqa: E402
 
-from bench import dataset, sections, server  # noqa: E402
+from bench import analytics_section, dataset, sections, server  # noqa: E402
 from bench.measure import Profiler  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
 
-SECTIONS = ("lists", "import", "assign", "tracking", "dispatch", "statement", "http")
+SECTIONS = ("lists", "import", "assign", "tracking", "dispatch", "statement", "analytics", "http")
 ALIASES = {"batch": ("assign", "tracking", "dispatch")}
 # BENCH_DATA_DIR: a data folder of its own for a run alongside another one
 DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR") or BENCH_DIR / ".data")
@@ -68,6 +68,10 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "statement_xlsx": ("≤", 10.0, "s"),
     "statement_xlsx_download": ("≤", 10.0, "s"),
     "statement_peak_memory": ("flat", 1.5, "growth"),
+    # Issue 21: the 数据 pages and the analytics API.
+    "analytics_merchant_page": ("≤", 300.0, "p95 ms"),
+    "analytics_supplier_page": ("≤", 300.0, "p95 ms"),
+    "analytics_api": ("≤", 300.0, "p95 ms"),
 }
 BATCH_RATIO_TARGET = 10.0
 # A list over HTTP serves at least this share of the ping endpoint's req/s (same server, run).
@@ -374,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
             results += sections.run_statement(
                 scene, args.statement_lines, memory=not args.skip_memory
             )
+        elif section == "analytics":
+            results += analytics_section.run_analytics(scene, args.requests)
         elif section == "http":
             results += run_http_section(scene, args, url, keys, secret)
     scene.engine.dispose()

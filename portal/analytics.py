@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, tuple_
+from sqlalchemy import ColumnElement, case, delete, func, select, tuple_, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -43,6 +43,7 @@ from portal.models import (
     AnalyticsOrderFacts,
     AnalyticsProgress,
     AnalyticsReturnHours,
+    AnalyticsReturnHoursMonthly,
     Binding,
     Merchant,
     Order,
@@ -72,6 +73,8 @@ MARGIN = timedelta(minutes=2)
 PROGRESS_ID = 1
 MICROSECOND = timedelta(microseconds=1)
 TENTH_MICROS = 360_000_000  # a tenth of an hour
+HOUR_MICROS = 10 * TENTH_MICROS
+FINE_TENTHS = 100  # latencies under 10 h keep their tenths
 
 
 # --- what one order counts for ---------------------------------------------------------------
@@ -105,6 +108,8 @@ class Facts:
                 yield "daily", (*pair, self.returned_day), "after_sale"
             if self.return_tenths is not None:
                 yield "hours", (*pair, self.returned_day, self.return_tenths), "orders"
+                month = self.returned_day.replace(day=1)
+                yield "hours_month", (*pair, month, self.return_tenths), "orders"
         if self.dispatched_day:
             yield "daily", (*pair, self.dispatched_day), "dispatched"
         if self.paid_day and self.paid_kind:
@@ -134,9 +139,13 @@ def same_day_deadline(paid_at: datetime, cutoff_minutes: int) -> tuple[datetime,
 
 
 def return_tenths(assigned_at: datetime, returned_at: datetime) -> int:
-    """Hours from assignment to return in tenths, rounded half up, never negative."""
+    """Hours from assignment to return in tenths: to 0.1 h under 10 h, to the whole hour
+    beyond (so a period's histogram stays a few hundred rows), rounded half up, never < 0."""
     micros = max(0, (returned_at - assigned_at) // MICROSECOND)
-    return (micros + TENTH_MICROS // 2) // TENTH_MICROS
+    tenths = (micros + TENTH_MICROS // 2) // TENTH_MICROS
+    if tenths < FINE_TENTHS:
+        return tenths
+    return (micros + HOUR_MICROS // 2) // HOUR_MICROS * 10
 
 
 def facts_of(order: Any, cutoff_minutes: int) -> Facts | None:
@@ -253,6 +262,7 @@ def _apply(order_rows: Sequence[Any]) -> int:
 _TABLES = {
     "daily": (AnalyticsDaily, ("merchant_id", "supplier_id", "day")),
     "hours": (AnalyticsReturnHours, ("merchant_id", "supplier_id", "day", "tenths")),
+    "hours_month": (AnalyticsReturnHoursMonthly, ("merchant_id", "supplier_id", "month", "tenths")),
 }
 _DAILY_COUNTERS = (
     "assigned",
@@ -515,38 +525,18 @@ def _report(
     now = now.astimezone(UTC)
     today = local_day(now)
     start, end = check_period(start, end, today)
-    owner = _column(AnalyticsDaily, side.owner)
-    rows = (
-        db.session.execute(
-            select(AnalyticsDaily).where(owner == owner_id, AnalyticsDaily.day.between(start, end))
-        )
-        .scalars()
-        .all()
-    )
-    partner_ids = {getattr(row, side.partner) for row in rows} | _bound_partners(side, owner_id)
-    cutoffs = _cutoffs(side, owner_id, partner_ids)
-
-    by_partner: dict[int, Counts] = defaultdict(Counts)
-    by_day: dict[date, Counts] = defaultdict(Counts)
-    for row in rows:
-        counts = _day_counts(row, cutoffs[row.merchant_id], now)
-        by_partner[getattr(row, side.partner)].add(counts)
-        by_day[row.day].add(counts)
+    by_partner = _partner_counts(side, owner_id, start, end, now)
+    by_day = _day_counts(side, owner_id, start, end, today)
     if start <= today <= end:
         for partner_id, overdue in _overdue_today(side, owner_id, now).items():
             late = Counts(overdue=overdue, promise_decided=overdue)
             by_partner[partner_id].add(late)
             by_day[today].add(late)
-    hours_owner = _column(AnalyticsReturnHours, side.owner)
-    hours_partner = _column(AnalyticsReturnHours, side.partner)
-    for partner_id, tenths, orders in db.session.execute(
-        select(hours_partner, AnalyticsReturnHours.tenths, func.sum(AnalyticsReturnHours.orders))
-        .where(hours_owner == owner_id, AnalyticsReturnHours.day.between(start, end))
-        .group_by(hours_partner, AnalyticsReturnHours.tenths)
-    ):
+    for partner_id, tenths, orders in _return_hours(side, owner_id, start, end):
         if orders:
             by_partner[partner_id].hours[tenths] += int(orders)
 
+    partner_ids = set(by_partner) | _bound_partners(side, owner_id)
     names = _partner_names(side, partner_ids)
     statements = _statement_totals(side, owner_id, start, end)
     items = []
@@ -562,27 +552,130 @@ def _report(
     return Report(start, end, items, daily, total)
 
 
-def _day_counts(row: AnalyticsDaily, cutoff_minutes: int, now: datetime) -> Counts:
-    """One roll-up row as counts at `now`: open orders count once their deadline passed."""
-    next_day = row.day + timedelta(days=1)
-    day_over = now >= local_midnight(next_day)
-    same_day_decided = row.paid_met + row.paid_missed
-    if day_over:
-        same_day_decided += row.paid_open_before
-    if now >= cutoff_at(next_day, cutoff_minutes):
-        same_day_decided += row.paid_open_after
-    # Open orders of a past day are all overdue; today's are counted from their facts.
-    open_overdue = row.promise_open if day_over else 0
-    return Counts(
-        assigned=row.assigned,
-        returned=row.returned,
-        dispatched=row.dispatched,
-        after_sale=row.after_sale,
-        same_day_met=row.paid_met,
-        same_day_decided=same_day_decided,
-        overdue=row.promise_late + open_overdue,
-        promise_decided=row.promise_on_time + row.promise_late + open_overdue,
+def _sum(column: Any, condition: ColumnElement[bool] | None = None) -> Any:
+    if condition is None:
+        return func.coalesce(func.sum(column), 0)
+    return func.coalesce(func.sum(case((condition, column), else_=0)), 0)
+
+
+def _partner_counts(
+    side: _Side, owner_id: int, start: date, end: date, now: datetime
+) -> dict[int, Counts]:
+    """The period's roll-ups summed per partner. Open orders count once their deadline passed:
+    paid before the cut-off on a day before today, after it on a day before yesterday (or
+    yesterday, once today's cut-off passed); 承诺发货时间 on a day before today."""
+    today = local_day(now)
+    yesterday = today - timedelta(days=1)
+    daily = AnalyticsDaily
+    partner = _column(daily, side.partner)
+    rows = db.session.execute(
+        select(
+            partner,
+            _sum(daily.assigned),
+            _sum(daily.returned),
+            _sum(daily.dispatched),
+            _sum(daily.after_sale),
+            _sum(daily.paid_met),
+            _sum(daily.paid_missed),
+            _sum(daily.paid_open_before, daily.day < today),
+            _sum(daily.paid_open_after, daily.day < yesterday),
+            _sum(daily.paid_open_after, daily.day == yesterday),
+            _sum(daily.promise_on_time),
+            _sum(daily.promise_late),
+            _sum(daily.promise_open, daily.day < today),
+        )
+        .where(_column(daily, side.owner) == owner_id, daily.day.between(start, end))
+        .group_by(partner)
+    ).all()
+    merchant_ids = {owner_id} if side is MERCHANT_SIDE else {row[0] for row in rows}
+    cutoffs = _cutoffs(merchant_ids)
+    counts: dict[int, Counts] = defaultdict(Counts)
+    for row in rows:
+        partner_id, assigned, returned, dispatched, after_sale, met, missed = row[:7]
+        open_before, open_after, open_after_yesterday, on_time, late, overdue_open = row[7:]
+        merchant_id = owner_id if side is MERCHANT_SIDE else partner_id
+        if now >= cutoff_at(today, cutoffs[merchant_id]):
+            open_after += open_after_yesterday
+        counts[partner_id] = Counts(
+            assigned=assigned,
+            returned=returned,
+            dispatched=dispatched,
+            after_sale=after_sale,
+            same_day_met=met,
+            same_day_decided=met + missed + open_before + open_after,
+            overdue=late + overdue_open,
+            promise_decided=on_time + late + overdue_open,
+        )
+    return counts
+
+
+def _day_counts(
+    side: _Side, owner_id: int, start: date, end: date, today: date
+) -> dict[date, Counts]:
+    """Each day's assigned, dispatched and 承诺发货时间 figures, all partners together."""
+    daily = AnalyticsDaily
+    rows = db.session.execute(
+        select(
+            daily.day,
+            _sum(daily.assigned),
+            _sum(daily.dispatched),
+            _sum(daily.promise_on_time),
+            _sum(daily.promise_late),
+            _sum(daily.promise_open, daily.day < today),
+        )
+        .where(_column(daily, side.owner) == owner_id, daily.day.between(start, end))
+        .group_by(daily.day)
     )
+    counts: dict[date, Counts] = defaultdict(Counts)
+    for day, assigned, dispatched, on_time, late, overdue_open in rows:
+        counts[day] = Counts(
+            assigned=assigned,
+            dispatched=dispatched,
+            overdue=late + overdue_open,
+            promise_decided=on_time + late + overdue_open,
+        )
+    return counts
+
+
+def _return_hours(side: _Side, owner_id: int, start: date, end: date) -> list[Any]:
+    """(partner, tenths, orders) over the period: whole months from the monthly histogram,
+    the days before and after them from the daily one."""
+    first_month = start if start.day == 1 else _next_month(start)
+    after_months = _month_start(end + timedelta(days=1))
+    parts = []
+    if first_month < after_months:
+        monthly = AnalyticsReturnHoursMonthly
+        parts.append(
+            select(_column(monthly, side.partner), monthly.tenths, monthly.orders).where(
+                _column(monthly, side.owner) == owner_id,
+                monthly.month >= first_month,
+                monthly.month < after_months,
+            )
+        )
+        edges = [(start, first_month - timedelta(days=1)), (after_months, end)]
+    else:
+        edges = [(start, end)]
+    hours = AnalyticsReturnHours
+    for first, last in edges:
+        if first <= last:
+            parts.append(
+                select(_column(hours, side.partner), hours.tenths, hours.orders).where(
+                    _column(hours, side.owner) == owner_id, hours.day.between(first, last)
+                )
+            )
+    both = union_all(*parts).subquery()
+    partner, tenths, orders = both.c
+    return list(
+        db.session.execute(select(partner, tenths, func.sum(orders)).group_by(partner, tenths))
+    )
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 def _overdue_today(side: _Side, owner_id: int, now: datetime) -> dict[int, int]:
@@ -611,9 +704,8 @@ def _bound_partners(side: _Side, owner_id: int) -> set[int]:
     )
 
 
-def _cutoffs(side: _Side, owner_id: int, partner_ids: set[int]) -> dict[int, int]:
-    """merchant id → its cut-off, for every merchant whose rows are read."""
-    merchant_ids = {owner_id} if side is MERCHANT_SIDE else partner_ids
+def _cutoffs(merchant_ids: set[int]) -> dict[int, int]:
+    """merchant id → its same-day cut-off."""
     if not merchant_ids:
         return {}
     rows = db.session.execute(

@@ -25,6 +25,7 @@ from portal.models import (
     AnalyticsOrderFacts,
     AnalyticsProgress,
     AnalyticsReturnHours,
+    AnalyticsReturnHoursMonthly,
     Binding,
     Merchant,
     Order,
@@ -34,9 +35,11 @@ from portal.models.bindings import BINDING_ACTIVE
 from portal.models.orders import STAGE_ASSIGNED, STAGE_DISPATCHED, STAGE_RETURNED
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-# A fixed calendar for the generated data: never today's date.
-BASE_DAY = date(2031, 3, 10)
+# A fixed calendar for the generated data: never today's date. Day 0 is the first of a month
+# after a whole month (February 2031: days -28 … -1), so periods cover whole months too.
+BASE_DAY = date(2031, 3, 1)
 WINDOW_DAYS = 6
+FIRST_DAY = -40
 
 
 def local(day_offset: int, moment: time) -> datetime:
@@ -65,7 +68,8 @@ def edge_times(cutoff: int) -> st.SearchStrategy[time]:
 
 
 def moments(cutoff: int) -> st.SearchStrategy[datetime]:
-    return st.builds(local, st.integers(-1, WINDOW_DAYS), edge_times(cutoff))
+    days = st.one_of(st.integers(-1, WINDOW_DAYS), st.sampled_from([-29, -28, -15, -1]))
+    return st.builds(local, days, edge_times(cutoff))
 
 
 def gaps() -> st.SearchStrategy[timedelta]:
@@ -78,6 +82,8 @@ def gaps() -> st.SearchStrategy[timedelta]:
                 timedelta(minutes=3, microseconds=-1),
                 timedelta(minutes=6),
                 timedelta(hours=16),
+                timedelta(hours=9, minutes=57),  # 9.95 h: the last tenth, and the first hour
+                timedelta(hours=10, minutes=29, seconds=59),
             ]
         ),
         st.builds(timedelta, seconds=st.integers(0, 3 * 86400)),
@@ -114,8 +120,16 @@ def scenario(draw: Any) -> dict[str, Any]:
                 "after_sale_active": draw(st.booleans()),
             }
         )
-    first = draw(st.integers(-1, today))  # a period starts no later than today
-    last = draw(st.integers(first, WINDOW_DAYS))
+    first = draw(
+        st.one_of(
+            st.integers(-1, today),
+            st.integers(FIRST_DAY, today),
+            st.sampled_from([FIRST_DAY, -29, -28, -27]),  # around February's edges
+        )
+    )
+    last = draw(
+        st.one_of(st.integers(first, WINDOW_DAYS), st.integers(max(first, -1), WINDOW_DAYS))
+    )
     changes = draw(st.lists(st.tuples(st.integers(0, 30), st.sampled_from(CHANGES)), max_size=6))
     return {
         "cutoff": cutoff,
@@ -184,11 +198,19 @@ def expected(
             for o in returned
         )
 
+        def bucket(value: Fraction) -> int:
+            """In tenths: to 0.1 h under 10 h, to the whole hour beyond."""
+            tenths = math.floor(value * 10 + Fraction(1, 2))
+            return tenths if tenths < 100 else math.floor(value + Fraction(1, 2)) * 10
+
         def percentile(share: float) -> float | None:
             if not hours:
                 return None
-            value = hours[math.ceil(share * len(hours)) - 1]
-            return math.floor(value * 10 + Fraction(1, 2)) / 10
+            return bucket(hours[math.ceil(share * len(hours)) - 1]) / 10
+
+        histogram: dict[int, int] = {}
+        for value in hours:
+            histogram[bucket(value)] = histogram.get(bucket(value), 0) + 1
 
         def rate(part: int, whole: int) -> float | None:
             return part / whole if whole else None
@@ -204,6 +226,7 @@ def expected(
             "return_hours_p50": percentile(0.5),
             "return_hours_p90": percentile(0.9),
             "after_sale_rate": rate(sum(o.after_sale_active for o in returned), len(returned)),
+            "hours": histogram,
         }
 
     partners = {getattr(o, partner_key) for o in mine}
@@ -253,6 +276,7 @@ def figures_of(counts: analytics.Counts) -> dict[str, Any]:
         "return_hours_p50": counts.return_hours_p50,
         "return_hours_p90": counts.return_hours_p90,
         "after_sale_rate": counts.after_sale_rate,
+        "hours": {tenths: n for tenths, n in counts.hours.items() if n},
     }
 
 
@@ -279,7 +303,13 @@ def _setup(app: Flask, factory: Any) -> dict[str, int]:
 
 
 def _reset(ids: dict[str, int], cutoff: int) -> None:
-    for model in (AnalyticsOrderFacts, AnalyticsDaily, AnalyticsReturnHours, AnalyticsProgress):
+    for model in (
+        AnalyticsOrderFacts,
+        AnalyticsDaily,
+        AnalyticsReturnHours,
+        AnalyticsReturnHoursMonthly,
+        AnalyticsProgress,
+    ):
         db.session.execute(delete(model))
     db.session.execute(delete(Order))
     db.session.execute(

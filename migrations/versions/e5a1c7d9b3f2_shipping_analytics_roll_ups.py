@@ -84,6 +84,20 @@ def upgrade():
         batch_op.create_index('ix_analytics_return_hours_supplier', ['supplier_id', 'merchant_id', 'day'], unique=False)
 
     op.create_table(
+        'analytics_return_hours_monthly',
+        sa.Column('merchant_id', sa.Integer(), nullable=False),
+        sa.Column('supplier_id', sa.Integer(), nullable=False),
+        sa.Column('month', sa.Date(), nullable=False),
+        sa.Column('tenths', sa.Integer(), nullable=False),
+        sa.Column('orders', sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], name=op.f('fk_analytics_return_hours_monthly_merchant_id_merchants')),
+        sa.ForeignKeyConstraint(['supplier_id'], ['suppliers.id'], name=op.f('fk_analytics_return_hours_monthly_supplier_id_suppliers')),
+        sa.PrimaryKeyConstraint('merchant_id', 'supplier_id', 'month', 'tenths', name=op.f('pk_analytics_return_hours_monthly')),
+    )
+    with op.batch_alter_table('analytics_return_hours_monthly', schema=None) as batch_op:
+        batch_op.create_index('ix_analytics_return_hours_monthly_supplier', ['supplier_id', 'merchant_id', 'month'], unique=False)
+
+    op.create_table(
         'analytics_progress',
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('scanned_until', sa.DateTime(), nullable=True),
@@ -93,6 +107,9 @@ def upgrade():
 
 def downgrade():
     op.drop_table('analytics_progress')
+    with op.batch_alter_table('analytics_return_hours_monthly', schema=None) as batch_op:
+        batch_op.drop_index('ix_analytics_return_hours_monthly_supplier')
+    op.drop_table('analytics_return_hours_monthly')
     with op.batch_alter_table('analytics_return_hours', schema=None) as batch_op:
         batch_op.drop_index('ix_analytics_return_hours_supplier')
     op.drop_table('analytics_return_hours')

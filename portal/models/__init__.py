@@ -14,6 +14,7 @@ from portal.models.analytics import (
     AnalyticsOrderFacts,
     AnalyticsProgress,
     AnalyticsReturnHours,
+    AnalyticsReturnHoursMonthly,
 )
 from portal.models.base import Base
 from portal.models.bindings import Binding
@@ -37,6 +38,7 @@ __all__ = [
     "AnalyticsOrderFacts",
     "AnalyticsProgress",
     "AnalyticsReturnHours",
+    "AnalyticsReturnHoursMonthly",
     "ApiToken",
     "Assignment",
     "Base",

@@ -99,6 +99,22 @@ class AnalyticsReturnHours(Base):
     orders: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class AnalyticsReturnHoursMonthly(Base):
+    """The same histogram per calendar month: a year's percentiles read twelve of these and
+    the days of the partial months at the period's edges."""
+
+    __tablename__ = "analytics_return_hours_monthly"
+    __table_args__ = (
+        Index("ix_analytics_return_hours_monthly_supplier", "supplier_id", "merchant_id", "month"),
+    )
+
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
+    tenths: Mapped[int] = mapped_column(Integer, primary_key=True)
+    orders: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class AnalyticsProgress(Base):
     """How far the worker has read the orders' changes (one row); also its lock."""
 
