@@ -1,7 +1,7 @@
 """shipping analytics: the shop's same-day cut-off, per-order facts, daily roll-ups
 
 Revision ID: e5a1c7d9b3f2
-Revises: e5a1c7d3b902
+Revises: e5a1c7d3b902, f15a7c3e9b21 (also joins those two heads)
 Create Date: 2026-12-07 02:20:00.000000
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'e5a1c7d9b3f2'
-down_revision = 'e5a1c7d3b902'
+down_revision = ('e5a1c7d3b902', 'f15a7c3e9b21')
 branch_labels = None
 depends_on = None
 
