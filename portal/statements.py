@@ -624,6 +624,8 @@ def add_adjustment(
     db.session.add(adjustment)
     db.session.flush()
     _store_totals(statement.id)
+    # The stored XLSX predates the adjustment: downloads write it from the lines again.
+    db.session.execute(delete(StatementFile).where(StatementFile.statement_id == statement.id))
     db.session.refresh(statement)
     return adjustment
 

@@ -676,6 +676,10 @@ def test_settle_waits_for_the_factory_and_the_dashboards_show_who_is_next(world)
     assert response.status_code == 200
     assert "+9.90" in html(response) and "缺价订单按 9.90 元" in html(response)
     assert world.statement(statement_id).total_fen == 2500 + 990
+    for kind, read in (("csv", _csv_rows), ("xlsx", _xlsx_rows)):
+        rows = read(world.supplier.get(f"{detail_url}/download?format={kind}"))
+        assert rows[-2][:2] == ["调整", "缺价订单按 9.90 元"] and rows[-2][6] == "9.90", kind
+        assert rows[-1][6] == "34.90", kind
     assert stat(world.supplier, "/supplier/", "statements_to_confirm") == "1"
     supplier_page = html(world.supplier.get(detail_url))
     assert "商家添加调整" in supplier_page and "缺价订单按 9.90 元" in supplier_page

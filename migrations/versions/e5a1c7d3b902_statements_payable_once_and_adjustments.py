@@ -1,7 +1,7 @@
 """statements: a line payable once (already_in_statement), adjustments after a dispute
 
 Revision ID: e5a1c7d3b902
-Revises: 308010bc37ce
+Revises: f15a7c3e9b21
 Create Date: 2026-12-07 02:10:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'e5a1c7d3b902'
-down_revision = '308010bc37ce'
+down_revision = 'f15a7c3e9b21'
 branch_labels = None
 depends_on = None
 
