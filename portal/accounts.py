@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -26,7 +26,7 @@ from portal.models.accounts import LABEL_FULL, LABEL_PRIVATE, ROLE_MERCHANT, ROL
 from portal.models.base import utcnow
 from portal.privacy import is_valid_phone, normalize_phone, normalize_text
 from portal.regions import validate_region
-from portal.transactions import may_write
+from portal.transactions import may_write, write_apart
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +306,9 @@ def create_api_token(user: User, name: str) -> tuple[ApiToken, str]:
     return record, token
 
 
-def user_for_token(token: str) -> User | None:
+def api_token_for(token: str) -> ApiToken | None:
+    """The live token with its user and the user's shop; its use stamped (at most once a
+    minute)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
     # One query for the token, its user and the user's shop: every API request starts here.
@@ -325,21 +327,15 @@ def user_for_token(token: str) -> User | None:
             record.last_used_at = now  # this transaction holds the write lock anyway
         else:
             record_token_use(record.id, now)
-    return record.user
+    return record
 
 
 TOKEN_USE_INTERVAL = timedelta(minutes=1)
 
 
 def record_token_use(token_id: int, now: datetime) -> None:
-    """For a read-only request: stamp last_used_at in a short transaction of its own.
-
-    A read (GET) must never fail or wait because of bookkeeping: inside the request's read
-    transaction SQLite cannot upgrade a stale snapshot to a write while another request writes
-    (SQLITE_BUSY at once), and waiting for the write lock could take the whole busy timeout.
-    So the stamp waits at most a moment for the lock and is skipped when it cannot have it
-    (best effort: the next request stamps it).
-    """
+    """For a read-only request: stamp last_used_at apart, best effort (the next request
+    stamps it when the database was busy)."""
     stamp = (
         update(ApiToken)
         .where(
@@ -348,23 +344,7 @@ def record_token_use(token_id: int, now: datetime) -> None:
         )
         .values(last_used_at=now)
     )
-    try:
-        with db.engine.connect() as connection:
-            driver = connection.connection.driver_connection
-            sqlite = connection.dialect.name == "sqlite"
-            if sqlite:  # outside any transaction: pysqlite runs in autocommit mode here
-                driver.execute("PRAGMA busy_timeout=200")
-            try:
-                with connection.begin():
-                    if connection.dialect.name == "postgresql":
-                        connection.exec_driver_sql("SET LOCAL lock_timeout = '200ms'")
-                    connection.execute(stamp)
-            finally:
-                if sqlite:
-                    timeout = int(current_app.config["SQLITE_BUSY_TIMEOUT_MS"])
-                    driver.execute(f"PRAGMA busy_timeout={timeout}")
-    except OperationalError:
-        log.info("API token use not recorded (database busy)")
+    write_apart(stamp, "API token use")
 
 
 def list_api_tokens(user: User) -> list[ApiToken]:

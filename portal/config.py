@@ -57,6 +57,12 @@ class Config:
     TRUSTED_PROXIES = 0
 
     API_MAX_PER_PAGE = 200
+    # Per API token: this many requests a second sustained, bursts of up to API_RATE_BURST
+    # (0 turns the limit off). Counted in the database, or in Redis when this URL is set, so
+    # it holds across processes and hosts.
+    API_RATE_LIMIT = 50.0
+    API_RATE_BURST = 100
+    API_RATE_LIMIT_REDIS_URL: str | None = None
     PAGE_SIZE = 50
     # SQLite (embedded setup): page cache and memory map per connection, in MB.
     SQLITE_CACHE_MB = 64
@@ -80,6 +86,8 @@ class TestConfig(Config):
     WTF_CSRF_ENABLED = True
     # Tests create hundreds of users: a cheap hash keeps them fast; production keeps scrypt.
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # noqa: S105
+    # API suites send hundreds of requests a second; tests of the limit switch it on.
+    API_RATE_LIMIT = 0.0
     SERVER_NAME = "portal.test"
     PREFERRED_URL_SCHEME = "http"
 

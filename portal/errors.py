@@ -62,6 +62,7 @@ MESSAGES: dict[str, tuple[object, int]] = {
     "invalid_file": (_l("无法读取该文件，请上传平台导出的 CSV 或 XLSX 文件"), 422),
     # statements (DESIGN §7)
     "statement_rate_limited": (_l("对账单生成过于频繁"), 429),
+    "api_rate_limited": (_l("请求过于频繁，请稍后再试"), 429),
     "invalid_period": (_l("请选择正确的日期范围（最长一年，开始日期不能晚于今天）"), 422),
     "statement_not_failed": (_l("只有生成失败的对账单可以重试"), 409),
     "statement_not_ready": (_l("对账单还没有生成完成"), 409),

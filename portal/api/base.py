@@ -8,11 +8,13 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import Select
 
-from portal.accounts import user_for_token
+from portal.accounts import api_token_for
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import User
+from portal.models.base import utcnow
 from portal.pagination import page_args, paginate
+from portal.ratelimit import check_api_rate
 from portal.security import check_storable
 
 PUBLIC_ENDPOINTS = {"api.openapi"}
@@ -23,9 +25,11 @@ def authenticate_request() -> Response | None:
         return None
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    user = user_for_token(token.strip()) if scheme.lower() == "bearer" else None
-    if user is None:
+    record = api_token_for(token.strip()) if scheme.lower() == "bearer" else None
+    if record is None:
         raise DomainError("unauthorized")
+    check_api_rate(record.id, utcnow())
+    user = record.user
     g.api_user = user
     g.profile = user.merchant or user.supplier
     if g.profile is None:
