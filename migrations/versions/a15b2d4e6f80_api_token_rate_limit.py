@@ -1,7 +1,7 @@
 """api tokens: the rate limit's theoretical arrival time (GCRA)
 
 Revision ID: a15b2d4e6f80
-Revises: f15a7c3e9b21
+Revises: e5a1c7d9b3f2
 Create Date: 2026-12-07 03:00:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'a15b2d4e6f80'
-down_revision = 'f15a7c3e9b21'
+down_revision = 'e5a1c7d9b3f2'
 branch_labels = None
 depends_on = None
 
