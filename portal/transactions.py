@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from flask import current_app, has_request_context, request
@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 View = TypeVar("View", bound=Callable[..., object])
+Row = TypeVar("Row")
 
 
 def writes_on_get(view: View) -> View:
@@ -64,3 +65,30 @@ def write_apart(statement: Executable, what: str) -> Any:
     except OperationalError:
         log.info("%s: not written (database busy)", what)
         return None
+
+
+def end_transaction() -> None:
+    """Commit what the request did so far: SQLite's write lock is free until the next query."""
+    db.session.commit()
+
+
+def read_upload(open_rows: Callable[[], Iterable[Row]]) -> list[Row]:
+    """A (bounded) upload read to its end before any database work, outside any transaction.
+
+    Parsing a file never holds the write lock other shops' requests wait for, and damage found
+    late in the file refuses it before anything was written.
+    """
+    return list(read_upload_lazily(open_rows))
+
+
+def read_upload_lazily(open_rows: Callable[[], Iterable[Row]]) -> Iterator[Row]:
+    """read_upload for files too large to hold: the rows one by one, outside any transaction
+    (the caller reads them through before writing, then opens the file again)."""
+    end_transaction()
+    yield from open_rows()
+
+
+def commit_batch(*_progress: object) -> None:
+    """after_batch of a batched import inside a request: each batch commits, so the write
+    lock is held for one batch's writes, never while the next batch is parsed."""
+    db.session.commit()

@@ -382,7 +382,7 @@ def test_damage_found_halfway_rolls_back_rows_already_saved(desk, monkeypatch):
     )
     response = desk.upload(content)
     assert response.status_code == 422
-    assert "文件超过 2 行数据，请分批导入" in desk.safe(response)
+    assert "文件超过 2 行（空行也计算在内），请删除空行或分批导入" in desk.safe(response)
     unchanged(desk)
 
 

@@ -33,6 +33,7 @@ from portal.orders.queries import (
 )
 from portal.orders.upsert import upsert_orders
 from portal.tracking import tracking_numbers_for
+from portal.transactions import commit_batch, read_upload_lazily
 
 MAX_ORDERS_PER_UPSERT = 1000
 MAX_ORDER_NOS_PER_BATCH = 10_000
@@ -102,11 +103,18 @@ def order_import() -> Response:
         raise DomainError(
             "validation_error", "请以 multipart/form-data 上传文件，字段名为 file", field="file"
         )
+    filename = upload.filename or ""
     try:
-        # Streams the upload in batches; a file-level error found late still imports nothing,
-        # because nothing is committed before the end.
-        rows = open_platform_export(upload.stream, upload.filename or "")
-        result = upsert_orders(current_keyring(), current_merchant(), rows)
+        # Read through once before anything is written, outside any transaction: a file-level
+        # error found late imports nothing, and parsing never holds the write lock. Then import
+        # in batches, each committed (as the background import does).
+        for _row in read_upload_lazily(lambda: open_platform_export(upload.stream, filename)):
+            pass
+        upload.stream.seek(0)
+        rows = open_platform_export(upload.stream, filename)
+        result = upsert_orders(
+            current_keyring(), current_merchant(), rows, after_batch=commit_batch
+        )
     except ImportFileError as error:
         code = "missing_columns" if error.code == "missing_columns" else "invalid_file"
         raise DomainError(code, error.message, field="file", columns=error.columns) from None

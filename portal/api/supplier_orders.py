@@ -48,7 +48,7 @@ from portal.supplier_orders import (
     orders_query,
     tab_condition,
 )
-from portal.transactions import writes_on_get
+from portal.transactions import read_upload, writes_on_get
 
 MAX_ORDER_NOS_PER_PRINT_JOB = 1000
 MAX_TRACKING_ITEMS = 1000
@@ -285,9 +285,9 @@ def tracking_import() -> Response:
         )
     messages: dict[int, str] = {}
     try:
-        # Streams the file in batches; a file-level error found late still returns nothing,
-        # because nothing is committed before the end.
-        rows = open_tracking_file(upload.stream, upload.filename or "")
+        # The file is read to its end before anything is saved (a file-level error found late
+        # returns nothing), and not inside a transaction (no write lock held while parsing).
+        rows = read_upload(lambda: open_tracking_file(upload.stream, upload.filename or ""))
         result = tracking.return_tracking_file(
             current_supplier(), _remember_row_messages(rows, messages), api_user()
         )

@@ -30,6 +30,19 @@ _SPOOL_MAX_MEMORY = 8 * 1024 * 1024
 # openpyxl keeps the shared-string table in memory even in read-only mode, so a zip bomb
 # aimed at it is refused by its declared size before anything is inflated.
 _MAX_SHARED_STRINGS_BYTES = 200 * 1024 * 1024
+# Zip bombs are refused from the archive's directory before anything is inflated: no part may
+# inflate beyond these, nor all parts together, nor a large part more than _MAX_RATIO times
+# (real exports compress 5–20 times; 100 MB of empty rows fit in 138 KB, ~700 times).
+_MAX_PART_BYTES = 256 * 1024 * 1024
+_MAX_WORKBOOK_BYTES = 384 * 1024 * 1024
+_MAX_RATIO = 100
+_RATIO_FROM_BYTES = 4 * 1024 * 1024
+# Rows are counted whether empty or not, and a row may not reach beyond this column: empty
+# rows and one cell far to the right (XFD) are how a small file makes the reader work for hours.
+MAX_COLUMNS = 256
+# Without a caller's limit, no file is read beyond this many rows.
+DEFAULT_MAX_ROWS = 200_000
+_TOO_BIG = "Excel 文件解压后过大或结构异常，请另存为 CSV 或分批导出后上传"
 
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls (and WPS .et) workbooks
@@ -52,8 +65,8 @@ class TableError(Exception):
     """The upload as a whole cannot be read.
 
     Codes: ``empty_file``, ``unreadable_file``, ``not_spreadsheet``, ``bad_zip``,
-    ``undecodable``, ``bad_csv``, ``file_too_large``, ``too_many_rows``. The message is
-    Simplified Chinese.
+    ``undecodable``, ``bad_csv``, ``file_too_large``, ``too_many_rows``, ``too_many_columns``.
+    The message is Simplified Chinese.
     """
 
     def __init__(self, code: str, message: str) -> None:
@@ -174,15 +187,23 @@ def _data_rows(
         if header:
             positions.setdefault(header, index)
     columns = list(positions.items())
-    count = 0
+    limit = DEFAULT_MAX_ROWS if max_rows is None else max_rows
     try:
         for row_no, raw in enumerate(records, start=2):
+            # Empty rows count too: a file of a million empty rows is refused, not skipped.
+            if row_no - 1 > limit:
+                raise TableError(
+                    "too_many_rows", f"文件超过 {limit} 行（空行也计算在内），请删除空行或分批导入"
+                )
+            if len(raw) > MAX_COLUMNS:
+                raise TableError(
+                    "too_many_columns",
+                    f"第 {row_no} 行超过 {MAX_COLUMNS} 列（可能有远处的空单元格），"
+                    "请删除多余的列或另存为 CSV 后上传",
+                )
             cells = _clean_cells(raw)
             if not any(cells):
                 continue
-            count += 1
-            if max_rows is not None and count > max_rows:
-                raise TableError("too_many_rows", f"文件超过 {max_rows} 行数据，请分批导入")
             width = len(cells)
             yield row_no, {h: cells[i] if i < width else "" for h, i in columns}
     finally:
@@ -314,9 +335,7 @@ def _xlsx_records(sample: bytes, stream: BinaryIO) -> Iterator[list[str]]:
 def _open_workbook(source: BinaryIO) -> Workbook:
     try:
         with zipfile.ZipFile(source) as archive:
-            names = {info.filename: info.file_size for info in archive.infolist()}
-        if names.get("xl/sharedStrings.xml", 0) > _MAX_SHARED_STRINGS_BYTES:
-            raise TableError("file_too_large", "Excel 文件内容过大，请分批导出或另存为 CSV")
+            _refuse_zip_bomb(archive.infolist())
         return load_workbook(source, read_only=True, data_only=True)
     except zipfile.BadZipFile as exc:
         raise TableError("bad_zip", "Excel 文件已损坏或不完整，请重新导出后上传") from exc
@@ -324,6 +343,22 @@ def _open_workbook(source: BinaryIO) -> Workbook:
         raise TableError(
             "not_spreadsheet", f"压缩包里没有可读取的 Excel 工作表，{_UNSUPPORTED_FORMAT}"
         ) from exc
+
+
+def _refuse_zip_bomb(parts: list[zipfile.ZipInfo]) -> None:
+    """Refuse by the sizes the archive declares; zipfile checks while inflating that no part
+    yields more than it declared, so the declared sizes bound the work."""
+    total = 0
+    for part in parts:
+        total += part.file_size
+        too_big = part.file_size > _MAX_PART_BYTES or (
+            part.filename == "xl/sharedStrings.xml" and part.file_size > _MAX_SHARED_STRINGS_BYTES
+        )
+        packed_too_tight = part.file_size > _RATIO_FROM_BYTES and part.file_size > _MAX_RATIO * max(
+            part.compress_size, 1
+        )
+        if too_big or packed_too_tight or total > _MAX_WORKBOOK_BYTES:
+            raise TableError("file_too_large", _TOO_BIG)
 
 
 def _xlsx_rows(workbook: Workbook, spool: BinaryIO | None) -> Iterator[list[str]]:

@@ -19,6 +19,7 @@ from portal.imports.tabular import (
 __all__ = [
     "COLUMNS",
     "MAX_EXTRA_TRACKING_NOS",
+    "MAX_FILE_ROWS",
     "ImportFileError",
     "RowError",
     "TrackingRow",
@@ -31,6 +32,8 @@ TRACKING_NO = "快递单号"
 EXTRA_TRACKING_NOS = "额外运单号"
 
 MAX_EXTRA_TRACKING_NOS = 10
+# One request returns a whole file: a file is read to its end before anything is saved.
+MAX_FILE_ROWS = 10_000
 _TRACKING_NO_MAX_LENGTH = 64
 
 COLUMNS: tuple[Column, ...] = (
@@ -61,7 +64,7 @@ class TrackingRow:
 
 
 def open_tracking_file(
-    stream: BinaryIO, filename: str, *, max_rows: int | None = None
+    stream: BinaryIO, filename: str, *, max_rows: int | None = MAX_FILE_ROWS
 ) -> Iterator[TrackingRow | RowError]:
     """Check the file and its headers now (ImportFileError), then stream rows lazily."""
     return open_order_rows(stream, filename, COLUMNS, _build_tracking_row, max_rows=max_rows)

@@ -26,6 +26,7 @@ from portal.models import Supplier
 from portal.pagination import PageArgs, page_args, paginate_rows
 from portal.statements import now_utc
 from portal.supplier.views import bp
+from portal.transactions import read_upload
 
 PER_PAGE = 50
 # Refused rows listed under an import; the rest are counted.
@@ -383,7 +384,7 @@ def price_import() -> Response:
     upload = form.file.data
     filename = (upload.filename or "")[:200]
     try:
-        rows = prices.open_price_file(upload.stream, filename)
+        rows = read_upload(lambda: prices.open_price_file(upload.stream, filename))
         result = prices.import_prices(current_supplier(), rows, current_user._get_current_object())
     except (prices.ImportFileError, DomainError) as error:
         db.session.rollback()

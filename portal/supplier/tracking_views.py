@@ -26,6 +26,7 @@ from portal.extensions import db, htmx
 from portal.htmx import no_swap, notify, render
 from portal.import_jobs import spreadsheet_safe
 from portal.imports.tracking_file import (
+    MAX_FILE_ROWS,
     ImportFileError,
     RowError,
     TrackingRow,
@@ -36,9 +37,9 @@ from portal.models.base import utcnow
 from portal.models.orders import STAGE_ASSIGNED, STAGE_DISPATCHED, STAGE_RETURNED
 from portal.orders.rules import print_blockers
 from portal.supplier.views import bp
+from portal.transactions import read_upload
 
 # One request handles the whole file in set-based batches; beyond this, split the file.
-MAX_FILE_ROWS = 10_000
 # Refusals and warnings listed on the page; every refusal is in the CSV download.
 SHOWN_LINES = 200
 # A scanned code longer than any order or tracking number is not looked up.
@@ -189,7 +190,13 @@ def tracking_import() -> Response:
     upload = form.file.data
     filename = upload.filename or ""
     try:
-        rows = _ReportedRows(open_tracking_file(upload.stream, filename, max_rows=MAX_FILE_ROWS))
+        rows = _ReportedRows(
+            iter(
+                read_upload(
+                    lambda: open_tracking_file(upload.stream, filename, max_rows=MAX_FILE_ROWS)
+                )
+            )
+        )
         result = tracking.return_tracking_file(
             current_supplier(), rows, current_user._get_current_object()
         )

@@ -1,0 +1,239 @@
+"""Hostile uploads: zip bombs, empty rows, far columns are refused at once with a clear 422, and
+reading an upload never holds the write lock other shops' requests need."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+import zipfile
+
+import pytest
+from openpyxl import Workbook
+
+from portal.imports import tabular
+from portal.imports.tabular import TableError, read_table
+from tests import test_api_supplier, test_prices
+from tests.conftest import PG_URL
+from tests.factories import demo_order
+from tests.test_order_rules import export_bytes
+from tests.test_prices import IMPORT_URL as PRICE_IMPORT_URL
+from tests.test_prices import csv_bytes
+
+# The fixtures of the API and price suites: a bound shop and factory with tokens, a price site.
+desk = test_api_supplier.desk
+site = test_prices.site
+clock = test_prices.clock
+
+_CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+    'relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
+    'officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-'
+    'officedocument.spreadsheetml.worksheet+xml"/></Types>'
+)
+_RELS = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+)
+_WORKBOOK = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+    '<sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>'
+)
+_WORKBOOK_RELS = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    'relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>'
+)
+
+
+def empty_rows_bomb(headers: list[str], rows: int = 1_500_000) -> bytes:
+    """A small .xlsx whose sheet inflates to many MB of empty rows (the reported 138 KB one)."""
+    header_cells = "".join(
+        f'<c r="{chr(65 + i)}1" t="inlineStr"><is><t>{h}</t></is></c>'
+        for i, h in enumerate(headers)
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        archive.writestr("_rels/.rels", _RELS)
+        archive.writestr("xl/workbook.xml", _WORKBOOK)
+        archive.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+        with archive.open("xl/worksheets/sheet1.xml", "w") as sheet:
+            sheet.write(
+                b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns='
+                b'"http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+                + f'<row r="1">{header_cells}</row>'.encode()
+            )
+            sheet.write(b"<row/>" * rows)
+            sheet.write(b"</sheetData></worksheet>")
+    return buffer.getvalue()
+
+
+def far_columns_file(headers: list[str], rows: int = 3) -> bytes:
+    """A real workbook whose data rows each have one cell in the last column (XFD)."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(headers)
+    for row in range(2, rows + 2):
+        sheet.cell(row=row, column=1, value="x")
+        sheet.cell(row=row, column=16384, value="x")
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+# --- the reader --------------------------------------------------------------------------------
+
+
+def test_a_zip_bomb_is_refused_from_the_directory_before_inflating():
+    bomb = empty_rows_bomb(["订单号"])
+    assert len(bomb) < 200_000
+    with pytest.raises(TableError) as caught:
+        read_table(io.BytesIO(bomb), "orders.xlsx")
+    assert caught.value.code == "file_too_large"
+    assert "解压后过大" in caught.value.message
+
+
+def test_empty_rows_count_toward_the_row_limit():
+    content = b"\xe8\xae\xa2\xe5\x8d\x95\xe5\x8f\xb7\n" + b",\n" * 30 + b"1\n"
+    table = read_table(io.BytesIO(content), "x.csv", max_rows=10)
+    with pytest.raises(TableError) as caught:
+        list(table.rows)
+    assert caught.value.code == "too_many_rows" and "空行也计算在内" in caught.value.message
+
+
+def test_a_cell_far_to_the_right_refuses_the_file():
+    table = read_table(io.BytesIO(far_columns_file(["订单号"])), "x.xlsx")
+    with pytest.raises(TableError) as caught:
+        list(table.rows)
+    assert caught.value.code == "too_many_columns" and "第 2 行" in caught.value.message
+
+
+def test_without_a_limit_the_reader_still_stops(monkeypatch):
+    monkeypatch.setattr(tabular, "DEFAULT_MAX_ROWS", 5)
+    table = read_table(io.BytesIO("订单号\n".encode() + b"\n" * 10), "x.csv")
+    with pytest.raises(TableError) as caught:
+        list(table.rows)
+    assert caught.value.code == "too_many_rows"
+
+
+# --- each import refuses them with a 422 -------------------------------------------------------
+
+# The export's own header row, so that only what lies below it is hostile.
+ORDER_HEADERS = next(csv.reader(io.StringIO(export_bytes([demo_order("261121-1")]).decode("gbk"))))
+EMPTY_CSV_ROWS = b",\n" * (tabular.DEFAULT_MAX_ROWS + 1)
+
+
+def test_order_import_api_refuses_hostile_files(desk):
+    for content, filename in (
+        (empty_rows_bomb(ORDER_HEADERS), "orders.xlsx"),
+        (far_columns_file(ORDER_HEADERS), "orders.xlsx"),
+        (",".join(ORDER_HEADERS).encode() + b"\n" + EMPTY_CSV_ROWS, "orders.csv"),
+    ):
+        response = desk.merchant.upload(content, filename)
+        assert response.status_code == 422, response.json
+        assert response.json["error"]["code"] == "invalid_file"
+
+
+def test_tracking_import_api_refuses_hostile_files(desk):
+    headers = ["订单号", "快递公司", "快递单号"]
+    for content, filename in (
+        (empty_rows_bomb(headers), "t.xlsx"),
+        (far_columns_file(headers), "t.xlsx"),
+        (",".join(headers).encode() + b"\n" + b",,\n" * 10_001, "t.csv"),
+    ):
+        response = desk.supplier.upload_tracking(content, filename)
+        assert response.status_code == 422, response.json
+        assert response.json["error"]["code"] == "invalid_file"
+
+
+def test_price_import_refuses_hostile_files(site):
+    headers = ["商家店铺ID", "SKU键", "结算价(元)"]
+    for content, filename in (
+        (empty_rows_bomb(headers), "p.xlsx"),
+        (far_columns_file(headers), "p.xlsx"),
+    ):
+        data = {"file": (io.BytesIO(content), filename)}
+        response = site.browser.post(PRICE_IMPORT_URL, data, target="price-import")
+        assert response.status_code == 422
+        assert "过大" in response.get_data(as_text=True) or "列" in response.get_data(as_text=True)
+
+
+# --- reading an upload never holds the write lock ---------------------------------------------
+
+
+def _lock_free_while_reading(app, monkeypatch, at_row: int) -> list[bool]:
+    """While the reader cleans row `at_row`, another shop's request tries to write at once."""
+    with app.app_context():
+        from portal.extensions import db
+
+        path = db.engine.url.database
+    seen: list[bool] = []
+    clean = tabular._clean_cells
+    calls = {"n": 0}
+
+    def clean_and_probe(raw):
+        calls["n"] += 1
+        if calls["n"] == at_row and not seen:
+            other = sqlite3.connect(path, isolation_level=None, timeout=0)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("ROLLBACK")
+                seen.append(True)
+            except sqlite3.OperationalError:
+                seen.append(False)
+            finally:
+                other.close()
+        return clean(raw)
+
+    monkeypatch.setattr(tabular, "_clean_cells", clean_and_probe)
+    return seen
+
+
+sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="SQLite's single write lock")
+
+
+@sqlite_only
+def test_order_import_api_commits_in_batches_and_never_parses_under_the_lock(
+    app, desk, monkeypatch
+):
+    orders = [demo_order(f"261121-7{i:014d}") for i in range(2500)]
+    content = export_bytes(orders)
+    # row 2000 of the second reading comes after the first batch was written
+    free = _lock_free_while_reading(app, monkeypatch, at_row=2500 + 2000)
+    response = desk.merchant.upload(content, "orders.csv")
+    assert response.status_code == 200, response.json
+    assert response.json["created"] == 2500
+    assert free == [True]
+
+
+@sqlite_only
+def test_tracking_import_api_never_parses_under_the_lock(app, desk, monkeypatch):
+    content = "订单号,快递公司,快递单号\n".encode() + b"".join(
+        f"261121-8{i:014d},SF,SF{i:013d}\n".encode() for i in range(50)
+    )
+    free = _lock_free_while_reading(app, monkeypatch, at_row=40)
+    response = desk.supplier.upload_tracking(content)
+    assert response.status_code == 200, response.json
+    assert free == [True]
+
+
+@sqlite_only
+def test_price_import_never_parses_under_the_lock(app, site, monkeypatch):
+    shop = site.merchant_user.shop_id
+    content = csv_bytes([["商家店铺ID", "SKU键", "结算价(元)"]] + [[shop, "A", "1"]] * 20)
+    free = _lock_free_while_reading(app, monkeypatch, at_row=10)
+    site.browser.post(
+        PRICE_IMPORT_URL, {"file": (io.BytesIO(content), "p.csv")}, target="price-import"
+    )
+    assert free == [True]
