@@ -9,8 +9,11 @@ last counted page. Every count reads at most COUNT_CAP + 1 index entries (config
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import current_app, request
@@ -144,3 +147,90 @@ def paginate_rows(query: Select[Any], args: PageArgs) -> Any:
         max_per_page=args.per_page,
         error_out=False,
     )
+
+
+# --- keyset paging (the API's sync walk) ------------------------------------------------------
+
+CURSOR_PREFIX = "k1:"
+EXAMPLE = "2026-11-21T10:00:00+08:00"
+
+
+@dataclass(frozen=True)
+class KeysetArgs:
+    """`after` (a cursor from the previous answer's next_after; empty starts the walk),
+    `per_page`, and whether an exact total was asked for (`count=exact`)."""
+
+    after: int
+    per_page: int
+    exact: bool
+
+
+def encode_cursor(key: int) -> str:
+    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{key}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> int:
+    if not text:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raw = ""
+    number = raw.removeprefix(CURSOR_PREFIX)
+    if not raw.startswith(CURSOR_PREFIX) or not number.isdigit() or len(number) > 18:
+        raise DomainError("validation_error", _("after 不是有效的翻页游标"), field="after")
+    return int(number)
+
+
+def keyset_args(default_per_page: int, max_per_page: int) -> KeysetArgs | None:
+    """The keyset arguments when the request walks by cursor (`after` given), else None."""
+    if "after" not in request.args:
+        if "count" in request.args:
+            count_arg()  # still checked
+        return None
+    per_page = page_args(default_per_page, max_per_page, strict=True).per_page
+    return KeysetArgs(decode_cursor(request.args["after"].strip()), per_page, count_arg())
+
+
+def count_arg() -> bool:
+    value = request.args.get("count", "")
+    if value not in ("", "exact"):
+        raise DomainError("validation_error", _("count 只能是 exact"), field="count")
+    return value == "exact"
+
+
+def keyset_page(query: Select[Any], key: Any, args: KeysetArgs) -> tuple[list[Any], bool]:
+    """One page of rows after the cursor by `key` ascending, and whether more follow. `key`
+    is a unique, never-changing column (an id), so rows that change while a client walks keep
+    their place: each is seen once."""
+    rows = list(
+        db.session.execute(
+            query.where(key > args.after).order_by(None).order_by(key).limit(args.per_page + 1)
+        ).all()
+    )
+    more = len(rows) > args.per_page
+    return rows[: args.per_page], more
+
+
+def exact_count(query: Select[Any]) -> int:
+    """count(*) of a query (only when a client asks for it: it reads every matching row)."""
+    counted = query.with_only_columns(literal_column("1")).order_by(None).subquery()
+    return int(db.session.scalar(select(func.count()).select_from(counted)) or 0)
+
+
+def since_arg(name: str = "updated_since") -> datetime | None:
+    """An ISO 8601 time with its UTC offset, or None when not given; anything else is a 422."""
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        example = "2026-11-21T10:00:00+08:00"
+        message = _(
+            "%(name)s 必须是带时区的 ISO 8601 时间，如 %(example)s", name=name, example=example
+        )
+        raise DomainError("validation_error", message, field=name)
+    return moment

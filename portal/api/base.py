@@ -13,7 +13,14 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import User
 from portal.models.base import utcnow
-from portal.pagination import page_args, paginate
+from portal.pagination import (
+    encode_cursor,
+    exact_count,
+    keyset_args,
+    keyset_page,
+    page_args,
+    paginate,
+)
 from portal.ratelimit import check_api_rate
 from portal.security import check_storable
 
@@ -110,6 +117,38 @@ def page_answer(
         per_page=args.per_page,
         total=result.total,
     )
+
+
+def walk_answer(
+    query: Select[Any],
+    key: Any,
+    row_key: Callable[[Any], int],
+    serialize_page: Callable[[list[Any]], list[dict[str, Any]]],
+    *,
+    entities: bool,
+    page_query: Select[Any] | None = None,
+) -> Response:
+    """A list by cursor when the client walks (`after`), else by page (page_answer).
+
+    By cursor: `{"items", "per_page", "next_after"}` — pass next_after back as `after` until
+    it is null; `total` only with `count=exact` (a count reads every matching row). Rows come
+    by `key` ascending (an id), so an ERP walks a million orders with one index range per page.
+    `entities`: the query selects ORM entities (take each row's first element);
+    `page_query`: the query as page_answer needs it, when it differs.
+    """
+    args = keyset_args(50, current_app.config["API_MAX_PER_PAGE"])
+    if args is None:
+        return page_answer(query if page_query is None else page_query, serialize_page)
+    rows, more = keyset_page(query, key, args)
+    items = [row[0] for row in rows] if entities else rows
+    body: dict[str, Any] = {
+        "items": serialize_page(items),
+        "per_page": args.per_page,
+        "next_after": encode_cursor(row_key(items[-1])) if more else None,
+    }
+    if args.exact:
+        body["total"] = exact_count(query)
+    return jsonify(body)
 
 
 def items_answer(items: Iterable[Any], serialize: Callable[[Any], dict[str, Any]]) -> Response:

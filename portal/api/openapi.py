@@ -45,6 +45,20 @@ def page_of(item: str) -> dict[str, Any]:
     )
 
 
+def walk_of(item: str) -> dict[str, Any]:
+    """A list by page, or by cursor (with `after`: next_after, total only with count=exact)."""
+    walk = obj(
+        {
+            "items": {"type": "array", "items": ref(item)},
+            "per_page": {"type": "integer"},
+            "next_after": {"type": ["string", "null"]},
+            "total": {"type": "integer"},
+        },
+        required=["items", "per_page", "next_after"],
+    )
+    return {"oneOf": [page_of(item), walk]}
+
+
 def json_content(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
@@ -99,6 +113,33 @@ PATH_ORDER_NO = {
     "schema": {"type": "string"},
     "description": "订单号，如 231121-538292030421876",
 }
+# Walking a list by cursor (the ERP sync): GET /orders and GET /supplier/orders.
+WALK_PARAMS = [
+    {
+        "name": "after",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": (
+            "按游标翻页：首次传空值（after=），之后传上一页的 next_after，直到它为 null；"
+            "按订单 id 升序，遍历期间订单变化也不会重复或遗漏；"
+            "此时不返回 page，total 仅在 count=exact 时返回"
+        ),
+    },
+    {
+        "name": "updated_since",
+        "in": "query",
+        "schema": {"type": "string", "format": "date-time"},
+        "description": (
+            "只列出此时间（含）之后有变化的订单，带时区的 ISO 8601，如 2026-11-21T10:00:00+08:00"
+        ),
+    },
+    {
+        "name": "count",
+        "in": "query",
+        "schema": {"type": "string", "enum": ["exact"]},
+        "description": "按游标翻页时返回 total（需要数全部匹配的订单）",
+    },
+]
 PAGE_PARAMS = [
     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
     {
@@ -315,7 +356,7 @@ SUPPLIER_SCHEMAS: dict[str, Any] = {
             "print_blockers",
         ],
     ),
-    "SupplierOrderPage": page_of("SupplierOrder"),
+    "SupplierOrderPage": walk_of("SupplierOrder"),
     "PrintJobInput": obj(
         {
             "order_nos": {
@@ -575,7 +616,7 @@ SCHEMAS: dict[str, Any] = {
             "updated_at": {"type": "string", "format": "date-time"},
         }
     ),
-    "OrderPage": page_of("Order"),
+    "OrderPage": walk_of("Order"),
     "OrderBatch": obj(
         {
             "orders": {
@@ -774,6 +815,7 @@ def order_paths(not_found: dict[str, Any]) -> dict[str, Any]:
                         ),
                     },
                     *PAGE_PARAMS,
+                    *WALK_PARAMS,
                 ],
             ),
             "post": operation(
@@ -882,6 +924,7 @@ def supplier_paths(not_found: dict[str, Any]) -> dict[str, Any]:
                         "description": "订单号任意 6 位以上的部分或商家编码前缀（不分大小写）",
                     },
                     *PAGE_PARAMS,
+                    *WALK_PARAMS,
                 ],
                 description="按承诺发货时间排序（cancelled 按取消先后，新的在前）。",
             )

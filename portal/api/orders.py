@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload
 
 from portal import allocation
 from portal.api import serializers
-from portal.api.base import api_user, json_body, page_answer, string_field
+from portal.api.base import api_user, json_body, string_field, walk_answer
 from portal.api.merchant import bp
 from portal.authz import current_merchant
 from portal.bindings import find_supplier_by_shop_id
@@ -32,6 +32,7 @@ from portal.orders.queries import (
     receiver_for_merchant,
 )
 from portal.orders.upsert import upsert_orders
+from portal.pagination import since_arg
 from portal.tracking import tracking_numbers_for
 from portal.transactions import commit_batch, read_upload_lazily
 
@@ -138,7 +139,16 @@ def order_list() -> Response:
     )
     if shop_id and supplier is None:
         query = query.where(false())  # no such supplier: no orders, without saying more
-    return page_answer(query, lambda orders: _page_answers(merchant, orders))
+    since = since_arg()
+    if since is not None:
+        query = query.where(Order.updated_at >= since)
+    return walk_answer(
+        query,
+        Order.id,
+        lambda order: order.id,
+        lambda orders: _page_answers(merchant, orders),
+        entities=True,
+    )
 
 
 @bp.get("/orders/<order_no>")

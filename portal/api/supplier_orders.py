@@ -17,7 +17,7 @@ from sqlalchemy.orm import Bundle
 
 from portal import tracking
 from portal.api import serializers
-from portal.api.base import api_user, json_body, page_answer
+from portal.api.base import api_user, json_body, walk_answer
 from portal.api.supplier import bp
 from portal.authz import current_supplier
 from portal.bindings import normalize_shop_id
@@ -28,6 +28,7 @@ from portal.keyring import current_keyring
 from portal.models import Assignment, Merchant, Order, PrintJob, PrintJobOrder, Supplier, User
 from portal.models.orders import STAGE_ASSIGNED
 from portal.orders.search import order_search
+from portal.pagination import since_arg
 from portal.printing.jobs import (
     confirm_print_job,
     create_print_job,
@@ -161,8 +162,9 @@ def order_list() -> Response:
     search = order_search((request.args.get("q") or "").replace("\x00", ""))
     if search is not None:
         query = query.where(search)
-    # db.paginate yields the first column of each row: bundle the whole masked row into one.
-    query = query.with_only_columns(Bundle("order", *query.selected_columns))
+    since = since_arg()
+    if since is not None:
+        query = query.where(Order.updated_at >= since)
     cancelled = stage == TAB_CANCELLED
 
     def serialize_page(rows: list[Any]) -> list[dict[str, Any]]:
@@ -172,7 +174,16 @@ def order_list() -> Response:
             for row in rows
         ]
 
-    return page_answer(query, serialize_page)
+    # By cursor the cancelled tab walks assignments (an order may have been taken back twice).
+    return walk_answer(
+        query,
+        Assignment.id if cancelled else Order.id,
+        (lambda row: row.assignment_id) if cancelled else (lambda row: row.id),
+        serialize_page,
+        entities=False,
+        # db.paginate yields the first column of each row: the whole masked row as one.
+        page_query=query.with_only_columns(Bundle("order", *query.selected_columns)),
+    )
 
 
 # --- print jobs --------------------------------------------------------------------------------
