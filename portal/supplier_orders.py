@@ -81,6 +81,8 @@ MASKED_COLUMNS = (
     Order.courier,
     Order.tracking_no,
     Order.returned_at,
+    Order.dispatched_at,
+    Order.tracking_corrections,
     Merchant.shop_name.label("merchant_name"),
 )
 

@@ -457,7 +457,7 @@ class Correction:
     warnings: list[TrackingWarning]
 
 
-def _correction_refusal(order: Order, now: datetime) -> str | None:
+def correction_refusal(order: Order, now: datetime) -> str | None:
     """Why this dispatched order's number can no longer be corrected, or None."""
     if order.stage != STAGE_DISPATCHED:
         return "not_dispatched"
@@ -486,7 +486,7 @@ def correct_tracking(
     order = orders_for_supplier(supplier, [order_no]).get(order_no)
     if order is None:
         raise DomainError("not_found")
-    refusal = _correction_refusal(order, now)
+    refusal = correction_refusal(order, now)
     if refusal:
         raise DomainError(refusal)
     result = TrackingResult()
@@ -525,7 +525,7 @@ def correct_tracking(
     if not changed:
         # Another correction (or a second tab) got there first: say which limit it hit.
         db.session.refresh(order)
-        raise DomainError(_correction_refusal(order, now) or "tracking_change_limit")
+        raise DomainError(correction_refusal(order, now) or "tracking_change_limit")
     _store_numbers(supplier, [(prepared, order)], now)
     db.session.execute(
         insert(OrderEvent),

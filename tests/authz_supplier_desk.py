@@ -17,6 +17,7 @@ ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "supplier.order_goods": (SUPPLIER, {}),
     "supplier.order_tracking_return": (SUPPLIER, {"order_no": "order"}),
     "supplier.order_tracking_cancel": (SUPPLIER, {"order_no": "order"}),
+    "supplier.order_tracking_correct": (SUPPLIER, {"order_no": "order"}),
     "supplier.print_job_create": (SUPPLIER, {}),
     "supplier.print_job_list": (SUPPLIER, {}),
     "supplier.print_job_detail": (SUPPLIER, {"job_id": "print_job"}),

@@ -57,9 +57,18 @@ from portal.printing.jobs import (
 )
 from portal.printing.labels import DEFAULT_LABEL_SIZE, LABEL_SIZES
 from portal.sku_codes import codes_by_sku_key, codes_for_rows
+from portal.statements import now_utc
 from portal.supplier.views import bp
 from portal.supplier_orders import SupplierFilters
-from portal.tracking import TrackingItem, cancel_return, return_tracking, tracking_numbers_for
+from portal.tracking import (
+    MAX_CORRECTIONS,
+    TrackingItem,
+    cancel_return,
+    correct_tracking,
+    correction_refusal,
+    return_tracking,
+    tracking_numbers_for,
+)
 from portal.transactions import writes_on_get
 from portal.web_args import MAX_ID, id_arg, text_arg
 
@@ -187,6 +196,9 @@ class DeskRow:
     warnings: list[str] = field(default_factory=list)
     entry: TrackingEntry = field(default_factory=TrackingEntry)
     supplier_code: str = ""  # the factory's own code for the order's SKU (厂家编码)
+    # A dispatched order whose number may still be corrected (seed 001), and how often more.
+    correctable: bool = False
+    corrections_left: int = 0
 
     @property
     def cancelled(self) -> bool:
@@ -232,6 +244,8 @@ def desk_rows(supplier: Supplier, rows: Sequence[Any], now: datetime) -> list[De
                 group_size=groups.get(row.receiver_key, 0) if row.receiver_key else 0,
                 entry=TrackingEntry(courier=label_courier.get(row.id, "")),
                 supplier_code=codes.get((row.merchant_id, row.sku_key), ""),
+                correctable=correction_refusal(row, now) is None,
+                corrections_left=MAX_CORRECTIONS - row.tracking_corrections,
             )
         )
     return shown
@@ -256,6 +270,9 @@ ROW_TEXT = {
     "printed_times": _l("打印 %(n)d 次"),
     "cancel_reason": _l("取消原因：%(reason)s"),
     "supplier_code": _l("厂家编码"),
+    "correct": _l("修改运单号"),
+    "correct_hint": _l("发货后 5 天内、每单最多可修改 2 次"),
+    "save": _l("保存"),
 }
 TAB_TONES = {
     queries.TAB_TO_PRINT: "warning",
@@ -274,6 +291,7 @@ def _row_context() -> dict[str, object]:
             "text": row_words(ROW_TEXT),
             "return_url": UrlTemplate("supplier.order_tracking_return", "order_no"),
             "cancel_return_url": UrlTemplate("supplier.order_tracking_cancel", "order_no"),
+            "correct_url": UrlTemplate("supplier.order_tracking_correct", "order_no"),
             "group_urls": {
                 tab: UrlTemplate("supplier.order_list", "group", tab=tab) for tab in queries.TABS
             },
@@ -415,6 +433,38 @@ def order_tracking_cancel(order_no: str) -> Response:
     db.session.commit()
     notify(_("已取消回传 %(no)s 的运单号", no=order_no), "info")
     return with_trigger(_row_answer(supplier, order_no), ORDERS_CHANGED)
+
+
+@bp.post("/orders/<order_no>/tracking/correct")
+def order_tracking_correct(order_no: str) -> Response:
+    """修改运单号 on a dispatched order (within 5 days of dispatch, at most twice)."""
+    supplier = current_supplier()
+    order_no = _row_or_404(supplier, order_no).order_no
+    entry = TrackingEntry.from_form(request.form)
+    try:
+        result = correct_tracking(
+            supplier,
+            order_no,
+            entry.courier,
+            entry.tracking_no,
+            current_user._get_current_object(),
+            now_utc(),
+        )
+    except DomainError as error:
+        if error.status == 404:
+            raise
+        db.session.rollback()
+        return _row_answer(supplier, order_no, status=error.status, error=error.message)
+    db.session.commit()
+    notify(
+        _(
+            "已修改 %(no)s 的运单号，还可修改 %(n)d 次；商家与接口回调会收到新运单号",
+            no=order_no,
+            n=result.corrections_left,
+        )
+    )
+    warnings = [w.message for w in result.warnings]
+    return with_trigger(_row_answer(supplier, order_no, warnings=warnings), ORDERS_CHANGED)
 
 
 # --- print jobs -------------------------------------------------------------------------------
