@@ -164,7 +164,7 @@ def rules_for_display(merchant: Merchant, rules: Rules | None = None) -> dict[st
     """The rules with shop IDs and names instead of ids: the API answer and the settings form."""
     rules = rules or load_rules(merchant)
     ids = set(rules.sku.values()) | ({rules.supplier_id} if rules.supplier_id else set())
-    suppliers = _suppliers_by_id(ids)
+    suppliers = suppliers_by_id(ids)
     fallback = suppliers.get(rules.supplier_id) if rules.supplier_id else None
     return {
         "mode": rules.mode,
@@ -181,7 +181,7 @@ def rules_for_display(merchant: Merchant, rules: Rules | None = None) -> dict[st
     }
 
 
-def _suppliers_by_id(ids: Iterable[int]) -> dict[int, Supplier]:
+def suppliers_by_id(ids: Iterable[int]) -> dict[int, Supplier]:
     ids = list(ids)
     if not ids:
         return {}
@@ -197,7 +197,7 @@ def stopped_suppliers(merchant: Merchant, rules: Rules | None = None) -> list[Su
     """Factories the rules send orders to whose binding is no longer active: those rules stop
     (nothing goes to them) until the merchant binds again or changes the rule."""
     rules = rules or load_rules(merchant)
-    suppliers = _suppliers_by_id(rules.supplier_ids())
+    suppliers = suppliers_by_id(rules.supplier_ids())
     return sorted(
         (s for s in suppliers.values() if not allocation.is_bound(merchant, s)),
         key=lambda s: s.factory_name,
@@ -248,7 +248,7 @@ def _run(
 ) -> RunResult:
     result = RunResult()
     groups, result.waiting = _plan(rules, rows)
-    suppliers = _suppliers_by_id({supplier_id for supplier_id, _reason in groups})
+    suppliers = suppliers_by_id({supplier_id for supplier_id, _reason in groups})
     for (supplier_id, reason), order_nos in groups.items():
         supplier = suppliers[supplier_id]
         if not allocation.is_bound(merchant, supplier):
@@ -343,7 +343,7 @@ def preview_rules(merchant: Merchant) -> Preview:
                 waiting += count
             else:
                 counts[target] += count
-    suppliers = _suppliers_by_id(counts)
+    suppliers = suppliers_by_id(counts)
     lines = [
         PreviewLine(s, counts[s.id], not allocation.is_bound(merchant, s))
         for s in sorted(suppliers.values(), key=lambda s: s.factory_name)

@@ -23,6 +23,9 @@ ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "api.supplier.tracking_return": (API_SUPPLIER, {}),
     "api.supplier.tracking_import": (API_SUPPLIER, {}),
     "api.supplier.tracking_cancel": (API_SUPPLIER, {"order_no": "order"}),
+    # DESIGN §10.3 (portal/api/allocation.py)
+    "api.supplier.sku_codes_put": (API_SUPPLIER, {}),
+    "api.supplier.tracking_correct": (API_SUPPLIER, {"order_no": "order"}),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, jsonify
 
 from portal import bindings
+from portal.api import allocation as allocation_api  # noqa: F401  (registers on both role blueprints)
 from portal.api import analytics as analytics_api  # noqa: F401  (registers on both role blueprints)
 from portal.api import dispatch as dispatch_api  # noqa: F401  (registers its routes on merchant_api.bp)
 from portal.api import merchant as merchant_api

@@ -6,6 +6,7 @@ from typing import Any
 
 from portal.api.orders import MAX_ORDER_NOS_PER_BATCH, MAX_ORDERS_PER_UPSERT
 from portal.api.serializers import TRACKING_FORMAT_WARNING
+from portal.api.spec import allocation as spec_allocation
 from portal.api.spec import analytics as spec_analytics
 from portal.api.spec import dispatch as spec_dispatch
 from portal.api.spec import prices as spec_prices
@@ -763,7 +764,7 @@ def build_spec() -> dict[str, Any]:
     paths.update(order_paths(not_found))
     paths.update(supplier_paths(not_found))
     schemas = dict(SCHEMAS)
-    for part in (spec_statements, spec_prices, spec_dispatch, spec_analytics):
+    for part in (spec_statements, spec_prices, spec_dispatch, spec_analytics, spec_allocation):
         paths.update(part.paths(not_found))
         schemas.update(part.SCHEMAS)
     return {

@@ -1,0 +1,152 @@
+"""API of DESIGN §10.3: /allocation-rules (+ /apply), /supplier/sku-codes and
+/supplier/tracking/{order_no}; strict bodies, per-item refusals, the contract's codes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import Order, WebhookDelivery
+from tests import test_api_supplier
+from tests.test_api_orders import API, order_json
+from tests.test_api_supplier import Desk
+
+desk = test_api_supplier.desk  # fixture: two merchants, two factories, API tokens
+
+
+def put(api: Any, path: str, body: object) -> Any:
+    return api.client.put(API + path, json=body, headers=api.headers)
+
+
+def test_rules_round_trip_and_run_on_upsert(desk: Desk) -> None:
+    answer = desk.merchant.get("/allocation-rules")
+    assert answer.status_code == 200
+    assert answer.json == {
+        "mode": "manual",
+        "supplier_shop_id": None,
+        "sku_rules": [],
+        "stopped_supplier_shop_ids": [],
+    }
+    body = {
+        "mode": "sku",
+        "supplier_shop_id": desk.other_shop_id,
+        "sku_rules": [{"sku_code": "BLK-150-GRY", "supplier_shop_id": desk.shop_id}],
+    }
+    saved = put(desk.merchant, "/allocation-rules", body)
+    assert saved.status_code == 200, saved.json
+    assert saved.json == {**body, "stopped_supplier_shop_ids": []}
+    desk.merchant.upsert(order_json("261121-300000000000001"))
+    assert desk.merchant.order("261121-300000000000001")["supplier"]["shop_id"] == desk.shop_id
+
+
+def test_rules_refusals(desk: Desk) -> None:
+    stranger = {"mode": "shop", "supplier_shop_id": "123456789"}
+    refused = put(desk.merchant, "/allocation-rules", stranger)
+    assert refused.status_code == 422
+    assert refused.json["error"]["code"] == "not_bound"
+    # other_merchant is not bound to other_supplier
+    other = put(
+        desk.other_merchant,
+        "/allocation-rules",
+        {**stranger, "supplier_shop_id": desk.other_shop_id},
+    )
+    assert other.status_code == 422 and other.json["error"]["code"] == "not_bound"
+    for body, field in (
+        ({"mode": 1}, "mode"),
+        ({"mode": "shop", "extra": True}, "extra"),
+        ({"mode": "sku", "sku_rules": [{"sku_code": "A"}]}, "sku_rules[0].supplier_shop_id"),
+        ({"mode": "sku", "sku_rules": "A"}, "sku_rules"),
+    ):
+        answer = put(desk.merchant, "/allocation-rules", body)
+        assert answer.status_code == 422, body
+        assert answer.json["error"]["code"] == "validation_error"
+        assert answer.json["error"]["field"] == field
+    assert put(desk.merchant, "/allocation-rules", {"mode": "auto"}).json["error"]["code"] == (
+        "invalid_rule_mode"
+    )
+    assert desk.supplier.get("/allocation-rules").status_code == 403
+
+
+def test_apply_assigns_the_waiting_orders(desk: Desk) -> None:
+    numbers = [f"261121-30000000000001{i}" for i in range(3)]
+    desk.merchant.upsert(*(order_json(n) for n in numbers))
+    put(desk.merchant, "/allocation-rules", {"mode": "shop", "supplier_shop_id": desk.shop_id})
+    answer = desk.merchant.post("/allocation-rules/apply")
+    assert answer.status_code == 200
+    assert answer.json == {
+        "assigned": 3,
+        "by_supplier": [{"supplier_shop_id": desk.shop_id, "assigned": 3}],
+        "refused": [],
+        "waiting": 0,
+    }
+
+
+def test_sku_codes_per_item(desk: Desk) -> None:
+    desk.orders("261121-300000000000021")
+    items = [
+        {
+            "merchant_shop_id": desk.merchant_shop_id,
+            "sku_code": "BLK-150-GRY",
+            "supplier_code": "F1",
+        },
+        {"merchant_shop_id": desk.merchant_shop_id, "sku_code": "NOPE", "supplier_code": "F2"},
+    ]
+    answer = put(desk.supplier, "/supplier/sku-codes", {"items": items})
+    assert answer.status_code == 200, answer.json
+    assert [s["supplier_code"] for s in answer.json["saved"]] == ["F1"]
+    assert [(r["index"], r["code"]) for r in answer.json["refused"]] == [(1, "unknown_sku")]
+    # The other factory has no orders of this merchant's SKU.
+    theirs = put(desk.other_supplier, "/supplier/sku-codes", {"items": items[:1]})
+    assert theirs.json["refused"][0]["code"] == "unknown_sku"
+    bad = put(desk.supplier, "/supplier/sku-codes", {"items": [{**items[0], "supplier_code": 5}]})
+    assert bad.status_code == 422 and bad.json["error"]["field"] == "items[0].supplier_code"
+    listed = desk.supplier.get("/supplier/orders").json["items"]
+    assert listed  # the order is there; its code shows on the desk and the price list
+
+
+def test_tracking_correction_contract(desk: Desk) -> None:
+    number = "261121-300000000000031"
+    desk.orders(number)
+    desk.merchant.post(
+        "/return-addresses",
+        {
+            "contact_name": "退货仓",
+            "phone": "13800138000",
+            "province": "浙江省",
+            "city": "杭州市",
+            "district": "余杭区",
+            "detail": "仓前街道 1 号",
+            "is_default": True,
+        },
+    )
+    desk.supplier.return_tracking(
+        {"order_no": number, "courier": "ZTO", "tracking_no": "773000000031"}
+    )
+    path = f"/supplier/tracking/{number}"
+    early = put(desk.supplier, path, {"courier": "SF", "tracking_no": "SF1234567890123"})
+    assert early.status_code == 409 and early.json["error"]["code"] == "not_dispatched"
+    dispatched = desk.merchant.post("/dispatches", {"order_nos": [number]})
+    assert dispatched.status_code == 200, dispatched.json
+    first = put(desk.supplier, path, {"courier": "SF", "tracking_no": "SF1234567890123"})
+    assert first.status_code == 200, first.json
+    assert first.json == {"order_no": number, "corrections_left": 1, "warnings": []}
+    second = put(desk.supplier, path, {"courier": "YTO", "tracking_no": "YT1234567890123"})
+    assert second.json["corrections_left"] == 0
+    third = put(desk.supplier, path, {"courier": "SF", "tracking_no": "SF1234567890999"})
+    assert third.status_code == 409
+    assert third.json["error"]["code"] == "tracking_change_limit"
+    assert "2 次" in third.json["error"]["message"]
+    assert (
+        put(desk.other_supplier, path, {"courier": "SF", "tracking_no": "SF1"}).status_code == 404
+    )
+    assert put(desk.supplier, path, {"courier": "SF"}).status_code == 422
+    history = desk.merchant.order(number)
+    assert history["tracking"] == [{"courier": "YTO", "tracking_no": "YT1234567890123"}]
+    with desk.app.app_context():
+        order = db.session.scalar(select(Order).where(Order.order_no == number))
+        assert order.tracking_corrections == 2
+        assert db.session.scalar(select(WebhookDelivery.id)) is None  # no webhook configured
+    assert json.dumps(first.json)
