@@ -16,7 +16,7 @@ from portal.authz import current_merchant, current_supplier
 from portal.errors import DomainError, message_for
 from portal.extensions import db
 from portal.statements import now_utc
-from portal.tracking import correct_tracking
+from portal.tracking import correct_tracking, orders_for_supplier
 
 MAX_CODE_ITEMS = 1000
 
@@ -164,6 +164,8 @@ def sku_codes_put() -> Response:
 
 @supplier_api.bp.put("/supplier/tracking/<order_no>")
 def tracking_correct(order_no: str) -> Response:
+    if order_no not in orders_for_supplier(current_supplier(), [order_no]):
+        raise DomainError("not_found")  # another factory's order: whatever the body says
     fields = {"courier", "tracking_no"}
     body = _fields(json_body(), "", fields, fields)
     result = correct_tracking(

@@ -765,7 +765,8 @@ def build_spec() -> dict[str, Any]:
     paths.update(supplier_paths(not_found))
     schemas = dict(SCHEMAS)
     for part in (spec_statements, spec_prices, spec_dispatch, spec_analytics, spec_allocation):
-        paths.update(part.paths(not_found))
+        for path, operations in part.paths(not_found).items():
+            paths.setdefault(path, {}).update(operations)  # a path may gain a method
         schemas.update(part.SCHEMAS)
     return {
         "openapi": "3.1.0",
