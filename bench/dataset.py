@@ -590,6 +590,9 @@ class OrderWriter:
             "return_address_id": acc.return_address_ids[plan.merchant] if dispatched_at else None,
             "created_at": naive(paid_at),
             "updated_at": dispatched_at or returned_at or assigned_at or naive(paid_at),
+            # Columns added since the generator was written: their defaults (no name search).
+            "name_index": "",
+            "tracking_corrections": 0,
         }
         order_row = tuple(values[c] for c in ORDER_COLUMNS)
         return order_row, assignments, events, parcels, order_parcels
