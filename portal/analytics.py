@@ -65,8 +65,9 @@ from portal.models.settlement import STATEMENT_READY
 from portal.statements import check_period, now_utc
 from portal.supplier_orders import workload_by_merchant
 
-# Orders read and applied per transaction.
+# Orders read and applied per transaction, and at most per sweep (a minute apart).
 CHUNK = 2000
+CHUNKS_PER_SWEEP = 50
 # Each pass re-reads the changes of this long before the last one: an order written just
 # before a pass but committed after it (its updated_at is the write time) is not missed.
 MARGIN = timedelta(minutes=2)
@@ -300,16 +301,24 @@ def _add_counts(deltas: dict[tuple[str, tuple[Any, ...]], dict[str, int]]) -> No
         )
 
 
-def refresh(now: datetime | None = None) -> int:
+def refresh(now: datetime | None = None, max_chunks: int | None = None) -> int:
     """Apply every order changed since the last pass (all orders on the first); commits per
-    chunk. Returns how many orders' facts changed."""
+    chunk. With `max_chunks`, stops after that many and the next pass goes on from there (the
+    first pass over a million orders is spread over several sweeps instead of holding the
+    worker's sweeper for minutes). Returns how many orders' facts changed."""
     started = now or now_utc()
     progress = _lock_progress()
     since = progress.scanned_until - MARGIN if progress.scanned_until else None
     db.session.commit()
-    changed = 0
+    changed, chunks = 0, 0
     after: tuple[datetime, int] | None = None
+    reached = started  # where the next pass may start, less MARGIN
     while True:
+        if max_chunks is not None and chunks >= max_chunks:
+            # Unfinished: the next pass starts at the last change read (re-reading that
+            # instant's orders changes nothing).
+            reached = after[0] + MARGIN if after else started
+            break
         _lock_progress()
         query = select(*_ORDER_COLUMNS).join(Merchant, Merchant.id == Order.merchant_id)
         if since is not None:
@@ -320,11 +329,13 @@ def refresh(now: datetime | None = None) -> int:
         if not rows:
             break
         changed += _apply(rows)
+        chunks += 1
         after = (rows[-1].updated_at, rows[-1].id)
         db.session.commit()
     progress = _lock_progress()
-    if progress.scanned_until is None or progress.scanned_until < started:
-        progress.scanned_until = started
+    # Only forward: a pass that ran alongside may have read further.
+    if progress.scanned_until is None or progress.scanned_until < reached:
+        progress.scanned_until = reached
     db.session.commit()
     return changed
 
@@ -361,7 +372,7 @@ def rebuild_merchant_job(merchant_id: int) -> None:
 @queue.sweeper
 def keep_analytics_current() -> None:
     """Sweepers run when a worker starts and every minute."""
-    refresh()
+    refresh(max_chunks=CHUNKS_PER_SWEEP)
 
 
 def cutoff_time(merchant: Merchant) -> time:
