@@ -49,13 +49,14 @@ def api_urls(count: int) -> list[str]:
 
 @in_app_context
 def build_rollups(scene: Scene) -> dict[str, Any]:
-    """The worker's passes: everything (first start), then 1 000 changed orders."""
+    """The worker's passes: everything (first start), then 1 000 returned orders whose
+    after-sale flag changed (each moves its facts)."""
     started = time.perf_counter()
     facts = analytics.refresh()
     first = time.perf_counter() - started
     ids = db.session.scalars(
         select(Order.id)
-        .where(Order.merchant_id == scene.merchant_id, Order.supplier_id.is_not(None))
+        .where(Order.merchant_id == scene.merchant_id, Order.returned_at.is_not(None))
         .order_by(Order.id.desc())
         .limit(CHANGED)
     ).all()
