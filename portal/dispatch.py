@@ -47,6 +47,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from sqlalchemy import and_, event, insert, or_, select, update
 from sqlalchemy.engine import Row
@@ -55,7 +56,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from portal import accounts
 from portal.allocation import Refusal, _load_states, _lock_orders, chunks, unique
 from portal.couriers import platform_courier_name
-from portal.errors import DomainError
+from portal.errors import DomainError, message_for
 from portal.extensions import db
 from portal.formatting import SHANGHAI
 from portal.import_jobs import spreadsheet_safe
@@ -72,7 +73,7 @@ from portal.models import (
     User,
     WebhookDelivery,
 )
-from portal.models.base import utcnow
+from portal.models.base import MAX_ID, utcnow
 from portal.models.dispatch import DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING
 from portal.models.orders import (
     ASSIGNMENT_CANCELLED,
@@ -83,7 +84,6 @@ from portal.models.orders import (
     STAGE_RETURNED,
     STAGE_UNASSIGNED,
 )
-from portal.web_args import MAX_ID
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,21 @@ class DispatchResult:
         self.dispatched += other.dispatched
         self.refused += other.refused
         self.deliveries += other.deliveries
+
+
+DISPATCH_REFUSAL_MESSAGES = {
+    "after_sale": _l("售后中，需确认后才能发货"),
+    "audit_hold": _l("平台审核中，需确认后才能发货"),
+    "not_returned": _l("厂家还没有回传运单号"),
+    "not_assigned": _l("订单还没有分配给厂家"),
+    "not_awaiting_shipment": _l("订单已取消，不能发货"),
+}
+
+
+def dispatch_refusal_message(code: str) -> str:
+    """A dispatch refusal in Chinese: the dispatch wording where it differs, else the shared one."""
+    message = DISPATCH_REFUSAL_MESSAGES.get(code)
+    return str(message) if message is not None else message_for(code)
 
 
 def dispatch_blocker(

@@ -5,9 +5,17 @@ from __future__ import annotations
 import io
 import tempfile
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import IO
 
 from flask import Response, send_file, stream_with_context
+from flask_babel import gettext as _
+
+from portal import dispatch, statements
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.models import Merchant, Statement
+from portal.models.settlement import STATEMENT_READY
 
 # An XLSX larger than this goes to a temporary file while it is written.
 XLSX_SPOOL_BYTES = 8 * 1024 * 1024
@@ -65,3 +73,38 @@ def file_response(
         )
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def dispatch_export_response(
+    merchant: Merchant, file_format: str, since: datetime | None, until: datetime | None
+) -> Response:
+    """Orders dispatched in [since, until), in the platform's batch-shipping layout (订单号,
+    快递公司, 快递单号): a streamed CSV or a spooled XLSX attachment, for the web and the API."""
+    # The rows stream after this view has returned, when the request's session is gone:
+    # load the merchant now (a commit earlier in the request may have expired it).
+    db.session.refresh(merchant)
+    return file_response(
+        dispatch.dispatch_export_filename(file_format),
+        file_format,
+        lambda: dispatch.dispatch_export_csv(merchant, since, until),
+        lambda target: dispatch.dispatch_export_xlsx(merchant, target, since, until),
+    )
+
+
+def statement_download_response(statement: Statement, file_format: str) -> Response:
+    """The statement as a CSV (streamed) or XLSX (spooled) attachment; only once it is built."""
+    if file_format not in FILE_TYPES:
+        raise DomainError("validation_error", _("format 必须是 csv 或 xlsx"), field="format")
+    if statement.status != STATEMENT_READY:
+        raise DomainError("statement_not_ready")
+    stored = statements.stored_file(statement, file_format)
+    if stored is not None:  # the XLSX the worker wrote when it built the statement
+        return stored_file_response(
+            statements.statement_filename(statement, file_format), file_format, stored
+        )
+    return file_response(
+        statements.statement_filename(statement, file_format),
+        file_format,
+        lambda: statements.statement_csv(statement),
+        lambda target: statements.statement_xlsx(statement, target),
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Flask
@@ -100,3 +100,12 @@ def register(app: Flask) -> None:
         EVENT_LABELS=EVENT_LABELS,
         message_for=message_for,
     )
+
+
+def shanghai_days(
+    since: date | None, until: date | None
+) -> tuple[datetime | None, datetime | None]:
+    """Calendar days in Asia/Shanghai, both included, as the [start, end) the export reads."""
+    start = datetime.combine(since, time.min, tzinfo=SHANGHAI) if since else None
+    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=SHANGHAI) if until else None
+    return start, end

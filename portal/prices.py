@@ -88,6 +88,17 @@ _FLOAT_NOISE = Decimal("1e-9")
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 _GROUPED = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?")
 
+# Every code a price item may be refused with (the API documents exactly these).
+PRICE_REFUSALS = (
+    "invalid_price",
+    "invalid_sku_key",
+    "invalid_effective_from",
+    "not_bound",
+    "unknown_sku",
+    "duplicate_sku",
+    "price_time_taken",
+)
+
 CREATED = "created"
 UNCHANGED = "unchanged"
 

@@ -59,7 +59,7 @@ from portal.models import (
     SupplierSkuCode,
     User,
 )
-from portal.models.base import utcnow
+from portal.models.base import MAX_ID, utcnow
 from portal.models.bindings import BINDING_ACTIVE, BINDING_ENDED
 from portal.models.orders import STAGE_DISPATCHED, STAGE_RETURNED
 from portal.models.settlement import (
@@ -402,6 +402,15 @@ def statements_query_for_supplier(supplier: Supplier, merchant_id: int | None = 
     if merchant_id:
         query = query.where(Statement.merchant_id == merchant_id)
     return query.order_by(Statement.id.desc())
+
+
+def get_statement_for(profile: Merchant | Supplier, statement_id: int) -> Statement:
+    """The merchant's or supplier's statement; any other id is 404."""
+    if not 0 < statement_id <= MAX_ID:
+        raise DomainError("not_found")
+    if isinstance(profile, Merchant):
+        return get_statement_for_merchant(profile, statement_id)
+    return get_statement_for_supplier(profile, statement_id)
 
 
 def get_statement_for_merchant(merchant: Merchant, statement_id: int) -> Statement:

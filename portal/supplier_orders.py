@@ -44,6 +44,14 @@ TAB_RETURNED = "returned"
 TAB_DISPATCHED = "dispatched"
 TAB_CANCELLED = "cancelled"
 TABS = (TAB_TO_PRINT, TAB_PRINTED, TAB_RETURNED, TAB_DISPATCHED, TAB_CANCELLED)
+# The API's stages over the desk's tabs: "assigned" is 待打印 + 已打印; no stage is every order
+# the supplier currently holds. The desk's tab names are accepted as they are.
+STAGE_TABS: dict[str | None, tuple[str, ...]] = {
+    None: (TAB_TO_PRINT, TAB_PRINTED, TAB_RETURNED, TAB_DISPATCHED),
+    "assigned": (TAB_TO_PRINT, TAB_PRINTED),
+    **{tab: (tab,) for tab in TABS},
+}
+API_STAGES = tuple(stage for stage in STAGE_TABS if stage)
 
 DUE_FILTERS = ("soon", "overdue")
 SORT_RECEIVER = "receiver"  # same-receiver orders next to each other, to merge parcels

@@ -12,7 +12,8 @@ from typing import Any
 
 from werkzeug.routing import IntegerConverter
 
-MAX_ID = 2**31 - 1  # larger ids cannot exist (and would overflow an INTEGER parameter)
+from portal.models.base import MAX_ID
+
 # Far-off years are typing errors, and date.max + 1 day would overflow.
 DATE_RANGE = (date(2000, 1, 1), date(2100, 12, 31))
 

@@ -12,12 +12,15 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from portal.api.schemas import Error
 from portal.auth.session import safe_next, unauthorized
 from portal.errors import DomainError, message_for
 from portal.extensions import db, htmx
 from portal.htmx import finish, no_swap, notify
 
 log = logging.getLogger(__name__)
+# A domain error's details an API answer shows: the documented ones (schemas.Error).
+ERROR_DETAILS = frozenset(Error.ErrorDetail.model_fields) - {"code", "message"}
 
 STATUS_CODES = {
     400: "invalid_request",
@@ -64,16 +67,7 @@ def register(app: Flask) -> None:
     def domain_error(error: DomainError) -> Response:
         db.session.rollback()
         if is_api_request():
-            shown = (
-                "field",
-                "columns",
-                "number",
-                "limit",
-                "retry_after",
-                "next_allowed_at",
-                "statement_id",
-            )
-            extra = {k: v for k, v in error.details.items() if k in shown}
+            extra = {k: v for k, v in error.details.items() if k in ERROR_DETAILS}
             response = api_error(error.code, error.message, error.status, **extra)
             if "retry_after" in extra:
                 response.headers["Retry-After"] = str(extra["retry_after"])

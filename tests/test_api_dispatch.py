@@ -16,9 +16,9 @@ from flask import Flask
 from sqlalchemy import event, select, update
 
 from portal import accounts, bindings, dispatch
+from portal.dispatch import DISPATCH_REFUSAL_MESSAGES
 from portal.extensions import db
 from portal.keyring import current_keyring
-from portal.merchant.orders import DISPATCH_REFUSAL_MESSAGES
 from portal.models import Merchant, Order, Supplier, User
 from portal.orders.upsert import upsert_orders
 from portal.tracking import TrackingItem, return_tracking

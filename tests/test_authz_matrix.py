@@ -45,6 +45,7 @@ BASE_ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "auth.signup": (PUBLIC, {}),
     "auth.logout": (PUBLIC, {}),
     "api.openapi": (PUBLIC, {}),
+    "api.reference": (PUBLIC, {}),
     "account.choose_role": (ANY_USER, {}),
     "account.become_merchant": (ANY_USER, {}),
     "account.become_supplier": (ANY_USER, {}),

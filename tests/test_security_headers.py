@@ -125,6 +125,7 @@ def test_every_kind_of_answer_is_hardened(app, world):
         "api error 401": lambda: api.get(f"{API}/me"),
         "api error 404": lambda: api.get(f"{API}/statements/999999", headers=bearer),
         "api openapi": lambda: api.get(f"{API}/openapi.json"),
+        "api reference": lambda: api.get(f"{API}/docs"),
         "statement csv": lambda: merchant.get(f"/merchant/statements/{statement_id}/download"),
         "statement xlsx": lambda: supplier.get(
             f"/supplier/statements/{statement_id}/download?format=xlsx"

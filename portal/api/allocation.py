@@ -3,60 +3,18 @@ corrections after dispatch (supplier). The same services as the web pages."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 
 from portal import allocation_rules, sku_codes
 from portal.allocation_rules import RulesInput, SkuRuleInput
-from portal.api import merchant as merchant_api
-from portal.api import supplier as supplier_api
-from portal.api.base import api_user, json_body
+from portal.api import schemas
+from portal.api.base import api_user, endpoint
+from portal.api.blueprints import merchant_bp, supplier_bp
 from portal.authz import current_merchant, current_supplier
 from portal.errors import DomainError, message_for
 from portal.extensions import db
 from portal.statements import now_utc
 from portal.tracking import correct_tracking, orders_for_supplier
-
-MAX_CODE_ITEMS = 1000
-
-
-def _invalid(message: str, field: str) -> DomainError:
-    return DomainError("validation_error", message, field=field)
-
-
-def _fields(body: Any, path: str, allowed: set[str], required: set[str]) -> dict[str, Any]:
-    """A JSON object with only these fields (strict: an unknown field is refused)."""
-    if not isinstance(body, dict):
-        raise _invalid(f"{path or '请求体'} 必须是对象", path)
-    prefix = f"{path}." if path else ""
-    for name in body:
-        if name not in allowed:
-            raise _invalid(f"未知字段 {prefix}{name}", f"{prefix}{name}")
-    for name in sorted(required):
-        if name not in body:
-            raise _invalid(f"缺少字段 {prefix}{name}", f"{prefix}{name}")
-    return body
-
-
-def _text(body: dict[str, Any], name: str, path: str, *, nullable: bool = False) -> str | None:
-    value = body.get(name)
-    if value is None and nullable:
-        return None
-    if not isinstance(value, str):
-        field = f"{path}.{name}" if path else name
-        raise _invalid(f"字段 {field} 必须是字符串", field)
-    return value
-
-
-def _items(body: dict[str, Any], name: str, limit: int) -> list[Any]:
-    value = body.get(name, [])
-    if not isinstance(value, list):
-        raise _invalid(f"字段 {name} 必须是数组", name)
-    if len(value) > limit:
-        raise _invalid(f"{name} 一次最多 {limit} 项", name)
-    return value
-
 
 # --- allocation rules (merchant) ----------------------------------------------------------------
 
@@ -75,31 +33,38 @@ def _rules_answer() -> Response:
     )
 
 
-@merchant_api.bp.get("/allocation-rules")
+@merchant_bp.get("/allocation-rules")
+@endpoint(schemas.AllocationRules)
 def allocation_rules_get() -> Response:
+    """商家的自动分配规则"""
     return _rules_answer()
 
 
-@merchant_api.bp.put("/allocation-rules")
-def allocation_rules_put() -> Response:
-    body = _fields(json_body(), "", {"mode", "supplier_shop_id", "sku_rules"}, {"mode"})
-    mode = _text(body, "mode", "") or ""
-    supplier = _text(body, "supplier_shop_id", "", nullable=True)
-    items = []
-    for index, item in enumerate(_items(body, "sku_rules", allocation_rules.MAX_SKU_RULES)):
-        path = f"sku_rules[{index}]"
-        fields = {"sku_code", "supplier_shop_id"}
-        item = _fields(item, path, fields, fields)
-        items.append(
-            SkuRuleInput(_text(item, "sku_code", path) or "", _text(item, "supplier_shop_id", path))
-        )
-    allocation_rules.save_rules(current_merchant(), RulesInput(mode, supplier, items), api_user())
+@merchant_bp.put("/allocation-rules")
+@endpoint(
+    schemas.AllocationRules,
+    errors={
+        422: "not_bound：厂家未绑定或绑定已解除（error.field 指出哪一项）；invalid_rule_mode、"
+        "invalid_sku_code、duplicate_sku_rule、field_required、validation_error"
+    },
+)
+def allocation_rules_put(json: schemas.AllocationRulesInput) -> Response:
+    """保存自动分配规则
+
+    订单历史记录 auto_assigned 及所用规则。
+    """
+    items = [SkuRuleInput(rule.sku_code, rule.supplier_shop_id) for rule in json.sku_rules]
+    allocation_rules.save_rules(
+        current_merchant(), RulesInput(json.mode, json.supplier_shop_id, items), api_user()
+    )
     db.session.commit()
     return _rules_answer()
 
 
-@merchant_api.bp.post("/allocation-rules/apply")
+@merchant_bp.post("/allocation-rules/apply")
+@endpoint(schemas.AllocationApplyResult)
 def allocation_rules_apply() -> Response:
+    """按规则分配当前所有待分配订单"""
     merchant = current_merchant()
     result = allocation_rules.apply_rules(merchant, api_user())
     db.session.commit()
@@ -121,22 +86,14 @@ def allocation_rules_apply() -> Response:
 # --- the factory's own codes and tracking corrections (supplier) --------------------------------
 
 
-@supplier_api.bp.put("/supplier/sku-codes")
-def sku_codes_put() -> Response:
-    body = _fields(json_body(), "", {"items"}, {"items"})
-    items = []
-    for index, item in enumerate(_items(body, "items", MAX_CODE_ITEMS)):
-        path = f"items[{index}]"
-        fields = {"merchant_shop_id", "sku_code", "supplier_code"}
-        item = _fields(item, path, fields, fields)
-        items.append(
-            sku_codes.CodeItem(
-                _text(item, "merchant_shop_id", path) or "",
-                _text(item, "sku_code", path) or "",
-                _text(item, "supplier_code", path) or "",
-                index,
-            )
-        )
+@supplier_bp.put("/supplier/sku-codes")
+@endpoint(schemas.SkuCodesResult)
+def sku_codes_put(json: schemas.SkuCodesInput) -> Response:
+    """批量设置厂家编码（逐项结果；合格的项已保存）"""
+    items = [
+        sku_codes.CodeItem(item.merchant_shop_id, item.sku_code, item.supplier_code, index)
+        for index, item in enumerate(json.items)
+    ]
     result = sku_codes.set_supplier_codes(current_supplier(), items)
     db.session.commit()
     return jsonify(
@@ -162,19 +119,32 @@ def sku_codes_put() -> Response:
     )
 
 
-@supplier_api.bp.put("/supplier/tracking/<order_no>")
-def tracking_correct(order_no: str) -> Response:
+def _own_dispatched_order() -> None:
+    """Another factory's order is 404 whatever the body says (checked before the body)."""
+    order_no = (request.view_args or {}).get("order_no", "")
     if order_no not in orders_for_supplier(current_supplier(), [order_no]):
-        raise DomainError("not_found")  # another factory's order: whatever the body says
-    fields = {"courier", "tracking_no"}
-    body = _fields(json_body(), "", fields, fields)
+        raise DomainError("not_found")
+
+
+@supplier_bp.put("/supplier/tracking/<order_no>")
+@endpoint(
+    schemas.TrackingCorrection,
+    guard=_own_dispatched_order,
+    errors={
+        404: "不存在或不属于当前账号",
+        409: "tracking_change_window：发货已超过 5 天；tracking_change_limit：每单最多修改 2 次；"
+        "not_dispatched：订单还没有发货；duplicate_tracking_no：运单号已用于其他收件人",
+        422: "unknown_courier、invalid_tracking_no、tracking_unchanged、validation_error",
+    },
+)
+def tracking_correct(order_no: str, json: schemas.TrackingCorrectionInput) -> Response:
+    """发货后修改运单号
+
+    发货后 5 天内、每单最多 2 次；新运单号进入商家的订单历史与批量发货文件，并以
+    orders.tracking_changed 事件推送到商家的接口回调。
+    """
     result = correct_tracking(
-        current_supplier(),
-        order_no,
-        _text(body, "courier", "") or "",
-        _text(body, "tracking_no", "") or "",
-        api_user(),
-        now_utc(),
+        current_supplier(), order_no, json.courier, json.tracking_no, api_user(), now_utc()
     )
     db.session.commit()
     return jsonify(

@@ -5,39 +5,34 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from flask import Response, jsonify, request
-from flask_babel import gettext as _
+from flask import Response, jsonify
 
 from portal import analytics
 from portal.analytics import Counts, PartnerFigures, Report, local_day
-from portal.api import merchant as merchant_api
-from portal.api import supplier as supplier_api
-from portal.api.dispatch import ISO_DATE
+from portal.api import schemas
+from portal.api.base import endpoint
+from portal.api.blueprints import merchant_bp, supplier_bp
 from portal.authz import current_merchant, current_supplier
 from portal.errors import DomainError
-from portal.statements import now_utc
+from portal.statements import MAX_PERIOD_DAYS, now_utc
 
 # Without start and end: the last seven days, today included.
 DEFAULT_DAYS = 7
+PERIOD_ERRORS = {
+    422: "validation_error：日期格式不对（field 指明哪个）；"
+    f"invalid_period：开始日期晚于今天或跨度超过 {MAX_PERIOD_DAYS} 天"
+}
 
 
-def _date_arg(name: str) -> date:
-    text = request.args.get(name, "").strip()
-    try:
-        if ISO_DATE.fullmatch(text):
-            return date.fromisoformat(text)
-    except ValueError:
-        pass
-    raise DomainError(
-        "validation_error", _("%(name)s 必须是 YYYY-MM-DD 格式的日期", name=name), field=name
-    )
-
-
-def period_args() -> tuple[date, date]:
-    if "start" not in request.args and "end" not in request.args:
+def period(query: schemas.AnalyticsQuery) -> tuple[date, date]:
+    if query.start is None and query.end is None:
         today = local_day(now_utc())
         return today - timedelta(days=DEFAULT_DAYS - 1), today
-    return _date_arg("start"), _date_arg("end")
+    if query.start is None:
+        raise DomainError("validation_error", "缺少字段 start", field="start")
+    if query.end is None:
+        raise DomainError("validation_error", "缺少字段 end", field="end")
+    return query.start, query.end
 
 
 def _rates(counts: Counts) -> dict[str, Any]:
@@ -82,11 +77,21 @@ def report_answer(report: Report) -> Response:
     )
 
 
-@merchant_api.bp.get("/analytics/suppliers")
-def analytics_suppliers() -> Response:
-    return report_answer(analytics.supplier_report(current_merchant(), *period_args()))
+@merchant_bp.get("/analytics/suppliers")
+@endpoint(schemas.SupplierAnalytics, errors=PERIOD_ERRORS)
+def analytics_suppliers(query: schemas.AnalyticsQuery) -> Response:
+    """商家：各厂家的发货数据
+
+    数据由后台每分钟汇总一次；比率为 0–1，没有可计的订单时为 null。
+    """
+    return report_answer(analytics.supplier_report(current_merchant(), *period(query)))
 
 
-@supplier_api.bp.get("/supplier/analytics/merchants")
-def analytics_merchants() -> Response:
-    return report_answer(analytics.merchant_report(current_supplier(), *period_args()))
+@supplier_bp.get("/supplier/analytics/merchants")
+@endpoint(schemas.MerchantAnalytics, errors=PERIOD_ERRORS)
+def analytics_merchants(query: schemas.AnalyticsQuery) -> Response:
+    """厂家：各商家的发货数据与今日待办
+
+    数据由后台每分钟汇总一次；比率为 0–1，没有可计的订单时为 null。
+    """
+    return report_answer(analytics.merchant_report(current_supplier(), *period(query)))

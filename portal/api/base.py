@@ -1,30 +1,243 @@
-"""API plumbing: bearer authentication, role gates, JSON body parsing and list answers."""
+"""API plumbing: bearer authentication, role gates, the typed endpoint decorator and list answers.
+
+Every /api/v1 route is declared with `endpoint(...)`: spectree validates the request against the
+Pydantic models in portal.api.schemas (the view receives `json`, `query` or `form` already
+typed), checks the answer against its model, and generates the OpenAPI document from both.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import copy
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, make_response, request
+from pydantic import BaseModel, ValidationError
+from spectree import Response as Answers
+from spectree import SecurityScheme, SecuritySchemeData, SpecTree
+from spectree.plugins.flask_plugin import FlaskPlugin
 from sqlalchemy import Select
+from werkzeug.datastructures import FileStorage
 
 from portal.accounts import api_token_for
-from portal.errors import DomainError
+from portal.api import schemas
+from portal.errors import MESSAGES, DomainError
 from portal.extensions import db
 from portal.models import User
 from portal.models.base import utcnow
 from portal.pagination import (
+    PageArgs,
     encode_cursor,
     exact_count,
     keyset_args,
     keyset_page,
-    page_args,
     paginate,
+    paginate_rows,
 )
 from portal.ratelimit import check_api_rate
 from portal.security import check_storable
 
-PUBLIC_ENDPOINTS = {"api.openapi"}
+PUBLIC_ENDPOINTS = {"api.openapi", "api.reference"}
+API_PREFIX = "/api/v1"
+# Statuses every operation may answer besides its own (documented on each operation).
+COMMON_ERRORS = {
+    400: "invalid_request：请求格式不正确（不是 JSON 对象），或含有无法处理的字符（如 NUL）",
+    401: "unauthorized：缺少或无效的令牌",
+    403: "forbidden / role_required：角色不符",
+    429: "api_rate_limited：令牌请求过于频繁（error.retry_after 与 Retry-After 头给出秒数）",
+    422: "validation_error：字段类型或取值有误，error.field 为 JSON 路径（如 orders[3].lines[0]"
+    ".quantity）；未知字段、数字当字符串、字符串当布尔值都会被拒绝",
+}
+# Answers that are files, not JSON: media types by operation (path, method).
+FILE_ANSWERS: dict[tuple[str, str], dict[str, str]] = {}
+
+
+def _validation_failed(
+    req: Any, resp: Any, error: Exception | None, instance: Any, adapter: Any
+) -> None:
+    """spectree's before-hook: a request that failed validation becomes our 422 (or 400)."""
+    if error is None:
+        return
+    raise validation_error(error)  # type: ignore[arg-type]
+
+
+def _answer_checked(
+    req: Any, resp: Any, error: Exception | None, instance: Any, adapter: Any
+) -> None:
+    """spectree's after-hook: an answer off its schema is our bug, never the client's."""
+    if error is not None:
+        raise RuntimeError(f"{request.endpoint}: answer does not match its schema: {error}")
+
+
+class _FlaskPlugin(FlaskPlugin):
+    """spectree's Flask plugin, leaving file answers (streamed or sent) unread."""
+
+    def validate_response(self, resp: Any, *args: Any, **kwargs: Any) -> Any:
+        payload = resp[0] if isinstance(resp, tuple) else resp
+        if isinstance(payload, Response) and (payload.is_streamed or payload.direct_passthrough):
+            return make_response(resp), None
+        return super().validate_response(resp, *args, **kwargs)
+
+
+spec = SpecTree(
+    backend=_FlaskPlugin,
+    title="代发门户 API",
+    version="1.0.0",
+    mode="strict",
+    annotations=True,
+    path="api/v1/docs-unused",
+    security_schemes=[
+        SecurityScheme(
+            name="bearer",
+            data=SecuritySchemeData(type="http", scheme="bearer", description="设置 → 接口令牌"),
+        )
+    ],
+    security={"bearer": []},
+    before=_validation_failed,
+    after=_answer_checked,
+    naming_strategy=lambda model: model.__name__,
+    nested_naming_strategy=lambda _parent, child: child,
+)
+
+
+def json_path(location: Sequence[int | str]) -> str:
+    """('orders', 3, 'lines', 0, 'quantity') → 'orders[3].lines[0].quantity'."""
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+ERROR_WORDS = {
+    "missing": "缺少字段 {path}",
+    "extra_forbidden": "未知字段 {path}",
+    "string_type": "{path} 必须是字符串",
+    "bool_type": "{path} 必须是布尔值 true 或 false",
+    "int_type": "{path} 必须是整数",
+    "int_parsing": "{path} 必须是整数",
+    "int_from_float": "{path} 必须是整数",
+    "list_type": "{path} 必须是数组",
+    "dict_type": "{path} 必须是对象",
+    "model_type": "{path} 必须是对象",
+    "model_attributes_type": "{path} 必须是对象",
+    "literal_error": "{path} 必须是 {expected} 之一",
+    "string_too_long": "{path} 最多 {max_length} 个字符",
+    "string_too_short": "{path} 不能为空",
+    "too_long": "{path} 最多 {max_length} 项",
+    "too_short": "{path} 至少 {min_length} 项",
+    "greater_than_equal": "{path} 不能小于 {ge}",
+    "less_than_equal": "{path} 不能大于 {le}",
+    "string_pattern_mismatch": "{path} 格式不正确",
+    "invalid_date": "{path} 必须是 YYYY-MM-DD 格式的日期",
+}
+
+
+# Pydantic error types in a body that have a code of their own (the same as the web forms').
+ERROR_CODES = {"string_too_long": "field_too_long"}
+TYPE_HINTS = {"price": '，单位为元，例如 "12.50"'}
+
+
+def validation_error(error: ValidationError, prefix: str = "") -> DomainError:
+    """The first problem of a failed validation as our error: code, Chinese message, JSON path.
+
+    A custom error whose type is one of our codes (too_many_orders, nothing_selected) keeps
+    that code; everything else is `validation_error`.
+    """
+    first = error.errors(include_url=False)[0]
+    location = [part for part in first["loc"] if part != "body"]
+    path = json_path([prefix, *location] if prefix else location) or prefix or "body"
+    kind = first["type"]
+    context = {key: value for key, value in (first.get("ctx") or {}).items()}
+    if kind in MESSAGES and kind != "validation_error":
+        return DomainError(kind, first["msg"], field=path)
+    words = ERROR_WORDS.get(kind)
+    message = words.format(path=path, **context) if words else f"{path}：{first['msg']}"
+    if kind == "string_type":
+        message += TYPE_HINTS.get(str(location[-1]) if location else "", "")
+    in_query = isinstance(getattr(schemas, error.title, None), type) and issubclass(
+        getattr(schemas, error.title), schemas.Query
+    )
+    code = "validation_error" if in_query else ERROR_CODES.get(kind, "validation_error")
+    return DomainError(code, message, field=path)
+
+
+def endpoint(
+    answer: type[BaseModel] | None = None,
+    *,
+    status: int = 200,
+    errors: dict[int, str] | None = None,
+    also: dict[int, tuple[type[BaseModel], str]] | None = None,
+    files: dict[str, str] | None = None,
+    raw_text: bool = False,
+    guard: Callable[[], None] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare an API route: its answer model (for `status`), its documented error statuses
+    (besides COMMON_ERRORS) and, for downloads, the file media types (`files`).
+
+    Request models come from the view's annotations (`json`, `query`, `form`). Text no column
+    can hold (NUL, lone surrogates) in a JSON body refuses the whole request, unless the view
+    checks each item itself (`raw_text`, the order upsert reports such an order per item).
+    `guard()` runs before the body is judged (another tenant's object is 404 whatever it says).
+    """
+    answers: dict[str, Any] = {}
+    ok_description = "文件" if files else "成功"
+    answers[f"HTTP_{status}"] = (answer, ok_description) if answer else (None, ok_description)
+    for code, (model, description) in (also or {}).items():
+        answers[f"HTTP_{code}"] = (model, description)
+    for code, description in {**COMMON_ERRORS, **(errors or {})}.items():
+        answers.setdefault(f"HTTP_{code}", (schemas.Error, description))
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        def before(req: Any, resp: Any, error: Exception | None, instance: Any, adapter: Any):
+            if guard is not None:
+                guard()
+            _require_json_object(view)
+            if not raw_text and request.is_json:
+                check_storable(_strings_in(request.get_json(silent=True)))
+            _validation_failed(req, resp, error, instance, adapter)
+
+        validated = spec.validate(resp=Answers(**answers), before=before)(view)
+        if files:
+            validated._file_answers = files  # type: ignore[attr-defined]
+        return validated
+
+    return decorate
+
+
+def _require_json_object(view: Callable[..., Any]) -> None:
+    if "json" not in view.__annotations__ or request.method in ("GET", "DELETE"):
+        return
+    if not request.is_json:
+        raise DomainError("invalid_request", "请求体必须是 JSON（Content-Type: application/json）")
+    if not isinstance(request.get_json(silent=True), dict):
+        raise DomainError("invalid_request", "请求体必须是 JSON 对象")
+
+
+def read_json_once() -> None:
+    """Decode a JSON body before validation: nesting deeper than the decoder's limit is a bad
+    request, not a crash (Flask's silent mode catches only ValueError)."""
+    if request.is_json:
+        try:
+            request.get_json(silent=True)
+        except RecursionError:
+            raise DomainError("invalid_request", "请求体必须是 JSON 对象") from None
+
+
+def _strings_in(value: Any) -> Iterator[str]:
+    """Every string in a decoded JSON document, keys included (iteratively: no recursion)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def authenticate_request() -> Response | None:
@@ -42,6 +255,7 @@ def authenticate_request() -> Response | None:
     if g.profile is None:
         raise DomainError("role_required")
     db.session.commit()  # persist last_used_at of a writing request, if it changed
+    read_json_once()
     return None
 
 
@@ -56,65 +270,30 @@ def api_user() -> User:
     return g.api_user
 
 
-def json_body(*, per_item_text_checks: bool = False) -> dict[str, Any]:
-    """The request body as a JSON object, or a clear 400.
-
-    Text no column can hold (NUL, lone surrogates) refuses the whole request, unless the
-    endpoint validates each item itself and reports such an item as one refusal among the
-    rest (`per_item_text_checks`, the order upsert).
-    """
-    if not request.is_json:
-        raise DomainError("invalid_request", "请求体必须是 JSON（Content-Type: application/json）")
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:  # nesting deeper than the decoder's limit is a bad request, not a crash
-        body = None
-    if not isinstance(body, dict):
-        raise DomainError("invalid_request", "请求体必须是 JSON 对象")
-    if not per_item_text_checks:
-        check_storable(_strings_in(body))
-    return body
+def page_of(args: schemas.PageQuery) -> PageArgs:
+    return PageArgs(page=min(args.page, 1_000_000), per_page=args.per_page)
 
 
-def _strings_in(value: Any) -> Iterator[str]:
-    """Every string in a decoded JSON document, keys included (iteratively: no recursion)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            yield item
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
-def string_field(body: dict[str, Any], name: str, *, required: bool = True) -> str:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise DomainError("validation_error", f"缺少字段 {name}", field=name)
-        return ""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise DomainError("validation_error", f"字段 {name} 必须是字符串", field=name)
-    return str(value)
-
-
-def list_answer(query: Select[Any], serialize: Callable[[Any], dict[str, Any]]) -> Response:
-    return page_answer(query, lambda items: [serialize(item) for item in items])
+def list_answer(
+    query: Select[Any], serialize: Callable[[Any], dict[str, Any]], args: schemas.PageQuery
+) -> Response:
+    return page_answer(query, lambda items: [serialize(item) for item in items], args)
 
 
 def page_answer(
-    query: Select[Any], serialize_page: Callable[[list[Any]], list[dict[str, Any]]]
+    query: Select[Any],
+    serialize_page: Callable[[list[Any]], list[dict[str, Any]]],
+    args: schemas.PageQuery,
+    *,
+    rows: bool = False,
 ) -> Response:
-    """Like list_answer, for items serialized a page at a time (one query for the page's extras)."""
-    args = page_args(50, current_app.config["API_MAX_PER_PAGE"], strict=True)
-    result = paginate(query, args)
+    """A page of `query` as {items, page, per_page, total}; `rows` for multi-column selects."""
+    page = page_of(args)
+    result = (paginate_rows if rows else paginate)(query, page)
     return jsonify(
         items=serialize_page(list(result.items)),
-        page=args.page,
-        per_page=args.per_page,
+        page=page.page,
+        per_page=page.per_page,
         total=result.total,
     )
 
@@ -124,6 +303,7 @@ def walk_answer(
     key: Any,
     row_key: Callable[[Any], int],
     serialize_page: Callable[[list[Any]], list[dict[str, Any]]],
+    args: schemas.PageQuery,
     *,
     entities: bool,
     page_query: Select[Any] | None = None,
@@ -136,20 +316,72 @@ def walk_answer(
     `entities`: the query selects ORM entities (take each row's first element);
     `page_query`: the query as page_answer needs it, when it differs.
     """
-    args = keyset_args(50, current_app.config["API_MAX_PER_PAGE"])
-    if args is None:
-        return page_answer(query if page_query is None else page_query, serialize_page)
-    rows, more = keyset_page(query, key, args)
+    walk = keyset_args(50, current_app.config["API_MAX_PER_PAGE"])
+    if walk is None:
+        return page_answer(query if page_query is None else page_query, serialize_page, args)
+    rows, more = keyset_page(query, key, walk)
     items = [row[0] for row in rows] if entities else rows
     body: dict[str, Any] = {
         "items": serialize_page(items),
-        "per_page": args.per_page,
+        "per_page": walk.per_page,
         "next_after": encode_cursor(row_key(items[-1])) if more else None,
     }
-    if args.exact:
+    if walk.exact:
         body["total"] = exact_count(query)
     return jsonify(body)
 
 
 def items_answer(items: Iterable[Any], serialize: Callable[[Any], dict[str, Any]]) -> Response:
     return jsonify(items=[serialize(item) for item in items])
+
+
+def build_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document, generated by spectree from the routes and the schemas; paths
+    are given relative to the server /api/v1, and download answers carry their media types."""
+    generated = copy.deepcopy(spec.spec)
+    paths: dict[str, Any] = {}
+    for path, operations in generated["paths"].items():
+        relative = path.removeprefix(API_PREFIX) or "/"
+        for operation in operations.values():
+            operation.pop("tags", None)
+            if not operation.get("description"):
+                operation.pop("description", None)
+            for parameter in operation.get("parameters", []):
+                if not parameter.get("description"):
+                    parameter.pop("description", None)
+        paths[relative] = operations
+    for (path, method), media in _file_answers().items():
+        answer = paths[path][method]["responses"]["200"]
+        answer["content"] = {
+            media_type: {"schema": {"type": "string", "format": "binary"}} for media_type in media
+        }
+    generated["paths"] = paths
+    generated["servers"] = [{"url": API_PREFIX}]
+    generated.pop("tags", None)
+    return generated
+
+
+def uploaded_file(form: schemas.Upload | None) -> FileStorage:
+    """The uploaded `file` of a multipart request, or a 422 naming it."""
+    upload = form.file if form is not None else None
+    if not isinstance(upload, FileStorage):
+        raise DomainError(
+            "validation_error", "请以 multipart/form-data 上传文件，字段名为 file", field="file"
+        )
+    return upload
+
+
+def _file_answers() -> dict[tuple[str, str], list[str]]:
+    found: dict[tuple[str, str], list[str]] = {}
+    for rule in current_app.url_map.iter_rules():
+        view = current_app.view_functions[rule.endpoint]
+        media = getattr(view, "_file_answers", None)
+        if not media:
+            continue
+        path = rule.rule.removeprefix(API_PREFIX)
+        for name in ("<int:", "<"):
+            path = path.replace(name, "{")
+        path = path.replace(">", "}")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            found[(path, method.lower())] = [value.split(";")[0] for value in media.values()]
+    return found

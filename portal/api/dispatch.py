@@ -8,96 +8,63 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify
 from flask_babel import gettext as _
 
 from portal import dispatch
-from portal.api.base import api_user, json_body
-from portal.api.merchant import bp
-from portal.api.orders import _array_field
+from portal.api import schemas
+from portal.api.base import api_user, endpoint
+from portal.api.blueprints import merchant_bp as bp
 from portal.authz import current_merchant
-from portal.downloads import FILE_TYPES
+from portal.downloads import FILE_TYPES, dispatch_export_response
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.merchant.orders import dispatch_export_response, dispatch_refusal_message, shanghai_days
-from portal.web_args import DATE_RANGE, MAX_ID
+from portal.formatting import shanghai_days
+from portal.web_args import DATE_RANGE
 
-# A batch of 5000 is a handful of set-based statements (one per 900 orders), about a second.
-MAX_ORDER_NOS_PER_DISPATCH = 5000
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 UNENCODED_OFFSET = re.compile(r" ([0-9]{2}:?[0-9]{2})$")
 
 
-def _order_nos(body: dict[str, Any]) -> list[str]:
-    order_nos = _array_field(
-        body,
-        "order_nos",
-        MAX_ORDER_NOS_PER_DISPATCH,
-        _("一次最多提交 %(n)d 个订单号", n=MAX_ORDER_NOS_PER_DISPATCH),
-    )
-    for index, value in enumerate(order_nos):
-        if not isinstance(value, str):
-            path = f"order_nos[{index}]"
-            message = _("%(path)s 必须是字符串（订单号）", path=path)
-            raise DomainError("validation_error", message, field=path)
-    if not order_nos:
-        raise DomainError("nothing_selected", field="order_nos")
-    return order_nos
-
-
-def _return_address_id(body: dict[str, Any]) -> int | None:
-    """None (the default address) or the id of one of the merchant's addresses."""
-    value = body.get("return_address_id")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        message = _("字段 return_address_id 必须是整数（退货地址的 id）")
-        raise DomainError("validation_error", message, field="return_address_id")
-    if not 0 < value <= MAX_ID:  # no such row, and too large for the database to compare
-        raise DomainError("not_found", _("找不到该退货地址"), field="return_address_id")
-    return value
-
-
-def _confirm_holds(body: dict[str, Any]) -> bool:
-    value = body.get("confirm_holds")
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        message = _("字段 confirm_holds 必须是布尔值 true 或 false")
-        raise DomainError("validation_error", message, field="confirm_holds")
-    return value
-
-
-def _refusal(item: Any) -> dict[str, str]:
-    return {
-        "order_no": item.order_no,
-        "code": item.code,
-        "message": dispatch_refusal_message(item.code),
-    }
-
-
 @bp.post("/dispatches")
-def dispatch_create() -> Response:
-    body = json_body()
-    order_nos = _order_nos(body)
+@endpoint(
+    schemas.DispatchResult,
+    errors={
+        404: "not_found：找不到该退货地址",
+        422: "return_address_required（没有默认退货地址）、nothing_selected、too_many_orders、"
+        "validation_error",
+    },
+)
+def dispatch_create(json: schemas.DispatchInput) -> Response:
+    """批量发货（厂家已回传运单号的订单）
+
+    逐单结果；被拒绝的订单带原因码。发货后向接口回调地址推送 orders.dispatched。
+    """
     result = dispatch.dispatch_orders(
         current_merchant(),
-        order_nos,
+        json.order_nos,
         api_user(),
-        return_address_id=_return_address_id(body),
-        confirm_holds=_confirm_holds(body),
+        return_address_id=json.return_address_id,
+        confirm_holds=json.confirm_holds,
     )
     db.session.commit()  # webhooks, if any, are enqueued once this commits
     return jsonify(
-        dispatched=result.dispatched, refused=[_refusal(item) for item in result.refused]
+        dispatched=result.dispatched,
+        refused=[
+            {
+                "order_no": item.order_no,
+                "code": item.code,
+                "message": dispatch.dispatch_refusal_message(item.code),
+            }
+            for item in result.refused
+        ],
     )
 
 
-def _moment_arg(name: str, *, end: bool) -> datetime | None:
+def _moment(text: str, name: str, *, end: bool) -> datetime | None:
     """A date (Asia/Shanghai; `until` includes its whole day) or a datetime with its offset."""
-    text = request.args.get(name, "").strip()
+    text = text.strip()
     if not text:
         return None
     # An unencoded "+08:00" in a query string arrives as " 08:00".
@@ -121,11 +88,11 @@ def _moment_arg(name: str, *, end: bool) -> datetime | None:
 
 
 @bp.get("/dispatches/export")
-def dispatch_export() -> Response:
-    file_format = request.args.get("format", "csv")
-    if file_format not in FILE_TYPES:
-        raise DomainError("validation_error", _("format 必须是 csv 或 xlsx"), field="format")
-    since, until = _moment_arg("since", end=False), _moment_arg("until", end=True)
+@endpoint(files=FILE_TYPES)
+def dispatch_export(query: schemas.DispatchExportQuery) -> Response:
+    """导出发货文件（平台批量发货格式：订单号、快递公司、快递单号）"""
+    since = _moment(query.since, "since", end=False)
+    until = _moment(query.until, "until", end=True)
     if since and until and since >= until:
         raise DomainError("validation_error", _("until 必须晚于 since"), field="until")
-    return dispatch_export_response(current_merchant(), file_format, since, until)
+    return dispatch_export_response(current_merchant(), query.format, since, until)

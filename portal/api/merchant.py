@@ -1,56 +1,54 @@
-"""API endpoints for merchants."""
+"""API endpoints for merchants: binding applications and return addresses."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Response, jsonify
 
 from portal import accounts, bindings
-from portal.api import serializers
-from portal.api.base import install_api_role_gate, items_answer, json_body, string_field
+from portal.api import schemas, serializers
+from portal.api.base import endpoint, items_answer
+from portal.api.blueprints import merchant_bp as bp
 from portal.authz import current_merchant
 from portal.extensions import db
-from portal.models.accounts import ROLE_MERCHANT
-
-bp = Blueprint("merchant", __name__)
-install_api_role_gate(bp, ROLE_MERCHANT)
 
 
 @bp.post("/bindings")
-def binding_create() -> Response:
-    body = json_body()
-    binding = bindings.apply_for_binding(
-        current_merchant(),
-        string_field(body, "supplier_shop_id"),
-        string_field(body, "message", required=False),
-    )
+@endpoint(
+    schemas.Binding,
+    status=201,
+    errors={409: "already_bound", 422: "invalid_shop_id，或 validation_error"},
+)
+def binding_create(json: schemas.BindingInput) -> tuple[Response, int]:
+    """商家按厂家店铺ID申请绑定"""
+    binding = bindings.apply_for_binding(current_merchant(), json.supplier_shop_id, json.message)
     db.session.commit()
     return jsonify(serializers.binding(binding)), 201
 
 
 @bp.get("/return-addresses")
+@endpoint(schemas.ReturnAddressList)
 def return_address_list() -> Response:
+    """退货地址列表"""
     return items_answer(
         accounts.list_return_addresses(current_merchant()), serializers.return_address
     )
 
 
 @bp.post("/return-addresses")
-def return_address_create() -> Response:
-    body = json_body()
-    make_default = body.get("is_default", False)
-    if not isinstance(make_default, bool):
-        make_default = False
+@endpoint(schemas.ReturnAddress, status=201)
+def return_address_create(json: schemas.ReturnAddressInput) -> tuple[Response, int]:
+    """新增退货地址"""
     address = accounts.add_return_address(
         current_merchant(),
         accounts.AddressInput(
-            contact_name=string_field(body, "contact_name"),
-            phone=string_field(body, "phone"),
-            province=string_field(body, "province"),
-            city=string_field(body, "city"),
-            district=string_field(body, "district", required=False),
-            detail=string_field(body, "detail"),
+            contact_name=json.contact_name,
+            phone=json.phone,
+            province=json.province,
+            city=json.city,
+            district=json.district,
+            detail=json.detail,
         ),
-        make_default=make_default,
+        make_default=json.is_default,
     )
     db.session.commit()
     return jsonify(serializers.return_address(address)), 201

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify
+from pydantic import ValidationError
 from sqlalchemy import false
 from sqlalchemy.orm import joinedload
 
 from portal import allocation
-from portal.api import serializers
-from portal.api.base import api_user, json_body, string_field, walk_answer
-from portal.api.merchant import bp
+from portal.api import schemas, serializers
+from portal.api.base import api_user, endpoint, json_path, uploaded_file, walk_answer
+from portal.api.blueprints import merchant_bp as bp
 from portal.authz import current_merchant
 from portal.bindings import find_supplier_by_shop_id
 from portal.errors import DomainError
@@ -22,10 +23,8 @@ from portal.extensions import db
 from portal.imports.platform_export import ImportFileError, open_platform_export
 from portal.keyring import current_keyring
 from portal.models import Merchant, Order, Supplier
-from portal.orders.inputs import parse_orders
+from portal.orders.inputs import InputError, parse_orders
 from portal.orders.queries import (
-    TAB_ALL,
-    TABS,
     OrderFilters,
     get_order_for_merchant,
     orders_query,
@@ -36,8 +35,16 @@ from portal.pagination import since_arg
 from portal.tracking import tracking_numbers_for
 from portal.transactions import commit_batch, read_upload_lazily
 
-MAX_ORDERS_PER_UPSERT = 1000
-MAX_ORDER_NOS_PER_BATCH = 10_000
+NOT_FOUND = {404: "不存在或不属于当前账号"}
+FILE_ERRORS = {
+    413: "文件超过 20 MB",
+    422: "missing_columns（缺少必需的列，message 列出列名）或 invalid_file（无法读取）；"
+    "这两种情况下不导入任何内容",
+}
+BATCH_ERRORS = {
+    422: "order_nos 缺失、为空（nothing_selected）或超过上限（too_many_orders），"
+    "或字段类型不对（validation_error）"
+}
 
 
 def _order_answer(
@@ -59,51 +66,44 @@ def _page_answers(merchant: Merchant, orders: list[Order]) -> list[dict[str, Any
     return [_order_answer(merchant, order, tracking) for order in orders]
 
 
-def _array_field(body: dict[str, Any], name: str, limit: int, too_many: str | None) -> list:
-    value = body.get(name)
-    if value is None:
-        raise DomainError("validation_error", f"缺少字段 {name}", field=name)
-    if not isinstance(value, list):
-        raise DomainError("validation_error", f"字段 {name} 必须是数组", field=name)
-    if len(value) > limit:
-        raise DomainError("too_many_orders", too_many, field=name)
-    return value
-
-
-def _order_nos(body: dict[str, Any]) -> list[str]:
-    order_nos = _array_field(
-        body,
-        "order_nos",
-        MAX_ORDER_NOS_PER_BATCH,
-        f"一次最多提交 {MAX_ORDER_NOS_PER_BATCH} 个订单号",
-    )
-    for index, value in enumerate(order_nos):
-        if not isinstance(value, str):
-            path = f"order_nos[{index}]"
-            raise DomainError("validation_error", f"{path} 必须是字符串（订单号）", field=path)
-    if not order_nos:
-        raise DomainError("nothing_selected", field="order_nos")
-    return order_nos
+def _unknown_fields(item: object, path: str) -> None:
+    """An order with a field the schema does not know is refused (per order, named)."""
+    try:
+        schemas.OrderInput.model_validate(item)
+    except ValidationError as error:
+        for problem in error.errors(include_url=False):
+            if problem["type"] == "extra_forbidden":
+                field = json_path([path, *problem["loc"]])
+                raise InputError("validation_error", field, f"未知字段 {field}") from None
 
 
 @bp.post("/orders")
-def order_upsert() -> Response:
-    items = _array_field(
-        json_body(per_item_text_checks=True), "orders", MAX_ORDERS_PER_UPSERT, None
-    )
-    parsed = parse_orders(items)
+@endpoint(schemas.UpsertResult, raw_text=True)
+def order_upsert(json: schemas.OrderBatch) -> Response:
+    """批量新增或更新订单（按订单号）
+
+    每个订单独立校验；同一订单再次提交且内容未变计为 unchanged。已分配未回传的订单出现售后、
+    审核或取消时自动取消分配；收货信息变化时阻止打单，直到商家确认新地址。
+    """
+    parsed = parse_orders(json.orders, precheck=_unknown_fields)
     result = upsert_orders(current_keyring(), current_merchant(), parsed.orders)
     db.session.commit()
     return jsonify(serializers.upsert_result(result, parsed.rejected))
 
 
+def import_file_error(error: ImportFileError) -> DomainError:
+    code = "missing_columns" if error.code == "missing_columns" else "invalid_file"
+    return DomainError(code, error.message, field="file", columns=error.columns)
+
+
 @bp.post("/orders/import")
-def order_import() -> Response:
-    upload = request.files.get("file")
-    if upload is None:
-        raise DomainError(
-            "validation_error", "请以 multipart/form-data 上传文件，字段名为 file", field="file"
-        )
+@endpoint(schemas.UpsertResult, errors=FILE_ERRORS)
+def order_import(form: schemas.Upload) -> Response:
+    """导入平台订单导出文件（CSV 或 XLSX）
+
+    UTF-8、UTF-8 BOM、GBK/GB18030 编码的 CSV 或 .xlsx；逐行校验，被拒绝的行带 row 行号。
+    """
+    upload = uploaded_file(form)
     filename = upload.filename or ""
     try:
         # Read through once before anything is written, outside any transaction: a file-level
@@ -117,48 +117,54 @@ def order_import() -> Response:
             current_keyring(), current_merchant(), rows, after_batch=commit_batch
         )
     except ImportFileError as error:
-        code = "missing_columns" if error.code == "missing_columns" else "invalid_file"
-        raise DomainError(code, error.message, field="file", columns=error.columns) from None
+        raise import_file_error(error) from None
     db.session.commit()
     return jsonify(serializers.upsert_result(result))
 
 
 @bp.get("/orders")
-def order_list() -> Response:
+@endpoint(schemas.OrderList)
+def order_list(query: schemas.OrderQuery) -> Response:
+    """订单列表（含完整收货信息）"""
     merchant = current_merchant()
-    stage = request.args.get("stage", TAB_ALL)
-    if stage not in TABS:
-        raise DomainError("validation_error", f"stage 必须是 {'、'.join(TABS)} 之一", field="stage")
-    shop_id = request.args.get("supplier_shop_id", "").strip()
+    shop_id = query.supplier_shop_id.strip()
     supplier = find_supplier_by_shop_id(shop_id) if shop_id else None
     filters = OrderFilters(
-        tab=stage, supplier_id=supplier.id if supplier else None, q=request.args.get("q", "")
+        tab=query.stage, supplier_id=supplier.id if supplier else None, q=query.q
     )
-    query = orders_query(current_keyring(), merchant, filters).options(
+    orders = orders_query(current_keyring(), merchant, filters).options(
         joinedload(Order.supplier).joinedload(Supplier.user)
     )
     if shop_id and supplier is None:
-        query = query.where(false())  # no such supplier: no orders, without saying more
+        orders = orders.where(false())  # no such supplier: no orders, without saying more
     since = since_arg()
     if since is not None:
-        query = query.where(Order.updated_at >= since)
+        orders = orders.where(Order.updated_at >= since)
     return walk_answer(
-        query,
+        orders,
         Order.id,
         lambda order: order.id,
-        lambda orders: _page_answers(merchant, orders),
+        lambda page: _page_answers(merchant, page),
+        query,
         entities=True,
     )
 
 
 @bp.get("/orders/<order_no>")
+@endpoint(schemas.Order, errors=NOT_FOUND)
 def order_detail(order_no: str) -> Response:
+    """订单详情"""
     merchant = current_merchant()
     return jsonify(_order_answer(merchant, get_order_for_merchant(merchant, order_no)))
 
 
 @bp.post("/orders/<order_no>/acknowledge-address")
+@endpoint(
+    schemas.Order,
+    errors={**NOT_FOUND, 409: "no_address_change：没有待确认的地址变更"},
+)
 def order_acknowledge_address(order_no: str) -> Response:
+    """确认收货信息变更（厂家可重新打单）"""
     merchant = current_merchant()
     order = get_order_for_merchant(merchant, order_no)
     if not allocation.acknowledge_address(merchant, order, api_user()):
@@ -168,12 +174,14 @@ def order_acknowledge_address(order_no: str) -> Response:
 
 
 @bp.post("/allocations")
-def allocation_create() -> Response:
-    body = json_body()
-    order_nos = _order_nos(body)
-    # Unknown, not a supplier, or not actively bound: every order is refused `not_bound`.
-    supplier = find_supplier_by_shop_id(string_field(body, "supplier_shop_id"))
-    result = allocation.assign_orders(current_merchant(), order_nos, supplier, api_user())
+@endpoint(schemas.AllocationResult, errors=BATCH_ERRORS)
+def allocation_create(json: schemas.AllocationInput) -> Response:
+    """批量分配订单给已绑定的厂家
+
+    逐单结果，每个拒绝带原因码；未知或未绑定的厂家：所有订单以 not_bound 拒绝。
+    """
+    supplier = find_supplier_by_shop_id(json.supplier_shop_id)
+    result = allocation.assign_orders(current_merchant(), json.order_nos, supplier, api_user())
     db.session.commit()
     return jsonify(
         assigned=result.done, refused=[serializers.refusal(item) for item in result.refused]
@@ -181,9 +189,10 @@ def allocation_create() -> Response:
 
 
 @bp.post("/allocations/cancel")
-def allocation_cancel() -> Response:
-    order_nos = _order_nos(json_body())
-    result = allocation.cancel_assignments(current_merchant(), order_nos, api_user())
+@endpoint(schemas.CancelResult, errors=BATCH_ERRORS)
+def allocation_cancel(json: schemas.CancelInput) -> Response:
+    """取消分配（厂家回传运单号之前）"""
+    result = allocation.cancel_assignments(current_merchant(), json.order_nos, api_user())
     db.session.commit()
     return jsonify(
         cancelled=result.done, refused=[serializers.refusal(item) for item in result.refused]

@@ -21,49 +21,35 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, jsonify
 from sqlalchemy import Select, false
 
 from portal import prices
-from portal.api.base import api_user, json_body
+from portal.api import schemas
+from portal.api.base import api_user, endpoint, page_answer
+from portal.api.blueprints import supplier_bp as bp
 from portal.api.serializers import iso
-from portal.api.supplier import bp
 from portal.authz import current_supplier
 from portal.bindings import normalize_shop_id
 from portal.errors import DomainError, message_for
 from portal.extensions import db
 from portal.models import Supplier
-from portal.pagination import page_args, paginate_rows
 
-MAX_PRICE_ITEMS = 1000
-MAX_QUERY = 200  # q and sku_key: a SKU key is at most 200 characters
 # An effective_from longer than any time format is not a time; refused without parsing it.
 MAX_TIME_TEXT = 64
-MISSING_VALUES = {"": False, "0": False, "1": True}
 
 
 # --- the list ----------------------------------------------------------------------------------
 
 
-def _query_arg(name: str) -> str:
-    value = (request.args.get(name) or "").strip()
-    if len(value) > MAX_QUERY:
-        raise DomainError("validation_error", f"{name} 最多 {MAX_QUERY} 个字符", field=name)
-    return value
-
-
-def _list_query(supplier: Supplier) -> Select[Any]:
-    missing = request.args.get("missing", "").strip()
-    if missing not in MISSING_VALUES:
-        raise DomainError("validation_error", "missing 必须是 0 或 1", field="missing")
-    sku_key = _query_arg("sku_key")
+def _list_query(supplier: Supplier, query: schemas.PriceQuery) -> Select[Any]:
     query_args: dict[str, Any] = {
-        "missing_only": MISSING_VALUES[missing],
-        "q": _query_arg("q"),
-        "sku_key": sku_key or None,
+        "missing_only": query.missing == "1",
+        "q": query.q.strip(),
+        "sku_key": query.sku_key.strip() or None,
     }
     merchant_id = None
-    shop_id = normalize_shop_id(request.args.get("merchant_shop_id"))
+    shop_id = normalize_shop_id(query.merchant_shop_id)
     if shop_id:
         merchants = prices.price_merchants(supplier)
         merchant_id = next((row.id for row in merchants if row.shop_id == shop_id), None)
@@ -95,65 +81,42 @@ def _yuan(fen: int | None) -> str | None:
 
 
 @bp.get("/supplier/prices")
-def price_list() -> Response:
-    query = _list_query(current_supplier())
-    args = page_args(50, current_app.config["API_MAX_PER_PAGE"], strict=True)
-    result = paginate_rows(query, args)
-    return jsonify(
-        items=[price_item(row) for row in result.items],
-        page=args.page,
-        per_page=args.per_page,
-        total=result.total,
-    )
+@endpoint(schemas.PricePage)
+def price_list(query: schemas.PriceQuery) -> Response:
+    """厂家的结算价列表（每个商家 SKU 一行）
+
+    列出有订单分配给本厂家的每个（商家，SKU），以及已设价但暂无订单的；缺少结算价的排在前面。
+    金额为元的字符串，时间为 ISO 8601（UTC）。
+    """
+    rows = _list_query(current_supplier(), query)
+    return page_answer(rows, lambda page: [price_item(row) for row in page], query, rows=True)
 
 
 # --- setting -----------------------------------------------------------------------------------
 
 
-def _string(item: dict[str, Any], name: str, path: str, *, required: bool = True) -> str | None:
-    value = item.get(name)
-    if value is None and not required:
-        return None
-    if value is None:
-        raise DomainError("validation_error", f"缺少 {path}.{name}", field=f"{path}.{name}")
-    if not isinstance(value, str):
-        hint = '，单位为元，例如 "12.50"' if name == "price" else ""
-        message = f"{path}.{name} 必须是字符串{hint}"
-        raise DomainError("validation_error", message, field=f"{path}.{name}")
-    return value
-
-
-def _price_inputs(body: dict[str, Any]) -> list[prices.PriceItem | prices.PriceRefusal]:
+def _price_inputs(
+    items: list[schemas.PriceItemInput],
+) -> list[prices.PriceItem | prices.PriceRefusal]:
     """The items as the service takes them (row = index in `items`); a time that cannot be
-    read is that item's refusal. Any wrong JSON type refuses the whole request."""
-    items = body.get("items")
-    if items is None:
-        raise DomainError("validation_error", "缺少字段 items", field="items")
-    if not isinstance(items, list):
-        raise DomainError("validation_error", "字段 items 必须是数组", field="items")
-    if not items:
-        raise DomainError("validation_error", "items 不能为空", field="items")
-    if len(items) > MAX_PRICE_ITEMS:
-        message = f"items 一次最多 {MAX_PRICE_ITEMS} 项"
-        raise DomainError("validation_error", message, field="items")
+    read is that item's refusal."""
     inputs: list[prices.PriceItem | prices.PriceRefusal] = []
     for index, item in enumerate(items):
-        path = f"items[{index}]"
-        if not isinstance(item, dict):
-            raise DomainError("validation_error", f"{path} 必须是对象", field=path)
-        shop_id = _string(item, "merchant_shop_id", path) or ""
-        sku_key = _string(item, "sku_key", path) or ""
-        price = _string(item, "price", path) or ""
-        time_text = _string(item, "effective_from", path, required=False) or ""
         try:
-            effective_from = _effective_from(time_text)
+            effective_from = _effective_from(item.effective_from or "")
         except DomainError as error:
             refusal = prices.PriceRefusal(
-                normalize_shop_id(shop_id), sku_key[:64], error.code, error.message, index
+                normalize_shop_id(item.merchant_shop_id),
+                item.sku_key[:64],
+                error.code,
+                error.message,
+                index,
             )
             inputs.append(refusal)
             continue
-        inputs.append(prices.PriceItem(shop_id, sku_key, price, effective_from, index))
+        inputs.append(
+            prices.PriceItem(item.merchant_shop_id, item.sku_key, item.price, effective_from, index)
+        )
     return inputs
 
 
@@ -190,9 +153,17 @@ def _refusal(refusal: prices.PriceRefusal) -> dict[str, Any]:
 
 
 @bp.put("/supplier/prices")
-def price_set() -> Response:
-    inputs = _price_inputs(json_body())
-    result = prices.import_prices(current_supplier(), inputs, api_user())
+@endpoint(
+    schemas.PriceResult,
+    errors={409: "price_conflict：同一 SKU 的价格刚被其他请求设置，整个请求未保存，请重试"},
+)
+def price_set(json: schemas.PriceInput) -> Response:
+    """批量设置结算价
+
+    价格有历史：新价格从 effective_from（默认现在）起生效，对账单按运单号回传时有效的价格计价。
+    字段类型错误使整个请求被拒绝（422）；取值错误只拒绝该项，其余照常保存。
+    """
+    result = prices.import_prices(current_supplier(), _price_inputs(json.items), api_user())
     db.session.commit()
     return jsonify(
         created=[_change(change) for change in result.created],

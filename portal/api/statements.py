@@ -3,40 +3,30 @@ both read and download. Same services as the web pages, same scoped loader and f
 
 from __future__ import annotations
 
-import re
-from datetime import date
 from typing import Any
 
-from flask import Response, g, jsonify, request, url_for
-from flask_babel import gettext as _
+from flask import Response, g, jsonify, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from portal import statements
-from portal.api import merchant as merchant_api
-from portal.api import supplier as supplier_api
-from portal.api.base import api_user, json_body, list_answer, string_field
-from portal.api.common import bp
+from portal.api import schemas
+from portal.api.base import api_user, endpoint, list_answer
+from portal.api.blueprints import bp
+from portal.api.blueprints import merchant_bp as merchant_api
+from portal.api.blueprints import supplier_bp as supplier_api
 from portal.api.serializers import iso, shop_ref
 from portal.authz import current_merchant, current_supplier
 from portal.bindings import find_supplier_by_shop_id, normalize_shop_id
+from portal.downloads import FILE_TYPES, statement_download_response
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.formatting import yuan
-from portal.merchant.statements_views import download_response, statement_for
 from portal.models import Merchant, Statement, Supplier, User
-from portal.models.settlement import (
-    REVIEW_CONFIRMED,
-    REVIEW_DISPUTED,
-    REVIEW_PENDING,
-    REVIEW_SETTLED,
-    STATEMENT_READY,
-    STATEMENT_STATUSES,
-)
+from portal.models.settlement import STATEMENT_READY
 
-REVIEW_STATUSES = (REVIEW_PENDING, REVIEW_CONFIRMED, REVIEW_DISPUTED, REVIEW_SETTLED)
-ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-FILE_FORMATS = ("csv", "xlsx")
+NOT_FOUND = {404: "不存在或不属于当前账号"}
+CLOSED = {409: "statement_not_ready / statement_review_closed：对账单当前状态不允许此操作"}
 
 
 def statement_answer(statement: Statement) -> dict[str, Any]:
@@ -74,7 +64,7 @@ def statement_answer(statement: Statement) -> dict[str, Any]:
         "downloads": (
             {
                 kind: url_for("api.statement_download", statement_id=statement.id, format=kind)
-                for kind in FILE_FORMATS
+                for kind in FILE_TYPES
             }
             if ready
             else None
@@ -82,78 +72,73 @@ def statement_answer(statement: Statement) -> dict[str, Any]:
     }
 
 
-def _date_field(body: dict[str, Any], name: str) -> date:
-    text = string_field(body, name).strip()
-    try:
-        if ISO_DATE.fullmatch(text):
-            return date.fromisoformat(text)
-    except ValueError:
-        pass
-    message = _("字段 %(name)s 必须是 YYYY-MM-DD 格式的日期", name=name)
-    raise DomainError("validation_error", message, field=name)
-
-
-def _choice_arg(name: str, allowed: tuple[str, ...]) -> str:
-    value = request.args.get(name, "").strip()
-    if value and value not in allowed:
-        message = _("%(name)s 必须是 %(values)s 之一", name=name, values="、".join(allowed))
-        raise DomainError("validation_error", message, field=name)
-    return value
-
-
 # --- both roles ------------------------------------------------------------------------------
 
 
 @bp.get("/statements")
-def statement_list() -> Response:
-    """Newest first; filter by status, review status and the other party's shop ID."""
+@endpoint(schemas.StatementPage)
+def statement_list(query: schemas.StatementQuery) -> Response:
+    """对账单列表（新的在前）：按状态、审核状态和对方店铺ID筛选"""
     profile = g.profile
     if isinstance(profile, Merchant):
-        query = statements.statements_query_for_merchant(profile)
-        party, column, argument = Supplier, Statement.supplier_id, "supplier_shop_id"
+        found = statements.statements_query_for_merchant(profile)
+        party, column, shop_id = Supplier, Statement.supplier_id, query.supplier_shop_id
     else:
-        query = statements.statements_query_for_supplier(profile)
-        party, column, argument = Merchant, Statement.merchant_id, "merchant_shop_id"
-    status = _choice_arg("status", STATEMENT_STATUSES)
-    if status:
-        query = query.where(Statement.status == status)
-    review_status = _choice_arg("review_status", REVIEW_STATUSES)
-    if review_status:
-        query = query.where(Statement.review_status == review_status)
-    shop_id = normalize_shop_id(request.args.get(argument)).replace("\x00", "")
+        found = statements.statements_query_for_supplier(profile)
+        party, column, shop_id = Merchant, Statement.merchant_id, query.merchant_shop_id
+    if query.status:
+        found = found.where(Statement.status == query.status)
+    if query.review_status:
+        found = found.where(Statement.review_status == query.review_status)
+    shop_id = normalize_shop_id(shop_id)
     if shop_id:  # an unknown shop ID simply matches nothing
-        query = query.where(
+        found = found.where(
             column.in_(
                 select(party.id).join(User, User.id == party.user_id).where(User.shop_id == shop_id)
             )
         )
-    query = query.options(
+    found = found.options(
         joinedload(Statement.merchant).joinedload(Merchant.user),
         joinedload(Statement.supplier).joinedload(Supplier.user),
     )
-    return list_answer(query, statement_answer)
+    return list_answer(found, statement_answer, query)
 
 
 @bp.get("/statements/<int:statement_id>")
+@endpoint(schemas.Statement, errors=NOT_FOUND)
 def statement_detail(statement_id: int) -> Response:
-    return jsonify(statement_answer(statement_for(g.profile, statement_id)))
+    """对账单详情"""
+    return jsonify(statement_answer(statements.get_statement_for(g.profile, statement_id)))
 
 
 @bp.get("/statements/<int:statement_id>/download")
-def statement_download(statement_id: int) -> Response:
-    statement = statement_for(g.profile, statement_id)
-    return download_response(statement, request.args.get("format", "csv"))
+@endpoint(files=FILE_TYPES, errors={**NOT_FOUND, 409: "statement_not_ready：还没有生成完成"})
+def statement_download(statement_id: int, query: schemas.DownloadQuery) -> Response:
+    """下载对账单（CSV 或 XLSX）"""
+    statement = statements.get_statement_for(g.profile, statement_id)
+    return statement_download_response(statement, query.format)
 
 
 # --- merchant --------------------------------------------------------------------------------
 
+RATE_LIMITED = (
+    f"statement_rate_limited：同一商家与厂家之间每天（北京时间）最多 "
+    f"{statements.STATEMENT_SLOTS_PER_DAY} 份对账单，两次之间至少间隔 "
+    f"{statements.STATEMENT_MIN_INTERVAL_MINUTES} 分钟；error.retry_after 与 Retry-After 头给出秒数"
+)
 
-@merchant_api.bp.post("/statements")
-def statement_create() -> tuple[Response, int, dict[str, str]]:
+
+@merchant_api.post("/statements")
+@endpoint(
+    schemas.Statement,
+    status=202,
+    errors={422: "invalid_shop_id、invalid_period 或 validation_error", 429: RATE_LIMITED},
+)
+def statement_create(json: schemas.StatementInput) -> tuple[Response, int, dict[str, str]]:
+    """生成对账单（排队，完成后 status=ready）"""
     merchant = current_merchant()
-    body = json_body()
-    supplier = find_supplier_by_shop_id(string_field(body, "supplier_shop_id"))
-    start, end = _date_field(body, "start"), _date_field(body, "end")
+    supplier = find_supplier_by_shop_id(json.supplier_shop_id)
+    start, end = json.start, json.end
     # Unknown, not a supplier, or never bound: one answer, so shop IDs cannot be probed.
     not_bound = DomainError("invalid_shop_id", field="supplier_shop_id")
     if supplier is None:
@@ -171,20 +156,39 @@ def statement_create() -> tuple[Response, int, dict[str, str]]:
     return jsonify(statement_answer(statement)), 202, {"Location": location}
 
 
-@merchant_api.bp.post("/statements/<int:statement_id>/retry")
+@merchant_api.post("/statements/<int:statement_id>/retry")
+@endpoint(
+    schemas.Statement,
+    status=202,
+    errors={
+        **NOT_FOUND,
+        409: "statement_not_failed：只有生成失败的对账单可以重试",
+        429: RATE_LIMITED,
+    },
+)
 def statement_retry(statement_id: int) -> tuple[Response, int]:
+    """重新生成失败的对账单"""
     merchant = current_merchant()
-    statement = statement_for(merchant, statement_id)
+    statement = statements.get_statement_for(merchant, statement_id)
     statements.retry_statement(merchant, statement, api_user())
     db.session.commit()
     statements.queue_build(statement_id)
     return jsonify(statement_answer(statement)), 202
 
 
-@merchant_api.bp.post("/statements/<int:statement_id>/settle")
+@merchant_api.post("/statements/<int:statement_id>/settle")
+@endpoint(
+    schemas.Statement,
+    errors={
+        **NOT_FOUND,
+        409: "statement_not_confirmed：厂家还没有确认；statement_not_ready；"
+        "statement_review_closed：已结算",
+    },
+)
 def statement_settle(statement_id: int) -> Response:
+    """商家标记已结算（厂家确认之后）"""
     merchant = current_merchant()
-    statement = statement_for(merchant, statement_id)
+    statement = statements.get_statement_for(merchant, statement_id)
     statements.settle_statement(merchant, statement, api_user())
     db.session.commit()
     return jsonify(statement_answer(statement))
@@ -193,20 +197,33 @@ def statement_settle(statement_id: int) -> Response:
 # --- supplier --------------------------------------------------------------------------------
 
 
-@supplier_api.bp.post("/statements/<int:statement_id>/confirm")
+@supplier_api.post("/statements/<int:statement_id>/confirm")
+@endpoint(
+    schemas.Statement,
+    errors={
+        **NOT_FOUND,
+        409: "statement_not_ready；statement_review_closed；statement_overlaps：其中有订单已计入"
+        "另一份已确认的对账单（error.statement_id），商家重新生成后再确认",
+    },
+)
 def statement_confirm(statement_id: int) -> Response:
+    """厂家确认对账单（待确认或有异议时）"""
     supplier = current_supplier()
-    statement = statement_for(supplier, statement_id)
+    statement = statements.get_statement_for(supplier, statement_id)
     statements.confirm_statement(supplier, statement, api_user())
     db.session.commit()
     return jsonify(statement_answer(statement))
 
 
-@supplier_api.bp.post("/statements/<int:statement_id>/dispute")
-def statement_dispute(statement_id: int) -> Response:
+@supplier_api.post("/statements/<int:statement_id>/dispute")
+@endpoint(
+    schemas.Statement,
+    errors={**NOT_FOUND, **CLOSED, 422: "dispute_reason_required：请填写有异议的原因"},
+)
+def statement_dispute(statement_id: int, json: schemas.DisputeInput) -> Response:
+    """厂家对对账单提出异议（确认之前，需写明原因）"""
     supplier = current_supplier()
-    statement = statement_for(supplier, statement_id)
-    reason = string_field(json_body(), "reason", required=False)
-    statements.dispute_statement(supplier, statement, reason, api_user())
+    statement = statements.get_statement_for(supplier, statement_id)
+    statements.dispute_statement(supplier, statement, json.reason, api_user())
     db.session.commit()
     return jsonify(statement_answer(statement))

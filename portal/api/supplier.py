@@ -1,29 +1,32 @@
-"""API endpoints for suppliers (factories)."""
+"""API endpoints for suppliers (factories): deciding binding applications."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Response, jsonify
 
 from portal import bindings
-from portal.api import serializers
-from portal.api.base import install_api_role_gate
+from portal.api import schemas, serializers
+from portal.api.base import endpoint
+from portal.api.blueprints import supplier_bp as bp
 from portal.authz import current_supplier
 from portal.extensions import db
-from portal.models.accounts import ROLE_SUPPLIER
 
-bp = Blueprint("supplier", __name__)
-install_api_role_gate(bp, ROLE_SUPPLIER)
+DECIDE_ERRORS = {404: "不存在或不属于当前账号", 409: "binding_not_pending：该申请已处理"}
 
 
 @bp.post("/bindings/<int:binding_id>/accept")
+@endpoint(schemas.Binding, errors=DECIDE_ERRORS)
 def binding_accept(binding_id: int) -> Response:
+    """厂家同意绑定"""
     binding = bindings.accept_binding(current_supplier(), binding_id)
     db.session.commit()
     return jsonify(serializers.binding(binding))
 
 
 @bp.post("/bindings/<int:binding_id>/reject")
+@endpoint(schemas.Binding, errors=DECIDE_ERRORS)
 def binding_reject(binding_id: int) -> Response:
+    """厂家拒绝绑定"""
     binding = bindings.reject_binding(current_supplier(), binding_id)
     db.session.commit()
     return jsonify(serializers.binding(binding))

@@ -11,14 +11,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Bundle
 
 from portal import tracking
-from portal.api import serializers
-from portal.api.base import api_user, json_body, walk_answer
-from portal.api.supplier import bp
+from portal.api import schemas, serializers
+from portal.api.base import api_user, endpoint, uploaded_file, walk_answer
+from portal.api.blueprints import supplier_bp as bp
+from portal.api.orders import FILE_ERRORS, NOT_FOUND, import_file_error
 from portal.authz import current_supplier
 from portal.bindings import normalize_shop_id
 from portal.errors import DomainError
@@ -36,14 +37,9 @@ from portal.printing.jobs import (
     render_print_job,
     void_print_job,
 )
-from portal.printing.labels import DEFAULT_LABEL_SIZE
 from portal.supplier_orders import (
+    STAGE_TABS,
     TAB_CANCELLED,
-    TAB_DISPATCHED,
-    TAB_PRINTED,
-    TAB_RETURNED,
-    TAB_TO_PRINT,
-    TABS,
     SupplierFilters,
     masked_select,
     orders_query,
@@ -51,84 +47,12 @@ from portal.supplier_orders import (
 )
 from portal.transactions import read_upload, writes_on_get
 
-MAX_ORDER_NOS_PER_PRINT_JOB = 1000
-MAX_TRACKING_ITEMS = 1000
-
-# The API's stages over the desk's tabs: "assigned" is 待打印 + 已打印; no stage is every order
-# the supplier currently holds. The desk's tab names are accepted as they are.
-STAGE_TABS: dict[str, tuple[str, ...]] = {
-    "": (TAB_TO_PRINT, TAB_PRINTED, TAB_RETURNED, TAB_DISPATCHED),
-    "assigned": (TAB_TO_PRINT, TAB_PRINTED),
-    **{tab: (tab,) for tab in TABS},
-}
-STAGES = tuple(stage for stage in STAGE_TABS if stage)
-
-
-# --- request parsing ---------------------------------------------------------------------------
-
-
-def _text(value: object, path: str, *, required: bool = True) -> str:
-    """A JSON string the database can take (no lone surrogate, no NUL), else a 422 naming it."""
-    if value is None:
-        if required:
-            raise DomainError("validation_error", f"缺少 {path}", field=path)
-        return ""
-    if not isinstance(value, str):
-        raise DomainError("validation_error", f"{path} 必须是字符串", field=path)
-    if "\x00" in value or _has_lone_surrogate(value):
-        raise DomainError("validation_error", f"{path} 含有无效字符", field=path)
-    return value
-
-
-def _has_lone_surrogate(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def _array(body: dict[str, Any], name: str, limit: int) -> list[Any]:
-    value = body.get(name)
-    if value is None:
-        raise DomainError("validation_error", f"缺少字段 {name}", field=name)
-    if not isinstance(value, list):
-        raise DomainError("validation_error", f"字段 {name} 必须是数组", field=name)
-    if not value:
-        raise DomainError("nothing_selected", field=name)
-    if len(value) > limit:
-        raise DomainError("too_many_orders", f"{name} 一次最多 {limit} 个", field=name)
-    return value
-
-
-def _tracking_items(body: dict[str, Any]) -> list[tracking.TrackingItem]:
-    items = []
-    for index, item in enumerate(_array(body, "items", MAX_TRACKING_ITEMS)):
-        path = f"items[{index}]"
-        if not isinstance(item, dict):
-            raise DomainError("validation_error", f"{path} 必须是对象", field=path)
-        extras = item.get("extra_tracking_nos")
-        if extras is not None and not isinstance(extras, list):
-            field = f"{path}.extra_tracking_nos"
-            raise DomainError("validation_error", f"{field} 必须是字符串数组", field=field)
-        items.append(
-            tracking.TrackingItem(
-                order_no=_text(item.get("order_no"), f"{path}.order_no").strip(),
-                courier=_text(item.get("courier"), f"{path}.courier"),
-                tracking_no=_text(item.get("tracking_no"), f"{path}.tracking_no"),
-                extra_tracking_nos=tuple(
-                    _text(number, f"{path}.extra_tracking_nos[{i}]")
-                    for i, number in enumerate(extras or ())
-                ),
-            )
-        )
-    return items
-
+DECIDED = {409: "print_job_decided：任务已确认或作废（只有待确认的任务可以）"}
 
 # --- orders ------------------------------------------------------------------------------------
 
 
-def _stage_query(supplier: Supplier, stage: str, now: datetime) -> Select[Any]:
+def _stage_query(supplier: Supplier, stage: str | None, now: datetime) -> Select[Any]:
     tabs = STAGE_TABS[stage]
     if len(tabs) == 1:
         query = orders_query(supplier, SupplierFilters(tab=tabs[0]), now)
@@ -144,45 +68,47 @@ def _stage_query(supplier: Supplier, stage: str, now: datetime) -> Select[Any]:
 
 
 @bp.get("/supplier/orders")
-def order_list() -> Response:
+@endpoint(schemas.SupplierOrderList)
+def order_list(query: schemas.SupplierOrderQuery) -> Response:
+    """厂家的订单（仅掩码收货信息）
+
+    按承诺发货时间排序（cancelled 按取消先后，新的在前）。
+    """
     supplier = current_supplier()
-    stage = request.args.get("stage", "").strip()
-    if stage not in STAGE_TABS:
-        message = f"stage 必须是 {'、'.join(STAGES)} 之一"
-        raise DomainError("validation_error", message, field="stage")
-    query = (
-        _stage_query(supplier, stage, datetime.now(UTC))
+    rows = (
+        _stage_query(supplier, query.stage, datetime.now(UTC))
         .join(User, User.id == Merchant.user_id)
         .add_columns(User.shop_id.label("merchant_shop_id"))
     )
     # An unknown merchant, or one never bound, simply matches nothing.
-    shop_id = normalize_shop_id(request.args.get("merchant_shop_id")).replace("\x00", "")
+    shop_id = normalize_shop_id(query.merchant_shop_id)
     if shop_id:
-        query = query.where(User.shop_id == shop_id)
-    search = order_search((request.args.get("q") or "").replace("\x00", ""))
+        rows = rows.where(User.shop_id == shop_id)
+    search = order_search(query.q)
     if search is not None:
-        query = query.where(search)
+        rows = rows.where(search)
     since = since_arg()
     if since is not None:
-        query = query.where(Order.updated_at >= since)
-    cancelled = stage == TAB_CANCELLED
+        rows = rows.where(Order.updated_at >= since)
+    cancelled = query.stage == TAB_CANCELLED
 
-    def serialize_page(rows: list[Any]) -> list[dict[str, Any]]:
-        numbers = {} if cancelled else tracking.tracking_numbers_for([row.id for row in rows])
+    def serialize_page(page: list[Any]) -> list[dict[str, Any]]:
+        numbers = {} if cancelled else tracking.tracking_numbers_for([row.id for row in page])
         return [
             serializers.supplier_order(row, numbers.get(row.id, []), cancelled=cancelled)
-            for row in rows
+            for row in page
         ]
 
     # By cursor the cancelled tab walks assignments (an order may have been taken back twice).
     return walk_answer(
-        query,
+        rows,
         Assignment.id if cancelled else Order.id,
         (lambda row: row.assignment_id) if cancelled else (lambda row: row.id),
         serialize_page,
+        query,
         entities=False,
         # db.paginate yields the first column of each row: the whole masked row as one.
-        page_query=query.with_only_columns(Bundle("order", *query.selected_columns)),
+        page_query=rows.with_only_columns(Bundle("order", *rows.selected_columns)),
     )
 
 
@@ -208,18 +134,32 @@ def _print_job(supplier: Supplier, job: PrintJob) -> dict[str, Any]:
 
 
 @bp.post("/supplier/print-jobs")
-def print_job_create() -> Response:
-    body = json_body()
-    order_nos = [
-        _text(value, f"order_nos[{index}]")
-        for index, value in enumerate(_array(body, "order_nos", MAX_ORDER_NOS_PER_PRINT_JOB))
-    ]
+@endpoint(
+    schemas.PrintJobCreated,
+    status=201,
+    also={
+        200: (
+            schemas.PrintJobCreated,
+            "没有可打印的订单：不创建任务（id 为 null），每个订单的拒绝原因在 refused 中",
+        )
+    },
+    errors={
+        409: "duplicate_tracking_no：起始单号段中有已使用的单号",
+        422: "validation_error、nothing_selected、too_many_orders、unknown_courier、"
+        "invalid_tracking_no（起始单号）",
+    },
+)
+def print_job_create(json: schemas.PrintJobInput) -> tuple[Response, int]:
+    """创建打印任务（打单）
+
+    售后中、审核中、地址变更待确认、已发货、未分配或已取消分配的订单被拒绝，其余订单打印。
+    """
     result = create_print_job(
         current_supplier(),
-        order_nos,
-        _text(body.get("courier"), "courier"),
-        _text(body.get("label_size"), "label_size", required=False) or DEFAULT_LABEL_SIZE,
-        _text(body.get("start_tracking_no"), "start_tracking_no", required=False),
+        json.order_nos,
+        json.courier,
+        json.label_size,
+        json.start_tracking_no,
         api_user(),
     )
     db.session.commit()
@@ -228,14 +168,28 @@ def print_job_create() -> Response:
 
 
 @bp.get("/supplier/print-jobs/<int:job_id>")
+@endpoint(schemas.PrintJob, errors=NOT_FOUND)
 def print_job_detail(job_id: int) -> Response:
+    """打印任务详情"""
     supplier = current_supplier()
     return jsonify(_print_job(supplier, get_print_job_for_supplier(supplier, job_id)))
 
 
 @bp.get("/supplier/print-jobs/<int:job_id>/pdf")
 @writes_on_get
+@endpoint(
+    files={"pdf": "application/pdf"},
+    errors={
+        **NOT_FOUND,
+        409: "print_job_voided：任务已作废；nothing_printable：订单都已不可打印",
+    },
+)
 def print_job_pdf(job_id: int) -> Response:
+    """下载面单 PDF（每单一页）
+
+    面单含完整收货信息（商家选择隐私面单时姓名、电话为掩码）；每次生成都会记录并计入订单的
+    打印次数。生成后才被阻止的订单不在其中，其订单号列在响应头 X-Skipped-Orders（逗号分隔）。
+    """
     supplier = current_supplier()
     job = get_print_job_for_supplier(supplier, job_id)
     pdf, skipped = render_print_job(current_keyring(), supplier, job, api_user())
@@ -249,7 +203,9 @@ def print_job_pdf(job_id: int) -> Response:
 
 
 @bp.post("/supplier/print-jobs/<int:job_id>/confirm")
+@endpoint(schemas.TrackingResult, errors={**NOT_FOUND, **DECIDED})
 def print_job_confirm(job_id: int) -> Response:
+    """确认纸质面单打印无误：分配的单号记为回传"""
     supplier = current_supplier()
     job = get_print_job_for_supplier(supplier, job_id)
     result = confirm_print_job(supplier, job, api_user())
@@ -258,7 +214,9 @@ def print_job_confirm(job_id: int) -> Response:
 
 
 @bp.post("/supplier/print-jobs/<int:job_id>/void")
+@endpoint(schemas.PrintJob, errors={**NOT_FOUND, **DECIDED})
 def print_job_void(job_id: int) -> Response:
+    """作废待确认的打印任务（单号不记为回传）"""
     supplier = current_supplier()
     job = get_print_job_for_supplier(supplier, job_id)
     void_print_job(job)
@@ -270,8 +228,25 @@ def print_job_void(job_id: int) -> Response:
 
 
 @bp.post("/supplier/tracking")
-def tracking_return() -> Response:
-    items = _tracking_items(json_body())
+@endpoint(
+    schemas.TrackingResult,
+    errors={409: "duplicate_tracking_no：该运单号刚被另一个请求用于其他收件人，整个请求未保存"},
+)
+def tracking_return(json: schemas.TrackingInput) -> Response:
+    """回传运单号
+
+    同一运单号只能用于同一收件人（receiver_key 相同）的订单；已回传的订单再次回传即替换单号；
+    已发货的订单被拒绝。
+    """
+    items = [
+        tracking.TrackingItem(
+            order_no=item.order_no.strip(),
+            courier=item.courier,
+            tracking_no=item.tracking_no,
+            extra_tracking_nos=tuple(item.extra_tracking_nos or ()),
+        )
+        for item in json.items
+    ]
     result = tracking.return_tracking(current_supplier(), items, api_user())
     db.session.commit()
     return jsonify(serializers.tracking_result(result))
@@ -288,12 +263,13 @@ def _remember_row_messages(
 
 
 @bp.post("/supplier/tracking/import")
-def tracking_import() -> Response:
-    upload = request.files.get("file")
-    if upload is None:
-        raise DomainError(
-            "validation_error", "请以 multipart/form-data 上传文件，字段名为 file", field="file"
-        )
+@endpoint(schemas.TrackingResult, errors=FILE_ERRORS)
+def tracking_import(form: schemas.Upload) -> Response:
+    """批量回传运单号（CSV 或 XLSX：订单号、快递公司、快递单号，可选 额外运单号）
+
+    逐行校验，被拒绝的行带 row 行号。
+    """
+    upload = uploaded_file(form)
     messages: dict[int, str] = {}
     try:
         # The file is read to its end before anything is saved (a file-level error found late
@@ -303,14 +279,22 @@ def tracking_import() -> Response:
             current_supplier(), _remember_row_messages(rows, messages), api_user()
         )
     except ImportFileError as error:
-        code = "missing_columns" if error.code == "missing_columns" else "invalid_file"
-        raise DomainError(code, error.message, field="file", columns=error.columns) from None
+        raise import_file_error(error) from None
     db.session.commit()
     return jsonify(serializers.tracking_result(result, messages))
 
 
 @bp.delete("/supplier/tracking/<order_no>")
+@endpoint(
+    schemas.TrackingCancelled,
+    errors={
+        **NOT_FOUND,
+        409: "dispatched：已发货；not_returned：还没有回传运单号；"
+        "binding_not_active：绑定已解除，订单留给商家发货",
+    },
+)
 def tracking_cancel(order_no: str) -> Response:
+    """撤回已回传的运单号（商家发货前）"""
     if "\x00" in order_no:
         raise DomainError("not_found")
     tracking.cancel_return(current_supplier(), order_no)

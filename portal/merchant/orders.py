@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
 from flask import Response, request, url_for
@@ -34,7 +34,8 @@ from portal.desk import (
     row_words,
     selected_order_nos,
 )
-from portal.downloads import FILE_TYPES, file_response
+from portal.dispatch import dispatch_refusal_message
+from portal.downloads import FILE_TYPES, dispatch_export_response
 from portal.errors import message_for
 from portal.extensions import db, htmx
 from portal.formatting import (
@@ -43,6 +44,7 @@ from portal.formatting import (
     PLATFORM_STATUS_LABELS,
     SHANGHAI,
     STAGE_LABELS,
+    shanghai_days,
 )
 from portal.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
 from portal.keyring import current_keyring
@@ -82,13 +84,6 @@ DISPATCH_TABS = {queries.TAB_RETURNED, queries.TAB_ALL}
 
 # Dispatch refusals in words that fit dispatching (the shared table says 「…不能分配」 for holds);
 # the codes stay the same everywhere, the API sends these messages too.
-DISPATCH_REFUSAL_MESSAGES = {
-    "after_sale": _l("售后中，需确认后才能发货"),
-    "audit_hold": _l("平台审核中，需确认后才能发货"),
-    "not_returned": _l("厂家还没有回传运单号"),
-    "not_assigned": _l("订单还没有分配给厂家"),
-    "not_awaiting_shipment": _l("订单已取消，不能发货"),
-}
 HOLD_LABELS = {"after_sale": _l("售后中"), "audit_hold": _l("审核中")}
 CONFIRM_HOLDS_LABEL = _l("包含售后中/审核中的订单，我已确认仍要发货")
 
@@ -236,12 +231,6 @@ def changed_count(seen: dict[int, str], current: dict[int, str]) -> int:
     )
     gone, came = seen.keys() - current.keys(), current.keys() - seen.keys()
     return moved_on + max(len(gone), len(came))
-
-
-def dispatch_refusal_message(code: str) -> str:
-    """A dispatch refusal in Chinese: the dispatch wording where it differs, else the shared one."""
-    message = DISPATCH_REFUSAL_MESSAGES.get(code)
-    return str(message) if message is not None else message_for(code)
 
 
 def dispatch_outcome(result: dispatch.DispatchResult, at: datetime | None = None) -> Outcome:
@@ -639,31 +628,6 @@ def _order_answer(merchant: Merchant, order: Order) -> Response:
 
 
 # --- the platform's batch-shipping file (导出发货文件) ------------------------------------------
-
-
-def shanghai_days(
-    since: date | None, until: date | None
-) -> tuple[datetime | None, datetime | None]:
-    """Calendar days in Asia/Shanghai, both included, as the [start, end) the export reads."""
-    start = datetime.combine(since, time.min, tzinfo=SHANGHAI) if since else None
-    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=SHANGHAI) if until else None
-    return start, end
-
-
-def dispatch_export_response(
-    merchant: Merchant, file_format: str, since: datetime | None, until: datetime | None
-) -> Response:
-    """Orders dispatched in [since, until), in the platform's batch-shipping layout (订单号,
-    快递公司, 快递单号): a streamed CSV or a spooled XLSX attachment, for the web and the API."""
-    # The rows stream after this view has returned, when the request's session is gone:
-    # load the merchant now (a commit earlier in the request may have expired it).
-    db.session.refresh(merchant)
-    return file_response(
-        dispatch.dispatch_export_filename(file_format),
-        file_format,
-        lambda: dispatch.dispatch_export_csv(merchant, since, until),
-        lambda target: dispatch.dispatch_export_xlsx(merchant, target, since, until),
-    )
 
 
 @bp.get("/orders/dispatch-export")

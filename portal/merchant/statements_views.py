@@ -23,7 +23,7 @@ from wtforms.validators import InputRequired, Length
 
 from portal import statements
 from portal.authz import current_merchant
-from portal.downloads import FILE_TYPES, file_response, stored_file_response
+from portal.downloads import statement_download_response
 from portal.errors import DomainError
 from portal.extensions import db, htmx
 from portal.formatting import ROLE_LABELS
@@ -31,6 +31,7 @@ from portal.forms import REQUIRED, attach_error
 from portal.htmx import finish, no_swap, notify, render, with_trigger
 from portal.merchant.views import bp
 from portal.models import Merchant, Statement, StatementLine, Supplier, User
+from portal.models.base import MAX_ID
 from portal.models.settlement import STATEMENT_READY
 from portal.pagination import page_args, paginate
 
@@ -39,7 +40,6 @@ LINES_PER_PAGE = 50
 # The request form proposes the last 7 days (Asia/Shanghai), today included.
 DEFAULT_PERIOD_DAYS = 7
 # Ids beyond a 32-bit key are no row of ours (and SQLite cannot even bind the largest ints).
-MAX_ID = 2**31 - 1
 # htmx event after which every statement list on the page fetches itself again.
 STATEMENTS_CHANGED = "statementsChanged"
 DETAIL_TARGET = "statement-detail"
@@ -174,19 +174,19 @@ def _render_detail(
 
 @bp.get("/statements/<int:statement_id>")
 def statement_detail(statement_id: int) -> Response:
-    return _render_detail(statement_for(current_merchant(), statement_id))
+    return _render_detail(statements.get_statement_for(current_merchant(), statement_id))
 
 
 @bp.get("/statements/<int:statement_id>/download")
 def statement_download(statement_id: int) -> Response:
-    statement = statement_for(current_merchant(), statement_id)
-    return download_response(statement, request.args.get("format", "csv"))
+    statement = statements.get_statement_for(current_merchant(), statement_id)
+    return statement_download_response(statement, request.args.get("format", "csv"))
 
 
 @bp.post("/statements/<int:statement_id>/retry")
 def statement_retry(statement_id: int) -> Response:
     merchant = current_merchant()
-    statement = statement_for(merchant, statement_id)
+    statement = statements.get_statement_for(merchant, statement_id)
     statements.retry_statement(merchant, statement, current_user._get_current_object())
     db.session.commit()
     statements.queue_build(statement_id)
@@ -201,7 +201,7 @@ def statement_retry(statement_id: int) -> Response:
 @bp.post("/statements/<int:statement_id>/settle")
 def statement_settle(statement_id: int) -> Response:
     merchant = current_merchant()
-    statement = statement_for(merchant, statement_id)
+    statement = statements.get_statement_for(merchant, statement_id)
     statements.settle_statement(merchant, statement, current_user._get_current_object())
     db.session.commit()
     return action_answer(
@@ -215,7 +215,7 @@ def statement_settle(statement_id: int) -> Response:
 @bp.post("/statements/<int:statement_id>/regenerate")
 def statement_regenerate(statement_id: int) -> Response:
     merchant = current_merchant()
-    statement = statement_for(merchant, statement_id)
+    statement = statements.get_statement_for(merchant, statement_id)
     statements.regenerate_statement(merchant, statement, current_user._get_current_object())
     db.session.commit()
     statements.queue_build(statement_id)
@@ -230,7 +230,7 @@ def statement_regenerate(statement_id: int) -> Response:
 @bp.post("/statements/<int:statement_id>/answer")
 def statement_answer(statement_id: int) -> Response:
     merchant = current_merchant()
-    statement = statement_for(merchant, statement_id)
+    statement = statements.get_statement_for(merchant, statement_id)
     form = AnswerForm()
     return form_action(
         form,
@@ -248,7 +248,7 @@ def statement_answer(statement_id: int) -> Response:
 @bp.post("/statements/<int:statement_id>/adjustments")
 def statement_adjust(statement_id: int) -> Response:
     merchant = current_merchant()
-    statement = statement_for(merchant, statement_id)
+    statement = statements.get_statement_for(merchant, statement_id)
     form = AdjustmentForm()
     return form_action(
         form,
@@ -277,15 +277,6 @@ def positive_id(value: str | None) -> int | None:
         return None
     number = int(text)
     return number if 0 < number <= MAX_ID else None
-
-
-def statement_for(profile: Merchant | Supplier, statement_id: int) -> Statement:
-    """The current merchant's or supplier's statement; any other id is 404."""
-    if not 0 < statement_id <= MAX_ID:
-        raise DomainError("not_found")
-    if isinstance(profile, Merchant):
-        return statements.get_statement_for_merchant(profile, statement_id)
-    return statements.get_statement_for_supplier(profile, statement_id)
 
 
 def list_context(query: Select[Any], endpoint: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -395,22 +386,3 @@ def form_action(
             db.session.commit()
             return action_answer(statement, message, render_detail, detail_endpoint)
     return render_form()
-
-
-def download_response(statement: Statement, file_format: str) -> Response:
-    """The statement as a CSV (streamed) or XLSX (spooled) attachment; only once it is built."""
-    if file_format not in FILE_TYPES:
-        raise DomainError("validation_error", _("format 必须是 csv 或 xlsx"), field="format")
-    if statement.status != STATEMENT_READY:
-        raise DomainError("statement_not_ready")
-    stored = statements.stored_file(statement, file_format)
-    if stored is not None:  # the XLSX the worker wrote when it built the statement
-        return stored_file_response(
-            statements.statement_filename(statement, file_format), file_format, stored
-        )
-    return file_response(
-        statements.statement_filename(statement, file_format),
-        file_format,
-        lambda: statements.statement_csv(statement),
-        lambda target: statements.statement_xlsx(statement, target),
-    )

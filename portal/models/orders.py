@@ -44,6 +44,13 @@ CANCEL_AFTER_SALE = "after_sale"
 CANCEL_AUDIT = "audit_hold"
 CANCEL_ORDER_CANCELLED = "cancelled"
 CANCEL_BINDING_ENDED = "binding_ended"
+CANCEL_REASONS = (
+    CANCEL_MANUAL,
+    CANCEL_AFTER_SALE,
+    CANCEL_AUDIT,
+    CANCEL_ORDER_CANCELLED,
+    CANCEL_BINDING_ENDED,
+)
 
 
 class Order(Base):

@@ -13,6 +13,7 @@ JOB_PRINTED = "printed"  # labels rendered (no sequential numbers to confirm)
 JOB_PENDING = "pending_confirmation"  # pre-printed paper numbers assigned, not yet confirmed
 JOB_CONFIRMED = "confirmed"  # numbers recorded as returned tracking
 JOB_VOIDED = "voided"
+JOB_STATUSES = (JOB_PRINTED, JOB_PENDING, JOB_CONFIRMED, JOB_VOIDED)
 
 
 class PrintJob(Base):

@@ -31,6 +31,7 @@ REVIEW_PENDING = "pending"
 REVIEW_CONFIRMED = "confirmed"
 REVIEW_DISPUTED = "disputed"
 REVIEW_SETTLED = "settled"
+REVIEW_STATUSES = (REVIEW_PENDING, REVIEW_CONFIRMED, REVIEW_DISPUTED, REVIEW_SETTLED)
 
 # Rate limit (seed 004): per pair, at most this many a day, at least this far apart.
 STATEMENT_SLOTS_PER_DAY = 3

@@ -9,7 +9,7 @@ platform export reader's, so both ways in accept exactly what the order tables s
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -126,17 +126,24 @@ class ParsedOrders:
     rejected: list[OrderRejection] = field(default_factory=list)
 
 
-def parse_orders(items: Sequence[object], path: str = "orders") -> ParsedOrders:
+def parse_orders(
+    items: Sequence[object],
+    path: str = "orders",
+    precheck: Callable[[object, str], None] | None = None,
+) -> ParsedOrders:
     """Check every posted order; good ones become ImportedOrder, bad ones a rejection each.
 
-    An order number repeated in one request keeps its first good order; later ones are refused,
-    as a repeated row of an export file is.
+    `precheck(item, path)` may refuse an item first by raising InputError (the API checks the
+    item against its schema: unknown fields). An order number repeated in one request keeps its
+    first good order; later ones are refused, as a repeated row of an export file is.
     """
     parsed = ParsedOrders()
     seen: set[str] = set()
     for index, item in enumerate(items):
         item_path = f"{path}[{index}]"
         try:
+            if precheck is not None:
+                precheck(item, item_path)
             order = parse_order(item, item_path)
             if order.order_no in seen:
                 raise InputError(

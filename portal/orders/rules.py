@@ -12,6 +12,46 @@ from portal.models.orders import (
     STAGE_RETURNED,
 )
 
+# Every code an order may be refused with, per action (the API's enums are these tuples).
+ASSIGN_BLOCKERS = (
+    "dispatched",
+    "already_assigned",
+    "not_awaiting_shipment",
+    "after_sale",
+    "audit_hold",
+    "address_incomplete",
+)
+ASSIGN_REFUSALS = (*ASSIGN_BLOCKERS, "not_bound", "not_found")
+CANCEL_REFUSALS = ("not_found", "not_assigned", "tracking_returned", "dispatched")
+PRINT_BLOCKERS = ("after_sale", "audit_hold", "address_changed")
+PRINT_REFUSALS = (
+    "not_assigned",
+    "assignment_cancelled",
+    "dispatched",
+    "not_bound",
+    *PRINT_BLOCKERS,
+)
+TRACKING_REFUSALS = (
+    "unknown_courier",
+    "invalid_tracking_no",
+    "too_many_tracking_nos",
+    "duplicate_tracking_no",
+    "not_assigned",
+    "assignment_cancelled",
+    "dispatched",
+)
+DISPATCH_REFUSALS = (
+    "not_found",
+    "not_assigned",
+    "assignment_cancelled",
+    "not_returned",
+    "dispatched",
+    "not_awaiting_shipment",
+    "after_sale",
+    "audit_hold",
+)
+
+
 # 「即将超时」: 承诺发货时间 within this window (both desks highlight it, factories filter by it).
 DUE_SOON = timedelta(hours=12)
 

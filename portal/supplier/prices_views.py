@@ -23,6 +23,7 @@ from portal.extensions import db, htmx
 from portal.formatting import SHANGHAI, local_time, yuan
 from portal.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
 from portal.models import Supplier
+from portal.models.base import MAX_ID
 from portal.pagination import PageArgs, page_args, paginate_rows
 from portal.statements import now_utc
 from portal.supplier.views import bp
@@ -31,7 +32,6 @@ from portal.transactions import read_upload
 PER_PAGE = 50
 # Refused rows listed under an import; the rest are counted.
 SHOWN_REFUSALS = 500
-MAX_ID = 2**31 - 1
 # htmx events: a row saved (the missing-price badge refetches itself) / many prices changed
 # (the whole list refetches itself).
 PRICE_SAVED = "priceSaved"

@@ -14,6 +14,7 @@ from wtforms.validators import Length
 
 from portal import statements
 from portal.authz import current_supplier
+from portal.downloads import statement_download_response
 from portal.extensions import db
 from portal.forms import REQUIRED
 from portal.htmx import render
@@ -21,11 +22,9 @@ from portal.merchant.statements_views import (
     DETAIL_TARGET,
     action_answer,
     detail_context,
-    download_response,
     form_action,
     list_context,
     positive_id,
-    statement_for,
 )
 from portal.models import Merchant, Statement, Supplier
 from portal.supplier.views import bp
@@ -90,19 +89,19 @@ def _render_detail(
 
 @bp.get("/statements/<int:statement_id>")
 def statement_detail(statement_id: int) -> Response:
-    return _render_detail(statement_for(current_supplier(), statement_id))
+    return _render_detail(statements.get_statement_for(current_supplier(), statement_id))
 
 
 @bp.get("/statements/<int:statement_id>/download")
 def statement_download(statement_id: int) -> Response:
-    statement = statement_for(current_supplier(), statement_id)
-    return download_response(statement, request.args.get("format", "csv"))
+    statement = statements.get_statement_for(current_supplier(), statement_id)
+    return statement_download_response(statement, request.args.get("format", "csv"))
 
 
 @bp.post("/statements/<int:statement_id>/confirm")
 def statement_confirm(statement_id: int) -> Response:
     supplier = current_supplier()
-    statement = statement_for(supplier, statement_id)
+    statement = statements.get_statement_for(supplier, statement_id)
     statements.confirm_statement(supplier, statement, current_user._get_current_object())
     db.session.commit()
     return action_answer(
@@ -116,7 +115,7 @@ def statement_confirm(statement_id: int) -> Response:
 @bp.post("/statements/<int:statement_id>/dispute")
 def statement_dispute(statement_id: int) -> Response:
     supplier = current_supplier()
-    statement = statement_for(supplier, statement_id)
+    statement = statements.get_statement_for(supplier, statement_id)
     form = DisputeForm()
     return form_action(
         form,

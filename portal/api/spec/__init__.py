@@ -1,1 +1,0 @@
-"""OpenAPI parts of the areas added after the core spec (one module per area)."""

@@ -1,0 +1,100 @@
+"""The API's typed schemas (DESIGN §10.1): what was wrongly accepted is refused with a 422
+`validation_error` naming the field by its JSON path; batch endpoints still answer per item."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_api_orders import desk as desk
+from tests.test_api_orders import order_json
+
+
+def refusal(response) -> tuple[int, str, str]:
+    error = response.json["error"]
+    return response.status_code, error["code"], error.get("field", "")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        # a JSON number where a string belongs
+        ("/bindings", {"supplier_shop_id": 123456789}, "supplier_shop_id"),
+        ("/bindings", {"supplier_shop_id": "123456789", "message": 5}, "message"),
+        # an unknown field
+        ("/bindings", {"supplier_shop_id": "123456789", "note": "hi"}, "note"),
+        ("/allocations/cancel", {"order_nos": ["x"], "why": "no"}, "why"),
+    ],
+)
+def test_wrong_types_and_unknown_fields_are_refused(desk, path, body, field):
+    assert refusal(desk.merchant.post(path, body)) == (422, "validation_error", field)
+
+
+ADDRESS = {
+    "contact_name": "退货",
+    "phone": "13800138000",
+    "province": "北京市",
+    "city": "北京市",
+    "district": "朝阳区",
+    "detail": "x 路 1 号",
+}
+
+
+def test_a_return_address_refuses_a_number_phone_and_a_yes_for_is_default(desk):
+    answer = desk.merchant.post("/return-addresses", {**ADDRESS, "phone": 13800138000})
+    assert refusal(answer) == (422, "validation_error", "phone")
+    # "yes" was silently taken as false
+    answer = desk.merchant.post("/return-addresses", {**ADDRESS, "is_default": "yes"})
+    assert refusal(answer) == (422, "validation_error", "is_default")
+    assert desk.merchant.get("/return-addresses").json["items"] == []
+    created = desk.merchant.post("/return-addresses", {**ADDRESS, "is_default": True})
+    assert created.status_code == 201 and created.json["is_default"] is True
+
+
+def test_nested_paths_name_the_field(desk):
+    items = [
+        {"order_no": "261121-000000000000001", "courier": "SF", "tracking_no": "SF1234567890"},
+        {"order_no": "261121-000000000000002", "courier": "SF", "tracking_no": 1234567890},
+    ]
+    answer = desk.supplier.post("/supplier/tracking", {"items": items})
+    assert refusal(answer) == (422, "validation_error", "items[1].tracking_no")
+    items[1] = {**items[0], "extra_tracking_nos": ["SF1", 2]}
+    answer = desk.supplier.post("/supplier/tracking", {"items": items})
+    assert refusal(answer) == (422, "validation_error", "items[1].extra_tracking_nos[1]")
+
+
+def test_an_order_with_an_unknown_field_is_refused_alone(desk):
+    good, bad = order_json("261121-000000000000001"), order_json("261121-000000000000002")
+    bad["lines"][0]["colour"] = "red"
+    answer = desk.merchant.upsert(good, bad)
+    assert answer["created"] == 1
+    [rejected] = answer["rejected"]
+    assert (rejected["code"], rejected["field"]) == (
+        "validation_error",
+        "orders[1].lines[0].colour",
+    )
+    # what GET answers can be sent back as it is (its read-only fields are ignored)
+    order = desk.merchant.order("261121-000000000000001")
+    again = desk.merchant.upsert(order)
+    assert again["unchanged"] == 1 and again["rejected"] == []
+
+
+def test_a_string_query_number_is_fine_but_an_unknown_argument_is_not(desk):
+    assert desk.merchant.get("/orders", per_page="5").status_code == 200
+    answer = desk.merchant.get("/orders", colour="red")
+    assert refusal(answer) == (422, "validation_error", "colour")
+
+
+def test_the_document_is_generated_and_the_reference_page_is_csp_safe(app):
+    client = app.test_client()
+    document = client.get("/api/v1/openapi.json").json
+    assert document["openapi"] == "3.1.0"
+    batch = document["components"]["schemas"]["OrderBatch"]
+    assert batch["additionalProperties"] is False
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert "<script>" not in html and "style=" not in html  # no inline code or styles
+    for asset in ("vendor/swagger-ui/swagger-ui-bundle.js", "vendor/swagger-ui/swagger-ui.css"):
+        assert asset in html
+        assert client.get(f"/static/{asset}").status_code == 200
