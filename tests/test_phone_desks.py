@@ -76,6 +76,8 @@ def chromium() -> Iterator[Browser]:
 
 
 def open_desk(chromium: Browser, server: LiveServer, username: str, path: str, size: dict) -> Page:
+    """The desk at this size once its counts are in, photographed, nothing wider than the
+    screen."""
     page = chromium.new_context(viewport=size).new_page()
     page.goto(f"{server.base_url}/login")
     page.fill("#username", username)
@@ -86,6 +88,10 @@ def open_desk(chromium: Browser, server: LiveServer, username: str, path: str, s
     page.wait_for_load_state("load")
     # The tab bar loads its counts itself once shown.
     expect(page.locator("#order-tabs .count.pending")).to_have_count(0)
+    role = "merchant" if username == "demo_shop" else "factory"
+    shot(page, f"{role}-desk-{size['width']}")
+    scroll_width, inner_width = horizontal_overflow(page)
+    assert scroll_width <= inner_width + 1, wider_than_viewport(page)
     return page
 
 
@@ -98,10 +104,6 @@ def shot(page: Page, name: str) -> None:
 def test_desks_are_cards_at_phone_width(chromium, server, username, path):
     page = open_desk(chromium, server, username, path, PHONE)
     role = "merchant" if username == "demo_shop" else "factory"
-    shot(page, f"{role}-desk-390")
-
-    scroll_width, inner_width = horizontal_overflow(page)
-    assert scroll_width <= inner_width + 1, wider_than_viewport(page)
     # Cards: no header row, each order a block the width of the screen, no sideways table.
     expect(page.locator(".orders-table thead th:not(.check)").first).to_be_hidden()
     first = page.locator("#order-list tbody tr").first
@@ -152,10 +154,6 @@ def test_desks_are_cards_at_phone_width(chromium, server, username, path):
 @pytest.mark.parametrize(("username", "path"), DESKS)
 def test_desks_are_tables_on_a_laptop(chromium, server, username, path):
     page = open_desk(chromium, server, username, path, DESKTOP)
-    role = "merchant" if username == "demo_shop" else "factory"
-    shot(page, f"{role}-desk-1366")
-    scroll_width, inner_width = horizontal_overflow(page)
-    assert scroll_width <= inner_width + 1, wider_than_viewport(page)
     expect(page.locator(".orders-table thead")).to_be_visible()
     expect(page.locator("#order-list tbody tr").first).to_have_css("display", "table-row")
     expect(page.locator("[data-filters-toggle]")).to_be_hidden()
