@@ -36,6 +36,7 @@ from portal.pagination import (
 )
 from portal.ratelimit import check_api_rate
 from portal.security import check_storable
+from portal.transactions import may_write
 
 PUBLIC_ENDPOINTS = {"api.openapi", "api.reference"}
 API_PREFIX = "/api/v1"
@@ -254,7 +255,10 @@ def authenticate_request() -> Response | None:
     g.profile = user.merchant or user.supplier
     if g.profile is None:
         raise DomainError("role_required")
-    db.session.commit()  # persist last_used_at of a writing request, if it changed
+    if may_write():
+        # A writing request counted itself and stamped last_used_at in its transaction. A read
+        # wrote nothing here: committing would only expire the user it is about to use.
+        db.session.commit()
     read_json_once()
     return None
 
