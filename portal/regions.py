@@ -161,10 +161,54 @@ def validate_region(province: str, city: str, district: str) -> str | None:
     return None
 
 
-def is_complete_address(province: str, city: str, district: str, detail: str) -> bool:
-    """Whether every part a waybill needs is present; names are checked by validate_region().
+# How platforms write a municipality's city level besides the municipality itself.
+_MUNICIPALITY_CITY_ALIASES = ("", "市辖区", "县", "城区", "郊县")
+# Validation codes meaning "a name the division table does not know" (never blocking orders).
+UNVERIFIED_CODES = frozenset({"unknown_province", "unknown_city", "unknown_district"})
 
-    The district may be empty only for a city known to have no county level.
+
+def _match(name: str, known: Mapping[str, object] | frozenset[str] | tuple[str, ...]) -> str:
+    """`name` as the table spells it: itself when known, else the one known name it begins
+    (内蒙古 → 内蒙古自治区, 成都 → 成都市, 朝阳 → 朝阳区); kept as given otherwise."""
+    if len(name) < 2 or name in known:
+        return name
+    found = [candidate for candidate in known if candidate.startswith(name)]
+    return found[0] if len(found) == 1 else name
+
+
+def normalize_region(province: str | None, city: str | None, district: str | None) -> Triple:
+    """A platform's region names in the division table's spelling where they match.
+
+    Province and city short forms get their suffix (广西 → 广西壮族自治区, 恩施 →
+    恩施土家族苗族自治州), a municipality's city level (北京, 市辖区, 县 …) becomes the
+    municipality, a district missing its 区/县 gets it. A name the table does not know —
+    经济技术开发区, 高新区, a new district — is kept exactly as given.
+    """
+    province, city, district = (normalize_region_name(v) for v in (province, city, district))
+    tree = _index().tree
+    province = _match(province, tree)
+    cities_of = tree.get(province)
+    if not cities_of:
+        return province, city, district
+    if province in cities_of and (city in _MUNICIPALITY_CITY_ALIASES or province.startswith(city)):
+        city = province
+    city = _match(city, cities_of)
+    districts_of = cities_of.get(city)
+    if districts_of:
+        district = _match(district, districts_of)
+    return province, city, district
+
+
+def is_region_unverified(province: str, city: str, district: str) -> bool:
+    """Whether a name of the triple is unknown to the division table (DESIGN §10.2: kept as the
+    platform gave it and flagged 地区未核验 for the merchant, never blocking)."""
+    return validate_region(province, city, district) in UNVERIFIED_CODES
+
+
+def is_complete_address(province: str, city: str, district: str, detail: str) -> bool:
+    """Whether every part a waybill needs is present (DESIGN §10.2): province, city and the
+    detail line; a district only where the city has districts. Names are not checked here:
+    unknown ones are flagged by is_region_unverified(), never blocking.
     """
     if not (normalize_region_name(province) and normalize_region_name(city)):
         return False

@@ -482,7 +482,7 @@ ELIGIBILITY_ROWS: dict[str, tuple[dict[str, Any], str | None]] = {
     ),
     "008": (HOLDS["cancelled"].changes, "not_awaiting_shipment"),
     "009": ({"district": ""}, "address_incomplete"),  # 广州市 has districts
-    "010": ({"district": "火星区"}, "address_incomplete"),
+    "010": ({"district": "火星区"}, None),  # unknown district: flagged region_unverified only
     "011": ({"detail": ""}, "address_incomplete"),
     "012": ({"province": "", "city": "", "district": ""}, "address_incomplete"),
 }
@@ -529,7 +529,7 @@ def test_eligibility_refusal_codes(
         }
     )
     assert codes(result) == expected
-    assert result.done == [eligibility_no("001"), eligibility_no("002"), eligibility_no("003")]
+    assert result.done == [eligibility_no(n) for n in ("001", "002", "003", "010")]
     for suffix in ("002", "003"):
         order = load_order(shop.merchant, eligibility_no(suffix))
         assert (order.district, order.address_complete) == ("", True)
@@ -648,3 +648,49 @@ def test_merchant_cancels_until_tracking_is_returned(shop: Shop, platform: Platf
     [assignment] = assignments_of(order)
     assert (assignment.cancel_reason, assignment.cancelled_by) == ("manual", shop.actor.id)
     assert events_of(order)[-1].actor_id == shop.actor.id
+
+
+# --- real addresses never block (DESIGN §10.2) -------------------------------------------------
+
+
+def test_districts_the_table_lacks_are_assignable_and_flagged(shop, make_browser, factory):
+    orders = {
+        "261121-300000000000001": ("安徽省", "合肥市", "经济技术开发区"),
+        "261121-300000000000002": ("四川省", "成都市", "高新区"),
+        "261121-300000000000003": ("内蒙古", "呼和浩特", "新城区"),
+        "261121-300000000000004": ("浙江省", "杭州市", ""),  # really incomplete
+    }
+    result = upsert_orders(
+        current_keyring(),
+        shop.merchant,
+        [demo_order(no, province=p, city=c, district=d) for no, (p, c, d) in orders.items()],
+    )
+    db.session.commit()
+    assert result.created == 4
+    stored = {no: load_order(shop.merchant, no) for no in orders}
+    assert [(o.address_complete, o.region_unverified) for o in stored.values()] == [
+        (True, True),
+        (True, True),
+        (True, False),
+        (False, False),
+    ]
+    third = stored["261121-300000000000003"]
+    assert (third.province, third.city, third.district) == ("内蒙古自治区", "呼和浩特市", "新城区")
+    assigned = assign(shop, *orders)
+    assert assigned.done == list(orders)[:3]
+    assert codes(assigned) == {"261121-300000000000004": "address_incomplete"}
+    db.session.commit()
+    # The merchant sees the flag on the desk; the API carries it.
+    user = db.session.get(User, shop.actor.id)
+    username = user.username
+    db.session.expunge(user)
+    db.session.commit()  # SQLite: the requests below write in their own sessions
+    token = factory.token(user)
+    browser = make_browser()
+    browser.login(username)
+    page = browser.get("/merchant/orders?tab=assigned").get_data(as_text=True)
+    assert page.count("data-region-unverified") == 2 and "地区未核验" in page
+    answer = browser.client.get(
+        "/api/v1/orders/261121-300000000000001", headers={"Authorization": f"Bearer {token}"}
+    ).json
+    assert answer["region_unverified"] is True and answer["assign_blockers"] == ["already_assigned"]

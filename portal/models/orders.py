@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     and_,
+    false,
     literal_column,
     or_,
     text,
@@ -113,6 +114,9 @@ class Order(Base):
     name_index: Mapped[str] = mapped_column(String(64), default="", server_default="")
     receiver_key: Mapped[str] = mapped_column(String(32), default="")
     address_complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A province, city or district the division table does not know (经济技术开发区 …): kept
+    # as the platform gave it and shown to the merchant as 地区未核验, never blocking.
+    region_unverified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     # The goods line (the platform export has one line per order).
     goods_id: Mapped[str] = mapped_column(String(64), default="")

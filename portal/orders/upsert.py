@@ -42,7 +42,7 @@ from portal.privacy import (
     ReceiverProtector,
     is_valid_phone,
 )
-from portal.regions import is_complete_address, validate_region
+from portal.regions import is_complete_address, is_region_unverified, normalize_region
 
 BATCH_SIZE = 1000
 MAX_REPORTED_REJECTIONS = 1000
@@ -201,10 +201,9 @@ def _order_values(
     digest: str,
 ) -> dict[str, object]:
     protected = protector.protect(row.order_no, receiver, key)
-    province, city, district = receiver.province, receiver.city, receiver.district
-    complete = is_complete_address(province, city, district, row.detail) and (
-        validate_region(province, city, district) is None
-    )
+    # The platform's names are authoritative (DESIGN §10.2): spelled as the division table
+    # does where they match, kept as given otherwise and then only flagged.
+    province, city, district = normalize_region(receiver.province, receiver.city, receiver.district)
     return {
         "platform_status": row.platform_status,
         "platform_status_text": row.platform_status_text,
@@ -227,7 +226,8 @@ def _order_values(
         "phone_index": protected.phone_index,
         "name_index": protected.name_index,
         "receiver_key": key,
-        "address_complete": complete,
+        "address_complete": is_complete_address(province, city, district, row.detail),
+        "region_unverified": is_region_unverified(province, city, district),
         "goods_id": row.goods_id,
         "goods_name": row.goods_name,
         "spec": row.spec,

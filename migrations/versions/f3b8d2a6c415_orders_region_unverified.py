@@ -1,0 +1,37 @@
+"""orders.region_unverified: unknown region names are flagged, never blocking (DESIGN §10.2)
+
+Orders that were marked incomplete only because a name was missing from the division table
+(every part present: province, city, district and the detail line) become complete and
+flagged 地区未核验.
+
+Revision ID: f3b8d2a6c415
+Revises: e5a1c7d9b3f2
+Create Date: 2026-12-07 02:30:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = 'f3b8d2a6c415'
+down_revision = 'e5a1c7d9b3f2'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column('region_unverified', sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+    op.execute(
+        "UPDATE orders SET address_complete = true, region_unverified = true "
+        "WHERE address_complete = false AND province <> '' AND city <> '' "
+        "AND district <> '' AND detail_mask <> ''"
+    )
+
+
+def downgrade():
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.drop_column('region_unverified')
