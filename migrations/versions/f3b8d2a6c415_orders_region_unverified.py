@@ -5,7 +5,7 @@ Orders that were marked incomplete only because a name was missing from the divi
 flagged 地区未核验.
 
 Revision ID: f3b8d2a6c415
-Revises: e5a1c7d9b3f2
+Revises: a15b2d4e6f80
 Create Date: 2026-12-07 02:30:00.000000
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'f3b8d2a6c415'
-down_revision = 'e5a1c7d9b3f2'
+down_revision = 'a15b2d4e6f80'
 branch_labels = None
 depends_on = None
 
