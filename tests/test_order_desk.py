@@ -19,7 +19,7 @@ from portal.keyring import current_keyring
 from portal.models import Merchant, Order, OrderEvent, Supplier, User
 from portal.orders import queries
 from portal.orders.upsert import upsert_orders
-from tests.factories import demo_order, later
+from tests.factories import BASE_ORDER, demo_order, later
 
 ORDER_NO_RE = re.compile(r'name="order_no" value="([^"]+)"')
 COUNT_RE = re.compile(r'data-tab="(\w+)">[^<]*<span class="count[^"]*">(\d+)</span>')
@@ -557,7 +557,8 @@ def test_detail_drawer_shows_receiver_money_and_history(desk):
         "¥174.80",
         "请尽快发货",
         "加急",
-        "2026-11-21 10:00",  # paid_at 02:00 UTC in Asia/Shanghai
+        # paid_at (UTC) shown in Asia/Shanghai
+        (BASE_ORDER.paid_at + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M"),
         "二号工厂",
     ):
         assert text in html, text

@@ -21,10 +21,12 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column('region_unverified', sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
+    # A plain ADD COLUMN (SQLite can): a batch copy of the table would rebuild its partial
+    # indexes from reflection, without their WHERE clauses.
+    op.add_column(
+        'orders',
+        sa.Column('region_unverified', sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
     op.execute(
         "UPDATE orders SET address_complete = true, region_unverified = true "
         "WHERE address_complete = false AND province <> '' AND city <> '' "
@@ -33,5 +35,4 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.drop_column('region_unverified')
+    op.drop_column('orders', 'region_unverified')
