@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from hypothesis import settings
+from playwright.sync_api import sync_playwright
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import selectinload
 
@@ -24,6 +25,7 @@ from portal import accounts, create_app
 from portal.config import TestConfig
 from portal.extensions import db
 from portal.models import User
+from tests.e2e_helpers import CHROMIUM
 
 # Timing is not behaviour: a loaded CI machine must not fail property tests on speed.
 settings.register_profile("portal", deadline=None)
@@ -258,3 +260,18 @@ class Factory:
 @pytest.fixture
 def factory(app: Flask) -> Factory:
     return Factory(app)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's chromium through Playwright, one for the whole session (Playwright's sync API
+    allows one running instance per thread, so every browser test module shares it)."""
+    if not Path(CHROMIUM).exists():
+        reason = f"{CHROMIUM} is missing: apt-get install chromium (never `playwright install`)"
+        if os.environ.get("PORTAL_REQUIRE_BROWSER"):
+            pytest.fail(reason)  # CI installs it: a missing browser there is a failure
+        pytest.skip(reason)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield browser
+        browser.close()

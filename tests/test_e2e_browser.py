@@ -21,7 +21,6 @@ stays whole under pytest-xdist.
 from __future__ import annotations
 
 import io
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -31,12 +30,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from pypdf import PdfReader
 
 from tests.e2e_helpers import (
-    CHROMIUM,
     DESKTOP,
     PHONE,
     SCREENSHOTS,
@@ -72,19 +70,6 @@ REFUSED_FORM_LOG = r"Failed to load resource: the server responded with a status
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with live_server(tmp_path_factory.mktemp("e2e")) as running:
         yield running
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        reason = f"{CHROMIUM} is missing: apt-get install chromium (never `playwright install`)"
-        if os.environ.get("PORTAL_REQUIRE_BROWSER"):
-            pytest.fail(reason)  # CI installs it: a missing browser there is a failure
-        pytest.skip(reason)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield browser
-        browser.close()
 
 
 # --- the story's state and small tools ---------------------------------------------------------

@@ -8,18 +8,15 @@ the first screen, every control is at least 40 px tall and the print toolbar is 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from portal.cli import DEMO_PASSWORD
 from tests.e2e_helpers import (
-    CHROMIUM,
     DESKTOP,
     PHONE,
     ROOT,
@@ -60,19 +57,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         )
         assert demo.returncode == 0, demo.stdout + demo.stderr
         yield running
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        reason = f"{CHROMIUM} is missing: apt-get install chromium (never `playwright install`)"
-        if os.environ.get("PORTAL_REQUIRE_BROWSER"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield browser
-        browser.close()
 
 
 def open_desk(chromium: Browser, server: LiveServer, username: str, path: str, size: dict) -> Page:
