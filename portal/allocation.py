@@ -162,28 +162,43 @@ def assign_orders(
             code = "not_found" if state is None else assign_blocker(state)
             result.refused.append(Refusal(order_no, code or "already_assigned"))
     result.done = [eligible[order_id] for order_id in eligible if order_id in won_set]
-    if won:
-        actor_id = actor.id if actor else None
-        # Core executemany for these append-only rows: one INSERT, no ORM per-row bookkeeping.
-        db.session.execute(
-            Assignment.__table__.insert(),
-            [
-                {
-                    "order_id": order_id,
-                    "merchant_id": merchant.id,
-                    "supplier_id": supplier.id,
-                    "status": ASSIGNMENT_ACTIVE,
-                    "assigned_at": now,
-                    "assigned_by": actor_id,
-                    "cancelled_at": None,
-                    "cancel_reason": None,
-                    "cancelled_by": None,
-                }
-                for order_id in won
-            ],
-        )
-        _record(merchant.id, won, event, actor_id, supplier.id, reason, now)
+    record_assignments(merchant.id, won, supplier.id, actor, now, event=event, reason=reason)
     return result
+
+
+def record_assignments(
+    merchant_id: int,
+    order_ids: Sequence[int],
+    supplier_id: int,
+    actor: User | None,
+    now: object,
+    *,
+    event: str = EVENT_ASSIGNED,
+    reason: str = "",
+) -> None:
+    """The assignment rows and history lines of orders just given to `supplier_id`."""
+    if not order_ids:
+        return
+    actor_id = actor.id if actor else None
+    # Core executemany for these append-only rows: one INSERT, no ORM per-row bookkeeping.
+    db.session.execute(
+        Assignment.__table__.insert(),
+        [
+            {
+                "order_id": order_id,
+                "merchant_id": merchant_id,
+                "supplier_id": supplier_id,
+                "status": ASSIGNMENT_ACTIVE,
+                "assigned_at": now,
+                "assigned_by": actor_id,
+                "cancelled_at": None,
+                "cancel_reason": None,
+                "cancelled_by": None,
+            }
+            for order_id in order_ids
+        ],
+    )
+    _record(merchant_id, order_ids, event, actor_id, supplier_id, reason, now)
 
 
 def _record(

@@ -15,6 +15,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import joinedload
@@ -26,7 +29,13 @@ from portal.extensions import db
 from portal.models import AllocationRule, Merchant, Order, SkuAllocationRule, Supplier, User
 from portal.models.allocation import RULE_MANUAL, RULE_MODES, RULE_SHOP, RULE_SKU
 from portal.models.base import utcnow
-from portal.models.orders import ASSIGNABLE, EVENT_AUTO_ASSIGNED
+from portal.models.orders import (
+    ASSIGNABLE,
+    EVENT_AUTO_ASSIGNED,
+    STAGE_ASSIGNED,
+    STAGE_UNASSIGNED,
+)
+from portal.orders.rules import assign_blocker
 
 MAX_SKU_RULES = 5000
 MAX_SKU_CODE = 64
@@ -224,6 +233,7 @@ class RunResult:
 
 
 Groups = dict[tuple[int, str], list[str]]  # (factory id, rule) → order numbers
+Placed = dict[str, tuple[int, str]]  # order number → (factory id, rule)
 
 
 def _plan(rules: Rules, rows: Iterable[tuple[str, str]]) -> tuple[Groups, int]:
@@ -261,6 +271,66 @@ def _run(
         # Taken by a person or held by the platform meanwhile: the compare-and-set says why.
         result.refused += done.refused
     return result
+
+
+def preassign(merchant: Merchant, new_orders: list[dict[str, Any]], now: datetime) -> Placed:
+    """The upsert's hook for new orders: those the rules send to an actively bound factory are
+    inserted already assigned (their values get stage, supplier and time), so an import with
+    rules on writes each order once instead of inserting and then updating it. Nobody else can
+    assign an order that is not inserted yet; the binding rows are locked (PostgreSQL) so ending
+    a binding waits for us. Call `record_preassigned` once the rows are inserted."""
+    rules = load_rules(merchant)
+    if not rules.active or not new_orders:
+        return {}
+    wanted: dict[str, tuple[int, str]] = {}
+    for values in new_orders:
+        values.update(stage=STAGE_UNASSIGNED, supplier_id=None, assigned_at=None)
+        state = SimpleNamespace(
+            stage=STAGE_UNASSIGNED,
+            address_change_pending=False,
+            **{
+                name: values[name]
+                for name in (
+                    "platform_status",
+                    "after_sale_active",
+                    "audit_hold",
+                    "address_complete",
+                )
+            },
+        )
+        if assign_blocker(state) is None:
+            target, reason = rules.target_for([str(values["sku_code"])])
+            if target is not None:
+                wanted[str(values["order_no"])] = (target, reason)
+    suppliers = suppliers_by_id({target for target, _reason in wanted.values()})
+    bound = {
+        supplier_id
+        for supplier_id, supplier in sorted(suppliers.items())
+        if allocation.is_bound(merchant, supplier, lock=True)
+    }
+    placed: Placed = {}
+    for values in new_orders:
+        hit = wanted.get(str(values["order_no"]))
+        if hit is not None and hit[0] in bound:
+            values.update(stage=STAGE_ASSIGNED, supplier_id=hit[0], assigned_at=now)
+            placed[str(values["order_no"])] = hit
+    return placed
+
+
+def record_preassigned(merchant: Merchant, placed: Placed, now: datetime) -> None:
+    """Assignment rows and 「自动分配」 history lines of the orders `preassign` placed."""
+    groups: dict[tuple[int, str], list[int]] = {}
+    for chunk in allocation.chunks(list(placed)):
+        for order_id, order_no in db.session.execute(
+            select(Order.id, Order.order_no).where(
+                Order.merchant_id == merchant.id, Order.order_no.in_(chunk)
+            )
+        ):
+            groups.setdefault(placed[order_no], []).append(order_id)
+    for (supplier_id, reason), order_ids in groups.items():
+        allocation.record_assignments(
+            merchant.id, order_ids, supplier_id, None, now, event=EVENT_AUTO_ASSIGNED, reason=reason
+        )
 
 
 def assign_arrived(merchant: Merchant, order_nos: Sequence[str]) -> RunResult:

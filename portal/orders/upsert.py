@@ -294,7 +294,8 @@ def _upsert_batch(
     events: list[dict[str, object]] = []
     address_changed: list[int] = []
     to_check_holds: list[int] = []
-    # New orders and orders that could not be assigned before: the allocation rules' turn.
+    # Orders that could not be assigned before: the allocation rules' turn (new orders get
+    # theirs as they are inserted).
     arrived: list[str] = []
     for row, receiver in rows:
         key = protector.receiver_key(receiver)
@@ -305,7 +306,6 @@ def _upsert_batch(
             values.update(merchant_id=merchant.id, order_no=row.order_no, created_at=now)
             values["updated_at"] = now
             inserts.append(values)
-            arrived.append(row.order_no)
             continue
         if old.content_hash == digest:
             result.unchanged += 1
@@ -323,11 +323,14 @@ def _upsert_batch(
         if row.after_sale_active or row.audit_hold or row.platform_status == PLATFORM_CANCELLED:
             to_check_holds.append(old.id)
 
+    placed = allocation_rules.preassign(merchant, inserts, now)
     if inserts:
         # A Core INSERT: one executemany for the batch (every dict has the same keys), without
         # the ORM bulk path's per-row bookkeeping; new orders are not loaded into the session.
         db.session.execute(Order.__table__.insert(), inserts)
         result.created += len(inserts)
+    if placed:
+        allocation_rules.record_preassigned(merchant, placed, now)
     if updates:
         # Bulk UPDATE by primary key: one executemany for the whole batch. In id order, like
         # every other writer (allocation._lock_orders): an export lists orders newest first,
