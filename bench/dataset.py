@@ -560,7 +560,6 @@ class OrderWriter:
             "city": entry.city,
             "district": entry.district if complete or not entry.complete else "",
             "phone_index": phone_index,
-            "name_index": "",  # bench orders are searched by phone, not by name
             "receiver_key": receiver_key,
             "address_complete": complete,
             "goods_id": goods_id,
@@ -586,7 +585,6 @@ class OrderWriter:
             "courier": courier,
             "tracking_no": tracking_no,
             "returned_at": returned_at,
-            "tracking_corrections": 0,
             "dispatched_at": dispatched_at,
             "dispatched_by": merchant_user if dispatched_at else None,
             "return_address_id": acc.return_address_ids[plan.merchant] if dispatched_at else None,
