@@ -147,6 +147,9 @@ def assign_orders(
                 supplier_id=supplier.id,
                 assigned_at=now,
                 address_change_pending=False,
+                # A new assignment starts 待打印: labels printed for an earlier one do not count.
+                print_count=0,
+                last_printed_at=None,
                 updated_at=now,
             )
             .returning(Order.id)

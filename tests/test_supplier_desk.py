@@ -793,3 +793,17 @@ def test_no_supplier_page_shows_receiver_plaintext(desk):
     merchant_page = merchant_browser.get("/merchant/orders?tab=all").get_data(as_text=True)
     with pytest.raises(AssertionError):
         assert_private(merchant_page)
+
+
+def test_a_reassigned_order_is_to_print_again(desk):
+    desk.seed_assigned(private_order(order_no(1)))
+    desk.print_and_render([order_no(1)])
+    assert desk.order(order_no(1)).print_count == 1
+    assert listed(desk.page("?tab=printed")) == [order_no(1)]
+    desk.cancel([order_no(1)])
+    desk.assign([order_no(1)])
+    # A label printed for the cancelled assignment is not one for this one.
+    order = desk.order(order_no(1))
+    assert (order.print_count, order.last_printed_at) == (0, None)
+    assert listed(desk.page("?tab=printed")) == []
+    assert listed(desk.page("?tab=to_print")) == [order_no(1)]
