@@ -215,7 +215,7 @@ def dispatch_orders(
     return _dispatch(merchant, order_nos, actor, address, confirm_holds, now or utcnow(), notes)
 
 
-def auto_dispatch_returned(supplier: Supplier, order_nos: Sequence[str]) -> DispatchResult:
+def auto_dispatch_returned(supplier: Supplier, order_ids: Sequence[int]) -> DispatchResult:
     """Dispatch at once the just-returned orders of merchants who switched auto-dispatch on.
 
     Uses each merchant's default return address; a merchant without one gets nothing
@@ -224,13 +224,13 @@ def auto_dispatch_returned(supplier: Supplier, order_nos: Sequence[str]) -> Disp
     """
     result = DispatchResult()
     by_merchant: dict[int, list[str]] = {}
-    for chunk in chunks(unique(order_nos)):
+    for chunk in chunks(list(dict.fromkeys(order_ids))):
         rows = db.session.execute(
             select(Order.merchant_id, Order.order_no)
             .join(Merchant, Merchant.id == Order.merchant_id)
             .where(
                 Order.supplier_id == supplier.id,
-                Order.order_no.in_(chunk),
+                Order.id.in_(chunk),
                 Order.stage == STAGE_RETURNED,
                 Merchant.auto_dispatch.is_(True),
             )

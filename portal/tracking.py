@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.allocation import _lock_orders, chunks, is_bound
+from portal.bindings import normalize_shop_id
 from portal.couriers import (
     MAX_EXTRA_TRACKING_NOS,
     TrackingWarning,
@@ -57,6 +58,8 @@ class TrackingItem:
     tracking_no: str
     extra_tracking_nos: tuple[str, ...] = ()
     row: int | None = None
+    # Needed only when two of the factory's merchants use this order number (DESIGN §10.6).
+    merchant_shop_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,15 +123,48 @@ def _prepare(item: TrackingItem, result: TrackingResult) -> _Prepared | None:
     return _Prepared(item, courier.code, numbers)
 
 
-def orders_for_supplier(supplier: Supplier, order_nos: Sequence[str]) -> dict[str, Order]:
-    """The supplier's current orders by number (an order of another supplier is not visible)."""
-    found: dict[str, Order] = {}
-    for chunk in chunks(list(order_nos)):
-        for order in db.session.scalars(
-            select(Order).where(Order.supplier_id == supplier.id, Order.order_no.in_(chunk))
-        ):
-            found[order.order_no] = order
+AMBIGUOUS = "ambiguous_order_no"
+OrderRef = tuple[str, str]  # (order number, merchant shop ID or "")
+
+
+def find_orders_for_supplier(
+    supplier: Supplier, refs: Iterable[OrderRef]
+) -> dict[OrderRef, Order | None]:
+    """The supplier's current orders named by (number, merchant shop ID).
+
+    On the factory side an order is (merchant, number): a number alone names an order only
+    while one of the factory's merchants uses it. A reference naming orders of several
+    merchants maps to None (refused as ambiguous_order_no); one naming none is absent.
+    """
+    refs = list(dict.fromkeys((no, normalize_shop_id(shop)) for no, shop in refs))
+    candidates: dict[str, list[tuple[Order, str]]] = {}
+    for chunk in chunks(list({no for no, _shop in refs})):
+        rows = db.session.execute(
+            select(Order, User.shop_id)
+            .join(Merchant, Merchant.id == Order.merchant_id)
+            .join(User, User.id == Merchant.user_id)
+            .where(Order.supplier_id == supplier.id, Order.order_no.in_(chunk))
+        )
+        for order, shop_id in rows:
+            candidates.setdefault(order.order_no, []).append((order, shop_id))
+    found: dict[OrderRef, Order | None] = {}
+    for no, shop in refs:
+        matches = [order for order, shop_id in candidates.get(no, []) if shop in ("", shop_id)]
+        if matches:
+            found[(no, shop)] = matches[0] if len(matches) == 1 else None
     return found
+
+
+def get_order_for_supplier(supplier: Supplier, order_no: str, merchant_shop_id: str = "") -> Order:
+    """One current order of the supplier by number (and merchant when two share it)."""
+    ref = (order_no, normalize_shop_id(merchant_shop_id))
+    found = find_orders_for_supplier(supplier, [ref])
+    if ref not in found:
+        raise DomainError("not_found")
+    order = found[ref]
+    if order is None:
+        raise DomainError(AMBIGUOUS)
+    return order
 
 
 def cancelled_for_supplier(supplier: Supplier, order_nos: Sequence[str]) -> set[str]:
@@ -162,8 +198,8 @@ def return_tracking(
     """Record tracking numbers; each refused item is named with its code, the rest go in."""
     result = TrackingResult()
     prepared = [p for p in (_prepare(item, result) for item in items) if p is not None]
-    orders = orders_for_supplier(supplier, [p.item.order_no for p in prepared])
-    missing = [p.item.order_no for p in prepared if p.item.order_no not in orders]
+    orders = find_orders_for_supplier(supplier, [_ref(p.item) for p in prepared])
+    missing = [p.item.order_no for p in prepared if _ref(p.item) not in orders]
     cancelled = cancelled_for_supplier(supplier, missing) if missing else set()
     parcels = _existing_parcels(n for p in prepared for n in p.numbers)
 
@@ -171,7 +207,10 @@ def return_tracking(
     claimed: dict[str, tuple[int, str, int]] = {}
     accepted: list[tuple[_Prepared, Order]] = []
     for p in prepared:
-        order = orders.get(p.item.order_no)
+        if orders.get(_ref(p.item), False) is None:
+            result.refused.append(TrackingRefusal(p.item.order_no, AMBIGUOUS, p.item.row))
+            continue
+        order = orders.get(_ref(p.item))
         if order is None:
             code = "assignment_cancelled" if p.item.order_no in cancelled else "not_assigned"
             result.refused.append(TrackingRefusal(p.item.order_no, code, p.item.row))
@@ -218,9 +257,13 @@ def return_tracking(
     # Hook (portal.dispatch): merchants with auto-dispatch on have the orders just returned
     # dispatched at once, in this same transaction (held orders and merchants without a return
     # address are left returned for a person).
-    if result.returned:
-        auto_dispatch_returned(supplier, result.returned)
+    if stored:
+        auto_dispatch_returned(supplier, [order.id for _p, order in stored])
     return result
+
+
+def _ref(item: TrackingItem) -> OrderRef:
+    return (item.order_no, normalize_shop_id(item.merchant_shop_id))
 
 
 def _parcel_is_only_on(parcel: Parcel, order: Order) -> bool:
@@ -353,11 +396,9 @@ def _detach_parcels(order_ids: list[int]) -> None:
         db.session.execute(delete(Parcel).where(Parcel.id.in_(orphans)))
 
 
-def cancel_return(supplier: Supplier, order_no: str) -> None:
+def cancel_return(supplier: Supplier, order_no: str, merchant_shop_id: str = "") -> None:
     """Take a returned tracking number back; impossible once the merchant dispatched."""
-    order = orders_for_supplier(supplier, [order_no]).get(order_no)
-    if order is None:
-        raise DomainError("not_found")
+    order = get_order_for_supplier(supplier, order_no, merchant_shop_id)
     if order.stage == STAGE_DISPATCHED:
         raise DomainError("dispatched")
     # After the binding ended a returned order stays with the merchant to dispatch (DESIGN §3):
@@ -416,7 +457,12 @@ def return_tracking_file(
             continue
         batch.append(
             TrackingItem(
-                row.order_no, row.courier, row.tracking_no, row.extra_tracking_nos, row.row
+                row.order_no,
+                row.courier,
+                row.tracking_no,
+                row.extra_tracking_nos,
+                row.row,
+                row.merchant_shop_id,
             )
         )
         if len(batch) >= FILE_BATCH:
@@ -426,8 +472,9 @@ def return_tracking_file(
     return total
 
 
-def scan_lookup(supplier: Supplier, code: str) -> Order | None:
-    """What a barcode scanner typed: a tracking number of this supplier's, or an order number."""
+def scan_lookup(supplier: Supplier, code: str, merchant_shop_id: str = "") -> Order | None:
+    """What a barcode scanner typed: a tracking number of this supplier's, or an order number
+    (of the chosen merchant when two use it: ambiguous_order_no otherwise)."""
     text = (code or "").strip()
     if not text:
         return None
@@ -441,7 +488,12 @@ def scan_lookup(supplier: Supplier, code: str) -> Order | None:
     )
     if order is not None:
         return order
-    return orders_for_supplier(supplier, [text]).get(text)
+    try:
+        return get_order_for_supplier(supplier, text, merchant_shop_id)
+    except DomainError as error:
+        if error.code == AMBIGUOUS:
+            raise
+        return None
 
 
 # --- corrections after dispatch (seed 001: within 5 days of dispatch, at most twice) -----------
@@ -483,9 +535,7 @@ def correct_tracking(
     order's history, the order carries the new one (the dispatch export reads it) and the
     merchant's webhook gets `orders.tracking_changed`.
     """
-    order = orders_for_supplier(supplier, [order_no]).get(order_no)
-    if order is None:
-        raise DomainError("not_found")
+    order = get_order_for_supplier(supplier, order_no)
     refusal = correction_refusal(order, now)
     if refusal:
         raise DomainError(refusal)

@@ -614,6 +614,19 @@ class SupplierOrderQuery(WalkQuery):
     )
 
 
+# An order on the factory side is (merchant, number): the shop ID is needed only when two of
+# the factory's merchants use the number (DESIGN §10.6).
+MerchantShopIdInput = Annotated[
+    str,
+    Field(
+        default="",
+        max_length=40,
+        description="可选：商家店铺ID；仅当您有两个商家使用同一订单号时需要，"
+        "否则该订单以 ambiguous_order_no 拒绝",
+    ),
+]
+
+
 class PrintJobInput(Request):
     order_nos: batch_of(str, MAX_ORDER_NOS_PER_PRINT_JOB, "order_nos 一次最多 {limit} 个") = Field(
         description="按此顺序打印"
@@ -628,6 +641,7 @@ class PrintJobInput(Request):
         description="可选：预印纸质面单的起始单号；按打印顺序给尚未回传的订单分配连续单号，"
         "确认（confirm）后才记为回传",
     )
+    merchant_shop_id: MerchantShopIdInput
 
 
 class PrintRefusal(Answer):
@@ -683,6 +697,7 @@ class TrackingItemInput(Request):
         default=None,
         description=f"可选：一单多包裹时的额外运单号，最多 {MAX_EXTRA_TRACKING_NOS} 个",
     )
+    merchant_shop_id: MerchantShopIdInput
 
 
 class TrackingInput(Request):
@@ -716,6 +731,10 @@ class TrackingResult(Answer):
     warnings: list[TrackingWarning] = Field(
         description="与该快递常见格式不符的单号：已记录，请核对"
     )
+
+
+class TrackingCancelQuery(Query):
+    merchant_shop_id: MerchantShopIdInput
 
 
 class TrackingCancelled(Answer):

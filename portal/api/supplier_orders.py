@@ -161,6 +161,7 @@ def print_job_create(json: schemas.PrintJobInput) -> tuple[Response, int]:
         json.label_size,
         json.start_tracking_no,
         api_user(),
+        json.merchant_shop_id,
     )
     db.session.commit()
     # Nothing printable is an answer, not an error: every order is listed with its refusal.
@@ -244,6 +245,7 @@ def tracking_return(json: schemas.TrackingInput) -> Response:
             courier=item.courier,
             tracking_no=item.tracking_no,
             extra_tracking_nos=tuple(item.extra_tracking_nos or ()),
+            merchant_shop_id=item.merchant_shop_id,
         )
         for item in json.items
     ]
@@ -290,13 +292,14 @@ def tracking_import(form: schemas.Upload) -> Response:
     errors={
         **NOT_FOUND,
         409: "dispatched：已发货；not_returned：还没有回传运单号；"
-        "binding_not_active：绑定已解除，订单留给商家发货",
+        "binding_not_active：绑定已解除，订单留给商家发货；"
+        "ambiguous_order_no：两个商家使用该订单号，请加 merchant_shop_id",
     },
 )
-def tracking_cancel(order_no: str) -> Response:
+def tracking_cancel(order_no: str, query: schemas.TrackingCancelQuery) -> Response:
     """撤回已回传的运单号（商家发货前）"""
     if "\x00" in order_no:
         raise DomainError("not_found")
-    tracking.cancel_return(current_supplier(), order_no)
+    tracking.cancel_return(current_supplier(), order_no, query.merchant_shop_id)
     db.session.commit()
     return jsonify(order_no=order_no, stage=STAGE_ASSIGNED)

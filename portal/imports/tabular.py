@@ -485,6 +485,9 @@ class Column:
     required: bool = False
     aliases: tuple[str, ...] = ()
     max_length: int | None = None
+    # Part of what names an order besides its number (a merchant's shop ID): a number may
+    # then repeat in a file for different values of it.
+    names_order: bool = False
 
 
 def open_order_rows(
@@ -549,7 +552,8 @@ def _order_rows(
     build: Callable[[int, str, Mapping[str, str]], Record],
 ) -> Iterator[Record | RowError]:
     limits = [(c.name, c.max_length) for c in columns if c.max_length is not None]
-    # First row of each order number; one short string per row keeps 100k rows cheap.
+    naming = [c.name for c in columns if c.names_order]
+    # First row of each order; one short string per row keeps 100k rows cheap.
     first_row: dict[str, int] = {}
     try:
         for row_no, cells in rows:
@@ -558,13 +562,14 @@ def _order_rows(
             try:
                 order_no = parse_order_no(values[ORDER_NO])
                 reported_no = order_no
-                if order_no in first_row:
+                key = "\x00".join([order_no, *(values[name] for name in naming)])
+                if key in first_row:
                     raise FieldError(
                         "duplicate_in_file",
-                        f"订单号 {order_no} 在文件中重复出现（第 {first_row[order_no]} 行已有），"
+                        f"订单号 {order_no} 在文件中重复出现（第 {first_row[key]} 行已有），"
                         "本行未导入",
                     )
-                first_row[order_no] = row_no
+                first_row[key] = row_no
                 _check_lengths(values, limits)
                 record = build(row_no, order_no, values)
             except FieldError as exc:

@@ -30,6 +30,8 @@ __all__ = [
 COURIER = "快递公司"
 TRACKING_NO = "快递单号"
 EXTRA_TRACKING_NOS = "额外运单号"
+# Needed only for an order number two of the factory's merchants use (DESIGN §10.6).
+MERCHANT_SHOP_ID = "商家店铺ID"
 
 MAX_EXTRA_TRACKING_NOS = 10
 # One request returns a whole file: a file is read to its end before anything is saved.
@@ -46,6 +48,7 @@ COLUMNS: tuple[Column, ...] = (
         max_length=_TRACKING_NO_MAX_LENGTH,
     ),
     Column(EXTRA_TRACKING_NOS),
+    Column(MERCHANT_SHOP_ID, aliases=("店铺ID",), max_length=40, names_order=True),
 )
 
 # People separate several numbers in one cell with whatever is at hand, half- or full-width.
@@ -61,6 +64,7 @@ class TrackingRow:
     courier: str
     tracking_no: str
     extra_tracking_nos: tuple[str, ...]
+    merchant_shop_id: str = ""
 
 
 def open_tracking_file(
@@ -90,6 +94,7 @@ def _build_tracking_row(row: int, order_no: str, cells: Mapping[str, str]) -> Tr
         courier=courier,
         tracking_no=tracking_no,
         extra_tracking_nos=_split_extra(cells[EXTRA_TRACKING_NOS], tracking_no),
+        merchant_shop_id=cells[MERCHANT_SHOP_ID],
     )
 
 

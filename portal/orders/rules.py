@@ -26,6 +26,7 @@ CANCEL_REFUSALS = ("not_found", "not_assigned", "tracking_returned", "dispatched
 PRINT_BLOCKERS = ("after_sale", "audit_hold", "address_changed")
 PRINT_REFUSALS = (
     "not_assigned",
+    "ambiguous_order_no",
     "assignment_cancelled",
     "dispatched",
     "not_bound",
@@ -37,6 +38,7 @@ TRACKING_REFUSALS = (
     "too_many_tracking_nos",
     "duplicate_tracking_no",
     "not_assigned",
+    "ambiguous_order_no",
     "assignment_cancelled",
     "dispatched",
 )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from flask_babel import gettext as _
 from sqlalchemy import func, insert, select, update
 
-from portal.bindings import actively_bound_merchant_ids
+from portal.bindings import actively_bound_merchant_ids, normalize_shop_id
 from portal.couriers import find_courier, is_valid_tracking_no, normalize_tracking_no
 from portal.errors import DomainError
 from portal.extensions import db
@@ -37,10 +37,11 @@ from portal.printing.labels import LABEL_SIZES, Label, render_labels
 from portal.privacy import KeyRing, mask_free_text, reveal_receiver
 from portal.sku_codes import codes_for_rows
 from portal.tracking import (
+    AMBIGUOUS,
     TrackingItem,
     TrackingResult,
     cancelled_for_supplier,
-    orders_for_supplier,
+    find_orders_for_supplier,
     return_tracking,
 )
 
@@ -73,28 +74,46 @@ def sequential_numbers(start: str, count: int) -> list[str]:
 
 
 def _printability(
-    supplier: Supplier, order_nos: Sequence[str]
+    supplier: Supplier, order_nos: Sequence[str], merchant_shop_id: str = ""
 ) -> tuple[list[Order], list[PrintRefusal]]:
-    """The supplier's orders that may be printed now, in the order given; refusals with codes."""
+    """The supplier's orders that may be printed now, in the order given; refusals with codes.
+    A number two of the supplier's merchants use needs `merchant_shop_id` (ambiguous_order_no)."""
     order_nos = list(dict.fromkeys(n.strip() for n in order_nos if n and n.strip()))
-    orders = orders_for_supplier(supplier, order_nos)
-    missing = [n for n in order_nos if n not in orders]
+    shop = normalize_shop_id(merchant_shop_id)
+    found = find_orders_for_supplier(supplier, [(no, shop) for no in order_nos])
+    missing = [no for no in order_nos if (no, shop) not in found]
     cancelled = cancelled_for_supplier(supplier, missing) if missing else set()
-    bound = actively_bound_merchant_ids(supplier, {o.merchant_id for o in orders.values()})
+    named: list[tuple[str, Order | None]] = []
+    refused: list[PrintRefusal] = []
+    for no in order_nos:
+        if (no, shop) in found and found[(no, shop)] is None:
+            refused.append(PrintRefusal(no, AMBIGUOUS))
+        elif (no, shop) in found:
+            named.append((no, found[(no, shop)]))
+        else:
+            code = "assignment_cancelled" if no in cancelled else "not_assigned"
+            refused.append(PrintRefusal(no, code))
+    printable, blocked = _printable_now(supplier, [order for _no, order in named if order])
+    return printable, refused + blocked
+
+
+def _printable_now(
+    supplier: Supplier, orders: Sequence[Order]
+) -> tuple[list[Order], list[PrintRefusal]]:
+    """Which of the supplier's current orders may be printed now, the others with their code."""
+    bound = actively_bound_merchant_ids(supplier, {o.merchant_id for o in orders})
     printable: list[Order] = []
     refused: list[PrintRefusal] = []
-    for order_no in order_nos:
-        order = orders.get(order_no)
-        if order is None:
-            code = "assignment_cancelled" if order_no in cancelled else "not_assigned"
-            refused.append(PrintRefusal(order_no, code))
+    for order in orders:
+        if order.supplier_id != supplier.id:
+            refused.append(PrintRefusal(order.order_no, "assignment_cancelled"))
         elif order.merchant_id not in bound:
             # After the binding ended: no labels, so no receiver data of that merchant.
-            refused.append(PrintRefusal(order_no, "not_bound"))
+            refused.append(PrintRefusal(order.order_no, "not_bound"))
         elif order.stage == STAGE_DISPATCHED:
-            refused.append(PrintRefusal(order_no, "dispatched"))
+            refused.append(PrintRefusal(order.order_no, "dispatched"))
         elif blockers := print_blockers(order):
-            refused.append(PrintRefusal(order_no, blockers[0]))
+            refused.append(PrintRefusal(order.order_no, blockers[0]))
         else:
             printable.append(order)
     return printable, refused
@@ -107,13 +126,14 @@ def create_print_job(
     label_size: str,
     start_tracking_no: str,
     actor: User | None,
+    merchant_shop_id: str = "",
 ) -> PrintJobResult:
     found = find_courier(courier)
     if found is None:
         raise DomainError("unknown_courier", field="courier")
     if label_size not in LABEL_SIZES:
         raise DomainError("validation_error", field="label_size")
-    printable, refused = _printability(supplier, order_nos)
+    printable, refused = _printability(supplier, order_nos, merchant_shop_id)
     result = PrintJobResult(job=None, refused=refused)
     if not printable:
         return result
@@ -179,7 +199,8 @@ def render_print_job(
     if job.status == JOB_VOIDED:
         raise DomainError("print_job_voided")
     rows = _job_orders(job)
-    printable, refused = _printability(supplier, [order.order_no for order, _no in rows])
+    # The job's own orders (by id): a number another merchant also uses never swaps them.
+    printable, refused = _printable_now(supplier, [order for order, _no in rows])
     allowed = {order.id for order in printable}
     rows = [(order, number) for order, number in rows if order.id in allowed]
     if not rows:

@@ -21,7 +21,7 @@ from wtforms import HiddenField, StringField
 from portal import supplier_orders, tracking
 from portal.authz import current_supplier
 from portal.couriers import COURIERS, courier_choices, normalize_tracking_no
-from portal.errors import message_for
+from portal.errors import DomainError, message_for
 from portal.extensions import db, htmx
 from portal.htmx import no_swap, notify, render
 from portal.import_jobs import spreadsheet_safe
@@ -341,7 +341,10 @@ def lookup_scan(supplier: Supplier, code: str) -> ScanOutcome:
     a tracking number shows the order it was returned for."""
     if len(code) > MAX_CODE_LENGTH:
         return ScanOutcome(SCAN_NOT_FOUND, code[:MAX_CODE_LENGTH])
-    found = tracking.scan_lookup(supplier, code)
+    try:
+        found = tracking.scan_lookup(supplier, code)
+    except DomainError as error:  # two merchants use this number: never guess which
+        return ScanOutcome(SCAN_NOT_FOUND, code, message=error.message)
     if found is not None:
         order = _masked_order(supplier, found.id)
         if order is not None:
@@ -364,7 +367,7 @@ def lookup_scan(supplier: Supplier, code: str) -> ScanOutcome:
 
 def _is_order_no(supplier: Supplier, code: str) -> bool:
     return bool(
-        tracking.orders_for_supplier(supplier, [code])
+        tracking.find_orders_for_supplier(supplier, [(code, "")])
         or tracking.cancelled_for_supplier(supplier, [code])
     )
 
@@ -422,7 +425,7 @@ def return_scan(supplier: Supplier, order_no: str, courier: str, code: str) -> S
 
 
 def _current_order(supplier: Supplier, order_no: str) -> Any:
-    found = tracking.orders_for_supplier(supplier, [order_no]).get(order_no)
+    found = tracking.find_orders_for_supplier(supplier, [(order_no, "")]).get((order_no, ""))
     return _masked_order(supplier, found.id) if found is not None else None
 
 
