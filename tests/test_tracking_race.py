@@ -283,15 +283,15 @@ def test_merchant_cancels_between_the_factorys_read_and_its_claim(
     nothing of the return may stay on it (no parcel, no number, no returned stage)."""
     numbers = assigned_round(shop, 0, count=3)
     taken, *free = numbers
-    original = tracking.orders_for_supplier
+    original = tracking.find_orders_for_supplier
 
     def merchant_acts_now(*args: Any, **kwargs: Any) -> Any:
         found = original(*args, **kwargs)
-        monkeypatch.setattr(tracking, "orders_for_supplier", original)
+        monkeypatch.setattr(tracking, "find_orders_for_supplier", original)
         assert allocation.cancel_assignments(shop.merchant, [taken], shop.actor).done == [taken]
         return found
 
-    monkeypatch.setattr(tracking, "orders_for_supplier", merchant_acts_now)
+    monkeypatch.setattr(tracking, "find_orders_for_supplier", merchant_acts_now)
     result = return_tracking(
         shop.supplier, [TrackingItem(no, COURIER, number) for no, number in numbers.items()], None
     )
@@ -334,7 +334,7 @@ def test_both_read_before_either_writes(
 
     monkeypatch.setattr(allocation, "_load_states", read_then_wait(allocation._load_states))
     monkeypatch.setattr(
-        tracking, "orders_for_supplier", read_then_wait(tracking.orders_for_supplier)
+        tracking, "find_orders_for_supplier", read_then_wait(tracking.find_orders_for_supplier)
     )
     merchant, factory = Runner(app)(jobs)
     check_one_winner(shop, numbers, merchant, factory)

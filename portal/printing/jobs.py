@@ -83,18 +83,19 @@ def _printability(
     found = find_orders_for_supplier(supplier, [(no, shop) for no in order_nos])
     missing = [no for no in order_nos if (no, shop) not in found]
     cancelled = cancelled_for_supplier(supplier, missing) if missing else set()
-    named: list[tuple[str, Order | None]] = []
+    orders = [order for no in order_nos if (order := found.get((no, shop))) is not None]
+    printable, blocked = _printable_now(supplier, orders)
+    refusals = {refusal.order_no: refusal for refusal in blocked}
     refused: list[PrintRefusal] = []
-    for no in order_nos:
-        if (no, shop) in found and found[(no, shop)] is None:
-            refused.append(PrintRefusal(no, AMBIGUOUS))
-        elif (no, shop) in found:
-            named.append((no, found[(no, shop)]))
-        else:
+    for no in order_nos:  # refusals in the order given
+        if (no, shop) not in found:
             code = "assignment_cancelled" if no in cancelled else "not_assigned"
             refused.append(PrintRefusal(no, code))
-    printable, blocked = _printable_now(supplier, [order for _no, order in named if order])
-    return printable, refused + blocked
+        elif found[(no, shop)] is None:
+            refused.append(PrintRefusal(no, AMBIGUOUS))
+        elif no in refusals:
+            refused.append(refusals[no])
+    return printable, refused
 
 
 def _printable_now(
