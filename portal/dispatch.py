@@ -13,12 +13,18 @@ stored payload bytes unchanged with these headers:
 
     Content-Type: application/json
     X-Portal-Event: orders.dispatched            (or "ping" for the test event)
-    X-Portal-Delivery: <delivery id>             (the same on every retry: deduplicate on it)
-    X-Portal-Timestamp: <unix seconds of this attempt>
-    X-Portal-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>
+    webhook-id: msg_<delivery id>                (the same on every retry: deduplicate on it)
+    webhook-timestamp: <unix seconds of this attempt>
+    webhook-signature: v1,<base64 HMAC-SHA256(secret, id + "." + timestamp + "." + body)>
 
-A receiver recomputes the HMAC over the raw body bytes with the merchant's secret, compares
-in constant time and rejects stale timestamps (verify_signature does exactly that). Any 2xx
+That is the Standard Webhooks scheme (standardwebhooks library, `whsec_` secrets): the id is
+signed too, so a captured delivery cannot be replayed under a new id. For 24 h after the
+merchant rotates the secret, webhook-signature carries both signatures, space-separated.
+verify_signature checks as a receiver should (raw bytes, constant time, stale timestamps).
+The URL's name is resolved once per attempt; every address must be public (IPv6 forms that
+embed or reach IPv4 — ::a.b.c.d, ::ffff:a.b.c.d, NAT64, 6to4, Teredo — and site-local fec0::/10
+included) and the connection goes to the address that was checked, with the name kept for
+the Host header and TLS (SNI and certificate), so DNS rebinding cannot reach the intranet. Any 2xx
 answer is delivered; anything else (or no answer within 10 s, redirects included) is retried
 after 1 min, 5 min, 30 min, 2 h and 6 h, and given up after the 6th attempt. Payloads carry
 order and tracking numbers only, never buyer data; neither payloads nor secrets are logged.
@@ -26,19 +32,19 @@ order and tracking numbers only, never buyer data; neither payloads nor secrets 
 
 from __future__ import annotations
 
+import base64
 import csv
-import hashlib
 import hmac
+import http.client
 import io
 import ipaddress
 import json
 import logging
 import secrets
 import socket
+import ssl
 import unicodedata
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.client import HTTPException
@@ -52,6 +58,7 @@ from openpyxl import Workbook
 from sqlalchemy import and_, event, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, SessionTransaction
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 from portal import accounts
 from portal.allocation import Refusal, _load_states, _lock_orders, chunks, unique
@@ -106,6 +113,7 @@ BACKOFF = (
 ATTEMPT_LEASE = timedelta(minutes=2)
 SWEEP_LIMIT = 500  # deliveries re-enqueued per sweep (the next sweep takes the rest)
 SIGNATURE_TOLERANCE = 300  # seconds a receiver should accept between timestamp and now
+SECRET_OVERLAP = timedelta(hours=24)  # after a rotation, deliveries carry both signatures
 RECENT_DELIVERIES = 20
 SECRET_PREFIX = "whsec_"  # noqa: S105  (a marker, not a secret)
 MAX_URL_LENGTH = 300
@@ -532,34 +540,44 @@ def queue_webhook(delivery_id: int, attempts: int = 0) -> None:
 # --- webhooks: signing and sending -----------------------------------------------------------
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The X-Portal-Signature value: sha256=<hex HMAC-SHA256(secret, timestamp "." body)>."""
-    digest = hmac.new(
-        secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256
-    )
-    return "sha256=" + digest.hexdigest()
+def sign(secret: str, msg_id: str, timestamp: str | int, body: bytes | str) -> str:
+    """One Standard Webhooks signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">."""
+    moment = datetime.fromtimestamp(int(timestamp), UTC)
+    return Webhook(secret).sign(msg_id, moment, body)
+
+
+def signature_header(secrets_: Sequence[str], msg_id: str, timestamp: str, body: bytes) -> str:
+    """webhook-signature: one signature per secret in force, space-separated."""
+    return " ".join(sign(secret, msg_id, timestamp, body) for secret in secrets_)
 
 
 def verify_signature(
     secret: str,
-    timestamp: str | int,
+    headers: Mapping[str, str],
     body: bytes | str,
-    header: str | None,
     *,
     tolerance: int | None = SIGNATURE_TOLERANCE,
     now: datetime | None = None,
 ) -> bool:
-    """Check a webhook as a receiver should: the HMAC over the raw body, compared in constant
-    time, and a timestamp no more than `tolerance` seconds away from now (None: no check)."""
-    stamp = str(timestamp).strip()
-    if not secret or not header or not stamp.isascii() or not stamp.isdigit():
+    """Check a webhook as a receiver should: the signature over id, timestamp and the raw body,
+    compared in constant time, and a timestamp no more than `tolerance` seconds away from now
+    (None: no check). Any of the space-separated signatures may match (secret rotation)."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    msg_id, stamp, signatures = (
+        (lowered.get(name) or "").strip()
+        for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+    )
+    if not (secret and msg_id and signatures and stamp.isascii() and stamp.isdigit()):
         return False
     if tolerance is not None:
         current = (now or utcnow()).timestamp()
         if abs(current - int(stamp)) > tolerance:
             return False
-    raw = body.encode("utf-8") if isinstance(body, str) else body
-    return hmac.compare_digest(sign(secret, stamp, raw), header.strip())
+    try:
+        expected = sign(secret, msg_id, stamp, body).encode()
+    except (ValueError, TypeError, EmptyWebhookSecretError):  # not a base64 secret
+        return False
+    return any(hmac.compare_digest(expected, given.encode()) for given in signatures.split())
 
 
 @dataclass(frozen=True)
@@ -570,14 +588,52 @@ class _Outcome:
     final: bool = False  # no point retrying (the webhook was switched off)
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not a new destination: it must not move a signed POST."""
+# Besides what ipaddress calls not global: IPv6 ranges that embed or route to IPv4 addresses
+# (the IPv4 inside may be private or loopback) and the old site-local range.
+_FORBIDDEN_V6 = tuple(
+    ipaddress.IPv6Network(net)
+    for net in (
+        "::/96",  # IPv4-compatible (::127.0.0.1)
+        "64:ff9b::/96",  # NAT64
+        "64:ff9b:1::/48",  # local-use NAT64
+        "2002::/16",  # 6to4
+        "2001::/32",  # Teredo
+        "fec0::/10",  # site-local
+    )
+)
 
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+
+def is_forbidden_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """An address a webhook must never reach: anything not public, in any of its forms."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return is_forbidden_address(address.ipv4_mapped)
+        if any(address in network for network in _FORBIDDEN_V6):
+            return True
+    return not address.is_global
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to the address that was checked; the URL's name stays in the Host header."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to the checked address; SNI and the certificate check use the URL's name."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
 
 
 def _allow_local() -> bool:
@@ -600,7 +656,7 @@ def _is_loopback_name(host: str) -> bool:
 def _is_public_literal(host: str) -> bool:
     """False for an IP literal that is not a public address; names are checked when sent."""
     try:
-        return ipaddress.ip_address(host).is_global
+        return not is_forbidden_address(ipaddress.ip_address(host))
     except ValueError:
         return not (_is_loopback_name(host) or host.endswith((".local", ".internal")))
 
@@ -632,61 +688,93 @@ def validate_webhook_url(raw: str | None) -> str:
     return url
 
 
+def _checked_address(url: str) -> tuple[str, str]:
+    """(address to connect to, "") or ("", why this URL must not be called now).
+
+    The name is resolved once: the address connected to is the one checked here."""
+    parts = urlsplit(url)
+    local = _allow_local()
+    if parts.scheme != "https" and not local:
+        return "", _("回调地址必须使用 https")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(parts.hostname or "", port, type=socket.SOCK_STREAM)
+        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    except (OSError, UnicodeError, ValueError):
+        return "", _("无法解析回调地址的域名")
+    if not addresses:
+        return "", _("无法解析回调地址的域名")
+    if not local and any(is_forbidden_address(address) for address in addresses):
+        return "", _("回调地址指向内网或本机地址，已拒绝发送")
+    return str(addresses[0]), ""
+
+
 def _destination_refusal(url: str) -> str:
     """Why this URL must not be called now (its name may resolve to a private address)."""
-    parts = urlsplit(url)
-    if _allow_local():
-        return ""
-    if parts.scheme != "https":
-        return _("回调地址必须使用 https")
-    try:
-        infos = socket.getaddrinfo(parts.hostname or "", parts.port or 443, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return _("无法解析回调地址的域名")
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global:
-            return _("回调地址指向内网或本机地址，已拒绝发送")
-    return ""
+    return _checked_address(url)[1]
 
 
 def _post(url: str, headers: dict[str, str], body: bytes) -> _Outcome:
-    refusal = _destination_refusal(url)
+    address, refusal = _checked_address(url)
     if refusal:
         return _Outcome(False, None, refusal)
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310  (https, or http to loopback only: validate_webhook_url)
+    parts = urlsplit(url)
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    pinned = _PinnedHTTPSConnection if https else _PinnedHTTPConnection
+    connection = pinned(parts.hostname or "", port, address, TIMEOUT_SECONDS)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
-            status = response.status
-    except urllib.error.HTTPError as error:
-        error.close()
-        return _Outcome(False, error.code, f"HTTP {error.code}")
-    except (urllib.error.URLError, OSError, HTTPException, ValueError) as error:
-        reason = getattr(error, "reason", error)
-        if isinstance(reason, TimeoutError):
-            return _Outcome(False, None, _("%(n)d 秒内无应答", n=TIMEOUT_SECONDS))
-        return _Outcome(False, None, _("无法连接：%(kind)s", kind=type(reason).__name__))
+        # http.client never follows a redirect: a 3xx is an answer (not delivered).
+        connection.request("POST", target, body=body, headers=headers)
+        response = connection.getresponse()
+        status = response.status
+        response.read(64 * 1024)
+    except TimeoutError:
+        return _Outcome(False, None, _("%(n)d 秒内无应答", n=TIMEOUT_SECONDS))
+    except (OSError, HTTPException, ValueError) as error:
+        return _Outcome(False, None, _("无法连接：%(kind)s", kind=type(error).__name__))
+    finally:
+        connection.close()
     if 200 <= status < 300:
         return _Outcome(True, status)
     return _Outcome(False, status, f"HTTP {status}")
 
 
+def secrets_in_force(
+    secret: str, previous: str, rotated_at: datetime | None, now: datetime
+) -> list[str]:
+    """The current secret, and for SECRET_OVERLAP after a rotation the previous one too."""
+    overlap = previous and rotated_at is not None and now - rotated_at < SECRET_OVERLAP
+    return [secret, previous] if overlap else [secret]
+
+
 def _send(
-    delivery_id: int, event_name: str, url: str, secret: str, payload: str, now: datetime
+    delivery_id: int,
+    event_name: str,
+    url: str,
+    signing: Sequence[str],
+    payload: str,
+    now: datetime,
 ) -> _Outcome:
     if not url:
         return _Outcome(False, None, _("接口回调已关闭，不再发送"), final=True)
-    if not secret:
+    if not signing or not signing[0]:
         return _Outcome(False, None, _("未设置签名密钥"))
     body = payload.encode("utf-8")
     timestamp = str(int(now.timestamp()))
+    msg_id = f"msg_{delivery_id}"
+    try:
+        signature = signature_header(signing, msg_id, timestamp, body)
+    except (ValueError, TypeError, EmptyWebhookSecretError):
+        return _Outcome(False, None, _("签名密钥无效，请重新生成"))
     headers = {
         "Content-Type": "application/json",
-        "User-Agent": "daifa-portal-webhook/1",
+        "User-Agent": "daifa-portal-webhook/2",
         "X-Portal-Event": event_name,
-        "X-Portal-Delivery": str(delivery_id),
-        "X-Portal-Timestamp": timestamp,
-        "X-Portal-Signature": sign(secret, timestamp, body),
+        "webhook-id": msg_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": signature,
     }
     return _post(url, headers, body)
 
@@ -705,6 +793,8 @@ def attempt_delivery(delivery_id: int, attempts: int, now: datetime | None = Non
             WebhookDelivery.payload,
             Merchant.webhook_url,
             Merchant.webhook_secret,
+            Merchant.webhook_previous_secret,
+            Merchant.webhook_secret_rotated_at,
         )
         .join(Merchant, Merchant.id == WebhookDelivery.merchant_id)
         .where(WebhookDelivery.id == delivery_id)
@@ -729,9 +819,13 @@ def attempt_delivery(delivery_id: int, attempts: int, now: datetime | None = Non
     db.session.commit()
     if claimed != 1:
         return None
-    outcome = _send(
-        delivery_id, found.event, found.webhook_url, found.webhook_secret, found.payload, started
+    signing = secrets_in_force(
+        found.webhook_secret,
+        found.webhook_previous_secret,
+        found.webhook_secret_rotated_at,
+        started,
     )
+    outcome = _send(delivery_id, found.event, found.webhook_url, signing, found.payload, started)
     attempt = attempts + 1
     finished = clock()
     if outcome.ok:
@@ -820,7 +914,8 @@ def requeue_due_webhooks(now: datetime | None = None) -> list[int]:
 
 
 def new_webhook_secret() -> str:
-    return SECRET_PREFIX + secrets.token_hex(29)  # 64 characters: the column's size
+    """whsec_ and 32 random bytes in base64 (the Standard Webhooks secret format)."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
 def set_webhook_url(merchant: Merchant, url: str | None) -> str | None:
@@ -835,8 +930,11 @@ def set_webhook_url(merchant: Merchant, url: str | None) -> str | None:
     return None
 
 
-def rotate_webhook_secret(merchant: Merchant) -> str:
-    """A new signing secret, in force from the next attempt on (retries included)."""
+def rotate_webhook_secret(merchant: Merchant, now: datetime | None = None) -> str:
+    """A new signing secret, in force from the next attempt on (retries included); for
+    SECRET_OVERLAP deliveries are signed with the old one as well, while receivers switch."""
+    merchant.webhook_previous_secret = merchant.webhook_secret
+    merchant.webhook_secret_rotated_at = now or utcnow()
     merchant.webhook_secret = new_webhook_secret()
     db.session.flush()
     return merchant.webhook_secret

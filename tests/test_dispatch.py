@@ -5,6 +5,7 @@ HTTP server (retries, backoff, giving up), auto-dispatch on return, and the webh
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -21,6 +22,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import joinedload
+from standardwebhooks.webhooks import Webhook
 
 from portal import accounts, allocation, dispatch
 from portal.dispatch import (
@@ -657,18 +659,25 @@ def test_dispatch_webhook_is_signed_and_delivered(hooked: Shop, receiver: Receiv
     assert request.path == "/portal/hook?src=daifa"
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["X-Portal-Event"] == "orders.dispatched"
-    assert request.headers["X-Portal-Delivery"] == str(delivery.id)
+    assert request.headers["webhook-id"] == f"msg_{delivery.id}"
     assert request.body == delivery.payload.encode("utf-8")  # the stored bytes, unchanged
-    secret, stamp = shop.merchant.webhook_secret, request.headers["X-Portal-Timestamp"]
-    signature = request.headers["X-Portal-Signature"]
-    assert signature.startswith("sha256=")
-    assert verify_signature(secret, stamp, request.body, signature)
-    assert not verify_signature(secret, stamp, request.body + b" ", signature)
-    assert not verify_signature("whsec_" + "0" * 58, stamp, request.body, signature)
-    assert not verify_signature(secret, str(int(stamp) - 1), request.body, signature)
+    secret, stamp = shop.merchant.webhook_secret, request.headers["webhook-timestamp"]
+    signature = request.headers["webhook-signature"]
+    assert signature.startswith("v1,") and " " not in signature
+    # what a receiver using the standardwebhooks library does, with the same secret
+    Webhook(secret).verify(request.body, request.headers)
+    headers = dict(request.headers)
+    assert verify_signature(secret, headers, request.body)
+    assert not verify_signature(secret, headers, request.body + b" ")
+    assert not verify_signature(dispatch.new_webhook_secret(), headers, request.body)
+    assert not verify_signature(
+        secret, {**headers, "webhook-timestamp": str(int(stamp) - 1)}, request.body
+    )
+    # replayed under another id: refused (the id is signed)
+    assert not verify_signature(secret, {**headers, "webhook-id": "msg_999999"}, request.body)
     late = datetime.fromtimestamp(int(stamp), UTC) + timedelta(minutes=10)
-    assert not verify_signature(secret, stamp, request.body, signature, now=late)
-    assert verify_signature(secret, stamp, request.body, signature, now=late, tolerance=None)
+    assert not verify_signature(secret, headers, request.body, now=late)
+    assert verify_signature(secret, headers, request.body, now=late, tolerance=None)
 
     assert json.loads(request.body) == {
         "event": "orders.dispatched",
@@ -749,9 +758,9 @@ def test_failing_receiver_is_retried_with_backoff_then_given_up(
         assert queue.pending_count(app) == 0
     assert [timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30)] == list(BACKOFF[:3])
     assert len(receiver.received) == MAX_ATTEMPTS
-    assert {r.headers["X-Portal-Delivery"] for r in receiver.received} == {str(delivery_id)}
+    assert {r.headers["webhook-id"] for r in receiver.received} == {f"msg_{delivery_id}"}
     assert requeue_due_webhooks(now + timedelta(days=2)) == []  # given up for good
-    assert len({r.headers["X-Portal-Timestamp"] for r in receiver.received}) == MAX_ATTEMPTS
+    assert len({r.headers["webhook-timestamp"] for r in receiver.received}) == MAX_ATTEMPTS
 
 
 def test_a_retry_goes_through_the_queue_and_succeeds(
@@ -825,19 +834,23 @@ def test_a_worker_lost_mid_attempt_is_retried_and_a_switched_off_webhook_gives_u
 def test_verify_signature_refuses_malformed_input() -> None:
     body = b'{"event":"ping"}'
     stamp = str(int(T0.timestamp()))
-    good = dispatch.sign("whsec_test", stamp, body)
-    assert verify_signature("whsec_test", stamp, body, good, now=T0)
-    assert verify_signature("whsec_test", int(stamp), body.decode(), good, now=T0)
-    for secret, timestamp, header in (
-        ("", stamp, good),
-        ("whsec_test", "", good),
-        ("whsec_test", "12a", good),
-        ("whsec_test", "١٢٣", good),  # non-ASCII digits
-        ("whsec_test", stamp, None),
-        ("whsec_test", stamp, good.replace("sha256=", "sha1=")),
-        ("whsec_test", stamp, "sha256=" + "0" * 64),
+    secret = "whsec_dGVzdA=="
+    good = {"webhook-id": "msg_1", "webhook-timestamp": stamp}
+    good["webhook-signature"] = dispatch.sign(secret, "msg_1", stamp, body)
+    assert verify_signature(secret, good, body, now=T0)
+    assert verify_signature(secret, good, body.decode(), now=T0)
+    for secret_, changes in (
+        ("", {}),
+        (secret, {"webhook-timestamp": ""}),
+        (secret, {"webhook-timestamp": "12a"}),
+        (secret, {"webhook-timestamp": "١٢٣"}),  # non-ASCII digits
+        (secret, {"webhook-id": ""}),
+        (secret, {"webhook-signature": ""}),
+        (secret, {"webhook-signature": good["webhook-signature"].replace("v1,", "v2,")}),
+        (secret, {"webhook-signature": "v1," + "A" * 44}),
+        ("not base64!", {}),
     ):
-        assert not verify_signature(secret, timestamp, body, header, now=T0)
+        assert not verify_signature(secret_, {**good, **changes}, body, now=T0)
 
 
 # --------------------------------------------------------------------------- auto-dispatch
@@ -1022,7 +1035,7 @@ def test_save_url_generates_the_secret_shown_once(ui: Ui, receiver: Receiver) ->
     merchant = ui.merchant()
     assert merchant.webhook_url == receiver.url
     secret = merchant.webhook_secret
-    assert secret.startswith("whsec_") and len(secret) == 64
+    assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
     assert secret in response.get_data(as_text=True)
 
     page = ui.browser.get(SETTINGS).get_data(as_text=True)
@@ -1110,3 +1123,89 @@ def test_empty_posts_change_nothing(ui: Ui, receiver: Receiver, app: Flask) -> N
     assert (after.webhook_url, after.webhook_secret) == (before.webhook_url, before.webhook_secret)
     assert ui.deliveries() == []
     assert queue.pending_count(app) == 0
+
+
+# --------------------------------------------------------------------------- webhook safety
+
+IPV6_FORMS_OF_PRIVATE = (
+    "::127.0.0.1",  # IPv4-compatible
+    "::ffff:10.0.0.1",  # IPv4-mapped
+    "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+    "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+    "fec0::1",  # site-local
+)
+
+
+@pytest.mark.parametrize("address", IPV6_FORMS_OF_PRIVATE)
+def test_ipv6_forms_that_reach_private_ipv4_are_refused(app: Flask, address: str, monkeypatch):
+    app.config["WEBHOOK_ALLOW_LOCAL"] = False
+    with app.test_request_context():
+        with pytest.raises(DomainError):
+            dispatch.validate_webhook_url(f"https://[{address}]/hook")
+
+        def resolve(host, port, *args, **kwargs):
+            return [(10, 1, 6, "", (address, port, 0, 0))]
+
+        monkeypatch.setattr(dispatch.socket, "getaddrinfo", resolve)
+        assert "内网" in dispatch._destination_refusal("https://erp.example.com/hook")
+
+
+def test_delivery_connects_to_the_address_it_checked(app: Flask, monkeypatch):
+    """DNS rebinding: the name answers a public address to the check and loopback after it;
+    the portal resolves once and connects to the checked address."""
+    app.config["WEBHOOK_ALLOW_LOCAL"] = False
+    answers = iter(["93.184.216.34", "127.0.0.1", "127.0.0.1"])
+    lookups, connections = [], []
+
+    def resolve(host, port, *args, **kwargs):
+        lookups.append(host)
+        return [(2, 1, 6, "", (next(answers), port))]
+
+    def connect(address, *args, **kwargs):
+        connections.append(address)
+        raise OSError("network unreachable (test)")
+
+    monkeypatch.setattr(dispatch.socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(dispatch.socket, "create_connection", connect)
+    with app.app_context():
+        outcome = dispatch._post("https://erp.example.com/hook", {}, b"{}")
+    assert not outcome.ok
+    assert lookups == ["erp.example.com"]
+    assert connections == [("93.184.216.34", 443)]
+
+
+def test_the_url_name_is_the_host_header_on_the_pinned_connection(
+    hooked: Shop, receiver: Receiver, app: Flask
+):
+    port = receiver.server.server_port
+    hooked.merchant.webhook_url = f"http://localhost:{port}/portal/hook"
+    db.session.commit()
+    dispatch.send_test_event(hooked.merchant)
+    db.session.commit()
+    run_jobs(app)
+    [request] = receiver.received
+    assert request.headers["Host"] == f"localhost:{port}"
+
+
+def test_a_rotated_secret_signs_alongside_the_new_one_for_a_day(
+    hooked: Shop, receiver: Receiver, app: Flask
+):
+    old = hooked.merchant.webhook_secret
+    new = dispatch.rotate_webhook_secret(hooked.merchant)
+    db.session.commit()
+    rotated_at = hooked.merchant.webhook_secret_rotated_at
+    assert dispatch.secrets_in_force(new, old, rotated_at, rotated_at + timedelta(hours=23)) == [
+        new,
+        old,
+    ]
+    assert dispatch.secrets_in_force(new, old, rotated_at, rotated_at + timedelta(hours=25)) == [
+        new
+    ]
+    dispatch.send_test_event(hooked.merchant)
+    db.session.commit()
+    run_jobs(app)
+    [request] = receiver.received
+    assert len(request.headers["webhook-signature"].split(" ")) == 2
+    Webhook(old).verify(request.body, request.headers)  # receivers not yet switched
+    Webhook(new).verify(request.body, request.headers)
+    assert new.startswith("whsec_") and len(new) <= 64

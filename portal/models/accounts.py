@@ -80,6 +80,9 @@ class Merchant(Base):
     # Optional ERP webhook for dispatches: POSTed JSON signed with HMAC-SHA256 of the secret.
     webhook_url: Mapped[str] = mapped_column(String(300), default="", server_default="")
     webhook_secret: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # After a rotation deliveries are signed with both secrets for a while (receivers switch).
+    webhook_previous_secret: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    webhook_secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="merchant")
