@@ -11,10 +11,10 @@ from portal.api import schemas
 from portal.api.base import api_user, endpoint
 from portal.api.blueprints import merchant_bp, supplier_bp
 from portal.authz import current_merchant, current_supplier
-from portal.errors import DomainError, message_for
+from portal.errors import message_for
 from portal.extensions import db
 from portal.statements import now_utc
-from portal.tracking import correct_tracking, orders_for_supplier
+from portal.tracking import correct_tracking, get_order_for_supplier
 
 # --- allocation rules (merchant) ----------------------------------------------------------------
 
@@ -122,8 +122,7 @@ def sku_codes_put(json: schemas.SkuCodesInput) -> Response:
 def _own_dispatched_order() -> None:
     """Another factory's order is 404 whatever the body says (checked before the body)."""
     order_no = (request.view_args or {}).get("order_no", "")
-    if order_no not in orders_for_supplier(current_supplier(), [order_no]):
-        raise DomainError("not_found")
+    get_order_for_supplier(current_supplier(), order_no)  # not_found / ambiguous_order_no
 
 
 @supplier_bp.put("/supplier/tracking/<order_no>")
