@@ -1,7 +1,7 @@
 """merchants: the previous webhook secret, still signed with for 24 h after a rotation
 
 Revision ID: b12c4e6a8d20
-Revises: a15b2d4e6f80
+Revises: f3b8d2a6c415
 Create Date: 2026-12-07 03:20:00.000000
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'b12c4e6a8d20'
-down_revision = 'a15b2d4e6f80'
+down_revision = 'f3b8d2a6c415'
 branch_labels = None
 depends_on = None
 
