@@ -13,7 +13,7 @@ import stat
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
@@ -435,6 +435,25 @@ class KeyRing:
     current_version: int
     index_key: bytes
     receiver_key_secret: bytes
+    # The file it was loaded from, and keys of versions added there since (by rotate-keys in
+    # another process): looked up again when a ciphertext names a version this ring lacks.
+    source: Path | None = field(default=None, compare=False)
+    _added: dict[int, bytes] = field(default_factory=dict, compare=False)
+
+    def key_for(self, version: int) -> bytes | None:
+        """The key of `version`; a version unknown here makes the ring read its file again
+        (another process rotated the keys) and keep the versions added there."""
+        key = self.keys.get(version) or self._added.get(version)
+        if key is not None or self.source is None:
+            return key
+        try:
+            newer = KeyRing.load(self.source)
+        except KeyRingError:
+            return None
+        if newer.index_key != self.index_key:
+            return None  # another ring altogether: never mix keys of two rings
+        self._added.update({v: k for v, k in newer.keys.items() if v not in self.keys})
+        return self._added.get(version)
 
     def __post_init__(self) -> None:
         keys = dict(self.keys)
@@ -481,6 +500,7 @@ class KeyRing:
             current_version=version,
             index_key=self.index_key,
             receiver_key_secret=self.receiver_key_secret,
+            source=self.source,
         )
 
     def to_json(self) -> str:
@@ -543,9 +563,11 @@ class KeyRing:
             except UnicodeDecodeError:
                 raise InvalidKeyFileError(f"key file {path} is not UTF-8 text") from None
         try:
-            return cls.from_json(text)
+            ring = cls.from_json(text)
         except InvalidKeyFileError as error:
             raise InvalidKeyFileError(f"key file {path}: {error}") from None
+        object.__setattr__(ring, "source", Path(path))
+        return ring
 
     def save(self, path: Path, *, overwrite: bool = True) -> None:
         """Write atomically with mode 0600; with overwrite=False an existing file is kept."""
@@ -660,7 +682,7 @@ def decrypt(keyring: KeyRing, token: str | None, aad: bytes) -> str:
     if not match:
         raise DecryptionError("malformed ciphertext token")
     version = int(match.group(1))
-    key = keyring.keys.get(version)
+    key = keyring.key_for(version)
     if key is None:
         raise DecryptionError(f"no key for version v{version} in the key ring")
     try:

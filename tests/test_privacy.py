@@ -836,3 +836,21 @@ def test_protect_receiver_keeps_empty_fields_empty(ring: KeyRing) -> None:
     assert protected.phone_enc == protected.detail_enc == ""
     assert protected.phone_mask == protected.detail_mask == protected.phone_index == ""
     assert reveal_receiver(ring, 7, ORDER_NO, protected.name_enc, "", "") == ("刘洋", "", "")
+
+
+def test_a_ring_reads_its_file_again_for_a_version_rotated_elsewhere(tmp_path) -> None:
+    path = tmp_path / "keys.json"
+    KeyRing.generate().save(path)
+    this_process = KeyRing.load(path)
+    # Another process runs rotate-keys: the file gains v2 and new orders are sealed under it.
+    rotated = KeyRing.load(path).with_new_version()
+    rotated.save(path)
+    aad = order_aad(1, "261121-000000000000001", "name")
+    token = encrypt(rotated, "欧阳娜娜", aad)
+    assert decrypt(this_process, token, aad) == "欧阳娜娜"
+    # A file holding another ring altogether is never mixed in.
+    stranger = KeyRing.generate().with_new_version().with_new_version()
+    strange_token = encrypt(stranger, "欧阳娜娜", aad)
+    stranger.save(path)
+    with pytest.raises(DecryptionError):
+        decrypt(this_process, strange_token, aad)
