@@ -6,9 +6,7 @@ with its report; everything the two pages share lives here.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import IO, Any
@@ -19,6 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from portal.analytics import Counts, Report, local_day
+from portal.dispatch import csv_chunks
 from portal.downloads import FILE_TYPES, file_response
 from portal.errors import DomainError
 from portal.formatting import yuan
@@ -120,7 +119,7 @@ def download(
     return file_response(
         filename,
         file_format,
-        lambda: _csv_chunks(rows),
+        lambda: csv_chunks(rows),
         lambda target: _write_xlsx(rows, target),
     )
 
@@ -182,15 +181,6 @@ def report_rows(report: Report, partner_label: str, with_workload: bool) -> list
 
 
 WORKLOAD_KEYS = ("to_print", "soon", "overdue")
-
-
-def _csv_chunks(rows: list[list[Any]]) -> Iterator[str]:
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out, lineterminator="\r\n")
-    for row in rows:
-        writer.writerow([cell if isinstance(cell, int) else spreadsheet_safe(cell) for cell in row])
-    yield out.getvalue()
 
 
 def _write_xlsx(rows: list[list[Any]], target: IO[bytes]) -> None:
