@@ -198,12 +198,12 @@ def test_xlsx_cells_keep_their_types_and_stay_formula_safe(pair: Pair) -> None:
     rows = list(sheet.iter_rows())
     header, priced, phone, link, totals = rows
     assert header[0].value == "订单号"
-    # quantities are numbers; money, order numbers and the rest are text, never numbers
+    # quantities and money are numbers (SUM works); order numbers and the rest are text
     assert (priced[4].value, priced[4].data_type) == (3, "n")
-    assert (priced[5].value, priced[5].data_type) == ("19.99", "s")
-    assert (priced[6].value, priced[6].data_type) == ("59.97", "s")
+    assert (priced[5].value, priced[5].data_type) == (19.99, "n")
+    assert (priced[6].value, priced[6].data_type) == (59.97, "n")
     assert priced[0].data_type == "s" and priced[0].value.startswith("261121-")
     assert phone[3].value == "'+8613800138000"  # would be a formula: escaped
     assert link[3].value == "http://example.com/x" and link[3].hyperlink is None
     assert (totals[0].value, totals[4].value, totals[4].data_type) == ("合计", 5, "n")
-    assert totals[6].value == "59.97"
+    assert (totals[6].value, totals[6].data_type) == (59.97, "n")
