@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import (  # noqa: F401  (tasks and sweepers register on import)
     analytics,
+    authz,
     formatting,
     import_jobs,
     maintenance,
@@ -235,6 +236,7 @@ def register_request_hooks(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     formatting.register(app)
+    app.add_template_global(authz.current_user_can, "can")
 
 
 def register_cli(app: Flask) -> None:

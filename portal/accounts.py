@@ -153,6 +153,8 @@ def authenticate(
     db.session.execute(
         delete(LoginFailure).where(LoginFailure.username == name, LoginFailure.ip == ip)
     )
+    if not user.active:
+        raise DomainError("account_inactive")
     return user
 
 
@@ -170,6 +172,12 @@ def end_all_sessions(user: User) -> None:
 def change_password(user: User, current: str, new: str) -> None:
     if not check_password_hash(user.password_hash, current or ""):
         raise DomainError("wrong_password", field="current_password")
+    set_password(user, new)
+    user.must_change_password = False
+
+
+def set_password(user: User, new: str) -> None:
+    """A new password ends every session of the user."""
     check_password_strength(user.username, new)
     user.password_hash = _hash_password(new)
     user.password_changed_at = utcnow()
@@ -306,19 +314,34 @@ def create_api_token(user: User, name: str) -> tuple[ApiToken, str]:
     return record, token
 
 
+def shop_loading(user: Any = None) -> list[Any]:
+    """Loader options that bring a user's shop — its own, or its owner's for a member — in the
+    query that loads the user (`user`: the loader path to the user, if it is not the root)."""
+
+    def path(attribute: Any) -> Any:
+        return joinedload(attribute) if user is None else user.joinedload(attribute)
+
+    owner = path(User.owner)
+    return [
+        path(User.merchant),
+        path(User.supplier),
+        owner.joinedload(User.merchant),
+        owner.joinedload(User.supplier),
+    ]
+
+
 def api_token_for(token: str) -> ApiToken | None:
     """The live token with its user and the user's shop; its use stamped (at most once a
     minute)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
     # One query for the token, its user and the user's shop: every API request starts here.
-    user = joinedload(ApiToken.user)
     record = db.session.scalar(
         select(ApiToken)
-        .options(user.joinedload(User.merchant), user.joinedload(User.supplier))
+        .options(*shop_loading(joinedload(ApiToken.user)))
         .where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None))
     )
-    if record is None:
+    if record is None or not record.user.active:
         return None
     now = utcnow()
     # Record use at most once a minute: no write on every API request.

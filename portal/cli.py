@@ -17,7 +17,17 @@ from flask.cli import AppGroup
 from flask_migrate import upgrade
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
-from portal import accounts, allocation, bindings, checks, dispatch, prices, statements, tracking
+from portal import (
+    accounts,
+    allocation,
+    bindings,
+    checks,
+    dispatch,
+    prices,
+    staff,
+    statements,
+    tracking,
+)
 from portal.demo_data import STATUS_TEXTS, generate_orders
 from portal.errors import DomainError
 from portal.extensions import db
@@ -27,6 +37,7 @@ from portal.keyring import current_keyring
 from portal.models import Binding, Merchant, Order, Supplier, User
 from portal.models.orders import PLATFORM_AWAITING, STAGE_UNASSIGNED
 from portal.orders.upsert import upsert_orders
+from portal.permissions import STAFF_ROLES
 from portal.printing import jobs as printing
 from portal.printing.labels import DEFAULT_LABEL_SIZE
 from portal.privacy import DecryptionError, KeyRing, decrypt, name_index, order_aad, reencrypt
@@ -59,11 +70,24 @@ def init_command() -> None:
 
 @portal_cli.command("create-user")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["merchant", "supplier"]), required=True)
+@click.option(
+    "--role",
+    type=click.Choice(["merchant", "supplier", *STAFF_ROLES]),
+    required=True,
+    help="merchant or supplier for a new shop; with --shop a member's role",
+)
+@click.option("--shop", "shop_owner", default=None, help="the owner's username: add a member")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--shop-name", default=None, help="店铺名称 / 厂家名称")
-def create_user_command(username: str, role: str, password: str, shop_name: str | None) -> None:
-    """Create an account with its role; prints the shop ID."""
+def create_user_command(
+    username: str, role: str, shop_owner: str | None, password: str, shop_name: str | None
+) -> None:
+    """Create an account with its role (prints the shop ID), or a member of OWNER's shop."""
+    if shop_owner is not None:
+        _create_member(username, role, shop_owner, password)
+        return
+    if role not in ("merchant", "supplier"):
+        raise click.ClickException(f"--role {role} needs --shop OWNER")
     try:
         user = accounts.create_user(username, password)
         if role == "merchant":
@@ -80,16 +104,36 @@ def create_user_command(username: str, role: str, password: str, shop_name: str 
     click.echo(f"created {role} {user.username}; shop ID {user.shop_id}")
 
 
-@portal_cli.command("create-token")
-@click.argument("username")
-@click.option("--name", default="cli", help="a label to recognise the token by")
-def create_token_command(username: str, name: str) -> None:
-    """Create an API token for USERNAME and print it once."""
+def _create_member(username: str, role: str, owner_name: str, password: str) -> None:
+    owner = _user_named(owner_name)
+    if owner.owner_id is not None:
+        raise click.ClickException(f"{owner_name} is a member, not a shop owner")
+    try:
+        member = staff.add_member(owner, username, password, role)
+    except DomainError as error:
+        db.session.rollback()
+        _fail(error)
+    db.session.commit()
+    click.echo(f"created {role} {member.username} in shop {owner.shop_id} ({owner.username})")
+
+
+def _user_named(username: str) -> User:
     user = db.session.scalar(
         select(User).where(User.username == accounts.normalize_username(username))
     )
     if user is None:
         raise click.ClickException(f"no such user: {username}")
+    return user
+
+
+@portal_cli.command("create-token")
+@click.argument("username")
+@click.option("--name", default="cli", help="a label to recognise the token by")
+def create_token_command(username: str, name: str) -> None:
+    """Create an API token for USERNAME and print it once (a member's token acts in its role)."""
+    user = _user_named(username)
+    if not user.active:
+        raise click.ClickException("the user is deactivated")
     if user.role is None:
         raise click.ClickException("the user has not chosen a role yet")
     _record, token = accounts.create_api_token(user, name)

@@ -37,6 +37,13 @@ BINDING_STATUS = {
     "ended": (_l("已解除"), "muted"),
 }
 ROLE_LABELS = {"merchant": _l("商家"), "supplier": _l("厂家")}
+SHOP_ROLE_LABELS = {
+    "owner": _l("店主"),
+    "admin": _l("管理员"),
+    "operator": _l("运营"),
+    "printer": _l("打单员"),
+    "finance": _l("财务"),
+}
 STAGE_LABELS = {
     "unassigned": _l("待分配"),
     "assigned": _l("已分配"),
@@ -94,6 +101,7 @@ def register(app: Flask) -> None:
     app.jinja_env.globals.update(
         BINDING_STATUS=BINDING_STATUS,
         ROLE_LABELS=ROLE_LABELS,
+        SHOP_ROLE_LABELS=SHOP_ROLE_LABELS,
         STAGE_LABELS=STAGE_LABELS,
         PLATFORM_STATUS_LABELS=PLATFORM_STATUS_LABELS,
         CANCEL_REASON_LABELS=CANCEL_REASON_LABELS,

@@ -8,6 +8,7 @@ from wtforms import (
     BooleanField,
     PasswordField,
     RadioField,
+    SelectField,
     StringField,
     TextAreaField,
     TimeField,
@@ -109,6 +110,32 @@ class PreferencesForm(FlaskForm):
 
 class TokenForm(FlaskForm):
     name = StringField(_l("令牌名称"), validators=[REQUIRED, Length(max=60)])
+
+
+class StaffForm(FlaskForm):
+    """A new shop member (子账号); the role choices are set per side by the view."""
+
+    username = StringField(
+        _l("用户名"),
+        validators=[REQUIRED, Length(min=3, max=40, message=_l("用户名长度为 3–40 位"))],
+    )
+    password = PasswordField(
+        _l("初始密码"),
+        validators=[REQUIRED, Length(min=8, max=200, message=_l("密码至少 8 位"))],
+    )
+    role = SelectField(_l("角色"), validators=[REQUIRED])
+
+
+class StaffUpdateForm(FlaskForm):
+    role = StringField(validators=[Optional(), Length(max=10)])
+    active = StringField(validators=[Optional(), Length(max=1)])
+
+
+class StaffPasswordForm(FlaskForm):
+    password = PasswordField(
+        _l("新密码"),
+        validators=[REQUIRED, Length(min=8, max=200, message=_l("密码至少 8 位"))],
+    )
 
 
 class BindingApplyForm(FlaskForm):

@@ -2,6 +2,7 @@
 
 PUBLIC = "public"
 ANY_USER = "any_user"  # logged in, either role
+BOTH = "both"  # logged in with a shop, either side
 MERCHANT = "merchant"
 SUPPLIER = "supplier"
 API_BOTH = "api_both"

@@ -1,5 +1,7 @@
 """Walk every route for every role: anonymous → login (401 for the API), wrong role → 403,
-another tenant's object → 404. A new route fails this test until it is added to ROUTES."""
+another tenant's object → 404; and for the owner and each staff role of both sides, allowed or
+403 exactly as the permission table (portal/permissions.py) says. A new route fails this test
+until it is added to ROUTES and to the permission table."""
 
 from __future__ import annotations
 
@@ -13,10 +15,12 @@ from portal.extensions import db
 from portal.keyring import current_keyring
 from portal.models import ApiToken, Merchant, Order, Supplier, User
 from portal.orders.upsert import upsert_orders
+from portal.permissions import ENDPOINT_PERMISSIONS, ROLE_PERMISSIONS, may_use_endpoint
 from tests import (
     authz_analytics,
     authz_dispatch,
     authz_prices,
+    authz_staff,
     authz_statements,
     authz_supplier_api,
     authz_supplier_desk,
@@ -27,6 +31,7 @@ from tests.authz_access import (
     API_BOTH,
     API_MERCHANT,
     API_SUPPLIER,
+    BOTH,
     MERCHANT,
     PUBLIC,
     SUPPLIER,
@@ -90,6 +95,7 @@ SUPPLIER_MODULES = (
     authz_prices,
     authz_statements,
     authz_analytics,
+    authz_staff,
 )
 ROUTES = {
     **BASE_ROUTES,
@@ -144,6 +150,11 @@ def world(app, factory, make_browser):
             browser = make_browser()
             browser.login(user.username)
             tenants[f"{role}_{pair}"] = Tenant(user, browser, token, {**shared, "token": token_id})
+            if pair == "a":
+                for shop_role in ROLE_PERMISSIONS[role]:
+                    tenants[f"{role}_a.{shop_role}"] = _member_tenant(
+                        app, factory, make_browser, shared[f"{role}.{shop_role}"], shared
+                    )
     roleless = factory.user()
     browser = make_browser()
     browser.login(roleless.username)
@@ -152,6 +163,19 @@ def world(app, factory, make_browser):
     anonymous.refresh_token("/login")
     tenants["anonymous"] = Tenant(None, anonymous, "", {})
     return tenants
+
+
+def _member_tenant(app, factory, make_browser, member_id, objects):
+    """A staff member of shop a: its own login and token, the shop's objects."""
+    with app.app_context():
+        member = db.session.get(User, member_id)
+        db.session.expunge(member)
+    token = factory.token(member)
+    with app.app_context():
+        token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == member_id))
+    browser = make_browser()
+    browser.login(member.username)
+    return Tenant(member, browser, token, {**objects, "token": token_id})
 
 
 def _rules(app):
@@ -200,7 +224,7 @@ def check_route(app, world, endpoint):
             assert response.status_code == 404
         return
 
-    if access == API_BOTH:
+    if access in (API_BOTH, BOTH):
         roles, denied = ("merchant", "supplier"), None
     elif access in (MERCHANT, API_MERCHANT):
         roles, denied = ("merchant",), "supplier"
@@ -214,7 +238,9 @@ def check_route(app, world, endpoint):
         if access.startswith("api"):
             assert response.json["error"]["code"] == "forbidden"
 
-    if not access.startswith("api"):
+    if access == BOTH:  # the account area: no shop yet, nothing of a shop to manage
+        assert _request(app, world["roleless"], endpoint, own).status_code == 403
+    elif not access.startswith("api"):
         response = _request(app, world["roleless"], endpoint, own)
         target = response.headers.get("Location") or response.headers.get("HX-Redirect", "")
         assert "/account/role" in target
@@ -254,3 +280,62 @@ def test_route_access_matrix(app, world):
             tenant = world[name]
             response = _request(app, tenant, endpoint, tenant.objects)
             assert response.status_code not in (401, 403, 404, 500), (endpoint, name)
+
+
+def test_every_gated_route_has_a_permission(app):
+    gated = {endpoint for endpoint, (access, _) in ROUTES.items() if access != PUBLIC}
+    assert set(ENDPOINT_PERMISSIONS) == gated, (
+        "each route needs one permission in portal/permissions.py ENDPOINT_PERMISSIONS"
+    )
+
+
+def _sides(access):
+    if access in (MERCHANT, API_MERCHANT):
+        return ("merchant",)
+    if access in (SUPPLIER, API_SUPPLIER):
+        return ("supplier",)
+    return ("merchant", "supplier")
+
+
+def check_role_access(app, world, endpoint, tenant_name):
+    """Allowed: the gate lets the request through (another shop's object → 404, an own page →
+    200, an own action → anything but 401/403/500). Denied: 403 (`forbidden` in the API)."""
+    access, params = ROUTES[endpoint]
+    tenant = world[tenant_name]
+    side = tenant_name.split("_")[0]
+    rule = _rules(app)[endpoint]
+    if may_use_endpoint(tenant.user, endpoint):
+        if params:
+            response = _request(app, tenant, endpoint, world[f"{side}_b"].objects)
+            assert response.status_code == 404, response.status_code
+        else:
+            response = _request(app, tenant, endpoint, tenant.objects)
+            if rule.methods - {"HEAD", "OPTIONS"} == {"GET"}:
+                # a page: shown, or (role choice, once chosen) sent on to the member's home
+                location = response.headers.get("Location", "")
+                assert response.status_code == 200 or (
+                    response.status_code == 302 and location.startswith(("/merchant", "/supplier"))
+                ), (response.status_code, location)
+            else:
+                assert response.status_code not in (401, 403, 500), response.status_code
+    else:
+        response = _request(app, tenant, endpoint, tenant.objects)
+        assert response.status_code == 403, response.status_code
+        if access.startswith("api"):
+            assert response.json["error"]["code"] == "forbidden"
+
+
+def test_every_role_gets_exactly_what_the_permission_table_allows(app, world):
+    """Owner and every staff role of both sides, every route of their side."""
+    failures = []
+    for endpoint, (access, _) in ROUTES.items():
+        if access == PUBLIC:
+            continue
+        for side in _sides(access):
+            for shop_role in ("owner", *ROLE_PERMISSIONS[side]):
+                name = f"{side}_a" if shop_role == "owner" else f"{side}_a.{shop_role}"
+                try:
+                    check_role_access(app, world, endpoint, name)
+                except AssertionError as error:
+                    failures.append(f"{endpoint} as {name}: {error}")
+    assert not failures, "\n".join(failures)

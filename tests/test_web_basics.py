@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import ApiToken, Binding
+from portal.permissions import OWNER_PERMISSIONS
 
 
 def test_post_without_csrf_token_fails_and_changes_nothing(app, browser, factory):
@@ -136,6 +137,8 @@ def test_api_token_created_in_settings_is_shown_once_and_works(app, browser, fac
         "role": "supplier",
         "shop_id": user.shop_id,
         "shop_name": "测试工厂",
+        "shop_role": "owner",
+        "permissions": sorted(OWNER_PERMISSIONS["supplier"]),
     }
     assert token not in browser.get("/supplier/settings").get_data(as_text=True)
     browser.post(f"/account/tokens/{stored.id}/revoke", target="api-tokens")

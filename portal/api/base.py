@@ -34,6 +34,7 @@ from portal.pagination import (
     paginate,
     paginate_rows,
 )
+from portal.permissions import may_use_endpoint
 from portal.ratelimit import check_api_rate
 from portal.security import check_storable
 from portal.transactions import may_write
@@ -252,9 +253,11 @@ def authenticate_request() -> Response | None:
     check_api_rate(record.id, utcnow())
     user = record.user
     g.api_user = user
-    g.profile = user.merchant or user.supplier
+    g.profile = user.shop_profile
     if g.profile is None:
         raise DomainError("role_required")
+    if not may_use_endpoint(user, request.endpoint):
+        raise DomainError("forbidden")
     if may_write():
         # A writing request counted itself and stamped last_used_at in its transaction. A read
         # wrote nothing here: committing would only expire the user it is about to use.

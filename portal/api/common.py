@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Response, g, jsonify, render_template
+from flask import Response, g, jsonify, render_template, request
 
-from portal import bindings
+from portal import bindings, staff
 from portal.api import schemas, serializers
 from portal.api.base import api_user, build_document, endpoint, list_answer
 from portal.api.blueprints import bp
@@ -28,6 +28,47 @@ def reference() -> str:
 def me() -> Response:
     """当前账号"""
     return jsonify(serializers.me(api_user()))
+
+
+@bp.get("/staff")
+@endpoint(schemas.StaffPage)
+def staff_list(query: schemas.PageQuery) -> Response:
+    """子账号列表（店主或管理员）"""
+    return list_answer(staff.staff_query(api_user().shop_owner), serializers.staff_member, query)
+
+
+@bp.post("/staff")
+@endpoint(
+    schemas.StaffMember,
+    status=201,
+    errors={409: "username_taken", 422: "invalid_username、weak_password、invalid_shop_role"},
+)
+def staff_create(json: schemas.StaffInput) -> tuple[Response, int]:
+    """添加子账号（店主或管理员）；成员首次登录须修改初始密码"""
+    member = staff.add_member(api_user().shop_owner, json.username, json.password, json.role)
+    db.session.commit()
+    return jsonify(serializers.staff_member(member)), 201
+
+
+@bp.patch("/staff/<int:member_id>")
+@endpoint(
+    schemas.StaffMember,
+    errors={
+        404: "不是当前店铺的子账号",
+        409: "cannot_change_self",
+        422: "invalid_shop_role、weak_password",
+    },
+    guard=lambda: staff.get_member(api_user().shop_owner, request.view_args["member_id"]),
+)
+def staff_update(member_id: int, json: schemas.StaffUpdate) -> Response:
+    """修改子账号角色、停用/启用（停用后登录和令牌立即失效）或重置密码"""
+    owner = api_user().shop_owner
+    member = staff.get_member(owner, member_id)
+    staff.update_member(owner, member, api_user(), role=json.role, active=json.active)
+    if json.password is not None:
+        staff.reset_password(member, json.password)
+    db.session.commit()
+    return jsonify(serializers.staff_member(member))
 
 
 @bp.get("/bindings")

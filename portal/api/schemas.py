@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 from portal.allocation_rules import MAX_SKU_RULES
 from portal.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS
 from portal.errors import message_for
+from portal.models.accounts import SHOP_OWNER
 from portal.models.bindings import BINDING_STATUSES
 from portal.models.orders import CANCEL_REASONS, STAGES
 from portal.models.printing import JOB_STATUSES
@@ -33,6 +34,7 @@ from portal.orders.rules import (
     PRINT_REFUSALS,
     TRACKING_REFUSALS,
 )
+from portal.permissions import PERMISSIONS, STAFF_ROLES
 from portal.prices import MAX_PRICE_FEN, MAX_SCHEDULE_AHEAD, PRICE_REFUSALS
 from portal.printing.labels import DEFAULT_LABEL_SIZE, LABEL_SIZES
 from portal.statements import MAX_DISPUTE_REASON
@@ -226,6 +228,40 @@ class Me(Answer):
     role: Literal["merchant", "supplier"]
     shop_id: str
     shop_name: str
+    shop_role: choice((SHOP_OWNER, *STAFF_ROLES)) = Field(description="店主或子账号角色")
+    permissions: list[choice(tuple(sorted(PERMISSIONS)))]
+
+
+# --- 子账号 (shop members) ---------------------------------------------------------------------
+
+StaffRole = Annotated[
+    choice(STAFF_ROLES),
+    Field(description="商家：admin/operator/finance；厂家：admin/printer/finance"),
+]
+
+
+class StaffInput(Request):
+    username: str = Field(min_length=3, max_length=40)
+    password: str = Field(min_length=8, max_length=200, description="初始密码，首次登录须修改")
+    role: StaffRole
+
+
+class StaffUpdate(Request):
+    role: StaffRole | None = None
+    active: bool | None = Field(default=None, description="false：停用，其登录和令牌立即失效")
+    password: str | None = Field(
+        default=None, min_length=8, max_length=200, description="重置密码（首次登录须修改）"
+    )
+
+
+class StaffMember(Answer):
+    id: int
+    username: str
+    role: StaffRole
+    active: bool
+
+
+StaffPage = page_of(StaffMember, "StaffPage")
 
 
 class BindingInput(Request):

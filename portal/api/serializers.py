@@ -16,6 +16,7 @@ from portal.orders.inputs import OrderRejection
 from portal.orders.queries import Receiver
 from portal.orders.rules import assign_blockers, print_blockers
 from portal.orders.upsert import UpsertResult
+from portal.permissions import permissions_for
 from portal.printing.jobs import PrintJobResult
 from portal.tracking import TrackingRefusal, TrackingResult
 
@@ -32,8 +33,19 @@ def me(user: User) -> dict[str, Any]:
     return {
         "username": user.username,
         "role": user.role,
-        "shop_id": user.shop_id,
+        "shop_id": user.shop_code,
         "shop_name": user.shop_name,
+        "shop_role": user.shop_role,
+        "permissions": sorted(permissions_for(user)),
+    }
+
+
+def staff_member(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": user.shop_role,
+        "active": user.active,
     }
 
 

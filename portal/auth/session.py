@@ -6,8 +6,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, make_response, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import joinedload
 
+from portal.accounts import shop_loading
 from portal.extensions import db, htmx, login_manager
 from portal.models import User
 
@@ -26,11 +26,10 @@ def load_user(session_id: str) -> User | None:
     user_id, _, epoch = session_id.partition(":")
     if not (user_id.isdigit() and epoch.isdigit()):
         return None
-    # The user's shop comes in the same query: every desk request asks for it.
-    user = db.session.get(
-        User, int(user_id), options=[joinedload(User.merchant), joinedload(User.supplier)]
-    )
-    if user is None or user.session_epoch != int(epoch):
+    # The user's shop (its own or its owner's) comes in the same query: every desk request
+    # asks for it.
+    user = db.session.get(User, int(user_id), options=shop_loading())
+    if user is None or user.session_epoch != int(epoch) or not user.active:
         return None
     return user
 

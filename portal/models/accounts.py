@@ -12,6 +12,8 @@ from portal.models.base import Base, UTCDateTime, utcnow
 
 ROLE_MERCHANT = "merchant"
 ROLE_SUPPLIER = "supplier"
+# The member's place in its shop (DESIGN §10.4); what each may do is in portal/permissions.py.
+SHOP_OWNER = "owner"
 LABEL_PRIVATE = "private"
 LABEL_FULL = "full"
 # 当日发货截单时间 (seed 002): orders paid before it ship the same day.
@@ -32,12 +34,44 @@ class User(UserMixin, Base):
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Staff act for the shop of their owner (None: the account owns its shop itself).
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    shop_role: Mapped[str] = mapped_column(
+        String(10), default=SHOP_OWNER, server_default=SHOP_OWNER
+    )
+    # A deactivated member can neither log in nor use a session or a token.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Set when someone else chose the password (new member, reset): changed on first login.
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
 
     merchant: Mapped[Merchant | None] = relationship(back_populates="user", uselist=False)
     supplier: Mapped[Supplier | None] = relationship(back_populates="user", uselist=False)
+    owner: Mapped[User | None] = relationship(remote_side=[id])
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_epoch}"
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login: a deactivated member is never logged in
+        return self.active
+
+    @property
+    def shop_owner(self) -> User:
+        """The account whose shop this user works in: its owner, or itself."""
+        return self.owner or self
+
+    @property
+    def shop_profile(self) -> Merchant | Supplier | None:
+        """The tenant this user acts for: every scoped query resolves through here."""
+        owner = self.shop_owner
+        return owner.merchant or owner.supplier
+
+    @property
+    def shop_code(self) -> str | None:
+        """The shop's public ID (staff show their owner's)."""
+        return self.shop_owner.shop_id
 
     @property
     def is_merchant(self) -> bool:
@@ -49,11 +83,8 @@ class User(UserMixin, Base):
 
     @property
     def shop_name(self) -> str | None:
-        if self.merchant is not None:
-            return self.merchant.shop_name
-        if self.supplier is not None:
-            return self.supplier.factory_name
-        return None
+        profile = self.shop_profile
+        return profile.shop_name if profile is not None else None
 
 
 class Merchant(Base):
