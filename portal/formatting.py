@@ -80,6 +80,8 @@ EVENT_LABELS = {
     "order_cancelled": _l("订单取消"),
     "dispatched": _l("商家发货"),
     "tracking_changed": _l("厂家修改运单号"),
+    "tracking_returned": _l("厂家回传运单号"),
+    "tracking_cancelled": _l("厂家撤销回传"),
 }
 
 

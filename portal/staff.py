@@ -3,12 +3,18 @@ deactivate members. Every query is scoped by the shop's owner; another shop's me
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from flask_babel import gettext as _
 from sqlalchemy import Select, select
+from sqlalchemy.orm import selectinload
 
 from portal.accounts import create_user, end_all_sessions, set_password
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.formatting import ROLE_LABELS, SHOP_ROLE_LABELS
 from portal.models import User
+from portal.models.accounts import SHOP_OWNER
 from portal.permissions import staff_roles
 
 
@@ -61,3 +67,34 @@ def reset_password(member: User, password: str) -> None:
     """Someone else chose this password: every session ends and the member changes it next."""
     set_password(member, password)
     member.must_change_password = True
+
+
+def actor_labels(user_ids: Iterable[int | None]) -> dict[int, str]:
+    """Who acted, for a history (one query): side, shop and member, e.g. 「厂家 · 乙厂 ·
+    press1（打单员）」; the owner without a role label. A missing id is the system."""
+    ids = {user_id for user_id in user_ids if user_id}
+    if not ids:
+        return {}
+    users = db.session.scalars(
+        select(User)
+        .where(User.id.in_(ids))
+        .options(
+            selectinload(User.merchant),
+            selectinload(User.supplier),
+            selectinload(User.owner).selectinload(User.merchant),
+            selectinload(User.owner).selectinload(User.supplier),
+        )
+    )
+    labels = {}
+    for user in users:
+        name = user.username
+        if user.shop_role != SHOP_OWNER:
+            name = f"{name}（{SHOP_ROLE_LABELS[user.shop_role]}）"
+        if user.role in ROLE_LABELS:
+            name = f"{ROLE_LABELS[user.role]} · {user.shop_name} · {name}"
+        labels[user.id] = name
+    return labels
+
+
+def actor_label(labels: dict[int, str], user_id: int | None) -> str:
+    return labels.get(user_id or 0) or _("系统")

@@ -44,7 +44,9 @@ from portal.models import (
 from portal.models.base import utcnow
 from portal.models.orders import (
     ASSIGNMENT_CANCELLED,
+    EVENT_TRACKING_CANCELLED,
     EVENT_TRACKING_CHANGED,
+    EVENT_TRACKING_RETURNED,
     STAGE_ASSIGNED,
     STAGE_DISPATCHED,
     STAGE_RETURNED,
@@ -253,7 +255,15 @@ def return_tracking(
             continue
         stored.append((p, order))
         result.returned.append(p.item.order_no)
-    _store_numbers(supplier, stored, utcnow())
+    now = utcnow()
+    _store_numbers(supplier, stored, now)
+    _record_events(
+        supplier,
+        [(order, f"{p.courier} {' '.join(p.numbers)}") for p, order in stored],
+        EVENT_TRACKING_RETURNED,
+        actor,
+        now,
+    )
     # Hook (portal.dispatch): merchants with auto-dispatch on have the orders just returned
     # dispatched at once, in this same transaction (held orders and merchants without a return
     # address are left returned for a person).
@@ -396,7 +406,36 @@ def _detach_parcels(order_ids: list[int]) -> None:
         db.session.execute(delete(Parcel).where(Parcel.id.in_(orphans)))
 
 
-def cancel_return(supplier: Supplier, order_no: str, merchant_shop_id: str = "") -> None:
+def _record_events(
+    supplier: Supplier,
+    orders: Sequence[tuple[Order, str]],
+    kind: str,
+    actor: User | None,
+    now: datetime,
+) -> None:
+    """The orders' histories name who returned or took back a number (one insert)."""
+    if not orders:
+        return
+    db.session.execute(
+        insert(OrderEvent),
+        [
+            {
+                "order_id": order.id,
+                "merchant_id": order.merchant_id,
+                "supplier_id": supplier.id,
+                "kind": kind,
+                "actor_id": actor.id if actor else None,
+                "note": note[:200],
+                "created_at": now,
+            }
+            for order, note in orders
+        ],
+    )
+
+
+def cancel_return(
+    supplier: Supplier, order_no: str, merchant_shop_id: str = "", actor: User | None = None
+) -> None:
     """Take a returned tracking number back; impossible once the merchant dispatched."""
     order = get_order_for_supplier(supplier, order_no, merchant_shop_id)
     if order.stage == STAGE_DISPATCHED:
@@ -416,6 +455,7 @@ def cancel_return(supplier: Supplier, order_no: str, merchant_shop_id: str = "")
     if not changed:
         raise DomainError("not_returned")
     _detach_parcels([order.id])
+    _record_events(supplier, [(order, "")], EVENT_TRACKING_CANCELLED, actor, utcnow())
 
 
 def tracking_numbers_for(order_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]:

@@ -15,6 +15,7 @@ from portal import accounts, bindings
 from portal.extensions import db
 from portal.keyring import current_keyring
 from portal.models import Binding, Merchant, Supplier, User
+from portal.models.base import utcnow
 from portal.orders.upsert import upsert_orders
 from portal.permissions import ROLE_PERMISSIONS
 from tests.conftest import PASSWORD
@@ -405,3 +406,88 @@ def test_existing_accounts_become_owners_with_nothing_lost(app_ctx):
     me = client.get("/api/v1/me", headers=bearer(token)).json
     assert (me["shop_id"], me["shop_role"]) == ("123456789", "owner")
     assert client.get("/api/v1/bindings", headers=bearer(token)).json["total"] == 1
+
+
+def test_history_names_the_member_who_acted(app, factory, browser):
+    """A printer prints and returns the number, an operator dispatches, finance requests the
+    statement: the merchant's order drawer and the statement history name each member."""
+    owner, factory_owner = factory.merchant(shop_name="甲店"), factory.supplier(factory_name="乙厂")
+    with app.app_context():
+        merchant = db.session.get(Merchant, owner.merchant.id)
+        supplier = db.session.get(Supplier, factory_owner.supplier.id)
+        binding = bindings.apply_for_binding(merchant, factory_owner.shop_id)
+        bindings.accept_binding(supplier, binding.id)
+        upsert_orders(current_keyring(), merchant, [demo_order(ORDER_NO)])
+        db.session.commit()
+    tokens = {}
+    for shop, role in ((owner, "operator"), (owner, "finance"), (factory_owner, "printer")):
+        member_id, _name = add_member(app, factory, shop, role, f"{role}_1")
+        with app.app_context():
+            tokens[role] = accounts.create_api_token(db.session.get(User, member_id), "t")[1]
+            db.session.commit()
+    api = app.test_client()
+
+    def call(role, method, url, body=None):
+        response = api.open(f"/api/v1{url}", method=method, json=body, headers=bearer(tokens[role]))
+        assert response.status_code in (200, 201, 202), (url, response.json)
+        return response
+
+    call(
+        "operator",
+        "POST",
+        "/allocations",
+        {
+            "order_nos": [ORDER_NO],
+            "supplier_shop_id": factory_owner.shop_id,
+        },
+    )
+    job = call(
+        "printer",
+        "POST",
+        "/supplier/print-jobs",
+        {
+            "order_nos": [ORDER_NO],
+            "courier": "SF",
+        },
+    ).json
+    call("printer", "GET", f"/supplier/print-jobs/{job['id']}/pdf")
+    call(
+        "printer",
+        "POST",
+        "/supplier/tracking",
+        {
+            "items": [{"order_no": ORDER_NO, "courier": "SF", "tracking_no": "SF1234567890123"}],
+        },
+    )
+    owner_token = factory.token(owner)
+    api.post(
+        "/api/v1/return-addresses",
+        headers=bearer(owner_token),
+        json={
+            "contact_name": "退货",
+            "phone": "13800138000",
+            "province": "北京市",
+            "city": "北京市",
+            "district": "朝阳区",
+            "detail": "x 路 1 号",
+            "is_default": True,
+        },
+    )
+    call("operator", "POST", "/dispatches", {"order_nos": [ORDER_NO]})
+    today = utcnow().date()
+    period = {"start": str(today - timedelta(days=1)), "end": str(today)}
+    statement = call(
+        "finance", "POST", "/statements", {"supplier_shop_id": factory_owner.shop_id, **period}
+    ).json
+
+    browser.login(owner.username)
+    drawer = browser.get(f"/merchant/orders/{ORDER_NO}").get_data(as_text=True)
+    history = drawer[drawer.index("订单记录") :]
+    assert "分配给厂家" in history and "商家 · 甲店 · operator_1（运营）" in history
+    assert "厂家回传运单号" in history and "厂家 · 乙厂 · printer_1（打单员）" in history
+    dispatched = history[history.index("商家发货") :]
+    assert "商家 · 甲店 · operator_1（运营）" in dispatched[: dispatched.index("</tr>")]
+    prints = drawer[drawer.index("打印记录") : drawer.index("订单记录")]
+    assert "厂家 · 乙厂 · printer_1（打单员）" in prints
+    timeline = browser.get(f"/merchant/statements/{statement['id']}").get_data(as_text=True)
+    assert "商家 · 甲店 · finance_1（财务）" in timeline

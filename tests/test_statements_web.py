@@ -46,6 +46,8 @@ class World:
     merchant_token: str
     supplier_token: str
     order_nos: list[str] = field(default_factory=list)
+    merchant_name: str = ""  # the usernames that act, as histories name them
+    supplier_name: str = ""
 
     def request(self, start: str = "2026-11-15", end: str = "2026-11-21", **extra: Any) -> Any:
         data = {"supplier": self.supplier_id, "start": start, "end": end, **extra}
@@ -94,6 +96,8 @@ def build_world(app: Flask, factory: Any, make_browser: Any) -> World:
         merchant_token=factory.token(m_user),
         supplier_token=factory.token(s_user),
         order_nos=order_nos,
+        merchant_name=m_user.username,
+        supplier_name=s_user.username,
     )
 
 
@@ -517,11 +521,11 @@ def test_confirm_dispute_and_settle_are_recorded_for_both(world):
     assert "/settle" not in html(response)
 
     expected = [
-        ("申请生成", "商家 · 甲店", ""),
+        ("申请生成", f"商家 · 甲店 · {world.merchant_name}", ""),
         ("生成完成", "系统", ""),
-        ("厂家提出异议", "厂家 · 乙厂", "第 2 单单价应为 9.90 元"),
-        ("厂家确认", "厂家 · 乙厂", ""),
-        ("商家标记已结算", "商家 · 甲店", ""),
+        ("厂家提出异议", f"厂家 · 乙厂 · {world.supplier_name}", "第 2 单单价应为 9.90 元"),
+        ("厂家确认", f"厂家 · 乙厂 · {world.supplier_name}", ""),
+        ("商家标记已结算", f"商家 · 甲店 · {world.merchant_name}", ""),
     ]
     assert _timeline(html(world.merchant.get(f"{LIST}/{statement_id}"))) == expected
     supplier_page = html(world.supplier.get(detail_url))

@@ -300,6 +300,6 @@ def tracking_cancel(order_no: str, query: schemas.TrackingCancelQuery) -> Respon
     """撤回已回传的运单号（商家发货前）"""
     if "\x00" in order_no:
         raise DomainError("not_found")
-    tracking.cancel_return(current_supplier(), order_no, query.merchant_shop_id)
+    tracking.cancel_return(current_supplier(), order_no, query.merchant_shop_id, actor=api_user())
     db.session.commit()
     return jsonify(order_no=order_no, stage=STAGE_ASSIGNED)

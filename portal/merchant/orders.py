@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal import accounts, allocation, bindings, dispatch
+from portal import accounts, allocation, bindings, dispatch, staff
 from portal.authz import current_merchant
 from portal.desk import (
     ORDERS_CHANGED,
@@ -49,7 +49,7 @@ from portal.formatting import (
 from portal.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
 from portal.keyring import current_keyring
 from portal.merchant.views import bp
-from portal.models import Merchant, Order, OrderEvent, ReturnAddress, Supplier, User
+from portal.models import Merchant, Order, OrderEvent, ReturnAddress, Supplier
 from portal.models.base import utcnow
 from portal.models.bindings import BINDING_ACTIVE, BINDING_ENDED
 from portal.models.orders import (
@@ -404,18 +404,14 @@ def order_history_lines(merchant: Merchant, order: Order) -> list[HistoryLine]:
         if supplier_ids
         else {}
     )
-    actors = (
-        dict(db.session.execute(select(User.id, User.username).where(User.id.in_(actor_ids))).all())
-        if actor_ids
-        else {}
-    )
+    actors = staff.actor_labels(actor_ids)
     return [
         HistoryLine(
             event=e,
             label=str(EVENT_LABELS.get(e.kind, e.kind)),
             reason=str(CANCEL_REASON_LABELS.get(e.reason, e.reason)) if e.reason else "",
             supplier_name=suppliers.get(e.supplier_id, "") if e.supplier_id else "",
-            actor_name=actors.get(e.actor_id, "") if e.actor_id else _("系统"),
+            actor_name=staff.actor_label(actors, e.actor_id),
         )
         for e in events
     ]

@@ -17,20 +17,19 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import Select, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
-from portal import statements
+from portal import staff, statements
 from portal.authz import current_merchant
 from portal.downloads import statement_download_response
 from portal.errors import DomainError
 from portal.extensions import db, htmx
-from portal.formatting import ROLE_LABELS
 from portal.forms import REQUIRED, attach_error
 from portal.htmx import finish, no_swap, notify, render, with_trigger
 from portal.merchant.views import bp
-from portal.models import Merchant, Statement, StatementLine, Supplier, User
+from portal.models import Merchant, Statement, StatementLine, Supplier
 from portal.models.base import MAX_ID
 from portal.models.settlement import STATEMENT_READY
 from portal.pagination import page_args, paginate
@@ -302,28 +301,11 @@ class EventLine:
 
 def event_lines(statement: Statement) -> list[EventLine]:
     events = statements.statement_events(statement)
-    actor_ids = {e.actor_id for e in events if e.actor_id is not None}
-    users: dict[int, User] = {}
-    if actor_ids:
-        users = {
-            user.id: user
-            for user in db.session.scalars(
-                select(User)
-                .where(User.id.in_(actor_ids))
-                .options(selectinload(User.merchant), selectinload(User.supplier))
-            )
-        }
+    actors = staff.actor_labels(e.actor_id for e in events)
     return [
-        EventLine(e.kind, e.created_at, _actor_name(users.get(e.actor_id or 0)), e.note)
+        EventLine(e.kind, e.created_at, staff.actor_label(actors, e.actor_id), e.note)
         for e in events
     ]
-
-
-def _actor_name(user: User | None) -> str:
-    """Who acted, by role and shop name (never the login name); the worker is 系统."""
-    if user is None or user.role not in ROLE_LABELS:
-        return _("系统")
-    return f"{ROLE_LABELS[user.role]} · {user.shop_name}"
 
 
 def detail_context(statement: Statement, endpoint: str) -> dict[str, Any]:

@@ -267,6 +267,8 @@ EVENT_HOLD_LIFTED = "hold_lifted"
 EVENT_CANCELLED = "order_cancelled"
 EVENT_DISPATCHED = "dispatched"
 EVENT_TRACKING_CHANGED = "tracking_changed"  # corrected after dispatch; `note` old → new
+EVENT_TRACKING_RETURNED = "tracking_returned"
+EVENT_TRACKING_CANCELLED = "tracking_cancelled"
 
 
 class OrderEvent(Base):

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import joinedload
 
+from portal import staff
 from portal.couriers import find_courier
 from portal.errors import DomainError
 from portal.extensions import db
@@ -251,6 +252,7 @@ class PrintLine:
     label_size: str
     label_count: int
     factory_name: str
+    printed_by: str  # the member who printed (actor_labels)
 
 
 MAX_PRINT_LINES = 20
@@ -270,6 +272,7 @@ def print_history(merchant: Merchant, order: Order) -> list[PrintLine]:
             PrintJob.label_size,
             PrintRender.label_count,
             Supplier.factory_name,
+            PrintRender.user_id,
         )
         .join(PrintJob, PrintJob.id == PrintRender.job_id)
         .join(PrintJobOrder, PrintJobOrder.job_id == PrintJob.id)
@@ -279,7 +282,17 @@ def print_history(merchant: Merchant, order: Order) -> list[PrintLine]:
         .order_by(PrintRender.id.desc())
         .limit(MAX_PRINT_LINES)
     )
+    rows = rows.all()
+    actors = staff.actor_labels(row.user_id for row in rows)
     return [
-        PrintLine(printed_at, job_id, courier_name(courier), size, count, factory_name)
-        for printed_at, job_id, courier, size, count, factory_name in rows
+        PrintLine(
+            printed_at,
+            job_id,
+            courier_name(courier),
+            size,
+            count,
+            factory_name,
+            staff.actor_label(actors, user_id),
+        )
+        for printed_at, job_id, courier, size, count, factory_name, user_id in rows
     ]

@@ -20,6 +20,7 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
+from portal import staff
 from portal import supplier_orders as queries
 from portal.authz import current_supplier
 from portal.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS, find_courier
@@ -426,7 +427,7 @@ def order_tracking_cancel(order_no: str) -> Response:
     supplier = current_supplier()
     order_no = _row_or_404(supplier, order_no).order_no
     try:
-        cancel_return(supplier, order_no)
+        cancel_return(supplier, order_no, actor=current_user._get_current_object())
     except DomainError as error:
         db.session.rollback()
         return _row_answer(supplier, order_no, status=422, error=error.message)
@@ -524,6 +525,7 @@ def print_job_list() -> Response:
         job_status=JOB_STATUS,
         courier_name=_courier_name,
         label_sizes=dict(LABEL_SIZE_LABELS),
+        actors=staff.actor_labels(job.created_by for job in page.items),
     )
 
 
@@ -559,6 +561,7 @@ def job_context(
         "courier_name": _courier_name(job.courier),
         "label_size": dict(LABEL_SIZE_LABELS).get(job.label_size, job.label_size),
         "outcome": outcome,
+        "created_by": staff.actor_label(staff.actor_labels([job.created_by]), job.created_by),
     }
 
 
