@@ -259,7 +259,7 @@ def return_tracking(
     _store_numbers(supplier, stored, now)
     _record_events(
         supplier,
-        [(order, f"{p.courier} {' '.join(p.numbers)}") for p, order in stored],
+        [(order, "") for _p, order in stored],
         EVENT_TRACKING_RETURNED,
         actor,
         now,

@@ -195,7 +195,7 @@ def test_print_count_and_time_in_the_row_and_history_in_the_drawer(shop: Shop) -
     prints = re.findall(r'<tr class="print-line">(.*?)</tr>', drawer_html, re.S)
     assert len(prints) == 2
     for line in prints:
-        assert text_of(line).endswith("一号工厂 顺丰速运 100×180 mm 1")
+        assert text_of(line).endswith("一号工厂 顺丰速运 100×180 mm 1 系统")  # no member: 系统
     assert "中通快递" not in drawer
     other_prints = re.findall(r'<tr class="print-line">(.*?)</tr>', shop.drawer(numbers[1]), re.S)
     assert len(other_prints) == 1
