@@ -7,6 +7,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import MetaData, insert, select
 from werkzeug.security import generate_password_hash
@@ -22,6 +23,7 @@ from tests.conftest import PASSWORD
 from tests.factories import demo_order
 
 ORDER_NO = "261121-190000000000001"
+TEAMS_REVISION = "e19a7c3d5b21"
 
 
 @pytest.fixture
@@ -313,7 +315,8 @@ def test_cli_adds_a_member_to_a_shop(app, factory, runner_cli):
 def test_existing_accounts_become_owners_with_nothing_lost(app_ctx):
     """A database written before teams (a shop, a factory, their binding, a token) crosses the
     teams migration: the accounts own their shops, log in, and everything is where it was."""
-    downgrade(revision="7b3d9e1c5a42")
+    script = ScriptDirectory.from_config(app_ctx.extensions["migrate"].migrate.get_config())
+    downgrade(revision=script.get_revision(TEAMS_REVISION).down_revision)
     old = MetaData()
     old.reflect(bind=db.engine, only=["users", "merchants", "suppliers", "bindings", "api_tokens"])
     assert "shop_role" not in old.tables["users"].c
