@@ -199,7 +199,7 @@ def test_print_count_and_time_in_the_row_and_history_in_the_drawer(shop: Shop) -
     assert "中通快递" not in drawer
     other_prints = re.findall(r'<tr class="print-line">(.*?)</tr>', shop.drawer(numbers[1]), re.S)
     assert len(other_prints) == 1
-    assert text_of(other_prints[0]).endswith("一号工厂 中通快递 100×180 mm 1")
+    assert text_of(other_prints[0]).endswith("一号工厂 中通快递 100×180 mm 1 系统")
 
 
 def test_print_history_is_the_orders_own(shop: Shop, factory: Factory, app: Flask) -> None:
