@@ -1,7 +1,7 @@
 """teams: staff accounts with roles
 
 Revision ID: e19a7c3d5b21
-Revises: e16a1b2c3d4f
+Revises: 308010bc37ce
 Create Date: 2026-12-07 02:10:00.000000
 
 Every existing account becomes the owner of its shop (shop_role 'owner', active, no owner_id):
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'e19a7c3d5b21'
-down_revision = 'e16a1b2c3d4f'
+down_revision = '308010bc37ce'
 branch_labels = None
 depends_on = None
 
