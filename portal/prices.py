@@ -57,6 +57,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
+from portal import staff
 from portal.allocation import chunks
 from portal.bindings import normalize_shop_id
 from portal.errors import DomainError, message_for
@@ -757,7 +758,7 @@ class HistoryEntry:
     effective_from: datetime
     price_fen: int
     created_at: datetime
-    created_by: str  # username, "" for the system
+    created_by: str  # who set it (staff.actor_labels), "" for the system
     state: str  # HISTORY_CURRENT | HISTORY_PAST | HISTORY_SCHEDULED
 
 
@@ -767,8 +768,7 @@ def price_history(supplier: Supplier, merchant_id: int, sku_key: str) -> list[Hi
     if merchant_id not in _bound_merchants(supplier, ids=[merchant_id]):
         raise DomainError("not_found")
     rows = db.session.execute(
-        select(Price.effective_from, Price.price_fen, Price.created_at, User.username)
-        .outerjoin(User, User.id == Price.created_by)
+        select(Price.effective_from, Price.price_fen, Price.created_at, Price.created_by)
         .where(
             Price.supplier_id == supplier.id,
             Price.merchant_id == merchant_id,
@@ -779,16 +779,19 @@ def price_history(supplier: Supplier, merchant_id: int, sku_key: str) -> list[Hi
     if not rows and not _known_keys(supplier, [(merchant_id, sku_key)]):
         raise DomainError("not_found")
     now = now_utc()
+    actors = staff.actor_labels(row.created_by for row in rows)
     entries: list[HistoryEntry] = []
     seen_current = False
-    for effective_from, price_fen, created_at, username in rows:
+    for effective_from, price_fen, created_at, created_by in rows:
         if effective_from > now:
             state = HISTORY_SCHEDULED
         elif not seen_current:
             state, seen_current = HISTORY_CURRENT, True
         else:
             state = HISTORY_PAST
-        entries.append(HistoryEntry(effective_from, price_fen, created_at, username or "", state))
+        entries.append(
+            HistoryEntry(effective_from, price_fen, created_at, actors.get(created_by, ""), state)
+        )
     return entries
 
 

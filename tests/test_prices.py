@@ -227,7 +227,7 @@ def test_set_price_creates_then_unchanged_and_keeps_history(pair, clock):
     assert second.created
     history = prices.price_history(pair.supplier, pair.merchant.id, "BLK-1")
     assert [(h.price_fen, h.state) for h in history] == [(1300, "current"), (1250, "past")]
-    assert history[0].created_by == pair.supplier_user.username
+    assert history[0].created_by == f"厂家 · 测试工厂 · {pair.supplier_user.username}"
     [row] = pair.rows()
     assert (row.price_fen, row.effective_from, row.order_count) == (1300, clock.now, 2)
 
