@@ -4,6 +4,7 @@ the owner's shop; deactivation stops sessions and tokens at once."""
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -278,6 +279,16 @@ def test_staff_page_adds_a_member_and_resets_a_password(app, factory, browser, m
     assert reset.status_code == 200
     assert member.get("/supplier/orders").status_code == 302  # its session ended
     first_login(member, "packer1", "another-pass-2")
+
+    changed = browser.post(f"/account/staff/{member_id}", {"role": "finance"}, target="staff")
+    assert changed.status_code == 200
+    assert member.get("/supplier/prices").status_code == 200  # a finance member now
+    wrong = browser.post(f"/account/staff/{member_id}", {"role": "operator"}, target="staff")
+    toast = json.loads(wrong.headers["HX-Trigger"])["showToast"]
+    assert toast == {"message": "请选择正确的子账号角色", "level": "error"}
+    off = browser.post(f"/account/staff/{member_id}", {"active": "0"}, target="staff")
+    assert "已停用" in off.get_data(as_text=True)
+    assert member.get("/supplier/orders").status_code == 302
 
 
 def test_cli_adds_a_member_to_a_shop(app, factory, runner_cli):

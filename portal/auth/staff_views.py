@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Response
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -64,42 +66,45 @@ def staff_create() -> Response:
     return _render(form)
 
 
+def _change(action: Callable[[], object], done: str) -> Response:
+    """Apply a change to a member: commit and say so, or roll back and name the refusal."""
+    try:
+        action()
+    except DomainError as error:
+        db.session.rollback()
+        notify(error.message, "error")
+    else:
+        db.session.commit()
+        notify(done)
+    return _render(_staff_form(submitted=False))
+
+
 @account_bp.post("/staff/<int:member_id>")
 def staff_update(member_id: int) -> Response:
     member = staff.get_member(_owner(), member_id)
     form = StaffUpdateForm()
-    if form.validate_on_submit():
-        active = {"1": True, "0": False}.get(form.active.data or "")
-        try:
-            staff.update_member(
-                _owner(),
-                member,
-                current_user._get_current_object(),
-                role=form.role.data or None,
-                active=active,
-            )
-        except DomainError as error:
-            db.session.rollback()
-            notify(error.message, "error")
-        else:
-            db.session.commit()
-            notify(_("已更新子账号 %(name)s", name=member.username))
-    return _render(_staff_form(submitted=False))
+    if not form.validate_on_submit():
+        return _render(_staff_form(submitted=False))
+    return _change(
+        lambda: staff.update_member(
+            _owner(),
+            member,
+            current_user._get_current_object(),
+            role=form.role.data or None,
+            active={"1": True, "0": False}.get(form.active.data or ""),
+        ),
+        _("已更新子账号 %(name)s", name=member.username),
+    )
 
 
 @account_bp.post("/staff/<int:member_id>/password")
 def staff_password(member_id: int) -> Response:
     member = staff.get_member(_owner(), member_id)
     form = StaffPasswordForm()
-    if form.validate_on_submit():
-        try:
-            staff.reset_password(member, form.password.data)
-        except DomainError as error:
-            db.session.rollback()
-            notify(error.message, "error")
-        else:
-            db.session.commit()
-            notify(_("已重置 %(name)s 的密码，其登录已退出", name=member.username))
-    else:
+    if not form.validate_on_submit():
         notify(_("密码至少 8 位"), "error")
-    return _render(_staff_form(submitted=False))
+        return _render(_staff_form(submitted=False))
+    return _change(
+        lambda: staff.reset_password(member, form.password.data),
+        _("已重置 %(name)s 的密码，其登录已退出", name=member.username),
+    )
