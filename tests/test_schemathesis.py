@@ -24,7 +24,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import negative_data_rejection
 from sqlalchemy import select
 
-from portal import accounts, allocation
+from portal import accounts, allocation, staff
 from portal.dispatch import dispatch_orders
 from portal.extensions import db
 from portal.keyring import current_keyring
@@ -90,7 +90,15 @@ def populate(world: World) -> dict[str, Any]:
             "binding_id": db.session.scalar(select(Binding.id)),
             "job_id": job.id,
             "order_no": numbers[3],
+            # a member of each shop, for PATCH /staff/{member_id}
+            "merchant.member_id": staff.add_member(
+                merchant.user, "m_op", "initial-pass-1", "operator"
+            ).id,
+            "supplier.member_id": staff.add_member(
+                supplier.user, "s_pr", "initial-pass-1", "printer"
+            ).id,
         }
+        db.session.commit()
     response = world.merchant.client.post(
         "/api/v1/statements",
         json={
@@ -159,6 +167,7 @@ def run_operation(
 def test_every_operation_conforms_to_the_spec(app, factory, make_browser, role):
     world = build_world(app, factory, make_browser)
     known = populate(world)
+    known["member_id"] = known[f"{role}.member_id"]
     token = world.merchant_token if role == "merchant" else world.supplier_token
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, config=CONFIG)
     operations = sorted((result.ok() for result in schema.get_all_operations()), key=method_rank)
