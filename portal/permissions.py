@@ -25,6 +25,7 @@ PRINT = "print"  # factory print jobs
 TRACKING = "tracking"  # factory tracking return, import, scan
 PRICES = "prices"  # factory settlement prices
 STATEMENTS = "statements"  # statements: request, settle, confirm, dispute, download
+ANALYTICS = "analytics"  # 数据: shipping figures, with statement amounts
 SETTINGS = "settings"  # shop profile, return addresses, preferences, webhooks
 TOKENS = "tokens"  # API tokens
 STAFF = "staff"  # 子账号: add members, change roles, reset passwords, deactivate
@@ -37,6 +38,7 @@ FINANCE = "finance"
 _MERCHANT_ALL = frozenset(
     {
         ACCOUNT,
+        ANALYTICS,
         SHOP_VIEW,
         BINDINGS_MANAGE,
         ORDERS_READ,
@@ -51,6 +53,7 @@ _MERCHANT_ALL = frozenset(
 _SUPPLIER_ALL = frozenset(
     {
         ACCOUNT,
+        ANALYTICS,
         SHOP_VIEW,
         BINDINGS_MANAGE,
         ORDERS_READ,
@@ -69,12 +72,12 @@ ROLE_PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     ROLE_MERCHANT: {
         ADMIN: _MERCHANT_ALL,
         OPERATOR: frozenset({ACCOUNT, SHOP_VIEW, ORDERS_READ, ORDERS_WRITE, DISPATCH}),
-        FINANCE: frozenset({ACCOUNT, SHOP_VIEW, ORDERS_READ, STATEMENTS}),
+        FINANCE: frozenset({ACCOUNT, SHOP_VIEW, ORDERS_READ, STATEMENTS, ANALYTICS}),
     },
     ROLE_SUPPLIER: {
         ADMIN: _SUPPLIER_ALL,
         PRINTER: frozenset({ACCOUNT, SHOP_VIEW, ORDERS_READ, PRINT, TRACKING}),
-        FINANCE: frozenset({ACCOUNT, SHOP_VIEW, ORDERS_READ, PRICES, STATEMENTS}),
+        FINANCE: frozenset({ACCOUNT, SHOP_VIEW, ORDERS_READ, PRICES, STATEMENTS, ANALYTICS}),
     },
 }
 PERMISSIONS = _MERCHANT_ALL | _SUPPLIER_ALL
@@ -121,6 +124,11 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "merchant.statement_download": STATEMENTS,
     "merchant.statement_retry": STATEMENTS,
     "merchant.statement_settle": STATEMENTS,
+    "merchant.statement_adjust": STATEMENTS,
+    "merchant.statement_answer": STATEMENTS,
+    "merchant.statement_regenerate": STATEMENTS,
+    "merchant.analytics_page": ANALYTICS,
+    "merchant.analytics_download": ANALYTICS,
     "merchant.settings": SETTINGS,
     "merchant.settings_profile": SETTINGS,
     "merchant.settings_preferences": SETTINGS,
@@ -133,6 +141,11 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "merchant.webhook_ping": SETTINGS,
     "merchant.webhook_secret_rotate": SETTINGS,
     "merchant.webhook_delivery_retry": SETTINGS,
+    # 自动分配 rules live in 设置
+    "merchant.allocation_settings": SETTINGS,
+    "merchant.allocation_save": SETTINGS,
+    "merchant.allocation_apply": SETTINGS,
+    "merchant.allocation_status": SETTINGS,
     # supplier web
     "supplier.dashboard": SHOP_VIEW,
     "supplier.merchant_list": SHOP_VIEW,
@@ -150,6 +163,7 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "supplier.print_job_void": PRINT,
     "supplier.order_tracking_return": TRACKING,
     "supplier.order_tracking_cancel": TRACKING,
+    "supplier.order_tracking_correct": TRACKING,
     "supplier.tracking_import_page": TRACKING,
     "supplier.tracking_import": TRACKING,
     "supplier.tracking_template": TRACKING,
@@ -170,6 +184,8 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "supplier.statement_download": STATEMENTS,
     "supplier.statement_confirm": STATEMENTS,
     "supplier.statement_dispute": STATEMENTS,
+    "supplier.analytics_page": ANALYTICS,
+    "supplier.analytics_download": ANALYTICS,
     "supplier.settings": SETTINGS,
     "supplier.settings_profile": SETTINGS,
     # API, both sides
@@ -198,6 +214,10 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "api.merchant.statement_create": STATEMENTS,
     "api.merchant.statement_retry": STATEMENTS,
     "api.merchant.statement_settle": STATEMENTS,
+    "api.merchant.allocation_rules_get": SETTINGS,
+    "api.merchant.allocation_rules_put": SETTINGS,
+    "api.merchant.allocation_rules_apply": SETTINGS,
+    "api.merchant.analytics_suppliers": ANALYTICS,
     # API, supplier
     "api.supplier.binding_accept": BINDINGS_MANAGE,
     "api.supplier.binding_reject": BINDINGS_MANAGE,
@@ -210,8 +230,11 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "api.supplier.tracking_return": TRACKING,
     "api.supplier.tracking_import": TRACKING,
     "api.supplier.tracking_cancel": TRACKING,
+    "api.supplier.tracking_correct": TRACKING,
     "api.supplier.price_list": PRICES,
     "api.supplier.price_set": PRICES,
+    "api.supplier.sku_codes_put": PRICES,
+    "api.supplier.analytics_merchants": ANALYTICS,
     "api.supplier.statement_confirm": STATEMENTS,
     "api.supplier.statement_dispute": STATEMENTS,
 }
