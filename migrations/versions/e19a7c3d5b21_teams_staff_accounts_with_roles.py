@@ -1,7 +1,7 @@
 """teams: staff accounts with roles
 
 Revision ID: e19a7c3d5b21
-Revises: f3b8d2a6c415
+Revises: b12c4e6a8d20
 Create Date: 2026-12-07 02:10:00.000000
 
 Every existing account becomes the owner of its shop (shop_role 'owner', active, no owner_id):
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'e19a7c3d5b21'
-down_revision = 'f3b8d2a6c415'
+down_revision = 'b12c4e6a8d20'
 branch_labels = None
 depends_on = None
 
