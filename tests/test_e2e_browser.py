@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +39,8 @@ from pypdf import PdfReader
 from tests.e2e_helpers import (
     DESKTOP,
     PHONE,
+    ROOT,
+    SAMPLE_EXPORT,
     SCREENSHOTS,
     ConsoleErrors,
     LiveServer,
@@ -393,16 +397,20 @@ def test_whole_story_in_the_browser(server: LiveServer, chromium: Browser, tmp_p
                 order_row(f, number).locator("input[data-select-row]").check()
             expect(f.locator("#order-list [data-select-count]")).to_have_text("4")
             f.locator("#print-courier").select_option("YTO")
-            f.locator("#print-options").get_by_role("button", name="打印面单").click()
+            # The labels open by themselves in a new tab (the PDF, inline), no second click.
+            with f.context.expect_page() as opened:
+                f.locator("#print-options").get_by_role("button", name="打印面单").click()
+            assert re.search(r"/supplier/print-jobs/\d+/pdf$", opened.value.url), opened.value.url
+            opened.value.close()
             result = f.locator("#batch-result")
             expect(result).to_contain_text("已生成打印任务")
             expect(result).to_contain_text("3 单")
             refusal = result.locator(".refusals li", has_text=changed)
             expect(refusal).to_have_count(1)
             expect(refusal.locator(".reason")).to_have_text("收货信息已变更，待商家确认")
-            pdf = download(
-                f, result.get_by_role("link", name="下载面单 PDF"), story.tmp, "labels.pdf"
-            )
+            link = result.get_by_role("link", name="打开面单 PDF")
+            expect(link).to_be_focused()  # where the eye is, one Enter away
+            pdf = f.request.get(base + link.get_attribute("href")).body()
             assert pdf.startswith(b"%PDF"), pdf[:20]
             labels = PdfReader(io.BytesIO(pdf)).pages
             assert len(labels) == len(printed)  # one label per printed order, none for the blocked
@@ -501,7 +509,7 @@ def test_whole_story_in_the_browser(server: LiveServer, chromium: Browser, tmp_p
             m.wait_for_url(re.compile(r"tab=returned"))
             settle(m)
             expect(m.locator("#order-tabs .tab.active")).to_contain_text("已回传")
-            button = m.locator("#order-list [hx-post$='/orders/dispatch']")
+            button = m.locator("#order-list [hx-post$='/orders/dispatch'][data-requires-selection]")
             try:
                 button.first.wait_for(timeout=5_000)
             except PlaywrightTimeoutError:
@@ -688,3 +696,246 @@ def import_file(page: Page, path: Path) -> None:
     expect(
         page.locator("#import-upload section.card[id^=import-job-]", has_text=path.name)
     ).to_have_count(1)
+
+
+# --- the first day (issue 16) ------------------------------------------------------------------
+
+DEMO_PASSWORD = "demo-pass-2026"  # what `portal demo` prints
+DOUYIN_HEADER = [
+    "主订单编号",
+    "子订单编号",
+    "选购商品",
+    "商品规格",
+    "商品数量",
+    "收件人",
+    "收件人手机号",
+]
+
+
+def portal_cli(server: LiveServer, *args: str) -> str:
+    """A `flask --app wsgi portal …` command against the live server's database."""
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "portal", *args],
+        cwd=ROOT,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def log_in(page: Page, base: str, username: str, password: str = DEMO_PASSWORD) -> None:
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(re.compile(r"/(merchant|supplier)/$"))
+
+
+def test_first_day_in_the_browser(server: LiveServer, chromium: Browser, tmp_path: Path) -> None:
+    """Issue 16, point by point, on the demo's data: labels, dispatch to the platform, search,
+    imports, settings and lists, the scan page and the demo itself; every point's screen at
+    1366 and 390 px (test-artifacts/screenshots/first-day-*.png)."""
+    base = server.base_url
+    demo = portal_cli(server, "demo")
+    assert "statement #" in demo and "confirmed" in demo, demo
+    created = portal_cli(
+        server, "create-user", "day_factory", "--role", "supplier", "--password", PASSWORD
+    )
+    new_factory_id = re.search(r"\b(\d{9})\b", created).group(1)
+    console = ConsoleErrors()
+    story = Story(base, tmp_path, console)
+    contexts = []
+
+    def new_page(who: str) -> Page:
+        context = chromium.new_context(viewport=DESKTOP, accept_downloads=True, locale="zh-CN")
+        context.set_default_timeout(TIMEOUT_MS)
+        context.on("page", lambda page: console.watch(page, who))
+        contexts.append(context)
+        page = context.new_page()
+        page.on("dialog", lambda dialog: dialog.accept())
+        return page
+
+    def both_widths(page: Page, name: str) -> None:
+        story.check_width(page, f"{name} @1366")
+        story.shot(page, f"first-day-{name}")
+        page.set_viewport_size(PHONE)
+        story.check_width(page, f"{name} @390")
+        story.shot(page, f"first-day-{name}-phone")
+        page.set_viewport_size(DESKTOP)
+
+    def order_nos_on(page: Page) -> list[str]:
+        return [
+            n.strip()
+            for n in page.locator("#order-list tbody tr td:nth-child(2) a.mono").all_inner_texts()
+        ]
+
+    try:
+        m = story.merchant = new_page("merchant")
+        f = story.factory = new_page("factory")
+        log_in(m, base, "demo_shop")
+        log_in(f, base, "demo_factory")
+
+        with story.step("labels: the PDF opens at once, the return starts on the label's courier"):
+            f.goto(f"{base}/supplier/orders?tab=to_print")
+            rows = f.locator("#order-list tbody tr")
+            to_print = [
+                rows.nth(i).locator("input[data-select-row]").get_attribute("value")
+                for i in range(2)
+            ]
+            for number in to_print:
+                order_row(f, number).locator("input[data-select-row]").check()
+            f.locator("#print-courier").select_option("JT")
+            with f.context.expect_page() as opened:
+                f.locator("#print-options").get_by_role("button", name="打印面单").click()
+            pdf_tab = opened.value
+            assert re.search(r"/supplier/print-jobs/\d+/pdf$", pdf_tab.url), pdf_tab.url
+            pdf_tab.close()
+            expect(
+                f.locator("#batch-result").get_by_role("link", name="打开面单 PDF")
+            ).to_be_focused()
+            both_widths(f, "labels-printed")
+            f.goto(f"{base}/supplier/orders?tab=printed")
+            for number in to_print:
+                expect(order_row(f, number).locator("select[name=courier]")).to_have_value("JT")
+            both_widths(f, "labels-return-courier")
+            m.goto(f"{base}/merchant/settings")
+            expect(m.locator("#label-style-help")).to_contain_text("隐私面单只适用于平台电子面单")
+            expect(m.locator("input[name=label_style][value=full]")).to_be_checked()
+
+        with story.step("scan page: a colour and a sound for ok, refused and already returned"):
+            f.goto(f"{base}/supplier/orders?tab=returned")
+            already = order_nos_on(f)[0]
+            f.goto(f"{base}/supplier/scan")
+            result = f.locator("#scan-result")
+            sound = f.locator("html")
+            f.locator("#scan-code").fill(already)
+            f.keyboard.press("Enter")
+            expect(result).to_have_class(re.compile(r"\balready\b"))
+            expect(result).to_contain_text("该订单已回传运单号")
+            expect(sound).to_have_attribute("data-last-scan-sound", "already")
+            both_widths(f, "scan-already")
+            f.locator("#scan-code").fill("NOSUCH-0000001")
+            f.keyboard.press("Enter")
+            expect(result).to_have_class(re.compile(r"\bbad\b"))
+            expect(sound).to_have_attribute("data-last-scan-sound", "refused")
+            f.locator("#scan-courier").select_option("JT")
+            f.locator("#scan-code").fill(to_print[0])
+            f.keyboard.press("Enter")
+            expect(result).to_contain_text("已找到订单，请扫描快递单号")
+            f.locator("#scan-code").fill("JT1600000000001")
+            f.keyboard.press("Enter")
+            expect(result).to_have_class(re.compile(r"\bok\b"))
+            expect(result.locator(".scan-headline")).to_contain_text(
+                f"运单号 JT1600000000001 → 订单号 {to_print[0]}"
+            )
+            expect(sound).to_have_attribute("data-last-scan-sound", "ok")
+            both_widths(f, "scan-returned")
+
+        with story.step("dispatch: the row leaves 已回传, the panel names the platform's file"):
+            m.goto(f"{base}/merchant/orders?tab=returned")
+            first = order_nos_on(m)[0]
+            order_row(m, first).get_by_role("button", name="发货").click()
+            panel = m.locator("#batch-result")
+            expect(panel).to_contain_text("已发货 1 单")
+            expect(panel).to_contain_text("下一步：平台还不知道这些订单已发货")
+            expect(order_row(m, first)).to_have_count(0)
+            href = panel.get_by_role("link", name="下载批量发货文件（CSV）").get_attribute("href")
+            rows = m.request.get(base + href).text().lstrip("\ufeff").splitlines()
+            assert len(rows) == 2 and rows[1].startswith(first), rows
+            both_widths(m, "dispatch-next-step")
+            m.goto(f"{base}/merchant/orders?tab=dispatched")
+            expect(order_row(m, first)).to_contain_text("平台待同步")
+            both_widths(m, "dispatch-platform-pending")
+
+        with story.step("search: part of an order number, a SKU code in lower case"):
+            m.goto(f"{base}/merchant/orders?tab=all")
+            number = order_nos_on(m)[3]
+            m.fill("#filter-q", number[-8:])
+            m.keyboard.press("Enter")
+            expect(m.locator("#order-list tbody tr")).to_have_count(1)
+            expect(order_row(m, number)).to_have_count(1)
+            sku = m.locator("#order-list tbody tr td:nth-child(3) .mono").first.inner_text().strip()
+            m.fill("#filter-q", sku.lower())
+            m.keyboard.press("Enter")
+            expect(m.locator("#order-list tbody tr td:nth-child(3)").first).to_contain_text(sku)
+            both_widths(m, "search")
+
+        with story.step("imports: another platform named, the file kept, 去分配 N 单 at the end"):
+            douyin = tmp_path / "douyin.csv"
+            douyin.write_text(
+                ",".join(DOUYIN_HEADER) + "\n" + ",".join(["1"] * 7) + "\n", "utf-8-sig"
+            )
+            m.goto(f"{base}/merchant/orders/import")
+            with console.expecting(REFUSED_FORM_LOG):
+                m.set_input_files("#import-upload input[type=file]", str(douyin))
+                m.locator("#import-upload").get_by_role("button", name="开始导入").click()
+                expect(m.locator("#import-upload")).to_contain_text("这是抖店导出的订单文件")
+            kept = m.evaluate(
+                "() => document.querySelector('#import-upload input[type=file]').files.length"
+            )
+            assert kept == 1
+            both_widths(m, "import-refused")
+            m.set_input_files("#import-upload input[type=file]", str(SAMPLE_EXPORT))
+            m.locator("#import-upload").get_by_role("button", name="开始导入").click()
+            expect(m.locator("#toasts")).to_contain_text("正在后台导入")
+            next_step = m.locator("#import-upload a", has_text=re.compile(r"去分配 \d+ 单"))
+            expect(next_step).to_be_visible(timeout=IMPORT_TIMEOUT_MS)
+            expect(m.locator("#toasts")).to_contain_text("导入完成：新增")
+            expect(m.locator("#toasts")).not_to_contain_text("正在后台导入")
+            both_widths(m, "import-done")
+
+        with story.step("settings and lists: return address edited, prices typed with Enter"):
+            m.goto(f"{base}/merchant/settings")
+            section = m.locator("#addresses-section")
+            section.locator("tbody tr").first.get_by_role("link", name="编辑").click()
+            expect(section.locator("#address-form-title")).to_have_text("编辑退货地址")
+            section.locator("input[name=detail]").fill("良睦路 99 号新退货仓")
+            section.get_by_role("button", name="保存").click()
+            expect(section.locator("tbody")).to_contain_text("良睦路 99 号新退货仓")
+            both_widths(m, "return-address-edited")
+            f.goto(f"{base}/supplier/prices")
+            rows = f.locator("#price-desk tbody tr")
+            first_row, second_row = rows.nth(0).get_attribute("id"), rows.nth(1).get_attribute("id")
+            rows.nth(0).locator("details.price-edit > summary").click()
+            f.keyboard.press("Control+A")
+            f.keyboard.type("41.20")
+            f.keyboard.press("Enter")
+            expect(f.locator(f"#{first_row}")).to_contain_text("¥41.20")
+            expect(f.locator(f"#{second_row} [data-price-input]")).to_be_focused()
+            both_widths(f, "prices-enter")
+
+        with story.step("a shop ID typed with spaces binds; the 厂家 page follows the answer"):
+            m.goto(f"{base}/merchant/suppliers")
+            spaced = f"{new_factory_id[:3]} {new_factory_id[3:6]}-{new_factory_id[6:]}"
+            m.fill("#supplier_shop_id", spaced)
+            m.get_by_role("button", name="申请绑定").click()
+            row = m.locator("#binding-list tbody tr", has_text=new_factory_id)
+            expect(row).to_contain_text("待审核")
+            day = new_page("new factory")
+            log_in(day, base, "day_factory", PASSWORD)
+            day.goto(f"{base}/supplier/merchants")
+            day.locator("#bindings tbody tr", has_text="演示").get_by_role(
+                "button", name="同意"
+            ).click()
+            expect(row).to_contain_text(
+                "已绑定", timeout=12_000
+            )  # no reload on the merchant's side
+            both_widths(m, "binding-accepted")
+
+        with story.step("the demo's statement, built and confirmed"):
+            m.goto(f"{base}/merchant/statements")
+            expect(m.locator("main")).to_contain_text("已确认")
+            both_widths(m, "statements")
+    finally:
+        for context in contexts:
+            context.close()
+
+    problems = [*story.soft_failures]
+    if story.overflow:
+        problems.append("horizontal overflow:\n  " + "\n  ".join(story.overflow))
+    if console.errors:
+        problems.append("console errors:\n  " + "\n  ".join(console.errors))
+    assert not problems, "\n".join(problems)
