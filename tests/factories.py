@@ -52,3 +52,15 @@ def demo_order(order_no: str = BASE_ORDER.order_no, **changes: object) -> Import
 
 def later(hours: int = 1) -> datetime:
     return datetime.now(UTC) + timedelta(hours=hours)
+
+
+# The header row of a Douyin (抖店) order export: a layout the portal recognises, not reads.
+DOUYIN_HEADER = [
+    "主订单编号",
+    "子订单编号",
+    "选购商品",
+    "商品规格",
+    "商品数量",
+    "收件人",
+    "收件人手机号",
+]

@@ -53,6 +53,7 @@ from tests.e2e_helpers import (
     wider_than_viewport,
     write_export,
 )
+from tests.factories import DOUYIN_HEADER
 
 pytestmark = pytest.mark.browser
 
@@ -138,6 +139,15 @@ class Story:
                     "wrapper: its last columns (row actions) need sideways scrolling"
                 )
 
+    def assert_clean(self) -> None:
+        """No soft failure, overflow or console error anywhere in the story."""
+        problems = [*self.soft_failures]
+        if self.overflow:
+            problems.append("horizontal overflow:\n  " + "\n  ".join(self.overflow))
+        if self.console.errors:
+            problems.append("console errors:\n  " + "\n  ".join(self.console.errors))
+        assert not problems, "\n".join(problems)
+
     def check_width(self, page: Page, name: str) -> None:
         scroll_width, inner_width = horizontal_overflow(page)
         if scroll_width > inner_width + 1:
@@ -186,6 +196,18 @@ def order_row(page: Page, number: str) -> Locator:
 
 def yuan(value: Decimal) -> str:
     return f"{value:,.2f}"
+
+
+def open_page(chromium: Browser, console: ConsoleErrors, contexts: list, who: str) -> Page:
+    """A page in a context of its own (cookies per user) at 1366 px, its console watched; every
+    hx-confirm is answered yes. The context is appended to `contexts` for closing."""
+    context = chromium.new_context(viewport=DESKTOP, accept_downloads=True, locale="zh-CN")
+    context.set_default_timeout(TIMEOUT_MS)
+    context.on("page", lambda page: console.watch(page, who))
+    contexts.append(context)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm: the user says yes
+    return page
 
 
 def download(page: Page, link: Locator, tmp: Path, name: str) -> bytes:
@@ -239,13 +261,7 @@ def test_whole_story_in_the_browser(server: LiveServer, chromium: Browser, tmp_p
     contexts = []
 
     def new_page(who: str) -> Page:
-        context = chromium.new_context(viewport=DESKTOP, accept_downloads=True, locale="zh-CN")
-        context.set_default_timeout(TIMEOUT_MS)
-        context.on("page", lambda page: console.watch(page, who))
-        contexts.append(context)
-        page = context.new_page()
-        page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm: the user says yes
-        return page
+        return open_page(chromium, console, contexts, who)
 
     try:
         m = story.merchant = new_page("merchant")
@@ -538,7 +554,7 @@ def test_whole_story_in_the_browser(server: LiveServer, chromium: Browser, tmp_p
             for _ in range(to_price):
                 row = missing.first
                 row_id = row.get_attribute("id")
-                sku = row.locator("td.mono").inner_text().strip()
+                sku = row.locator("td.sku-code .mono").inner_text().strip()
                 price = prices.get(sku, Decimal("8.00"))
                 price_input = row.locator("[data-price-input]")
                 price_input.fill(str(price))
@@ -681,12 +697,7 @@ def test_whole_story_in_the_browser(server: LiveServer, chromium: Browser, tmp_p
         if console.expected:
             print("expected console messages (refused forms):", *console.expected, sep="\n  ")
 
-    problems = [*story.soft_failures]
-    if story.overflow:
-        problems.append("horizontal overflow:\n  " + "\n  ".join(story.overflow))
-    if console.errors:
-        problems.append("console errors:\n  " + "\n  ".join(console.errors))
-    assert not problems, "\n".join(problems)
+    story.assert_clean()
 
 
 def import_file(page: Page, path: Path) -> None:
@@ -701,15 +712,6 @@ def import_file(page: Page, path: Path) -> None:
 # --- the first day (issue 16) ------------------------------------------------------------------
 
 DEMO_PASSWORD = "demo-pass-2026"  # what `portal demo` prints
-DOUYIN_HEADER = [
-    "主订单编号",
-    "子订单编号",
-    "选购商品",
-    "商品规格",
-    "商品数量",
-    "收件人",
-    "收件人手机号",
-]
 
 
 def portal_cli(server: LiveServer, *args: str) -> str:
@@ -750,13 +752,7 @@ def test_first_day_in_the_browser(server: LiveServer, chromium: Browser, tmp_pat
     contexts = []
 
     def new_page(who: str) -> Page:
-        context = chromium.new_context(viewport=DESKTOP, accept_downloads=True, locale="zh-CN")
-        context.set_default_timeout(TIMEOUT_MS)
-        context.on("page", lambda page: console.watch(page, who))
-        contexts.append(context)
-        page = context.new_page()
-        page.on("dialog", lambda dialog: dialog.accept())
-        return page
+        return open_page(chromium, console, contexts, who)
 
     def both_widths(page: Page, name: str) -> None:
         story.check_width(page, f"{name} @1366")
@@ -767,10 +763,9 @@ def test_first_day_in_the_browser(server: LiveServer, chromium: Browser, tmp_pat
         page.set_viewport_size(DESKTOP)
 
     def order_nos_on(page: Page) -> list[str]:
-        return [
-            n.strip()
-            for n in page.locator("#order-list tbody tr td:nth-child(2) a.mono").all_inner_texts()
-        ]
+        """The order numbers listed, in order (the merchant's are links, the factory's text)."""
+        cells = page.locator("#order-list tbody tr td:nth-child(2) .mono:first-child")
+        return [n.strip() for n in cells.all_inner_texts()]
 
     try:
         m = story.merchant = new_page("merchant")
@@ -817,6 +812,7 @@ def test_first_day_in_the_browser(server: LiveServer, chromium: Browser, tmp_pat
             expect(result).to_contain_text("该订单已回传运单号")
             expect(sound).to_have_attribute("data-last-scan-sound", "already")
             both_widths(f, "scan-already")
+            f.locator("[data-scan-reset]").click()  # not adding a parcel: back to order numbers
             f.locator("#scan-code").fill("NOSUCH-0000001")
             f.keyboard.press("Enter")
             expect(result).to_have_class(re.compile(r"\bbad\b"))
@@ -917,7 +913,7 @@ def test_first_day_in_the_browser(server: LiveServer, chromium: Browser, tmp_pat
             day = new_page("new factory")
             log_in(day, base, "day_factory", PASSWORD)
             day.goto(f"{base}/supplier/merchants")
-            day.locator("#bindings tbody tr", has_text="演示").get_by_role(
+            day.locator("#bindings tbody tr", has_text="暖居家纺旗舰店").get_by_role(
                 "button", name="同意"
             ).click()
             expect(row).to_contain_text(
@@ -933,9 +929,4 @@ def test_first_day_in_the_browser(server: LiveServer, chromium: Browser, tmp_pat
         for context in contexts:
             context.close()
 
-    problems = [*story.soft_failures]
-    if story.overflow:
-        problems.append("horizontal overflow:\n  " + "\n  ".join(story.overflow))
-    if console.errors:
-        problems.append("console errors:\n  " + "\n  ".join(console.errors))
-    assert not problems, "\n".join(problems)
+    story.assert_clean()

@@ -22,6 +22,7 @@ from portal.models import ImportJob, Order
 from portal.models.base import utcnow
 from portal.orders.queries import TAB_UNASSIGNED, tab_condition
 from portal.privacy import reveal_receiver
+from tests.factories import DOUYIN_HEADER
 
 IMPORT_URL = "/merchant/orders/import"
 
@@ -412,16 +413,6 @@ def test_tests_must_not_use_the_instance_queue(app):
 
 
 # --- first-day stumbles (issue 16) ------------------------------------------------------------
-
-DOUYIN_HEADER = [
-    "主订单编号",
-    "子订单编号",
-    "选购商品",
-    "商品规格",
-    "商品数量",
-    "收件人",
-    "收件人手机号",
-]
 
 
 @pytest.mark.parametrize(
