@@ -31,11 +31,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, delete, func, select, tuple_, union_all
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.errors import DomainError
-from portal.extensions import db
+from portal.extensions import db, dialect_insert
 from portal.formatting import SHANGHAI
 from portal.jobs import queue
 from portal.models import (
@@ -201,14 +199,12 @@ _ORDER_COLUMNS = (
 )
 
 
-def _insert(model: type) -> Any:
-    return (pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert)(model)
-
-
 def _lock_progress() -> AnalyticsProgress:
     """The progress row, locked: one pass applies its deltas at a time, across processes.
     (SQLite: the worker's transaction began IMMEDIATE and holds the write lock already.)"""
-    db.session.execute(_insert(AnalyticsProgress).values(id=PROGRESS_ID).on_conflict_do_nothing())
+    db.session.execute(
+        dialect_insert(AnalyticsProgress).values(id=PROGRESS_ID).on_conflict_do_nothing()
+    )
     return db.session.scalars(
         select(AnalyticsProgress)
         .where(AnalyticsProgress.id == PROGRESS_ID)
@@ -248,7 +244,7 @@ def _apply(order_rows: Sequence[Any]) -> int:
             delete(AnalyticsOrderFacts).where(AnalyticsOrderFacts.order_id.in_(removed))
         )
     if upserts:
-        statement = _insert(AnalyticsOrderFacts)
+        statement = dialect_insert(AnalyticsOrderFacts)
         db.session.execute(
             statement.on_conflict_do_update(
                 index_elements=[AnalyticsOrderFacts.order_id],
@@ -291,7 +287,7 @@ def _add_counts(deltas: dict[tuple[str, tuple[Any, ...]], dict[str, int]]) -> No
         ]
         if not rows:
             continue
-        statement = _insert(model)
+        statement = dialect_insert(model)
         db.session.execute(
             statement.on_conflict_do_update(
                 index_elements=list(key_names),

@@ -18,13 +18,11 @@ from typing import Any, BinaryIO
 
 from flask_babel import gettext as _
 from sqlalchemy import delete, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal import prices
 from portal.allocation import chunks
 from portal.errors import DomainError, message_for
-from portal.extensions import db
+from portal.extensions import db, dialect_insert
 from portal.imports.tabular import (
     Column,
     ImportFileError,
@@ -87,9 +85,7 @@ def clean_supplier_code(value: object) -> str:
 def _upsert(values: list[dict[str, Any]]) -> None:
     """INSERT … ON CONFLICT (factory, merchant, key) DO UPDATE: two requests never collide."""
     table = SupplierSkuCode.__table__
-    statement = (
-        postgresql_insert(table) if db.engine.dialect.name == "postgresql" else sqlite_insert(table)
-    )
+    statement = dialect_insert(table)
     statement = statement.on_conflict_do_update(
         index_elements=["supplier_id", "merchant_id", "sku_key"],
         set_={

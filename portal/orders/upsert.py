@@ -12,11 +12,12 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import Any
 
 from sqlalchemy import insert, select, update
 
 from portal import allocation, allocation_rules
-from portal.extensions import db
+from portal.extensions import db, dialect_insert
 from portal.imports.platform_export import ImportedOrder, RowError
 from portal.models import Merchant, Order, OrderEvent
 from portal.models.base import utcnow
@@ -269,7 +270,62 @@ def _upsert_batch(
     if not rows:
         return result
 
-    existing = {
+    now = utcnow()
+    changes = _Changes()
+    fresh: list[tuple[ImportedOrder, NormalizedReceiver, str, str]] = []
+    existing = _existing(merchant, [row.order_no for row, _ in rows])
+    for row, receiver in rows:
+        key = protector.receiver_key(receiver)
+        digest = _content_hash(row, key)
+        old = existing.get(row.order_no)
+        if old is None:
+            fresh.append((row, receiver, key, digest))
+        else:
+            changes.plan(protector, merchant, old, row, receiver, key, digest, now)
+
+    inserts: list[dict[str, object]] = []
+    for row, receiver, key, digest in fresh:
+        values = _order_values(protector, row, receiver, key, digest)
+        values.update(merchant_id=merchant.id, order_no=row.order_no, created_at=now)
+        values["updated_at"] = now
+        inserts.append(values)
+    placed = allocation_rules.preassign(merchant, inserts, now)
+    if inserts:
+        inserted = _insert_new(inserts)
+        result.created += len(inserted)
+        placed = {no: hit for no, hit in placed.items() if no in inserted}
+        # Another request inserted these between our read and our insert (ON CONFLICT DO
+        # NOTHING waited for it to commit): they are existing orders now, updated as such.
+        lost = [item for item in fresh if item[0].order_no not in inserted]
+        if lost:
+            existing = _existing(merchant, [row.order_no for row, *_ in lost])
+            for row, receiver, key, digest in lost:
+                old = existing[row.order_no]
+                changes.plan(protector, merchant, old, row, receiver, key, digest, now)
+    if placed:
+        allocation_rules.record_preassigned(merchant, placed, now)
+    result.unchanged += changes.unchanged
+    if updates := changes.updates:
+        # Bulk UPDATE by primary key: one executemany for the whole batch. In id order, like
+        # every other writer (allocation._lock_orders): an export lists orders newest first,
+        # and locking them in that order deadlocks against a concurrent assign or cancel.
+        updates.sort(key=lambda values: values["id"])
+        db.session.execute(update(Order), updates)
+        result.updated += len(updates)
+    if changes.events:
+        db.session.execute(insert(OrderEvent), [{**e, "created_at": now} for e in changes.events])
+    if changes.to_check_holds:
+        result.cancelled_assignments += _cancel_for_holds(merchant, changes.to_check_holds)
+    if changes.address_changed:
+        _hold_for_address_change(merchant, changes.address_changed, now)
+    if changes.arrived:
+        allocation_rules.assign_arrived(merchant, changes.arrived)
+    return result
+
+
+def _existing(merchant: Merchant, order_nos: list[str]) -> dict[str, Any]:
+    """The stored state the upsert compares with, by order number."""
+    return {
         item.order_no: item
         for item in db.session.execute(
             select(
@@ -282,71 +338,65 @@ def _upsert_batch(
                 Order.platform_status,
                 Order.stage,
                 Order.address_complete,
-            ).where(
-                Order.merchant_id == merchant.id,
-                Order.order_no.in_([row.order_no for row, _ in rows]),
-            )
+            ).where(Order.merchant_id == merchant.id, Order.order_no.in_(order_nos))
         )
     }
-    now = utcnow()
-    inserts: list[dict[str, object]] = []
-    updates: list[dict[str, object]] = []
-    events: list[dict[str, object]] = []
-    address_changed: list[int] = []
-    to_check_holds: list[int] = []
+
+
+def _insert_new(inserts: list[dict[str, object]]) -> set[str]:
+    """INSERT … ON CONFLICT (merchant, order number) DO NOTHING; the numbers actually inserted.
+
+    A Core INSERT: one executemany for the batch (every dict has the same keys), without the
+    ORM bulk path's per-row bookkeeping; new orders are not loaded into the session.
+    """
+    table = Order.__table__
+    statement = (
+        dialect_insert(table)
+        .on_conflict_do_nothing(index_elements=["merchant_id", "order_no"])
+        .returning(table.c.order_no)
+    )
+    return set(db.session.scalars(statement, inserts))
+
+
+@dataclass
+class _Changes:
+    """What an upsert batch does to orders that exist already."""
+
+    unchanged: int = 0
+    updates: list[dict[str, object]] = field(default_factory=list)
+    events: list[dict[str, object]] = field(default_factory=list)
+    address_changed: list[int] = field(default_factory=list)
+    to_check_holds: list[int] = field(default_factory=list)
     # Orders that could not be assigned before: the allocation rules' turn (new orders get
     # theirs as they are inserted).
-    arrived: list[str] = []
-    for row, receiver in rows:
-        key = protector.receiver_key(receiver)
-        digest = _content_hash(row, key)
-        old = existing.get(row.order_no)
-        if old is None:
-            values = _order_values(protector, row, receiver, key, digest)
-            values.update(merchant_id=merchant.id, order_no=row.order_no, created_at=now)
-            values["updated_at"] = now
-            inserts.append(values)
-            continue
+    arrived: list[str] = field(default_factory=list)
+
+    def plan(
+        self,
+        protector: ReceiverProtector,
+        merchant: Merchant,
+        old: Any,
+        row: ImportedOrder,
+        receiver: NormalizedReceiver,
+        key: str,
+        digest: str,
+        now: object,
+    ) -> None:
         if old.content_hash == digest:
-            result.unchanged += 1
-            continue
+            self.unchanged += 1
+            return
         values = _order_values(protector, row, receiver, key, digest)
         values.update(id=old.id, updated_at=now)
-        updates.append(values)
+        self.updates.append(values)
         if old.receiver_key != key:
-            address_changed.append(old.id)
+            self.address_changed.append(old.id)
         if old.stage == STAGE_UNASSIGNED and assign_blocker(old) is not None:
-            arrived.append(row.order_no)
+            self.arrived.append(row.order_no)
         event = _change_event(old, row)
         if event:
-            events.append({"order_id": old.id, "merchant_id": merchant.id, **event})
+            self.events.append({"order_id": old.id, "merchant_id": merchant.id, **event})
         if row.after_sale_active or row.audit_hold or row.platform_status == PLATFORM_CANCELLED:
-            to_check_holds.append(old.id)
-
-    placed = allocation_rules.preassign(merchant, inserts, now)
-    if inserts:
-        # A Core INSERT: one executemany for the batch (every dict has the same keys), without
-        # the ORM bulk path's per-row bookkeeping; new orders are not loaded into the session.
-        db.session.execute(Order.__table__.insert(), inserts)
-        result.created += len(inserts)
-    if placed:
-        allocation_rules.record_preassigned(merchant, placed, now)
-    if updates:
-        # Bulk UPDATE by primary key: one executemany for the whole batch. In id order, like
-        # every other writer (allocation._lock_orders): an export lists orders newest first,
-        # and locking them in that order deadlocks against a concurrent assign or cancel.
-        updates.sort(key=lambda values: values["id"])
-        db.session.execute(update(Order), updates)
-        result.updated += len(updates)
-    if events:
-        db.session.execute(insert(OrderEvent), [{**e, "created_at": now} for e in events])
-    if to_check_holds:
-        result.cancelled_assignments += _cancel_for_holds(merchant, to_check_holds)
-    if address_changed:
-        _hold_for_address_change(merchant, address_changed, now)
-    if arrived:
-        allocation_rules.assign_arrived(merchant, arrived)
-    return result
+            self.to_check_holds.append(old.id)
 
 
 def _change_event(old: object, row: ImportedOrder) -> dict[str, object] | None:
