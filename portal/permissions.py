@@ -202,6 +202,7 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "api.merchant.binding_create": BINDINGS_MANAGE,
     "api.merchant.return_address_list": DISPATCH,
     "api.merchant.return_address_create": SETTINGS,
+    "api.merchant.return_address": SETTINGS,  # PATCH and DELETE
     "api.merchant.order_upsert": ORDERS_WRITE,
     "api.merchant.order_import": ORDERS_WRITE,
     "api.merchant.order_list": ORDERS_READ,

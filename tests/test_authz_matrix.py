@@ -84,6 +84,7 @@ BASE_ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "api.merchant.binding_create": (API_MERCHANT, {}),
     "api.merchant.return_address_list": (API_MERCHANT, {}),
     "api.merchant.return_address_create": (API_MERCHANT, {}),
+    "api.merchant.return_address": (API_MERCHANT, {"address_id": "address"}),  # PATCH, DELETE
     "api.supplier.binding_accept": (API_SUPPLIER, {"binding_id": "binding"}),
     "api.supplier.binding_reject": (API_SUPPLIER, {"binding_id": "binding"}),
 }

@@ -83,11 +83,18 @@ def populate(world: World) -> dict[str, Any]:
             accounts.AddressInput("退货", "13800138000", "北京市", "北京市", "朝阳区", "x 路"),
             make_default=True,
         )
+        # an address no order used, for PATCH/DELETE /return-addresses/{address_id}
+        spare = accounts.add_return_address(
+            merchant,
+            accounts.AddressInput("退货", "13800138000", "北京市", "北京市", "朝阳区", "y 路"),
+            make_default=False,
+        )
         db.session.flush()
         assert dispatch_orders(merchant, world.order_nos[:1], None).dispatched
         db.session.commit()
         known = {
             "binding_id": db.session.scalar(select(Binding.id)),
+            "address_id": spare.id,
             "job_id": job.id,
             "order_no": numbers[3],
             # a member of each shop, for PATCH /staff/{member_id}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
+from flask.views import MethodView
 
 from portal import accounts, bindings
 from portal.api import schemas, serializers
@@ -52,3 +53,47 @@ def return_address_create(json: schemas.ReturnAddressInput) -> tuple[Response, i
     )
     db.session.commit()
     return jsonify(serializers.return_address(address)), 201
+
+
+def _own_address() -> None:
+    """Another merchant's (or an archived) address is a 404, whatever the body says."""
+    accounts.get_return_address_for_merchant(current_merchant(), request.view_args["address_id"])
+
+
+class ReturnAddressView(MethodView):
+    """PATCH and DELETE on one rule: with a rule per method, an id beyond the column range
+    (refused by the id converter) would be answered 405 for the method werkzeug tried second."""
+
+    @endpoint(
+        schemas.ReturnAddress,
+        errors={
+            404: "不存在或不属于当前商家",
+            422: "validation_error、invalid_phone、invalid_region",
+        },
+        guard=_own_address,
+    )
+    def patch(self, address_id: int, json: schemas.ReturnAddressPatch) -> Response:
+        """修改退货地址（字段同新增，均可省略）；已发货订单用过的地址会存档并换成新地址（新 id）"""
+        merchant = current_merchant()
+        address = accounts.get_return_address_for_merchant(merchant, address_id)
+        sent = json.model_dump(exclude={"is_default"})
+        values = {name: getattr(address, name) if v is None else v for name, v in sent.items()}
+        updated = accounts.update_return_address(
+            merchant, address.id, accounts.AddressInput(**values), make_default=json.is_default
+        )
+        db.session.commit()
+        return jsonify(serializers.return_address(updated))
+
+    @endpoint(status=204, errors={404: "不存在或不属于当前商家"})
+    def delete(self, address_id: int) -> Response:
+        """删除退货地址；已发货订单用过的地址会存档，这些订单保留原地址"""
+        accounts.delete_return_address(current_merchant(), address_id)
+        db.session.commit()
+        return Response(status=204)
+
+
+bp.add_url_rule(
+    "/return-addresses/<int:address_id>",
+    view_func=ReturnAddressView.as_view("return_address"),
+    methods=["PATCH", "DELETE"],
+)

@@ -289,14 +289,34 @@ class BindingEnded(Answer):
     cancelled_assignments: int
 
 
+# A return address's fields, written once for create and PATCH.
+ContactName = Annotated[str, Field(max_length=30)]
+Phone = Annotated[str, Field(max_length=30)]
+AddressDetail = Annotated[str, Field(max_length=200)]
+
+
 class ReturnAddressInput(Request):
-    contact_name: str = Field(max_length=30)
-    phone: str = Field(max_length=30)
+    contact_name: ContactName
+    phone: Phone
     province: str
     city: str
     district: str = ""
-    detail: str = Field(max_length=200)
+    detail: AddressDetail
     is_default: bool = False
+
+
+class ReturnAddressPatch(Request):
+    """The fields of create, each optional: an omitted (or null) one keeps its value."""
+
+    contact_name: ContactName | None = None
+    phone: Phone | None = None
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+    detail: AddressDetail | None = None
+    is_default: bool | None = Field(
+        default=None, description="true：设为默认地址（默认地址总有一个，false 不改变）"
+    )
 
 
 class ReturnAddress(Answer):
