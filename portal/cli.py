@@ -32,7 +32,7 @@ from portal.demo_data import STATUS_TEXTS, generate_orders
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.imports.platform_export import ImportedOrder
-from portal.jobs import is_embedded, queue, start_embedded_worker
+from portal.jobs import is_embedded, queue
 from portal.keyring import current_keyring
 from portal.models import Binding, Merchant, Order, Supplier, User
 from portal.models.orders import PLATFORM_AWAITING, STAGE_UNASSIGNED
@@ -596,10 +596,9 @@ def serve_command(host: str, port: int, workers: int) -> None:
     """Serve the portal with gunicorn (POSIX) or the built-in server elsewhere."""
     click.echo(f"代发门户 running at http://{host}:{port}/")
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    if is_embedded(app):
-        # Each web process then runs one in-process job worker (started by its first request).
-        os.environ["PORTAL_EMBEDDED_WORKER"] = "1"
-    else:
+    # With the embedded queue each web process runs one in-process job worker (EMBEDDED_WORKER,
+    # started by its first request), as under any other server.
+    if not is_embedded(app):
         click.echo("jobs go to the Redis queue: run `flask --app wsgi portal worker` as well")
     if os.name == "posix":
         os.execvp(
@@ -625,8 +624,6 @@ def serve_command(host: str, port: int, workers: int) -> None:
                 "wsgi:app",
             ],
         )
-    if is_embedded(app):
-        start_embedded_worker(app)
     app.run(host=host, port=port, threaded=True)
 
 

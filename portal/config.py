@@ -76,10 +76,16 @@ class Config:
 
     # Statement queue: "sqlite" (in-process worker, embedded default) or a redis:// URL.
     QUEUE_URL: str | None = None
+    # With the embedded queue every web process runs its own job worker, under any server
+    # (`portal serve`, `flask run`, gunicorn …), started by the process's first request: under
+    # the debug reloader that is the serving child only. PORTAL_EMBEDDED_WORKER=0 turns it off.
+    EMBEDDED_WORKER = True
 
 
 class TestConfig(Config):
     TESTING = True
+    # Tests run queued jobs themselves; the worker's own tests start it.
+    EMBEDDED_WORKER = False
     SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     CREATE_KEYS = True

@@ -2,7 +2,8 @@
 
 Embedded default (no ``QUEUE_URL``): a SqliteHuey file (``QUEUE_FILE``, else
 ``<instance>/queue.db``) consumed by one worker thread inside each web process, started lazily
-by the first request when ``EMBEDDED_WORKER`` is on (``portal serve`` turns it on).
+by the process's first request (``EMBEDDED_WORKER``, on by default): under any server, and under
+the debug reloader only in the serving child, since the watching parent serves no request.
 Scale-out (``PORTAL_QUEUE_URL=redis://…``): RedisHuey, consumed by separate
 ``flask --app wsgi portal worker`` processes; web processes only enqueue.
 

@@ -12,7 +12,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from portal import import_jobs
+from portal import create_app, import_jobs
+from portal.config import Config
 from portal.demo_data import PDD_EXPORT_HEADER, generate_orders, write_platform_export
 from portal.errors import DomainError
 from portal.extensions import db
@@ -22,6 +23,7 @@ from portal.models import ImportJob, Order
 from portal.models.base import utcnow
 from portal.orders.queries import TAB_UNASSIGNED, tab_condition
 from portal.privacy import reveal_receiver
+from tests.conftest import config
 from tests.factories import DOUYIN_HEADER
 
 IMPORT_URL = "/merchant/orders/import"
@@ -391,19 +393,61 @@ def test_only_ids_travel_through_the_queue(app):
         queue.enqueue(import_jobs.RUN_IMPORT, "13800138000")
 
 
+def wait_until_done(app) -> None:
+    deadline = time.monotonic() + 60
+    while jobs_of(app)[0].status != "done":
+        assert time.monotonic() < deadline, "the embedded worker did not finish the job"
+        time.sleep(0.2)
+
+
 def test_the_embedded_worker_thread_runs_jobs(app, merchant_browser):
     worker = start_embedded_worker(app)
     try:
         assert start_embedded_worker(app) is worker, "one worker per process"
         upload(merchant_browser, export_bytes(some_orders(20)))
-        deadline = time.monotonic() + 60
-        while jobs_of(app)[0].status != "done":
-            assert time.monotonic() < deadline, "the embedded worker did not finish the job"
-            time.sleep(0.2)
+        wait_until_done(app)
     finally:
         stop_embedded_worker(app)
     assert not worker.alive
     assert order_count(app) == 20
+
+
+def test_any_server_runs_the_embedded_worker_from_its_first_request(app, merchant_browser):
+    """`flask --app wsgi run`, gunicorn or `portal serve`: the app itself starts the worker.
+
+    Not at creation (CLI commands and the debug reloader's watching parent serve no request),
+    but in the process that serves: its first request starts it, and queued jobs get done.
+    """
+    assert Config.EMBEDDED_WORKER is True  # the default outside tests
+    served = create_app(
+        config(
+            SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+            KEYS_FILE=app.config["KEYS_FILE"],
+            QUEUE_FILE=app.config["QUEUE_FILE"],
+            CREATE_KEYS=False,
+            EMBEDDED_WORKER=True,
+        )
+    )
+    assert queue._state(served).worker is None, "no worker before a request"
+    upload(merchant_browser, export_bytes(some_orders(5)))  # queued through the usual app
+    try:
+        served.test_client().get("/login")
+        worker = queue._state(served).worker
+        assert worker is not None and worker.alive
+        wait_until_done(app)
+    finally:
+        stop_embedded_worker(served)
+        with served.app_context():
+            db.engine.dispose()
+    assert order_count(app) == 5
+
+
+def test_the_embedded_worker_can_be_turned_off(app):
+    served = create_app({**app.config, "EMBEDDED_WORKER": False})
+    served.test_client().get("/login")
+    assert queue._state(served).worker is None
+    with served.app_context():
+        db.engine.dispose()
 
 
 def test_tests_must_not_use_the_instance_queue(app):
