@@ -70,8 +70,7 @@ from portal.imports.tabular import (
     FieldError,
     ImportFileError,
     TableError,
-    _match_columns,
-    read_table,
+    open_columns,
 )
 from portal.models import Binding, Merchant, Order, Price, Supplier, SupplierSkuCode, User
 from portal.models.bindings import BINDING_ACTIVE, BINDING_ENDED
@@ -842,16 +841,8 @@ def open_price_file(
     """Check the file and its header now (ImportFileError); then stream one PriceItem per row,
     a PriceRefusal for a row that cannot be read, None for a row with an empty 结算价 (skipped).
     Damage found further into the file is raised as ImportFileError from the iterator."""
-    try:
-        table = read_table(stream, filename, max_rows=max_rows)
-    except TableError as exc:
-        raise ImportFileError(exc.code, exc.message) from exc
-    try:
-        keys = _match_columns(table.headers, IMPORT_COLUMNS)
-    except ImportFileError:
-        table.rows.close()  # type: ignore[attr-defined]
-        raise
-    return _price_file_rows(table.rows, keys)
+    rows, keys = open_columns(stream, filename, IMPORT_COLUMNS, max_rows=max_rows)
+    return _price_file_rows(rows, keys)
 
 
 def _price_file_rows(

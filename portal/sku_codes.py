@@ -27,8 +27,7 @@ from portal.imports.tabular import (
     Column,
     ImportFileError,
     TableError,
-    _match_columns,
-    read_table,
+    open_columns,
 )
 from portal.models import Supplier, SupplierSkuCode
 from portal.models.base import utcnow
@@ -222,16 +221,8 @@ def export_rows(supplier: Supplier) -> Iterator[list[str]]:
 
 def open_code_file(stream: BinaryIO, filename: str) -> Iterator[CodeItem | CodeRefusal]:
     """Check the file and its header now (ImportFileError), then stream one item per row."""
-    try:
-        table = read_table(stream, filename, max_rows=MAX_ITEMS)
-    except TableError as exc:
-        raise ImportFileError(exc.code, exc.message) from exc
-    try:
-        keys = _match_columns(table.headers, IMPORT_COLUMNS)
-    except ImportFileError:
-        table.rows.close()  # type: ignore[attr-defined]
-        raise
-    return _code_file_rows(table.rows, keys)
+    rows, keys = open_columns(stream, filename, IMPORT_COLUMNS, max_rows=MAX_ITEMS)
+    return _code_file_rows(rows, keys)
 
 
 def _code_file_rows(

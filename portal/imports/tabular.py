@@ -509,6 +509,20 @@ def open_order_rows(
     row number, the validated order number and the cells by column name; it raises FieldError.
     Rows are keyed by 订单号: a number seen earlier in the file rejects the later row.
     """
+    rows, keys = open_columns(stream, filename, columns, max_rows=max_rows, recognise=recognise)
+    return _order_rows(rows, keys, columns, build)
+
+
+def open_columns(
+    stream: BinaryIO,
+    filename: str,
+    columns: Sequence[Column],
+    *,
+    max_rows: int | None = None,
+    recognise: Callable[[Sequence[str]], ImportFileError | None] | None = None,
+) -> tuple[Iterator[tuple[int, dict[str, str]]], dict[str, str | None]]:
+    """Open an upload and match its header to ``columns`` now (ImportFileError), returning the
+    streamed rows and the header each column was found under (None: optional and absent)."""
     try:
         table = read_table(stream, filename, max_rows=max_rows)
     except TableError as exc:
@@ -521,7 +535,7 @@ def open_order_rows(
         if other is not None:
             raise other from exc
         raise
-    return _order_rows(table.rows, keys, columns, build)
+    return table.rows, keys
 
 
 def _match_columns(headers: Sequence[str], columns: Sequence[Column]) -> dict[str, str | None]:
