@@ -593,6 +593,7 @@ class OrderWriter:
             # Columns added since the generator was written: their defaults (no name search).
             "name_index": "",
             "tracking_corrections": 0,
+            "region_unverified": False,
         }
         order_row = tuple(values[c] for c in ORDER_COLUMNS)
         return order_row, assignments, events, parcels, order_parcels
