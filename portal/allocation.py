@@ -17,6 +17,7 @@ from portal.models import Assignment, Binding, Merchant, Order, OrderEvent, Supp
 from portal.models.base import utcnow
 from portal.models.bindings import BINDING_ACTIVE
 from portal.models.orders import (
+    ASSIGNABLE,
     ASSIGNMENT_ACTIVE,
     ASSIGNMENT_CANCELLED,
     CANCEL_BINDING_ENDED,
@@ -24,13 +25,10 @@ from portal.models.orders import (
     EVENT_ADDRESS_ACKNOWLEDGED,
     EVENT_ASSIGNED,
     EVENT_ASSIGNMENT_CANCELLED,
-    PLATFORM_AWAITING,
     STAGE_ASSIGNED,
-    STAGE_DISPATCHED,
-    STAGE_RETURNED,
     STAGE_UNASSIGNED,
 )
-from portal.orders.rules import assign_blocker
+from portal.orders.rules import CANCELLABLE, assign_blocker
 
 CHUNK = 900  # bound parameters per IN list, comfortably inside every backend's limit
 
@@ -135,12 +133,7 @@ def assign_orders(
             .where(
                 Order.merchant_id == merchant.id,
                 Order.id.in_(chunk),
-                # compare-and-set: still unassigned and still eligible right now
-                Order.stage == STAGE_UNASSIGNED,
-                Order.platform_status == PLATFORM_AWAITING,
-                Order.after_sale_active.is_(False),
-                Order.audit_hold.is_(False),
-                Order.address_complete.is_(True),
+                ASSIGNABLE,  # compare-and-set: still eligible right now
             )
             .values(
                 stage=STAGE_ASSIGNED,
@@ -254,7 +247,7 @@ def cancel_assignments_where(
         query = update(Order).where(
             Order.merchant_id == merchant_id,
             Order.id.in_(chunk),
-            Order.stage == STAGE_ASSIGNED,
+            CANCELLABLE.sql(),
         )
         if condition is not None:
             query = query.where(condition)
@@ -309,8 +302,8 @@ def cancel_assignments(merchant: Merchant, order_nos: Sequence[str], actor: User
         state = states.get(order_no)
         if state is None:
             result.refused.append(Refusal(order_no, "not_found"))
-        elif state.stage != STAGE_ASSIGNED:
-            result.refused.append(Refusal(order_no, _cancel_refusal(state.stage)))
+        elif code := CANCELLABLE.blocker(state):
+            result.refused.append(Refusal(order_no, code))
         else:
             candidates[state.id] = order_no
     won = set(cancel_assignments_where(merchant.id, list(candidates), CANCEL_MANUAL, actor))
@@ -323,17 +316,9 @@ def cancel_assignments(merchant: Merchant, order_nos: Sequence[str], actor: User
             result.done.append(order_no)
         else:
             state = current.get(order_no)
-            code = "not_found" if state is None else _cancel_refusal(state.stage)
-            result.refused.append(Refusal(order_no, code))
+            code = "not_found" if state is None else CANCELLABLE.blocker(state)
+            result.refused.append(Refusal(order_no, code or "not_assigned"))
     return result
-
-
-def _cancel_refusal(stage: str) -> str:
-    """Why an order in this stage cannot be taken back by the merchant."""
-    return {
-        STAGE_RETURNED: "tracking_returned",
-        STAGE_DISPATCHED: "dispatched",
-    }.get(stage, "not_assigned")
 
 
 def cancel_for_binding_end(merchant_id: int, supplier_id: int) -> int:
@@ -342,7 +327,7 @@ def cancel_for_binding_end(merchant_id: int, supplier_id: int) -> int:
         select(Order.id).where(
             Order.merchant_id == merchant_id,
             Order.supplier_id == supplier_id,
-            Order.stage == STAGE_ASSIGNED,
+            CANCELLABLE.sql(),
         )
     ).all()
     return len(

@@ -35,7 +35,7 @@ from portal.imports.platform_export import ImportedOrder
 from portal.jobs import is_embedded, queue
 from portal.keyring import current_keyring
 from portal.models import Binding, Merchant, Order, Supplier, User
-from portal.models.orders import PLATFORM_AWAITING, STAGE_UNASSIGNED
+from portal.models.orders import ASSIGNABLE
 from portal.orders.upsert import upsert_orders
 from portal.permissions import STAFF_ROLES
 from portal.printing import jobs as printing
@@ -237,11 +237,7 @@ def _demo_orders(merchant_user: User, supplier: Supplier) -> str:
         select(Order.order_no)
         .where(
             Order.merchant_id == merchant.id,
-            Order.stage == STAGE_UNASSIGNED,
-            Order.platform_status == PLATFORM_AWAITING,
-            Order.after_sale_active.is_(False),
-            Order.audit_hold.is_(False),
-            Order.address_complete.is_(True),
+            ASSIGNABLE,
         )
         .order_by(Order.id)
         .limit(DEMO_ASSIGNED)

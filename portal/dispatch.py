@@ -85,12 +85,11 @@ from portal.models.dispatch import DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY
 from portal.models.orders import (
     ASSIGNMENT_CANCELLED,
     EVENT_DISPATCHED,
-    PLATFORM_CANCELLED,
-    STAGE_ASSIGNED,
     STAGE_DISPATCHED,
     STAGE_RETURNED,
     STAGE_UNASSIGNED,
 )
+from portal.orders.rules import DISPATCH_HOLDS, DISPATCHABLE
 
 log = logging.getLogger(__name__)
 
@@ -160,30 +159,17 @@ def dispatch_blocker(
     `state` has stage, platform_status, after_sale_active and audit_hold (an Order or a row).
     Holds (after-sale, audit) block only until the merchant confirms them explicitly.
     """
-    if state.stage == STAGE_DISPATCHED:
-        return "dispatched"
-    if state.stage == STAGE_ASSIGNED:
-        return "not_returned"
-    if state.stage == STAGE_UNASSIGNED:
-        return "assignment_cancelled" if assignment_cancelled else "not_assigned"
-    if state.platform_status == PLATFORM_CANCELLED:
-        return "not_awaiting_shipment"
-    if not confirm_holds:
-        if state.after_sale_active:
-            return "after_sale"
-        if state.audit_hold:
-            return "audit_hold"
-    return None
+    code = DISPATCHABLE.blocker(state)
+    if code is None and not confirm_holds:
+        code = DISPATCH_HOLDS.blocker(state)
+    if code == "not_assigned" and assignment_cancelled:
+        return "assignment_cancelled"
+    return code
 
 
 def dispatch_holds(state: Any) -> list[str]:
     """Holds the merchant must confirm before dispatching (for the desk's confirmation)."""
-    holds = []
-    if state.after_sale_active:
-        holds.append("after_sale")
-    if state.audit_hold:
-        holds.append("audit_hold")
-    return holds
+    return DISPATCH_HOLDS.blockers(state)
 
 
 def resolve_return_address(merchant: Merchant, return_address_id: object = None) -> ReturnAddress:
@@ -332,11 +318,10 @@ def _claim(
         query = update(Order).where(
             Order.merchant_id == merchant.id,
             Order.id.in_(chunk),
-            Order.stage == STAGE_RETURNED,
-            Order.platform_status != PLATFORM_CANCELLED,
+            DISPATCHABLE.sql(),
         )
         if not confirm_holds:
-            query = query.where(Order.after_sale_active.is_(False), Order.audit_hold.is_(False))
+            query = query.where(DISPATCH_HOLDS.sql())
         rows = db.session.execute(
             query.values(
                 stage=STAGE_DISPATCHED,

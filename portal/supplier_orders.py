@@ -34,7 +34,7 @@ from portal.models.orders import (
     STAGE_RETURNED,
 )
 from portal.orders import rules
-from portal.orders.rules import DUE_SOON
+from portal.orders.rules import DUE_SOON_WINDOW, FACTORY_TO_SHIP, OVERDUE
 from portal.orders.search import order_search, sku_filter
 from portal.pagination import capped_count
 
@@ -137,9 +137,9 @@ def _filters(filters: SupplierFilters, now: datetime) -> list[ColumnElement[bool
         end = datetime.combine(filters.assigned_to + timedelta(days=1), time.min, tzinfo=SHANGHAI)
         conditions.append(Order.assigned_at < end)
     if filters.due == "overdue":
-        conditions.append(Order.promise_ship_at < now)
+        conditions.append(OVERDUE.sql(now))
     elif filters.due == "soon":
-        conditions.append(Order.promise_ship_at.between(now, now + DUE_SOON))
+        conditions.append(DUE_SOON_WINDOW.sql(now))
     # Order number parts and SKU codes only: a factory never searches buyers.
     search = order_search(filters.q)
     if search is not None:
@@ -257,7 +257,7 @@ def is_cancelled_row(row: Any) -> bool:
 
 def deadline_state(row: Any, now: datetime) -> str:
     """Once the tracking number is returned the factory's part is done: only `assigned` counts."""
-    return rules.deadline_state(row.promise_ship_at, now, to_ship=row.stage == STAGE_ASSIGNED)
+    return rules.deadline_state(row, now, rules.FACTORY_TO_SHIP)
 
 
 def due_counts(supplier: Supplier, now: datetime) -> dict[str, int]:
@@ -272,10 +272,10 @@ def workload_by_merchant(supplier: Supplier, now: datetime) -> dict[int, dict[st
         select(
             Order.merchant_id,
             func.sum(case((Order.print_count == 0, 1), else_=0)),
-            func.sum(case((Order.promise_ship_at.between(now, now + DUE_SOON), 1), else_=0)),
-            func.sum(case((Order.promise_ship_at < now, 1), else_=0)),
+            func.sum(case((DUE_SOON_WINDOW.sql(now), 1), else_=0)),
+            func.sum(case((OVERDUE.sql(now), 1), else_=0)),
         )
-        .where(_current(supplier), Order.stage == STAGE_ASSIGNED)
+        .where(_current(supplier), FACTORY_TO_SHIP.sql())
         .group_by(Order.merchant_id)
     )
     return {

@@ -51,6 +51,7 @@ from portal.models.orders import (
     STAGE_DISPATCHED,
     STAGE_RETURNED,
 )
+from portal.orders.rules import TRACKING_RETURNABLE
 
 
 @dataclass(frozen=True)
@@ -217,8 +218,8 @@ def return_tracking(
             code = "assignment_cancelled" if p.item.order_no in cancelled else "not_assigned"
             result.refused.append(TrackingRefusal(p.item.order_no, code, p.item.row))
             continue
-        if order.stage == STAGE_DISPATCHED:
-            result.refused.append(TrackingRefusal(p.item.order_no, "dispatched", p.item.row))
+        if code := TRACKING_RETURNABLE.blocker(order):
+            result.refused.append(TrackingRefusal(p.item.order_no, code, p.item.row))
             continue
         owner = (order.merchant_id, order.receiver_key, supplier.id)
         clash = None
@@ -303,7 +304,7 @@ def _claim(supplier: Supplier, order_ids: list[int]) -> set[int]:
                 .where(
                     Order.id.in_(chunk),
                     Order.supplier_id == supplier.id,
-                    Order.stage.in_((STAGE_ASSIGNED, STAGE_RETURNED)),
+                    TRACKING_RETURNABLE.sql(),
                 )
                 .values(stage=STAGE_RETURNED, returned_at=now, updated_at=now)
                 .returning(Order.id)

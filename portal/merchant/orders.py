@@ -53,8 +53,6 @@ from portal.models import Merchant, Order, OrderEvent, ReturnAddress, Supplier
 from portal.models.base import utcnow
 from portal.models.bindings import BINDING_ACTIVE, BINDING_ENDED
 from portal.models.orders import (
-    PLATFORM_AWAITING,
-    STAGE_DISPATCHED,
     STAGE_RETURNED,
     STAGE_UNASSIGNED,
 )
@@ -168,8 +166,7 @@ class HistoryLine:
 
 def deadline_state(order: Order, now: datetime) -> str:
     """The merchant's part is done once dispatched (or when the platform no longer waits)."""
-    to_ship = order.stage != STAGE_DISPATCHED and order.platform_status == PLATFORM_AWAITING
-    return rules.deadline_state(order.promise_ship_at, now, to_ship=to_ship)
+    return rules.deadline_state(order, now, rules.MERCHANT_TO_SHIP)
 
 
 def order_rows(merchant: Merchant, orders: list[Order], now: datetime) -> list[OrderRow]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import Blueprint, Response
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -28,9 +26,9 @@ from portal.models import Order, Statement
 from portal.models.accounts import ROLE_MERCHANT
 from portal.models.base import utcnow
 from portal.models.bindings import BINDING_ACTIVE, BINDING_PENDING
-from portal.models.orders import PLATFORM_AWAITING, STAGE_DISPATCHED
 from portal.models.settlement import REVIEW_CONFIRMED, REVIEW_DISPUTED
 from portal.orders import queries
+from portal.orders.rules import DUE_WITHIN, MERCHANT_TO_SHIP, OVERDUE, deadline_state
 
 bp = Blueprint("merchant", __name__, url_prefix="/merchant")
 install_role_gate(bp, ROLE_MERCHANT)
@@ -42,19 +40,12 @@ def dashboard() -> Response:
     links = bindings.bindings_for_merchant(merchant)
     keyring = current_keyring()
     now = utcnow()
-    soon = now + timedelta(hours=12)
-    # Orders still to ship whose 承诺发货时间 is past or within 12 hours: late dispatch costs money.
-    at_risk = (
-        Order.stage != STAGE_DISPATCHED,
-        Order.platform_status == PLATFORM_AWAITING,
-        Order.promise_ship_at <= soon,
-    )
+    # Orders still to ship whose 承诺发货时间 is past or within DUE_SOON: late dispatch costs money.
+    at_risk = (MERCHANT_TO_SHIP.sql(), DUE_WITHIN.sql(now))
     due = db.session.execute(
         select(
             func.count().label("due"),
-            func.coalesce(func.sum(case((Order.promise_ship_at <= now, 1), else_=0)), 0).label(
-                "late"
-            ),
+            func.coalesce(func.sum(case((OVERDUE.sql(now), 1), else_=0)), 0).label("late"),
         ).where(Order.merchant_id == merchant.id, *at_risk)
     ).one()
     due_orders = db.session.scalars(
@@ -73,7 +64,7 @@ def dashboard() -> Response:
         counts=queries.tab_counts(keyring, merchant, queries.OrderFilters()),
         due_count=int(due.due),
         late_count=int(due.late),
-        due_orders=due_orders,
+        due_orders=[(o, deadline_state(o, now, MERCHANT_TO_SHIP)) for o in due_orders],
         now=now,
         disputed_statements=statements.waiting_count(
             Statement.merchant_id, merchant.id, (REVIEW_DISPUTED,)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import (
     Boolean,
-    ColumnElement,
     ForeignKey,
     Index,
     Integer,
@@ -15,7 +14,6 @@ from sqlalchemy import (
     Text,
     and_,
     false,
-    literal_column,
     or_,
     text,
 )
@@ -23,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.accounts import Supplier
 from portal.models.base import Base, UTCDateTime, utcnow
+from portal.models.rules import Must, Rule, Window
 
 # Order stages (DESIGN §4.3)
 STAGE_UNASSIGNED = "unassigned"
@@ -165,32 +164,116 @@ class Order(Base):
     supplier: Mapped[Supplier | None] = relationship()
 
 
-def _constant(value: str) -> ColumnElement[str]:
-    """A code constant written into the SQL text rather than bound: the partial indexes below
-    are only used by a query whose WHERE repeats their condition as written."""
-    return literal_column(f"'{value}'")
+# --- Order rules (DESIGN §4.2): each written once, its SQL condition and Python check from the
+# same definition (portal.models.rules); the refusal codes and the API's enums are their codes.
 
+_STAGE = Order.stage
+_NO_AFTER_SALE = Must(Order.after_sale_active, (False,), "after_sale")
+_NO_AUDIT_HOLD = Must(Order.audit_hold, (False,), "audit_hold")
 
-# 待分配 on the merchant desk: orders that can be assigned right now (DESIGN §4.2).
-ASSIGNABLE = and_(
-    Order.stage == _constant(STAGE_UNASSIGNED),
-    Order.platform_status == _constant(PLATFORM_AWAITING),
-    Order.after_sale_active.is_(False),
-    Order.audit_hold.is_(False),
-    Order.address_complete.is_(True),
+# 待分配: an order that can be assigned right now (binding is checked separately).
+ASSIGNABLE_RULE = Rule(
+    (
+        Must(_STAGE, (STAGE_UNASSIGNED,), "already_assigned", {STAGE_DISPATCHED: "dispatched"}),
+        Must(Order.platform_status, (PLATFORM_AWAITING,), "not_awaiting_shipment"),
+        _NO_AFTER_SALE,
+        _NO_AUDIT_HOLD,
+        Must(Order.address_complete, (True,), "address_incomplete"),
+    )
 )
+
+# What stops a label while the order is assigned and no tracking number is returned yet.
+PRINT_HOLDS = Rule(
+    (
+        _NO_AFTER_SALE,
+        _NO_AUDIT_HOLD,
+        Must(Order.address_change_pending, (False,), "address_changed"),
+    ),
+    when=Must(_STAGE, (STAGE_ASSIGNED,)),
+)
+# A label may be printed (or printed again) until the order is dispatched, holds permitting
+# (the supplier's assignment and binding are checked separately).
+PRINTABLE_RULE = Rule((Must(_STAGE, (STAGE_DISPATCHED,), "dispatched", negate=True), PRINT_HOLDS))
+
+# The factory may return (or return again) tracking numbers of its assigned or returned orders.
+TRACKING_RETURNABLE = Rule(
+    (
+        Must(
+            _STAGE,
+            (STAGE_ASSIGNED, STAGE_RETURNED),
+            "assignment_cancelled",
+            {STAGE_DISPATCHED: "dispatched"},
+        ),
+    )
+)
+
+# The merchant may take an assignment back (取消分配) until a tracking number is returned.
+CANCELLABLE = Rule(
+    (
+        Must(
+            _STAGE,
+            (STAGE_ASSIGNED,),
+            "not_assigned",
+            {STAGE_RETURNED: "tracking_returned", STAGE_DISPATCHED: "dispatched"},
+        ),
+    )
+)
+
+# 发货: returned and not cancelled by the platform; the holds block until the merchant confirms.
+DISPATCHABLE = Rule(
+    (
+        Must(
+            _STAGE,
+            (STAGE_RETURNED,),
+            "not_assigned",
+            {STAGE_DISPATCHED: "dispatched", STAGE_ASSIGNED: "not_returned"},
+        ),
+        Must(Order.platform_status, (PLATFORM_CANCELLED,), "not_awaiting_shipment", negate=True),
+    )
+)
+DISPATCH_HOLDS = Rule((_NO_AFTER_SALE, _NO_AUDIT_HOLD))
+
+# Who still has to act before 承诺发货时间: the merchant until dispatched (while the platform
+# waits), the factory until it returns the tracking number.
+MERCHANT_TO_SHIP = Rule(
+    (
+        Must(_STAGE, (STAGE_DISPATCHED,), negate=True),
+        Must(Order.platform_status, (PLATFORM_AWAITING,)),
+    )
+)
+FACTORY_TO_SHIP = Rule((Must(_STAGE, (STAGE_ASSIGNED,)),))
+
+# The deadline edge, the same on both desks: 已超时 from 承诺发货时间 on (at it included),
+# 即将超时 within DUE_SOON before it; 「到期」 lists count both.
+DUE_SOON = timedelta(hours=12)
+OVERDUE = Window(Order.promise_ship_at, until=timedelta(0))
+DUE_SOON_WINDOW = Window(Order.promise_ship_at, until=DUE_SOON, after=timedelta(0))
+DUE_WITHIN = Window(Order.promise_ship_at, until=DUE_SOON)
+
+
+def deadline_state(order: object, now: datetime, to_ship: Rule) -> str:
+    """How close an order someone still has to ship is to its 承诺发货时间: "" (not pressing,
+    or nothing left to do), "warn" (due soon) or "danger" (overdue)."""
+    if not to_ship.allows(order):
+        return ""
+    if OVERDUE.holds(order, now):
+        return "danger"
+    return "warn" if DUE_SOON_WINDOW.holds(order, now) else ""
+
+
+ASSIGNABLE = ASSIGNABLE_RULE.sql()
 
 # 异常: held (after-sale, audit), address changed, or awaiting with an incomplete address.
 NEEDS_ATTENTION = and_(
-    Order.stage != _constant(STAGE_DISPATCHED),
+    Must(_STAGE, (STAGE_DISPATCHED,), negate=True).sql(),
     or_(
-        Order.after_sale_active.is_(True),
-        Order.audit_hold.is_(True),
-        Order.address_change_pending.is_(True),
+        Must(Order.after_sale_active, (True,)).sql(),
+        Must(Order.audit_hold, (True,)).sql(),
+        Must(Order.address_change_pending, (True,)).sql(),
         and_(
-            Order.stage == _constant(STAGE_UNASSIGNED),
-            Order.platform_status == _constant(PLATFORM_AWAITING),
-            Order.address_complete.is_(False),
+            Must(_STAGE, (STAGE_UNASSIGNED,)).sql(),
+            Must(Order.platform_status, (PLATFORM_AWAITING,)).sql(),
+            Must(Order.address_complete, (False,)).sql(),
         ),
     ),
 )

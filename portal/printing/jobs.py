@@ -30,9 +30,9 @@ from portal.models import (
 )
 from portal.models.accounts import LABEL_PRIVATE
 from portal.models.base import utcnow
-from portal.models.orders import STAGE_ASSIGNED, STAGE_DISPATCHED
+from portal.models.orders import STAGE_ASSIGNED
 from portal.models.printing import JOB_CONFIRMED, JOB_PENDING, JOB_PRINTED, JOB_VOIDED
-from portal.orders.rules import print_blockers
+from portal.orders.rules import PRINTABLE_RULE
 from portal.printing.labels import LABEL_SIZES, Label, render_labels
 from portal.privacy import KeyRing, mask_free_text, reveal_receiver
 from portal.sku_codes import codes_for_rows
@@ -111,10 +111,8 @@ def _printable_now(
         elif order.merchant_id not in bound:
             # After the binding ended: no labels, so no receiver data of that merchant.
             refused.append(PrintRefusal(order.order_no, "not_bound"))
-        elif order.stage == STAGE_DISPATCHED:
-            refused.append(PrintRefusal(order.order_no, "dispatched"))
-        elif blockers := print_blockers(order):
-            refused.append(PrintRefusal(order.order_no, blockers[0]))
+        elif code := PRINTABLE_RULE.blocker(order):
+            refused.append(PrintRefusal(order.order_no, code))
         else:
             printable.append(order)
     return printable, refused
