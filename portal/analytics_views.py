@@ -9,20 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import IO, Any
+from typing import Any
 
-import xlsxwriter
 from flask import Response, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from portal.analytics import Counts, Report, local_day
 from portal.dispatch import csv_chunks
-from portal.downloads import FILE_TYPES, file_response
+from portal.downloads import FILE_TYPES, file_response, write_xlsx
 from portal.errors import DomainError
 from portal.formatting import yuan
 from portal.htmx import render
-from portal.import_jobs import spreadsheet_safe
 from portal.statements import now_utc
 from portal.web_args import date_arg
 
@@ -120,7 +118,7 @@ def download(
         filename,
         file_format,
         lambda: csv_chunks(rows),
-        lambda target: _write_xlsx(rows, target),
+        lambda target: write_xlsx(rows, target, _("发货数据")),
     )
 
 
@@ -181,15 +179,3 @@ def report_rows(report: Report, partner_label: str, with_workload: bool) -> list
 
 
 WORKLOAD_KEYS = ("to_print", "soon", "overdue")
-
-
-def _write_xlsx(rows: list[list[Any]], target: IO[bytes]) -> None:
-    workbook = xlsxwriter.Workbook(target, {"constant_memory": True})
-    sheet = workbook.add_worksheet(_("发货数据"))
-    for row_number, row in enumerate(rows):
-        for column, cell in enumerate(row):
-            if isinstance(cell, int):
-                sheet.write_number(row_number, column, cell)
-            else:
-                sheet.write_string(row_number, column, spreadsheet_safe(cell))
-    workbook.close()

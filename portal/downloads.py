@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import io
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import IO
 
+import xlsxwriter
 from flask import Response, send_file, stream_with_context
 from flask_babel import gettext as _
 
 from portal import dispatch, statements
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.import_jobs import spreadsheet_safe
 from portal.models import Merchant, Statement
 from portal.models.settlement import STATEMENT_READY
 
@@ -35,6 +37,34 @@ def spooled(write: Callable[[IO[bytes]], None]) -> IO[bytes]:
         raise
     spool.seek(0)
     return spool
+
+
+def write_xlsx(rows: Iterable[Sequence[object]], target: IO[bytes], sheet_name: str) -> None:
+    """One sheet, rows as given (constant memory): ints as numbers, everything else as text
+    safe from formula injection, so a cell is never turned into a number, formula or link."""
+    workbook = xlsxwriter.Workbook(target, {"constant_memory": True})
+    sheet = workbook.add_worksheet(sheet_name)
+    for row_number, row in enumerate(rows):
+        for column, cell in enumerate(row):
+            if isinstance(cell, int) and not isinstance(cell, bool):
+                sheet.write_number(row_number, column, cell)
+            else:
+                sheet.write_string(row_number, column, spreadsheet_safe(cell))
+    workbook.close()
+
+
+def pdf_response(pdf: bytes, filename: str) -> Response:
+    """A PDF shown inline (the browser's viewer, ready to print), never cached: labels may carry
+    full receiver data."""
+    response = send_file(
+        io.BytesIO(pdf),
+        mimetype="application/pdf",
+        as_attachment=False,
+        download_name=filename,
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def stored_file_response(filename: str, file_format: str, content: bytes) -> Response:

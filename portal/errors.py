@@ -112,6 +112,7 @@ MESSAGES: dict[str, tuple[object, int]] = {
     "duplicate_sku_rule": (_l("同一个 SKU 编码在规则中出现了两次"), 422),
     "too_many_sku_rules": (_l("SKU 规则最多 5000 条"), 422),
     "invalid_supplier_code": (_l("厂家编码为空或超过 64 个字符"), 422),
+    "invalid_location": (_l("库位最多 32 个字符"), 422),
     "tracking_change_window": (
         _l("发货已超过 5 天，不能再修改运单号；请联系商家在平台备注正确的运单号"),
         409,

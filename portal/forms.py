@@ -82,6 +82,12 @@ class SupplierProfileForm(FlaskForm):
     contact_phone = StringField(_l("联系电话"), validators=[Optional(), Length(max=30)])
 
 
+class SupplierPrintForm(FlaskForm):
+    """The factory's print day (设置 · 打单): the choices are set by the view from the services."""
+
+    pick_order = SelectField(_l("拣货单排序"), validators=[REQUIRED])
+
+
 class ReturnAddressForm(RegionFieldsMixin, FlaskForm):
     contact_name = StringField(_l("收件人"), validators=[REQUIRED, Length(max=30)])
     phone = StringField(_l("电话"), validators=[REQUIRED, Length(max=30)])

@@ -161,6 +161,8 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "supplier.print_job_pdf": PRINT,
     "supplier.print_job_confirm": PRINT,
     "supplier.print_job_void": PRINT,
+    "supplier.pick_list_download": PRINT,
+    "supplier.print_job_pick_list": PRINT,
     "supplier.order_tracking_return": TRACKING,
     "supplier.order_tracking_cancel": TRACKING,
     "supplier.order_tracking_correct": TRACKING,
@@ -188,6 +190,7 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "supplier.analytics_download": ANALYTICS,
     "supplier.settings": SETTINGS,
     "supplier.settings_profile": SETTINGS,
+    "supplier.settings_printing": SETTINGS,
     # API, both sides
     "api.me": SHOP_VIEW,
     "api.binding_list": SHOP_VIEW,

@@ -317,8 +317,8 @@ def price_rows(
     Row columns: merchant_id, merchant_shop_id, merchant_name, sku_key, goods_name, spec,
     sku_code, goods_id (from the latest order; "" for a key without orders), order_count,
     price_fen and effective_from (the price in force, None when missing), next_price_fen and
-    next_effective_from (the earliest scheduled change, if any), supplier_code (the factory's
-    own code, "" when none).
+    next_effective_from (the earliest scheduled change, if any), supplier_code and location (the
+    factory's own code and 库位, "" when none).
     """
     now = now or now_utc()
     keys = _keys(supplier.id, merchant_id, sku_key)
@@ -348,6 +348,7 @@ def price_rows(
             upcoming.c.price_fen.label("next_price_fen"),
             upcoming.c.effective_from.label("next_effective_from"),
             func.coalesce(SupplierSkuCode.supplier_code, "").label("supplier_code"),
+            func.coalesce(SupplierSkuCode.location, "").label("location"),
         )
         .join(Merchant, Merchant.id == keys.c.merchant_id)
         .join(User, User.id == Merchant.user_id)

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, select, tuple_, update
 
 from portal import prices
 from portal.allocation import chunks
@@ -33,6 +33,7 @@ from portal.models import Supplier, SupplierSkuCode
 from portal.models.base import utcnow
 
 MAX_SUPPLIER_CODE = 64
+MAX_LOCATION = 32
 MAX_ITEMS = 10_000  # a file or an API call
 SUPPLIER_CODE = "厂家编码"
 EXPORT_HEADER = (
@@ -81,19 +82,59 @@ def clean_supplier_code(value: object) -> str:
     return code
 
 
-def _upsert(values: list[dict[str, Any]]) -> None:
-    """INSERT … ON CONFLICT (factory, merchant, key) DO UPDATE: two requests never collide."""
+def clean_location(value: object) -> str:
+    location = unicodedata.normalize("NFKC", value).strip() if isinstance(value, str) else None
+    if location is None or len(location) > MAX_LOCATION or "\x00" in location:
+        raise DomainError("invalid_location", field="location")
+    return location
+
+
+def _upsert(values: list[dict[str, Any]], column: str = "supplier_code") -> None:
+    """INSERT … ON CONFLICT (factory, merchant, key) DO UPDATE of `column` (the code or the
+    location; the other one stays): two requests never collide."""
     table = SupplierSkuCode.__table__
     statement = dialect_insert(table)
     statement = statement.on_conflict_do_update(
         index_elements=["supplier_id", "merchant_id", "sku_key"],
-        set_={
-            "supplier_code": statement.excluded.supplier_code,
-            "updated_at": statement.excluded.updated_at,
-        },
+        set_={column: statement.excluded[column], "updated_at": statement.excluded.updated_at},
     )
     for chunk in chunks(values, 500):
         db.session.execute(statement, list(chunk))
+
+
+def _clear(supplier: Supplier, column: str, keys: Sequence[tuple[int, str]]) -> None:
+    """Empty the code or the location of these keys; a row left with neither goes."""
+    for chunk in chunks(keys):
+        mine = (
+            SupplierSkuCode.supplier_id == supplier.id,
+            tuple_(SupplierSkuCode.merchant_id, SupplierSkuCode.sku_key).in_(list(chunk)),
+        )
+        db.session.execute(update(SupplierSkuCode).where(*mine).values({column: ""}))
+        db.session.execute(
+            delete(SupplierSkuCode).where(
+                *mine, SupplierSkuCode.supplier_code == "", SupplierSkuCode.location == ""
+            )
+        )
+
+
+def set_sku_location(
+    supplier: Supplier, merchant_id: int, sku_key: str, location: str, now: datetime | None = None
+) -> str:
+    """The factory's 库位 of a (merchant, SKU) the caller has found among its own ("" clears)."""
+    location = clean_location(location)
+    if location:
+        row = {
+            "supplier_id": supplier.id,
+            "merchant_id": merchant_id,
+            "sku_key": sku_key,
+            "supplier_code": "",
+            "location": location,
+            "updated_at": now or utcnow(),
+        }
+        _upsert([row], "location")
+    else:
+        _clear(supplier, "location", [(merchant_id, sku_key)])
+    return location
 
 
 def set_supplier_codes(
@@ -152,13 +193,8 @@ def set_supplier_codes(
         result.saved.append(CodeItem(shop_id, key, code, item.row))
     if upserts:
         _upsert(upserts)
-    for chunk in chunks(removals):
-        db.session.execute(
-            delete(SupplierSkuCode).where(
-                SupplierSkuCode.supplier_id == supplier.id,
-                tuple_(SupplierSkuCode.merchant_id, SupplierSkuCode.sku_key).in_(list(chunk)),
-            )
-        )
+    if removals:
+        _clear(supplier, "supplier_code", removals)
     result.refused.sort(key=lambda r: (r.row or 0, r.index or 0))
     return result
 
@@ -174,6 +210,7 @@ def codes_for(supplier_id: int, keys: Iterable[tuple[int, str]]) -> dict[tuple[i
             ).where(
                 SupplierSkuCode.supplier_id == supplier_id,
                 tuple_(SupplierSkuCode.merchant_id, SupplierSkuCode.sku_key).in_(list(chunk)),
+                SupplierSkuCode.supplier_code != "",
             )
         )
         for merchant_id, sku_key, code in rows:
@@ -193,7 +230,9 @@ def codes_by_sku_key(supplier_id: int, sku_keys: Iterable[str]) -> dict[str, str
     for chunk in chunks(sorted(set(sku_keys))):
         rows = db.session.execute(
             select(SupplierSkuCode.sku_key, SupplierSkuCode.supplier_code).where(
-                SupplierSkuCode.supplier_id == supplier_id, SupplierSkuCode.sku_key.in_(chunk)
+                SupplierSkuCode.supplier_id == supplier_id,
+                SupplierSkuCode.sku_key.in_(chunk),
+                SupplierSkuCode.supplier_code != "",
             )
         )
         for sku_key, code in rows:

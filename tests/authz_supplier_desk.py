@@ -24,6 +24,8 @@ ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "supplier.print_job_pdf": (SUPPLIER, {"job_id": "print_job"}),
     "supplier.print_job_confirm": (SUPPLIER, {"job_id": "print_job"}),
     "supplier.print_job_void": (SUPPLIER, {"job_id": "print_job"}),
+    "supplier.pick_list_download": (SUPPLIER, {}),
+    "supplier.print_job_pick_list": (SUPPLIER, {"job_id": "print_job"}),
 }
 
 

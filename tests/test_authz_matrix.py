@@ -78,6 +78,7 @@ BASE_ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "supplier.binding_end": (SUPPLIER, {"binding_id": "binding"}),
     "supplier.settings": (SUPPLIER, {}),
     "supplier.settings_profile": (SUPPLIER, {}),
+    "supplier.settings_printing": (SUPPLIER, {}),
     "api.me": (API_BOTH, {}),
     "api.binding_list": (API_BOTH, {}),
     "api.binding_end": (API_BOTH, {"binding_id": "binding"}),

@@ -137,6 +137,8 @@ class Supplier(Base):
     factory_name: Mapped[str] = mapped_column(String(60))
     contact_name: Mapped[str] = mapped_column(String(30), default="")
     contact_phone: Mapped[str] = mapped_column(String(30), default="")
+    # The print day (设置): how its pick lists are sorted (sku | goods | location).
+    pick_order: Mapped[str] = mapped_column(String(10), default="sku", server_default="sku")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="supplier")

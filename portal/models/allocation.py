@@ -54,4 +54,6 @@ class SupplierSkuCode(Base):
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
     sku_key: Mapped[str] = mapped_column(String(200))
     supplier_code: Mapped[str] = mapped_column(String(64))
+    # 库位: where the factory keeps this SKU (its pick list can be sorted by it); "" when none.
+    location: Mapped[str] = mapped_column(String(32), default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -37,7 +37,7 @@ class Label:
     note: str = ""
 
 
-def _register_font() -> None:
+def register_font() -> None:
     if FONT not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(UnicodeCIDFont(FONT))
 
@@ -108,7 +108,7 @@ def render_labels(labels: Iterable[Label], label_size: str = DEFAULT_LABEL_SIZE)
     """One PDF page per label; Chinese text in the built-in STSong-Light CID font."""
     if label_size not in LABEL_SIZES:
         raise ValueError(f"unknown label size {label_size!r}")
-    _register_font()
+    register_font()
     width, height = LABEL_SIZES[label_size]
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=(width, height), pageCompression=1)

@@ -10,10 +10,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from io import BytesIO
 from typing import Any
 
-from flask import Response, request, send_file, url_for
+from flask import Response, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -36,6 +35,7 @@ from portal.desk import (
     row_words,
     selected_order_nos,
 )
+from portal.downloads import pdf_response
 from portal.errors import DomainError, message_for
 from portal.extensions import db
 from portal.formatting import CANCEL_REASON_LABELS
@@ -586,17 +586,7 @@ def print_job_pdf(job_id: int) -> Response:
         notify(error.message, "error")
         return hx_redirect(url_for("supplier.print_job_detail", job_id=job_id))
     db.session.commit()  # the render is audited and counted on the orders
-    # Inline: the labels open in the browser's PDF viewer, ready to print.
-    response = send_file(
-        BytesIO(pdf),
-        mimetype="application/pdf",
-        as_attachment=False,
-        download_name=f"waybills-job-{job_id}.pdf",
-        max_age=0,
-    )
-    # The labels may carry full receiver data: never keep them in a cache.
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return pdf_response(pdf, f"waybills-job-{job_id}.pdf")
 
 
 def _job_answer(supplier: Supplier, job: PrintJob, outcome: Outcome | None = None) -> Response:

@@ -45,7 +45,7 @@ class CodeImportReport:
 
 @bp.post("/prices/code")
 def sku_code_set() -> Response:
-    """The inline 厂家编码 of one price-list row ("" removes it)."""
+    """The inline 厂家编码 and 库位 of one price-list row ("" removes either)."""
     supplier = current_supplier()
     merchant_id, sku_key = _key_from(request.form)
     row = prices.price_row(supplier, merchant_id, sku_key)
@@ -60,8 +60,19 @@ def sku_code_set() -> Response:
         return _row_answer(
             supplier, merchant_id, sku_key, status=422, error=result.refused[0].message
         )
+    if "location" in request.form:  # the pick list's 库位, kept beside the code
+        try:
+            sku_codes.set_sku_location(
+                supplier, merchant_id, sku_key, (request.form.get("location") or "")[:100]
+            )
+        except DomainError as error:
+            db.session.rollback()
+            return _row_answer(supplier, merchant_id, sku_key, status=422, error=error.message)
     db.session.commit()
-    notify(_("厂家编码已保存") if entry.strip() else _("厂家编码已清除"))
+    if "location" in request.form:
+        notify(_("厂家编码与库位已保存"))
+    else:
+        notify(_("厂家编码已保存") if entry.strip() else _("厂家编码已清除"))
     return with_trigger(_row_answer(supplier, merchant_id, sku_key), PRICE_SAVED)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -10,13 +10,14 @@ from portal import accounts, bindings, statements, supplier_orders
 from portal.authz import current_supplier, install_role_gate
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.forms import EmptyForm, SupplierProfileForm, TokenForm, attach_error
+from portal.forms import EmptyForm, SupplierPrintForm, SupplierProfileForm, TokenForm, attach_error
 from portal.htmx import notify, render
-from portal.models import Statement
+from portal.models import Statement, Supplier
 from portal.models.accounts import ROLE_SUPPLIER
 from portal.models.base import utcnow
 from portal.models.bindings import BINDING_ACTIVE, BINDING_PENDING
 from portal.models.settlement import REVIEW_PENDING
+from portal.printing.pick_list import PICK_ORDER_LABELS
 
 bp = Blueprint("supplier", __name__, url_prefix="/supplier")
 install_role_gate(bp, ROLE_SUPPLIER)
@@ -79,14 +80,26 @@ def binding_end(binding_id: int) -> Response:
     return _render_merchants()
 
 
+def print_form(supplier: Supplier, formdata: object = None) -> SupplierPrintForm:
+    form = SupplierPrintForm(formdata=formdata, pick_order=supplier.pick_order)
+    form.pick_order.choices = [(v, str(label)) for v, label in PICK_ORDER_LABELS]
+    return form
+
+
 def _render_settings(
-    profile_form: SupplierProfileForm | None = None, status: int = 200
+    profile_form: SupplierProfileForm | None = None,
+    status: int = 200,
+    print_settings: SupplierPrintForm | None = None,
 ) -> Response:
     supplier = current_supplier()
     return render(
         "supplier/settings.html",
-        {"profile-section": "supplier/_profile_section.html"},
+        {
+            "profile-section": "supplier/_profile_section.html",
+            "print-section": "supplier/_print_settings_section.html",
+        },
         status=status,
+        print_form=print_settings or print_form(supplier),
         supplier=supplier,
         profile_form=profile_form
         or SupplierProfileForm(
@@ -124,3 +137,16 @@ def settings_profile() -> Response:
             notify(_("厂家信息已保存"))
             return _render_settings()
     return _render_settings(form, status=422)
+
+
+@bp.post("/settings/printing")
+def settings_printing() -> Response:
+    """打单设置: how pick lists are sorted."""
+    supplier = current_supplier()
+    form = print_form(supplier, formdata=request.form)
+    if not form.validate_on_submit():
+        return _render_settings(status=422, print_settings=form)
+    supplier.pick_order = form.pick_order.data
+    db.session.commit()
+    notify(_("打单设置已保存"))
+    return _render_settings()

@@ -1370,3 +1370,56 @@
     kept = {};
   });
 })();
+
+/* ==================================================================== downloads of a selection
+ * button[data-post-download="<url>"][data-include="<selector>"]   posts, as a plain form (so the
+ *   browser downloads or opens the file), the named enabled inputs the selector finds (the desk's
+ *   state, its ticked rows, the print options) plus the button's own name=value and the CSRF
+ *   token of <body hx-headers>. With [data-new-tab] the answer opens in a new tab (a PDF).
+ */
+(function () {
+  'use strict';
+
+  var doc = document;
+
+  function csrfToken() {
+    try {
+      var headers = JSON.parse(doc.body.getAttribute('hx-headers') || '{}');
+      return headers['X-CSRFToken'] || headers['X-CSRF-Token'] || '';
+    } catch (err) {
+      return '';
+    }
+  }
+
+  function hidden(form, name, value) {
+    var input = doc.createElement('input');
+    input.type = 'hidden';
+    input.name = name;
+    input.value = value;
+    form.appendChild(input);
+  }
+
+  doc.addEventListener('click', function (e) {
+    var button = e.target.closest && e.target.closest('[data-post-download]');
+    if (!button) return;
+    e.preventDefault();
+    var form = doc.createElement('form');
+    form.method = 'post';
+    form.action = button.getAttribute('data-post-download');
+    if (button.hasAttribute('data-new-tab')) form.target = '_blank';
+    form.setAttribute('data-no-busy', '');
+    form.hidden = true;
+    hidden(form, 'csrf_token', csrfToken());
+    var found = doc.querySelectorAll(button.getAttribute('data-include') || '');
+    for (var i = 0; i < found.length; i++) {
+      var input = found[i];
+      if (!input.name || input.disabled) continue;
+      if ((input.type === 'checkbox' || input.type === 'radio') && !input.checked) continue;
+      hidden(form, input.name, input.value);
+    }
+    if (button.name) hidden(form, button.name, button.value);
+    doc.body.appendChild(form);
+    form.submit();
+    doc.body.removeChild(form);
+  });
+})();

@@ -1,0 +1,61 @@
+"""The factory's print day around the labels: pick lists (拣货单) and its print settings."""
+
+from __future__ import annotations
+
+import io
+
+from flask import Response, request
+from flask_babel import gettext as _
+
+from portal.authz import current_supplier
+from portal.desk import refuse
+from portal.downloads import pdf_response, stored_file_response, write_xlsx
+from portal.errors import message_for
+from portal.formatting import SHANGHAI
+from portal.printing import pick_list
+from portal.printing.pick_list import PickList
+from portal.statements import now_utc
+from portal.supplier.desk import _job_or_404, _selected_order_nos, parse_filters
+from portal.supplier.views import bp
+from portal.web_args import text_arg
+
+PICK_FORMATS = ("pdf", "xlsx")
+
+
+def _pick_list_response(pick: PickList, file_format: str, name: str) -> Response:
+    supplier = current_supplier()
+    now = now_utc()
+    filename = f"{name}-{now.astimezone(SHANGHAI):%Y%m%d-%H%M}.{file_format}"
+    if file_format == "xlsx":
+        target = io.BytesIO()
+        write_xlsx(pick_list.pick_list_rows(pick), target, _("拣货单"))
+        return stored_file_response(filename, "xlsx", target.getvalue())
+    return pdf_response(pick_list.render_pick_list(pick, supplier.factory_name, now), filename)
+
+
+def _format() -> str:
+    value = text_arg(request.values.get("format"), 8)
+    return value if value in PICK_FORMATS else "pdf"
+
+
+@bp.post("/pick-list")
+def pick_list_download() -> Response:
+    """拣货单 of the desk's selection (the ticked rows, or every order the filters match)."""
+    supplier = current_supplier()
+    filters = parse_filters(request.form)
+    order_nos = _selected_order_nos(supplier, filters)
+    if not order_nos:
+        return refuse(message_for("nothing_selected"))
+    pick = pick_list.pick_list_for_orders(
+        supplier, order_nos, text_arg(request.form.get("pick_order"), 10)
+    )
+    return _pick_list_response(pick, _format(), "pick-list")
+
+
+@bp.get("/print-jobs/<int:job_id>/pick-list")
+def print_job_pick_list(job_id: int) -> Response:
+    """拣货单 of a print job's orders."""
+    supplier = current_supplier()
+    job = _job_or_404(supplier, job_id)
+    pick = pick_list.pick_list_for_job(supplier, job.id, text_arg(request.args.get("sort"), 10))
+    return _pick_list_response(pick, _format(), f"pick-list-job-{job.id}")

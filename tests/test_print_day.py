@@ -1,0 +1,187 @@
+"""The factory's print day through HTTP: pick lists (拣货单) as PDF and XLSX, 库位, settings.
+
+Pick lists are about goods: no receiver name, phone, address or buyer note reaches them.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from openpyxl import load_workbook
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import PrintJob
+from tests.test_supplier_desk import (
+    RECEIVERS,
+    SupplierDesk,
+    assert_private,
+    build_desk,
+    order_no,
+    private_order,
+)
+
+
+@pytest.fixture
+def desk(app, factory, make_browser) -> SupplierDesk:
+    return build_desk(app, factory, make_browser)
+
+
+def pdf_text(data: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+def xlsx_rows(data: bytes) -> list[list[object]]:
+    sheet = load_workbook(io.BytesIO(data), read_only=True).active
+    return [list(row) for row in sheet.iter_rows(values_only=True)]
+
+
+def set_code(desk: SupplierDesk, sku_key: str, code: str, location: str | None = None) -> str:
+    with desk.app.app_context():
+        merchant_id = desk.merchant().id
+    data = {"merchant_id": merchant_id, "sku_key": sku_key, "supplier_code": code}
+    if location is not None:
+        data["location"] = location
+    response = desk.post("/supplier/prices/code", data, target="price-row")
+    return response
+
+
+def seed_goods(desk: SupplierDesk) -> None:
+    """Three SKUs of merchant 甲店 (two orders of one), one of 乙店."""
+    desk.seed_assigned(
+        private_order(
+            order_no(1), 0, sku_code="ZZ-TOWEL", goods_name="毛巾", spec="白", quantity=3
+        ),
+        private_order(order_no(2), 1, sku_code="AA-BLANKET", goods_name="毯子", spec="灰"),
+        private_order(order_no(3), 2, sku_code="MM-PILLOW", goods_name="枕头", spec="大"),
+        private_order(
+            order_no(4), 3, sku_code="ZZ-TOWEL", goods_name="毛巾", spec="白", quantity=1
+        ),
+    )
+    desk.seed_assigned(
+        private_order(order_no(5), 0, sku_code="BB-MAT", goods_name="地垫", spec="蓝"),
+        other=True,
+    )
+
+
+def pick(desk: SupplierDesk, fmt: str = "pdf", **data: str):
+    form = {"tab": "to_print", "format": fmt, **data}
+    response = desk.browser.client.post(
+        "/supplier/pick-list", data={**form, "csrf_token": desk.browser.token}
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    return response
+
+
+def assert_no_buyer_data(text: str) -> None:
+    assert_private(text)
+    for _name, phone, _detail in RECEIVERS:
+        assert phone[-4:] not in text  # not even a masked phone
+    assert "到了打电话" not in text  # the buyer note
+
+
+def test_pick_list_of_all_matching_orders_sorted_by_sku_pdf_and_xlsx(desk):
+    seed_goods(desk)
+    assert set_code(desk, "ZZ-TOWEL", "F-TW", "C-03").status_code == 200
+    response = pick(desk, all_matching="1")
+    assert response.mimetype == "application/pdf"
+    assert response.headers["Cache-Control"] == "no-store"
+    text = pdf_text(response.data)
+    assert "拣货单" in text and "所选 5 单" in text and "一号工厂" in text
+    # sorted by the merchant's code (the default): AA, BB, MM, ZZ
+    positions = [text.index(sku) for sku in ("AA-BLANKET", "BB-MAT", "MM-PILLOW", "ZZ-TOWEL")]
+    assert positions == sorted(positions)
+    assert "F-TW" in text and "C-03" in text
+    assert_no_buyer_data(text)
+
+    rows = xlsx_rows(pick(desk, "xlsx", all_matching="1").data)
+    assert rows[0][:9] == [
+        "序号",
+        "库位",
+        "商品",
+        "规格",
+        "商家编码",
+        "厂家编码",
+        "商家",
+        "件数",
+        "订单数",
+    ]
+    towel = next(r for r in rows if r[4] == "ZZ-TOWEL")
+    assert towel[1] == "C-03" and towel[5] == "F-TW" and towel[6] == "甲店"
+    assert towel[7] == 4 and towel[8] == 2  # 3 + 1 pieces, two orders
+    assert rows[-1][2] == "合计" and rows[-1][7] == 10 and rows[-1][8] == 5
+    assert_no_buyer_data(repr(rows))
+
+
+def test_pick_list_of_ticked_rows_by_location_and_goods(desk):
+    seed_goods(desk)
+    set_code(desk, "MM-PILLOW", "", "A-01")
+    set_code(desk, "AA-BLANKET", "", "B-02")
+    chosen = {"order_no": [order_no(1), order_no(2), order_no(3)]}
+    rows = xlsx_rows(pick(desk, "xlsx", pick_order="location", **chosen).data)
+    # 库位 first (A-01, B-02), then the SKU without one
+    assert [r[4] for r in rows[1:-1]] == ["MM-PILLOW", "AA-BLANKET", "ZZ-TOWEL"]
+    assert rows[-1][8] == 3
+    rows = xlsx_rows(pick(desk, "xlsx", pick_order="goods", **chosen).data)
+    names = [r[2] for r in rows[1:-1]]
+    assert names == sorted(names)
+
+
+def test_the_factory_setting_orders_its_pick_lists(desk):
+    seed_goods(desk)
+    set_code(desk, "ZZ-TOWEL", "F-TW", "A-00")
+    page = desk.get("/supplier/settings").get_data(as_text=True)
+    assert "拣货单排序" in page
+    bad = desk.post("/supplier/settings/printing", {"pick_order": "random"}, target="print-section")
+    assert bad.status_code == 422
+    saved = desk.post(
+        "/supplier/settings/printing", {"pick_order": "location"}, target="print-section"
+    )
+    assert saved.status_code == 200
+    rows = xlsx_rows(pick(desk, "xlsx", all_matching="1").data)
+    assert rows[1][4] == "ZZ-TOWEL"  # the only SKU with a 库位 comes first
+
+
+def test_print_job_pick_list_and_nothing_selected(desk):
+    seed_goods(desk)
+    response = desk.post(
+        "/supplier/print-jobs",
+        {"tab": "to_print", "order_no": [order_no(1), order_no(4)], "print_courier": "SF"},
+        target="order-list",
+    )
+    assert response.status_code == 200
+    with desk.app.app_context():
+        job_id = db.session.scalar(select(PrintJob.id))
+    job_page = desk.get(f"/supplier/print-jobs/{job_id}").get_data(as_text=True)
+    assert f"/supplier/print-jobs/{job_id}/pick-list" in job_page
+    text = pdf_text(desk.browser.client.get(f"/supplier/print-jobs/{job_id}/pick-list").data)
+    assert f"打印任务 #{job_id}" in text and "ZZ-TOWEL" in text and "AA-BLANKET" not in text
+    assert_no_buyer_data(text)
+    rows = xlsx_rows(
+        desk.browser.client.get(f"/supplier/print-jobs/{job_id}/pick-list?format=xlsx").data
+    )
+    assert rows[1][7] == 4 and rows[1][8] == 2
+    # nothing ticked: refused with a message, no file
+    refused = desk.browser.client.post(
+        "/supplier/pick-list", data={"tab": "to_print", "csrf_token": desk.browser.token}
+    )
+    assert refused.status_code == 422
+
+
+def test_location_is_kept_apart_from_the_code(desk):
+    seed_goods(desk)
+    saved = set_code(desk, "ZZ-TOWEL", "F-TW", "C-03").get_data(as_text=True)
+    assert 'value="C-03"' in saved and 'value="F-TW"' in saved
+    # clearing the code keeps the location, and the reverse
+    html = set_code(desk, "ZZ-TOWEL", "", "C-03").get_data(as_text=True)
+    assert 'value="C-03"' in html and 'name="supplier_code" value=""' in html
+    html = set_code(desk, "ZZ-TOWEL", "F-2", "").get_data(as_text=True)
+    assert 'name="location" value=""' in html and 'value="F-2"' in html
+    # a code alone (the old form, or the file import) leaves the location as it is
+    set_code(desk, "ZZ-TOWEL", "F-3", "D-9")
+    html = set_code(desk, "ZZ-TOWEL", "F-4").get_data(as_text=True)
+    assert 'value="D-9"' in html and 'value="F-4"' in html
+    too_long = set_code(desk, "ZZ-TOWEL", "F-4", "x" * 40)
+    assert too_long.status_code == 422 and "库位" in too_long.get_data(as_text=True)
