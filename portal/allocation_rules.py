@@ -13,7 +13,7 @@ binding ended assigns nothing to it (`stopped_suppliers` says so on the desk).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
@@ -26,7 +26,15 @@ from portal import allocation
 from portal.bindings import find_supplier_by_shop_id
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.models import AllocationRule, Merchant, Order, SkuAllocationRule, Supplier, User
+from portal.models import (
+    AllocationRule,
+    Merchant,
+    Order,
+    OrderLine,
+    SkuAllocationRule,
+    Supplier,
+    User,
+)
 from portal.models.allocation import RULE_MANUAL, RULE_MODES, RULE_SHOP, RULE_SKU
 from portal.models.base import utcnow
 from portal.models.orders import (
@@ -236,16 +244,33 @@ Groups = dict[tuple[int, str], list[str]]  # (factory id, rule) → order number
 Placed = dict[str, tuple[int, str]]  # order number → (factory id, rule)
 
 
-def _plan(rules: Rules, rows: Iterable[tuple[str, str]]) -> tuple[Groups, int]:
-    """Group (order_no, sku_code) rows by (factory, rule); count those that go nowhere.
+Coded = tuple[str, list[str]]  # order number, the SKU codes of all its lines
 
-    An order has one goods line today; the rule reads its SKU codes as a list, so orders with
-    several lines (all to one factory) plug in by handing every line's code.
+
+def with_line_codes(merchant: Merchant, rows: Sequence[Any]) -> list[Coded]:
+    """(order_no, every line's sku_code) of rows carrying id, order_no, sku_code, line_count:
+    the lines of orders with several are read in one query, single-line orders need none."""
+    several = [row.id for row in rows if row.line_count > 1]
+    codes: dict[int, list[str]] = {}
+    if several:
+        for order_id, code in db.session.execute(
+            select(OrderLine.order_id, OrderLine.sku_code)
+            .where(OrderLine.merchant_id == merchant.id, OrderLine.order_id.in_(several))
+            .order_by(OrderLine.order_id, OrderLine.line_no)
+        ):
+            codes.setdefault(order_id, []).append(code)
+    return [(row.order_no, codes.get(row.id) or [row.sku_code]) for row in rows]
+
+
+def _plan(rules: Rules, rows: Iterable[Coded]) -> tuple[Groups, int]:
+    """Group (order_no, SKU codes) rows by (factory, rule); count those that go nowhere.
+
+    DESIGN §10.3: an order goes by SKU only when all its lines' codes map to one factory.
     """
     groups: dict[tuple[int, str], list[str]] = {}
     waiting = 0
-    for order_no, sku_code in rows:
-        target, reason = rules.target_for([sku_code])
+    for order_no, sku_codes in rows:
+        target, reason = rules.target_for(sku_codes)
         if target is None:
             waiting += 1
         else:
@@ -253,9 +278,7 @@ def _plan(rules: Rules, rows: Iterable[tuple[str, str]]) -> tuple[Groups, int]:
     return groups, waiting
 
 
-def _run(
-    merchant: Merchant, rules: Rules, rows: Sequence[tuple[str, str]], actor: User | None
-) -> RunResult:
+def _run(merchant: Merchant, rules: Rules, rows: Sequence[Coded], actor: User | None) -> RunResult:
     result = RunResult()
     groups, result.waiting = _plan(rules, rows)
     suppliers = suppliers_by_id({supplier_id for supplier_id, _reason in groups})
@@ -273,12 +296,18 @@ def _run(
     return result
 
 
-def preassign(merchant: Merchant, new_orders: list[dict[str, Any]], now: datetime) -> Placed:
+def preassign(
+    merchant: Merchant,
+    new_orders: list[dict[str, Any]],
+    now: datetime,
+    lines: Mapping[str, Sequence[Any]] | None = None,
+) -> Placed:
     """The upsert's hook for new orders: those the rules send to an actively bound factory are
     inserted already assigned (their values get stage, supplier and time), so an import with
     rules on writes each order once instead of inserting and then updating it. Nobody else can
     assign an order that is not inserted yet; the binding rows are locked (PostgreSQL) so ending
-    a binding waits for us. Call `record_preassigned` once the rows are inserted."""
+    a binding waits for us. Call `record_preassigned` once the rows are inserted. `lines`
+    gives each order number's goods lines (their sku_code) when it has several."""
     rules = load_rules(merchant)
     if not rules.active or not new_orders:
         return {}
@@ -299,7 +328,13 @@ def preassign(merchant: Merchant, new_orders: list[dict[str, Any]], now: datetim
             },
         )
         if assign_blocker(state) is None:
-            target, reason = rules.target_for([str(values["sku_code"])])
+            order_lines = (lines or {}).get(str(values["order_no"]))
+            codes = (
+                [line.sku_code for line in order_lines]
+                if order_lines
+                else [str(values["sku_code"])]
+            )
+            target, reason = rules.target_for(codes)
             if target is not None:
                 wanted[str(values["order_no"])] = (target, reason)
     suppliers = suppliers_by_id({target for target, _reason in wanted.values()})
@@ -344,20 +379,20 @@ def assign_arrived(merchant: Merchant, order_nos: Sequence[str]) -> RunResult:
     result = RunResult()
     for chunk in allocation.chunks(list(order_nos)):
         rows = db.session.execute(
-            select(Order.order_no, Order.sku_code).where(
+            select(Order.id, Order.order_no, Order.sku_code, Order.line_count).where(
                 Order.merchant_id == merchant.id, Order.order_no.in_(chunk), ASSIGNABLE
             )
         ).all()
-        result.merge(_run(merchant, rules, [tuple(row) for row in rows], None))
+        result.merge(_run(merchant, rules, with_line_codes(merchant, rows), None))
     return result
 
 
-def _assignable_pages(merchant: Merchant) -> Iterable[list[tuple[str, str]]]:
-    """The merchant's 待分配 orders as (order_no, sku_code), a chunk at a time by id."""
+def _assignable_pages(merchant: Merchant) -> Iterable[list[Coded]]:
+    """The merchant's 待分配 orders as (order_no, SKU codes), a chunk at a time by id."""
     after = 0
     while True:
         rows = db.session.execute(
-            select(Order.id, Order.order_no, Order.sku_code)
+            select(Order.id, Order.order_no, Order.sku_code, Order.line_count)
             .where(Order.merchant_id == merchant.id, ASSIGNABLE, Order.id > after)
             .order_by(Order.id)
             .limit(allocation.CHUNK)
@@ -365,7 +400,7 @@ def _assignable_pages(merchant: Merchant) -> Iterable[list[tuple[str, str]]]:
         if not rows:
             return
         after = rows[-1].id
-        yield [(row.order_no, row.sku_code) for row in rows]
+        yield with_line_codes(merchant, rows)
 
 
 def apply_rules(merchant: Merchant, actor: User | None) -> RunResult:
@@ -403,12 +438,19 @@ def preview_rules(merchant: Merchant) -> Preview:
     counts: Counter[int] = Counter()
     waiting = 0
     if rules.active:
-        for sku_code, count in db.session.execute(
+        grouped = db.session.execute(
             select(Order.sku_code, func.count())
-            .where(Order.merchant_id == merchant.id, ASSIGNABLE)
+            .where(Order.merchant_id == merchant.id, ASSIGNABLE, Order.line_count == 1)
             .group_by(Order.sku_code)
-        ):
-            target, _reason = rules.target_for([sku_code])
+        ).all()
+        several = db.session.execute(
+            select(Order.id, Order.order_no, Order.sku_code, Order.line_count).where(
+                Order.merchant_id == merchant.id, ASSIGNABLE, Order.line_count > 1
+            )
+        ).all()
+        coded = [(codes, 1) for _no, codes in with_line_codes(merchant, several)]
+        for sku_codes, count in [([code], count) for code, count in grouped] + coded:
+            target, _reason = rules.target_for(sku_codes)
             if target is None:
                 waiting += count
             else:

@@ -76,6 +76,7 @@ MASKED_COLUMNS = (
     Order.sku_code,
     Order.sku_key,
     Order.quantity,
+    Order.line_count,
     Order.buyer_note,
     Order.name_mask,
     Order.phone_mask,

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 
 from portal.demo_data import generate_orders, write_platform_export
 from portal.extensions import db
-from portal.models import Assignment, Order, OrderEvent
+from portal.models import Assignment, Order, OrderEvent, OrderLine
 
 SAMPLE = Path(__file__).parent / "data" / "pdd_orders_export_gbk.csv"
 API = "/api/v1"
@@ -217,7 +217,7 @@ def test_bad_orders_are_rejected_one_by_one_while_good_ones_go_in(desk):
         order_json(good_a),
         order_json("12"),  # too short
         order_json(bad[0], line={"quantity": 0}),
-        order_json(bad[1], lines=[order_json()["lines"][0]] * 2),
+        order_json(bad[1], lines=[order_json()["lines"][0]] * 51),  # at most 50
         order_json(bad[2], paid_at="2026-11-21 10:00:00"),  # naive
         order_json(bad[3], receiver={"phone": "请联系我"}),
         order_json(bad[4], platform_status="待发货"),
@@ -245,7 +245,7 @@ def test_bad_orders_are_rejected_one_by_one_while_good_ones_go_in(desk):
         (bad[7], "missing_goods", "orders[10].lines[0].goods_name"),
     ]
     messages = {r["field"]: r["message"] for r in result["rejected"]}
-    assert "正好包含 1 个商品行" in messages["orders[3].lines"]
+    assert "应包含 1 到 50 个商品行" in messages["orders[3].lines"]
     assert "时区" in messages["orders[4].paid_at"]
     assert "200" in messages["orders[7].lines[0].goods_name"]
     assert desk.merchant.order(good_a)["buyer_note"] == "请尽快发货"  # the first one won
@@ -816,3 +816,85 @@ def test_openapi_documents_every_api_route(app):
             assert declared == set(re.findall(r"{(\w+)}", path)), (method, path)
             success = ("200", "201", "202", "204")  # 204: DELETE /return-addresses/{id}
             assert any(code in op["responses"] for code in success), (method, path)
+
+
+# --- orders with several items (DESIGN §10.2) -------------------------------------------
+
+LINES = [
+    {
+        "goods_id": "9021334455",
+        "goods_name": "加厚珊瑚绒毛毯",
+        "spec": "150x200cm 灰色",
+        "sku_code": "BLK-150-GRY",
+        "quantity": 2,
+    },
+    {
+        "goods_id": "3000000000",
+        "goods_name": "纯棉四件套",
+        "spec": "1.8m床 灰格",
+        "sku_code": "BED-18-GRY",
+        "quantity": 1,
+    },
+    {
+        "goods_id": "3000000001",
+        "goods_name": "记忆棉枕头",
+        "spec": "单只装",
+        "sku_code": "",
+        "quantity": 3,
+    },
+]
+
+
+def stored_lines(desk: Desk, order_no: str) -> list[tuple[Any, ...]]:
+    with desk.app.app_context():
+        return db.session.execute(
+            select(OrderLine.line_no, OrderLine.sku_code, OrderLine.quantity, OrderLine.sku_key)
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(Order.order_no == order_no)
+            .order_by(OrderLine.line_no)
+        ).all()
+
+
+def test_an_order_with_three_lines_goes_in_and_comes_back_whole(desk):
+    (number,) = numbers(1)
+    result = desk.merchant.upsert(order_json(number, lines=LINES))
+    assert result["created"] == 1, result["rejected"]
+    assert desk.merchant.order(number)["lines"] == LINES
+    assert stored_lines(desk, number) == [
+        (1, "BLK-150-GRY", 2, "BLK-150-GRY"),
+        (2, "BED-18-GRY", 1, "BED-18-GRY"),
+        (3, "", 3, "3000000001|单只装"),
+    ]
+    # The same order again changes nothing; a changed second line replaces the lines.
+    assert desk.merchant.upsert(order_json(number, lines=LINES))["unchanged"] == 1
+    changed = [LINES[0], {**LINES[1], "quantity": 5}]
+    assert desk.merchant.upsert(order_json(number, lines=changed))["updated"] == 1
+    assert desk.merchant.order(number)["lines"] == changed
+    assert [row[2] for row in stored_lines(desk, number)] == [2, 5]
+    # Listed with the others, lines and all (one query for the page's lines).
+    listed = desk.merchant.get("/orders").json["items"]
+    assert [item["lines"] for item in listed if item["order_no"] == number] == [changed]
+
+
+def test_the_factory_gets_every_line_of_an_assigned_order(desk):
+    single, several = numbers(2)
+    desk.merchant.upsert(order_json(single), order_json(several, lines=LINES))
+    assigned = desk.merchant.assign([single, several], desk.shop_id)
+    assert sorted(assigned["assigned"]) == sorted([single, several])
+    items = {o["order_no"]: o for o in desk.supplier.get("/supplier/orders").json["items"]}
+    assert items[several]["lines"] == LINES
+    assert items[single]["lines"] == order_json(single)["lines"]
+
+
+def test_fifty_lines_are_taken_and_fifty_one_refused(desk):
+    ok, too_many = numbers(2)
+    line = order_json()["lines"][0]
+    many = [{**line, "sku_code": f"SKU-{i}"} for i in range(51)]
+    result = desk.merchant.post(
+        "/orders", {"orders": [order_json(ok, lines=many[:50]), order_json(too_many, lines=many)]}
+    ).json
+    assert result["created"] == 1
+    assert [(r["order_no"], r["field"]) for r in result["rejected"]] == [
+        (too_many, "orders[1].lines")
+    ]
+    assert len(desk.merchant.order(ok)["lines"]) == 50

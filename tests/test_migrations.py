@@ -136,3 +136,48 @@ def test_postgresql_knows_unassigned_orders_have_no_supplier(app_ctx):
     ).one()
     assert "m" in kinds and columns == ["stage", "supplier_id"]
     db.session.rollback()
+
+
+def test_order_lines_migration_carries_every_existing_order_over(app_ctx, factory):
+    """On a database with orders: back to before order_lines, then up again — every order
+    comes back with exactly one line holding its goods as stored, nothing lost."""
+    from portal.models import OrderLine
+    from portal.orders.upsert import upsert_orders
+    from tests.factories import demo_order
+
+    merchant = db.session.get(Merchant, factory.merchant().merchant.id)
+    rows = [demo_order(f"261121-70000000000000{i}", quantity=i + 1) for i in range(3)]
+    rows.append(demo_order("261121-700000000000009", sku_code="", goods_id="G9", spec="蓝"))
+    upsert_orders(current_keyring(), merchant, rows)
+    db.session.commit()
+    goods = [Order.id, Order.merchant_id, Order.goods_id, Order.goods_name, Order.spec]
+    goods += [Order.style_id, Order.sku_code, Order.goods_code, Order.quantity, Order.sku_key]
+    before = sorted(tuple(row) for row in db.session.execute(select(*goods)))
+    db.session.remove()
+
+    downgrade(revision=_script(app_ctx).get_revision("c4d7a1e9f250").down_revision)
+    assert "order_lines" not in inspect(db.engine).get_table_names()
+    upgrade()
+
+    line = OrderLine
+    after = sorted(
+        tuple(row)
+        for row in db.session.execute(
+            select(
+                line.order_id,
+                line.merchant_id,
+                line.goods_id,
+                line.goods_name,
+                line.spec,
+                line.style_id,
+                line.sku_code,
+                line.goods_code,
+                line.quantity,
+                line.sku_key,
+            ).where(line.line_no == 1)
+        )
+    )
+    assert after == before and len(after) == 4
+    assert db.session.scalar(select(db.func.count()).select_from(OrderLine)) == 4
+    assert set(db.session.scalars(select(Order.line_count))) == {1}
+    assert ("", "G9|蓝") in [(row[6], row[9]) for row in after]

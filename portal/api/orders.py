@@ -24,6 +24,7 @@ from portal.imports.platform_export import ImportFileError, open_platform_export
 from portal.keyring import current_keyring
 from portal.models import Merchant, Order, Supplier
 from portal.orders.inputs import InputError, parse_orders
+from portal.orders.lines import GoodsLine, lines_by_order
 from portal.orders.queries import (
     OrderFilters,
     get_order_for_merchant,
@@ -48,22 +49,29 @@ BATCH_ERRORS = {
 
 
 def _order_answer(
-    merchant: Merchant, order: Order, tracking: dict[int, list[tuple[str, str]]] | None = None
+    merchant: Merchant,
+    order: Order,
+    tracking: dict[int, list[tuple[str, str]]] | None = None,
+    lines: dict[int, list[GoodsLine]] | None = None,
 ) -> dict[str, Any]:
     """Decrypts the receiver: call it only for orders actually sent back."""
     if tracking is None:
         tracking = tracking_numbers_for([order.id])
+    if lines is None:
+        lines = lines_by_order([order])
     return serializers.order(
         order,
         receiver_for_merchant(current_keyring(), merchant, order),
         tracking.get(order.id, []),
+        lines.get(order.id),
     )
 
 
 def _page_answers(merchant: Merchant, orders: list[Order]) -> list[dict[str, Any]]:
-    """A page of orders with their tracking numbers loaded in one query for the page."""
+    """A page of orders with their tracking numbers and goods lines, one query each."""
     tracking = tracking_numbers_for([order.id for order in orders])
-    return [_order_answer(merchant, order, tracking) for order in orders]
+    lines = lines_by_order(orders)
+    return [_order_answer(merchant, order, tracking, lines) for order in orders]
 
 
 def _unknown_fields(item: object, path: str) -> None:

@@ -20,7 +20,7 @@ from portal.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS
 from portal.errors import message_for
 from portal.models.accounts import SHOP_OWNER
 from portal.models.bindings import BINDING_STATUSES
-from portal.models.orders import CANCEL_REASONS, STAGES
+from portal.models.orders import CANCEL_REASONS, MAX_ORDER_LINES, STAGES
 from portal.models.printing import JOB_STATUSES
 from portal.models.settlement import REVIEW_STATUSES, STATEMENT_STATUSES
 from portal.orders.inputs import FIELD_LIMITS, MAX_AMOUNT_FEN, MAX_QUANTITY, PLATFORM_STATUSES
@@ -395,7 +395,9 @@ class OrderInput(Request):
     merchant_received_fen: int | None = _amount("商家实收")
     receiver: ReceiverInput
     lines: list[OrderLineInput] = Field(
-        min_length=1, max_length=1, description="目前每个订单必须正好一个商品行"
+        min_length=1,
+        max_length=MAX_ORDER_LINES,
+        description=f"商品行，1 到 {MAX_ORDER_LINES} 个；整单分配给同一个厂家",
     )
     # Read-only fields of an Order answer, accepted and ignored so an answer can be sent back.
     stage: Any = Field(default=None, json_schema_extra={"readOnly": True})

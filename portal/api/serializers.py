@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from portal.couriers import TrackingWarning
 from portal.errors import message_for
 from portal.models import Binding, Merchant, Order, PrintJob, ReturnAddress, Supplier, User
 from portal.orders.inputs import OrderRejection
+from portal.orders.lines import GoodsLine, first_line
 from portal.orders.queries import Receiver
 from portal.orders.rules import assign_blockers, print_blockers
 from portal.orders.upsert import UpsertResult
@@ -93,10 +94,14 @@ def upsert_result(
 
 
 def order(
-    item: Order, receiver: Receiver, tracking: Iterable[tuple[str, str]] = ()
+    item: Order,
+    receiver: Receiver,
+    tracking: Iterable[tuple[str, str]] = (),
+    lines: Sequence[GoodsLine] | None = None,
 ) -> dict[str, Any]:
-    """An order as the owning merchant sees it, with the plain receiver (DESIGN §8.2) and its
-    returned tracking numbers, primary first."""
+    """An order as the owning merchant sees it, with the plain receiver (DESIGN §8.2), its
+    goods lines (line 1 from the order row unless given) and its returned tracking numbers,
+    primary first."""
     return {
         "order_no": item.order_no,
         "platform_status": item.platform_status,
@@ -118,15 +123,7 @@ def order(
             "street": "",
             "detail": receiver.detail,
         },
-        "lines": [
-            {
-                "goods_id": item.goods_id,
-                "goods_name": item.goods_name,
-                "spec": item.spec,
-                "sku_code": item.sku_code,
-                "quantity": item.quantity,
-            }
-        ],
+        "lines": [line.as_api() for line in lines or [first_line(item)]],
         "goods_total_fen": item.goods_total_fen,
         "paid_fen": item.paid_fen,
         "merchant_received_fen": item.merchant_received_fen,
@@ -152,7 +149,11 @@ def tracking_refs(numbers: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
 
 
 def supplier_order(
-    row: Any, tracking: Iterable[tuple[str, str]], *, cancelled: bool = False
+    row: Any,
+    tracking: Iterable[tuple[str, str]],
+    *,
+    cancelled: bool = False,
+    lines: Sequence[GoodsLine] | None = None,
 ) -> dict[str, Any]:
     """An order as its supplier sees it: a masked row (never ciphertext, never the buyer's note).
 
@@ -171,15 +172,7 @@ def supplier_order(
         "paid_at": iso(row.paid_at),
         "promise_ship_at": iso(row.promise_ship_at),
         "assigned_at": iso(row.assignment_assigned_at if cancelled else row.assigned_at),
-        "lines": [
-            {
-                "goods_id": row.goods_id,
-                "goods_name": row.goods_name,
-                "spec": row.spec,
-                "sku_code": row.sku_code,
-                "quantity": row.quantity,
-            }
-        ],
+        "lines": [line.as_api() for line in lines or [first_line(row)]],
         "receiver": {
             "name": row.name_mask,
             "phone": row.phone_mask,

@@ -28,6 +28,7 @@ from portal.imports.tracking_file import ImportFileError, RowError, TrackingRow,
 from portal.keyring import current_keyring
 from portal.models import Assignment, Merchant, Order, PrintJob, PrintJobOrder, Supplier, User
 from portal.models.orders import STAGE_ASSIGNED
+from portal.orders.lines import lines_by_order
 from portal.orders.search import order_search
 from portal.pagination import since_arg
 from portal.printing.jobs import (
@@ -94,8 +95,11 @@ def order_list(query: schemas.SupplierOrderQuery) -> Response:
 
     def serialize_page(page: list[Any]) -> list[dict[str, Any]]:
         numbers = {} if cancelled else tracking.tracking_numbers_for([row.id for row in page])
+        lines = lines_by_order(page)
         return [
-            serializers.supplier_order(row, numbers.get(row.id, []), cancelled=cancelled)
+            serializers.supplier_order(
+                row, numbers.get(row.id, []), cancelled=cancelled, lines=lines[row.id]
+            )
             for row in page
         ]
 

@@ -24,6 +24,7 @@ from portal.imports.tabular import (
 __all__ = [
     "COLUMNS",
     "ImportFileError",
+    "ImportedLine",
     "ImportedOrder",
     "RowError",
     "open_platform_export",
@@ -123,6 +124,19 @@ _FEN = Decimal(100)
 
 
 @dataclass(frozen=True, slots=True)
+class ImportedLine:
+    """One goods line of an order (DESIGN §10.2)."""
+
+    goods_id: str
+    goods_name: str
+    spec: str
+    style_id: str
+    sku_code: str
+    goods_code: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
 class ImportedOrder:
     """One valid row of the platform export, ready for the order service to upsert."""
 
@@ -155,6 +169,23 @@ class ImportedOrder:
     goods_total_fen: int | None
     paid_fen: int | None
     merchant_received_fen: int | None
+    # The goods fields above are line 1; an order with several items carries the others here
+    # (a Douyin order's later sub-orders, an API order's lines[1:]).
+    more_lines: tuple[ImportedLine, ...] = ()
+
+    @property
+    def lines(self) -> tuple[ImportedLine, ...]:
+        """Every goods line, line 1 first."""
+        first = ImportedLine(
+            self.goods_id,
+            self.goods_name,
+            self.spec,
+            self.style_id,
+            self.sku_code,
+            self.goods_code,
+            self.quantity,
+        )
+        return (first, *self.more_lines)
 
 
 # Other platforms' order exports, told apart by headers only they have (all must be present).

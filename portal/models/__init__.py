@@ -19,7 +19,7 @@ from portal.models.analytics import (
 from portal.models.base import Base
 from portal.models.bindings import Binding
 from portal.models.dispatch import WebhookDelivery
-from portal.models.orders import Assignment, ImportJob, Order, OrderEvent
+from portal.models.orders import Assignment, ImportJob, Order, OrderEvent, OrderLine
 from portal.models.printing import PrintJob, PrintJobOrder, PrintRender
 from portal.models.settlement import (
     Price,
@@ -48,6 +48,7 @@ __all__ = [
     "Merchant",
     "Order",
     "OrderEvent",
+    "OrderLine",
     "OrderParcel",
     "Parcel",
     "Price",

@@ -117,7 +117,10 @@ class Order(Base):
     # as the platform gave it and shown to the merchant as 地区未核验, never blocking.
     region_unverified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
-    # The goods line (the platform export has one line per order).
+    # The first goods line, copied from order_lines (DESIGN §10.2: an order has 1–50): what
+    # single-line orders need comes from the order row alone; `line_count` says when a page
+    # must load the order's other lines (one query for the page, OrderLine).
+    line_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     goods_id: Mapped[str] = mapped_column(String(64), default="")
     goods_name: Mapped[str] = mapped_column(String(200), default="")
     spec: Mapped[str] = mapped_column(String(100), default="")
@@ -302,6 +305,48 @@ Index(
     sqlite_where=NEEDS_ATTENTION,
     postgresql_where=NEEDS_ATTENTION,
 )
+
+
+class OrderLine(Base):
+    """One item of an order (DESIGN §10.2): 1 to 50 per order, numbered from 1 in file order.
+
+    Line 1 is also copied onto the order row (goods_name, sku_key …). Prices, statements,
+    备货汇总 and SKU rules work per line, so SKU lookups go through the merchant's index.
+    """
+
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        Index("uq_order_lines_order_line", "order_id", "line_no", unique=True),
+        Index("ix_order_lines_merchant_sku", "merchant_id", "sku_key", "order_id"),
+        Index("ix_order_lines_merchant_sku_code", "merchant_id", "sku_code"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    line_no: Mapped[int] = mapped_column(Integer)
+    goods_id: Mapped[str] = mapped_column(String(64), default="")
+    goods_name: Mapped[str] = mapped_column(String(200), default="")
+    spec: Mapped[str] = mapped_column(String(100), default="")
+    style_id: Mapped[str] = mapped_column(String(64), default="")
+    sku_code: Mapped[str] = mapped_column(String(64), default="")
+    goods_code: Mapped[str] = mapped_column(String(64), default="")
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    sku_key: Mapped[str] = mapped_column(String(200), default="")
+
+
+# The goods columns an order line and the order row (its line 1) share.
+LINE_FIELDS = (
+    "goods_id",
+    "goods_name",
+    "spec",
+    "style_id",
+    "sku_code",
+    "goods_code",
+    "quantity",
+    "sku_key",
+)
+MAX_ORDER_LINES = 50
 
 
 class Assignment(Base):

@@ -30,10 +30,12 @@ from portal.imports.platform_export import (
     RECEIVER,
     SKU_CODE,
     SPEC,
+    ImportedLine,
     ImportedOrder,
 )
 from portal.imports.tabular import FieldError, parse_order_no
 from portal.models import Order
+from portal.models.orders import MAX_ORDER_LINES
 from portal.privacy import is_valid_phone, normalize_phone
 
 __all__ = [
@@ -185,12 +187,7 @@ def parse_order(item: object, path: str = "order") -> ImportedOrder:
         )
     detail = _street_and_detail(receiver)
 
-    line = order.single_line("lines", kind="line")
-    goods_name = line.text("goods_name")
-    if not goods_name:
-        raise InputError(
-            "missing_goods", line.path_of("goods_name"), f"缺少 {line.path_of('goods_name')}"
-        )
+    first, *more = [_line(line) for line in order.lines("lines", kind="line")]
     return ImportedOrder(
         row=0,
         order_no=order_no,
@@ -207,13 +204,14 @@ def parse_order(item: object, path: str = "order") -> ImportedOrder:
         city=receiver.text("city"),
         district=receiver.text("district"),
         detail=detail,
-        goods_id=line.text("goods_id"),
-        goods_name=goods_name,
-        spec=line.text("spec"),
+        goods_id=first.goods_id,
+        goods_name=first.goods_name,
+        spec=first.spec,
         style_id="",
-        sku_code=line.text("sku_code"),
+        sku_code=first.sku_code,
         goods_code="",
-        quantity=line.integer("quantity", 1, MAX_QUANTITY, code="invalid_quantity", required=True),
+        quantity=first.quantity,
+        more_lines=tuple(more),
         tracking_no="",
         courier_name="",
         merchant_note=order.text("merchant_note"),
@@ -221,6 +219,24 @@ def parse_order(item: object, path: str = "order") -> ImportedOrder:
         goods_total_fen=order.amount("goods_total_fen"),
         paid_fen=order.amount("paid_fen"),
         merchant_received_fen=order.amount("merchant_received_fen"),
+    )
+
+
+def _line(line: _Object) -> ImportedLine:
+    goods_name = line.text("goods_name")
+    if not goods_name:
+        raise InputError(
+            "missing_goods", line.path_of("goods_name"), f"缺少 {line.path_of('goods_name')}"
+        )
+    quantity = line.integer("quantity", 1, MAX_QUANTITY, code="invalid_quantity", required=True)
+    return ImportedLine(
+        goods_id=line.text("goods_id"),
+        goods_name=goods_name,
+        spec=line.text("spec"),
+        style_id="",
+        sku_code=line.text("sku_code"),
+        goods_code="",
+        quantity=quantity or 1,
     )
 
 
@@ -388,19 +404,18 @@ class _Object:
             raise self._missing(name)
         return _Object(value, self.path_of(name), kind)
 
-    def single_line(self, name: str, kind: str) -> _Object:
-        """The goods lines; an order carries exactly one for now, as the platform export does."""
+    def lines(self, name: str, kind: str) -> list[_Object]:
+        """The goods lines: 1 to MAX_ORDER_LINES, all going to one factory (DESIGN §10.2)."""
         value = self.data.get(name)
         if value is None:
             raise self._missing(name)
         if not isinstance(value, list):
             raise self._wrong_type(name, "数组")
-        if len(value) != 1:
+        if not 1 <= len(value) <= MAX_ORDER_LINES:
             path = self.path_of(name)
             raise InputError(
                 "validation_error",
                 path,
-                f"{path} 目前必须正好包含 1 个商品行（暂不支持一单多商品，请按商品拆单），"
-                f"收到 {len(value)} 个",
+                f"{path} 应包含 1 到 {MAX_ORDER_LINES} 个商品行，收到 {len(value)} 个",
             )
-        return _Object(value[0], f"{self.path_of(name)}[0]", kind)
+        return [_Object(item, f"{self.path_of(name)}[{i}]", kind) for i, item in enumerate(value)]

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from portal import allocation, allocation_rules
 from portal.extensions import db, dialect_insert
-from portal.imports.platform_export import ImportedOrder, RowError
-from portal.models import Merchant, Order, OrderEvent
+from portal.imports.platform_export import ImportedLine, ImportedOrder, RowError
+from portal.models import Merchant, Order, OrderEvent, OrderLine
 from portal.models.base import utcnow
 from portal.models.orders import (
     CANCEL_AFTER_SALE,
@@ -164,11 +164,64 @@ def _content_hash(row: ImportedOrder, key: str) -> str:
         row.paid_fen,
         row.merchant_received_fen,
     ]
+    if row.more_lines:
+        # Only then: a single-line order hashes as it always did, so nothing stored before
+        # order lines existed looks changed on its next import.
+        payload.append([list(_line_tuple(line)) for line in row.more_lines])
     return hashlib.sha256(_HASH_JSON.encode(payload).encode()).hexdigest()
 
 
 def sku_key_for(sku_code: str, goods_id: str, spec: str) -> str:
     return sku_code or f"{goods_id}|{spec}"
+
+
+def _line_tuple(line: ImportedLine) -> tuple[object, ...]:
+    return (
+        line.goods_id,
+        line.goods_name,
+        line.spec,
+        line.style_id,
+        line.sku_code,
+        line.goods_code,
+        line.quantity,
+    )
+
+
+def line_rows(merchant_id: int, order_id: int, row: ImportedOrder) -> list[dict[str, object]]:
+    """The order_lines rows of one order, line 1 first."""
+    return [
+        {
+            "order_id": order_id,
+            "merchant_id": merchant_id,
+            "line_no": number,
+            "goods_id": line.goods_id,
+            "goods_name": line.goods_name,
+            "spec": line.spec,
+            "style_id": line.style_id,
+            "sku_code": line.sku_code,
+            "goods_code": line.goods_code,
+            "quantity": line.quantity,
+            "sku_key": sku_key_for(line.sku_code, line.goods_id, line.spec),
+        }
+        for number, line in enumerate(row.lines, start=1)
+    ]
+
+
+def _write_lines(
+    merchant_id: int, orders: list[tuple[int, ImportedOrder]], *, replace: bool
+) -> None:
+    """Write the lines of these orders in one executemany (after deleting the old ones)."""
+    if not orders:
+        return
+    if replace:
+        db.session.execute(
+            delete(OrderLine).where(
+                OrderLine.merchant_id == merchant_id,
+                OrderLine.order_id.in_([order_id for order_id, _ in orders]),
+            )
+        )
+    rows = [item for order_id, row in orders for item in line_rows(merchant_id, order_id, row)]
+    db.session.execute(insert(OrderLine.__table__), rows)
 
 
 def _validate(row: ImportedOrder, phone: Phone, order_nos: set[str]) -> Rejection | None:
@@ -237,6 +290,7 @@ def _order_values(
         "goods_code": row.goods_code,
         "quantity": row.quantity,
         "sku_key": sku_key_for(row.sku_code, row.goods_id, row.spec),
+        "line_count": 1 + len(row.more_lines),
         "goods_total_fen": row.goods_total_fen,
         "paid_fen": row.paid_fen,
         "merchant_received_fen": row.merchant_received_fen,
@@ -289,10 +343,17 @@ def _upsert_batch(
         values.update(merchant_id=merchant.id, order_no=row.order_no, created_at=now)
         values["updated_at"] = now
         inserts.append(values)
-    placed = allocation_rules.preassign(merchant, inserts, now)
+    placed = allocation_rules.preassign(
+        merchant, inserts, now, {row.order_no: row.lines for row, *_ in fresh}
+    )
     if inserts:
         inserted = _insert_new(inserts)
         result.created += len(inserted)
+        _write_lines(
+            merchant.id,
+            [(inserted[row.order_no], row) for row, *_ in fresh if row.order_no in inserted],
+            replace=False,
+        )
         placed = {no: hit for no, hit in placed.items() if no in inserted}
         # Another request inserted these between our read and our insert (ON CONFLICT DO
         # NOTHING waited for it to commit): they are existing orders now, updated as such.
@@ -311,6 +372,7 @@ def _upsert_batch(
         # and locking them in that order deadlocks against a concurrent assign or cancel.
         updates.sort(key=lambda values: values["id"])
         db.session.execute(update(Order), updates)
+        _write_lines(merchant.id, changes.relined, replace=True)
         result.updated += len(updates)
     if changes.events:
         db.session.execute(insert(OrderEvent), [{**e, "created_at": now} for e in changes.events])
@@ -343,8 +405,9 @@ def _existing(merchant: Merchant, order_nos: list[str]) -> dict[str, Any]:
     }
 
 
-def _insert_new(inserts: list[dict[str, object]]) -> set[str]:
-    """INSERT … ON CONFLICT (merchant, order number) DO NOTHING; the numbers actually inserted.
+def _insert_new(inserts: list[dict[str, object]]) -> dict[str, int]:
+    """INSERT … ON CONFLICT (merchant, order number) DO NOTHING; the ids of the numbers
+    actually inserted.
 
     A Core INSERT: one executemany for the batch (every dict has the same keys), without the
     ORM bulk path's per-row bookkeeping; new orders are not loaded into the session.
@@ -353,9 +416,9 @@ def _insert_new(inserts: list[dict[str, object]]) -> set[str]:
     statement = (
         dialect_insert(table)
         .on_conflict_do_nothing(index_elements=["merchant_id", "order_no"])
-        .returning(table.c.order_no)
+        .returning(table.c.order_no, table.c.id)
     )
-    return set(db.session.scalars(statement, inserts))
+    return {no: order_id for no, order_id in db.session.execute(statement, inserts)}
 
 
 @dataclass
@@ -365,6 +428,8 @@ class _Changes:
     unchanged: int = 0
     updates: list[dict[str, object]] = field(default_factory=list)
     events: list[dict[str, object]] = field(default_factory=list)
+    # Changed orders, whose lines are written again.
+    relined: list[tuple[int, ImportedOrder]] = field(default_factory=list)
     address_changed: list[int] = field(default_factory=list)
     to_check_holds: list[int] = field(default_factory=list)
     # Orders that could not be assigned before: the allocation rules' turn (new orders get
@@ -388,6 +453,7 @@ class _Changes:
         values = _order_values(protector, row, receiver, key, digest)
         values.update(id=old.id, updated_at=now)
         self.updates.append(values)
+        self.relined.append((old.id, row))
         if old.receiver_key != key:
             self.address_changed.append(old.id)
         if old.stage == STAGE_UNASSIGNED and assign_blocker(old) is not None:
