@@ -11,10 +11,11 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -330,17 +331,30 @@ def shop_loading(user: Any = None) -> list[Any]:
     ]
 
 
+@cache
+def _token_query() -> Select[tuple[ApiToken]]:
+    """The live token by its hash with its user and shop, built once (building the loader
+    options took longer than the query)."""
+    return (
+        select(ApiToken)
+        .options(*shop_loading(joinedload(ApiToken.user)))
+        .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None))
+    )
+
+
+@cache
+def user_query() -> Select[tuple[User]]:
+    """A user by id (`user_id`) with its shop, built once: a session's request starts here."""
+    return select(User).options(*shop_loading()).where(User.id == bindparam("user_id"))
+
+
 def api_token_for(token: str) -> ApiToken | None:
     """The live token with its user and the user's shop; its use stamped (at most once a
     minute)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
     # One query for the token, its user and the user's shop: every API request starts here.
-    record = db.session.scalar(
-        select(ApiToken)
-        .options(*shop_loading(joinedload(ApiToken.user)))
-        .where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None))
-    )
+    record = db.session.scalar(_token_query(), {"token_hash": _token_hash(token)})
     if record is None or not record.user.active:
         return None
     now = utcnow()

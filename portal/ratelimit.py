@@ -23,7 +23,7 @@ from functools import cache
 
 import redis
 from flask import current_app
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Update, bindparam, case, func, select, update
 
 from portal.errors import DomainError
 from portal.extensions import db
@@ -74,20 +74,38 @@ def check_api_rate(token_id: int, now: datetime) -> None:
         raise DomainError("api_rate_limited", retry_after=max(1, math.ceil(wait / MICROS)))
 
 
-def _db_wait(token_id: int, now_us: int, limit: Limit) -> int:
+def _take_statement() -> Update:
+    """The compare-and-set, built once with bound values (every API request runs it: building
+    and compiling it anew cost five times what SQLite takes to run it)."""
     tat = func.coalesce(ApiToken.rate_tat, 0)
-    start = case((tat > now_us, tat), else_=now_us)
-    take = (
+    now = bindparam("now_us")
+    start = case((tat > now, tat), else_=now)
+    return (
         update(ApiToken)
-        .where(ApiToken.id == token_id, start + limit.interval - now_us <= limit.window)
-        .values(rate_tat=start + limit.interval)
+        .where(
+            ApiToken.id == bindparam("token_id"),
+            start + bindparam("interval") - now <= bindparam("window"),
+        )
+        .values(rate_tat=start + bindparam("interval"))
         .execution_options(synchronize_session=False)
     )
+
+
+TAKE = _take_statement()
+
+
+def _db_wait(token_id: int, now_us: int, limit: Limit) -> int:
+    params = {
+        "token_id": token_id,
+        "now_us": now_us,
+        "interval": limit.interval,
+        "window": limit.window,
+    }
     if may_write():
         # This request holds the write lock already: count it in its own transaction.
-        taken = db.session.execute(take).rowcount
+        taken = db.session.execute(TAKE, params).rowcount
     else:
-        result = write_apart(take, "API rate limit")
+        result = write_apart(TAKE, "API rate limit", params)
         if result is None:
             return 0  # the database is busy: let it through
         taken = result.rowcount

@@ -39,9 +39,10 @@ def may_write() -> bool:
     return bool(getattr(view, "writes_on_get", False))
 
 
-def write_apart(statement: Executable, what: str) -> Any:
-    """Run one write in a short transaction of its own, for a read-only request; its result,
-    or None when the database was busy (bookkeeping never fails or holds up a read).
+def write_apart(statement: Executable, what: str, params: dict[str, Any] | None = None) -> Any:
+    """Run one write (with its bound `params`) in a short transaction of its own, for a
+    read-only request; its result, or None when the database was busy (bookkeeping never fails
+    or holds up a read).
 
     Inside the request's read transaction SQLite cannot upgrade a stale snapshot to a write
     while another request writes (SQLITE_BUSY at once), and waiting for the write lock could
@@ -57,7 +58,7 @@ def write_apart(statement: Executable, what: str) -> Any:
                 with connection.begin():
                     if connection.dialect.name == "postgresql":
                         connection.exec_driver_sql("SET LOCAL lock_timeout = '200ms'")
-                    return connection.execute(statement)
+                    return connection.execute(statement, params)
             finally:
                 if sqlite:
                     timeout = int(current_app.config["SQLITE_BUSY_TIMEOUT_MS"])

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from flask import Flask
+from sqlalchemy import event
+
+from portal.extensions import db
 from portal.imports.platform_export import ImportedOrder
 
 # Orders are paid a day before the test session and due two days after its start (the hour
@@ -64,3 +70,20 @@ DOUYIN_HEADER = [
     "收件人",
     "收件人手机号",
 ]
+
+
+@contextlib.contextmanager
+def statements_sent(app: Flask) -> Iterator[list[str]]:
+    """Every SQL statement the block sends through the app's engine (executemany once)."""
+    seen: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from portal.demo_data import generate_orders, write_platform_export
 from portal.extensions import db
 from portal.models import Assignment, Order, OrderEvent, OrderLine
+from tests.factories import statements_sent
 
 SAMPLE = Path(__file__).parent / "data" / "pdd_orders_export_gbk.csv"
 API = "/api/v1"
@@ -745,6 +746,25 @@ def test_order_list_filters_and_pagination(desk, factory, monkeypatch):
     ):
         response = api.get("/orders", **params)
         assert response.status_code == 422 and response.json["error"]["field"] == field
+
+
+def test_list_queries_do_not_grow_with_the_page_and_me_is_one_query(desk):
+    api = desk.merchant
+    nos = numbers(6)
+    api.upsert(*[order_json(no) for no in nos])
+    api.assign(nos, desk.shop_id)
+    assert api.get("/me").status_code == 200  # the token's use is stamped (once a minute)
+    sizes = {}
+    for per_page in (1, 6):
+        with statements_sent(desk.app) as seen:
+            items = api.get("/orders", per_page=per_page, stage="assigned").json["items"]
+        assert [o["supplier"]["shop_id"] for o in items] == [desk.shop_id] * per_page
+        sizes[per_page] = len(seen)
+    assert sizes[1] == sizes[6], sizes
+    # Who is asking: the token, its user and the user's shop in one SELECT, nothing written.
+    with statements_sent(desk.app) as seen:
+        assert api.get("/me").status_code == 200
+    assert [s.split()[0].upper() for s in seen if s.split()[0].upper() != "BEGIN"] == ["SELECT"]
 
 
 # --- tenants and roles ---------------------------------------------------------------------

@@ -21,7 +21,7 @@ from portal.models.base import utcnow
 from portal.orders.upsert import upsert_orders
 from portal.permissions import ROLE_PERMISSIONS
 from tests.conftest import PASSWORD
-from tests.factories import demo_order
+from tests.factories import demo_order, statements_sent
 
 ORDER_NO = "261121-190000000000001"
 TEAMS_REVISION = "e19a7c3d5b21"
@@ -120,6 +120,10 @@ def test_a_printer_token_acts_with_the_printer_role(app, factory, runner_cli):
     assert me["shop_name"] == "测试工厂"
     assert me["shop_role"] == "printer"
     assert set(me["permissions"]) == ROLE_PERMISSIONS["supplier"]["printer"]
+    # A member's token: token, member, owner and the owner's shop in one SELECT.
+    with statements_sent(app) as seen:
+        assert client.get("/api/v1/me", headers=bearer(token)).json == me
+    assert [s.split()[0].upper() for s in seen if s.split()[0].upper() != "BEGIN"] == ["SELECT"]
 
     assert client.get("/api/v1/supplier/orders", headers=bearer(token)).status_code == 200
     for method, url in (
