@@ -277,3 +277,33 @@ def test_token_use_is_stamped_at_most_once_a_minute(app, factory):
         db.session.commit()
     client.get("/api/v1/me", headers=headers)
     assert _token_last_used(app) > first - timedelta(minutes=2)
+
+
+def test_a_label_pdf_is_drawn_after_its_bookkeeping_is_committed(app, desk, monkeypatch):  # noqa: F811
+    """Drawing a big PDF takes seconds: other requests must be able to write meanwhile."""
+    from portal.printing import jobs
+    from portal.transactions import write_apart
+
+    [no] = nos(1, prefix="261121-3200000000000")
+    desk.orders(no)
+    job = desk.supplier.print_job([no]).json
+    draw = jobs.render_labels
+    others_wrote: list[bool] = []
+
+    def draw_while_another_request_writes(labels, size):
+        with app.app_context():
+            stamp = db.update(ApiToken).where(ApiToken.id < 0).values(last_used_at=utcnow())
+            others_wrote.append(write_apart(stamp, "test") is not None)
+            order = db.update(jobs.Order).where(jobs.Order.order_no == no)
+            others_wrote.append(write_apart(order.values(updated_at=utcnow()), "test") is not None)
+        return draw(labels, size)
+
+    monkeypatch.setattr(jobs, "render_labels", draw_while_another_request_writes)
+    response = desk.supplier.get(f"/supplier/print-jobs/{job['id']}/pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert others_wrote == [True, True]
+    with app.app_context():  # the render is still counted
+        assert (
+            db.session.scalar(db.select(jobs.Order.print_count).where(jobs.Order.order_no == no))
+            == 1
+        )

@@ -67,8 +67,8 @@ def test_each_blocker_refuses_exactly_its_order(desk):
         NOS[2]: "address_changed",
     }
     assert result.printed == NOS[3:]
-    pdf, skipped = render_print_job(current_keyring(), supplier, result.job, None)
-    assert skipped == [] and len(_text(pdf)) == 2
+    labels = render_print_job(current_keyring(), supplier, result.job, None)
+    assert labels.skipped == [] and len(_text(labels.pdf())) == 2
 
 
 def test_blockers_do_not_apply_after_tracking_returned(desk):
@@ -77,7 +77,7 @@ def test_blockers_do_not_apply_after_tracking_returned(desk):
     upsert_orders(current_keyring(), merchant, [replace(orders[0], detail="改了地址 9 号")])
     result = create_print_job(supplier, [NOS[0]], "SF", "76x130", "", None)
     assert result.printed == [NOS[0]] and result.refused == []
-    pages = _text(render_print_job(current_keyring(), supplier, result.job, None)[0])
+    pages = _text(render_print_job(current_keyring(), supplier, result.job, None).pdf())
     assert "SF1234567890123" in pages[0]
 
 
@@ -86,13 +86,13 @@ def test_pdf_content_full_by_default_private_when_chosen(desk):
     merchant, supplier, _actor, _orders = desk
     assert merchant.label_style == "full"  # a new merchant's default
     result = create_print_job(supplier, NOS[:2], "ZTO", "100x180", "", None)
-    pages = _text(render_print_job(current_keyring(), supplier, result.job, None)[0])
+    pages = _text(render_print_job(current_keyring(), supplier, result.job, None).pdf())
     assert len(pages) == 2
     assert "收件人1" in pages[0] and "13900000001" in pages[0]
     assert "石牌街道团结路887号" in pages[0] and "广州市" in pages[0] and NOS[0] in pages[0]
     merchant.label_style = "private"
     db.session.flush()
-    pages = _text(render_print_job(current_keyring(), supplier, result.job, None)[0])
+    pages = _text(render_print_job(current_keyring(), supplier, result.job, None).pdf())
     assert "收**" in pages[0] and "139****0001" in pages[0]
     assert "收件人1" not in pages[0] and "13900000001" not in pages[0]
 
@@ -118,7 +118,7 @@ def test_sequential_numbers_confirm_and_void(desk):
     with pytest.raises(DomainError):
         sequential_numbers("SF99999999", 2)  # would overflow the width
     job = create_print_job(supplier, NOS[:3], "SF", "100x180", "SF1000000000001", None).job
-    pages = _text(render_print_job(current_keyring(), supplier, job, None)[0])
+    pages = _text(render_print_job(current_keyring(), supplier, job, None).pdf())
     assert ["SF1000000000001" in pages[0], "SF1000000000003" in pages[2]] == [True, True]
     stages = set(db.session.scalars(select(Order.stage).where(Order.order_no.in_(NOS[:3]))))
     assert stages == {"assigned"}  # nothing returned before confirmation
@@ -157,13 +157,13 @@ def test_private_labels_mask_names_and_phones_in_the_buyer_note(desk):
     upsert_orders(current_keyring(), merchant, [replace(orders[0], buyer_note=note)])
     merchant.label_style = "private"
     result = create_print_job(supplier, [NOS[0]], "SF", "100x180", "", None)
-    page = _text(render_print_job(current_keyring(), supplier, result.job, None)[0])[0]
+    page = _text(render_print_job(current_keyring(), supplier, result.job, None).pdf())[0]
     flat = page.replace("\n", "").replace(" ", "")
     assert "欧阳娜娜" not in flat and "13598761234" not in flat and "收件人1" not in flat
     assert "请联系欧**135****1234" in flat and "找收**" in flat
     merchant.label_style = "full"
     db.session.flush()
-    page = _text(render_print_job(current_keyring(), supplier, result.job, None)[0])[0]
+    page = _text(render_print_job(current_keyring(), supplier, result.job, None).pdf())[0]
     flat = page.replace("\n", "").replace(" ", "")
     assert "欧阳娜娜13598761234" in flat  # full labels print the note as written
 

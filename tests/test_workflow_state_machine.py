@@ -463,7 +463,7 @@ class Workflow(RuleBasedStateMachine):
                 lambda: render_print_job(current_keyring(), supplier, job, self.user("s", s))
             )
             if not isinstance(rendered, DomainError):
-                assert rendered[0].startswith(b"%PDF")
+                assert rendered.pdf().startswith(b"%PDF")
         if job.status == JOB_PENDING and decision != "later":
             self.decide_job(s, job.id, decision)
 

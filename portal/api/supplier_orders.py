@@ -197,8 +197,9 @@ def print_job_pdf(job_id: int) -> Response:
     """
     supplier = current_supplier()
     job = get_print_job_for_supplier(supplier, job_id)
-    pdf, skipped = render_print_job(current_keyring(), supplier, job, api_user())
-    db.session.commit()  # the render is audited and counted on the orders
+    labels = render_print_job(current_keyring(), supplier, job, api_user())
+    db.session.commit()  # the render is audited and counted on the orders …
+    pdf, skipped = labels.pdf(), labels.skipped  # … before the drawing, which holds no lock
     response = Response(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="print-job-{job.id}.pdf"'
     response.headers["Cache-Control"] = "no-store"  # the labels carry buyer data

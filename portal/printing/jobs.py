@@ -191,10 +191,24 @@ def _job_orders(job: PrintJob) -> list[tuple[Order, str]]:
     )
 
 
+@dataclass(frozen=True)
+class LabelRender:
+    """A recorded render of a job: the labels to draw, and the orders left out of it."""
+
+    labels: list[Label]
+    label_size: str
+    skipped: list[PrintRefusal]
+
+    def pdf(self) -> bytes:
+        return render_labels(self.labels, self.label_size)
+
+
 def render_print_job(
     keyring: KeyRing, supplier: Supplier, job: PrintJob, actor: User | None
-) -> tuple[bytes, list[PrintRefusal]]:
-    """Render (or re-render) the job's PDF; orders blocked since the job was made are left out."""
+) -> LabelRender:
+    """Record a render (or re-render) of the job; orders blocked since the job was made are
+    left out. The caller commits, then draws the PDF (`.pdf()`): drawing takes seconds for a
+    big job, and SQLite's write lock, which this bookkeeping takes, must not wait on it."""
     if job.status == JOB_VOIDED:
         raise DomainError("print_job_voided")
     rows = _job_orders(job)
@@ -223,7 +237,6 @@ def render_print_job(
         )
         for order, number in rows
     ]
-    pdf = render_labels(labels, job.label_size)
     now = utcnow()
     ids = [order.id for order, _n in rows]
     db.session.execute(
@@ -242,7 +255,7 @@ def render_print_job(
     )
     job.render_count += 1
     db.session.flush()
-    return pdf, refused
+    return LabelRender(labels, job.label_size, refused)
 
 
 def _label(

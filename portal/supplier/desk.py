@@ -578,15 +578,15 @@ def print_job_pdf(job_id: int) -> Response:
     supplier = current_supplier()
     job = _job_or_404(supplier, job_id)
     try:
-        pdf, _skipped = render_print_job(
+        labels = render_print_job(
             current_keyring(), supplier, job, current_user._get_current_object()
         )
     except DomainError as error:
         db.session.rollback()
         notify(error.message, "error")
         return hx_redirect(url_for("supplier.print_job_detail", job_id=job_id))
-    db.session.commit()  # the render is audited and counted on the orders
-    return pdf_response(pdf, f"waybills-job-{job_id}.pdf")
+    db.session.commit()  # the render is audited and counted on the orders …
+    return pdf_response(labels.pdf(), f"waybills-job-{job_id}.pdf")  # … before it is drawn
 
 
 def _job_answer(supplier: Supplier, job: PrintJob, outcome: Outcome | None = None) -> Response:
