@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import aliased
 
-from portal.bindings import bindings_for_supplier
+from portal.bindings import bindings_for_supplier, normalize_shop_id
 from portal.extensions import db
 from portal.formatting import SHANGHAI
 from portal.models import (
@@ -25,6 +25,7 @@ from portal.models import (
     PrintJob,
     PrintJobOrder,
     Supplier,
+    User,
 )
 from portal.models.bindings import BINDING_ACTIVE
 from portal.models.orders import (
@@ -93,6 +94,8 @@ MASKED_COLUMNS = (
     Order.dispatched_at,
     Order.tracking_corrections,
     Merchant.shop_name.label("merchant_name"),
+    # The order's merchant: on the factory side an order is (merchant, number) (DESIGN §10.6).
+    User.shop_id.label("merchant_shop_id"),
 )
 
 
@@ -181,6 +184,7 @@ def masked_select(supplier: Supplier) -> Select[Any]:
     return (
         select(*columns, bound.label("bound"))
         .join(Merchant, Merchant.id == Order.merchant_id)
+        .join(User, User.id == Merchant.user_id)
         .outerjoin(
             active,
             and_(
@@ -230,22 +234,28 @@ def tab_of(row: Any) -> str:
     return TAB_RETURNED if row.stage == STAGE_RETURNED else TAB_DISPATCHED
 
 
-def order_nos_query(supplier: Supplier, filters: SupplierFilters, now: datetime) -> Select[Any]:
-    """The order numbers a tab lists, in its order ("select all N matching")."""
-    return orders_query(supplier, filters, now).with_only_columns(Order.order_no)
+def order_refs_query(supplier: Supplier, filters: SupplierFilters, now: datetime) -> Select[Any]:
+    """(order number, merchant shop ID) of the orders a tab lists, in its order ("select all
+    N matching")."""
+    return orders_query(supplier, filters, now).with_only_columns(Order.order_no, User.shop_id)
 
 
-def find_order_row(supplier: Supplier, order_no: str) -> Any | None:
+def find_order_row(supplier: Supplier, order_no: str, merchant_shop_id: str = "") -> Any | None:
     """One order as the desk shows it: the supplier's current order, else its latest cancelled
-    assignment of it (a row with `cancel_reason`); None when it was never this supplier's."""
+    assignment of it (a row with `cancel_reason`); None when it was never this supplier's.
+    With `merchant_shop_id`, only that merchant's order of the number."""
+    shop = normalize_shop_id(merchant_shop_id)
+    of_merchant = [User.shop_id == shop] if shop else []
     current = db.session.execute(
-        masked_select(supplier).where(_current(supplier), Order.order_no == order_no).limit(1)
+        masked_select(supplier)
+        .where(_current(supplier), Order.order_no == order_no, *of_merchant)
+        .limit(1)
     ).first()
     if current is not None:
         return current
     return db.session.execute(
         _cancelled_select(supplier)
-        .where(Order.order_no == order_no)
+        .where(Order.order_no == order_no, *of_merchant)
         .order_by(Assignment.id.desc())
         .limit(1)
     ).first()

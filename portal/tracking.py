@@ -568,15 +568,17 @@ def correct_tracking(
     tracking_no: str,
     actor: User | None,
     now: datetime,
+    merchant_shop_id: str = "",
 ) -> Correction:
     """Replace a dispatched order's tracking number (the factory typed it wrong).
 
     One compare-and-set decides (still dispatched by us, fewer than two corrections, inside the
     window), so two corrections racing never make three. The old and the new number go in the
     order's history, the order carries the new one (the dispatch export reads it) and the
-    merchant's webhook gets `orders.tracking_changed`.
+    merchant's webhook gets `orders.tracking_changed`. A number two of the supplier's
+    merchants use needs `merchant_shop_id` (ambiguous_order_no).
     """
-    order = get_order_for_supplier(supplier, order_no)
+    order = get_order_for_supplier(supplier, order_no, merchant_shop_id)
     refusal = correction_refusal(order, now)
     if refusal:
         raise DomainError(refusal)

@@ -776,8 +776,8 @@ def test_first_day_in_the_browser(server: LiveServer, chromium: Browser, tmp_pat
         with story.step("labels: the PDF opens at once, the return starts on the label's courier"):
             f.goto(f"{base}/supplier/orders?tab=to_print")
             rows = f.locator("#order-list tbody tr")
-            to_print = [
-                rows.nth(i).locator("input[data-select-row]").get_attribute("value")
+            to_print = [  # a box holds the order's merchant and number: "shop ID:number"
+                rows.nth(i).locator("input[data-select-row]").get_attribute("value").split(":")[-1]
                 for i in range(2)
             ]
             for number in to_print:

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Merchant, Order, User
+from portal.models import Merchant, Order, PrintJob, User
+from portal.models.base import utcnow
 from tests import test_api_supplier
 from tests.test_api_supplier import RECEIVERS, codes, nos, pdf_pages
 
@@ -103,3 +104,138 @@ def test_cancelling_a_return_names_the_merchant_when_two_use_the_number(desk):
     assert response.status_code == 200
     assert _tracking_of(desk, desk.merchant_shop_id, no) == ""
     assert _tracking_of(desk, desk.other_merchant_shop_id, no) == "SF1234567890128"
+
+
+def _dispatched_both(desk) -> str:
+    """A number both merchants use, returned for each and dispatched a moment ago."""
+    no = _shared(desk)
+    for shop, number in (
+        (desk.merchant_shop_id, "SF1234567890131"),
+        (desk.other_merchant_shop_id, "SF1234567890132"),
+    ):
+        assert _return(desk, order_no=no, tracking_no=number, merchant_shop_id=shop)["returned"]
+    with desk.app.app_context():
+        db.session.execute(
+            db.update(Order)
+            .where(Order.order_no == no)
+            .values(stage="dispatched", dispatched_at=utcnow())
+        )
+        db.session.commit()
+    return no
+
+
+def test_a_tracking_correction_names_the_merchant_when_two_use_the_number(desk):
+    no = _dispatched_both(desk)
+    api = desk.supplier
+
+    def put(body):
+        path = f"/api/v1/supplier/tracking/{no}"
+        return api.client.put(path, json=body, headers=api.headers)
+
+    response = put({"courier": "SF", "tracking_no": "SF1234567890133"})
+    assert response.status_code == 409, response.json
+    assert response.json["error"]["code"] == "ambiguous_order_no"
+    body = {"courier": "SF", "tracking_no": "SF1234567890133"}
+    response = put({**body, "merchant_shop_id": desk.other_merchant_shop_id})
+    assert response.status_code == 200, response.json
+    assert _tracking_of(desk, desk.other_merchant_shop_id, no) == "SF1234567890133"
+    assert _tracking_of(desk, desk.merchant_shop_id, no) == "SF1234567890131"
+
+
+def _factory_browser(desk, make_browser):
+    with desk.app.app_context():
+        username = db.session.scalar(select(User.username).where(User.shop_id == desk.shop_id))
+    browser = make_browser()
+    browser.login(username)
+    return browser
+
+
+def test_the_desk_rows_send_their_merchant(desk, make_browser):
+    no = _shared(desk)
+    browser = _factory_browser(desk, make_browser)
+    page = browser.get("/supplier/orders?tab=to_print").get_data(as_text=True)
+    for shop in (desk.merchant_shop_id, desk.other_merchant_shop_id):
+        assert f'value="{shop}:{no}"' in page  # the row's box: (merchant, number)
+        assert f'name="merchant_shop_id" value="{shop}"' in page  # the row's return form
+    response = browser.post(
+        "/supplier/print-jobs",
+        {
+            "tab": "to_print",
+            "order_no": [f"{desk.other_merchant_shop_id}:{no}"],
+            "print_courier": "SF",
+        },
+        target="order-desk",
+    )
+    assert response.status_code == 200
+    with desk.app.app_context():
+        printed = dict(
+            db.session.execute(
+                select(User.shop_id, Order.print_count)
+                .join(Merchant, Merchant.id == Order.merchant_id)
+                .join(User, User.id == Merchant.user_id)
+                .where(Order.order_no == no)
+            ).all()
+        )
+    assert printed == {desk.merchant_shop_id: 0, desk.other_merchant_shop_id: 0}  # not yet rendered
+    with desk.app.app_context():
+        [(job_id, count)] = db.session.execute(select(PrintJob.id, PrintJob.order_count)).all()
+    assert count == 1
+    pdf = desk.supplier.get(f"/supplier/print-jobs/{job_id}/pdf")
+    with desk.app.app_context():
+        assert (
+            db.session.scalar(
+                select(Order.print_count)
+                .join(Merchant, Merchant.id == Order.merchant_id)
+                .join(User, User.id == Merchant.user_id)
+                .where(Order.order_no == no, User.shop_id == desk.other_merchant_shop_id)
+            )
+            == 1
+        )
+    assert pdf.status_code == 200
+
+    form = {"courier": "SF", "tracking_no": "SF1234567890134"}
+    refused = browser.post(f"/supplier/orders/{no}/tracking", form, target="row-x")
+    assert refused.status_code == 422
+    assert "两个商家" in refused.get_data(as_text=True) or "商家" in refused.get_data(as_text=True)
+    response = browser.post(
+        f"/supplier/orders/{no}/tracking",
+        {**form, "merchant_shop_id": desk.merchant_shop_id},
+        target="row-x",
+    )
+    assert response.status_code == 200
+    assert _tracking_of(desk, desk.merchant_shop_id, no) == "SF1234567890134"
+    assert _tracking_of(desk, desk.other_merchant_shop_id, no) == ""
+
+
+def test_the_scan_page_asks_which_merchant(desk, make_browser):
+    no = _shared(desk)
+    browser = _factory_browser(desk, make_browser)
+    answer = browser.post(
+        "/supplier/scan/lookup", {"code": no, "courier": "SF"}, target="scan-result"
+    )
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200
+    assert "甲店" in html and "乙店" in html and "请选择" in html
+    for shop in (desk.merchant_shop_id, desk.other_merchant_shop_id):
+        assert f'name="merchant_shop_id" value="{shop}"' in html
+    assert '<input type="hidden" name="order_no" value="">' in html  # nothing waits yet
+    chosen = browser.post(
+        "/supplier/scan/lookup",
+        {"code": no, "courier": "SF", "merchant_shop_id": desk.other_merchant_shop_id},
+        target="scan-result",
+    ).get_data(as_text=True)
+    assert f'<input type="hidden" name="order_no" value="{no}">' in chosen
+    assert f'name="order_merchant" value="{desk.other_merchant_shop_id}"' in chosen
+    returned = browser.post(
+        "/supplier/scan/return",
+        {
+            "order_no": no,
+            "order_merchant": desk.other_merchant_shop_id,
+            "code": "SF1234567890135",
+            "courier": "SF",
+        },
+        target="scan-result",
+    )
+    assert returned.status_code == 200, returned.get_data(as_text=True)
+    assert _tracking_of(desk, desk.other_merchant_shop_id, no) == "SF1234567890135"
+    assert _tracking_of(desk, desk.merchant_shop_id, no) == ""

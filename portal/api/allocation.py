@@ -11,10 +11,10 @@ from portal.api import schemas
 from portal.api.base import api_user, endpoint
 from portal.api.blueprints import merchant_bp, supplier_bp
 from portal.authz import current_merchant, current_supplier
-from portal.errors import message_for
+from portal.errors import DomainError, message_for
 from portal.extensions import db
 from portal.statements import now_utc
-from portal.tracking import correct_tracking, get_order_for_supplier
+from portal.tracking import AMBIGUOUS, correct_tracking, get_order_for_supplier
 
 # --- allocation rules (merchant) ----------------------------------------------------------------
 
@@ -122,7 +122,11 @@ def sku_codes_put(json: schemas.SkuCodesInput) -> Response:
 def _own_dispatched_order() -> None:
     """Another factory's order is 404 whatever the body says (checked before the body)."""
     order_no = (request.view_args or {}).get("order_no", "")
-    get_order_for_supplier(current_supplier(), order_no)  # not_found / ambiguous_order_no
+    try:
+        get_order_for_supplier(current_supplier(), order_no)
+    except DomainError as error:
+        if error.code != AMBIGUOUS:  # two of its merchants' orders: the body names which
+            raise
 
 
 @supplier_bp.put("/supplier/tracking/<order_no>")
@@ -132,7 +136,8 @@ def _own_dispatched_order() -> None:
     errors={
         404: "不存在或不属于当前账号",
         409: "tracking_change_window：发货已超过 5 天；tracking_change_limit：每单最多修改 2 次；"
-        "not_dispatched：订单还没有发货；duplicate_tracking_no：运单号已用于其他收件人",
+        "not_dispatched：订单还没有发货；duplicate_tracking_no：运单号已用于其他收件人；"
+        "ambiguous_order_no：两个商家使用该订单号，请加 merchant_shop_id",
         422: "unknown_courier、invalid_tracking_no、tracking_unchanged、validation_error",
     },
 )
@@ -143,7 +148,13 @@ def tracking_correct(order_no: str, json: schemas.TrackingCorrectionInput) -> Re
     orders.tracking_changed 事件推送到商家的接口回调。
     """
     result = correct_tracking(
-        current_supplier(), order_no, json.courier, json.tracking_no, api_user(), now_utc()
+        current_supplier(),
+        order_no,
+        json.courier,
+        json.tracking_no,
+        api_user(),
+        now_utc(),
+        merchant_shop_id=json.merchant_shop_id,
     )
     db.session.commit()
     return jsonify(

@@ -1135,6 +1135,7 @@ class SkuCodesResult(Answer):
 class TrackingCorrectionInput(Request):
     courier: str = Field(description="快递公司代码或名称")
     tracking_no: str
+    merchant_shop_id: MerchantShopIdInput
 
 
 class TrackingCorrection(Answer):

@@ -26,7 +26,7 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.imports.tracking_file import ImportFileError, RowError, TrackingRow, open_tracking_file
 from portal.keyring import current_keyring
-from portal.models import Assignment, Merchant, Order, PrintJob, PrintJobOrder, Supplier, User
+from portal.models import Assignment, Order, PrintJob, PrintJobOrder, Supplier, User
 from portal.models.orders import STAGE_ASSIGNED
 from portal.orders.lines import lines_by_order
 from portal.orders.search import order_search
@@ -76,11 +76,7 @@ def order_list(query: schemas.SupplierOrderQuery) -> Response:
     按承诺发货时间排序（cancelled 按取消先后，新的在前）。
     """
     supplier = current_supplier()
-    rows = (
-        _stage_query(supplier, query.stage, datetime.now(UTC))
-        .join(User, User.id == Merchant.user_id)
-        .add_columns(User.shop_id.label("merchant_shop_id"))
-    )
+    rows = _stage_query(supplier, query.stage, datetime.now(UTC))
     # An unknown merchant, or one never bound, simply matches nothing.
     shop_id = normalize_shop_id(query.merchant_shop_id)
     if shop_id:

@@ -38,6 +38,7 @@ from portal.privacy import KeyRing, mask_free_text, reveal_receiver
 from portal.sku_codes import codes_for_rows
 from portal.tracking import (
     AMBIGUOUS,
+    OrderRef,
     TrackingItem,
     TrackingResult,
     cancelled_for_supplier,
@@ -74,27 +75,41 @@ def sequential_numbers(start: str, count: int) -> list[str]:
 
 
 def _printability(
-    supplier: Supplier, order_nos: Sequence[str], merchant_shop_id: str = ""
+    supplier: Supplier, order_nos: Sequence[str | OrderRef], merchant_shop_id: str = ""
 ) -> tuple[list[Order], list[PrintRefusal]]:
     """The supplier's orders that may be printed now, in the order given; refusals with codes.
-    A number two of the supplier's merchants use needs `merchant_shop_id` (ambiguous_order_no)."""
-    order_nos = list(dict.fromkeys(n.strip() for n in order_nos if n and n.strip()))
+    An item is a number or a (number, merchant shop ID) pair (the desk's rows know their
+    merchant); a number two of the supplier's merchants use needs the merchant, here or in
+    `merchant_shop_id`, and is refused as ambiguous_order_no without it."""
     shop = normalize_shop_id(merchant_shop_id)
-    found = find_orders_for_supplier(supplier, [(no, shop) for no in order_nos])
-    missing = [no for no in order_nos if (no, shop) not in found]
+    refs = list(
+        dict.fromkeys(
+            (no.strip(), normalize_shop_id(ref_shop))
+            for no, ref_shop in (
+                (item, shop) if isinstance(item, str) else item for item in order_nos
+            )
+            if no and no.strip()
+        )
+    )
+    found = find_orders_for_supplier(supplier, refs)
+    missing = [no for no, ref_shop in refs if (no, ref_shop) not in found]
     cancelled = cancelled_for_supplier(supplier, missing) if missing else set()
-    orders = [order for no in order_nos if (order := found.get((no, shop))) is not None]
+    # one order named twice (by number alone and with its merchant) is printed once
+    orders = list({o.id: o for ref in refs if (o := found.get(ref)) is not None}.values())
     printable, blocked = _printable_now(supplier, orders)
-    refusals = {refusal.order_no: refusal for refusal in blocked}
+    # _printable_now refuses in the order it was given: pair each refusal with its order.
+    printable_ids = {order.id for order in printable}
+    refusals = dict(zip([o.id for o in orders if o.id not in printable_ids], blocked, strict=True))
     refused: list[PrintRefusal] = []
-    for no in order_nos:  # refusals in the order given
-        if (no, shop) not in found:
+    for ref in refs:  # refusals in the order given
+        no = ref[0]
+        if ref not in found:
             code = "assignment_cancelled" if no in cancelled else "not_assigned"
             refused.append(PrintRefusal(no, code))
-        elif found[(no, shop)] is None:
+        elif (order := found[ref]) is None:
             refused.append(PrintRefusal(no, AMBIGUOUS))
-        elif no in refusals:
-            refused.append(refusals[no])
+        elif order.id in refusals:
+            refused.append(refusals[order.id])
     return printable, refused
 
 
@@ -120,7 +135,7 @@ def _printable_now(
 
 def create_print_job(
     supplier: Supplier,
-    order_nos: Sequence[str],
+    order_nos: Sequence[str | OrderRef],
     courier: str,
     label_size: str,
     start_tracking_no: str,

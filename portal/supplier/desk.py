@@ -33,7 +33,6 @@ from portal.desk import (
     outcome_for,
     refuse,
     row_words,
-    selected_order_nos,
 )
 from portal.downloads import pdf_response
 from portal.errors import DomainError, message_for
@@ -63,6 +62,7 @@ from portal.supplier.views import bp
 from portal.supplier_orders import SupplierFilters
 from portal.tracking import (
     MAX_CORRECTIONS,
+    OrderRef,
     TrackingItem,
     cancel_return,
     correct_tracking,
@@ -369,16 +369,22 @@ def order_counts() -> Response:
     return render("_partials/desk_tabs.html", **DESK.tabs_context(filters, counts))
 
 
-def _row_or_404(supplier: Supplier, order_no: str) -> Any:
-    row = queries.find_order_row(supplier, order_no)
+def _row_or_404(supplier: Supplier, order_no: str, merchant_shop_id: str = "") -> Any:
+    row = queries.find_order_row(supplier, order_no, merchant_shop_id)
     if row is None:
         raise DomainError("not_found")
     return row
 
 
+def _row_merchant() -> str:
+    """The merchant the row's form names: a number two merchants use is one row per merchant."""
+    return text_arg(request.form.get("merchant_shop_id"), 40)
+
+
 def _row_answer(
     supplier: Supplier,
     order_no: str,
+    merchant_shop_id: str = "",
     *,
     status: int = 200,
     error: str = "",
@@ -391,7 +397,7 @@ def _row_answer(
         if error:
             notify(error, "error")
         return hx_redirect(url_for("supplier.order_list"))
-    row = desk_rows(supplier, [_row_or_404(supplier, order_no)], utcnow())[0]
+    row = desk_rows(supplier, [_row_or_404(supplier, order_no, merchant_shop_id)], utcnow())[0]
     row.error, row.warnings = error, list(warnings)
     row.entry = entry or row.entry
     return render("supplier/_orders_row.html", status=status, row=row, **_row_context())
@@ -400,11 +406,14 @@ def _row_answer(
 @bp.post("/orders/<order_no>/tracking")
 def order_tracking_return(order_no: str) -> Response:
     supplier = current_supplier()
-    order_no = _row_or_404(supplier, order_no).order_no
+    shop = _row_merchant()
+    order_no = _row_or_404(supplier, order_no, shop).order_no
     entry = TrackingEntry.from_form(request.form)
     if problem := entry.problem():
-        return _row_answer(supplier, order_no, status=422, error=problem, entry=entry)
-    item = TrackingItem(order_no, entry.courier, entry.tracking_no, entry.extra_numbers)
+        return _row_answer(supplier, order_no, shop, status=422, error=problem, entry=entry)
+    item = TrackingItem(
+        order_no, entry.courier, entry.tracking_no, entry.extra_numbers, merchant_shop_id=shop
+    )
     result = return_tracking(supplier, [item], current_user._get_current_object())
     if result.refused:
         db.session.rollback()
@@ -412,35 +421,37 @@ def order_tracking_return(order_no: str) -> Response:
         error = message_for(refusal.code)
         if refusal.tracking_no:
             error = _("%(message)s（运单号 %(no)s）", message=error, no=refusal.tracking_no)
-        return _row_answer(supplier, order_no, status=422, error=error, entry=entry)
+        return _row_answer(supplier, order_no, shop, status=422, error=error, entry=entry)
     db.session.commit()
     warnings = [w.message for w in result.warnings]
     if warnings:
         notify(_("已回传，但请核对：%(w)s", w="；".join(warnings)), "warning")
     else:
         notify(_("已回传 %(no)s 的运单号", no=order_no))
-    return with_trigger(_row_answer(supplier, order_no, warnings=warnings), ORDERS_CHANGED)
+    return with_trigger(_row_answer(supplier, order_no, shop, warnings=warnings), ORDERS_CHANGED)
 
 
 @bp.post("/orders/<order_no>/tracking/cancel")
 def order_tracking_cancel(order_no: str) -> Response:
     supplier = current_supplier()
-    order_no = _row_or_404(supplier, order_no).order_no
+    shop = _row_merchant()
+    order_no = _row_or_404(supplier, order_no, shop).order_no
     try:
-        cancel_return(supplier, order_no, actor=current_user._get_current_object())
+        cancel_return(supplier, order_no, shop, actor=current_user._get_current_object())
     except DomainError as error:
         db.session.rollback()
-        return _row_answer(supplier, order_no, status=422, error=error.message)
+        return _row_answer(supplier, order_no, shop, status=422, error=error.message)
     db.session.commit()
     notify(_("已取消回传 %(no)s 的运单号", no=order_no), "info")
-    return with_trigger(_row_answer(supplier, order_no), ORDERS_CHANGED)
+    return with_trigger(_row_answer(supplier, order_no, shop), ORDERS_CHANGED)
 
 
 @bp.post("/orders/<order_no>/tracking/correct")
 def order_tracking_correct(order_no: str) -> Response:
     """修改运单号 on a dispatched order (within 5 days of dispatch, at most twice)."""
     supplier = current_supplier()
-    order_no = _row_or_404(supplier, order_no).order_no
+    shop = _row_merchant()
+    order_no = _row_or_404(supplier, order_no, shop).order_no
     entry = TrackingEntry.from_form(request.form)
     try:
         result = correct_tracking(
@@ -450,12 +461,13 @@ def order_tracking_correct(order_no: str) -> Response:
             entry.tracking_no,
             current_user._get_current_object(),
             now_utc(),
+            merchant_shop_id=shop,
         )
     except DomainError as error:
         if error.status == 404:
             raise
         db.session.rollback()
-        return _row_answer(supplier, order_no, status=error.status, error=error.message)
+        return _row_answer(supplier, order_no, shop, status=error.status, error=error.message)
     db.session.commit()
     notify(
         _(
@@ -465,16 +477,25 @@ def order_tracking_correct(order_no: str) -> Response:
         )
     )
     warnings = [w.message for w in result.warnings]
-    return with_trigger(_row_answer(supplier, order_no, warnings=warnings), ORDERS_CHANGED)
+    return with_trigger(_row_answer(supplier, order_no, shop, warnings=warnings), ORDERS_CHANGED)
 
 
 # --- print jobs -------------------------------------------------------------------------------
 
 
-def _selected_order_nos(supplier: Supplier, filters: SupplierFilters) -> list[str]:
-    return selected_order_nos(
-        lambda: queries.order_nos_query(supplier, filters, utcnow()).limit(MAX_PRINT_ORDERS + 1)
-    )
+def _selected_orders(supplier: Supplier, filters: SupplierFilters) -> list[OrderRef]:
+    """Every order the filters match ("select all N matching"), or the ticked rows as (number,
+    merchant shop ID): a row's box holds `shop ID:number`, since a number two merchants use is
+    a row per merchant; a bare number still names an order only one merchant uses."""
+    if request.form.get("all_matching") == "1":
+        query = queries.order_refs_query(supplier, filters, utcnow())
+        return [(no, shop) for no, shop in db.session.execute(query.limit(MAX_PRINT_ORDERS + 1))]
+    refs = []
+    for value in request.form.getlist("order_no"):
+        shop, _colon, order_no = text_arg(value, 128).rpartition(":")  # numbers hold no colon
+        if order_no:
+            refs.append((order_no, shop))
+    return refs
 
 
 def print_outcome(result: PrintJobResult) -> Outcome:
@@ -489,7 +510,7 @@ def print_outcome(result: PrintJobResult) -> Outcome:
 def print_job_create() -> Response:
     supplier = current_supplier()
     filters = parse_filters(request.form)
-    order_nos = _selected_order_nos(supplier, filters)
+    order_nos = _selected_orders(supplier, filters)
     if not order_nos:
         return refuse(message_for("nothing_selected"))
     if len(order_nos) > MAX_PRINT_ORDERS:

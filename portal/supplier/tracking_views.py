@@ -20,6 +20,7 @@ from wtforms import HiddenField, StringField
 
 from portal import supplier_orders, tracking
 from portal.authz import current_supplier
+from portal.bindings import normalize_shop_id
 from portal.couriers import COURIERS, courier_choices, normalize_tracking_no
 from portal.errors import DomainError, message_for
 from portal.extensions import db, htmx
@@ -70,8 +71,12 @@ class TrackingFileForm(FlaskForm):
 class ScanForm(FlaskForm):
     code = StringField(_l("扫描订单号或快递单号"))
     courier = StringField(_l("快递公司"))
-    # The order matched by its number, waiting for its tracking number (set by the server).
+    # The order matched by its number, waiting for its tracking number (set by the server),
+    # and its merchant: on the factory side an order is (merchant, number).
     order_no = HiddenField()
+    order_merchant = HiddenField()
+    # The merchant the factory picked for a number two of its merchants use.
+    merchant_shop_id = HiddenField()
 
 
 # --- batch file import -----------------------------------------------------------------------
@@ -250,6 +255,7 @@ SCAN_CANCELLED = "cancelled"
 SCAN_NOT_FOUND = "not_found"
 SCAN_RETURNED = "returned"
 SCAN_REFUSED = "refused"
+SCAN_CHOOSE = "choose"  # two of the factory's merchants use the number: pick one
 
 
 @dataclass
@@ -268,6 +274,9 @@ class ScanOutcome:
     tracking_no: str = ""
     # The order waiting for its tracking number after this scan ("" = scan an order number).
     pending_order_no: str = ""
+    pending_merchant: str = ""  # its merchant's shop ID
+    # SCAN_CHOOSE: the merchants using the scanned number, (shop ID, shop name).
+    choices: list[tuple[str, str]] = field(default_factory=list)
     at: Any = field(default_factory=utcnow)
 
     @property
@@ -275,7 +284,9 @@ class ScanOutcome:
         """What the scan means at a glance and by ear (portal.js plays one sound per signal):
         ok — returned, or an order ready for its tracking number; refused — nothing was
         returned and something is wrong; already — the order has its tracking number already."""
-        if self.kind in (SCAN_NOT_FOUND, SCAN_CANCELLED, SCAN_REFUSED) or self.blockers:
+        if self.kind in (SCAN_NOT_FOUND, SCAN_CANCELLED, SCAN_REFUSED, SCAN_CHOOSE):
+            return "refused"  # nothing happened: look at the screen
+        if self.blockers:
             return "refused"
         order = self.order
         if self.kind == SCAN_FOUND and order is not None and order.stage != STAGE_ASSIGNED:
@@ -286,6 +297,8 @@ class ScanOutcome:
     def tone(self) -> str:
         """The colour: the signal's, or warn for a return whose number format needs a look."""
         signal = self.signal
+        if self.kind == SCAN_CHOOSE:
+            return "warn"
         if signal == "refused":
             return "bad"
         if signal == "ok" and self.warnings:
@@ -336,15 +349,30 @@ def _describe(kind: str, code: str, order: Any, **extra: Any) -> ScanOutcome:
     return ScanOutcome(kind, code, order, numbers=numbers, blockers=blockers, **extra)
 
 
-def lookup_scan(supplier: Supplier, code: str) -> ScanOutcome:
+def _merchants_using(supplier: Supplier, order_no: str) -> list[tuple[str, str]]:
+    """(shop ID, shop name) of the supplier's merchants whose current order has this number."""
+    rows = db.session.execute(
+        supplier_orders.masked_select(supplier)
+        .where(Order.supplier_id == supplier.id, Order.order_no == order_no)
+        .order_by(Order.merchant_id)
+    )
+    return [(row.merchant_shop_id, row.merchant_name) for row in rows]
+
+
+def lookup_scan(supplier: Supplier, code: str, merchant_shop_id: str = "") -> ScanOutcome:
     """Look a scanned code up: an order number makes that order wait for its tracking number;
-    a tracking number shows the order it was returned for."""
+    a tracking number shows the order it was returned for. A number two of the supplier's
+    merchants use waits for the factory to pick the merchant (never a guess)."""
     if len(code) > MAX_CODE_LENGTH:
         return ScanOutcome(SCAN_NOT_FOUND, code[:MAX_CODE_LENGTH])
     try:
-        found = tracking.scan_lookup(supplier, code)
-    except DomainError as error:  # two merchants use this number: never guess which
-        return ScanOutcome(SCAN_NOT_FOUND, code, message=error.message)
+        found = tracking.scan_lookup(supplier, code, merchant_shop_id)
+    except DomainError as error:
+        if error.code != tracking.AMBIGUOUS:
+            raise
+        return ScanOutcome(
+            SCAN_CHOOSE, code, message=error.message, choices=_merchants_using(supplier, code)
+        )
     if found is not None:
         order = _masked_order(supplier, found.id)
         if order is not None:
@@ -356,6 +384,7 @@ def lookup_scan(supplier: Supplier, code: str) -> ScanOutcome:
                 order,
                 by_tracking_no=not by_order_no,
                 pending_order_no=order.order_no if waiting else "",
+                pending_merchant=order.merchant_shop_id if waiting else "",
             )
     cancelled = _cancelled_order(supplier, code)
     if cancelled is not None:
@@ -372,23 +401,33 @@ def _is_order_no(supplier: Supplier, code: str) -> bool:
     )
 
 
-def return_scan(supplier: Supplier, order_no: str, courier: str, code: str) -> ScanOutcome:
-    """Return a scanned tracking number for the waiting order (a scanned order number instead
-    switches to that order). Flushes only: the view commits a SCAN_RETURNED outcome."""
+def return_scan(
+    supplier: Supplier, order_no: str, courier: str, code: str, merchant_shop_id: str = ""
+) -> ScanOutcome:
+    """Return a scanned tracking number for the waiting order (of `merchant_shop_id`; a
+    scanned order number instead switches to that order). Flushes only: the view commits a
+    SCAN_RETURNED outcome."""
     if len(code) > MAX_CODE_LENGTH or code == order_no or _is_order_no(supplier, code):
         return lookup_scan(supplier, code)
     number = normalize_tracking_no(code)
+    shop = merchant_shop_id
+
+    def waiting(order: Any) -> dict[str, str]:
+        if order is None:
+            return {"pending_order_no": "", "pending_merchant": ""}
+        return {"pending_order_no": order_no, "pending_merchant": order.merchant_shop_id}
+
     if not courier:
-        order = _current_order(supplier, order_no)
+        order = _current_order(supplier, order_no, shop)
         return _describe(
             SCAN_REFUSED,
             code,
             order,
             message=_("请先选择快递公司，再扫描快递单号"),
             tracking_no=number,
-            pending_order_no=order_no if order is not None else "",
+            **waiting(order),
         )
-    item = tracking.TrackingItem(order_no, courier, code)
+    item = tracking.TrackingItem(order_no, courier, code, merchant_shop_id=shop)
     try:
         result = tracking.return_tracking(supplier, [item], current_user._get_current_object())
     except tracking.TrackingRaceError:
@@ -397,7 +436,7 @@ def return_scan(supplier: Supplier, order_no: str, courier: str, code: str) -> S
             refused=[tracking.TrackingRefusal(order_no, "duplicate_tracking_no")]
         )
     if result.returned:
-        order = _current_order(supplier, order_no)
+        order = _current_order(supplier, order_no, shop)
         return _describe(
             SCAN_RETURNED,
             code,
@@ -412,7 +451,7 @@ def return_scan(supplier: Supplier, order_no: str, courier: str, code: str) -> S
         cancelled = _cancelled_order(supplier, order_no)
         return ScanOutcome(SCAN_CANCELLED, code, cancelled, message=message_for(refusal.code))
     retry = refusal.code in RETRYABLE_REFUSALS
-    order = _current_order(supplier, order_no)
+    order = _current_order(supplier, order_no, shop)
     return _describe(
         SCAN_REFUSED,
         code,
@@ -420,12 +459,13 @@ def return_scan(supplier: Supplier, order_no: str, courier: str, code: str) -> S
         message=message_for(refusal.code),
         courier=courier,
         tracking_no=refusal.tracking_no or number,
-        pending_order_no=order_no if retry and order is not None else "",
+        **waiting(order if retry else None),
     )
 
 
-def _current_order(supplier: Supplier, order_no: str) -> Any:
-    found = tracking.find_orders_for_supplier(supplier, [(order_no, "")]).get((order_no, ""))
+def _current_order(supplier: Supplier, order_no: str, merchant_shop_id: str = "") -> Any:
+    ref = (order_no, normalize_shop_id(merchant_shop_id))
+    found = tracking.find_orders_for_supplier(supplier, [ref]).get(ref)
     return _masked_order(supplier, found.id) if found is not None else None
 
 
@@ -451,6 +491,7 @@ def _render_scan(outcome: ScanOutcome | None, courier: str, *, status: int = 200
         courier=courier,
         courier_choices=courier_choices(),
         pending_order_no=outcome.pending_order_no if outcome else "",
+        pending_merchant=outcome.pending_merchant if outcome else "",
     )
 
 
@@ -474,7 +515,8 @@ def scan_lookup() -> Response:
     courier = (form.courier.data or "").strip()
     if not code:
         return _empty_scan(courier)
-    return _render_scan(lookup_scan(current_supplier(), code), courier)
+    merchant = (form.merchant_shop_id.data or "").strip()  # picked for a shared number
+    return _render_scan(lookup_scan(current_supplier(), code, merchant), courier)
 
 
 @bp.post("/scan/return")
@@ -488,7 +530,8 @@ def scan_return() -> Response:
     supplier = current_supplier()
     if not order_no:
         return _render_scan(lookup_scan(supplier, code), courier)
-    outcome = return_scan(supplier, order_no, courier, code)
+    merchant = (form.order_merchant.data or "").strip()
+    outcome = return_scan(supplier, order_no, courier, code, merchant)
     if outcome.kind == SCAN_RETURNED:
         db.session.commit()
     else:
