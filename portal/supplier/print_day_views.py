@@ -15,7 +15,7 @@ from portal.formatting import SHANGHAI
 from portal.printing import pick_list
 from portal.printing.pick_list import PickList
 from portal.statements import now_utc
-from portal.supplier.desk import _job_or_404, _selected_order_nos, parse_filters
+from portal.supplier.desk import _job_or_404, _selected_orders, parse_filters
 from portal.supplier.views import bp
 from portal.web_args import text_arg
 
@@ -43,7 +43,7 @@ def pick_list_download() -> Response:
     """拣货单 of the desk's selection (the ticked rows, or every order the filters match)."""
     supplier = current_supplier()
     filters = parse_filters(request.form)
-    order_nos = _selected_order_nos(supplier, filters)
+    order_nos = [order_no for order_no, _shop in _selected_orders(supplier, filters)]
     if not order_nos:
         return refuse(message_for("nothing_selected"))
     pick = pick_list.pick_list_for_orders(
