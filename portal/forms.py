@@ -86,6 +86,7 @@ class SupplierPrintForm(FlaskForm):
     """The factory's print day (设置 · 打单): the choices are set by the view from the services."""
 
     pick_order = SelectField(_l("拣货单排序"), validators=[REQUIRED])
+    print_order = SelectField(_l("面单打印顺序"), validators=[REQUIRED])
 
 
 class ReturnAddressForm(RegionFieldsMixin, FlaskForm):

@@ -144,7 +144,8 @@ def assert_masked(body: str) -> None:
 
 
 def pdf_pages(data: bytes) -> list[Any]:
-    return list(PdfReader(io.BytesIO(data)).pages)
+    """The label pages of a job's PDF (after its cover)."""
+    return list(PdfReader(io.BytesIO(data)).pages)[1:]
 
 
 # --- listing -----------------------------------------------------------------------------------

@@ -6,14 +6,16 @@ Pick lists are about goods: no receiver name, phone, address or buyer note reach
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.extensions import db
-from portal.models import PrintJob
+from portal.models import Order, PrintJob
+from tests.factories import SESSION_HOUR
 from tests.test_supplier_desk import (
     RECEIVERS,
     SupplierDesk,
@@ -137,7 +139,9 @@ def test_the_factory_setting_orders_its_pick_lists(desk):
     bad = desk.post("/supplier/settings/printing", {"pick_order": "random"}, target="print-section")
     assert bad.status_code == 422
     saved = desk.post(
-        "/supplier/settings/printing", {"pick_order": "location"}, target="print-section"
+        "/supplier/settings/printing",
+        {"pick_order": "location", "print_order": "desk"},
+        target="print-section",
     )
     assert saved.status_code == 200
     rows = xlsx_rows(pick(desk, "xlsx", all_matching="1").data)
@@ -185,3 +189,65 @@ def test_location_is_kept_apart_from_the_code(desk):
     assert 'value="D-9"' in html and 'value="F-4"' in html
     too_long = set_code(desk, "ZZ-TOWEL", "F-4", "x" * 40)
     assert too_long.status_code == 422 and "库位" in too_long.get_data(as_text=True)
+
+
+def job_pdf(desk: SupplierDesk, job_id: int) -> list[str]:
+    data = desk.browser.client.get(f"/supplier/print-jobs/{job_id}/pdf").data
+    return [page.extract_text() for page in PdfReader(io.BytesIO(data)).pages]
+
+
+def print_job(desk: SupplierDesk, numbers: list[str], **data: str) -> int:
+    form = {"tab": "to_print", "order_no": numbers, "print_courier": "SF", **data}
+    assert desk.post("/supplier/print-jobs", form, target="order-list").status_code == 200
+    with desk.app.app_context():
+        return db.session.scalar(select(PrintJob.id).order_by(PrintJob.id.desc()).limit(1))
+
+
+def label_order(pages: list[str]) -> list[str]:
+    return [next(no for no in map(order_no, range(1, 6)) if no in page) for page in pages]
+
+
+def test_labels_by_sku_after_a_cover_page_with_counts(desk):
+    seed_goods(desk)
+    set_code(desk, "ZZ-TOWEL", "F-TW")
+    numbers = [order_no(1), order_no(2), order_no(3), order_no(4)]
+    job_id = print_job(desk, numbers, print_order="sku")
+    cover, *labels = job_pdf(desk, job_id)
+    assert label_order(labels) == [order_no(2), order_no(3), order_no(1), order_no(4)]
+    assert f"打印任务 #{job_id}" in cover and "按 SKU" in cover
+    assert "订单 4 单 · 面单 4 张 · 共 8 件" in cover
+    # per SKU totals, in print order, with the factory's code
+    positions = [cover.index(sku) for sku in ("AA-BLANKET", "MM-PILLOW", "ZZ-TOWEL")]
+    assert positions == sorted(positions)
+    assert "ZZ-TOWEL · F-TW ×4（2 单）" in cover.replace("\n", "")
+    assert_no_buyer_data(cover)
+    assert "按 SKU" in desk.get(f"/supplier/print-jobs/{job_id}").get_data(as_text=True)
+
+
+def test_labels_by_promise_time_and_the_factory_default(desk):
+    seed_goods(desk)
+    with desk.app.app_context():
+        for hours, n in ((30, 1), (10, 2), (20, 3)):
+            db.session.execute(
+                update(Order)
+                .where(Order.order_no == order_no(n))
+                .values(promise_ship_at=SESSION_HOUR + timedelta(hours=hours))
+            )
+        db.session.commit()
+    numbers = [order_no(1), order_no(2), order_no(3)]
+    job_id = print_job(desk, numbers, print_order="promise")
+    assert label_order(job_pdf(desk, job_id)[1:]) == [order_no(2), order_no(3), order_no(1)]
+    # desk order as ticked
+    job_id = print_job(desk, numbers, print_order="desk")
+    assert label_order(job_pdf(desk, job_id)[1:]) == numbers
+    # the factory's default (设置 · 打单设置) when the job does not choose
+    saved = desk.post(
+        "/supplier/settings/printing",
+        {"pick_order": "sku", "print_order": "promise"},
+        target="print-section",
+    )
+    assert saved.status_code == 200
+    page = desk.page()
+    assert 'value="promise" selected' in page
+    job_id = print_job(desk, numbers)
+    assert label_order(job_pdf(desk, job_id)[1:]) == [order_no(2), order_no(3), order_no(1)]

@@ -47,7 +47,8 @@ def desk(app_ctx, factory):
 
 
 def _text(pdf: bytes) -> list[str]:
-    return [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+    """The labels' text (the first page is the job's cover)."""
+    return [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages[1:]]
 
 
 def test_each_blocker_refuses_exactly_its_order(desk):

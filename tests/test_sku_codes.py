@@ -87,7 +87,7 @@ def test_the_code_shows_on_the_desk_labels_and_goods_summary(desk: SupplierDesk)
         job = create_print_job(supplier, [order_no(1)], "SF", "100x180", "", None).job
         pdf = render_print_job(current_keyring(), supplier, job, None).pdf()
         db.session.commit()
-    text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text().replace("\n", "")
+    text = PdfReader(io.BytesIO(pdf)).pages[1].extract_text().replace("\n", "")
     assert "BLK-150-GRY · 厂家编码 F-001" in text
 
 

@@ -44,7 +44,8 @@ def job_id_in(html: str) -> int:
 
 
 def pdf_pages(response: Any) -> list[str]:
-    return [page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages]
+    """The labels' text (the first page is the job's cover)."""
+    return [page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages[1:]]
 
 
 def job_count(desk: SupplierDesk) -> int:

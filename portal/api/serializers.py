@@ -204,6 +204,7 @@ def print_job(
         "courier": job.courier,
         "label_size": job.label_size,
         "start_tracking_no": job.start_tracking_no,
+        "print_order": job.print_order,
         "order_count": job.order_count,
         "render_count": job.render_count,
         "created_at": iso(job.created_at),

@@ -162,6 +162,7 @@ def print_job_create(json: schemas.PrintJobInput) -> tuple[Response, int]:
         json.start_tracking_no,
         api_user(),
         json.merchant_shop_id,
+        json.print_order,
     )
     db.session.commit()
     # Nothing printable is an answer, not an error: every order is listed with its refusal.

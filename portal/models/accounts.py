@@ -139,6 +139,8 @@ class Supplier(Base):
     contact_phone: Mapped[str] = mapped_column(String(30), default="")
     # The print day (设置): how its pick lists are sorted (sku | goods | location).
     pick_order: Mapped[str] = mapped_column(String(10), default="sku", server_default="sku")
+    # … and the order its labels come out in (desk | sku | promise), each job may choose another.
+    print_order: Mapped[str] = mapped_column(String(10), default="desk", server_default="desk")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="supplier")

@@ -15,6 +15,12 @@ JOB_CONFIRMED = "confirmed"  # numbers recorded as returned tracking
 JOB_VOIDED = "voided"
 JOB_STATUSES = (JOB_PRINTED, JOB_PENDING, JOB_CONFIRMED, JOB_VOIDED)
 
+# The order labels come out in: as the desk listed them, by SKU, or by 承诺发货时间.
+PRINT_DESK = "desk"
+PRINT_SKU = "sku"
+PRINT_PROMISE = "promise"
+PRINT_ORDERS = (PRINT_DESK, PRINT_SKU, PRINT_PROMISE)
+
 
 class PrintJob(Base):
     __tablename__ = "print_jobs"
@@ -27,6 +33,9 @@ class PrintJob(Base):
     label_size: Mapped[str] = mapped_column(String(10))
     start_tracking_no: Mapped[str] = mapped_column(String(32), default="")
     status: Mapped[str] = mapped_column(String(24), default=JOB_PRINTED)
+    print_order: Mapped[str] = mapped_column(
+        String(10), default=PRINT_DESK, server_default=PRINT_DESK
+    )
     order_count: Mapped[int] = mapped_column(Integer, default=0)
     render_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

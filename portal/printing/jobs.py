@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, insert, select, update
 
 from portal.bindings import actively_bound_merchant_ids, normalize_shop_id
 from portal.couriers import find_courier, is_valid_tracking_no, normalize_tracking_no
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.formatting import SHANGHAI
 from portal.models import (
     Merchant,
     Order,
@@ -31,9 +33,18 @@ from portal.models import (
 from portal.models.accounts import LABEL_PRIVATE
 from portal.models.base import utcnow
 from portal.models.orders import STAGE_ASSIGNED
-from portal.models.printing import JOB_CONFIRMED, JOB_PENDING, JOB_PRINTED, JOB_VOIDED
+from portal.models.printing import (
+    JOB_CONFIRMED,
+    JOB_PENDING,
+    JOB_PRINTED,
+    JOB_VOIDED,
+    PRINT_DESK,
+    PRINT_ORDERS,
+    PRINT_PROMISE,
+    PRINT_SKU,
+)
 from portal.orders.rules import PRINTABLE_RULE
-from portal.printing.labels import LABEL_SIZES, Label, render_labels
+from portal.printing.labels import LABEL_SIZES, Cover, Label, render_labels
 from portal.privacy import KeyRing, mask_free_text, reveal_receiver
 from portal.sku_codes import codes_for_rows
 from portal.tracking import (
@@ -44,6 +55,12 @@ from portal.tracking import (
     cancelled_for_supplier,
     find_orders_for_supplier,
     return_tracking,
+)
+
+PRINT_ORDER_LABELS = (
+    (PRINT_DESK, _l("按列表顺序")),
+    (PRINT_SKU, _l("按 SKU")),
+    (PRINT_PROMISE, _l("按承诺发货时间")),
 )
 
 
@@ -133,6 +150,18 @@ def _printable_now(
     return printable, refused
 
 
+def _in_print_order(orders: list[Order], print_order: str) -> list[Order]:
+    """Labels by SKU (then promise time) or by 承诺发货时间 (none last); else as given."""
+    if print_order == PRINT_SKU:
+        return sorted(
+            orders,
+            key=lambda o: (o.sku_code == "", o.sku_code or o.sku_key, o.goods_name, o.spec),
+        )
+    if print_order == PRINT_PROMISE:
+        return sorted(orders, key=lambda o: (o.promise_ship_at is None, o.promise_ship_at or 0))
+    return orders
+
+
 def create_print_job(
     supplier: Supplier,
     order_nos: Sequence[str | OrderRef],
@@ -141,13 +170,20 @@ def create_print_job(
     start_tracking_no: str,
     actor: User | None,
     merchant_shop_id: str = "",
+    print_order: str | None = None,
 ) -> PrintJobResult:
+    """Labels in `print_order` (desk order as given, by SKU or by promise time; None: the
+    factory's default). Sorting is stable: orders that tie keep the order given."""
     found = find_courier(courier)
     if found is None:
         raise DomainError("unknown_courier", field="courier")
     if label_size not in LABEL_SIZES:
         raise DomainError("validation_error", field="label_size")
+    print_order = print_order or supplier.print_order
+    if print_order not in PRINT_ORDERS:
+        raise DomainError("validation_error", field="print_order")
     printable, refused = _printability(supplier, order_nos, merchant_shop_id)
+    printable = _in_print_order(printable, print_order)
     result = PrintJobResult(job=None, refused=refused)
     if not printable:
         return result
@@ -170,6 +206,7 @@ def create_print_job(
         label_size=label_size,
         start_tracking_no=start,
         status=JOB_PENDING if numbers else JOB_PRINTED,
+        print_order=print_order,
         order_count=len(printable),
     )
     db.session.add(job)
@@ -213,9 +250,10 @@ class LabelRender:
     labels: list[Label]
     label_size: str
     skipped: list[PrintRefusal]
+    cover: Cover | None = None  # the first page: counts and pieces per SKU
 
     def pdf(self) -> bytes:
-        return render_labels(self.labels, self.label_size)
+        return render_labels(self.labels, self.label_size, self.cover)
 
 
 def render_print_job(
@@ -270,7 +308,41 @@ def render_print_job(
     )
     job.render_count += 1
     db.session.flush()
-    return LabelRender(labels, job.label_size, refused)
+    cover = _cover(job, [order for order, _n in rows], codes)
+    return LabelRender(labels, job.label_size, refused, cover)
+
+
+def _cover(job: PrintJob, orders: Sequence[Order], codes: dict[tuple[int, str], str]) -> Cover:
+    """Counts of the job's labels and pieces, and the pieces per SKU in print order."""
+    per_sku: dict[tuple[int, str, str, str, str], list[int]] = {}
+    for order in orders:
+        key = (order.merchant_id, order.sku_key, order.sku_code, order.goods_name, order.spec)
+        totals = per_sku.setdefault(key, [0, 0])
+        totals[0] += order.quantity
+        totals[1] += 1
+    lines = []
+    for (merchant_id, sku_key, code, name, spec), (pieces, count) in per_sku.items():
+        own = codes.get((merchant_id, sku_key), "")
+        text = " · ".join(p for p in (f"{name} {spec}".strip(), code, own) if p)
+        lines.append(_("%(goods)s ×%(pieces)d（%(n)d 单）", goods=text, pieces=pieces, n=count))
+    courier = find_courier(job.courier)
+    return Cover(
+        title=_("打印任务 #%(id)d", id=job.id),
+        subtitle=" · ".join(
+            (
+                courier.name if courier else job.courier,
+                f"{job.created_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}",
+                str(dict(PRINT_ORDER_LABELS).get(job.print_order, "")),
+            )
+        ),
+        counts=_(
+            "订单 %(orders)d 单 · 面单 %(labels)d 张 · 共 %(pieces)d 件",
+            orders=len(orders),
+            labels=len(orders),
+            pieces=sum(order.quantity for order in orders),
+        ),
+        lines=lines,
+    )
 
 
 def _label(

@@ -37,6 +37,17 @@ class Label:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class Cover:
+    """The first page of a job's PDF: what it holds, so a batch can be checked at a glance.
+    Counts and goods only — never a receiver."""
+
+    title: str  # 打印任务 #12
+    subtitle: str  # courier · time · print order
+    counts: str  # 订单 N 单 · 面单 M 张 · 共 P 件
+    lines: list[str]  # one per SKU: goods, spec, codes, pieces and labels
+
+
 def register_font() -> None:
     if FONT not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(UnicodeCIDFont(FONT))
@@ -104,8 +115,24 @@ class _Page:
         self.c.drawCentredString(self.width / 2, self.y, value)
 
 
-def render_labels(labels: Iterable[Label], label_size: str = DEFAULT_LABEL_SIZE) -> bytes:
-    """One PDF page per label; Chinese text in the built-in STSong-Light CID font."""
+def _draw_cover(page: _Page, cover: Cover) -> None:
+    page.text(cover.title, 18, bold=True, max_lines=1)
+    page.text(cover.subtitle, 11, max_lines=2)
+    page.rule()
+    page.text(cover.counts, 14, bold=True, max_lines=2)
+    page.rule()
+    for index, line in enumerate(cover.lines):
+        if page.y < page.margin + 24 * page.scale:  # the page is full: say how many are left
+            page.text(f"… +{len(cover.lines) - index} SKU", 11, max_lines=1)
+            break
+        page.text(line, 11, max_lines=2)
+
+
+def render_labels(
+    labels: Iterable[Label], label_size: str = DEFAULT_LABEL_SIZE, cover: Cover | None = None
+) -> bytes:
+    """One PDF page per label (after the cover page, if any); Chinese text in the built-in
+    STSong-Light CID font."""
     if label_size not in LABEL_SIZES:
         raise ValueError(f"unknown label size {label_size!r}")
     register_font()
@@ -113,6 +140,9 @@ def render_labels(labels: Iterable[Label], label_size: str = DEFAULT_LABEL_SIZE)
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=(width, height), pageCompression=1)
     canvas.setTitle("面单")
+    if cover is not None:
+        _draw_cover(_Page(canvas, width, height), cover)
+        canvas.showPage()
     count = 0
     for label in labels:
         count += 1

@@ -43,10 +43,17 @@ from portal.keyring import current_keyring
 from portal.models import PrintJob, Supplier
 from portal.models.base import utcnow
 from portal.models.orders import STAGE_ASSIGNED, STAGE_DISPATCHED
-from portal.models.printing import JOB_CONFIRMED, JOB_PENDING, JOB_PRINTED, JOB_VOIDED
+from portal.models.printing import (
+    JOB_CONFIRMED,
+    JOB_PENDING,
+    JOB_PRINTED,
+    JOB_VOIDED,
+    PRINT_ORDERS,
+)
 from portal.orders.rules import print_blockers
 from portal.pagination import CountedPagination, PageArgs, page_args, paginate
 from portal.printing.jobs import (
+    PRINT_ORDER_LABELS,
     PrintJobResult,
     confirm_print_job,
     create_print_job,
@@ -331,6 +338,8 @@ def desk_context(
         "due_labels": DUE_LABELS,
         "sort_labels": SORT_LABELS,
         "can_print": filters.tab in PRINT_TABS,
+        "print_orders": PRINT_ORDER_LABELS,
+        "default_print_order": supplier.print_order,
         "outcome": outcome,
         **_row_context(),
     }
@@ -528,6 +537,7 @@ def print_job_create() -> Response:
         label_size,
         text_arg(request.form.get("start_tracking_no"), 64),
         current_user._get_current_object(),
+        print_order=_choice(request.form.get("print_order"), PRINT_ORDERS) or None,
     )
     db.session.commit()
     outcome = print_outcome(result)
@@ -581,6 +591,7 @@ def job_context(
         "status_label": JOB_STATUS.get(job.status, (job.status, "muted")),
         "courier_name": _courier_name(job.courier),
         "label_size": dict(LABEL_SIZE_LABELS).get(job.label_size, job.label_size),
+        "print_order": dict(PRINT_ORDER_LABELS).get(job.print_order, ""),
         "outcome": outcome,
         "created_by": staff.actor_label(staff.actor_labels([job.created_by]), job.created_by),
     }

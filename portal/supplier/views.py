@@ -17,6 +17,7 @@ from portal.models.accounts import ROLE_SUPPLIER
 from portal.models.base import utcnow
 from portal.models.bindings import BINDING_ACTIVE, BINDING_PENDING
 from portal.models.settlement import REVIEW_PENDING
+from portal.printing.jobs import PRINT_ORDER_LABELS
 from portal.printing.pick_list import PICK_ORDER_LABELS
 
 bp = Blueprint("supplier", __name__, url_prefix="/supplier")
@@ -81,8 +82,11 @@ def binding_end(binding_id: int) -> Response:
 
 
 def print_form(supplier: Supplier, formdata: object = None) -> SupplierPrintForm:
-    form = SupplierPrintForm(formdata=formdata, pick_order=supplier.pick_order)
+    form = SupplierPrintForm(
+        formdata=formdata, pick_order=supplier.pick_order, print_order=supplier.print_order
+    )
     form.pick_order.choices = [(v, str(label)) for v, label in PICK_ORDER_LABELS]
+    form.print_order.choices = [(v, str(label)) for v, label in PRINT_ORDER_LABELS]
     return form
 
 
@@ -141,12 +145,14 @@ def settings_profile() -> Response:
 
 @bp.post("/settings/printing")
 def settings_printing() -> Response:
-    """打单设置: how pick lists are sorted."""
+    """打单设置: how pick lists are sorted and the order labels come out in (each job may
+    choose another)."""
     supplier = current_supplier()
     form = print_form(supplier, formdata=request.form)
     if not form.validate_on_submit():
         return _render_settings(status=422, print_settings=form)
     supplier.pick_order = form.pick_order.data
+    supplier.print_order = form.print_order.data
     db.session.commit()
     notify(_("打单设置已保存"))
     return _render_settings()
