@@ -6,6 +6,7 @@ Pick lists are about goods: no receiver name, phone, address or buyer note reach
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from pypdf import PdfReader
 from sqlalchemy import select, update
 
 from portal.extensions import db
+from portal.imports.platform_export import ImportedLine
 from portal.models import Order, PrintJob
 from tests.factories import SESSION_HOUR
 from tests.test_supplier_desk import (
@@ -66,6 +68,13 @@ def seed_goods(desk: SupplierDesk) -> None:
         private_order(order_no(5), 0, sku_code="BB-MAT", goods_name="地垫", spec="蓝"),
         other=True,
     )
+
+
+def seed_two_line_order(desk: SupplierDesk, number: str) -> None:
+    """An order of two items: a towel and a blanket (an order's lines, DESIGN §10.2)."""
+    blanket = ImportedLine("9001", "毯子", "灰", "", "AA-BLANKET", "", 5)
+    order = private_order(number, 2, sku_code="ZZ-TOWEL", goods_name="毛巾", spec="白", quantity=1)
+    desk.seed_assigned(replace(order, more_lines=(blanket,)))
 
 
 def pick(desk: SupplierDesk, fmt: str = "pdf", **data: str):
@@ -251,3 +260,17 @@ def test_labels_by_promise_time_and_the_factory_default(desk):
     assert 'value="promise" selected' in page
     job_id = print_job(desk, numbers)
     assert label_order(job_pdf(desk, job_id)[1:]) == [order_no(2), order_no(3), order_no(1)]
+
+
+def test_orders_of_several_items_count_per_line(desk):
+    seed_goods(desk)
+    seed_two_line_order(desk, order_no(6))
+    rows = xlsx_rows(pick(desk, "xlsx", order_no=[order_no(2), order_no(6)]).data)
+    blanket = next(r for r in rows if r[4] == "AA-BLANKET")
+    towel = next(r for r in rows if r[4] == "ZZ-TOWEL")
+    assert blanket[7:9] == [7, 2] and towel[7:9] == [1, 1]  # 2 + 5 blankets in two orders
+    assert rows[-1][7:9] == [8, 2]  # two orders
+    job_id = print_job(desk, [order_no(6)])
+    cover = job_pdf(desk, job_id)[0].replace("\n", "")
+    assert "订单 1 单 · 面单 1 张 · 共 6 件" in cover
+    assert "AA-BLANKET ×5（1 单）" in cover and "ZZ-TOWEL ×1（1 单）" in cover

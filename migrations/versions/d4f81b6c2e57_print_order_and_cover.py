@@ -1,7 +1,7 @@
 """Print order: the factory's default (desk order, SKU, promise time) and each job's choice
 
 Revision ID: d4f81b6c2e57
-Revises: c7e2a9f4d130
+Revises: c4d7a1e9f250
 Create Date: 2026-12-07 05:20:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'd4f81b6c2e57'
-down_revision = 'c7e2a9f4d130'
+down_revision = 'c4d7a1e9f250'
 branch_labels = None
 depends_on = None
 

@@ -43,6 +43,7 @@ from portal.models.printing import (
     PRINT_PROMISE,
     PRINT_SKU,
 )
+from portal.orders.lines import lines_by_order, total_quantity
 from portal.orders.rules import PRINTABLE_RULE
 from portal.printing.labels import LABEL_SIZES, Cover, Label, render_labels
 from portal.privacy import KeyRing, mask_free_text, reveal_receiver
@@ -315,16 +316,18 @@ def render_print_job(
 def _cover(job: PrintJob, orders: Sequence[Order], codes: dict[tuple[int, str], str]) -> Cover:
     """Counts of the job's labels and pieces, and the pieces per SKU in print order."""
     per_sku: dict[tuple[int, str, str, str, str], list[int]] = {}
+    lines = lines_by_order(orders)
     for order in orders:
-        key = (order.merchant_id, order.sku_key, order.sku_code, order.goods_name, order.spec)
-        totals = per_sku.setdefault(key, [0, 0])
-        totals[0] += order.quantity
-        totals[1] += 1
-    lines = []
+        for line in lines[order.id]:
+            key = (order.merchant_id, line.sku_key, line.sku_code, line.goods_name, line.spec)
+            totals = per_sku.setdefault(key, [0, 0])
+            totals[0] += line.quantity
+            totals[1] += 1
+    texts = []
     for (merchant_id, sku_key, code, name, spec), (pieces, count) in per_sku.items():
         own = codes.get((merchant_id, sku_key), "")
         text = " · ".join(p for p in (f"{name} {spec}".strip(), code, own) if p)
-        lines.append(_("%(goods)s ×%(pieces)d（%(n)d 单）", goods=text, pieces=pieces, n=count))
+        texts.append(_("%(goods)s ×%(pieces)d（%(n)d 单）", goods=text, pieces=pieces, n=count))
     courier = find_courier(job.courier)
     return Cover(
         title=_("打印任务 #%(id)d", id=job.id),
@@ -339,9 +342,9 @@ def _cover(job: PrintJob, orders: Sequence[Order], codes: dict[tuple[int, str], 
             "订单 %(orders)d 单 · 面单 %(labels)d 张 · 共 %(pieces)d 件",
             orders=len(orders),
             labels=len(orders),
-            pieces=sum(order.quantity for order in orders),
+            pieces=sum(total_quantity(lines[order.id]) for order in orders),
         ),
-        lines=lines,
+        lines=texts,
     )
 
 

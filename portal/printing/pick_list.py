@@ -25,7 +25,7 @@ from sqlalchemy import and_, func, select
 from portal.allocation import chunks
 from portal.extensions import db
 from portal.formatting import SHANGHAI
-from portal.models import Merchant, Order, PrintJobOrder, Supplier, SupplierSkuCode
+from portal.models import Merchant, Order, OrderLine, PrintJobOrder, Supplier, SupplierSkuCode
 from portal.printing.labels import FONT, register_font
 
 PICK_SKU = "sku"
@@ -78,38 +78,47 @@ def _sort_key(sort: str) -> Callable[[PickLine], tuple]:
     return key
 
 
-def _lines(supplier: Supplier, condition: object, sort: str) -> tuple[list[PickLine], int]:
-    """Aggregate the supplier's current orders matching `condition`, per merchant SKU."""
+def _lines(supplier: Supplier, condition: object) -> tuple[list[PickLine], int]:
+    """Aggregate the lines of the supplier's current orders matching `condition`, per merchant
+    SKU (an order of several items counts once for each SKU it holds); and the orders."""
     rows = db.session.execute(
         select(
             Merchant.shop_name,
-            Order.goods_name,
-            Order.spec,
-            func.max(Order.sku_code),
+            OrderLine.goods_name,
+            OrderLine.spec,
+            func.max(OrderLine.sku_code),
             func.coalesce(func.max(SupplierSkuCode.supplier_code), ""),
             func.coalesce(func.max(SupplierSkuCode.location), ""),
-            func.sum(Order.quantity),
-            func.count(Order.id),
+            func.sum(OrderLine.quantity),
+            func.count(func.distinct(Order.id)),
         )
+        .join(Order, Order.id == OrderLine.order_id)
         .join(Merchant, Merchant.id == Order.merchant_id)
         .outerjoin(
             SupplierSkuCode,
             and_(
                 SupplierSkuCode.supplier_id == supplier.id,
-                SupplierSkuCode.merchant_id == Order.merchant_id,
-                SupplierSkuCode.sku_key == Order.sku_key,
+                SupplierSkuCode.merchant_id == OrderLine.merchant_id,
+                SupplierSkuCode.sku_key == OrderLine.sku_key,
             ),
         )
         .where(Order.supplier_id == supplier.id, condition)
         .group_by(
-            Order.merchant_id, Merchant.shop_name, Order.sku_key, Order.goods_name, Order.spec
+            OrderLine.merchant_id,
+            Merchant.shop_name,
+            OrderLine.sku_key,
+            OrderLine.goods_name,
+            OrderLine.spec,
         )
     )
     lines = [
         PickLine(shop, name, spec, sku or "", code, location, int(qty), int(n))
         for shop, name, spec, sku, code, location, qty, n in rows
     ]
-    return lines, sum(line.orders for line in lines)
+    orders = db.session.scalar(
+        select(func.count(Order.id)).where(Order.supplier_id == supplier.id, condition)
+    )
+    return lines, int(orders or 0)
 
 
 def _merge(lines: Iterable[PickLine]) -> list[PickLine]:
@@ -129,10 +138,12 @@ def pick_list_for_orders(supplier: Supplier, order_nos: Sequence[str], sort: str
     """A selection on the desk: the supplier's current orders with these numbers."""
     sort = sort if sort in PICK_ORDERS else supplier.pick_order
     found: list[PickLine] = []
+    count = 0
     for chunk in chunks(list(dict.fromkeys(order_nos))):
-        found.extend(_lines(supplier, Order.order_no.in_(chunk), sort)[0])
+        lines, orders = _lines(supplier, Order.order_no.in_(chunk))
+        found.extend(lines)
+        count += orders
     lines = sorted(_merge(found), key=_sort_key(sort))
-    count = sum(line.orders for line in lines)
     return PickList(_("所选 %(n)d 单", n=count), lines, count, sort)
 
 
@@ -140,7 +151,7 @@ def pick_list_for_job(supplier: Supplier, job_id: int, sort: str) -> PickList:
     """A print job's orders that are still the supplier's (a cancelled one is not packed)."""
     sort = sort if sort in PICK_ORDERS else supplier.pick_order
     in_job = Order.id.in_(select(PrintJobOrder.order_id).where(PrintJobOrder.job_id == job_id))
-    lines, count = _lines(supplier, in_job, sort)
+    lines, count = _lines(supplier, in_job)
     return PickList(
         _("打印任务 #%(id)d", id=job_id), sorted(lines, key=_sort_key(sort)), count, sort
     )
