@@ -84,6 +84,7 @@ def start_import(merchant: Merchant, user: User | None, filename: str, content: 
         merchant_id=merchant.id,
         user_id=user.id if user is not None else None,
         filename=name,
+        platform=rows.platform,
         status=STATUS_QUEUED,
         content=content,
         size_bytes=len(content),

@@ -60,16 +60,8 @@ def later(hours: int = 1) -> datetime:
     return datetime.now(UTC) + timedelta(hours=hours)
 
 
-# The header row of a Douyin (抖店) order export: a layout the portal recognises, not reads.
-DOUYIN_HEADER = [
-    "主订单编号",
-    "子订单编号",
-    "选购商品",
-    "商品规格",
-    "商品数量",
-    "收件人",
-    "收件人手机号",
-]
+# The header row of a Kuaishou (快手小店) order export: a layout the portal names, not reads.
+KUAISHOU_HEADER = ["订单号", "商品名称", "商品数量", "收货人", "收货人电话", "达人ID", "收货地址"]
 
 
 @contextlib.contextmanager

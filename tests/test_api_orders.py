@@ -22,6 +22,7 @@ from portal.models import Assignment, Order, OrderEvent, OrderLine
 from tests.factories import statements_sent
 
 SAMPLE = Path(__file__).parent / "data" / "pdd_orders_export_gbk.csv"
+DOUYIN_SAMPLE = Path(__file__).parent / "data" / "douyin_orders_export.csv"
 API = "/api/v1"
 
 
@@ -390,6 +391,7 @@ def test_import_sample_file_then_again_is_noop(desk):
     response = desk.merchant.upload(SAMPLE.read_bytes(), SAMPLE.name)
     assert response.status_code == 200
     assert response.json["created"] == 40 and response.json["rejected"] == []
+    assert response.json["platform"] == "pdd"
     again = desk.merchant.upload(SAMPLE.read_bytes(), SAMPLE.name).json
     assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 40)
     # Cities without a county level are complete without a district.
@@ -918,3 +920,45 @@ def test_fifty_lines_are_taken_and_fifty_one_refused(desk):
         (too_many, "orders[1].lines")
     ]
     assert len(desk.merchant.order(ok)["lines"]) == 50
+
+
+# --- Douyin (抖店) exports: one row per sub-order, grouped by 主订单编号 -----------------------
+
+
+def test_douyin_export_is_read_one_order_per_main_order_number(desk):
+    response = desk.merchant.upload(DOUYIN_SAMPLE.read_bytes(), DOUYIN_SAMPLE.name)
+    assert response.status_code == 200, response.json
+    result = response.json
+    # 41 sub-order rows, 22 main orders.
+    assert (result["platform"], result["created"], result["rejected"]) == ("douyin", 22, [])
+    three = desk.merchant.order("6485167005872785518")
+    assert [line["quantity"] for line in three["lines"]] == [1, 2, 2]
+    assert three["lines"][1]["sku_code"] == "BED-18-GRY"
+    assert three["platform_status"] == "awaiting_shipment"
+    # 街道 + 详细地址 make the detail line; a district the table lacks is kept, flagged.
+    assert three["receiver"]["detail"].startswith("望京街道")
+    kaifaqu = desk.merchant.order("6547801783400335560")
+    assert kaifaqu["receiver"]["district"] == "经济技术开发区" and kaifaqu["region_unverified"]
+    assert kaifaqu["after_sale_active"] and kaifaqu["after_sale_status"] == "售后中"
+    closed = desk.merchant.order("6269375076814901600")
+    assert closed["platform_status"] == "cancelled" and len(closed["lines"]) == 3
+    assert desk.merchant.order("6998132895246656877")["platform_status"] == "shipped"
+    again = desk.merchant.upload(DOUYIN_SAMPLE.read_bytes(), DOUYIN_SAMPLE.name).json
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 22)
+
+
+def test_a_bad_douyin_row_refuses_its_whole_order_by_row_number(desk):
+    lines = DOUYIN_SAMPLE.read_bytes().decode("utf-8-sig").splitlines()
+    # Rows 15–17 are the three sub-orders of 6485167005872785518; spoil the second.
+    cells = lines[15].split(",")
+    assert cells[0].strip() == "6485167005872785518"
+    cells[4] = "两件"  # 商品数量
+    lines[15] = ",".join(cells)
+    result = desk.merchant.upload("\n".join(lines).encode("utf-8-sig"), "dy.csv").json
+    assert result["created"] == 21
+    assert [(r["row"], r["code"]) for r in result["rejected"]] == [
+        (16, "invalid_quantity"),
+        (15, "order_row_invalid"),
+        (17, "order_row_invalid"),
+    ]
+    assert desk.merchant.get("/orders/6485167005872785518").status_code == 404

@@ -53,7 +53,7 @@ from tests.e2e_helpers import (
     wider_than_viewport,
     write_export,
 )
-from tests.factories import DOUYIN_HEADER
+from tests.factories import KUAISHOU_HEADER
 
 pytestmark = pytest.mark.browser
 
@@ -860,15 +860,15 @@ def test_first_day_in_the_browser(server: LiveServer, chromium: Browser, tmp_pat
             both_widths(m, "search")
 
         with story.step("imports: another platform named, the file kept, 去分配 N 单 at the end"):
-            douyin = tmp_path / "douyin.csv"
-            douyin.write_text(
-                ",".join(DOUYIN_HEADER) + "\n" + ",".join(["1"] * 7) + "\n", "utf-8-sig"
+            kuaishou = tmp_path / "kuaishou.csv"
+            kuaishou.write_text(
+                ",".join(KUAISHOU_HEADER) + "\n" + ",".join(["1"] * 7) + "\n", "utf-8-sig"
             )
             m.goto(f"{base}/merchant/orders/import")
             with console.expecting(REFUSED_FORM_LOG):
-                m.set_input_files("#import-upload input[type=file]", str(douyin))
+                m.set_input_files("#import-upload input[type=file]", str(kuaishou))
                 m.locator("#import-upload").get_by_role("button", name="开始导入").click()
-                expect(m.locator("#import-upload")).to_contain_text("这是抖店导出的订单文件")
+                expect(m.locator("#import-upload")).to_contain_text("这是快手小店导出的订单文件")
             kept = m.evaluate(
                 "() => document.querySelector('#import-upload input[type=file]').files.length"
             )

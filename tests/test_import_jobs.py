@@ -8,6 +8,7 @@ import json
 import re
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -24,7 +25,7 @@ from portal.models.base import utcnow
 from portal.orders.queries import TAB_UNASSIGNED, tab_condition
 from portal.privacy import reveal_receiver
 from tests.conftest import config
-from tests.factories import DOUYIN_HEADER
+from tests.factories import KUAISHOU_HEADER
 
 IMPORT_URL = "/merchant/orders/import"
 
@@ -462,7 +463,7 @@ def test_tests_must_not_use_the_instance_queue(app):
 @pytest.mark.parametrize(
     ("header", "platform"),
     [
-        (DOUYIN_HEADER, "抖店"),
+        (KUAISHOU_HEADER, "快手小店"),
         (["订单编号", "买家会员名", "收货人姓名", "联系手机", "宝贝标题"], "淘宝/天猫（千牛）"),
     ],
 )
@@ -474,13 +475,22 @@ def test_another_platforms_export_is_named_not_listed_as_missing_columns(
     response = upload(merchant_browser, out.getvalue().encode("utf-8-sig"), "export.csv")
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert f"这是{platform}导出的订单文件，门户目前只能读取拼多多的订单导出" in html
+    assert f"这是{platform}导出的订单文件，门户目前能读取拼多多和抖店的订单导出" in html
     assert "缺少必需的列" not in html
     # The refused form keeps the file choice (portal.js restores it into the new input).
     assert re.search(
         r'<input[^>]*data-keep-file[^>]*id="file"|<input[^>]*id="file"[^>]*data-keep-file', html
     )
     assert jobs_of(app) == []
+
+
+def test_a_douyin_export_is_taken_and_named_on_its_progress_card(app, merchant_browser):
+    sample = Path(__file__).parent / "data" / "douyin_orders_export.csv"
+    response = upload(merchant_browser, sample.read_bytes(), sample.name)
+    assert response.status_code == 200
+    [job] = jobs_of(app)
+    assert job.platform == "douyin"
+    assert re.search(r'id="import-platform-\d+">抖店<', response.get_data(as_text=True))
 
 
 def test_finished_import_offers_to_assign_and_its_toast_replaces_the_progress_toast(

@@ -127,7 +127,7 @@ def order_import(form: schemas.Upload) -> Response:
     except ImportFileError as error:
         raise import_file_error(error) from None
     db.session.commit()
-    return jsonify(serializers.upsert_result(result))
+    return jsonify({**serializers.upsert_result(result), "platform": rows.platform})
 
 
 @bp.get("/orders")

@@ -1,11 +1,15 @@
-"""Reader for the Pinduoduo merchant order export (CSV or XLSX) into ImportedOrder rows."""
+"""Reader for the platforms' merchant order exports (CSV or XLSX) into ImportedOrder rows.
+
+The header row tells which platform's export it is (`detect_platform`): Pinduoduo (one row per
+order) or Douyin 抖店 (one row per sub-order, grouped into orders by 主订单编号).
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import BinaryIO
@@ -17,9 +21,12 @@ from portal.imports.tabular import (
     FieldError,
     ImportFileError,
     RowError,
+    Table,
     normalize_header,
-    open_order_rows,
+    open_table,
+    order_rows,
 )
+from portal.models.orders import MAX_ORDER_LINES
 
 __all__ = [
     "COLUMNS",
@@ -189,9 +196,8 @@ class ImportedOrder:
 
 
 # Other platforms' order exports, told apart by headers only they have (all must be present).
-# The portal reads Pinduoduo's; these are named so a merchant knows what was uploaded.
+# Named so a merchant knows what was uploaded when the portal cannot read it.
 OTHER_PLATFORM_LAYOUTS = (
-    ("抖店", ("主订单编号", "子订单编号")),
     ("淘宝/天猫（千牛）", ("订单编号", "买家会员名")),
     ("淘宝/天猫（千牛）宝贝", ("订单编号", "宝贝标题")),
     ("快手小店", ("订单号", "商品名称", "收货人电话", "达人ID")),
@@ -210,24 +216,61 @@ def recognise_other_platform(headers: Sequence[str]) -> ImportFileError | None:
         if signature <= present:
             return ImportFileError(
                 "unsupported_platform",
-                f"这是{name}导出的订单文件，门户目前只能读取拼多多的订单导出。"
-                "请在拼多多商家后台导出订单后上传。",
+                f"这是{name}导出的订单文件，门户目前能读取拼多多和抖店的订单导出。"
+                "请在拼多多或抖店商家后台导出订单后上传。",
             )
     return None
 
 
+PLATFORM_PDD = "pdd"
+PLATFORM_DOUYIN = "douyin"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A platform's export layout: its columns, how a row becomes an order, and (Douyin) how
+    rows of one order are put together."""
+
+    platform: str
+    columns: tuple[Column, ...]
+    build: Callable[[int, str, Mapping[str, str]], ImportedOrder]
+    group: Callable[[Iterator[ImportedOrder | RowError]], Iterator[ImportedOrder | RowError]]
+
+
+class PlatformRows(Iterator[ImportedOrder | RowError]):
+    """The orders of an opened export, and which platform's export it is (`platform`)."""
+
+    def __init__(self, rows: Iterator[ImportedOrder | RowError], platform: str) -> None:
+        self._rows = rows
+        self.platform = platform
+
+    def __next__(self) -> ImportedOrder | RowError:
+        return next(self._rows)
+
+    def close(self) -> None:
+        close = getattr(self._rows, "close", None)
+        if close is not None:
+            close()
+
+
+def detect_platform(headers: Sequence[str]) -> Layout:
+    """The one place that tells a platform's export from its (normalised) header row.
+
+    Douyin's 主订单编号 + 子订单编号 name it; anything else is read as Pinduoduo's, whose
+    missing columns are then listed (or another platform named)."""
+    if set(headers) >= _DOUYIN_SIGNATURE:
+        return DOUYIN_LAYOUT
+    return PDD_LAYOUT
+
+
 def open_platform_export(
     stream: BinaryIO, filename: str, *, max_rows: int | None = None
-) -> Iterator[ImportedOrder | RowError]:
-    """Check the file and its headers now (ImportFileError), then stream rows lazily."""
-    return open_order_rows(
-        stream,
-        filename,
-        COLUMNS,
-        _build_order,
-        max_rows=max_rows,
-        recognise=recognise_other_platform,
-    )
+) -> PlatformRows:
+    """Check the file and its headers now (ImportFileError), then stream orders lazily."""
+    table: Table = open_table(stream, filename, max_rows=max_rows)
+    layout = detect_platform(table.headers)
+    rows = order_rows(table, layout.columns, layout.build, recognise_other_platform)
+    return PlatformRows(layout.group(rows), layout.platform)
 
 
 def read_platform_export(
@@ -237,14 +280,17 @@ def read_platform_export(
     yield from open_platform_export(stream, filename, max_rows=max_rows)
 
 
+def _platform_status(text: str, statuses: Mapping[str, str]) -> str:
+    """The status code of a platform's status words, or FieldError."""
+    status = statuses.get(_status_key(text))
+    if status is None:
+        raise FieldError("unknown_status", f"订单状态“{text}”无法识别" if text else "订单状态为空")
+    return status
+
+
 def _build_order(row: int, order_no: str, cells: Mapping[str, str]) -> ImportedOrder:
     status_text = cells[STATUS]
-    status = _PLATFORM_STATUSES.get(_status_key(status_text))
-    if status is None:
-        raise FieldError(
-            "unknown_status",
-            f"订单状态“{status_text}”无法识别" if status_text else "订单状态为空",
-        )
+    status = _platform_status(status_text, _PLATFORM_STATUSES)
     if not cells[GOODS]:
         raise FieldError("missing_goods", "商品名称为空")
     after_sale = cells[AFTER_SALE]
@@ -283,18 +329,18 @@ def _build_order(row: int, order_no: str, cells: Mapping[str, str]) -> ImportedO
     )
 
 
-def _parse_quantity(text: str) -> int:
+def _parse_quantity(text: str, column: str = QUANTITY) -> int:
     if not text:
-        raise FieldError("invalid_quantity", f"“{QUANTITY}”为空")
+        raise FieldError("invalid_quantity", f"“{column}”为空")
     try:
         value = Decimal(unicodedata.normalize("NFKC", text))
     except InvalidOperation:
         value = Decimal("NaN")
     # "2.0" is still two pieces; "1.5", "0" and "-1" are not a quantity.
     if not value.is_finite() or value != value.to_integral_value() or value < 1:
-        raise FieldError("invalid_quantity", f"“{QUANTITY}”应为不小于 1 的整数，本行为“{text}”")
+        raise FieldError("invalid_quantity", f"“{column}”应为不小于 1 的整数，本行为“{text}”")
     if value > _MAX_QUANTITY:
-        raise FieldError("invalid_quantity", f"“{QUANTITY}”{text} 超过上限 {_MAX_QUANTITY}")
+        raise FieldError("invalid_quantity", f"“{column}”{text} 超过上限 {_MAX_QUANTITY}")
     return int(value)
 
 
@@ -345,3 +391,228 @@ def _parse_flag(text: str, column: str) -> bool:
     if value in _NO:
         return False
     raise FieldError("invalid_audit_hold", f"“{column}”应为“是”或“否”，本行为“{text}”")
+
+
+def _one_row_per_order(
+    rows: Iterator[ImportedOrder | RowError],
+) -> Iterator[ImportedOrder | RowError]:
+    return rows
+
+
+PDD_LAYOUT = Layout(PLATFORM_PDD, COLUMNS, _build_order, _one_row_per_order)
+
+
+# --- Douyin (抖店): one row per sub-order --------------------------------------------------
+
+DY_ORDER_NO = "主订单编号"
+DY_SUB_ORDER_NO = "子订单编号"
+DY_GOODS = "选购商品"
+DY_QUANTITY = "商品数量"
+DY_GOODS_ID = "商品ID"
+DY_SKU_CODE = "商家编码"
+DY_UNIT_PRICE = "商品单价"
+DY_PAYABLE = "订单应付金额"
+DY_RECEIVER = "收件人"
+DY_PHONE = "收件人手机号"
+DY_DETAIL = "详细地址"
+DY_PAID_AT = "支付完成时间"
+DY_COURIER = "快递公司"
+DY_TRACKING_NO = "快递单号"
+_DOUYIN_SIGNATURE = frozenset(normalize_header(h) for h in (DY_ORDER_NO, DY_SUB_ORDER_NO))
+
+DOUYIN_COLUMNS: tuple[Column, ...] = (
+    # The order number is the main order's; each row is one sub-order of it.
+    Column(ORDER_NO, required=True, aliases=(DY_ORDER_NO,)),
+    Column(DY_SUB_ORDER_NO, required=True, max_length=40, names_order=True),
+    Column(DY_GOODS, required=True, max_length=200),
+    Column(SPEC, max_length=100),
+    Column(DY_QUANTITY, required=True),
+    Column(DY_GOODS_ID, max_length=64),
+    Column(DY_SKU_CODE, max_length=64),
+    Column(DY_UNIT_PRICE),
+    Column(DY_PAYABLE),
+    Column(DY_RECEIVER, required=True, max_length=50),
+    Column(DY_PHONE, required=True, max_length=40),
+    Column(PROVINCE, required=True, max_length=50),
+    Column(CITY, required=True, max_length=50),
+    Column(DISTRICT, required=True, max_length=50),
+    Column(DETAIL, max_length=200),
+    Column(DY_DETAIL, required=True, max_length=200),
+    Column(BUYER_NOTE, max_length=500),
+    Column(DY_PAID_AT),
+    Column(STATUS, required=True),
+    Column(AFTER_SALE, max_length=100),
+    Column(PROMISE_SHIP_AT),
+    Column(MERCHANT_NOTE, max_length=500),
+    Column(DY_COURIER, max_length=50),
+    Column(DY_TRACKING_NO, max_length=64),
+)
+
+_DOUYIN_STATUSES = {
+    _status_key(text): status
+    for text, status in {
+        "待支付": "pending_payment",
+        "待付款": "pending_payment",
+        "待发货": "awaiting_shipment",
+        "备货中": "awaiting_shipment",
+        "部分发货": "shipped",
+        "已发货": "shipped",
+        "已完成": "completed",
+        "已签收": "completed",
+        "已关闭": "cancelled",
+        "已取消": "cancelled",
+    }.items()
+}
+# Douyin's words for an after-sale that is not (or no longer) there.
+_DOUYIN_NO_AFTER_SALE = frozenset(
+    _status_key(text)
+    for text in ("无售后", "售后关闭", "售后已关闭", "售后取消", "售后已取消", "-")
+)
+
+
+def _build_douyin_row(row: int, order_no: str, cells: Mapping[str, str]) -> ImportedOrder:
+    """One sub-order row as a one-line order; `_group_sub_orders` puts an order together."""
+    status_text = cells[STATUS]
+    status = _platform_status(status_text, _DOUYIN_STATUSES)
+    after_sale = cells[AFTER_SALE]
+    if _status_key(after_sale) in _DOUYIN_NO_AFTER_SALE:
+        after_sale = ""
+    detail = cells[DETAIL] + cells[DY_DETAIL]
+    if cells[DETAIL] and cells[DY_DETAIL].startswith(cells[DETAIL]):
+        detail = cells[DY_DETAIL]
+    if len(detail) > 200:
+        raise FieldError("field_too_long", f"“{DETAIL}”与“{DY_DETAIL}”合计超过 200 个字符")
+    quantity = _parse_quantity(cells[DY_QUANTITY], DY_QUANTITY)
+    unit = _parse_fen(cells[DY_UNIT_PRICE], DY_UNIT_PRICE)
+    return ImportedOrder(
+        row=row,
+        order_no=order_no,
+        platform_status=status,
+        platform_status_text=status_text,
+        after_sale_status=after_sale,
+        after_sale_active=bool(after_sale),
+        audit_hold=False,
+        paid_at=_parse_datetime(cells[DY_PAID_AT], DY_PAID_AT),
+        promise_ship_at=_parse_datetime(cells[PROMISE_SHIP_AT], PROMISE_SHIP_AT),
+        receiver_name=cells[DY_RECEIVER],
+        receiver_phone=cells[DY_PHONE],
+        province=cells[PROVINCE],
+        city=cells[CITY],
+        district=cells[DISTRICT],
+        detail=detail,
+        goods_id=cells[DY_GOODS_ID],
+        goods_name=cells[DY_GOODS],
+        spec=cells[SPEC],
+        style_id="",
+        sku_code=cells[DY_SKU_CODE],
+        goods_code="",
+        quantity=quantity,
+        tracking_no=cells[DY_TRACKING_NO],
+        courier_name=cells[DY_COURIER],
+        merchant_note=cells[MERCHANT_NOTE],
+        buyer_note=cells[BUYER_NOTE],
+        goods_total_fen=None if unit is None else unit * quantity,
+        paid_fen=_parse_fen(cells[DY_PAYABLE], DY_PAYABLE),
+        merchant_received_fen=None,
+    )
+
+
+def _sum_fen(a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else a + b
+
+
+def _merge(order: ImportedOrder, sub: ImportedOrder) -> ImportedOrder:
+    """Another sub-order of the same order: one more line; the order's amounts add up, an
+    active after-sale on any line holds the whole order, and a line still awaiting shipment
+    keeps the order awaiting (a closed sub-order beside it does not close the order)."""
+    first = order if order.platform_status != "cancelled" else sub
+    return replace(
+        order,
+        platform_status=first.platform_status,
+        platform_status_text=first.platform_status_text,
+        after_sale_status=order.after_sale_status or sub.after_sale_status,
+        after_sale_active=order.after_sale_active or sub.after_sale_active,
+        buyer_note=order.buyer_note or sub.buyer_note,
+        merchant_note=order.merchant_note or sub.merchant_note,
+        goods_total_fen=_sum_fen(order.goods_total_fen, sub.goods_total_fen),
+        paid_fen=_sum_fen(order.paid_fen, sub.paid_fen),
+        more_lines=(*order.more_lines, *sub.lines),
+    )
+
+
+def _group_sub_orders(
+    rows: Iterator[ImportedOrder | RowError],
+) -> Iterator[ImportedOrder | RowError]:
+    """Adjacent rows with one 主订单编号 become one order with a line per sub-order.
+
+    A bad row refuses its whole order (a partial order would ship too little): its own error
+    keeps its row number, the order's other rows are refused naming it. The rows of an order
+    must be adjacent, as the platform writes them; a straggler is refused by its row number.
+    """
+    current: ImportedOrder | None = None
+    rows_of_current: list[int] = []
+    failed: dict[str, int] = {}  # order number → the row that failed it
+    finished: set[str] = set()
+    try:
+        for item in rows:
+            order_no = item.order_no
+            if current is not None and order_no != current.order_no:
+                finished.add(current.order_no)
+                yield current
+                current, rows_of_current = None, []
+            if order_no in failed:
+                if isinstance(item, RowError):
+                    yield item
+                else:
+                    yield _refused_with(item.row, order_no, failed[order_no])
+                continue
+            if isinstance(item, RowError):
+                failed[order_no] = item.row
+                yield item
+                for row in rows_of_current:
+                    yield _refused_with(row, order_no, item.row)
+                current, rows_of_current = None, []
+                continue
+            if order_no in finished:
+                yield RowError(
+                    item.row,
+                    order_no,
+                    "sub_order_apart",
+                    f"主订单编号 {order_no} 的子订单应与同一订单的其他行相邻，本行未导入",
+                )
+                continue
+            if current is None:
+                current = item
+            elif len(current.more_lines) + 1 >= MAX_ORDER_LINES:
+                failed[order_no] = item.row
+                yield RowError(
+                    item.row,
+                    order_no,
+                    "too_many_lines",
+                    f"订单 {order_no} 超过 {MAX_ORDER_LINES} 个商品行，整单未导入",
+                )
+                for row in rows_of_current:
+                    yield _refused_with(row, order_no, item.row)
+                current, rows_of_current = None, []
+                continue
+            else:
+                current = _merge(current, item)
+            rows_of_current.append(item.row)
+        if current is not None:
+            yield current
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+
+
+def _refused_with(row: int, order_no: str, bad_row: int) -> RowError:
+    return RowError(
+        row,
+        order_no,
+        "order_row_invalid",
+        f"同一订单（主订单编号 {order_no}）的第 {bad_row} 行有误，整单未导入",
+    )
+
+
+DOUYIN_LAYOUT = Layout(PLATFORM_DOUYIN, DOUYIN_COLUMNS, _build_douyin_row, _group_sub_orders)

@@ -509,8 +509,27 @@ def open_order_rows(
     row number, the validated order number and the cells by column name; it raises FieldError.
     Rows are keyed by 订单号: a number seen earlier in the file rejects the later row.
     """
-    rows, keys = open_columns(stream, filename, columns, max_rows=max_rows, recognise=recognise)
-    return _order_rows(rows, keys, columns, build)
+    return order_rows(open_table(stream, filename, max_rows=max_rows), columns, build, recognise)
+
+
+def open_table(stream: BinaryIO, filename: str, *, max_rows: int | None = None) -> Table:
+    """read_table, its errors as ImportFileError: for readers that pick their columns by the
+    header row (the platform export: which platform's layout)."""
+    try:
+        return read_table(stream, filename, max_rows=max_rows)
+    except TableError as exc:
+        raise _as_import_error(exc) from exc
+
+
+def order_rows(
+    table: Table,
+    columns: Sequence[Column],
+    build: Callable[[int, str, Mapping[str, str]], Record],
+    recognise: Callable[[Sequence[str]], ImportFileError | None] | None = None,
+) -> Iterator[Record | RowError]:
+    """open_order_rows of an opened table."""
+    keys = match_table(table, columns, recognise)
+    return _order_rows(table.rows, keys, columns, build)
 
 
 def open_columns(
@@ -523,19 +542,25 @@ def open_columns(
 ) -> tuple[Iterator[tuple[int, dict[str, str]]], dict[str, str | None]]:
     """Open an upload and match its header to ``columns`` now (ImportFileError), returning the
     streamed rows and the header each column was found under (None: optional and absent)."""
+    table = open_table(stream, filename, max_rows=max_rows)
+    return table.rows, match_table(table, columns, recognise)
+
+
+def match_table(
+    table: Table,
+    columns: Sequence[Column],
+    recognise: Callable[[Sequence[str]], ImportFileError | None] | None = None,
+) -> dict[str, str | None]:
+    """The header each column was found under; a missing required column closes the table and
+    raises ImportFileError (``recognise``'s, when it names the layout)."""
     try:
-        table = read_table(stream, filename, max_rows=max_rows)
-    except TableError as exc:
-        raise _as_import_error(exc) from exc
-    try:
-        keys = _match_columns(table.headers, columns)
+        return _match_columns(table.headers, columns)
     except ImportFileError as exc:
         _close(table.rows)
         other = recognise(table.headers) if recognise is not None else None
         if other is not None:
             raise other from exc
         raise
-    return table.rows, keys
 
 
 def _match_columns(headers: Sequence[str], columns: Sequence[Column]) -> dict[str, str | None]:

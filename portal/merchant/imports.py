@@ -25,6 +25,8 @@ IMPORT_STATUS = {
     import_jobs.STATUS_DONE: (_l("已完成"), "success"),
     import_jobs.STATUS_FAILED: (_l("导入失败"), "danger"),
 }
+# Which platform's export a job read (import_jobs.platform).
+PLATFORM_NAMES = {"pdd": _l("拼多多"), "douyin": _l("抖店")}
 # Refused rows listed in the progress card; all of them are in the CSV download.
 SHOWN_REJECTIONS = 100
 
@@ -77,6 +79,7 @@ def _render_import_page(
         job_cards=[_job_context(job) for job in shown],
         refresh_list=new_job is not None,
         IMPORT_STATUS=IMPORT_STATUS,
+        PLATFORM_NAMES=PLATFORM_NAMES,
     )
 
 
@@ -125,6 +128,7 @@ def import_status(job_id: int) -> Response:
         list_oob=finished and bool(htmx),
         jobs=import_jobs.recent_import_jobs(merchant) if finished else [],
         IMPORT_STATUS=IMPORT_STATUS,
+        PLATFORM_NAMES=PLATFORM_NAMES,
         **_job_context(job),
     )
 

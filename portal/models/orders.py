@@ -426,6 +426,8 @@ class ImportJob(Base):
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     filename: Mapped[str] = mapped_column(String(200))
+    # Whose export it is, told by its header row: "pdd" | "douyin".
+    platform: Mapped[str] = mapped_column(String(10), default="", server_default="")
     # queued → running → done | failed
     status: Mapped[str] = mapped_column(String(10), default="queued")
     # The upload itself, kept in the database so any worker host can process it; cleared after.
