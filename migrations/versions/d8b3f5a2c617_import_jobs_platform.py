@@ -1,7 +1,7 @@
 """import_jobs.platform: which platform's export an import read (pdd | douyin)
 
 Revision ID: d8b3f5a2c617
-Revises: c4d7a1e9f250
+Revises: d4f81b6c2e57
 Create Date: 2026-12-07 05:40:00.000000
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "d8b3f5a2c617"
-down_revision = "c4d7a1e9f250"
+down_revision = "d4f81b6c2e57"
 branch_labels = None
 depends_on = None
 
