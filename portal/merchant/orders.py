@@ -49,7 +49,7 @@ from portal.formatting import (
 from portal.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
 from portal.keyring import current_keyring
 from portal.merchant.views import bp
-from portal.models import Merchant, Order, OrderEvent, ReturnAddress, Supplier
+from portal.models import Binding, Merchant, Order, OrderEvent, ReturnAddress, Supplier
 from portal.models.base import utcnow
 from portal.models.bindings import BINDING_ACTIVE, BINDING_ENDED
 from portal.models.orders import (
@@ -250,20 +250,27 @@ def dispatch_outcome(result: dispatch.DispatchResult, at: datetime | None = None
     )
 
 
-def supplier_choices(merchant: Merchant) -> tuple[list[Supplier], list[Supplier]]:
-    """Suppliers to filter by (bound now or before) and to assign to (active bindings only)."""
-    known: dict[int, Supplier] = {}
-    active: dict[int, Supplier] = {}
-    for binding in bindings.bindings_for_merchant(merchant):
-        if binding.status in (BINDING_ACTIVE, BINDING_ENDED):
-            known.setdefault(binding.supplier_id, binding.supplier)
-        if binding.status == BINDING_ACTIVE:
-            active[binding.supplier_id] = binding.supplier
+@dataclass(frozen=True)
+class SupplierChoice:
+    id: int
+    factory_name: str
 
-    def by_name(suppliers: dict[int, Supplier]) -> list[Supplier]:
-        return sorted(suppliers.values(), key=lambda s: (s.factory_name, s.id))
 
-    return by_name(known), by_name(active)
+def supplier_choices(merchant: Merchant) -> tuple[list[SupplierChoice], list[SupplierChoice]]:
+    """Suppliers to filter by (bound now or before) and to assign to (active bindings only):
+    ids and names in one small query, no ORM objects (every list request asks)."""
+    found = db.session.execute(
+        select(Supplier.id, Supplier.factory_name, Binding.status)
+        .join(Binding, Binding.supplier_id == Supplier.id)
+        .where(
+            Binding.merchant_id == merchant.id,
+            Binding.status.in_((BINDING_ACTIVE, BINDING_ENDED)),
+        )
+        .order_by(Supplier.factory_name, Supplier.id)
+    ).all()
+    known = {row.id: SupplierChoice(row.id, row.factory_name) for row in found}
+    active = {row.id for row in found if row.status == BINDING_ACTIVE}
+    return list(known.values()), [choice for choice in known.values() if choice.id in active]
 
 
 ROW_TEXT = {
@@ -507,8 +514,9 @@ def order_assign() -> Response:
     assign_to = id_arg(request.form.get("assign_to"))
     if assign_to is None:
         return refuse(_("请选择要分配的厂家"))
-    _known, active = supplier_choices(merchant)
-    supplier = next((s for s in active if s.id == assign_to), None)
+    supplier = next(
+        (s for s in bindings.active_suppliers_for_merchant(merchant) if s.id == assign_to), None
+    )
     result = allocation.assign_orders(
         merchant, order_nos, supplier, current_user._get_current_object()
     )
