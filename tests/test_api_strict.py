@@ -98,3 +98,21 @@ def test_the_document_is_generated_and_the_reference_page_is_csp_safe(app):
     for asset in ("vendor/swagger-ui/swagger-ui-bundle.js", "vendor/swagger-ui/swagger-ui.css"):
         assert asset in html
         assert client.get(f"/static/{asset}").status_code == 200
+
+
+def test_answers_are_checked_against_their_schema_in_tests_and_debug_only(
+    app, factory, monkeypatch
+):
+    from portal.api import serializers
+
+    headers = {"Authorization": f"Bearer {factory.token(factory.merchant())}"}
+    monkeypatch.setattr(serializers, "me", lambda _user: {"username": 1})
+    client = app.test_client()
+    with pytest.raises(RuntimeError, match="answer does not match its schema"):
+        client.get("/api/v1/me", headers=headers)
+    # Production sends what the view made (the check cost a fifth of an order page).
+    app.config["API_CHECK_ANSWERS"] = False
+    assert client.get("/api/v1/me", headers=headers).json == {"username": 1}
+    app.debug = True
+    with pytest.raises(RuntimeError, match="answer does not match its schema"):
+        client.get("/api/v1/me", headers=headers)

@@ -6,7 +6,7 @@ from flask import Response, g, jsonify, render_template, request
 
 from portal import bindings, staff
 from portal.api import schemas, serializers
-from portal.api.base import api_user, build_document, endpoint, list_answer
+from portal.api.base import api_user, endpoint, list_answer, openapi_document
 from portal.api.blueprints import bp
 from portal.extensions import db
 from portal.models import Merchant
@@ -14,7 +14,7 @@ from portal.models import Merchant
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    return jsonify(build_document())
+    return openapi_document()
 
 
 @bp.get("/docs")
