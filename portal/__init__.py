@@ -15,8 +15,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import (  # noqa: F401  (tasks and sweepers register on import)
     analytics,
-    authz,
     formatting,
+    gate,
     import_jobs,
     maintenance,
     security,
@@ -236,7 +236,7 @@ def register_request_hooks(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     formatting.register(app)
-    app.add_template_global(authz.current_user_can, "can")
+    app.add_template_global(gate.current_user_can, "can")
 
 
 def register_cli(app: Flask) -> None:

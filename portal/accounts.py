@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from portal.authz import get_or_404
 from portal.errors import DomainError, message_for
 from portal.extensions import db
 from portal.models import ApiToken, LoginFailure, Merchant, Order, ReturnAddress, Supplier, User
@@ -427,20 +428,6 @@ def list_return_addresses(merchant: Merchant) -> list[ReturnAddress]:
     )
 
 
-def get_return_address_for_merchant(merchant: Merchant, address_id: int) -> ReturnAddress:
-    """One of the merchant's current addresses (an archived one is history, not found)."""
-    address = db.session.scalar(
-        select(ReturnAddress).where(
-            ReturnAddress.id == address_id,
-            ReturnAddress.merchant_id == merchant.id,
-            ReturnAddress.archived_at.is_(None),
-        )
-    )
-    if address is None:
-        raise DomainError("not_found")
-    return address
-
-
 def _address_values(data: AddressInput) -> dict[str, str]:
     province, city, district = validated_region(data.province, data.city, data.district)
     return {
@@ -474,7 +461,7 @@ def update_return_address(
 ) -> ReturnAddress:
     """Change an address. One that dispatched orders used is archived and replaced by a new
     row (same default flag), so those orders keep the address their returns went to."""
-    address = get_return_address_for_merchant(merchant, address_id)
+    address = current_return_address(merchant, address_id)
     values = _address_values(data)
     if _used_by_orders(address):
         was_default = address.is_default
@@ -493,8 +480,13 @@ def update_return_address(
     return address
 
 
+def current_return_address(merchant: Merchant, address_id: int) -> ReturnAddress:
+    """One of the merchant's current addresses (an archived one is history, not found)."""
+    return get_or_404(ReturnAddress, merchant, ReturnAddress.archived_at.is_(None), id=address_id)
+
+
 def set_default_return_address(merchant: Merchant, address_id: int) -> ReturnAddress:
-    address = get_return_address_for_merchant(merchant, address_id)
+    address = current_return_address(merchant, address_id)
     # Clear first, then set: the partial unique index allows only one default at a time.
     db.session.execute(
         update(ReturnAddress)
@@ -520,7 +512,7 @@ def _archive(address: ReturnAddress) -> None:
 def delete_return_address(merchant: Merchant, address_id: int) -> None:
     """Remove an address from the list. Dispatched orders that used it keep it (archived);
     when the default goes, the oldest remaining address becomes the default."""
-    address = get_return_address_for_merchant(merchant, address_id)
+    address = current_return_address(merchant, address_id)
     was_default = address.is_default
     if _used_by_orders(address):
         _archive(address)

@@ -16,11 +16,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from portal.analytics import Counts, Report, local_day
-from portal.dispatch import csv_chunks
-from portal.downloads import FILE_TYPES, file_response, write_xlsx
+from portal.downloads import FILE_TYPES, file_response
 from portal.errors import DomainError
 from portal.formatting import yuan
 from portal.htmx import render
+from portal.spreadsheets import csv_chunks, write_xlsx
 from portal.statements import now_utc
 from portal.web_args import date_arg
 
@@ -118,7 +118,7 @@ def download(
         filename,
         file_format,
         lambda: csv_chunks(rows),
-        lambda target: write_xlsx(rows, target, _("发货数据")),
+        lambda target: write_xlsx(target, _("发货数据"), rows),
     )
 
 

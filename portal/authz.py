@@ -1,69 +1,56 @@
-"""Authorization: the role gate each blueprint installs, and the current tenant's profile."""
+"""Tenant scope: the one getter that finds a merchant's or supplier's object, or answers 404.
+
+The tenant filter is in the query itself (`<model>.merchant_id` or `.supplier_id`, chosen by
+the tenant's type): another tenant's object is simply not found, exactly like a missing one.
+The role gate that decides who is the current tenant is portal.gate (web side).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, request, url_for
-from flask_login import current_user
+from typing import Any, TypeVar
 
-from portal.extensions import login_manager
-from portal.htmx import hx_redirect
+from sqlalchemy import ColumnElement, Select, select
+
+from portal.errors import DomainError
+from portal.extensions import db
 from portal.models import Merchant, Supplier
-from portal.models.accounts import ROLE_MERCHANT, ROLE_SUPPLIER
-from portal.permissions import can, may_use_endpoint
+from portal.models.base import MAX_ID
 
-PROFILE_TYPES = {ROLE_MERCHANT: Merchant, ROLE_SUPPLIER: Supplier}
-# A member whose password someone else chose may only change it (or log out) until they do.
-FIRST_LOGIN_ENDPOINTS = {"account.change_password"}
+T = TypeVar("T")
 
-
-def install_role_gate(bp: Blueprint, role: str | None) -> None:
-    """Every route of `bp` needs a logged-in user; with `role`, exactly that role (else 403);
-    and the route's permission (portal/permissions.py) for the user's place in its shop."""
-
-    @bp.before_request
-    def role_gate() -> object:
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        user = current_user._get_current_object()
-        if user.must_change_password and request.endpoint not in FIRST_LOGIN_ENDPOINTS:
-            return hx_redirect(url_for("account.change_password"))
-        if role is not None:
-            if user.role is None:
-                return hx_redirect(url_for("account.choose_role"))
-            if user.role != role:
-                abort(403)
-            g.profile = user.shop_profile
-            # role set but profile row missing: never serve tenant data
-            if not isinstance(g.profile, PROFILE_TYPES[role]):
-                abort(403)
-        if not may_use_endpoint(user, request.endpoint):
-            abort(403)
-        return None
+TENANT_COLUMNS = {Merchant: "merchant_id", Supplier: "supplier_id"}
 
 
-def current_merchant() -> Merchant:
-    profile = g.get("profile")
-    if not isinstance(profile, Merchant):
-        abort(403)
-    return profile
+def tenant_scope(model: Any, tenant: Merchant | Supplier) -> ColumnElement[bool]:
+    """`model`'s rows of this tenant (its merchant_id or supplier_id column)."""
+    return getattr(model, TENANT_COLUMNS[type(tenant)]) == tenant.id
 
 
-def current_supplier() -> Supplier:
-    profile = g.get("profile")
-    if not isinstance(profile, Supplier):
-        abort(403)
-    return profile
+def get_or_404(
+    what: type[T] | Select[tuple[T]],
+    tenant: Merchant | Supplier,
+    *conditions: ColumnElement[bool],
+    **by: object,
+) -> T:
+    """The tenant's one `what` (a model, or a select of it carrying loader options) matching
+    `conditions` and `by` (column=value); DomainError("not_found") — a 404 — otherwise.
 
-
-def home_endpoint_for(user: object) -> str:
-    role = getattr(user, "role", None)
-    if role == ROLE_MERCHANT:
-        return "merchant.dashboard"
-    if role == ROLE_SUPPLIER:
-        return "supplier.dashboard"
-    return "account.choose_role"
-
-
-def current_user_can(permission: str) -> bool:
-    """For templates: show a link or button only to members who may use it."""
-    return current_user.is_authenticated and can(current_user, permission)
+    An `id` beyond the column's range is not found either (never a database error).
+    """
+    query = select(what) if isinstance(what, type) else what
+    model = query.column_descriptions[0]["entity"]
+    ident = by.get("id")
+    if ident is not None and (
+        isinstance(ident, bool) or not isinstance(ident, int) or not 0 < ident <= MAX_ID
+    ):
+        raise DomainError("not_found")
+    found = db.session.scalar(
+        query.where(
+            tenant_scope(model, tenant),
+            *conditions,
+            *(getattr(model, column) == value for column, value in by.items()),
+        )
+    )
+    if found is None:
+        raise DomainError("not_found")
+    return found

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from portal.allocation import cancel_for_binding_end
+from portal.authz import get_or_404
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import Binding, Merchant, Supplier, User
@@ -119,24 +120,6 @@ def actively_bound_merchant_ids(supplier: Supplier, merchant_ids: Iterable[int])
     )
 
 
-def get_binding_for_merchant(merchant: Merchant, binding_id: int) -> Binding:
-    binding = db.session.scalar(
-        _bindings_query().where(Binding.id == binding_id, Binding.merchant_id == merchant.id)
-    )
-    if binding is None:
-        raise DomainError("not_found")
-    return binding
-
-
-def get_binding_for_supplier(supplier: Supplier, binding_id: int) -> Binding:
-    binding = db.session.scalar(
-        _bindings_query().where(Binding.id == binding_id, Binding.supplier_id == supplier.id)
-    )
-    if binding is None:
-        raise DomainError("not_found")
-    return binding
-
-
 def _transition(binding: Binding, from_status: str, to_status: str, **values: object) -> None:
     """Compare-and-set: two clicks or two tabs can never both decide the same binding."""
     result = db.session.execute(
@@ -152,13 +135,13 @@ def _transition(binding: Binding, from_status: str, to_status: str, **values: ob
 
 
 def accept_binding(supplier: Supplier, binding_id: int) -> Binding:
-    binding = get_binding_for_supplier(supplier, binding_id)
+    binding = get_or_404(Binding, supplier, id=binding_id)
     _transition(binding, BINDING_PENDING, BINDING_ACTIVE, decided_at=utcnow())
     return binding
 
 
 def reject_binding(supplier: Supplier, binding_id: int) -> Binding:
-    binding = get_binding_for_supplier(supplier, binding_id)
+    binding = get_or_404(Binding, supplier, id=binding_id)
     _transition(binding, BINDING_PENDING, BINDING_REJECTED, decided_at=utcnow())
     return binding
 

@@ -33,10 +33,8 @@ order and tracking numbers only, never buyer data; neither payloads nor secrets 
 from __future__ import annotations
 
 import base64
-import csv
 import hmac
 import http.client
-import io
 import ipaddress
 import json
 import logging
@@ -54,7 +52,6 @@ from urllib.parse import urlsplit
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from openpyxl import Workbook
 from sqlalchemy import and_, event, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, SessionTransaction
@@ -62,11 +59,11 @@ from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 from portal import accounts
 from portal.allocation import Refusal, _load_states, _lock_orders, chunks, unique
+from portal.authz import get_or_404
 from portal.couriers import platform_courier_name
 from portal.errors import DomainError, message_for
 from portal.extensions import db
 from portal.formatting import SHANGHAI
-from portal.import_jobs import spreadsheet_safe
 from portal.jobs import queue
 from portal.models import (
     Assignment,
@@ -90,6 +87,7 @@ from portal.models.orders import (
     STAGE_UNASSIGNED,
 )
 from portal.orders.rules import DISPATCH_HOLDS, DISPATCHABLE
+from portal.spreadsheets import csv_chunks, write_xlsx
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +178,7 @@ def resolve_return_address(merchant: Merchant, return_address_id: object = None)
         if not 0 < return_address_id <= MAX_ID:  # beyond the column: no such address
             raise DomainError("not_found", _("找不到该退货地址"), field="return_address_id")
         try:  # a current address only: a deleted one is kept for history, not for new dispatches
-            return accounts.get_return_address_for_merchant(merchant, return_address_id)
+            return accounts.current_return_address(merchant, return_address_id)
         except DomainError:
             raise DomainError(
                 "not_found", _("找不到该退货地址"), field="return_address_id"
@@ -950,20 +948,9 @@ def recent_deliveries(merchant: Merchant, limit: int = RECENT_DELIVERIES) -> lis
     )
 
 
-def get_delivery_for_merchant(merchant: Merchant, delivery_id: int) -> WebhookDelivery:
-    delivery = db.session.scalar(
-        select(WebhookDelivery).where(
-            WebhookDelivery.id == delivery_id, WebhookDelivery.merchant_id == merchant.id
-        )
-    )
-    if delivery is None:
-        raise DomainError("not_found")
-    return delivery
-
-
 def retry_delivery(merchant: Merchant, delivery_id: int, now: datetime | None = None) -> None:
     """Send a failed delivery again, with a fresh round of attempts (after the commit)."""
-    delivery = get_delivery_for_merchant(merchant, delivery_id)
+    delivery = get_or_404(WebhookDelivery, merchant, id=delivery_id)
     if not merchant.webhook_url:
         raise DomainError("webhook_not_configured", field="webhook_url")
     changed = db.session.execute(
@@ -1014,20 +1001,6 @@ def dispatch_export_rows(
         after = (rows[-1].dispatched_at, rows[-1].id)
 
 
-def csv_chunks(rows: Iterable[Sequence[object]], rows_per_chunk: int = 1000) -> Iterator[str]:
-    """CSV text in chunks: UTF-8 BOM first (Excel/WPS read the Chinese), formula-safe cells."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    out.write("\ufeff")
-    for count, row in enumerate(rows, start=1):
-        writer.writerow([spreadsheet_safe(cell) for cell in row])
-        if count % rows_per_chunk == 0:
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate()
-    yield out.getvalue()
-
-
 def dispatch_export_csv(
     merchant: Merchant, since: datetime | None = None, until: datetime | None = None
 ) -> Iterator[str]:
@@ -1040,13 +1013,9 @@ def dispatch_export_xlsx(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> None:
-    """The same rows as an XLSX (write-only: rows go straight out). Every cell is text, so
-    long all-digit tracking numbers keep their digits."""
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(_("批量发货"))
-    for row in dispatch_export_rows(merchant, since, until):
-        sheet.append([spreadsheet_safe(cell) for cell in row])
-    workbook.save(target)
+    """The same rows as an XLSX. Every cell is text, so long all-digit tracking numbers keep
+    their digits."""
+    write_xlsx(target, _("批量发货"), dispatch_export_rows(merchant, since, until))
 
 
 def dispatch_export_filename(extension: str, now: datetime | None = None) -> str:

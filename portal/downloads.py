@@ -3,54 +3,24 @@
 from __future__ import annotations
 
 import io
-import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import IO
 
-import xlsxwriter
 from flask import Response, send_file, stream_with_context
 from flask_babel import gettext as _
 
 from portal import dispatch, statements
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.import_jobs import spreadsheet_safe
 from portal.models import Merchant, Statement
 from portal.models.settlement import STATEMENT_READY
+from portal.spreadsheets import spooled
 
-# An XLSX larger than this goes to a temporary file while it is written.
-XLSX_SPOOL_BYTES = 8 * 1024 * 1024
 FILE_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-
-
-def spooled(write: Callable[[IO[bytes]], None]) -> IO[bytes]:
-    """What `write(target)` writes, in memory up to XLSX_SPOOL_BYTES then on disk, rewound."""
-    spool = tempfile.SpooledTemporaryFile(max_size=XLSX_SPOOL_BYTES)  # noqa: SIM115
-    try:
-        write(spool)
-    except BaseException:
-        spool.close()
-        raise
-    spool.seek(0)
-    return spool
-
-
-def write_xlsx(rows: Iterable[Sequence[object]], target: IO[bytes], sheet_name: str) -> None:
-    """One sheet, rows as given (constant memory): ints as numbers, everything else as text
-    safe from formula injection, so a cell is never turned into a number, formula or link."""
-    workbook = xlsxwriter.Workbook(target, {"constant_memory": True})
-    sheet = workbook.add_worksheet(sheet_name)
-    for row_number, row in enumerate(rows):
-        for column, cell in enumerate(row):
-            if isinstance(cell, int) and not isinstance(cell, bool):
-                sheet.write_number(row_number, column, cell)
-            else:
-                sheet.write_string(row_number, column, spreadsheet_safe(cell))
-    workbook.close()
 
 
 def pdf_response(pdf: bytes, filename: str) -> Response:

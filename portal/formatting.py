@@ -9,8 +9,8 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from portal import regions
+from portal.counting import count_label
 from portal.errors import message_for
-from portal.pagination import count_label
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

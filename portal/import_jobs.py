@@ -11,7 +11,6 @@ The stored upload holds buyer data in plain text: it is cleared as soon as the j
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
@@ -36,6 +35,7 @@ from portal.models import ImportJob, Merchant, User
 from portal.models.base import utcnow
 from portal.orders.upsert import MAX_REPORTED_REJECTIONS, UpsertResult, upsert_orders
 from portal.privacy import normalize_text
+from portal.spreadsheets import csv_text
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,6 @@ STALE_AFTER = timedelta(minutes=2)
 # every time must not be retried forever).
 GIVE_UP_AFTER = timedelta(hours=1)
 MAX_FILENAME = 200
-
-# Cells a spreadsheet would run as a formula (or that hide one): prefixed with ' on export.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 # --- starting an import (request side) -------------------------------------------------------
@@ -113,24 +110,15 @@ def clean_filename(filename: str) -> str:
 # --- reading jobs (tenant-scoped) ------------------------------------------------------------
 
 
-def _jobs_query() -> Any:
+def jobs_query() -> Any:
     # The upload can be 20 MB: never load it for display (raise if a template tried).
     return select(ImportJob).options(defer(ImportJob.content, raiseload=True))
-
-
-def get_import_job_for_merchant(merchant: Merchant, job_id: int) -> ImportJob:
-    job = db.session.scalar(
-        _jobs_query().where(ImportJob.id == job_id, ImportJob.merchant_id == merchant.id)
-    )
-    if job is None:
-        raise DomainError("not_found")
-    return job
 
 
 def recent_import_jobs(merchant: Merchant, limit: int = 10) -> list[ImportJob]:
     return list(
         db.session.scalars(
-            _jobs_query()
+            jobs_query()
             .where(ImportJob.merchant_id == merchant.id)
             .order_by(ImportJob.id.desc())
             .limit(limit)
@@ -147,21 +135,11 @@ def is_active(job: ImportJob) -> bool:
     return job.status in ACTIVE_STATUSES
 
 
-def spreadsheet_safe(value: object) -> str:
-    """A cell that Excel/WPS will show as text, never evaluate as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
 def rejections_csv(job: ImportJob) -> str:
     """The job's refused rows as CSV (UTF-8 with BOM so that Excel reads the Chinese)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([_("行号"), _("订单号"), _("原因"), _("原因代码")])
-    for item in job_rejections(job):
-        cells = (item.get("row", ""), item.get("order_no", ""), item.get("message", ""))
-        writer.writerow([*map(spreadsheet_safe, cells), spreadsheet_safe(item.get("code", ""))])
-    return "\ufeff" + out.getvalue()
+    header = [_("行号"), _("订单号"), _("原因"), _("原因代码")]
+    keys = ("row", "order_no", "message", "code")
+    return csv_text([header, *([item.get(k, "") for k in keys] for item in job_rejections(job))])
 
 
 # --- running an import (worker side) ---------------------------------------------------------

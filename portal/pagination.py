@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 from flask_babel import gettext as _
 from flask_sqlalchemy.pagination import SelectPagination
 from sqlalchemy import Select, func, literal_column, select
 
+from portal.counting import count_cap, count_label
 from portal.errors import DomainError
 from portal.extensions import db
 
@@ -52,26 +53,6 @@ def page_args(default_per_page: int, max_per_page: int, *, strict: bool = False)
             raise DomainError("validation_error", field="per_page")
         per_page = max_per_page
     return PageArgs(page=min(page, 1_000_000), per_page=per_page)
-
-
-def count_cap() -> int:
-    return int(current_app.config["COUNT_CAP"])
-
-
-def capped_count(query: Select[Any]) -> int:
-    """How many rows `query` has, counting no further than cap + 1 (i.e. "more than cap").
-
-    `query` is a plain select of the rows to count (its columns do not matter): it is counted
-    as `SELECT count(*) FROM (SELECT 1 … LIMIT cap + 1)`, which stops after cap + 1 rows.
-    """
-    limited = query.with_only_columns(literal_column("1")).order_by(None).limit(count_cap() + 1)
-    return int(db.session.scalar(select(func.count()).select_from(limited.subquery())) or 0)
-
-
-def count_label(count: int) -> str:
-    """A count as the desk shows it: exact up to the cap, "10000+" above it."""
-    cap = count_cap()
-    return _("%(n)d+", n=cap) if count > cap else str(count)
 
 
 class CountedPagination(SelectPagination):

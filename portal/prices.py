@@ -28,19 +28,16 @@ Decisions, for the lead and for the README:
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from flask_babel import gettext as _
-from openpyxl import Workbook
 from sqlalchemy import (
     Integer,
     Select,
@@ -63,7 +60,6 @@ from portal.bindings import normalize_shop_id
 from portal.errors import DomainError, message_for
 from portal.extensions import db
 from portal.formatting import SHANGHAI, yuan
-from portal.import_jobs import spreadsheet_safe
 from portal.imports.platform_export import _parse_datetime
 from portal.imports.tabular import (
     Column,
@@ -816,24 +812,6 @@ def export_rows(
             if row.effective_from
             else "",
         ]
-
-
-def prices_csv(rows: Iterable[Sequence[object]]) -> str:
-    """CSV text (UTF-8 with BOM, for Excel/WPS), every cell safe from formula injection."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    for row in rows:
-        writer.writerow([spreadsheet_safe(cell) for cell in row])
-    return "\ufeff" + out.getvalue()
-
-
-def prices_xlsx(rows: Iterable[Sequence[object]], target: IO[bytes]) -> None:
-    """An XLSX (write-only openpyxl), every cell a formula-safe string."""
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(_("结算价"))
-    for row in rows:
-        sheet.append([spreadsheet_safe(cell) for cell in row])
-    workbook.save(target)
 
 
 def open_price_file(

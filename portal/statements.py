@@ -17,8 +17,6 @@ statement built before files were stored.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import re
 import unicodedata
@@ -29,7 +27,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import IO, Any
 
-import xlsxwriter
 from flask import current_app, has_app_context
 from flask_babel import gettext as _
 from sqlalchemy import and_, delete, func, select, update
@@ -38,11 +35,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from portal.couriers import find_courier
-from portal.downloads import spooled
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.formatting import SHANGHAI, yuan
-from portal.import_jobs import spreadsheet_safe
 from portal.jobs import queue
 from portal.models import (
     Binding,
@@ -59,7 +54,7 @@ from portal.models import (
     SupplierSkuCode,
     User,
 )
-from portal.models.base import MAX_ID, utcnow
+from portal.models.base import utcnow
 from portal.models.bindings import BINDING_ACTIVE, BINDING_ENDED
 from portal.models.orders import STAGE_DISPATCHED, STAGE_RETURNED
 from portal.models.settlement import (
@@ -84,6 +79,7 @@ from portal.models.settlement import (
     STATEMENT_READY,
     STATEMENT_SLOTS_PER_DAY,
 )
+from portal.spreadsheets import csv_chunks, spooled, write_xlsx
 from portal.tracking import tracking_numbers_for
 
 log = logging.getLogger(__name__)
@@ -402,33 +398,6 @@ def statements_query_for_supplier(supplier: Supplier, merchant_id: int | None = 
     if merchant_id:
         query = query.where(Statement.merchant_id == merchant_id)
     return query.order_by(Statement.id.desc())
-
-
-def get_statement_for(profile: Merchant | Supplier, statement_id: int) -> Statement:
-    """The merchant's or supplier's statement; any other id is 404."""
-    if not 0 < statement_id <= MAX_ID:
-        raise DomainError("not_found")
-    if isinstance(profile, Merchant):
-        return get_statement_for_merchant(profile, statement_id)
-    return get_statement_for_supplier(profile, statement_id)
-
-
-def get_statement_for_merchant(merchant: Merchant, statement_id: int) -> Statement:
-    statement = db.session.scalar(
-        select(Statement).where(Statement.id == statement_id, Statement.merchant_id == merchant.id)
-    )
-    if statement is None:
-        raise DomainError("not_found")
-    return statement
-
-
-def get_statement_for_supplier(supplier: Supplier, statement_id: int) -> Statement:
-    statement = db.session.scalar(
-        select(Statement).where(Statement.id == statement_id, Statement.supplier_id == supplier.id)
-    )
-    if statement is None:
-        raise DomainError("not_found")
-    return statement
 
 
 def statement_events(statement: Statement) -> list[StatementEvent]:
@@ -1105,45 +1074,13 @@ def statement_filename(statement: Statement, extension: str) -> str:
 
 
 def statement_csv(statement: Statement) -> Iterator[str]:
-    """CSV chunks (UTF-8 with BOM for Excel/WPS), formula-safe, about 1 000 rows per chunk."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    out.write("\ufeff")
-    for count, row in enumerate(statement_rows(statement), start=1):
-        writer.writerow([_csv_cell(cell) for cell in row])
-        if count % 1000 == 0:
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate()
-    yield out.getvalue()
-
-
-def _csv_cell(cell: object) -> object:
-    return cell if isinstance(cell, int | Decimal) else spreadsheet_safe(cell)
+    """CSV chunks (portal.spreadsheets), about 1 000 rows per chunk."""
+    return csv_chunks(statement_rows(statement))
 
 
 def statement_xlsx(statement: Statement, target: IO[bytes]) -> None:
-    """Write the XLSX to `target` with XlsxWriter in constant-memory mode (each row goes to a
-    temporary file as it is written, so memory stays flat in the line count).
-
-    Cells are written by type — ints as numbers, money as numbers shown with two decimals (so
-    SUM works), everything else as formula-safe text — with `write_number` / `write_string`
-    rather than `write_row`, whose per-cell type guessing costs more than the rest of the
-    file; a string is therefore never turned into a number, a formula or a link.
-    """
-    workbook = xlsxwriter.Workbook(target, {"constant_memory": True})
-    sheet = workbook.add_worksheet(_("对账单"))
-    yuan_format = workbook.add_format({"num_format": "0.00"})
-    write_number, write_string = sheet.write_number, sheet.write_string
-    for row_number, row in enumerate(statement_rows(statement)):
-        for column, cell in enumerate(row):
-            if isinstance(cell, Decimal):
-                write_number(row_number, column, float(cell), yuan_format)
-            elif isinstance(cell, int):
-                write_number(row_number, column, cell)
-            else:
-                write_string(row_number, column, spreadsheet_safe(cell))
-    workbook.close()
+    """The XLSX (portal.spreadsheets): amounts are numbers shown with two decimals."""
+    write_xlsx(target, _("对账单"), statement_rows(statement))
 
 
 def store_statement_xlsx(statement: Statement) -> int:

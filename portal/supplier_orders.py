@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import aliased
 
 from portal.bindings import bindings_for_supplier, normalize_shop_id
+from portal.counting import capped_count
 from portal.extensions import db
 from portal.formatting import SHANGHAI
 from portal.models import (
@@ -37,7 +38,6 @@ from portal.models.orders import (
 from portal.orders import rules
 from portal.orders.rules import DUE_SOON_WINDOW, FACTORY_TO_SHIP, OVERDUE
 from portal.orders.search import order_search, sku_filter
-from portal.pagination import capped_count
 
 TAB_TO_PRINT = "to_print"
 TAB_PRINTED = "printed"
@@ -299,7 +299,7 @@ def tab_counts(
     supplier: Supplier, filters: SupplierFilters, now: datetime, tabs: Iterable[str] = TABS
 ) -> dict[str, int]:
     """The tabs' counts under the filters (every tab, or those asked), each capped
-    (portal.pagination.capped_count)."""
+    (portal.counting.capped_count)."""
     counts = {
         tab: capped_count(
             select(Order.id).where(tab_condition(supplier, tab), *_filters(filters, now))

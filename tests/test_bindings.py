@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal import bindings
+from portal.authz import get_or_404
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import Binding, Merchant, Supplier
@@ -75,7 +76,7 @@ def test_other_tenants_binding_is_not_found(app, factory):
         db.session.commit()
         for call in (
             lambda: bindings.accept_binding(_supplier(app, s2), binding.id),
-            lambda: bindings.get_binding_for_merchant(_merchant(app, m2), binding.id),
+            lambda: get_or_404(Binding, _merchant(app, m2), id=binding.id),
         ):
             with pytest.raises(DomainError) as excinfo:
                 call()

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from portal import create_app, import_jobs
+from portal import create_app, import_jobs, spreadsheets
+from portal.authz import get_or_404
 from portal.config import Config
 from portal.demo_data import PDD_EXPORT_HEADER, generate_orders, write_platform_export
 from portal.errors import DomainError
@@ -200,7 +201,7 @@ def test_rejected_rows_are_listed_with_row_numbers_and_downloadable(app, merchan
     ],
 )
 def test_spreadsheet_safe_cells(value, safe):
-    assert import_jobs.spreadsheet_safe(value) == safe
+    assert spreadsheets.spreadsheet_safe(value) == safe
 
 
 def test_missing_required_column_is_refused_at_once_and_nothing_queued(app, merchant_browser):
@@ -386,7 +387,7 @@ def test_another_merchants_job_is_not_found(app, merchant_browser, factory, make
     assert intruder.get(f"{IMPORT_URL}/{job.id}/rejections.csv").status_code == 404
     assert job.filename not in intruder.get(IMPORT_URL).get_data(as_text=True)
     with app.app_context(), pytest.raises(DomainError):
-        import_jobs.get_import_job_for_merchant(other.merchant, job.id)
+        get_or_404(import_jobs.jobs_query(), other.merchant, id=job.id)
 
 
 def test_only_ids_travel_through_the_queue(app):

@@ -17,7 +17,7 @@ import openpyxl
 import pytest
 from sqlalchemy import event, func, select
 
-from portal import allocation, bindings, prices
+from portal import allocation, bindings, prices, spreadsheets
 from portal.errors import DomainError, message_for
 from portal.extensions import db
 from portal.formatting import SHANGHAI
@@ -444,12 +444,12 @@ def read_csv(text: str) -> list[list[str]]:
 
 
 def export_csv(supplier: Supplier, **kw: Any) -> list[list[str]]:
-    return read_csv(prices.prices_csv(prices.export_rows(supplier, **kw)))
+    return read_csv(spreadsheets.csv_text(prices.export_rows(supplier, **kw)))
 
 
 def export_xlsx(supplier: Supplier, **kw: Any) -> bytes:
     buffer = io.BytesIO()
-    prices.prices_xlsx(prices.export_rows(supplier, **kw), buffer)
+    spreadsheets.write_xlsx(buffer, "结算价", prices.export_rows(supplier, **kw))
     return buffer.getvalue()
 
 
@@ -490,7 +490,7 @@ def test_export_import_round_trip(pair, clock, kind):
     pair.set("B", "20")
     clock.advance(hours=2)
     if kind == "csv":
-        content, name = prices.prices_csv(prices.export_rows(pair.supplier)).encode(), "p.csv"
+        content, name = spreadsheets.csv_text(prices.export_rows(pair.supplier)).encode(), "p.csv"
     else:
         content, name = export_xlsx(pair.supplier), "p.xlsx"
 

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from portal import allocation, bindings, statements
+from portal.authz import get_or_404
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.jobs import queue
@@ -373,10 +374,10 @@ def test_statements_are_scoped_to_their_pair(pair, factory):
     other_merchant = db.session.get(Merchant, other_merchant_id)
     other_supplier = db.session.get(Supplier, other_supplier_id)
     with pytest.raises(DomainError):
-        statements.get_statement_for_merchant(other_merchant, statement.id)
+        get_or_404(Statement, other_merchant, id=statement.id)
     with pytest.raises(DomainError):
-        statements.get_statement_for_supplier(other_supplier, statement.id)
-    assert statements.get_statement_for_supplier(pair.supplier, statement.id) is statement
+        get_or_404(Statement, other_supplier, id=statement.id)
+    assert get_or_404(Statement, pair.supplier, id=statement.id) is statement
 
 
 # --- files -----------------------------------------------------------------------------------

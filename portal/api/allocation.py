@@ -10,9 +10,9 @@ from portal.allocation_rules import RulesInput, SkuRuleInput
 from portal.api import schemas
 from portal.api.base import api_user, endpoint
 from portal.api.blueprints import merchant_bp, supplier_bp
-from portal.authz import current_merchant, current_supplier
 from portal.errors import DomainError, message_for
 from portal.extensions import db
+from portal.gate import current_merchant, current_supplier
 from portal.statements import now_utc
 from portal.tracking import AMBIGUOUS, correct_tracking, get_order_for_supplier
 

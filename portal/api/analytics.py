@@ -12,8 +12,8 @@ from portal.analytics import Counts, PartnerFigures, Report, local_day
 from portal.api import schemas
 from portal.api.base import endpoint
 from portal.api.blueprints import merchant_bp, supplier_bp
-from portal.authz import current_merchant, current_supplier
 from portal.errors import DomainError
+from portal.gate import current_merchant, current_supplier
 from portal.statements import MAX_PERIOD_DAYS, now_utc
 
 # Without start and end: the last seven days, today included.

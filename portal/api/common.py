@@ -8,8 +8,9 @@ from portal import bindings, staff
 from portal.api import schemas, serializers
 from portal.api.base import api_user, endpoint, list_answer, openapi_document
 from portal.api.blueprints import bp
+from portal.authz import get_or_404
 from portal.extensions import db
-from portal.models import Merchant
+from portal.models import Binding
 
 
 @bp.get("/openapi.json")
@@ -83,10 +84,7 @@ def binding_list(query: schemas.PageQuery) -> Response:
 def binding_end(binding_id: int) -> Response:
     """解除绑定（商家也可撤回待审核申请）"""
     profile = g.profile
-    if isinstance(profile, Merchant):
-        binding = bindings.get_binding_for_merchant(profile, binding_id)
-    else:
-        binding = bindings.get_binding_for_supplier(profile, binding_id)
+    binding = get_or_404(Binding, profile, id=binding_id)
     cancelled = bindings.end_binding(binding, api_user().role)
     db.session.commit()
     return jsonify(status=binding.status, cancelled_assignments=cancelled)

@@ -16,11 +16,11 @@ from portal import dispatch
 from portal.api import schemas
 from portal.api.base import api_user, endpoint
 from portal.api.blueprints import merchant_bp as bp
-from portal.authz import current_merchant
 from portal.downloads import FILE_TYPES, dispatch_export_response
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.formatting import shanghai_days
+from portal.gate import current_merchant
 from portal.web_args import DATE_RANGE
 
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

@@ -9,8 +9,8 @@ from portal import accounts, bindings
 from portal.api import schemas, serializers
 from portal.api.base import endpoint, items_answer
 from portal.api.blueprints import merchant_bp as bp
-from portal.authz import current_merchant
 from portal.extensions import db
+from portal.gate import current_merchant
 
 
 @bp.post("/bindings")
@@ -57,7 +57,7 @@ def return_address_create(json: schemas.ReturnAddressInput) -> tuple[Response, i
 
 def _own_address() -> None:
     """Another merchant's (or an archived) address is a 404, whatever the body says."""
-    accounts.get_return_address_for_merchant(current_merchant(), request.view_args["address_id"])
+    accounts.current_return_address(current_merchant(), request.view_args["address_id"])
 
 
 class ReturnAddressView(MethodView):
@@ -75,7 +75,7 @@ class ReturnAddressView(MethodView):
     def patch(self, address_id: int, json: schemas.ReturnAddressPatch) -> Response:
         """修改退货地址（字段同新增，均可省略）；已发货订单用过的地址会存档并换成新地址（新 id）"""
         merchant = current_merchant()
-        address = accounts.get_return_address_for_merchant(merchant, address_id)
+        address = accounts.current_return_address(merchant, address_id)
         sent = json.model_dump(exclude={"is_default"})
         values = {name: getattr(address, name) if v is None else v for name, v in sent.items()}
         updated = accounts.update_return_address(

@@ -16,10 +16,11 @@ from portal import allocation
 from portal.api import schemas, serializers
 from portal.api.base import api_user, endpoint, json_path, uploaded_file, walk_answer
 from portal.api.blueprints import merchant_bp as bp
-from portal.authz import current_merchant
+from portal.authz import get_or_404
 from portal.bindings import find_supplier_by_shop_id
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.gate import current_merchant
 from portal.imports.platform_export import ImportFileError, open_platform_export
 from portal.keyring import current_keyring
 from portal.models import Merchant, Order, Supplier
@@ -27,7 +28,6 @@ from portal.orders.inputs import InputError, parse_orders
 from portal.orders.lines import GoodsLine, lines_by_order
 from portal.orders.queries import (
     OrderFilters,
-    get_order_for_merchant,
     orders_query,
     receiver_for_merchant,
 )
@@ -163,7 +163,7 @@ def order_list(query: schemas.OrderQuery) -> Response:
 def order_detail(order_no: str) -> Response:
     """订单详情"""
     merchant = current_merchant()
-    return jsonify(_order_answer(merchant, get_order_for_merchant(merchant, order_no)))
+    return jsonify(_order_answer(merchant, get_or_404(Order, merchant, order_no=order_no)))
 
 
 @bp.post("/orders/<order_no>/acknowledge-address")
@@ -174,7 +174,7 @@ def order_detail(order_no: str) -> Response:
 def order_acknowledge_address(order_no: str) -> Response:
     """确认收货信息变更（厂家可重新打单）"""
     merchant = current_merchant()
-    order = get_order_for_merchant(merchant, order_no)
+    order = get_or_404(Order, merchant, order_no=order_no)
     if not allocation.acknowledge_address(merchant, order, api_user()):
         raise DomainError("no_address_change")
     db.session.commit()

@@ -29,10 +29,10 @@ from portal.api import schemas
 from portal.api.base import api_user, endpoint, page_answer
 from portal.api.blueprints import supplier_bp as bp
 from portal.api.serializers import iso
-from portal.authz import current_supplier
 from portal.bindings import normalize_shop_id
 from portal.errors import DomainError, message_for
 from portal.extensions import db
+from portal.gate import current_supplier
 from portal.models import Supplier
 
 # An effective_from longer than any time format is not a time; refused without parsing it.

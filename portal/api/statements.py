@@ -16,12 +16,13 @@ from portal.api.blueprints import bp
 from portal.api.blueprints import merchant_bp as merchant_api
 from portal.api.blueprints import supplier_bp as supplier_api
 from portal.api.serializers import iso, shop_ref
-from portal.authz import current_merchant, current_supplier
+from portal.authz import get_or_404
 from portal.bindings import find_supplier_by_shop_id, normalize_shop_id
 from portal.downloads import FILE_TYPES, statement_download_response
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.formatting import yuan
+from portal.gate import current_merchant, current_supplier
 from portal.models import Merchant, Statement, Supplier, User
 from portal.models.settlement import STATEMENT_READY
 
@@ -108,14 +109,14 @@ def statement_list(query: schemas.StatementQuery) -> Response:
 @endpoint(schemas.Statement, errors=NOT_FOUND)
 def statement_detail(statement_id: int) -> Response:
     """对账单详情"""
-    return jsonify(statement_answer(statements.get_statement_for(g.profile, statement_id)))
+    return jsonify(statement_answer(get_or_404(Statement, g.profile, id=statement_id)))
 
 
 @bp.get("/statements/<int:statement_id>/download")
 @endpoint(files=FILE_TYPES, errors={**NOT_FOUND, 409: "statement_not_ready：还没有生成完成"})
 def statement_download(statement_id: int, query: schemas.DownloadQuery) -> Response:
     """下载对账单（CSV 或 XLSX）"""
-    statement = statements.get_statement_for(g.profile, statement_id)
+    statement = get_or_404(Statement, g.profile, id=statement_id)
     return statement_download_response(statement, query.format)
 
 
@@ -169,7 +170,7 @@ def statement_create(json: schemas.StatementInput) -> tuple[Response, int, dict[
 def statement_retry(statement_id: int) -> tuple[Response, int]:
     """重新生成失败的对账单"""
     merchant = current_merchant()
-    statement = statements.get_statement_for(merchant, statement_id)
+    statement = get_or_404(Statement, merchant, id=statement_id)
     statements.retry_statement(merchant, statement, api_user())
     db.session.commit()
     statements.queue_build(statement_id)
@@ -188,7 +189,7 @@ def statement_retry(statement_id: int) -> tuple[Response, int]:
 def statement_settle(statement_id: int) -> Response:
     """商家标记已结算（厂家确认之后）"""
     merchant = current_merchant()
-    statement = statements.get_statement_for(merchant, statement_id)
+    statement = get_or_404(Statement, merchant, id=statement_id)
     statements.settle_statement(merchant, statement, api_user())
     db.session.commit()
     return jsonify(statement_answer(statement))
@@ -209,7 +210,7 @@ def statement_settle(statement_id: int) -> Response:
 def statement_confirm(statement_id: int) -> Response:
     """厂家确认对账单（待确认或有异议时）"""
     supplier = current_supplier()
-    statement = statements.get_statement_for(supplier, statement_id)
+    statement = get_or_404(Statement, supplier, id=statement_id)
     statements.confirm_statement(supplier, statement, api_user())
     db.session.commit()
     return jsonify(statement_answer(statement))
@@ -223,7 +224,7 @@ def statement_confirm(statement_id: int) -> Response:
 def statement_dispute(statement_id: int, json: schemas.DisputeInput) -> Response:
     """厂家对对账单提出异议（确认之前，需写明原因）"""
     supplier = current_supplier()
-    statement = statements.get_statement_for(supplier, statement_id)
+    statement = get_or_404(Statement, supplier, id=statement_id)
     statements.dispute_statement(supplier, statement, json.reason, api_user())
     db.session.commit()
     return jsonify(statement_answer(statement))

@@ -8,8 +8,8 @@ from portal import bindings
 from portal.api import schemas, serializers
 from portal.api.base import endpoint
 from portal.api.blueprints import supplier_bp as bp
-from portal.authz import current_supplier
 from portal.extensions import db
+from portal.gate import current_supplier
 
 DECIDE_ERRORS = {404: "不存在或不属于当前账号", 409: "binding_not_pending：该申请已处理"}
 

@@ -20,10 +20,11 @@ from portal.api import schemas, serializers
 from portal.api.base import api_user, endpoint, uploaded_file, walk_answer
 from portal.api.blueprints import supplier_bp as bp
 from portal.api.orders import FILE_ERRORS, NOT_FOUND, import_file_error
-from portal.authz import current_supplier
+from portal.authz import get_or_404
 from portal.bindings import normalize_shop_id
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.gate import current_supplier
 from portal.imports.tracking_file import ImportFileError, RowError, TrackingRow, open_tracking_file
 from portal.keyring import current_keyring
 from portal.models import Assignment, Order, PrintJob, PrintJobOrder, Supplier, User
@@ -34,7 +35,6 @@ from portal.pagination import since_arg
 from portal.printing.jobs import (
     confirm_print_job,
     create_print_job,
-    get_print_job_for_supplier,
     render_print_job,
     void_print_job,
 )
@@ -174,7 +174,7 @@ def print_job_create(json: schemas.PrintJobInput) -> tuple[Response, int]:
 def print_job_detail(job_id: int) -> Response:
     """打印任务详情"""
     supplier = current_supplier()
-    return jsonify(_print_job(supplier, get_print_job_for_supplier(supplier, job_id)))
+    return jsonify(_print_job(supplier, get_or_404(PrintJob, supplier, id=job_id)))
 
 
 @bp.get("/supplier/print-jobs/<int:job_id>/pdf")
@@ -193,7 +193,7 @@ def print_job_pdf(job_id: int) -> Response:
     打印次数。生成后才被阻止的订单不在其中，其订单号列在响应头 X-Skipped-Orders（逗号分隔）。
     """
     supplier = current_supplier()
-    job = get_print_job_for_supplier(supplier, job_id)
+    job = get_or_404(PrintJob, supplier, id=job_id)
     labels = render_print_job(current_keyring(), supplier, job, api_user())
     db.session.commit()  # the render is audited and counted on the orders …
     pdf, skipped = labels.pdf(), labels.skipped  # … before the drawing, which holds no lock
@@ -210,7 +210,7 @@ def print_job_pdf(job_id: int) -> Response:
 def print_job_confirm(job_id: int) -> Response:
     """确认纸质面单打印无误：分配的单号记为回传"""
     supplier = current_supplier()
-    job = get_print_job_for_supplier(supplier, job_id)
+    job = get_or_404(PrintJob, supplier, id=job_id)
     result = confirm_print_job(supplier, job, api_user())
     db.session.commit()
     return jsonify(serializers.tracking_result(result))
@@ -221,7 +221,7 @@ def print_job_confirm(job_id: int) -> Response:
 def print_job_void(job_id: int) -> Response:
     """作废待确认的打印任务（单号不记为回传）"""
     supplier = current_supplier()
-    job = get_print_job_for_supplier(supplier, job_id)
+    job = get_or_404(PrintJob, supplier, id=job_id)
     void_print_job(job)
     db.session.commit()
     return jsonify(_print_job(supplier, job))

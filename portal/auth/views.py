@@ -8,7 +8,6 @@ from flask_login import current_user, login_user, logout_user
 
 from portal import accounts
 from portal.auth.session import safe_next
-from portal.authz import home_endpoint_for, install_role_gate
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.forms import (
@@ -22,6 +21,7 @@ from portal.forms import (
     attach_error,
     form_status,
 )
+from portal.gate import home_endpoint_for, install_role_gate
 from portal.htmx import hx_redirect, notify, render
 
 bp = Blueprint("auth", __name__)

@@ -15,9 +15,9 @@ from flask_login import current_user
 
 from portal import allocation_rules, bindings
 from portal.allocation_rules import RulesInput, SkuRuleInput
-from portal.authz import current_merchant
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.gate import current_merchant
 from portal.htmx import notify, render
 from portal.merchant.views import bp
 from portal.models import Merchant

@@ -10,10 +10,11 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 
 from portal import import_jobs
-from portal.authz import current_merchant
+from portal.authz import get_or_404
 from portal.errors import DomainError
 from portal.extensions import db, htmx
 from portal.forms import attach_error
+from portal.gate import current_merchant
 from portal.htmx import finish, notify, render
 from portal.merchant.views import bp
 from portal.models import ImportJob
@@ -108,7 +109,7 @@ def import_create() -> Response:
                 return finish(redirect(url_for("merchant.import_status", job_id=job_id), 303))
             # Stays until the job's card reports the end (the same key replaces it).
             notify(_("文件已上传，正在后台导入…"), "info", key=f"import-{job_id}", sticky=True)
-            job = import_jobs.get_import_job_for_merchant(merchant, job_id)
+            job = get_or_404(import_jobs.jobs_query(), merchant, id=job_id)
             return _render_import_page(ImportForm(formdata=None), new_job=job)
     return _render_import_page(form, status=422)
 
@@ -117,7 +118,7 @@ def import_create() -> Response:
 def import_status(job_id: int) -> Response:
     """One import's progress: the card polls this URL every second until the job ends."""
     merchant = current_merchant()
-    job = import_jobs.get_import_job_for_merchant(merchant, job_id)
+    job = get_or_404(import_jobs.jobs_query(), merchant, id=job_id)
     finished = not import_jobs.is_active(job)
     if finished and htmx:  # the card's last poll: the progress toast ends with the import
         notify(*_end_of_import(job), key=f"import-{job.id}")
@@ -135,7 +136,7 @@ def import_status(job_id: int) -> Response:
 
 @bp.get("/orders/import/<int:job_id>/rejections.csv")
 def import_rejections_csv(job_id: int) -> Response:
-    job = import_jobs.get_import_job_for_merchant(current_merchant(), job_id)
+    job = get_or_404(import_jobs.jobs_query(), current_merchant(), id=job_id)
     return Response(
         import_jobs.rejections_csv(job),
         mimetype="text/csv",

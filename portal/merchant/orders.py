@@ -21,7 +21,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal import accounts, allocation, bindings, dispatch, staff
-from portal.authz import current_merchant
+from portal.authz import get_or_404
 from portal.desk import (
     ORDERS_CHANGED,
     PER_PAGE,
@@ -46,6 +46,7 @@ from portal.formatting import (
     STAGE_LABELS,
     shanghai_days,
 )
+from portal.gate import current_merchant
 from portal.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
 from portal.keyring import current_keyring
 from portal.merchant.views import bp
@@ -575,7 +576,7 @@ def order_dispatch() -> Response:
 @bp.get("/orders/<order_no>")
 def order_detail(order_no: str) -> Response:
     merchant = current_merchant()
-    order = queries.get_order_for_merchant(merchant, order_no)
+    order = get_or_404(Order, merchant, order_no=order_no)
     context = detail_context(merchant, order)
     if is_targeted_htmx():
         return render("merchant/_order_detail.html", **context)
@@ -586,7 +587,7 @@ def order_detail(order_no: str) -> Response:
 @bp.post("/orders/<order_no>/acknowledge-address")
 def order_acknowledge_address(order_no: str) -> Response:
     merchant = current_merchant()
-    order = queries.get_order_for_merchant(merchant, order_no)
+    order = get_or_404(Order, merchant, order_no=order_no)
     if allocation.acknowledge_address(merchant, order, current_user._get_current_object()):
         db.session.commit()
         notify(_("已确认新地址，厂家可以重新打印面单"))
@@ -600,7 +601,7 @@ def order_dispatch_one(order_no: str) -> Response:
     """发货 from a row or the drawer, to the default return address; a held order only once
     the merchant confirmed (the button asks first and sends confirm_holds)."""
     merchant = current_merchant()
-    order = queries.get_order_for_merchant(merchant, order_no)
+    order = get_or_404(Order, merchant, order_no=order_no)
     result = dispatch.dispatch_orders(
         merchant,
         [order.order_no],

@@ -22,11 +22,12 @@ from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
 from portal import staff, statements
-from portal.authz import current_merchant
+from portal.authz import get_or_404
 from portal.downloads import statement_download_response
 from portal.errors import DomainError
 from portal.extensions import db, htmx
 from portal.forms import REQUIRED, attach_error
+from portal.gate import current_merchant
 from portal.htmx import finish, no_swap, notify, render, with_trigger
 from portal.merchant.views import bp
 from portal.models import Merchant, Statement, StatementLine, Supplier
@@ -173,19 +174,19 @@ def _render_detail(
 
 @bp.get("/statements/<int:statement_id>")
 def statement_detail(statement_id: int) -> Response:
-    return _render_detail(statements.get_statement_for(current_merchant(), statement_id))
+    return _render_detail(get_or_404(Statement, current_merchant(), id=statement_id))
 
 
 @bp.get("/statements/<int:statement_id>/download")
 def statement_download(statement_id: int) -> Response:
-    statement = statements.get_statement_for(current_merchant(), statement_id)
+    statement = get_or_404(Statement, current_merchant(), id=statement_id)
     return statement_download_response(statement, request.args.get("format", "csv"))
 
 
 @bp.post("/statements/<int:statement_id>/retry")
 def statement_retry(statement_id: int) -> Response:
     merchant = current_merchant()
-    statement = statements.get_statement_for(merchant, statement_id)
+    statement = get_or_404(Statement, merchant, id=statement_id)
     statements.retry_statement(merchant, statement, current_user._get_current_object())
     db.session.commit()
     statements.queue_build(statement_id)
@@ -200,7 +201,7 @@ def statement_retry(statement_id: int) -> Response:
 @bp.post("/statements/<int:statement_id>/settle")
 def statement_settle(statement_id: int) -> Response:
     merchant = current_merchant()
-    statement = statements.get_statement_for(merchant, statement_id)
+    statement = get_or_404(Statement, merchant, id=statement_id)
     statements.settle_statement(merchant, statement, current_user._get_current_object())
     db.session.commit()
     return action_answer(
@@ -214,7 +215,7 @@ def statement_settle(statement_id: int) -> Response:
 @bp.post("/statements/<int:statement_id>/regenerate")
 def statement_regenerate(statement_id: int) -> Response:
     merchant = current_merchant()
-    statement = statements.get_statement_for(merchant, statement_id)
+    statement = get_or_404(Statement, merchant, id=statement_id)
     statements.regenerate_statement(merchant, statement, current_user._get_current_object())
     db.session.commit()
     statements.queue_build(statement_id)
@@ -229,7 +230,7 @@ def statement_regenerate(statement_id: int) -> Response:
 @bp.post("/statements/<int:statement_id>/answer")
 def statement_answer(statement_id: int) -> Response:
     merchant = current_merchant()
-    statement = statements.get_statement_for(merchant, statement_id)
+    statement = get_or_404(Statement, merchant, id=statement_id)
     form = AnswerForm()
     return form_action(
         form,
@@ -247,7 +248,7 @@ def statement_answer(statement_id: int) -> Response:
 @bp.post("/statements/<int:statement_id>/adjustments")
 def statement_adjust(statement_id: int) -> Response:
     merchant = current_merchant()
-    statement = statements.get_statement_for(merchant, statement_id)
+    statement = get_or_404(Statement, merchant, id=statement_id)
     form = AdjustmentForm()
     return form_action(
         form,

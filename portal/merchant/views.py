@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy import case, func, select
 
 from portal import accounts, analytics, bindings, dispatch, statements
-from portal.authz import current_merchant, install_role_gate
+from portal.authz import get_or_404
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.forms import (
@@ -20,9 +20,10 @@ from portal.forms import (
     TokenForm,
     attach_error,
 )
+from portal.gate import current_merchant, install_role_gate
 from portal.htmx import notify, render
 from portal.keyring import current_keyring
-from portal.models import Order, Statement
+from portal.models import Binding, Order, Statement
 from portal.models.accounts import ROLE_MERCHANT
 from portal.models.base import utcnow
 from portal.models.bindings import BINDING_ACTIVE, BINDING_PENDING
@@ -111,7 +112,7 @@ def binding_apply() -> Response:
 
 @bp.post("/bindings/<int:binding_id>/end")
 def binding_end(binding_id: int) -> Response:
-    binding = bindings.get_binding_for_merchant(current_merchant(), binding_id)
+    binding = get_or_404(Binding, current_merchant(), id=binding_id)
     was_pending = binding.status == BINDING_PENDING
     cancelled = bindings.end_binding(binding, ROLE_MERCHANT)
     db.session.commit()
@@ -255,7 +256,7 @@ def address_create() -> Response:
 @bp.get("/settings/addresses/<int:address_id>/edit")
 def address_edit(address_id: int) -> Response:
     """The addresses section with this address in the form (one form on the page at a time)."""
-    address = accounts.get_return_address_for_merchant(current_merchant(), address_id)
+    address = accounts.current_return_address(current_merchant(), address_id)
     form = ReturnAddressForm(formdata=None, obj=address, make_default=address.is_default)
     return _render_settings(address_form=form, editing=address)
 
@@ -263,7 +264,7 @@ def address_edit(address_id: int) -> Response:
 @bp.post("/settings/addresses/<int:address_id>")
 def address_update(address_id: int) -> Response:
     merchant = current_merchant()
-    address = accounts.get_return_address_for_merchant(merchant, address_id)
+    address = accounts.current_return_address(merchant, address_id)
     form = ReturnAddressForm()
     if form.validate_on_submit():
         try:

@@ -11,9 +11,9 @@ from flask import Response, request
 from flask_babel import gettext as _
 
 from portal import dispatch
-from portal.authz import current_merchant
 from portal.errors import DomainError, message_for
 from portal.extensions import db
+from portal.gate import current_merchant
 from portal.htmx import notify
 from portal.merchant.views import _render_settings, bp
 

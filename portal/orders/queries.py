@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import joinedload
 
 from portal import staff
+from portal.counting import capped_count
 from portal.couriers import find_courier
 from portal.errors import DomainError
 from portal.extensions import db
@@ -36,7 +37,6 @@ from portal.models.orders import (
     STAGE_RETURNED,
 )
 from portal.orders.search import order_search, sku_filter
-from portal.pagination import capped_count
 from portal.privacy import KeyRing, reveal_receiver
 from portal.tracking import tracking_numbers_for
 
@@ -149,7 +149,7 @@ def tab_counts(
     keyring: KeyRing, merchant: Merchant, filters: OrderFilters, tabs: Iterable[str] = TABS
 ) -> dict[str, int]:
     """The tabs' counts under the filters (every tab, or those asked), each capped
-    (portal.pagination.capped_count): one bounded index range per tab, whatever the size of
+    (portal.counting.capped_count): one bounded index range per tab, whatever the size of
     the merchant's history."""
     conditions = filter_conditions(keyring, merchant, filters)
     counts = {}
@@ -173,17 +173,6 @@ def assignable_count(merchant: Merchant) -> int:
     return capped_count(
         select(Order.id).where(Order.merchant_id == merchant.id, tab_condition(TAB_UNASSIGNED))
     )
-
-
-def get_order_for_merchant(merchant: Merchant, order_no: str) -> Order:
-    order = db.session.scalar(
-        select(Order)
-        .options(joinedload(Order.supplier).joinedload(Supplier.user))
-        .where(Order.merchant_id == merchant.id, Order.order_no == order_no)
-    )
-    if order is None:
-        raise DomainError("not_found")
-    return order
 
 
 def order_history(merchant: Merchant, order: Order) -> list[OrderEvent]:

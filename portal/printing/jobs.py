@@ -224,15 +224,6 @@ def create_print_job(
     return result
 
 
-def get_print_job_for_supplier(supplier: Supplier, job_id: int) -> PrintJob:
-    job = db.session.scalar(
-        select(PrintJob).where(PrintJob.id == job_id, PrintJob.supplier_id == supplier.id)
-    )
-    if job is None:
-        raise DomainError("not_found")
-    return job
-
-
 def _job_orders(job: PrintJob) -> list[tuple[Order, str]]:
     return list(
         db.session.execute(

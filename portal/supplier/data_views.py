@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from portal import analytics, analytics_views
 from portal.analytics import Report
-from portal.authz import current_supplier
+from portal.gate import current_supplier
 from portal.supplier.views import bp
 
 

@@ -21,7 +21,7 @@ from markupsafe import Markup
 
 from portal import staff
 from portal import supplier_orders as queries
-from portal.authz import current_supplier
+from portal.authz import get_or_404
 from portal.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS, find_courier
 from portal.desk import (
     ORDERS_CHANGED,
@@ -38,6 +38,7 @@ from portal.downloads import pdf_response
 from portal.errors import DomainError, message_for
 from portal.extensions import db
 from portal.formatting import CANCEL_REASON_LABELS
+from portal.gate import current_supplier
 from portal.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
 from portal.keyring import current_keyring
 from portal.models import PrintJob, Supplier
@@ -57,7 +58,6 @@ from portal.printing.jobs import (
     PrintJobResult,
     confirm_print_job,
     create_print_job,
-    get_print_job_for_supplier,
     label_couriers,
     render_print_job,
     void_print_job,
@@ -78,7 +78,7 @@ from portal.tracking import (
     tracking_numbers_for,
 )
 from portal.transactions import writes_on_get
-from portal.web_args import MAX_ID, id_arg, text_arg
+from portal.web_args import id_arg, text_arg
 
 JOBS_PER_PAGE = 20
 # One PDF is rendered in the request: keep a job to what renders in seconds.
@@ -560,12 +560,6 @@ def print_job_list() -> Response:
     )
 
 
-def _job_or_404(supplier: Supplier, job_id: int) -> PrintJob:
-    if job_id > MAX_ID:
-        raise DomainError("not_found")
-    return get_print_job_for_supplier(supplier, job_id)
-
-
 @dataclass(frozen=True)
 class JobRow:
     order: Any  # masked row with seq, job_tracking_no, is_current
@@ -600,7 +594,7 @@ def job_context(
 @bp.get("/print-jobs/<int:job_id>")
 def print_job_detail(job_id: int) -> Response:
     supplier = current_supplier()
-    job = _job_or_404(supplier, job_id)
+    job = get_or_404(PrintJob, supplier, id=job_id)
     return render("supplier/print_job.html", JOB_PARTIALS, **job_context(supplier, job))
 
 
@@ -608,7 +602,7 @@ def print_job_detail(job_id: int) -> Response:
 @writes_on_get
 def print_job_pdf(job_id: int) -> Response:
     supplier = current_supplier()
-    job = _job_or_404(supplier, job_id)
+    job = get_or_404(PrintJob, supplier, id=job_id)
     try:
         labels = render_print_job(
             current_keyring(), supplier, job, current_user._get_current_object()
@@ -631,7 +625,7 @@ def _job_answer(supplier: Supplier, job: PrintJob, outcome: Outcome | None = Non
 @bp.post("/print-jobs/<int:job_id>/confirm")
 def print_job_confirm(job_id: int) -> Response:
     supplier = current_supplier()
-    job = _job_or_404(supplier, job_id)
+    job = get_or_404(PrintJob, supplier, id=job_id)
     result = confirm_print_job(supplier, job, current_user._get_current_object())
     db.session.commit()
     outcome = outcome_for(
@@ -647,7 +641,7 @@ def print_job_confirm(job_id: int) -> Response:
 @bp.post("/print-jobs/<int:job_id>/void")
 def print_job_void(job_id: int) -> Response:
     supplier = current_supplier()
-    job = _job_or_404(supplier, job_id)
+    job = get_or_404(PrintJob, supplier, id=job_id)
     void_print_job(job)
     db.session.commit()
     notify(_("打印任务 #%(id)d 已作废，纸质面单号未回传", id=job.id), "info")

@@ -17,14 +17,15 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 
 from portal import prices
-from portal.authz import current_supplier
 from portal.errors import DomainError
 from portal.extensions import db, htmx
 from portal.formatting import SHANGHAI, local_time, yuan
+from portal.gate import current_supplier
 from portal.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
 from portal.models import Supplier
 from portal.models.base import MAX_ID
 from portal.pagination import PageArgs, page_args, paginate_rows
+from portal.spreadsheets import csv_text, write_xlsx
 from portal.statements import now_utc
 from portal.supplier.views import bp
 from portal.transactions import read_upload
@@ -348,12 +349,12 @@ def price_export() -> Response:
     name = f"prices-{now_utc().astimezone(SHANGHAI):%Y%m%d-%H%M}.{kind}"
     if kind == "csv":
         return Response(
-            prices.prices_csv(rows),
+            csv_text(rows),
             mimetype=EXPORT_TYPES[kind],
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
     buffer = BytesIO()
-    prices.prices_xlsx(rows, buffer)
+    write_xlsx(buffer, _("结算价"), rows)
     buffer.seek(0)
     return send_file(buffer, mimetype=EXPORT_TYPES[kind], as_attachment=True, download_name=name)
 

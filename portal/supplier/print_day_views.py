@@ -7,15 +7,18 @@ import io
 from flask import Response, request
 from flask_babel import gettext as _
 
-from portal.authz import current_supplier
+from portal.authz import get_or_404
 from portal.desk import refuse
-from portal.downloads import pdf_response, stored_file_response, write_xlsx
+from portal.downloads import pdf_response, stored_file_response
 from portal.errors import message_for
 from portal.formatting import SHANGHAI
+from portal.gate import current_supplier
+from portal.models import PrintJob
 from portal.printing import pick_list
 from portal.printing.pick_list import PickList
+from portal.spreadsheets import write_xlsx
 from portal.statements import now_utc
-from portal.supplier.desk import _job_or_404, _selected_orders, parse_filters
+from portal.supplier.desk import _selected_orders, parse_filters
 from portal.supplier.views import bp
 from portal.web_args import text_arg
 
@@ -28,7 +31,7 @@ def _pick_list_response(pick: PickList, file_format: str, name: str) -> Response
     filename = f"{name}-{now.astimezone(SHANGHAI):%Y%m%d-%H%M}.{file_format}"
     if file_format == "xlsx":
         target = io.BytesIO()
-        write_xlsx(pick_list.pick_list_rows(pick), target, _("拣货单"))
+        write_xlsx(target, _("拣货单"), pick_list.pick_list_rows(pick))
         return stored_file_response(filename, "xlsx", target.getvalue())
     return pdf_response(pick_list.render_pick_list(pick, supplier.factory_name, now), filename)
 
@@ -56,6 +59,6 @@ def pick_list_download() -> Response:
 def print_job_pick_list(job_id: int) -> Response:
     """拣货单 of a print job's orders."""
     supplier = current_supplier()
-    job = _job_or_404(supplier, job_id)
+    job = get_or_404(PrintJob, supplier, id=job_id)
     pick = pick_list.pick_list_for_job(supplier, job.id, text_arg(request.args.get("sort"), 10))
     return _pick_list_response(pick, _format(), f"pick-list-job-{job.id}")

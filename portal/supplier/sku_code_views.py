@@ -8,12 +8,13 @@ from flask import Response, request
 from flask_babel import gettext as _
 
 from portal import prices, sku_codes
-from portal.authz import current_supplier
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.formatting import SHANGHAI
+from portal.gate import current_supplier
 from portal.htmx import notify, render, with_trigger
 from portal.imports.tabular import ImportFileError
+from portal.spreadsheets import csv_text
 from portal.statements import now_utc
 from portal.supplier.prices_views import (
     PRICE_SAVED,
@@ -80,7 +81,7 @@ def sku_code_set() -> Response:
 def sku_code_export() -> Response:
     name = f"sku-codes-{now_utc().astimezone(SHANGHAI):%Y%m%d-%H%M}.csv"
     return Response(
-        prices.prices_csv(sku_codes.export_rows(current_supplier())),
+        csv_text(sku_codes.export_rows(current_supplier())),
         mimetype="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

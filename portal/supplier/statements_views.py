@@ -13,10 +13,11 @@ from wtforms import TextAreaField
 from wtforms.validators import Length
 
 from portal import statements
-from portal.authz import current_supplier
+from portal.authz import get_or_404
 from portal.downloads import statement_download_response
 from portal.extensions import db
 from portal.forms import REQUIRED
+from portal.gate import current_supplier
 from portal.htmx import render
 from portal.merchant.statements_views import (
     DETAIL_TARGET,
@@ -89,19 +90,19 @@ def _render_detail(
 
 @bp.get("/statements/<int:statement_id>")
 def statement_detail(statement_id: int) -> Response:
-    return _render_detail(statements.get_statement_for(current_supplier(), statement_id))
+    return _render_detail(get_or_404(Statement, current_supplier(), id=statement_id))
 
 
 @bp.get("/statements/<int:statement_id>/download")
 def statement_download(statement_id: int) -> Response:
-    statement = statements.get_statement_for(current_supplier(), statement_id)
+    statement = get_or_404(Statement, current_supplier(), id=statement_id)
     return statement_download_response(statement, request.args.get("format", "csv"))
 
 
 @bp.post("/statements/<int:statement_id>/confirm")
 def statement_confirm(statement_id: int) -> Response:
     supplier = current_supplier()
-    statement = statements.get_statement_for(supplier, statement_id)
+    statement = get_or_404(Statement, supplier, id=statement_id)
     statements.confirm_statement(supplier, statement, current_user._get_current_object())
     db.session.commit()
     return action_answer(
@@ -115,7 +116,7 @@ def statement_confirm(statement_id: int) -> Response:
 @bp.post("/statements/<int:statement_id>/dispute")
 def statement_dispute(statement_id: int) -> Response:
     supplier = current_supplier()
-    statement = statements.get_statement_for(supplier, statement_id)
+    statement = get_or_404(Statement, supplier, id=statement_id)
     form = DisputeForm()
     return form_action(
         form,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,13 +17,12 @@ from sqlalchemy import select
 from wtforms import HiddenField, StringField
 
 from portal import supplier_orders, tracking
-from portal.authz import current_supplier
 from portal.bindings import normalize_shop_id
 from portal.couriers import COURIERS, courier_choices, normalize_tracking_no
 from portal.errors import DomainError, message_for
 from portal.extensions import db, htmx
+from portal.gate import current_supplier
 from portal.htmx import no_swap, notify, render
-from portal.import_jobs import spreadsheet_safe
 from portal.imports.tracking_file import (
     MAX_FILE_ROWS,
     ImportFileError,
@@ -37,6 +34,7 @@ from portal.models import Order, Supplier
 from portal.models.base import utcnow
 from portal.models.orders import STAGE_ASSIGNED, STAGE_DISPATCHED, STAGE_RETURNED
 from portal.orders.rules import print_blockers
+from portal.spreadsheets import csv_text
 from portal.supplier.views import bp
 from portal.transactions import read_upload
 
@@ -108,13 +106,12 @@ class ImportReport:
     @property
     def refusals_csv_href(self) -> str:
         """The refusals as a CSV in a data: link, so the result needs no server-side storage."""
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow([_("行号"), _("订单号"), _("快递单号"), _("原因"), _("原因代码")])
-        for line in self.refusals:
-            cells = (line.row or "", line.order_no, line.tracking_no, line.message, line.code)
-            writer.writerow([spreadsheet_safe(cell) for cell in cells])
-        payload = base64.b64encode(("\ufeff" + out.getvalue()).encode("utf-8")).decode("ascii")
+        header = [_("行号"), _("订单号"), _("快递单号"), _("原因"), _("原因代码")]
+        lines = [
+            [line.row or "", line.order_no, line.tracking_no, line.message, line.code]
+            for line in self.refusals
+        ]
+        payload = base64.b64encode(csv_text([header, *lines]).encode("utf-8")).decode("ascii")
         return f"data:text/csv;charset=utf-8;base64,{payload}"
 
 
@@ -237,12 +234,8 @@ def tracking_import() -> Response:
 
 @bp.get("/tracking/template.csv")
 def tracking_template() -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(TEMPLATE_HEADER)
-    writer.writerow(TEMPLATE_EXAMPLE)
     return Response(
-        "\ufeff" + out.getvalue(),  # the BOM makes Excel read the Chinese headers as UTF-8
+        csv_text([TEMPLATE_HEADER, TEMPLATE_EXAMPLE]),
         mimetype="text/csv",
         headers={"Content-Disposition": 'attachment; filename="tracking-template.csv"'},
     )

@@ -7,12 +7,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal import accounts, bindings, statements, supplier_orders
-from portal.authz import current_supplier, install_role_gate
+from portal.authz import get_or_404
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.forms import EmptyForm, SupplierPrintForm, SupplierProfileForm, TokenForm, attach_error
+from portal.gate import current_supplier, install_role_gate
 from portal.htmx import notify, render
-from portal.models import Statement, Supplier
+from portal.models import Binding, Statement, Supplier
 from portal.models.accounts import ROLE_SUPPLIER
 from portal.models.base import utcnow
 from portal.models.bindings import BINDING_ACTIVE, BINDING_PENDING
@@ -74,7 +75,7 @@ def binding_reject(binding_id: int) -> Response:
 
 @bp.post("/bindings/<int:binding_id>/end")
 def binding_end(binding_id: int) -> Response:
-    binding = bindings.get_binding_for_supplier(current_supplier(), binding_id)
+    binding = get_or_404(Binding, current_supplier(), id=binding_id)
     cancelled = bindings.end_binding(binding, ROLE_SUPPLIER)
     db.session.commit()
     notify(_("已解除绑定，%(n)d 个未回传运单号的订单已取消分配", n=cancelled))
