@@ -29,14 +29,14 @@ from alembic.script import ScriptDirectory
 from flask import Flask
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Connection, create_engine, select, text
+from sqlalchemy import Connection, create_engine, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from portal.extensions import db
-from portal.jobs import REDIS_SCHEMES, is_embedded
-from portal.models import Order
+from portal.jobs import REDIS_SCHEMES, WORKER_STALE, is_embedded, worker_missing
+from portal.models import ImportJob, Order, Statement
 from portal.privacy import (
     ORDER_FIELDS,
     DecryptionError,
@@ -49,6 +49,7 @@ from portal.privacy import (
     order_aad,
     token_version,
 )
+from portal.statements import now_utc
 
 OK = "ok"
 WARN = "warn"
@@ -114,6 +115,7 @@ def run_checks(app: Flask, keys_file: Path) -> list[CheckResult]:
         ("data key file", lambda: check_key_file(keys_file, state)),
         ("database", lambda: check_database(app, keys_file, state)),
         ("queue", lambda: check_queue(app)),
+        ("job workers", lambda: check_waiting_jobs(state)),
         ("session cookie", lambda: check_session_cookie(app)),
         ("instance folder", lambda: check_instance_folder(app)),
     ]
@@ -460,6 +462,37 @@ def _embedded_queue(app: Flask) -> CheckResult:
     if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         return CheckResult("queue", FAIL, f"embedded queue file {path} cannot be created", fix)
     return CheckResult("queue", OK, f"embedded SQLite queue {path} (created on first use)")
+
+
+def check_waiting_jobs(state: _State) -> Iterator[CheckResult]:
+    """Imports and statements queued over a minute while no worker stamps its heartbeat: a
+    queue nobody consumes (nothing to say while nothing waits)."""
+    if not state.database_ready:
+        return
+    oldest = [
+        db.session.scalar(select(func.min(column)).where(status == "queued"))
+        for column, status in (
+            (ImportJob.created_at, ImportJob.status),
+            (Statement.requested_at, Statement.status),
+        )
+    ]
+    oldest_queued = min((moment for moment in oldest if moment is not None), default=None)
+    if oldest_queued is None:
+        return
+    now = now_utc()
+    if worker_missing(oldest_queued, now):
+        minutes = int((now - oldest_queued).total_seconds() // 60)
+        yield CheckResult(
+            "job workers",
+            WARN,
+            f"imports or statements have waited {minutes} min and no worker's heartbeat is live "
+            f"(none in the last {int(WORKER_STALE.total_seconds())} s)",
+            "start one: `flask --app wsgi portal worker` (always with PORTAL_QUEUE_URL or "
+            "PORTAL_EMBEDDED_WORKER=0); with the embedded queue the web server's processes run "
+            "one from their first request",
+        )
+        return
+    yield CheckResult("job workers", OK, "jobs are queued and a worker is alive")
 
 
 def _existing_parent(path: Path) -> Path | None:

@@ -7,6 +7,10 @@ the debug reloader only in the serving child, since the watching parent serves n
 Scale-out (``PORTAL_QUEUE_URL=redis://…``): RedisHuey, consumed by separate
 ``flask --app wsgi portal worker`` processes; web processes only enqueue.
 
+Every worker (the embedded thread, each `portal worker` process) stamps a heartbeat row every
+few seconds: a job queued for over a minute with no live heartbeat is a queue nobody consumes,
+and the import and statement pages and `portal check` say so (``worker_missing``).
+
 Tasks carry only integer ids, never buyer data: the task body loads what it needs from the
 database inside its own app context. Task bodies must be idempotent, because a job left
 behind by a crashed worker is enqueued again by the sweepers (run on worker start-up and
@@ -18,9 +22,11 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from flask import Flask, current_app
@@ -28,7 +34,9 @@ from huey import RedisHuey, SqliteHuey, crontab
 from huey.api import Huey, TaskWrapper
 from huey.consumer import Scheduler, Worker
 
-from portal.extensions import db
+from portal.extensions import db, dialect_insert
+from portal.models.base import utcnow
+from portal.models.workers import WORKER_CONSUMER, WORKER_EMBEDDED, WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +45,12 @@ SWEEP_TASK = "portal.sweep"
 # An idle embedded worker polls the SQLite queue at most this often (seconds).
 EMBEDDED_MAX_POLL_DELAY = 1.0
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+# A worker stamps its heartbeat this often; one not stamped for WORKER_STALE is gone.
+HEARTBEAT_INTERVAL = 15.0  # seconds
+WORKER_STALE = timedelta(seconds=90)
+# A job queued this long without a live worker is worth a word on its page.
+QUEUE_WAIT_WARNING = timedelta(minutes=1)
+HEARTBEATS_KEPT = timedelta(days=1)  # older rows (workers long stopped) are deleted
 
 
 @dataclass
@@ -162,7 +176,12 @@ class JobQueue:
             max_delay=EMBEDDED_MAX_POLL_DELAY,
             check_worker_health=True,
         )
-        consumer.run()
+        heartbeat = Heartbeat(app, WORKER_CONSUMER, threading.Event())
+        heartbeat.start()
+        try:
+            consumer.run()
+        finally:
+            heartbeat.stop()
 
 
 def is_embedded(app: Flask) -> bool:
@@ -188,6 +207,77 @@ def _in_app_context(app: Flask, name: str, func: Callable[..., object]) -> Calla
     return run
 
 
+# --- heartbeats ------------------------------------------------------------------------------
+
+
+class Heartbeat:
+    """Stamps this worker's row every HEARTBEAT_INTERVAL until `stop_flag` is set."""
+
+    def __init__(self, app: Flask, kind: str, stop_flag: threading.Event) -> None:
+        self.app, self.kind, self.stop_flag = app, kind, stop_flag
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{kind}"[:200]
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name="portal-heartbeat", daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stop_flag.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:  # at least one beat, even when stopped at once
+            self.beat()
+            if self.stop_flag.wait(HEARTBEAT_INTERVAL):
+                return
+
+    def beat(self, now: datetime | None = None) -> None:
+        """One stamp in its own short transaction; a busy database only skips this one."""
+        with self.app.app_context():
+            try:
+                now = now or utcnow()
+                stamp = dialect_insert(WorkerHeartbeat).values(
+                    name=self.name, kind=self.kind, beat_at=now
+                )
+                db.session.execute(
+                    stamp.on_conflict_do_update(
+                        index_elements=[WorkerHeartbeat.name], set_={"beat_at": now}
+                    )
+                )
+                db.session.execute(
+                    db.delete(WorkerHeartbeat).where(
+                        WorkerHeartbeat.beat_at < now - HEARTBEATS_KEPT
+                    )
+                )
+                db.session.commit()
+            except Exception as exc:
+                db.session.rollback()
+                log.warning("worker heartbeat not written: %s", type(exc).__name__)
+            finally:
+                db.session.remove()
+
+
+def worker_alive(now: datetime) -> bool:
+    """Whether some worker stamped its heartbeat lately (any host, any kind)."""
+    return (
+        db.session.scalar(
+            db.select(WorkerHeartbeat.name)
+            .where(WorkerHeartbeat.beat_at >= now - WORKER_STALE)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def worker_missing(oldest_queued_at: datetime | None, now: datetime) -> bool:
+    """A job has waited over QUEUE_WAIT_WARNING and no worker is alive to take it."""
+    if oldest_queued_at is None or oldest_queued_at > now - QUEUE_WAIT_WARNING:
+        return False
+    return not worker_alive(now)
+
+
 # --- the embedded worker ---------------------------------------------------------------------
 
 
@@ -198,8 +288,10 @@ class EmbeddedWorker:
     would fight gunicorn's; the loops themselves are all we need.
     """
 
-    def __init__(self, huey: Huey) -> None:
+    def __init__(self, huey: Huey, app: Flask | None = None) -> None:
         self.stop_flag = threading.Event()
+        # Stamps the worker's heartbeat while its loops run (they share the stop flag).
+        self.heartbeat = Heartbeat(app, WORKER_EMBEDDED, self.stop_flag) if app else None
         self._loops = [
             Worker(
                 huey,
@@ -219,6 +311,9 @@ class EmbeddedWorker:
             )
             thread.start()
             self.threads.append(thread)
+        if self.heartbeat is not None:
+            self.heartbeat.start()
+            self.threads.append(self.heartbeat.thread)  # type: ignore[arg-type]
 
     def _run(self, loop: Worker | Scheduler) -> None:
         try:
@@ -253,7 +348,7 @@ def start_embedded_worker(app: Flask) -> EmbeddedWorker | None:
     with state.lock:
         # After a fork the parent's threads are gone: the child starts its own worker.
         if state.worker is None or state.worker_pid != pid:
-            worker = EmbeddedWorker(huey)
+            worker = EmbeddedWorker(huey, app)
             worker.start()
             atexit.register(worker.stop, 2.0)
             state.worker, state.worker_pid = worker, pid

@@ -16,9 +16,11 @@ from portal.extensions import db, htmx
 from portal.forms import attach_error
 from portal.gate import current_merchant
 from portal.htmx import finish, notify, render
+from portal.jobs import worker_missing
 from portal.merchant.views import bp
 from portal.models import ImportJob
 from portal.orders.queries import assignable_count
+from portal.statements import now_utc
 
 IMPORT_STATUS = {
     import_jobs.STATUS_QUEUED: (_l("排队中"), "muted"),
@@ -48,6 +50,9 @@ def _job_context(job: ImportJob) -> dict[str, object]:
         "stored_rejections": len(rejections),
         # What to do next: the orders waiting for a factory (this import's and any before).
         "to_assign": 0 if active else assignable_count(current_merchant()),
+        # Queued over a minute and no worker alive: say so, and how to start one.
+        "worker_missing": job.status == import_jobs.STATUS_QUEUED
+        and worker_missing(job.created_at, now_utc()),
     }
 
 

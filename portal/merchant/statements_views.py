@@ -29,10 +29,11 @@ from portal.extensions import db, htmx
 from portal.forms import REQUIRED, attach_error
 from portal.gate import current_merchant
 from portal.htmx import finish, no_swap, notify, render, with_trigger
+from portal.jobs import worker_missing
 from portal.merchant.views import bp
 from portal.models import Merchant, Statement, StatementLine, Supplier
 from portal.models.base import MAX_ID
-from portal.models.settlement import STATEMENT_READY
+from portal.models.settlement import STATEMENT_QUEUED, STATEMENT_READY
 from portal.pagination import page_args, paginate
 
 PER_PAGE = 20
@@ -282,11 +283,13 @@ def positive_id(value: str | None) -> int | None:
 def list_context(query: Select[Any], endpoint: str, params: dict[str, Any]) -> dict[str, Any]:
     """A page of statements; the list polls itself only while one of them is being built."""
     page = paginate(query, page_args(PER_PAGE, PER_PAGE))
+    queued = [s.requested_at for s in page.items if s.status == STATEMENT_QUEUED]
     return {
         "page": page,
         "params": params,
         "polling": statements.has_active(list(page.items)),
         "list_endpoint": endpoint,
+        "worker_missing": worker_missing(min(queued, default=None), statements.now_utc()),
     }
 
 
@@ -325,6 +328,8 @@ def detail_context(statement: Statement, endpoint: str) -> dict[str, Any]:
         "events": event_lines(statement),
         "lines": lines,
         "polling": statement.status in statements.ACTIVE_STATUSES,
+        "worker_missing": statement.status == STATEMENT_QUEUED
+        and worker_missing(statement.requested_at, statements.now_utc()),
         "detail_endpoint": endpoint,
         "courier_name": statements.courier_name,
         "supplier_codes": statements.supplier_codes(statement) if lines is not None else {},

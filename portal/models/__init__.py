@@ -31,6 +31,7 @@ from portal.models.settlement import (
     StatementPair,
 )
 from portal.models.tracking import OrderParcel, Parcel
+from portal.models.workers import WorkerHeartbeat
 
 __all__ = [
     "AllocationRule",
@@ -67,4 +68,5 @@ __all__ = [
     "SupplierSkuCode",
     "User",
     "WebhookDelivery",
+    "WorkerHeartbeat",
 ]

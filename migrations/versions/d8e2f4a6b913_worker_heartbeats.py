@@ -1,0 +1,31 @@
+"""worker heartbeats: pages and `portal check` say when queued jobs have no live worker
+
+Revision ID: d8e2f4a6b913
+Revises: c4d7a1e9f250
+Create Date: 2026-12-07 05:40:00.000000
+
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = "d8e2f4a6b913"
+down_revision = "c4d7a1e9f250"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        "worker_heartbeats",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("beat_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_worker_heartbeats")),
+    )
+
+
+def downgrade():
+    op.drop_table("worker_heartbeats")
