@@ -1,7 +1,7 @@
 """worker heartbeats: pages and `portal check` say when queued jobs have no live worker
 
 Revision ID: d8e2f4a6b913
-Revises: c4d7a1e9f250
+Revises: d8b3f5a2c617
 Create Date: 2026-12-07 05:40:00.000000
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "d8e2f4a6b913"
-down_revision = "c4d7a1e9f250"
+down_revision = "d8b3f5a2c617"
 branch_labels = None
 depends_on = None
 
