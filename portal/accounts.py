@@ -65,6 +65,37 @@ def create_user(username: str, password: str) -> User:
     return user
 
 
+# Names nobody may sign up with: with them, "unavailable" never means "an account exists".
+RESERVED_USERNAMES = frozenset(
+    {"admin", "administrator", "root", "system", "support", "portal", "daifa", "test"}
+)
+
+
+def sign_up(
+    username: str, password: str, ip: str, throttle: Throttle, now: datetime | None = None
+) -> User:
+    """Public sign-up. A taken (or reserved) username is refused in words that never confirm
+    an account exists, and each such refusal counts against the address like a failed login:
+    probing usernames from one address meets the same lock as guessing passwords. The caller
+    commits in both outcomes (the refusal is recorded)."""
+    now = now or utcnow()
+    ip = ip[:64]
+    recent = LoginFailure.created_at >= now - throttle.window
+    by_ip, _ = _count_failures(LoginFailure.ip == ip, recent)
+    if by_ip >= throttle.max_failures_per_ip:
+        raise DomainError("login_throttled")
+    try:
+        if normalize_username(username) in RESERVED_USERNAMES:
+            raise DomainError("username_taken", field="username")
+        return create_user(username, password)
+    except DomainError as error:
+        if error.code != "username_taken":
+            raise
+        # No username on the record: the probe counts for the address, never for the account.
+        db.session.add(LoginFailure(username="", ip=ip, created_at=now))
+        raise DomainError("username_unavailable", field="username") from None
+
+
 def _hash_password(password: str) -> str:
     return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 

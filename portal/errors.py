@@ -11,6 +11,8 @@ MESSAGES: dict[str, tuple[object, int]] = {
     "login_throttled": (_l("登录失败次数过多，请 15 分钟后再试"), 429),
     "login_delayed": (_l("该账号登录失败次数较多，请 %(seconds)s 秒后再试"), 429),
     "username_taken": (_l("该用户名已被注册"), 409),
+    # Sign-up's answer for a taken or reserved name: it never confirms that an account exists.
+    "username_unavailable": (_l("该用户名不可用，请换一个用户名"), 409),
     "invalid_username": (_l("用户名需为 3–40 位字母、数字、下划线或中文"), 422),
     "weak_password": (_l("密码至少 8 位，且不能与用户名相同"), 422),
     "wrong_password": (_l("当前密码不正确"), 422),

@@ -15,7 +15,7 @@ from sqlalchemy import event
 from portal import accounts, create_app
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.models import ApiToken
+from portal.models import ApiToken, User
 from portal.models.base import utcnow
 from tests.conftest import PASSWORD, PG_URL, config
 from tests.test_api_supplier import desk, nos  # noqa: F401  (the supplier API fixture)
@@ -290,13 +290,13 @@ def test_a_label_pdf_is_drawn_after_its_bookkeeping_is_committed(app, desk, monk
     draw = jobs.render_labels
     others_wrote: list[bool] = []
 
-    def draw_while_another_request_writes(labels, size):
+    def draw_while_another_request_writes(*args, **kwargs):
         with app.app_context():
             stamp = db.update(ApiToken).where(ApiToken.id < 0).values(last_used_at=utcnow())
             others_wrote.append(write_apart(stamp, "test") is not None)
             order = db.update(jobs.Order).where(jobs.Order.order_no == no)
             others_wrote.append(write_apart(order.values(updated_at=utcnow()), "test") is not None)
-        return draw(labels, size)
+        return draw(*args, **kwargs)
 
     monkeypatch.setattr(jobs, "render_labels", draw_while_another_request_writes)
     response = desk.supplier.get(f"/supplier/print-jobs/{job['id']}/pdf")
@@ -307,3 +307,43 @@ def test_a_label_pdf_is_drawn_after_its_bookkeeping_is_committed(app, desk, monk
             db.session.scalar(db.select(jobs.Order.print_count).where(jobs.Order.order_no == no))
             == 1
         )
+
+
+def _sign_up(make_browser, address: str, username: str):
+    browser = make_browser()
+    browser.client.environ_base["REMOTE_ADDR"] = address
+    browser.refresh_token("/signup")
+    form = {"username": username, "password": "s3cret-pass", "password_confirm": "s3cret-pass"}
+    return browser.post("/signup", form)
+
+
+def test_sign_up_never_confirms_that_an_account_exists(app, factory, make_browser):
+    taken = factory.merchant().username
+    answers = {
+        name: _sign_up(make_browser, "203.0.113.20", name).get_data(as_text=True)
+        for name in (taken, "admin")  # an account, and a name nobody may take
+    }
+    for name, body in answers.items():
+        assert "已被注册" not in body, name
+        assert "该用户名不可用，请换一个用户名" in body, name
+    with app.app_context():
+        assert (
+            db.session.scalar(
+                db.select(db.func.count()).select_from(User).where(User.username == taken)
+            )
+            == 1
+        )  # no second account
+
+
+def test_probing_usernames_from_one_address_meets_the_address_lock(app, factory, make_browser):
+    taken = factory.merchant().username
+    for _ in range(app.config["LOGIN_MAX_FAILURES_PER_IP"]):
+        _sign_up(make_browser, "203.0.113.21", taken)
+    refused = _sign_up(make_browser, "203.0.113.21", "brand_new_shop")
+    assert "请 15 分钟后再试" in refused.get_data(as_text=True)
+    assert "HX-Redirect" not in refused.headers
+    # another address signs up as usual, and the account owner still logs in
+    assert _sign_up(make_browser, "198.51.100.21", "brand_new_shop").headers["HX-Redirect"]
+    browser = make_browser()
+    browser.client.environ_base["REMOTE_ADDR"] = "198.51.100.22"
+    assert browser.login(taken).headers["HX-Redirect"] == "/merchant/"

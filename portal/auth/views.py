@@ -47,9 +47,11 @@ def signup() -> Response:
         return redirect(url_for(home_endpoint_for(current_user)))
     form = SignupForm()
     if form.validate_on_submit():
+        throttle = accounts.Throttle.from_config(current_app.config)
         try:
-            user = accounts.create_user(form.username.data, form.password.data)
+            user = accounts.sign_up(form.username.data, form.password.data, _client_ip(), throttle)
         except DomainError as error:
+            db.session.commit()  # keep the recorded refusal (none for a bad password)
             attach_error(form, error)
         else:
             db.session.commit()
