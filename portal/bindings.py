@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
@@ -36,11 +37,20 @@ def normalize_shop_id(value: str | None) -> str:
 
 
 def find_supplier_by_shop_id(shop_id: str) -> Supplier | None:
+    return _by_shop_id(select(Supplier), shop_id)
+
+
+def supplier_id_by_shop_id(shop_id: str) -> int | None:
+    """The supplier's id alone (a list filter needs no Supplier object)."""
+    return _by_shop_id(select(Supplier.id), shop_id)
+
+
+def _by_shop_id(query: Select[Any], shop_id: str) -> Any:
     shop_id = normalize_shop_id(shop_id)
     if not shop_id.isascii() or not shop_id.isdigit():
         return None
     return db.session.scalar(
-        select(Supplier).join(User, Supplier.user_id == User.id).where(User.shop_id == shop_id)
+        query.join(User, Supplier.user_id == User.id).where(User.shop_id == shop_id)
     )
 
 

@@ -17,7 +17,7 @@ from portal.api import schemas, serializers
 from portal.api.base import api_user, endpoint, json_path, uploaded_file, walk_answer
 from portal.api.blueprints import merchant_bp as bp
 from portal.authz import get_or_404
-from portal.bindings import find_supplier_by_shop_id
+from portal.bindings import find_supplier_by_shop_id, supplier_id_by_shop_id
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.gate import current_merchant
@@ -136,14 +136,12 @@ def order_list(query: schemas.OrderQuery) -> Response:
     """订单列表（含完整收货信息）"""
     merchant = current_merchant()
     shop_id = query.supplier_shop_id.strip()
-    supplier = find_supplier_by_shop_id(shop_id) if shop_id else None
-    filters = OrderFilters(
-        tab=query.stage, supplier_id=supplier.id if supplier else None, q=query.q
-    )
+    supplier_id = supplier_id_by_shop_id(shop_id) if shop_id else None
+    filters = OrderFilters(tab=query.stage, supplier_id=supplier_id, q=query.q)
     orders = orders_query(current_keyring(), merchant, filters).options(
         joinedload(Order.supplier).joinedload(Supplier.user)
     )
-    if shop_id and supplier is None:
+    if shop_id and supplier_id is None:
         orders = orders.where(false())  # no such supplier: no orders, without saying more
     since = since_arg()
     if since is not None:
