@@ -22,6 +22,7 @@ from portal import (  # noqa: F401  (tasks and sweepers register on import)
     security,
     statements,
     web_errors,
+    webhooks,
 )
 from portal.api import bp as api_bp
 from portal.auth import account_bp

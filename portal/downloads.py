@@ -10,7 +10,7 @@ from typing import IO
 from flask import Response, send_file, stream_with_context
 from flask_babel import gettext as _
 
-from portal import dispatch, statements
+from portal import dispatch_export, statements
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import Merchant, Statement
@@ -84,10 +84,10 @@ def dispatch_export_response(
     # load the merchant now (a commit earlier in the request may have expired it).
     db.session.refresh(merchant)
     return file_response(
-        dispatch.dispatch_export_filename(file_format),
+        dispatch_export.dispatch_export_filename(file_format),
         file_format,
-        lambda: dispatch.dispatch_export_csv(merchant, since, until),
-        lambda target: dispatch.dispatch_export_xlsx(merchant, target, since, until),
+        lambda: dispatch_export.dispatch_export_csv(merchant, since, until),
+        lambda target: dispatch_export.dispatch_export_xlsx(merchant, target, since, until),
     )
 
 

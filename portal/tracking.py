@@ -26,7 +26,7 @@ from portal.couriers import (
     is_valid_tracking_no,
     normalize_tracking_no,
 )
-from portal.dispatch import auto_dispatch_returned, store_tracking_changed_webhook
+from portal.dispatch import auto_dispatch_returned
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.imports.tabular import RowError
@@ -52,6 +52,7 @@ from portal.models.orders import (
     STAGE_RETURNED,
 )
 from portal.orders.rules import TRACKING_RETURNABLE
+from portal.webhooks import store_tracking_changed_webhook
 
 
 @dataclass(frozen=True)

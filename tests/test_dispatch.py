@@ -24,18 +24,9 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import joinedload
 from standardwebhooks.webhooks import Webhook
 
-from portal import accounts, allocation, dispatch
-from portal.dispatch import (
-    BACKOFF,
-    MAX_ATTEMPTS,
-    attempt_delivery,
-    dispatch_export_csv,
-    dispatch_export_rows,
-    dispatch_export_xlsx,
-    dispatch_orders,
-    requeue_due_webhooks,
-    verify_signature,
-)
+from portal import accounts, allocation, dispatch, webhooks
+from portal.dispatch import dispatch_orders
+from portal.dispatch_export import dispatch_export_csv, dispatch_export_rows, dispatch_export_xlsx
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.jobs import queue
@@ -52,6 +43,13 @@ from portal.models import (
 )
 from portal.orders.upsert import upsert_orders
 from portal.tracking import TrackingItem, cancel_return, return_tracking
+from portal.webhooks import (
+    BACKOFF,
+    MAX_ATTEMPTS,
+    attempt_delivery,
+    requeue_due_webhooks,
+    verify_signature,
+)
 from tests.factories import BASE_ORDER, demo_order
 from tests.test_order_concurrency import ProcessPair, Runner, _load
 from tests.test_order_rules import HOLDS, Shop, bind, bound_shop, new_user
@@ -627,7 +625,7 @@ def receiver() -> Iterator[Receiver]:
 def hooked(shop: Shop, receiver: Receiver) -> Shop:
     """The shop with a default return address and its webhook pointing at the receiver."""
     add_address(shop.merchant, default=True)
-    dispatch.set_webhook_url(shop.merchant, receiver.url)
+    webhooks.set_webhook_url(shop.merchant, receiver.url)
     db.session.commit()
     return shop
 
@@ -669,7 +667,7 @@ def test_dispatch_webhook_is_signed_and_delivered(hooked: Shop, receiver: Receiv
     headers = dict(request.headers)
     assert verify_signature(secret, headers, request.body)
     assert not verify_signature(secret, headers, request.body + b" ")
-    assert not verify_signature(dispatch.new_webhook_secret(), headers, request.body)
+    assert not verify_signature(webhooks.new_webhook_secret(), headers, request.body)
     assert not verify_signature(
         secret, {**headers, "webhook-timestamp": str(int(stamp) - 1)}, request.body
     )
@@ -798,7 +796,7 @@ def test_redirects_and_timeouts_are_failed_attempts(
     )
 
     receiver.status, receiver.delay = 200, 1.5
-    monkeypatch.setattr(dispatch, "TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(webhooks, "TIMEOUT_SECONDS", 0.3)
     dispatch_orders(hooked.merchant, numbers[1:], hooked.actor)
     run_jobs(app)
     slow = deliveries()[1]
@@ -817,15 +815,15 @@ def test_a_worker_lost_mid_attempt_is_retried_and_a_switched_off_webhook_gives_u
     db.session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.id == delivery_id)
-        .values(attempts=1, next_attempt_at=T0 + dispatch.ATTEMPT_LEASE)
+        .values(attempts=1, next_attempt_at=T0 + webhooks.ATTEMPT_LEASE)
     )
     db.session.commit()
     assert requeue_due_webhooks(T0 + timedelta(minutes=1)) == []
-    assert requeue_due_webhooks(T0 + dispatch.ATTEMPT_LEASE) == [delivery_id]
+    assert requeue_due_webhooks(T0 + webhooks.ATTEMPT_LEASE) == [delivery_id]
 
-    dispatch.set_webhook_url(hooked.merchant, "")
+    webhooks.set_webhook_url(hooked.merchant, "")
     db.session.commit()
-    assert attempt_delivery(delivery_id, 1, now=T0 + dispatch.ATTEMPT_LEASE) == "failed"
+    assert attempt_delivery(delivery_id, 1, now=T0 + webhooks.ATTEMPT_LEASE) == "failed"
     [delivery] = deliveries()
     assert (delivery.status, delivery.last_error) == ("failed", "接口回调已关闭，不再发送")
     assert receiver.received == []
@@ -836,7 +834,7 @@ def test_verify_signature_refuses_malformed_input() -> None:
     stamp = str(int(T0.timestamp()))
     secret = "whsec_dGVzdA=="
     good = {"webhook-id": "msg_1", "webhook-timestamp": stamp}
-    good["webhook-signature"] = dispatch.sign(secret, "msg_1", stamp, body)
+    good["webhook-signature"] = webhooks.sign(secret, "msg_1", stamp, body)
     assert verify_signature(secret, good, body, now=T0)
     assert verify_signature(secret, good, body.decode(), now=T0)
     for secret_, changes in (
@@ -865,7 +863,7 @@ def auto_shop(shop: Shop) -> Shop:
 def test_auto_dispatch_on_return(shop: Shop, receiver: Receiver, app: Flask) -> None:
     auto_shop(shop)
     address = add_address(shop.merchant, default=True)
-    dispatch.set_webhook_url(shop.merchant, receiver.url)
+    webhooks.set_webhook_url(shop.merchant, receiver.url)
     db.session.commit()
     plain, held = assigned(shop, [order_no(1), order_no(2)])
     # After-sale arrives after the tracking number: the order stays returned for a person.
@@ -1026,7 +1024,7 @@ def test_production_accepts_only_public_https(ui: Ui, app: Flask) -> None:
     assert ui.merchant().webhook_url == "https://erp.example.com/hook"
     with app.app_context():
         # Resolved when sent: a public name must not lead to a private address.
-        assert "内网" in dispatch._destination_refusal("https://localhost/hook")
+        assert "内网" in webhooks._destination_refusal("https://localhost/hook")
 
 
 def test_save_url_generates_the_secret_shown_once(ui: Ui, receiver: Receiver) -> None:
@@ -1136,13 +1134,13 @@ def test_ipv6_forms_that_reach_private_ipv4_are_refused(app: Flask, address: str
     app.config["WEBHOOK_ALLOW_LOCAL"] = False
     with app.test_request_context():
         with pytest.raises(DomainError):
-            dispatch.validate_webhook_url(f"https://[{address}]/hook")
+            webhooks.validate_webhook_url(f"https://[{address}]/hook")
 
         def resolve(host, port, *args, **kwargs):
             return [(10, 1, 6, "", (address, port, 0, 0))]
 
-        monkeypatch.setattr(dispatch.socket, "getaddrinfo", resolve)
-        assert "内网" in dispatch._destination_refusal("https://erp.example.com/hook")
+        monkeypatch.setattr(webhooks.socket, "getaddrinfo", resolve)
+        assert "内网" in webhooks._destination_refusal("https://erp.example.com/hook")
 
 
 def test_delivery_connects_to_the_address_it_checked(app: Flask, monkeypatch):
@@ -1160,10 +1158,10 @@ def test_delivery_connects_to_the_address_it_checked(app: Flask, monkeypatch):
         connections.append(address)
         raise OSError("network unreachable (test)")
 
-    monkeypatch.setattr(dispatch.socket, "getaddrinfo", resolve)
-    monkeypatch.setattr(dispatch.socket, "create_connection", connect)
+    monkeypatch.setattr(webhooks.socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(webhooks.socket, "create_connection", connect)
     with app.app_context():
-        outcome = dispatch._post("https://erp.example.com/hook", {}, b"{}")
+        outcome = webhooks._post("https://erp.example.com/hook", {}, b"{}")
     assert not outcome.ok
     assert lookups == ["erp.example.com"]
     assert connections == [("93.184.216.34", 443)]
@@ -1175,7 +1173,7 @@ def test_the_url_name_is_the_host_header_on_the_pinned_connection(
     port = receiver.server.server_port
     hooked.merchant.webhook_url = f"http://localhost:{port}/portal/hook"
     db.session.commit()
-    dispatch.send_test_event(hooked.merchant)
+    webhooks.send_test_event(hooked.merchant)
     db.session.commit()
     run_jobs(app)
     [request] = receiver.received
@@ -1186,17 +1184,17 @@ def test_a_rotated_secret_signs_alongside_the_new_one_for_a_day(
     hooked: Shop, receiver: Receiver, app: Flask
 ):
     old = hooked.merchant.webhook_secret
-    new = dispatch.rotate_webhook_secret(hooked.merchant)
+    new = webhooks.rotate_webhook_secret(hooked.merchant)
     db.session.commit()
     rotated_at = hooked.merchant.webhook_secret_rotated_at
-    assert dispatch.secrets_in_force(new, old, rotated_at, rotated_at + timedelta(hours=23)) == [
+    assert webhooks.secrets_in_force(new, old, rotated_at, rotated_at + timedelta(hours=23)) == [
         new,
         old,
     ]
-    assert dispatch.secrets_in_force(new, old, rotated_at, rotated_at + timedelta(hours=25)) == [
+    assert webhooks.secrets_in_force(new, old, rotated_at, rotated_at + timedelta(hours=25)) == [
         new
     ]
-    dispatch.send_test_event(hooked.merchant)
+    webhooks.send_test_event(hooked.merchant)
     db.session.commit()
     run_jobs(app)
     [request] = receiver.received

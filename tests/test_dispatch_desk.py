@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 from sqlalchemy import event, select
 
-from portal import accounts, bindings, dispatch
+from portal import accounts, bindings, dispatch, dispatch_export
 from portal.extensions import db
 from portal.keyring import current_keyring
 from portal.models import Merchant, Order, OrderEvent, ReturnAddress, Supplier, User
@@ -521,7 +521,7 @@ def test_export_streams_batch_after_batch(desk, monkeypatch):
     for index, number in enumerate(numbers):
         dispatch_at(desk, [number], datetime(2026, 11, 21, 1, index, tzinfo=UTC))
     # keyset batches of 2 rows: the stream reads four times after the view has returned
-    monkeypatch.setattr(dispatch.dispatch_export_rows, "__defaults__", (None, None, 2))
+    monkeypatch.setattr(dispatch_export.dispatch_export_rows, "__defaults__", (None, None, 2))
     response = desk.browser.get("/merchant/orders/dispatch-export")
     assert [row[0] for row in _csv_rows(response)[1:]] == numbers
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from portal import allocation, dispatch
+from portal import allocation, dispatch, dispatch_export
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.keyring import current_keyring
@@ -84,7 +84,7 @@ def test_a_correction_replaces_the_number_everywhere_the_merchant_looks(shop: Sh
     ).all()
     assert event.note == f"ZTO {old} → SF {NEW}"
     assert event.supplier_id == shop.supplier.id
-    rows = list(dispatch.dispatch_export_rows(shop.merchant))
+    rows = list(dispatch_export.dispatch_export_rows(shop.merchant))
     assert rows[1:] == [[a, "顺丰速运", NEW]]
     changed = [d for d in deliveries() if d.event == "orders.tracking_changed"]
     [delivery] = changed

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import case, func, select
 
-from portal import accounts, analytics, bindings, dispatch, statements
+from portal import accounts, analytics, bindings, statements, webhooks
 from portal.authz import get_or_404
 from portal.errors import DomainError
 from portal.extensions import db
@@ -175,7 +175,7 @@ def _render_settings(status: int = 200, **forms: object) -> Response:
         addresses=accounts.list_return_addresses(merchant),
         tokens=accounts.list_api_tokens(current_user._get_current_object()),
         new_token=None,
-        webhook_deliveries=dispatch.recent_deliveries(merchant),
+        webhook_deliveries=webhooks.recent_deliveries(merchant),
         **context,
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Response, request
 from flask_babel import gettext as _
 
-from portal import dispatch
+from portal import webhooks
 from portal.errors import DomainError, message_for
 from portal.extensions import db
 from portal.gate import current_merchant
@@ -29,7 +29,7 @@ def webhook_save() -> Response:
     submitted = request.form["webhook_url"]
     merchant = current_merchant()
     try:
-        new_secret = dispatch.set_webhook_url(merchant, submitted)
+        new_secret = webhooks.set_webhook_url(merchant, submitted)
     except DomainError as error:
         return _refuse(error.message, error.status, webhook_url_input=submitted[:400])
     db.session.commit()
@@ -41,7 +41,7 @@ def webhook_save() -> Response:
 def webhook_secret_rotate() -> Response:
     if request.form.get("confirm") != "1":
         return _refuse(message_for("confirmation_required"))
-    secret = dispatch.rotate_webhook_secret(current_merchant())
+    secret = webhooks.rotate_webhook_secret(current_merchant())
     db.session.commit()
     notify(_("已生成新的签名密钥，请立即复制保存，之后将不再完整显示"))
     return _render_settings(new_webhook_secret=secret)
@@ -49,10 +49,10 @@ def webhook_secret_rotate() -> Response:
 
 @bp.post("/settings/webhook/ping")
 def webhook_ping() -> Response:
-    if request.form.get("event") != dispatch.EVENT_PING:
+    if request.form.get("event") != webhooks.EVENT_PING:
         return _refuse(message_for("validation_error"))
     try:
-        dispatch.send_test_event(current_merchant())
+        webhooks.send_test_event(current_merchant())
     except DomainError as error:
         return _refuse(error.message, error.status)
     db.session.commit()  # the test event is enqueued once this commit is done
@@ -63,7 +63,7 @@ def webhook_ping() -> Response:
 @bp.post("/settings/webhook/deliveries/<int:delivery_id>/retry")
 def webhook_delivery_retry(delivery_id: int) -> Response:
     try:
-        dispatch.retry_delivery(current_merchant(), delivery_id)
+        webhooks.retry_delivery(current_merchant(), delivery_id)
     except DomainError as error:
         if error.status == 404:
             raise  # another merchant's delivery: answered like an unknown one
