@@ -291,11 +291,15 @@ def update_merchant_profile(merchant: Merchant, data: MerchantProfileInput) -> N
         setattr(merchant, key, value)
 
 
-def update_merchant_settings(merchant: Merchant, *, label_style: str, auto_dispatch: bool) -> None:
+def update_merchant_settings(
+    merchant: Merchant, *, label_style: str, auto_dispatch: bool, slip_prices: bool | None = None
+) -> None:
     if label_style not in (LABEL_PRIVATE, LABEL_FULL):
         raise DomainError("validation_error", field="label_style")
     merchant.label_style = label_style
     merchant.auto_dispatch = auto_dispatch
+    if slip_prices is not None:
+        merchant.slip_prices = slip_prices
 
 
 def become_supplier(

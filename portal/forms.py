@@ -106,6 +106,7 @@ class PreferencesForm(FlaskForm):
         validators=[REQUIRED],
     )
     auto_dispatch = BooleanField(_l("厂家回传运单号后自动发货"))
+    slip_prices = BooleanField(_l("厂家打印的发货单显示商品总价和实付金额"))
     same_day_cutoff = TimeField(
         _l("当日发货截单时间"),
         validators=[Optional()],

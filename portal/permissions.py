@@ -159,6 +159,7 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "supplier.print_job_create": PRINT,
     "supplier.print_job_detail": PRINT,
     "supplier.print_job_pdf": PRINT,
+    "supplier.print_job_slips": PRINT,
     "supplier.print_job_confirm": PRINT,
     "supplier.print_job_void": PRINT,
     "supplier.pick_list_download": PRINT,

@@ -22,6 +22,7 @@ ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "supplier.print_job_list": (SUPPLIER, {}),
     "supplier.print_job_detail": (SUPPLIER, {"job_id": "print_job"}),
     "supplier.print_job_pdf": (SUPPLIER, {"job_id": "print_job"}),
+    "supplier.print_job_slips": (SUPPLIER, {"job_id": "print_job"}),
     "supplier.print_job_confirm": (SUPPLIER, {"job_id": "print_job"}),
     "supplier.print_job_void": (SUPPLIER, {"job_id": "print_job"}),
     "supplier.pick_list_download": (SUPPLIER, {}),

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from portal.extensions import db
 from portal.imports.platform_export import ImportedLine
-from portal.models import Order, PrintJob
+from portal.models import Merchant, Order, PrintJob, PrintRender
 from tests.factories import SESSION_HOUR
 from tests.test_supplier_desk import (
     RECEIVERS,
@@ -274,3 +274,69 @@ def test_orders_of_several_items_count_per_line(desk):
     cover = job_pdf(desk, job_id)[0].replace("\n", "")
     assert "订单 1 单 · 面单 1 张 · 共 6 件" in cover
     assert "AA-BLANKET ×5（1 单）" in cover and "ZZ-TOWEL ×1（1 单）" in cover
+
+
+def merchant_settings(desk: SupplierDesk, **values: object) -> None:
+    with desk.app.app_context():
+        merchant = desk.merchant()
+        for name, value in values.items():
+            setattr(merchant, name, value)
+        db.session.commit()
+
+
+def test_packing_slip_after_each_label_full_data_and_no_prices(desk):
+    seed_goods(desk)
+    seed_two_line_order(desk, order_no(6))
+    job_id = print_job(desk, [order_no(6), order_no(1)], packing_slips="after")
+    cover, label6, slip6, label1, slip1 = job_pdf(desk, job_id)
+    assert "订单 2 单 · 面单 2 张" in cover
+    assert "发货单 · 甲店" in slip6 and order_no(6) in slip6 and "运单号" not in slip6
+    flat = slip6.replace("\n", "")
+    assert "毛巾 白 · ZZ-TOWEL ×1" in flat and "毯子 灰 · AA-BLANKET ×5" in flat
+    name, phone, detail = RECEIVERS[2]
+    assert name in slip6 and phone in slip6 and detail in flat  # 隐私面单 off: as on the label
+    assert "¥" not in slip6 and "实付" not in slip6  # the merchant hides prices by default
+    assert "发货单" in slip1 and order_no(1) in slip1 and order_no(1) in label1
+    assert "发货单" not in label6
+    page = desk.get(f"/supplier/print-jobs/{job_id}").get_data(as_text=True)
+    assert "每张面单后附发货单" in page and "data-packing-slips" not in page
+
+
+def test_packing_slips_as_their_own_pdf_masked_with_prices(desk):
+    seed_goods(desk)
+    merchant_settings(desk, label_style="private", slip_prices=True)
+    job_id = print_job(desk, [order_no(1), order_no(2)], packing_slips="separate")
+    assert len(job_pdf(desk, job_id)) == 3  # the cover and two labels, no slips
+    page = desk.get(f"/supplier/print-jobs/{job_id}").get_data(as_text=True)
+    assert f"/supplier/print-jobs/{job_id}/slips" in page
+    response = desk.browser.client.get(f"/supplier/print-jobs/{job_id}/slips")
+    assert response.mimetype == "application/pdf"
+    assert response.headers["Cache-Control"] == "no-store"
+    slips = [p.extract_text() for p in PdfReader(io.BytesIO(response.data)).pages]
+    assert len(slips) == 2 and order_no(1) in slips[0] and order_no(2) in slips[1]
+    text = "\n".join(slips)
+    assert_private(text.replace("****", ""))  # masked: 欧**, 137****9517, ****
+    assert "欧**" in text and "137****9517" in text and "到了打电话" not in text
+    assert "商品总价 ¥179.80 · 实付 ¥171.80" in text.replace("\n", "")
+    with desk.app.app_context():
+        renders = db.session.scalars(
+            select(PrintRender.label_count).where(PrintRender.job_id == job_id)
+        ).all()
+    assert renders == [2, 0]  # the labels, then the slips (audited, no label printed)
+
+
+def test_the_merchant_chooses_prices_on_slips(app, factory, make_browser):
+    user = factory.merchant()
+    browser = make_browser()
+    browser.login(user.username)
+    page = browser.get("/merchant/settings").get_data(as_text=True)
+    assert "厂家打印的发货单显示商品总价和实付金额" in page
+    response = browser.post(
+        "/merchant/settings/preferences",
+        {"label_style": "private", "slip_prices": "y", "same_day_cutoff": "16:00"},
+        target="preferences-section",
+    )
+    assert response.status_code == 200
+    with app.app_context():
+        merchant = db.session.get(Merchant, user.merchant.id)
+        assert merchant.slip_prices is True and merchant.label_style == "private"

@@ -32,7 +32,12 @@ NAMES = ("张伟", "欧阳娜娜", "李娜")
 DETAILS = ("石牌街道团结路887号18栋3004室", "团结路887号", "滨江路十八号院", "人民路1号")
 PHONES = ("13577446522", "18983526008", "13390668968")
 SUPPLIER_ACCESS = (SUPPLIER, API_SUPPLIER, API_BOTH)
-PDF_ENDPOINTS_ALLOWED = {"supplier.print_job_pdf", "api.supplier.print_job_pdf"}
+# Labels and packing slips: plaintext unless the merchant chose 隐私面单 (tested apart).
+PDF_ENDPOINTS_ALLOWED = {
+    "supplier.print_job_pdf",
+    "supplier.print_job_slips",
+    "api.supplier.print_job_pdf",
+}
 
 
 def leaks(text: str) -> list[str]:

@@ -28,7 +28,5 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('suppliers') as batch_op:
-        batch_op.drop_column('pick_order')
-    with op.batch_alter_table('supplier_sku_codes') as batch_op:
-        batch_op.drop_column('location')
+    op.drop_column('suppliers', 'pick_order')
+    op.drop_column('supplier_sku_codes', 'location')

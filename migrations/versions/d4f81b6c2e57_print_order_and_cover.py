@@ -28,7 +28,5 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('print_jobs') as batch_op:
-        batch_op.drop_column('print_order')
-    with op.batch_alter_table('suppliers') as batch_op:
-        batch_op.drop_column('print_order')
+    op.drop_column('print_jobs', 'print_order')
+    op.drop_column('suppliers', 'print_order')

@@ -21,7 +21,7 @@ from portal.errors import message_for
 from portal.models.accounts import SHOP_OWNER
 from portal.models.bindings import BINDING_STATUSES
 from portal.models.orders import CANCEL_REASONS, MAX_ORDER_LINES, STAGES
-from portal.models.printing import JOB_STATUSES, PRINT_ORDERS
+from portal.models.printing import JOB_STATUSES, PACKING_SLIPS, PRINT_ORDERS
 from portal.models.settlement import REVIEW_STATUSES, STATEMENT_STATUSES
 from portal.orders.inputs import FIELD_LIMITS, MAX_AMOUNT_FEN, MAX_QUANTITY, PLATFORM_STATUSES
 from portal.orders.queries import TABS
@@ -709,6 +709,10 @@ class PrintJobInput(Request):
         description="面单顺序：desk 按 order_nos 的顺序，sku 按 SKU，promise 按承诺发货时间；"
         "不填按厂家设置",
     )
+    packing_slips: choice(PACKING_SLIPS) = Field(
+        default="",
+        description="发货单：空 不打印，after 每张面单后附一页，separate 单独的 PDF（网页端下载）",
+    )
 
 
 class PrintRefusal(Answer):
@@ -749,6 +753,7 @@ class PrintJob(Answer):
     label_size: choice(tuple(LABEL_SIZES))
     start_tracking_no: str
     print_order: choice(PRINT_ORDERS)
+    packing_slips: choice(PACKING_SLIPS)
     order_count: int
     render_count: int = Field(description="PDF 已生成（下载）的次数")
     created_at: Time

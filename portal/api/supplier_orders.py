@@ -163,6 +163,7 @@ def print_job_create(json: schemas.PrintJobInput) -> tuple[Response, int]:
         api_user(),
         json.merchant_shop_id,
         json.print_order,
+        json.packing_slips,
     )
     db.session.commit()
     # Nothing printable is an answer, not an error: every order is listed with its refusal.

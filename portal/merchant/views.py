@@ -148,6 +148,7 @@ def _render_settings(status: int = 200, **forms: object) -> Response:
             formdata=None,
             label_style=merchant.label_style,
             auto_dispatch=merchant.auto_dispatch,
+            slip_prices=merchant.slip_prices,
             same_day_cutoff=analytics.cutoff_time(merchant),
         ),
         "address_form": ReturnAddressForm(formdata=None),
@@ -212,6 +213,7 @@ def settings_preferences() -> Response:
             merchant,
             label_style=form.label_style.data,
             auto_dispatch=bool(form.auto_dispatch.data),
+            slip_prices=bool(form.slip_prices.data),
         )
         cutoff = form.same_day_cutoff.data
         recount = cutoff is not None and analytics.set_cutoff(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, UTCDateTime, utcnow
@@ -104,6 +104,8 @@ class Merchant(Base):
     # label the factory prints itself no courier could deliver or call.
     label_style: Mapped[str] = mapped_column(String(10), default=LABEL_FULL)
     auto_dispatch: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Packing slips (发货单) a factory prints show the order's amounts only when this is on.
+    slip_prices: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Minutes after Asia/Shanghai midnight (the shipping analytics' same-day rule).
     same_day_cutoff: Mapped[int] = mapped_column(
         Integer, default=DEFAULT_CUTOFF_MINUTES, server_default=str(DEFAULT_CUTOFF_MINUTES)

@@ -21,6 +21,12 @@ PRINT_SKU = "sku"
 PRINT_PROMISE = "promise"
 PRINT_ORDERS = (PRINT_DESK, PRINT_SKU, PRINT_PROMISE)
 
+# Packing slips (发货单): none, one after each order's label, or a PDF of their own.
+SLIPS_NONE = ""
+SLIPS_AFTER = "after"
+SLIPS_SEPARATE = "separate"
+PACKING_SLIPS = (SLIPS_NONE, SLIPS_AFTER, SLIPS_SEPARATE)
+
 
 class PrintJob(Base):
     __tablename__ = "print_jobs"
@@ -36,6 +42,7 @@ class PrintJob(Base):
     print_order: Mapped[str] = mapped_column(
         String(10), default=PRINT_DESK, server_default=PRINT_DESK
     )
+    packing_slips: Mapped[str] = mapped_column(String(10), default=SLIPS_NONE, server_default="")
     order_count: Mapped[int] = mapped_column(Integer, default=0)
     render_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

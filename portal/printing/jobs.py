@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -19,7 +20,7 @@ from portal.bindings import actively_bound_merchant_ids, normalize_shop_id
 from portal.couriers import find_courier, is_valid_tracking_no, normalize_tracking_no
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.formatting import SHANGHAI
+from portal.formatting import SHANGHAI, yuan
 from portal.models import (
     Merchant,
     Order,
@@ -38,14 +39,18 @@ from portal.models.printing import (
     JOB_PENDING,
     JOB_PRINTED,
     JOB_VOIDED,
+    PACKING_SLIPS,
     PRINT_DESK,
     PRINT_ORDERS,
     PRINT_PROMISE,
     PRINT_SKU,
+    SLIPS_AFTER,
+    SLIPS_NONE,
+    SLIPS_SEPARATE,
 )
 from portal.orders.lines import lines_by_order, total_quantity
 from portal.orders.rules import PRINTABLE_RULE
-from portal.printing.labels import LABEL_SIZES, Cover, Label, render_labels
+from portal.printing.labels import LABEL_SIZES, Cover, Label, Slip, render_labels
 from portal.privacy import KeyRing, mask_free_text, reveal_receiver
 from portal.sku_codes import codes_for_rows
 from portal.tracking import (
@@ -58,6 +63,11 @@ from portal.tracking import (
     return_tracking,
 )
 
+PACKING_SLIP_LABELS = (
+    (SLIPS_NONE, _l("不打发货单")),
+    (SLIPS_AFTER, _l("每张面单后附发货单")),
+    (SLIPS_SEPARATE, _l("发货单单独成 PDF")),
+)
 PRINT_ORDER_LABELS = (
     (PRINT_DESK, _l("按列表顺序")),
     (PRINT_SKU, _l("按 SKU")),
@@ -172,6 +182,7 @@ def create_print_job(
     actor: User | None,
     merchant_shop_id: str = "",
     print_order: str | None = None,
+    packing_slips: str = SLIPS_NONE,
 ) -> PrintJobResult:
     """Labels in `print_order` (desk order as given, by SKU or by promise time; None: the
     factory's default). Sorting is stable: orders that tie keep the order given."""
@@ -183,6 +194,8 @@ def create_print_job(
     print_order = print_order or supplier.print_order
     if print_order not in PRINT_ORDERS:
         raise DomainError("validation_error", field="print_order")
+    if packing_slips not in PACKING_SLIPS:
+        raise DomainError("validation_error", field="packing_slips")
     printable, refused = _printability(supplier, order_nos, merchant_shop_id)
     printable = _in_print_order(printable, print_order)
     result = PrintJobResult(job=None, refused=refused)
@@ -208,6 +221,7 @@ def create_print_job(
         start_tracking_no=start,
         status=JOB_PENDING if numbers else JOB_PRINTED,
         print_order=print_order,
+        packing_slips=packing_slips,
         order_count=len(printable),
     )
     db.session.add(job)
@@ -239,7 +253,7 @@ def _job_orders(job: PrintJob) -> list[tuple[Order, str]]:
 class LabelRender:
     """A recorded render of a job: the labels to draw, and the orders left out of it."""
 
-    labels: list[Label]
+    labels: list[Label | Slip]
     label_size: str
     skipped: list[PrintRefusal]
     cover: Cover | None = None  # the first page: counts and pieces per SKU
@@ -248,12 +262,10 @@ class LabelRender:
         return render_labels(self.labels, self.label_size, self.cover)
 
 
-def render_print_job(
-    keyring: KeyRing, supplier: Supplier, job: PrintJob, actor: User | None
-) -> LabelRender:
-    """Record a render (or re-render) of the job; orders blocked since the job was made are
-    left out. The caller commits, then draws the PDF (`.pdf()`): drawing takes seconds for a
-    big job, and SQLite's write lock, which this bookkeeping takes, must not wait on it."""
+def _render_rows(
+    supplier: Supplier, job: PrintJob
+) -> tuple[list[tuple[Order, str]], list[PrintRefusal], dict[int, Merchant]]:
+    """The job's orders printable now (in print order), the others refused, their merchants."""
     if job.status == JOB_VOIDED:
         raise DomainError("print_job_voided")
     rows = _job_orders(job)
@@ -269,34 +281,58 @@ def render_print_job(
             select(Merchant).where(Merchant.id.in_({order.merchant_id for order, _n in rows}))
         )
     }
-    courier = find_courier(job.courier)
-    codes = codes_for_rows(supplier.id, (order for order, _n in rows))
-    labels = [
-        _label(
-            keyring,
-            merchants[order.merchant_id],
-            order,
-            number,
-            courier.name,
-            codes.get((order.merchant_id, order.sku_key), ""),
-        )
-        for order, number in rows
-    ]
+    return rows, refused, merchants
+
+
+def _audit(supplier: Supplier, job: PrintJob, actor: User | None, count: int) -> datetime:
     now = utcnow()
-    ids = [order.id for order, _n in rows]
-    db.session.execute(
-        update(Order)
-        .where(Order.id.in_(ids), Order.supplier_id == supplier.id)
-        .values(print_count=Order.print_count + 1, last_printed_at=now)
-    )
     db.session.add(
         PrintRender(
             job_id=job.id,
             supplier_id=supplier.id,
             user_id=actor.id if actor else None,
-            label_count=len(rows),
+            label_count=count,
             created_at=now,
         )
+    )
+    return now
+
+
+def render_print_job(
+    keyring: KeyRing, supplier: Supplier, job: PrintJob, actor: User | None
+) -> LabelRender:
+    """Record a render (or re-render) of the job; orders blocked since the job was made are
+    left out. The caller commits, then draws the PDF (`.pdf()`): drawing takes seconds for a
+    big job, and SQLite's write lock, which this bookkeeping takes, must not wait on it.
+    A job with packing slips `after` its labels has each order's slip after its label."""
+    rows, refused, merchants = _render_rows(supplier, job)
+    courier = find_courier(job.courier)
+    codes = codes_for_rows(supplier.id, (order for order, _n in rows))
+    slips = (
+        _slips(keyring, merchants, [o for o, _n in rows], codes)
+        if job.packing_slips == SLIPS_AFTER
+        else {}
+    )
+    labels: list[Label | Slip] = []
+    for order, number in rows:
+        labels.append(
+            _label(
+                keyring,
+                merchants[order.merchant_id],
+                order,
+                number,
+                courier.name,
+                codes.get((order.merchant_id, order.sku_key), ""),
+            )
+        )
+        if order.id in slips:
+            labels.append(slips[order.id])
+    now = _audit(supplier, job, actor, len(rows))
+    ids = [order.id for order, _n in rows]
+    db.session.execute(
+        update(Order)
+        .where(Order.id.in_(ids), Order.supplier_id == supplier.id)
+        .values(print_count=Order.print_count + 1, last_printed_at=now)
     )
     job.render_count += 1
     db.session.flush()
@@ -339,6 +375,79 @@ def _cover(job: PrintJob, orders: Sequence[Order], codes: dict[tuple[int, str], 
     )
 
 
+def render_packing_slips(
+    keyring: KeyRing, supplier: Supplier, job: PrintJob, actor: User | None
+) -> LabelRender:
+    """The job's packing slips as a PDF of their own (labels are not counted as printed); the
+    render is audited like a label render (label_count 0: no label came out)."""
+    rows, refused, merchants = _render_rows(supplier, job)
+    orders = [order for order, _n in rows]
+    codes = codes_for_rows(supplier.id, orders)
+    slips = _slips(keyring, merchants, orders, codes)
+    _audit(supplier, job, actor, 0)
+    db.session.flush()
+    return LabelRender([slips[o.id] for o in orders], job.label_size, refused)
+
+
+def _receiver(keyring: KeyRing, merchant: Merchant, order: Order) -> tuple[str, str, str, str]:
+    """(name, phone, detail, buyer note) for a printed page: plaintext, except that 隐私面单
+    masks name and phone, and the note's phone-like text and names."""
+    name, phone, detail = reveal_receiver(
+        keyring, merchant.id, order.order_no, order.name_enc, order.phone_enc, order.detail_enc
+    )
+    note = order.buyer_note
+    if merchant.label_style == LABEL_PRIVATE:
+        # The note is free text the buyer wrote: it may repeat the name or a phone.
+        note = mask_free_text(note, [name])
+        name, phone = order.name_mask, order.phone_mask
+    return name, phone, detail, note
+
+
+def _slips(
+    keyring: KeyRing,
+    merchants: dict[int, Merchant],
+    orders: Sequence[Order],
+    codes: dict[tuple[int, str], str],
+) -> dict[int, Slip]:
+    """order id → its packing slip: every item of the order; under 隐私面单 the receiver is
+    masked whole and the buyer's note left out (the slip travels inside the parcel, no courier
+    needs it); amounts only when the merchant shows prices on slips."""
+    lines = lines_by_order(orders)
+    slips: dict[int, Slip] = {}
+    for order in orders:
+        merchant = merchants[order.merchant_id]
+        name, phone, detail, note = _receiver(keyring, merchant, order)
+        if merchant.label_style == LABEL_PRIVATE:
+            detail, note = order.detail_mask, ""  # a buyer's note may repeat the address
+        items = []
+        for line in lines[order.id]:
+            own = codes.get((order.merchant_id, line.sku_key), "")
+            text = " · ".join(
+                p for p in (f"{line.goods_name} {line.spec}".strip(), line.sku_code, own) if p
+            )
+            items.append(f"{text} ×{line.quantity}")
+        amounts = ""
+        if merchant.slip_prices:
+            amounts = " · ".join(
+                f"{label} ¥{yuan(fen)}"
+                for label, fen in (
+                    (_("商品总价"), order.goods_total_fen),
+                    (_("实付"), order.paid_fen),
+                )
+                if fen is not None
+            )
+        slips[order.id] = Slip(
+            order_no=order.order_no,
+            shop_name=merchant.shop_name,
+            receiver=f"{name}  {phone}",
+            address=f"{order.province}{order.city}{order.district}{detail}",
+            lines=items,
+            amounts=amounts,
+            note=note[:60],
+        )
+    return slips
+
+
 def _label(
     keyring: KeyRing,
     merchant: Merchant,
@@ -349,14 +458,7 @@ def _label(
 ) -> Label:
     """Plaintext only goes into the PDF; 隐私面单 keeps name and phone masked even there.
     The goods line carries the merchant's SKU code and the factory's own code beside it."""
-    name, phone, detail = reveal_receiver(
-        keyring, merchant.id, order.order_no, order.name_enc, order.phone_enc, order.detail_enc
-    )
-    note = order.buyer_note
-    if merchant.label_style == LABEL_PRIVATE:
-        # The note is free text the buyer wrote: it may repeat the name or a phone.
-        note = mask_free_text(note, [name])
-        name, phone = order.name_mask, order.phone_mask
+    name, phone, detail, note = _receiver(keyring, merchant, order)
     goods = f"{order.goods_name} {order.spec} ×{order.quantity}".strip()
     codes = [order.sku_code, _("厂家编码 %(code)s", code=supplier_code) if supplier_code else ""]
     goods = " · ".join([goods, *(c for c in codes if c)])

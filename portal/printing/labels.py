@@ -48,6 +48,21 @@ class Cover:
     lines: list[str]  # one per SKU: goods, spec, codes, pieces and labels
 
 
+@dataclass(frozen=True)
+class Slip:
+    """A packing slip (发货单) for one order: what the parcel holds. The caller masks the
+    receiver when the merchant chose 隐私面单 and leaves out amounts unless the merchant shows
+    them."""
+
+    order_no: str
+    shop_name: str
+    receiver: str  # name and phone (masked or full)
+    address: str
+    lines: list[str]  # one per item: goods, spec, codes, ×quantity
+    amounts: str = ""  # 商品总价 / 实付, or "" when the merchant hides prices
+    note: str = ""
+
+
 def register_font() -> None:
     if FONT not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(UnicodeCIDFont(FONT))
@@ -128,11 +143,52 @@ def _draw_cover(page: _Page, cover: Cover) -> None:
         page.text(line, 11, max_lines=2)
 
 
+def _draw_slip(page: _Page, slip: Slip) -> None:
+    page.text(f"发货单 · {slip.shop_name}", 16, bold=True, max_lines=1)
+    page.barcode(slip.order_no, height_mm=10, caption="订单号")
+    page.rule()
+    page.text(f"收 {slip.receiver}", 12, max_lines=1)
+    page.text(slip.address, 11, max_lines=2)
+    page.rule()
+    for index, line in enumerate(slip.lines):
+        if page.y < page.margin + 30 * page.scale:
+            page.text(f"… +{len(slip.lines) - index}", 11, max_lines=1)
+            break
+        page.text(line, 11, max_lines=2)
+    if slip.amounts:
+        page.rule()
+        page.text(slip.amounts, 11, max_lines=2)
+    if slip.note:
+        page.text(f"备注 {slip.note}", 10, max_lines=2)
+
+
+def _draw_label(page: _Page, label: Label) -> None:
+    page.text(label.courier_name or "快递", 18, bold=True, max_lines=1)
+    if label.tracking_no:
+        page.barcode(label.tracking_no, caption="运单号")
+    else:
+        page.text("运单号：待回传", 12, max_lines=1)
+    page.rule()
+    page.text(f"收 {label.receiver_name}  {label.receiver_phone}", 16, bold=True, max_lines=1)
+    page.text(label.receiver_address, 14, max_lines=3)
+    page.rule()
+    page.text(f"寄 {label.sender_name}  {label.sender_phone}", 11, max_lines=1)
+    page.text(label.sender_address, 10, max_lines=2)
+    page.rule()
+    # The order number as Code 128 too: the factory's scan page takes it to pick the order.
+    page.barcode(label.order_no, height_mm=10, caption="订单号")
+    page.text(label.goods, 12, max_lines=4)
+    if label.note:
+        page.text(f"备注 {label.note}", 10, max_lines=2)
+
+
 def render_labels(
-    labels: Iterable[Label], label_size: str = DEFAULT_LABEL_SIZE, cover: Cover | None = None
+    labels: Iterable[Label | Slip],
+    label_size: str = DEFAULT_LABEL_SIZE,
+    cover: Cover | None = None,
 ) -> bytes:
-    """One PDF page per label (after the cover page, if any); Chinese text in the built-in
-    STSong-Light CID font."""
+    """One PDF page per label or packing slip (after the cover page, if any); Chinese text in
+    the built-in STSong-Light CID font."""
     if label_size not in LABEL_SIZES:
         raise ValueError(f"unknown label size {label_size!r}")
     register_font()
@@ -144,26 +200,13 @@ def render_labels(
         _draw_cover(_Page(canvas, width, height), cover)
         canvas.showPage()
     count = 0
-    for label in labels:
+    for item in labels:
         count += 1
         page = _Page(canvas, width, height)
-        page.text(label.courier_name or "快递", 18, bold=True, max_lines=1)
-        if label.tracking_no:
-            page.barcode(label.tracking_no, caption="运单号")
+        if isinstance(item, Slip):
+            _draw_slip(page, item)
         else:
-            page.text("运单号：待回传", 12, max_lines=1)
-        page.rule()
-        page.text(f"收 {label.receiver_name}  {label.receiver_phone}", 16, bold=True, max_lines=1)
-        page.text(label.receiver_address, 14, max_lines=3)
-        page.rule()
-        page.text(f"寄 {label.sender_name}  {label.sender_phone}", 11, max_lines=1)
-        page.text(label.sender_address, 10, max_lines=2)
-        page.rule()
-        # The order number as Code 128 too: the factory's scan page takes it to pick the order.
-        page.barcode(label.order_no, height_mm=10, caption="订单号")
-        page.text(label.goods, 12, max_lines=4)
-        if label.note:
-            page.text(f"备注 {label.note}", 10, max_lines=2)
+            _draw_label(page, item)
         canvas.showPage()
     if count == 0:
         raise ValueError("no labels to render")

@@ -7,7 +7,7 @@ ever gets is inside the waybill PDF, rendered by the print-job service.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -49,16 +49,20 @@ from portal.models.printing import (
     JOB_PENDING,
     JOB_PRINTED,
     JOB_VOIDED,
+    PACKING_SLIPS,
     PRINT_ORDERS,
 )
 from portal.orders.rules import print_blockers
 from portal.pagination import CountedPagination, PageArgs, page_args, paginate
 from portal.printing.jobs import (
+    PACKING_SLIP_LABELS,
     PRINT_ORDER_LABELS,
+    LabelRender,
     PrintJobResult,
     confirm_print_job,
     create_print_job,
     label_couriers,
+    render_packing_slips,
     render_print_job,
     void_print_job,
 )
@@ -339,6 +343,7 @@ def desk_context(
         "sort_labels": SORT_LABELS,
         "can_print": filters.tab in PRINT_TABS,
         "print_orders": PRINT_ORDER_LABELS,
+        "packing_slip_choices": PACKING_SLIP_LABELS,
         "default_print_order": supplier.print_order,
         "outcome": outcome,
         **_row_context(),
@@ -538,6 +543,7 @@ def print_job_create() -> Response:
         text_arg(request.form.get("start_tracking_no"), 64),
         current_user._get_current_object(),
         print_order=_choice(request.form.get("print_order"), PRINT_ORDERS) or None,
+        packing_slips=_choice(request.form.get("packing_slips"), PACKING_SLIPS),
     )
     db.session.commit()
     outcome = print_outcome(result)
@@ -586,6 +592,7 @@ def job_context(
         "courier_name": _courier_name(job.courier),
         "label_size": dict(LABEL_SIZE_LABELS).get(job.label_size, job.label_size),
         "print_order": dict(PRINT_ORDER_LABELS).get(job.print_order, ""),
+        "packing_slips": dict(PACKING_SLIP_LABELS).get(job.packing_slips, ""),
         "outcome": outcome,
         "created_by": staff.actor_label(staff.actor_labels([job.created_by]), job.created_by),
     }
@@ -598,21 +605,30 @@ def print_job_detail(job_id: int) -> Response:
     return render("supplier/print_job.html", JOB_PARTIALS, **job_context(supplier, job))
 
 
-@bp.get("/print-jobs/<int:job_id>/pdf")
-@writes_on_get
-def print_job_pdf(job_id: int) -> Response:
+def _job_pdf(job_id: int, render: Callable[..., LabelRender], name: str) -> Response:
     supplier = current_supplier()
     job = get_or_404(PrintJob, supplier, id=job_id)
     try:
-        labels = render_print_job(
-            current_keyring(), supplier, job, current_user._get_current_object()
-        )
+        labels = render(current_keyring(), supplier, job, current_user._get_current_object())
     except DomainError as error:
         db.session.rollback()
         notify(error.message, "error")
         return hx_redirect(url_for("supplier.print_job_detail", job_id=job_id))
     db.session.commit()  # the render is audited and counted on the orders …
-    return pdf_response(labels.pdf(), f"waybills-job-{job_id}.pdf")  # … before it is drawn
+    return pdf_response(labels.pdf(), f"{name}-job-{job_id}.pdf")  # … before it is drawn
+
+
+@bp.get("/print-jobs/<int:job_id>/pdf")
+@writes_on_get
+def print_job_pdf(job_id: int) -> Response:
+    return _job_pdf(job_id, render_print_job, "waybills")
+
+
+@bp.get("/print-jobs/<int:job_id>/slips")
+@writes_on_get
+def print_job_slips(job_id: int) -> Response:
+    """The job's packing slips (发货单) as a PDF of their own."""
+    return _job_pdf(job_id, render_packing_slips, "packing-slips")
 
 
 def _job_answer(supplier: Supplier, job: PrintJob, outcome: Outcome | None = None) -> Response:
