@@ -583,6 +583,9 @@ def correct_tracking(
     refusal = correction_refusal(order, now)
     if refusal:
         raise DomainError(refusal)
+    # Like printing: once the binding ended the factory changes nothing of that merchant's.
+    if not is_bound(db.session.get(Merchant, order.merchant_id), supplier, lock=True):
+        raise DomainError("not_bound")
     result = TrackingResult()
     prepared = _prepare(TrackingItem(order_no, courier_name, tracking_no), result)
     if prepared is None:

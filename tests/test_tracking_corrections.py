@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from portal import allocation, dispatch, dispatch_export
+from portal import allocation, bindings, dispatch, dispatch_export
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.keyring import current_keyring
@@ -204,3 +204,13 @@ def test_a_correction_keeps_the_extra_parcels(shop: Shop) -> None:
         ("ZTO", "773088888888"),
         ("ZTO", "773099999999"),
     ]
+
+
+def test_no_correction_after_the_binding_ended(shop: Shop) -> None:
+    """Like printing: once the merchant ended the binding the factory changes nothing."""
+    [a] = dispatched(shop, [order_no(1)])
+    [binding] = bindings.bindings_for_merchant(shop.merchant, "active")
+    bindings.end_binding(binding, "merchant")
+    db.session.commit()
+    assert refusal(shop, a, "顺丰", NEW) == "not_bound"
+    assert order(shop, a).tracking_corrections == 0

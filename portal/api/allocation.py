@@ -137,7 +137,7 @@ def _own_dispatched_order() -> None:
         404: "不存在或不属于当前账号",
         409: "tracking_change_window：发货已超过 5 天；tracking_change_limit：每单最多修改 2 次；"
         "not_dispatched：订单还没有发货；duplicate_tracking_no：运单号已用于其他收件人；"
-        "ambiguous_order_no：两个商家使用该订单号，请加 merchant_shop_id",
+        "ambiguous_order_no：两个商家使用该订单号，请加 merchant_shop_id；not_bound：绑定已解除",
         422: "unknown_courier、invalid_tracking_no、tracking_unchanged、validation_error",
     },
 )

@@ -256,7 +256,7 @@ def desk_rows(supplier: Supplier, rows: Sequence[Any], now: datetime) -> list[De
                 group_size=groups.get(row.receiver_key, 0) if row.receiver_key else 0,
                 entry=TrackingEntry(courier=label_courier.get(row.id, "")),
                 supplier_code=codes.get((row.merchant_id, row.sku_key), ""),
-                correctable=correction_refusal(row, now) is None,
+                correctable=row.bound and correction_refusal(row, now) is None,
                 corrections_left=MAX_CORRECTIONS - row.tracking_corrections,
             )
         )
