@@ -41,7 +41,7 @@ from portal import accounts, bindings
 from portal.demo_data import SHANGHAI, generate_orders
 from portal.extensions import db
 from portal.keyring import current_keyring
-from portal.models import Assignment, Order, OrderEvent, OrderParcel, Parcel, Price
+from portal.models import Assignment, Order, OrderEvent, OrderLine, OrderParcel, Parcel, Price
 from portal.orders.upsert import sku_key_for
 from portal.privacy import (
     KeyRing,
@@ -307,6 +307,7 @@ class FastSealer:
 # --- orders ------------------------------------------------------------------------------------
 
 ORDER_COLUMNS = tuple(c.name for c in Order.__table__.columns)
+LINE_COLUMNS = tuple(c.name for c in OrderLine.__table__.columns)
 ASSIGNMENT_COLUMNS = tuple(c.name for c in Assignment.__table__.columns)
 EVENT_COLUMNS = tuple(c.name for c in OrderEvent.__table__.columns if c.name != "id")
 PARCEL_COLUMNS = tuple(c.name for c in Parcel.__table__.columns)
@@ -594,9 +595,13 @@ class OrderWriter:
             "name_index": "",
             "tracking_corrections": 0,
             "region_unverified": False,
+            "line_count": 1,
         }
         order_row = tuple(values[c] for c in ORDER_COLUMNS)
-        return order_row, assignments, events, parcels, order_parcels
+        # Its one goods line (order_lines): prices, statements and 备货汇总 read lines.
+        line = {**values, "id": order_id, "order_id": order_id, "line_no": 1}
+        line_row = tuple(line[c] for c in LINE_COLUMNS)
+        return order_row, line_row, assignments, events, parcels, order_parcels
 
     def _assignment(
         self,
@@ -674,7 +679,15 @@ def plan_orders(count: int, merchants: int, suppliers: int, seed: int) -> Iterat
 # --- bulk loading -------------------------------------------------------------------------------
 
 
-LOAD_ORDER = ("orders", "assignments", "order_events", "parcels", "order_parcels", "prices")
+LOAD_ORDER = (
+    "orders",
+    "order_lines",
+    "assignments",
+    "order_events",
+    "parcels",
+    "order_parcels",
+    "prices",
+)
 
 
 class BulkLoader:
@@ -736,7 +749,7 @@ class BulkLoader:
         self.raw.close()
 
 
-BULK_TABLES = LOAD_ORDER[:5]
+BULK_TABLES = LOAD_ORDER[:6]
 
 
 def _droppable_indexes(engine: Engine) -> list[tuple[str, str]]:
@@ -765,7 +778,7 @@ def _set_sequences(engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         return
     with engine.begin() as conn:
-        for table in ("orders", "assignments", "parcels", "order_events", "prices"):
+        for table in ("orders", "order_lines", "assignments", "parcels", "order_events", "prices"):
             conn.execute(
                 text(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
@@ -857,8 +870,11 @@ def build(
     report.reserve_added = shortfall
     tick = time.perf_counter()
     for order_id, plan in enumerate(plans, start=1):
-        order_row, assignments, events, parcels, order_parcels = writer.rows(order_id, plan)
+        order_row, line_row, assignments, events, parcels, order_parcels = writer.rows(
+            order_id, plan
+        )
         loader.add("orders", ORDER_COLUMNS, [order_row])
+        loader.add("order_lines", LINE_COLUMNS, [line_row])
         loader.add("assignments", ASSIGNMENT_COLUMNS, assignments)
         loader.add("order_events", EVENT_COLUMNS, events)
         loader.add("parcels", PARCEL_COLUMNS, parcels)
@@ -910,6 +926,7 @@ def check_schema_matches(engine: Engine) -> None:
     inspector = inspect(engine)
     for table, columns in (
         ("orders", ORDER_COLUMNS),
+        ("order_lines", LINE_COLUMNS),
         ("assignments", ASSIGNMENT_COLUMNS),
         ("parcels", PARCEL_COLUMNS),
     ):

@@ -565,6 +565,94 @@ def _export_row(order: Mapping[str, Any], *, order_no_prefix: str) -> list[str]:
     ]
 
 
+DOUYIN_EXPORT_HEADER = [
+    "主订单编号",
+    "子订单编号",
+    "选购商品",
+    "商品规格",
+    "商品数量",
+    "商品ID",
+    "商家编码",
+    "商品单价",
+    "订单应付金额",
+    "运费",
+    "收件人",
+    "收件人手机号",
+    "省",
+    "市",
+    "区",
+    "街道",
+    "详细地址",
+    "是否修改过地址",
+    "买家留言",
+    "订单提交时间",
+    "支付完成时间",
+    "订单状态",
+    "售后状态",
+    "承诺发货时间",
+    "商家备注",
+    "旗帜颜色",
+]
+_DOUYIN_STATUS_TEXTS = {
+    "pending_payment": "待支付",
+    "awaiting_shipment": "待发货",
+    "shipped": "已发货",
+    "completed": "已完成",
+    "cancelled": "已关闭",
+}
+
+
+def write_douyin_export(orders: Iterable[Mapping[str, Any]], stream: BinaryIO) -> int:
+    """Write orders in the Douyin (抖店) export layout: UTF-8 with BOM, one row per goods line
+    (子订单), numbers kept as text with a leading tab; return the rows written."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    rows = 0
+    try:
+        writer = csv.writer(text, lineterminator="\r\n")
+        writer.writerow(DOUYIN_EXPORT_HEADER)
+        for order in orders:
+            receiver = order["receiver"]
+            paid_at = _shanghai_time(order.get("paid_at")).replace("-", "/")
+            main_no = order["order_no"]
+            for number, line in enumerate(order["lines"], start=1):
+                unit = order["goods_total_fen"] // max(line["quantity"], 1) if number == 1 else 990
+                writer.writerow(
+                    [
+                        "\t" + main_no,
+                        f"\t{_NON_DIGITS.sub('', main_no)}{number:02d}",
+                        line["goods_name"],
+                        line["spec"],
+                        str(line["quantity"]),
+                        "\t" + line["goods_id"],
+                        line.get("sku_code") or "",
+                        _yuan(unit),
+                        _yuan(unit * line["quantity"]),
+                        "0.00",
+                        receiver["name"],
+                        receiver["phone"],
+                        receiver["province"],
+                        receiver["city"],
+                        receiver.get("district") or "",
+                        receiver.get("street") or "",
+                        receiver.get("detail") or "",
+                        "否",
+                        order.get("buyer_note") or "",
+                        paid_at,
+                        paid_at,
+                        _DOUYIN_STATUS_TEXTS[order["platform_status"]],
+                        order.get("after_sale_status") or "",
+                        _shanghai_time(order.get("promise_ship_at")).replace("-", "/"),
+                        order.get("merchant_note") or "",
+                        "",
+                    ]
+                )
+                rows += 1
+    finally:
+        text.flush()
+        text.detach()
+    return rows
+
+
 def _tracking(order: Mapping[str, Any], seed: int) -> tuple[str, str]:
     """(courier, tracking number): the order's own first parcel, else one made up from seed."""
     parcels = order.get("tracking") or ()

@@ -23,6 +23,7 @@ from portal.models import (
     Binding,
     Merchant,
     Order,
+    OrderLine,
     PrintJob,
     PrintJobOrder,
     Supplier,
@@ -328,19 +329,21 @@ class GoodsLine:
 def goods_summary(
     supplier: Supplier, filters: SupplierFilters, now: datetime, limit: int | None = None
 ) -> list[GoodsLine]:
-    """How many of each spec to make or pick: everything still to ship (assigned, unreturned),
-    the specs with the most pieces first (`limit` of them)."""
+    """How many of each spec to make or pick: every line of everything still to ship
+    (assigned, unreturned), the specs with the most pieces first (`limit` of them)."""
+    pieces = func.sum(OrderLine.quantity)
     rows = db.session.execute(
         select(
-            Order.goods_name,
-            Order.spec,
-            Order.sku_key,
-            func.sum(Order.quantity),
-            func.count(),
+            OrderLine.goods_name,
+            OrderLine.spec,
+            OrderLine.sku_key,
+            pieces,
+            func.count(func.distinct(Order.id)),
         )
+        .join(OrderLine, OrderLine.order_id == Order.id)
         .where(_current(supplier), Order.stage == STAGE_ASSIGNED, *_filters(filters, now))
-        .group_by(Order.goods_name, Order.spec, Order.sku_key)
-        .order_by(func.sum(Order.quantity).desc(), Order.sku_key, Order.goods_name, Order.spec)
+        .group_by(OrderLine.goods_name, OrderLine.spec, OrderLine.sku_key)
+        .order_by(pieces.desc(), OrderLine.sku_key, OrderLine.goods_name, OrderLine.spec)
         .limit(limit)
     )
     return [GoodsLine(name, spec, key, int(qty), int(n)) for name, spec, key, qty, n in rows]

@@ -14,6 +14,7 @@ from sqlalchemy import event, select, update
 
 from portal import allocation, bindings, maintenance
 from portal.extensions import db
+from portal.imports.platform_export import ImportedLine
 from portal.jobs import queue
 from portal.keyring import current_keyring
 from portal.models import Merchant, Order, OrderEvent, Supplier, User
@@ -668,3 +669,17 @@ def test_nav_and_dashboard(desk):
     assert "row-danger" in due and "row-warn" in due
     assert "1 / 2" in html  # late / due within 12 h
     assert 'href="/merchant/orders/import"' in html
+
+
+def test_a_multi_item_order_shows_every_line_on_the_desk_and_in_the_drawer(desk):
+    pillow = ImportedLine("3000000001", "记忆棉枕头", "单只装", "", "PIL-1", "", 3)
+    desk.seed(demo_order(order_no(1), more_lines=(pillow,)), demo_order(order_no(2)))
+    html = desk.page()
+    row = re.search(rf'<tr id="row-\d+".*?{order_no(1)}.*?</tr>', html, re.S).group(0)
+    assert "2 种商品，共 5 件" in row and "记忆棉枕头" in row and "PIL-1" in row
+    assert "加厚珊瑚绒毛毯" in row
+    # a SKU code of the second line finds the order
+    assert listed(desk.page("?sku=pil-1")) == [order_no(1)]
+    drawer = desk.browser.get(f"/merchant/orders/{order_no(1)}", htmx=True, target="order-drawer")
+    text = drawer.get_data(as_text=True)
+    assert text.count('class="kv goods-line"') == 2 and "单只装" in text

@@ -18,13 +18,14 @@ from sqlalchemy import event, select, update
 from portal import allocation, bindings
 from portal.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS
 from portal.extensions import db
+from portal.imports.platform_export import ImportedLine
 from portal.keyring import current_keyring
 from portal.models import Merchant, Order, Supplier, User
 from portal.orders.upsert import upsert_orders
 from portal.printing.jobs import create_print_job, render_print_job
 from portal.supplier import desk as supplier_desk
 from portal.tracking import TrackingItem, return_tracking
-from tests.factories import demo_order, later
+from tests.factories import demo_order, later, statements_sent
 
 ORDER_NO_RE = re.compile(r'<span class="mono nowrap">(\d{6}-\d{15})</span>')
 COUNT_RE = re.compile(r'data-tab="(\w+)">[^<]*<span class="count[^"]*">(\d+)</span>')
@@ -807,3 +808,42 @@ def test_a_reassigned_order_is_to_print_again(desk):
     assert (order.print_count, order.last_printed_at) == (0, None)
     assert listed(desk.page("?tab=printed")) == []
     assert listed(desk.page("?tab=to_print")) == [order_no(1)]
+
+
+# --- orders with several items (DESIGN §10.2) ----------------------------------------------
+
+
+def test_a_multi_item_order_shows_every_line_counts_in_the_summary_and_is_found_by_any_sku(
+    desk,
+):
+    pillow = ImportedLine("3000000001", "记忆棉枕头", "单只装", "", "PIL-1", "", 3)
+    sheets = ImportedLine("3000000000", "纯棉四件套", "1.8m床", "", "BED-18", "", 1)
+    desk.seed_assigned(
+        private_order(order_no(1), more_lines=(pillow, sheets)),  # BLK-150-GRY × 2 first
+        private_order(
+            order_no(2), 1, sku_code="PIL-1", goods_name="记忆棉枕头", spec="单只装", quantity=1
+        ),
+    )
+    with statements_sent(desk.app) as sent:
+        html = desk.page()
+    row = row_html(html, order_no(1))
+    assert "3 种商品，共 6 件" in row
+    for text in ("加厚珊瑚绒毛毯", "记忆棉枕头", "单只装 × 3", "PIL-1", "纯棉四件套", "BED-18"):
+        assert text in row
+    assert "种商品" not in row_html(html, order_no(2))
+    # the page's lines come in one query, whatever the number of orders
+    assert sum("order_lines" in statement for statement in sent) == 1
+    summary = desk.get("/supplier/orders/goods?tab=to_print", target="goods-lines")
+    lines = dict(
+        (sku, (int(qty), int(n)))
+        for sku, qty, n in re.findall(
+            r'<tr data-sku="([^"]+)">.*?data-quantity>(\d+)</td>\s*<td class="num" data-orders>'
+            r"(\d+)</td>",
+            summary.get_data(as_text=True),
+            re.S,
+        )
+    )
+    assert lines == {"BLK-150-GRY": (2, 1), "PIL-1": (4, 2), "BED-18": (1, 1)}
+    # a SKU on the order's third line finds it
+    assert listed(desk.page("?sku=bed-18")) == [order_no(1)]
+    assert sorted(listed(desk.page("?q=PIL-1"))) == sorted([order_no(1), order_no(2)])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
@@ -58,6 +58,7 @@ from portal.models.orders import (
     STAGE_UNASSIGNED,
 )
 from portal.orders import queries, rules
+from portal.orders.lines import GoodsLine, lines_by_order
 from portal.orders.queries import OrderFilters, PrintLine, Receiver, TrackingNumber
 from portal.orders.rules import assign_blockers
 from portal.pagination import CountedPagination, PageArgs, page_args
@@ -129,6 +130,7 @@ class OrderRow:
     deadline: str  # "", "warn" (due within rules.DUE_SOON) or "danger" (past due)
     tracking: list[TrackingNumber]  # returned tracking numbers, primary first
     return_address: ReturnAddress | None = None  # the one chosen when it was dispatched
+    lines: list[GoodsLine] = field(default_factory=list)  # every goods line (DESIGN §10.2)
 
     @cached_property
     def version(self) -> str:
@@ -178,6 +180,7 @@ def order_rows(merchant: Merchant, orders: list[Order], now: datetime) -> list[O
     addresses = return_addresses_by_id(
         merchant, {o.return_address_id for o in orders if o.return_address_id}
     )
+    lines = lines_by_order(orders)
     return [
         OrderRow(
             order,
@@ -185,6 +188,7 @@ def order_rows(merchant: Merchant, orders: list[Order], now: datetime) -> list[O
             deadline_state(order, now),
             tracking.get(order.id, []),
             addresses.get(order.return_address_id) if order.return_address_id else None,
+            lines[order.id],
         )
         for order in orders
     ]

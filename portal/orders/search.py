@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import unicodedata
 
-from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy import ColumnElement, and_, exists, func, or_
+from sqlalchemy.orm import aliased
 
-from portal.models import Order
+from portal.models import Order, OrderLine
 from portal.privacy import KeyRing, blind_index, name_index, normalize_phone
 
 # Shorter parts of an order number match too much to mean anything (and scan every row).
@@ -22,14 +23,35 @@ def _clean(text: str) -> str:
     return unicodedata.normalize("NFKC", text or "").strip()
 
 
+# The lines a search looks through: an alias, so a query that joins order_lines itself
+# (备货汇总) does not correlate the search's lines with its own.
+_LINE = aliased(OrderLine, name="searched_line")
+
+
+def _other_line(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """An order with several lines, one of which meets `condition` (line 1 is on the order row,
+    so single-line orders never look at order_lines)."""
+    return and_(
+        Order.line_count > 1,
+        exists().where(_LINE.order_id == Order.id, _LINE.line_no > 1, condition),
+    )
+
+
 def sku_prefix(text: str) -> ColumnElement[bool]:
-    """SKU codes starting with `text`, whatever the case (blk-150 finds BLK-150-GRY)."""
-    return func.lower(Order.sku_code).startswith(_clean(text).lower(), autoescape=True)
+    """Orders with a SKU code starting with `text` on any line, whatever the case (blk-150
+    finds BLK-150-GRY)."""
+    prefix = _clean(text).lower()
+    return or_(
+        func.lower(Order.sku_code).startswith(prefix, autoescape=True),
+        _other_line(func.lower(_LINE.sku_code).startswith(prefix, autoescape=True)),
+    )
 
 
 def sku_filter(text: str) -> ColumnElement[bool]:
-    """The desks' 商家编码 filter: a SKU code prefix, or the exact internal SKU key."""
-    return or_(sku_prefix(text), Order.sku_key == _clean(text))
+    """The desks' 商家编码 filter: a SKU code prefix, or the exact internal SKU key, on any
+    line."""
+    key = _clean(text)
+    return or_(sku_prefix(text), Order.sku_key == key, _other_line(_LINE.sku_key == key))
 
 
 def order_search(

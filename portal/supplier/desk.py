@@ -52,6 +52,7 @@ from portal.models.printing import (
     PACKING_SLIPS,
     PRINT_ORDERS,
 )
+from portal.orders.lines import GoodsLine, lines_by_order
 from portal.orders.rules import print_blockers
 from portal.pagination import CountedPagination, PageArgs, page_args, paginate
 from portal.printing.jobs import (
@@ -67,7 +68,7 @@ from portal.printing.jobs import (
     void_print_job,
 )
 from portal.printing.labels import DEFAULT_LABEL_SIZE, LABEL_SIZES
-from portal.sku_codes import codes_by_sku_key, codes_for_rows
+from portal.sku_codes import codes_by_sku_key, codes_for
 from portal.statements import now_utc
 from portal.supplier.views import bp
 from portal.supplier_orders import SupplierFilters
@@ -208,6 +209,8 @@ class DeskRow:
     warnings: list[str] = field(default_factory=list)
     entry: TrackingEntry = field(default_factory=TrackingEntry)
     supplier_code: str = ""  # the factory's own code for the order's SKU (厂家编码)
+    lines: list[GoodsLine] = field(default_factory=list)  # every goods line (DESIGN §10.2)
+    line_codes: list[str] = field(default_factory=list)  # 厂家编码 per line
     # A dispatched order whose number may still be corrected (seed 001), and how often more.
     correctable: bool = False
     corrections_left: int = 0
@@ -239,13 +242,22 @@ def desk_rows(supplier: Supplier, rows: Sequence[Any], now: datetime) -> list[De
     printed = [r.id for r in current if r.stage == STAGE_ASSIGNED and r.print_count]
     # The return form starts on the courier the label was printed for.
     label_courier = label_couriers(supplier, printed)
-    codes = codes_for_rows(supplier.id, current)
+    lines = lines_by_order(rows)
+    codes = codes_for(
+        supplier.id, ((r.merchant_id, line.sku_key) for r in current for line in lines[r.id])
+    )
     shown = []
     for row in rows:
         if queries.is_cancelled_row(row):
             # The order may be with another supplier now: nothing of its present state shows.
             reason = row.cancel_reason or ""
-            shown.append(DeskRow(row, cancel_reason=str(CANCEL_REASON_LABELS.get(reason, reason))))
+            shown.append(
+                DeskRow(
+                    row,
+                    cancel_reason=str(CANCEL_REASON_LABELS.get(reason, reason)),
+                    lines=lines[row.id],
+                )
+            )
             continue
         shown.append(
             DeskRow(
@@ -256,6 +268,8 @@ def desk_rows(supplier: Supplier, rows: Sequence[Any], now: datetime) -> list[De
                 group_size=groups.get(row.receiver_key, 0) if row.receiver_key else 0,
                 entry=TrackingEntry(courier=label_courier.get(row.id, "")),
                 supplier_code=codes.get((row.merchant_id, row.sku_key), ""),
+                lines=lines[row.id],
+                line_codes=[codes.get((row.merchant_id, ln.sku_key), "") for ln in lines[row.id]],
                 correctable=row.bound and correction_refusal(row, now) is None,
                 corrections_left=MAX_CORRECTIONS - row.tracking_corrections,
             )
