@@ -173,6 +173,7 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "supplier.scan_page": TRACKING,
     "supplier.scan_lookup": TRACKING,
     "supplier.scan_return": TRACKING,
+    "supplier.scan_undo": TRACKING,
     "supplier.price_list": PRICES,
     "supplier.price_set": PRICES,
     "supplier.price_history": PRICES,

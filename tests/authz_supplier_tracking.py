@@ -18,6 +18,7 @@ ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "supplier.scan_page": (SUPPLIER, {}),
     "supplier.scan_lookup": (SUPPLIER, {}),
     "supplier.scan_return": (SUPPLIER, {}),
+    "supplier.scan_undo": (SUPPLIER, {}),
 }
 
 

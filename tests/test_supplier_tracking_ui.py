@@ -587,3 +587,29 @@ def test_without_htmx_the_scan_answers_with_the_whole_page(desk):
     assert f'<input type="hidden" name="order_no" value="{O1}">' in html
     assert "hx-swap-oob" not in html
     assert html.count('class="scan-log-entry ok"') == 1
+
+
+def test_undo_of_the_last_scanned_return(desk):
+    desk.lookup(O1)
+    returned = desk.safe(desk.scan_return(O1, "SF1234567890123"))
+    assert 'data-scan-kind="returned"' in returned and "data-scan-undo" in returned
+    assert 'name="tracking_no" value="SF1234567890123"' in returned
+    undo = {"order_no": O1, "tracking_no": "SF1234567890123", "courier": "SF"}
+    response = desk.browser.post("/supplier/scan/undo", undo, target="scan-result")
+    html = desk.safe(response)
+    assert response.status_code == 200 and 'data-scan-kind="undone"' in html
+    assert "已撤销" in html and 'name="order_no" value="' + O1 + '"' in html  # waits again
+    assert_no_plaintext(html)
+    with desk.app.app_context():
+        order = db.session.scalar(select(Order).where(Order.order_no == O1))
+        assert order.stage == "assigned" and order.tracking_no == ""
+    # nothing to undo any more: refused, nothing changed
+    again = desk.browser.post("/supplier/scan/undo", undo, target="scan-result")
+    assert again.status_code == 422 and "只能撤销最近一次" in desk.safe(again)
+    # the next scan of the right number returns it
+    assert "已回传" in desk.safe(desk.scan_return(O1, "SF1234567890124"))
+    # an undo naming another number than the order's is refused
+    stale = desk.browser.post("/supplier/scan/undo", undo, target="scan-result")
+    assert stale.status_code == 422
+    page = desk.safe(desk.browser.get(SCAN_URL))
+    assert "data-scan-count" in page and "Ctrl+Z" in page

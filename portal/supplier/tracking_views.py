@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -249,6 +249,7 @@ SCAN_NOT_FOUND = "not_found"
 SCAN_RETURNED = "returned"
 SCAN_REFUSED = "refused"
 SCAN_CHOOSE = "choose"  # two of the factory's merchants use the number: pick one
+SCAN_UNDONE = "undone"  # the last return taken back: the order waits for its number again
 
 
 @dataclass
@@ -279,6 +280,8 @@ class ScanOutcome:
         returned and something is wrong; already — the order has its tracking number already."""
         if self.kind in (SCAN_NOT_FOUND, SCAN_CANCELLED, SCAN_REFUSED, SCAN_CHOOSE):
             return "refused"  # nothing happened: look at the screen
+        if self.kind == SCAN_UNDONE:
+            return "already"  # the two-tone "look here": the order waits for its number again
         if self.blockers:
             return "refused"
         order = self.order
@@ -510,6 +513,57 @@ def scan_lookup() -> Response:
         return _empty_scan(courier)
     merchant = (form.merchant_shop_id.data or "").strip()  # picked for a shared number
     return _render_scan(lookup_scan(current_supplier(), code, merchant), courier)
+
+
+def undo_scan(
+    supplier: Supplier, order_no: str, merchant_shop_id: str, tracking_no: str
+) -> ScanOutcome:
+    """Take back the number the last scan returned, when it is still the order's number (a
+    later scan or the desk may have changed it); the order then waits for its number again."""
+    number = normalize_tracking_no(tracking_no)
+    order = _current_order(supplier, order_no, merchant_shop_id)
+    if order is None or not number or order.tracking_no != number:
+        return _describe(
+            SCAN_REFUSED,
+            number,
+            order,
+            message=_("只能撤销最近一次扫描回传、且仍是该订单运单号的单号"),
+            tracking_no=number,
+        )
+    try:
+        tracking.cancel_return(
+            supplier, order_no, merchant_shop_id, actor=current_user._get_current_object()
+        )
+    except DomainError as error:
+        db.session.rollback()
+        return _describe(SCAN_REFUSED, number, order, message=error.message, tracking_no=number)
+    order = _current_order(supplier, order_no, merchant_shop_id)
+    return _describe(
+        SCAN_UNDONE,
+        number,
+        order,
+        tracking_no=number,
+        pending_order_no=order_no,
+        pending_merchant=order.merchant_shop_id,
+    )
+
+
+@bp.post("/scan/undo")
+def scan_undo() -> Response:
+    """撤销上一次扫描回传 (the page's undo button, or Ctrl+Z on the scan page)."""
+    form = request.form
+    outcome = undo_scan(
+        current_supplier(),
+        (form.get("order_no") or "").strip()[:64],
+        (form.get("order_merchant") or "").strip()[:20],
+        (form.get("tracking_no") or "").strip()[:64],
+    )
+    if outcome.kind == SCAN_UNDONE:
+        db.session.commit()
+    else:
+        db.session.rollback()
+    courier = (form.get("courier") or "").strip()[:10]
+    return _render_scan(outcome, courier, status=422 if outcome.kind == SCAN_REFUSED else 200)
 
 
 @bp.post("/scan/return")

@@ -1110,6 +1110,9 @@
  *   [data-scan-reset]    inside the form: forget the waiting order (the next scan is looked up).
  *   Choosing in a <select> of the form (the courier) moves focus back to the scanner input.
  *   ol[data-scan-log][data-max=N]   session log; entries beyond N (default 50) are dropped.
+ *   [data-scan-count]    the returns of this page session: +1 per #scan-result[data-scan-kind=returned],
+ *                        -1 per undone (each panel counted once).
+ *   form[data-scan-undo] in the panel after a return: Ctrl+Z / ⌘Z submits it (the undo).
  */
 (function () {
   'use strict';
@@ -1176,6 +1179,28 @@
     var form = scanForm(el);
     var input = form ? form.querySelector('[data-scan-input]') : null;
     if (input) input.focus();
+  });
+
+  // The running count: each answer panel is counted once, a return +1, an undo -1.
+  doc.addEventListener('htmx:afterSettle', function () {
+    var result = doc.getElementById('scan-result');
+    var counter = doc.querySelector('[data-scan-count]');
+    if (!result || !counter || result._scanCounted) return;
+    result._scanCounted = true;
+    var kind = result.getAttribute('data-scan-kind');
+    var count = parseInt(counter.textContent, 10) || 0;
+    if (kind === 'returned') count += 1;
+    if (kind === 'undone') count = Math.max(0, count - 1);
+    counter.textContent = String(count);
+  });
+
+  // Ctrl+Z (⌘Z) on the scan page: undo the last return (the panel's [data-scan-undo] form).
+  doc.addEventListener('keydown', function (e) {
+    if (!(e.ctrlKey || e.metaKey) || e.altKey || e.shiftKey || (e.key || '').toLowerCase() !== 'z') return;
+    var undo = doc.querySelector('form[data-scan-undo]');
+    if (!undo || !window.htmx) return;
+    e.preventDefault();
+    window.htmx.trigger(undo, 'submit');
   });
 
   doc.addEventListener('htmx:afterSettle', function () {
@@ -1421,5 +1446,58 @@
     doc.body.appendChild(form);
     form.submit();
     doc.body.removeChild(form);
+  });
+})();
+
+/* ==================================================================== desk shortcuts
+ * Where a dialog[data-shortcuts-help] is on the page (the factory desk), single keys act when
+ * no text field has the focus and no modifier is held:
+ *   A  clicks the list's [data-select-page] (select / unselect the page)
+ *   P  clicks [data-shortcut="print"] (when enabled)
+ *   N / B  follow the pagination's a[rel=next] / a[rel=prev]
+ *   ?  opens (or closes) the help dialog; [data-shortcuts-open] opens it too.
+ */
+(function () {
+  'use strict';
+
+  var doc = document;
+
+  function typing(el) {
+    if (!el || el === doc.body) return false;
+    var tag = el.tagName;
+    return tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT' || el.isContentEditable;
+  }
+
+  function toggleHelp(help) {
+    if (help.open) help.close();
+    else if (help.showModal) help.showModal();
+    else help.setAttribute('open', '');
+  }
+
+  doc.addEventListener('click', function (e) {
+    var opener = e.target.closest && e.target.closest('[data-shortcuts-open]');
+    var help = doc.querySelector('dialog[data-shortcuts-help]');
+    if (opener && help) toggleHelp(help);
+  });
+
+  doc.addEventListener('keydown', function (e) {
+    var help = doc.querySelector('dialog[data-shortcuts-help]');
+    if (!help || e.ctrlKey || e.metaKey || e.altKey || typing(doc.activeElement)) return;
+    var key = e.key || '';
+    var target = null;
+    if (key === '?') {
+      e.preventDefault();
+      toggleHelp(help);
+      return;
+    }
+    if (help.open) return;
+    key = key.toLowerCase();
+    if (key === 'a') target = doc.querySelector('[data-select-page]');
+    else if (key === 'p') target = doc.querySelector('[data-shortcut="print"]');
+    else if (key === 'n') target = doc.querySelector('.pagination a[rel="next"]');
+    else if (key === 'b') target = doc.querySelector('.pagination a[rel="prev"]');
+    if (!target || target.disabled) return;
+    e.preventDefault();
+    target.click();
   });
 })();

@@ -1,0 +1,155 @@
+"""The factory's print day in chromium, on the demo's data: the desk's keyboard shortcuts and
+their help, labels by SKU with packing slips, the pick list download, and the scanner-only
+scan page (order number, tracking number, count, Ctrl+Z). Screenshots of each step go to
+test-artifacts/screenshots/print-day-*.png; console errors (a CSP violation is one) fail.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from sqlalchemy import make_url
+
+from tests.e2e_helpers import (
+    CHROMIUM,
+    DESKTOP,
+    E2E_DATABASE,
+    ROOT,
+    SCREENSHOTS,
+    ConsoleErrors,
+    LiveServer,
+    live_server,
+    server_environment,
+)
+
+pytestmark = pytest.mark.browser
+DEMO_PASSWORD = "demo-pass-2026"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    tmp = tmp_path_factory.mktemp("print-day")
+    with live_server(tmp) as running:
+        pg_url = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+        url = (
+            make_url(pg_url).set(database=E2E_DATABASE).render_as_string(hide_password=False)
+            if pg_url
+            else f"sqlite:///{tmp / 'portal.db'}"
+        )
+        command = [sys.executable, "-m", "flask", "--app", "wsgi", "portal", "demo"]
+        env = server_environment(tmp, url)
+        done = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        yield running
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("PORTAL_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing")
+        pytest.skip(f"{CHROMIUM} is missing")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield browser
+        browser.close()
+
+
+def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"print-day-{name}.png"), full_page=True)
+
+
+def test_print_day_by_keyboard_and_scanner(server: LiveServer, chromium: Browser) -> None:
+    context = chromium.new_context(viewport=DESKTOP, accept_downloads=True)
+    page = context.new_page()
+    console = ConsoleErrors()
+    console.watch(page, "factory")
+    page.goto(f"{server.base_url}/login")
+    page.fill("input[name=username]", "demo_factory")
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/supplier/**")
+
+    # The desk: ? shows the shortcuts, A selects the page.
+    page.goto(f"{server.base_url}/supplier/orders?tab=to_print")
+    rows = page.locator("input[data-select-row]")
+    expect(rows.first).to_be_visible()
+    count = rows.count()
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("?")
+    help_dialog = page.locator("dialog[data-shortcuts-help]")
+    expect(help_dialog).to_be_visible()
+    expect(help_dialog).to_contain_text("下一页")
+    shot(page, "shortcuts")
+    page.keyboard.press("Escape")
+    expect(help_dialog).to_be_hidden()
+    page.keyboard.press("a")
+    expect(page.locator("[data-select-count]").first).to_have_text(str(count))
+
+    # The pick list of the selection, as a spreadsheet.
+    with page.expect_download() as download:
+        page.click("[data-pick-list=xlsx]")
+    sheet = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes())).active
+    values = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert values[0][:3] == ["序号", "库位", "商品"]
+    assert values[-1][2] == "合计" and values[-1][8] == count
+
+    # Print by SKU with a packing slip after each label: P prints the selection.
+    page.select_option("#print-courier", "ZTO")
+    page.select_option("#print-order", "sku")
+    page.select_option("#print-slips", "after")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    with context.expect_page() as pdf_tab:
+        page.keyboard.press("p")
+    pdf_tab.value.close()
+    outcome = page.locator("#order-list")
+    expect(outcome).to_contain_text("已生成打印任务")
+    shot(page, "printed")
+    page.click("#order-list a[href*='/supplier/print-jobs/']:not([href$='/pdf'])")
+    expect(page.locator("#print-job")).to_contain_text("按 SKU")
+    expect(page.locator("#print-job")).to_contain_text("每张面单后附发货单")
+    shot(page, "job")
+    order_numbers = page.locator("table.print-job-orders td:nth-child(2) .mono").all_inner_texts()
+    assert len(order_numbers) == count
+
+    # The scan page: order number, tracking number, the count, Ctrl+Z.
+    page.goto(f"{server.base_url}/supplier/scan")
+    page.select_option("#scan-courier", "ZTO")
+    scan = page.locator("[data-scan-input]")
+    scan.fill(order_numbers[0])
+    scan.press("Enter")
+    expect(page.locator("#scan-result")).to_have_attribute("data-scan-kind", "found")
+    expect(scan).to_be_focused()
+    scan.fill("773100009901")
+    scan.press("Enter")
+    result = page.locator("#scan-result")
+    expect(result).to_have_attribute("data-scan-kind", "returned")
+    expect(result).to_have_class("scan-result ok")
+    expect(page.locator("[data-scan-count]")).to_have_text("1")
+    shot(page, "scan-returned")
+    page.keyboard.press("Control+z")
+    expect(result).to_have_attribute("data-scan-kind", "undone")
+    expect(page.locator("[data-scan-count]")).to_have_text("0")
+    expect(page.locator("[data-scan-pending]")).to_contain_text(order_numbers[0])
+    shot(page, "scan-undone")
+    scan.fill("773100009902")  # the right number now: no mouse in between
+    scan.press("Enter")
+    expect(result).to_have_attribute("data-scan-kind", "returned")
+    expect(page.locator("[data-scan-count]")).to_have_text("1")
+    scan.fill(order_numbers[0])  # the same order again: already returned
+    scan.press("Enter")
+    expect(result).to_have_attribute("data-scan-signal", "already")
+    shot(page, "scan-already")
+    assert not console.errors, console.errors
+    context.close()
