@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import pypdfium2
 import pytest
@@ -75,3 +76,20 @@ def test_unknown_size_and_empty_refused():
         render_labels([_label("1")], "A4")
     with pytest.raises(ValueError):
         render_labels([])
+
+
+@pytest.mark.parametrize("size", list(LABEL_SIZES))
+def test_every_item_of_an_order_is_on_its_label_or_a_continuation_page(size):
+    two = replace(_label("261118-2"), more_goods=("记忆棉枕头 单只装 ×3 · PIL-1",))
+    many = replace(
+        _label("261118-3"),
+        more_goods=tuple(f"商品{i:02d} 规格 ×1 · SKU-{i:02d}" for i in range(2, 41)),
+    )
+    reader = PdfReader(io.BytesIO(render_labels([two, many], size)))
+    first = reader.pages[0].extract_text()
+    assert "共 2 种商品" in first and "记忆棉枕头" in first and "加厚珊瑚绒毛毯" in first
+    # forty items do not fit on one label: they go on, numbered, on a continuation page
+    pages = [page.extract_text() for page in reader.pages[1:]]
+    assert len(pages) >= 2 and "续页 · 订单号 261118-3" in pages[1]
+    text = "".join(pages)
+    assert all(f"SKU-{i:02d}" in text for i in range(2, 41))

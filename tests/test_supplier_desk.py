@@ -847,3 +847,4 @@ def test_a_multi_item_order_shows_every_line_counts_in_the_summary_and_is_found_
     # a SKU on the order's third line finds it
     assert listed(desk.page("?sku=bed-18")) == [order_no(1)]
     assert sorted(listed(desk.page("?q=PIL-1"))) == sorted([order_no(1), order_no(2)])
+    desk.print_and_render([order_no(1)])  # its label lists all three items

@@ -48,11 +48,11 @@ from portal.models.printing import (
     SLIPS_NONE,
     SLIPS_SEPARATE,
 )
-from portal.orders.lines import lines_by_order, total_quantity
+from portal.orders.lines import GoodsLine, first_line, lines_by_order, total_quantity
 from portal.orders.rules import PRINTABLE_RULE
 from portal.printing.labels import LABEL_SIZES, Cover, Label, Slip, render_labels
 from portal.privacy import KeyRing, mask_free_text, reveal_receiver
-from portal.sku_codes import codes_for_rows
+from portal.sku_codes import codes_for, codes_for_rows
 from portal.tracking import (
     AMBIGUOUS,
     OrderRef,
@@ -313,6 +313,11 @@ def render_print_job(
         if job.packing_slips == SLIPS_AFTER
         else {}
     )
+    lines = lines_by_order([order for order, _n in rows])
+    line_codes = codes_for(
+        supplier.id,
+        ((order.merchant_id, line.sku_key) for order, _n in rows for line in lines[order.id]),
+    )
     labels: list[Label | Slip] = []
     for order, number in rows:
         labels.append(
@@ -323,6 +328,10 @@ def render_print_job(
                 number,
                 courier.name,
                 codes.get((order.merchant_id, order.sku_key), ""),
+                [
+                    _goods_text(line, line_codes.get((order.merchant_id, line.sku_key), ""))
+                    for line in lines[order.id][1:]
+                ],
             )
         )
         if order.id in slips:
@@ -455,13 +464,12 @@ def _label(
     job_number: str,
     courier_name: str,
     supplier_code: str = "",
+    more_goods: Sequence[str] = (),
 ) -> Label:
     """Plaintext only goes into the PDF; 隐私面单 keeps name and phone masked even there.
-    The goods line carries the merchant's SKU code and the factory's own code beside it."""
+    The goods line carries the merchant's SKU code and the factory's own code beside it;
+    an order with several items carries its other lines' texts in `more_goods`."""
     name, phone, detail, note = _receiver(keyring, merchant, order)
-    goods = f"{order.goods_name} {order.spec} ×{order.quantity}".strip()
-    codes = [order.sku_code, _("厂家编码 %(code)s", code=supplier_code) if supplier_code else ""]
-    goods = " · ".join([goods, *(c for c in codes if c)])
     return Label(
         order_no=order.order_no,
         courier_name=courier_name,
@@ -472,9 +480,17 @@ def _label(
         receiver_name=name,
         receiver_phone=phone,
         receiver_address=f"{order.province}{order.city}{order.district}{detail}",
-        goods=goods,
+        goods=_goods_text(first_line(order), supplier_code),
         note=note[:60],
+        more_goods=tuple(more_goods),
     )
+
+
+def _goods_text(line: GoodsLine, supplier_code: str) -> str:
+    """商品 规格 ×数量 · 商家编码 · 厂家编码 (a label's goods line)."""
+    goods = f"{line.goods_name} {line.spec} ×{line.quantity}".strip()
+    codes = [line.sku_code, _("厂家编码 %(code)s", code=supplier_code) if supplier_code else ""]
+    return " · ".join([goods, *(c for c in codes if c)])
 
 
 def label_couriers(supplier: Supplier, order_ids: Sequence[int]) -> dict[int, str]:

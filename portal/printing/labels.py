@@ -8,7 +8,7 @@ lines contain (masked for 隐私面单, full otherwise) — it never reads the d
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from reportlab.graphics.barcode.code128 import Code128
@@ -35,6 +35,9 @@ class Label:
     receiver_address: str
     goods: str  # e.g. "加厚珊瑚绒毛毯 150x200cm 灰色 ×2"
     note: str = ""
+    # An order with several items (DESIGN §10.2): the goods of its lines after the first, each
+    # shortened to one printed line; those that do not fit go on a continuation page.
+    more_goods: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,8 @@ def _draw_slip(page: _Page, slip: Slip) -> None:
         page.text(f"备注 {slip.note}", 10, max_lines=2)
 
 
-def _draw_label(page: _Page, label: Label) -> None:
+def _draw_label(page: _Page, label: Label) -> list[str]:
+    """Draw a label; the goods lines that did not fit (for a continuation page)."""
     page.text(label.courier_name or "快递", 18, bold=True, max_lines=1)
     if label.tracking_no:
         page.barcode(label.tracking_no, caption="运单号")
@@ -177,9 +181,37 @@ def _draw_label(page: _Page, label: Label) -> None:
     page.rule()
     # The order number as Code 128 too: the factory's scan page takes it to pick the order.
     page.barcode(label.order_no, height_mm=10, caption="订单号")
+    if label.more_goods:
+        if label.note:
+            page.text(f"备注 {label.note}", 10, max_lines=1)
+        goods = [label.goods, *label.more_goods]
+        page.text(f"共 {len(goods)} 种商品", 11, bold=True, max_lines=1)
+        return _goods_lines(page, goods)
     page.text(label.goods, 12, max_lines=4)
     if label.note:
         page.text(f"备注 {label.note}", 10, max_lines=2)
+    return []
+
+
+def _goods_lines(page: _Page, goods: Sequence[str]) -> list[str]:
+    """One printed line per item while the page has room; the items left over."""
+    for index, text in enumerate(goods):
+        if page.y - 2 * 10 * page.scale * 1.25 < page.margin:
+            return list(goods[index:])
+        page.text(f"{index + 1}. {text}", 10, max_lines=1)
+    return []
+
+
+def _draw_continuation(page: _Page, label: Label, goods: Sequence[str], first: int) -> list[str]:
+    """A second label page for the items that did not fit: same order, numbered on."""
+    page.text(f"续页 · 订单号 {label.order_no}", 12, bold=True, max_lines=1)
+    page.rule()
+    for index, text in enumerate(goods):
+        # At least one item per page, so a continuation always gets on.
+        if index and page.y - 2 * 10 * page.scale * 1.25 < page.margin:
+            return list(goods[index:])
+        page.text(f"{first + index}. {text}", 10, max_lines=1)
+    return []
 
 
 def render_labels(
@@ -206,7 +238,12 @@ def render_labels(
         if isinstance(item, Slip):
             _draw_slip(page, item)
         else:
-            _draw_label(page, item)
+            left = _draw_label(page, item)
+            total = 1 + len(item.more_goods)
+            while left:
+                canvas.showPage()
+                page = _Page(canvas, width, height)
+                left = _draw_continuation(page, item, left, total - len(left) + 1)
         canvas.showPage()
     if count == 0:
         raise ValueError("no labels to render")
