@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -38,6 +38,8 @@ from portal.models import (
     OrderEvent,
     OrderParcel,
     Parcel,
+    PrintJob,
+    PrintJobOrder,
     Supplier,
     User,
 )
@@ -51,6 +53,7 @@ from portal.models.orders import (
     STAGE_DISPATCHED,
     STAGE_RETURNED,
 )
+from portal.models.printing import JOB_VOIDED
 from portal.orders.rules import TRACKING_RETURNABLE
 from portal.webhooks import store_tracking_changed_webhook
 
@@ -196,10 +199,104 @@ def _existing_parcels(numbers: Iterable[str]) -> dict[str, Parcel]:
     return parcels
 
 
+def _label_mates(supplier: Supplier, order_ids: Sequence[int]) -> dict[int, list[int]]:
+    """Merged parcels: order id → the other orders printed on the same label, by the latest
+    job that merged it (voided jobs printed nothing that will ship)."""
+    if not order_ids:
+        return {}
+    label = func.coalesce(func.nullif(PrintJobOrder.label_seq, 0), PrintJobOrder.seq)
+    mine: dict[int, tuple[int, int]] = {}
+    for chunk in chunks(list(order_ids)):
+        rows = db.session.execute(
+            select(PrintJobOrder.order_id, PrintJobOrder.job_id, label)
+            .join(PrintJob, PrintJob.id == PrintJobOrder.job_id)
+            .where(
+                PrintJobOrder.order_id.in_(chunk),
+                PrintJob.supplier_id == supplier.id,
+                PrintJob.merge_parcels.is_(True),
+                PrintJob.status != JOB_VOIDED,
+            )
+        )
+        for order_id, job_id, seq in rows:
+            if order_id not in mine or job_id > mine[order_id][0]:
+                mine[order_id] = (job_id, seq)
+    if not mine:
+        return {}
+    groups: dict[tuple[int, int], list[int]] = {}
+    for job_id in {job for job, _seq in mine.values()}:
+        for order_id, seq in db.session.execute(
+            select(PrintJobOrder.order_id, label).where(PrintJobOrder.job_id == job_id)
+        ):
+            groups.setdefault((job_id, seq), []).append(order_id)
+    return {
+        order_id: [other for other in groups[key] if other != order_id]
+        for order_id, key in mine.items()
+        if len(groups.get(key, ())) > 1
+    }
+
+
+def with_merged_parcels(supplier: Supplier, items: Sequence[TrackingItem]) -> list[TrackingItem]:
+    """The items, and for an order printed on a merged label the other orders on that label
+    still waiting for their number: one parcel, one tracking number for all of them."""
+    found = find_orders_for_supplier(supplier, [_ref(item) for item in items])
+    by_order = {order.id: item for item in items if (order := found.get(_ref(item))) is not None}
+    mates = _label_mates(supplier, list(by_order))
+    wanted = {mate for ids in mates.values() for mate in ids} - set(by_order)
+    if not wanted:
+        return list(items)
+    rows = db.session.execute(
+        select(Order.id, Order.order_no, User.shop_id)
+        .join(Merchant, Merchant.id == Order.merchant_id)
+        .join(User, User.id == Merchant.user_id)
+        .where(
+            Order.id.in_(wanted), Order.supplier_id == supplier.id, Order.stage == STAGE_ASSIGNED
+        )
+    )
+    waiting = {order_id: (order_no, shop_id) for order_id, order_no, shop_id in rows}
+    expanded = list(items)
+    for order_id, item in by_order.items():
+        for mate in mates.get(order_id, ()):
+            if mate in waiting:
+                order_no, shop_id = waiting.pop(mate)
+                expanded.append(
+                    TrackingItem(
+                        order_no,
+                        item.courier,
+                        item.tracking_no,
+                        item.extra_tracking_nos,
+                        item.row,
+                        shop_id or "",
+                    )
+                )
+    return expanded
+
+
+def parcel_mates(merchant: Merchant, order: Order) -> list[str]:
+    """The merchant's other orders travelling in this order's parcel(s) (a merged parcel, or
+    orders to one receiver returned with one number): one parcel to the merchant."""
+    mine = select(OrderParcel.parcel_id).where(OrderParcel.order_id == order.id)
+    return list(
+        db.session.scalars(
+            select(Order.order_no)
+            .join(OrderParcel, OrderParcel.order_id == Order.id)
+            .where(
+                OrderParcel.parcel_id.in_(mine),
+                Order.merchant_id == merchant.id,
+                Order.id != order.id,
+            )
+            .distinct()
+            .order_by(Order.order_no)
+            .limit(50)
+        )
+    )
+
+
 def return_tracking(
     supplier: Supplier, items: Sequence[TrackingItem], actor: User | None
 ) -> TrackingResult:
-    """Record tracking numbers; each refused item is named with its code, the rest go in."""
+    """Record tracking numbers; each refused item is named with its code, the rest go in.
+    A number for an order of a merged label goes to every order on that label."""
+    items = with_merged_parcels(supplier, items)
     result = TrackingResult()
     prepared = [p for p in (_prepare(item, result) for item in items) if p is not None]
     orders = find_orders_for_supplier(supplier, [_ref(p.item) for p in prepared])

@@ -12,11 +12,19 @@ from datetime import timedelta
 import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from portal.extensions import db
 from portal.imports.platform_export import ImportedLine
-from portal.models import Merchant, Order, PrintJob, PrintRender
+from portal.models import (
+    Merchant,
+    Order,
+    OrderParcel,
+    Parcel,
+    PrintJob,
+    PrintJobOrder,
+    PrintRender,
+)
 from tests.factories import SESSION_HOUR
 from tests.test_supplier_desk import (
     RECEIVERS,
@@ -340,3 +348,76 @@ def test_the_merchant_chooses_prices_on_slips(app, factory, make_browser):
     with app.app_context():
         merchant = db.session.get(Merchant, user.merchant.id)
         assert merchant.slip_prices is True and merchant.label_style == "private"
+
+
+def test_merged_parcel_one_label_one_number_for_all(desk, make_browser):
+    seed_goods(desk)  # order 1 goes to receiver 0 of 甲店; order 5 to the same person of 乙店
+    desk.seed_assigned(
+        private_order(order_no(7), 0, sku_code="MM-PILLOW", goods_name="枕头", spec="大")
+    )
+    numbers = [order_no(1), order_no(2), order_no(7), order_no(5)]
+    job_id = print_job(desk, numbers, merge_parcels="1")
+    cover, *labels = job_pdf(desk, job_id)
+    assert len(labels) == 3  # 1 (carrying 7), 2, 5 (another merchant: never merged)
+    assert "订单 4 单 · 面单 3 张" in cover
+    merged = labels[0].replace("\n", "")
+    assert order_no(1) in merged and "合并包裹 2 单，另含 " + order_no(7) in merged
+    assert "毛巾" in merged and "枕头" in merged
+    assert all(order_no(7) not in page for page in labels[1:])
+    page = desk.get(f"/supplier/print-jobs/{job_id}").get_data(as_text=True)
+    assert "data-merge-parcels" in page
+    # the number scanned for the label's order is returned for both: one parcel
+    response = desk.post(
+        "/supplier/scan/return",
+        {"order_no": order_no(1), "code": "SF1234567890123", "courier": "SF"},
+        target="scan-result",
+    )
+    assert response.status_code == 200 and 'data-scan-kind="returned"' in response.get_data(
+        as_text=True
+    )
+    with desk.app.app_context():
+        stages = dict(
+            db.session.execute(
+                select(Order.order_no, Order.tracking_no).where(
+                    Order.order_no.in_([order_no(1), order_no(7), order_no(2)])
+                )
+            ).all()
+        )
+        assert stages == {order_no(1): "SF1234567890123", order_no(7): "SF1234567890123",
+                          order_no(2): ""}  # fmt: skip
+        assert db.session.scalar(select(func.count()).select_from(Parcel)) == 1
+        assert db.session.scalar(select(func.count()).select_from(OrderParcel)) == 2
+    # the merchant sees them as one parcel
+    merchant = make_browser()
+    merchant.login(desk.merchant_user.username)
+    drawer = merchant.get(f"/merchant/orders/{order_no(7)}").get_data(as_text=True)
+    assert "同一包裹" in drawer and order_no(1) in drawer and "SF1234567890123" in drawer
+
+
+def test_merged_parcel_shares_its_paper_number(desk):
+    seed_goods(desk)
+    desk.seed_assigned(private_order(order_no(7), 0, sku_code="MM-PILLOW"))
+    job_id = print_job(
+        desk, [order_no(1), order_no(2), order_no(7)], merge_parcels="1",
+        start_tracking_no="SF1000000000001",
+    )  # fmt: skip
+    with desk.app.app_context():
+        given = dict(
+            db.session.execute(
+                select(Order.order_no, PrintJobOrder.tracking_no)
+                .join(PrintJobOrder, PrintJobOrder.order_id == Order.id)
+                .where(PrintJobOrder.job_id == job_id)
+            ).all()
+        )
+    assert given == {
+        order_no(1): "SF1000000000001",
+        order_no(7): "SF1000000000001",
+        order_no(2): "SF1000000000002",
+    }
+    response = desk.post(f"/supplier/print-jobs/{job_id}/confirm", {}, target="print-job")
+    assert response.status_code == 200
+    with desk.app.app_context():
+        returned = db.session.scalars(
+            select(Order.order_no).where(Order.tracking_no == "SF1000000000001")
+        ).all()
+    assert sorted(returned) == [order_no(1), order_no(7)]

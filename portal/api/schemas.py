@@ -709,6 +709,11 @@ class PrintJobInput(Request):
         description="面单顺序：desk 按 order_nos 的顺序，sku 按 SKU，promise 按承诺发货时间；"
         "不填按厂家设置",
     )
+    merge_parcels: bool = Field(
+        default=False,
+        description="true：同一商家寄往同一收件人、尚未回传的订单打在一张面单上（一个包裹），"
+        "回传其中一单的运单号即为全部回传",
+    )
     packing_slips: choice(PACKING_SLIPS) = Field(
         default="",
         description="发货单：空 不打印，after 每张面单后附一页，separate 单独的 PDF（网页端下载）",
@@ -754,6 +759,7 @@ class PrintJob(Answer):
     start_tracking_no: str
     print_order: choice(PRINT_ORDERS)
     packing_slips: choice(PACKING_SLIPS)
+    merge_parcels: bool
     order_count: int
     render_count: int = Field(description="PDF 已生成（下载）的次数")
     created_at: Time

@@ -206,6 +206,7 @@ def print_job(
         "start_tracking_no": job.start_tracking_no,
         "print_order": job.print_order,
         "packing_slips": job.packing_slips,
+        "merge_parcels": job.merge_parcels,
         "order_count": job.order_count,
         "render_count": job.render_count,
         "created_at": iso(job.created_at),

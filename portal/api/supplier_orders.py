@@ -164,6 +164,7 @@ def print_job_create(json: schemas.PrintJobInput) -> tuple[Response, int]:
         json.merchant_shop_id,
         json.print_order,
         json.packing_slips,
+        json.merge_parcels,
     )
     db.session.commit()
     # Nothing printable is an answer, not an error: every order is listed with its refusal.

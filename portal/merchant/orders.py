@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal import accounts, allocation, bindings, dispatch, staff
+from portal import accounts, allocation, bindings, dispatch, staff, tracking
 from portal.authz import get_or_404
 from portal.desk import (
     ORDERS_CHANGED,
@@ -438,6 +438,7 @@ def detail_context(merchant: Merchant, order: Order) -> dict[str, object]:
         "receiver": row.receiver,
         "row": row,
         "tracking": row.tracking,
+        "parcel_mates": tracking.parcel_mates(merchant, order) if row.tracking else [],
         "prints": prints,
         "assign_blockers": [message_for(code) for code in blockers],
         "history": order_history_lines(merchant, order),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.models.base import Base, UTCDateTime, utcnow
@@ -43,6 +43,8 @@ class PrintJob(Base):
         String(10), default=PRINT_DESK, server_default=PRINT_DESK
     )
     packing_slips: Mapped[str] = mapped_column(String(10), default=SLIPS_NONE, server_default="")
+    # Orders of one merchant to one receiver share one label (and one tracking number).
+    merge_parcels: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     order_count: Mapped[int] = mapped_column(Integer, default=0)
     render_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -58,6 +60,8 @@ class PrintJobOrder(Base):
     seq: Mapped[int] = mapped_column(Integer)
     # The sequential paper-waybill number given to this order by the job, if any.
     tracking_no: Mapped[str] = mapped_column(String(32), default="")
+    # A merged parcel: the seq of the order whose label carries this one too (0: its own).
+    label_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class PrintRender(Base):

@@ -14,7 +14,8 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.orm import aliased
 
 from portal.bindings import actively_bound_merchant_ids, normalize_shop_id
 from portal.couriers import find_courier, is_valid_tracking_no, normalize_tracking_no
@@ -173,6 +174,34 @@ def _in_print_order(orders: list[Order], print_order: str) -> list[Order]:
     return orders
 
 
+def _merged_heads(orders: list[Order]) -> dict[int, int]:
+    """order id → the id of the order whose label carries it: orders of one merchant to one
+    receiver still waiting for a tracking number go on the label of the first of them (in
+    print order), brought together there; the others keep their own label."""
+    heads: dict[tuple[int, str], int] = {}
+    carried: dict[int, int] = {}
+    for order in orders:
+        if order.stage != STAGE_ASSIGNED or not order.receiver_key:
+            continue
+        head = heads.setdefault((order.merchant_id, order.receiver_key), order.id)
+        if head != order.id:
+            carried[order.id] = head
+    return carried
+
+
+def _group_in_order(orders: list[Order], carried: dict[int, int]) -> list[Order]:
+    """Each carried order right after its label's order (labels stay in print order)."""
+    members: dict[int, list[Order]] = {}
+    for order in orders:
+        if order.id in carried:
+            members.setdefault(carried[order.id], []).append(order)
+    grouped: list[Order] = []
+    for order in orders:
+        if order.id not in carried:
+            grouped += [order, *members.get(order.id, [])]
+    return grouped
+
+
 def create_print_job(
     supplier: Supplier,
     order_nos: Sequence[str | OrderRef],
@@ -183,9 +212,11 @@ def create_print_job(
     merchant_shop_id: str = "",
     print_order: str | None = None,
     packing_slips: str = SLIPS_NONE,
+    merge_parcels: bool = False,
 ) -> PrintJobResult:
     """Labels in `print_order` (desk order as given, by SKU or by promise time; None: the
-    factory's default). Sorting is stable: orders that tie keep the order given."""
+    factory's default). Sorting is stable: orders that tie keep the order given. With
+    `merge_parcels`, orders of one merchant to one receiver share one label (one parcel)."""
     found = find_courier(courier)
     if found is None:
         raise DomainError("unknown_courier", field="courier")
@@ -198,14 +229,17 @@ def create_print_job(
         raise DomainError("validation_error", field="packing_slips")
     printable, refused = _printability(supplier, order_nos, merchant_shop_id)
     printable = _in_print_order(printable, print_order)
+    carried = _merged_heads(printable) if merge_parcels else {}
+    printable = _group_in_order(printable, carried)
     result = PrintJobResult(job=None, refused=refused)
     if not printable:
         return result
     numbers: dict[int, str] = {}
     start = normalize_tracking_no(start_tracking_no)
     if start:
-        # Only orders still waiting for a number take paper numbers, in print order.
-        waiting = [o for o in printable if o.stage == STAGE_ASSIGNED]
+        # Only labels still waiting for a number take paper numbers, in print order; a
+        # merged parcel's orders share their label's number.
+        waiting = [o for o in printable if o.stage == STAGE_ASSIGNED and o.id not in carried]
         sequence = sequential_numbers(start, len(waiting))
         taken = db.session.scalars(
             select(Parcel.tracking_no).where(Parcel.tracking_no.in_(sequence))
@@ -213,6 +247,7 @@ def create_print_job(
         if taken:
             raise DomainError("duplicate_tracking_no", field="start_tracking_no", number=taken[0])
         numbers = {order.id: number for order, number in zip(waiting, sequence, strict=True)}
+        numbers.update({order_id: numbers[head] for order_id, head in carried.items()})
     job = PrintJob(
         supplier_id=supplier.id,
         created_by=actor.id if actor else None,
@@ -222,15 +257,23 @@ def create_print_job(
         status=JOB_PENDING if numbers else JOB_PRINTED,
         print_order=print_order,
         packing_slips=packing_slips,
+        merge_parcels=bool(carried),
         order_count=len(printable),
     )
     db.session.add(job)
     db.session.flush()
+    seqs = {o.id: i for i, o in enumerate(printable, start=1)}
     db.session.execute(
         insert(PrintJobOrder),
         [
-            {"job_id": job.id, "order_id": o.id, "seq": i, "tracking_no": numbers.get(o.id, "")}
-            for i, o in enumerate(printable, start=1)
+            {
+                "job_id": job.id,
+                "order_id": o.id,
+                "seq": seqs[o.id],
+                "tracking_no": numbers.get(o.id, ""),
+                "label_seq": seqs[carried[o.id]] if o.id in carried else 0,
+            }
+            for o in printable
         ],
     )
     result.job = job
@@ -247,6 +290,17 @@ def _job_orders(job: PrintJob) -> list[tuple[Order, str]]:
             .order_by(PrintJobOrder.seq)
         )
     )
+
+
+def carried_in_job(job_id: int) -> dict[int, int]:
+    """A job's merged parcels: carried order id → the id of the order whose label carries it."""
+    head = aliased(PrintJobOrder)
+    rows = db.session.execute(
+        select(PrintJobOrder.order_id, head.order_id)
+        .join(head, and_(head.job_id == PrintJobOrder.job_id, head.seq == PrintJobOrder.label_seq))
+        .where(PrintJobOrder.job_id == job_id, PrintJobOrder.label_seq > 0)
+    )
+    return {carried: head_id for carried, head_id in rows}
 
 
 @dataclass(frozen=True)
@@ -313,27 +367,39 @@ def render_print_job(
         if job.packing_slips == SLIPS_AFTER
         else {}
     )
+    carried = carried_in_job(job.id) if job.merge_parcels else {}
+    on_label: dict[int, list[Order]] = {}
+    for order, _n in rows:
+        if order.id in carried:
+            on_label.setdefault(carried[order.id], []).append(order)
     lines = lines_by_order([order for order, _n in rows])
     line_codes = codes_for(
         supplier.id,
         ((order.merchant_id, line.sku_key) for order, _n in rows for line in lines[order.id]),
     )
+
+    def texts(order: Order, first: int = 0) -> list[str]:
+        return [
+            _goods_text(line, line_codes.get((order.merchant_id, line.sku_key), ""))
+            for line in lines[order.id][first:]
+        ]
+
     labels: list[Label | Slip] = []
     for order, number in rows:
-        labels.append(
-            _label(
-                keyring,
-                merchants[order.merchant_id],
-                order,
-                number,
-                courier.name,
-                codes.get((order.merchant_id, order.sku_key), ""),
-                [
-                    _goods_text(line, line_codes.get((order.merchant_id, line.sku_key), ""))
-                    for line in lines[order.id][1:]
-                ],
+        if order.id not in carried:  # a carried order is on its head's label, not its own
+            mates = on_label.get(order.id, [])
+            labels.append(
+                _label(
+                    keyring,
+                    merchants[order.merchant_id],
+                    order,
+                    number,
+                    courier.name,
+                    codes.get((order.merchant_id, order.sku_key), ""),
+                    [*texts(order, 1), *(text for mate in mates for text in texts(mate))],
+                    [mate.order_no for mate in mates],
+                )
             )
-        )
         if order.id in slips:
             labels.append(slips[order.id])
     now = _audit(supplier, job, actor, len(rows))
@@ -345,11 +411,17 @@ def render_print_job(
     )
     job.render_count += 1
     db.session.flush()
-    cover = _cover(job, [order for order, _n in rows], codes)
+    label_count = sum(1 for order, _n in rows if order.id not in carried)
+    cover = _cover(job, [order for order, _n in rows], codes, label_count)
     return LabelRender(labels, job.label_size, refused, cover)
 
 
-def _cover(job: PrintJob, orders: Sequence[Order], codes: dict[tuple[int, str], str]) -> Cover:
+def _cover(
+    job: PrintJob,
+    orders: Sequence[Order],
+    codes: dict[tuple[int, str], str],
+    label_count: int | None = None,
+) -> Cover:
     """Counts of the job's labels and pieces, and the pieces per SKU in print order."""
     per_sku: dict[tuple[int, str, str, str, str], list[int]] = {}
     lines = lines_by_order(orders)
@@ -377,7 +449,7 @@ def _cover(job: PrintJob, orders: Sequence[Order], codes: dict[tuple[int, str], 
         counts=_(
             "订单 %(orders)d 单 · 面单 %(labels)d 张 · 共 %(pieces)d 件",
             orders=len(orders),
-            labels=len(orders),
+            labels=len(orders) if label_count is None else label_count,
             pieces=sum(total_quantity(lines[order.id]) for order in orders),
         ),
         lines=texts,
@@ -465,11 +537,18 @@ def _label(
     courier_name: str,
     supplier_code: str = "",
     more_goods: Sequence[str] = (),
+    merged: Sequence[str] = (),
 ) -> Label:
     """Plaintext only goes into the PDF; 隐私面单 keeps name and phone masked even there.
     The goods line carries the merchant's SKU code and the factory's own code beside it;
-    an order with several items carries its other lines' texts in `more_goods`."""
+    an order with several items carries its other lines' texts in `more_goods`; a merged
+    parcel also the goods of the `merged` orders, which its note names."""
     name, phone, detail, note = _receiver(keyring, merchant, order)
+    note = note[:60]
+    if merged:
+        numbers = "、".join(merged)
+        together = _("合并包裹 %(n)d 单，另含 %(nos)s", n=len(merged) + 1, nos=numbers)
+        note = f"{together} · {note}" if note else together
     return Label(
         order_no=order.order_no,
         courier_name=courier_name,
@@ -481,7 +560,7 @@ def _label(
         receiver_phone=phone,
         receiver_address=f"{order.province}{order.city}{order.district}{detail}",
         goods=_goods_text(first_line(order), supplier_code),
-        note=note[:60],
+        note=note,
         more_goods=tuple(more_goods),
     )
 

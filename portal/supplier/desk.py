@@ -558,6 +558,7 @@ def print_job_create() -> Response:
         current_user._get_current_object(),
         print_order=_choice(request.form.get("print_order"), PRINT_ORDERS) or None,
         packing_slips=_choice(request.form.get("packing_slips"), PACKING_SLIPS),
+        merge_parcels=request.form.get("merge_parcels") == "1",
     )
     db.session.commit()
     outcome = print_outcome(result)
