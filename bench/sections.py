@@ -41,7 +41,6 @@ from portal import (
     allocation_rules,
     dispatch,
     import_jobs,
-    statements,
     tracking,
 )
 from portal.allocation_rules import RulesInput
@@ -58,6 +57,10 @@ from portal.models.allocation import RULE_MANUAL, RULE_SHOP
 from portal.models.bindings import BINDING_ACTIVE
 from portal.models.orders import EVENT_AUTO_ASSIGNED
 from portal.models.settlement import STATEMENT_QUEUED, STATEMENT_READY
+from portal.statements import build as statement_build
+from portal.statements import clock as statement_clock
+from portal.statements import files as statement_files
+from portal.statements import requesting as statement_requesting
 
 CHUNK = 900
 CSRF_RE = re.compile(r'"X-CSRFToken": "([^"]+)"|name="csrf_token" type="hidden" value="([^"]+)"')
@@ -886,14 +889,14 @@ def statement_period(scene: Scene, lines: int) -> tuple[Any, Any, int]:
         .offset(max(wanted - 1, 0))
         .limit(1)
     )
-    start = statements.shanghai_day(cut)
+    start = statement_clock.shanghai_day(cut)
     return start, shanghai_today(), wanted
 
 
 def _request(scene: Scene, start: Any, end: Any) -> int:
     scene.statements_made += 1
     now = datetime.now(UTC) + timedelta(days=scene.statements_made)
-    statement = statements.request_statement(
+    statement = statement_requesting.request_statement(
         scene.merchant(),
         scene.accounts.supplier_ids[scene.statement_supplier_index],
         start,
@@ -906,7 +909,7 @@ def _request(scene: Scene, start: Any, end: Any) -> int:
 
 
 def _build(statement_id: int) -> Statement:
-    statements.build_statement(statement_id)
+    statement_build.build_statement(statement_id)
     db.session.remove()
     statement = db.session.get(Statement, statement_id)
     if statement.status != STATEMENT_READY:
@@ -917,7 +920,7 @@ def _build(statement_id: int) -> Statement:
 def _write_csv(statement: Statement, path: Path) -> int:
     size = 0
     with path.open("w", encoding="utf-8", newline="") as handle:
-        for chunk in statements.statement_csv(statement):
+        for chunk in statement_files.statement_csv(statement):
             size += len(chunk)
             handle.write(chunk)
     return size
@@ -925,7 +928,7 @@ def _write_csv(statement: Statement, path: Path) -> int:
 
 def _write_xlsx(statement: Statement, path: Path) -> None:
     with path.open("wb") as handle:
-        statements.statement_xlsx(statement, handle)
+        statement_files.statement_xlsx(statement, handle)
 
 
 @in_app_context
@@ -948,7 +951,7 @@ def run_statement(scene: Scene, lines: int, memory: bool) -> list[dict[str, Any]
         _write_xlsx(statement, out / "statement.xlsx")
     # What a download does now: the XLSX the build stored, read back and sent as it is.
     with stopwatch() as stored_clock:
-        stored = statements.stored_file(statement, "xlsx")
+        stored = statement_files.stored_file(statement, "xlsx")
     if stored is None:
         raise SystemExit(f"statement {statement_id}: no stored XLSX")
     db.session.remove()
@@ -1072,8 +1075,8 @@ def raw_statement(scene: Scene, start: Any, end: Any) -> dict[str, float]:
     db.session.commit()
     statement_id = statement.id
     db.session.remove()
-    begin = naive(statements.day_start(start))
-    finish = naive(statements.day_start(end + timedelta(days=1)))
+    begin = naive(statement_clock.day_start(start))
+    finish = naive(statement_clock.day_start(end + timedelta(days=1)))
 
     def insert_lines(raw: Raw) -> None:
         raw.run(

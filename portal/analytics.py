@@ -60,7 +60,8 @@ from portal.models.analytics import (
 )
 from portal.models.bindings import BINDING_ACTIVE
 from portal.models.settlement import STATEMENT_READY
-from portal.statements import check_period, now_utc
+from portal.statements.clock import now_utc
+from portal.statements.requesting import check_period
 from portal.supplier_orders import workload_by_merchant
 
 # Orders read and applied per transaction, and at most per sweep (a minute apart).

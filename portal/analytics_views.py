@@ -21,7 +21,7 @@ from portal.errors import DomainError
 from portal.formatting import yuan
 from portal.htmx import render
 from portal.spreadsheets import csv_chunks, write_xlsx
-from portal.statements import now_utc
+from portal.statements.clock import now_utc
 from portal.web_args import date_arg
 
 PERIODS = {

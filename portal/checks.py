@@ -49,7 +49,7 @@ from portal.privacy import (
     order_aad,
     token_version,
 )
-from portal.statements import now_utc
+from portal.statements.clock import now_utc
 
 OK = "ok"
 WARN = "warn"

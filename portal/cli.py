@@ -25,7 +25,6 @@ from portal import (
     dispatch,
     prices,
     staff,
-    statements,
     tracking,
 )
 from portal.demo_data import STATUS_TEXTS, generate_orders
@@ -41,6 +40,10 @@ from portal.permissions import STAFF_ROLES
 from portal.printing import jobs as printing
 from portal.printing.labels import DEFAULT_LABEL_SIZE
 from portal.privacy import DecryptionError, KeyRing, decrypt, name_index, order_aad, reencrypt
+from portal.statements import build as statement_build
+from portal.statements import clock as statement_clock
+from portal.statements import requesting as statement_requesting
+from portal.statements import review as statement_review
 
 portal_cli = AppGroup("portal", help="代发门户 administration.")
 
@@ -284,12 +287,14 @@ def _demo_story(merchant_user: User, supplier: Supplier, order_nos: list[str]) -
         merchant, list(returned[:DEMO_DISPATCHED]), merchant_user
     ).dispatched
     db.session.commit()
-    today = statements.shanghai_day(statements.now_utc())
-    statement = statements.request_statement(merchant, supplier.id, today, today, merchant_user)
+    today = statement_clock.shanghai_day(statement_clock.now_utc())
+    statement = statement_requesting.request_statement(
+        merchant, supplier.id, today, today, merchant_user
+    )
     db.session.commit()
-    statements.build_statement(statement.id)  # the worker's job, done here and now
+    statement_build.build_statement(statement.id)  # the worker's job, done here and now
     db.session.refresh(statement)
-    statements.confirm_statement(supplier, statement, factory_user)
+    statement_review.confirm_statement(supplier, statement, factory_user)
     db.session.commit()
     return (
         f"{len(keys)} SKUs priced, {DEMO_PRINTED} printed, {len(returned)} returned, "

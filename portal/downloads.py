@@ -10,12 +10,13 @@ from typing import IO
 from flask import Response, send_file, stream_with_context
 from flask_babel import gettext as _
 
-from portal import dispatch_export, statements
+from portal import dispatch_export
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import Merchant, Statement
 from portal.models.settlement import STATEMENT_READY
 from portal.spreadsheets import spooled
+from portal.statements import files as statement_files
 
 FILE_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -97,14 +98,14 @@ def statement_download_response(statement: Statement, file_format: str) -> Respo
         raise DomainError("validation_error", _("format 必须是 csv 或 xlsx"), field="format")
     if statement.status != STATEMENT_READY:
         raise DomainError("statement_not_ready")
-    stored = statements.stored_file(statement, file_format)
+    stored = statement_files.stored_file(statement, file_format)
     if stored is not None:  # the XLSX the worker wrote when it built the statement
         return stored_file_response(
-            statements.statement_filename(statement, file_format), file_format, stored
+            statement_files.statement_filename(statement, file_format), file_format, stored
         )
     return file_response(
-        statements.statement_filename(statement, file_format),
+        statement_files.statement_filename(statement, file_format),
         file_format,
-        lambda: statements.statement_csv(statement),
-        lambda target: statements.statement_xlsx(statement, target),
+        lambda: statement_files.statement_csv(statement),
+        lambda target: statement_files.statement_xlsx(statement, target),
     )

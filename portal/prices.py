@@ -1,7 +1,7 @@
 """结算价: a supplier's settlement prices per (merchant, SKU) — listing, setting, history, files.
 
 A price row starts at `effective_from` and holds until the next row of the same SKU; a statement
-line uses the price in force when its tracking number came back (statements.PriceBook).
+line uses the price in force when its tracking number came back (statements.build.PriceBook).
 
 Decisions, for the lead and for the README:
 
@@ -13,11 +13,11 @@ Decisions, for the lead and for the README:
   binding: work done stays billable), else ``not_bound``; and only for a SKU key the supplier
   knows — one with an order of that merchant assigned to it, or a price already — else
   ``unknown_sku``, so a mistyped key in a file cannot create a price no order will ever use.
-- ``effective_from`` defaults to now (statements.now_utc, the injectable clock). An explicit time
-  may lie in the past (backdating, e.g. the first price of a SKU whose orders were already
-  returned) or up to a year ahead (a scheduled change). One exception makes the export → edit →
-  import round trip safe: a time equal (to the second) to the start of the price in force is the
-  time the listing showed, not a request to rewrite that price — a different price then starts
+- ``effective_from`` defaults to now (statements.clock.now_utc, the injectable clock). An
+  explicit time may lie in the past (backdating, e.g. the first price of a SKU whose orders were
+  already returned) or up to a year ahead (a scheduled change). One exception makes the export →
+  edit → import round trip safe: a time equal (to the second) to the start of the price in force is
+  the time the listing showed, not a request to rewrite that price — a different price then starts
   now. A time equal to another existing row's start with a different price is refused
   (``price_time_taken``); nothing is ever overwritten.
 - Setting the price already in force at that time creates nothing (``unchanged``).
@@ -70,7 +70,7 @@ from portal.imports.tabular import (
 )
 from portal.models import Binding, Merchant, Order, Price, Supplier, SupplierSkuCode, User
 from portal.models.bindings import BINDING_ACTIVE, BINDING_ENDED
-from portal.statements import now_utc
+from portal.statements.clock import now_utc
 
 MAX_PRICE_FEN = 100_000_000  # 1 000 000 yuan: anything above is a typo, not a price
 MAX_SKU_KEY = 200  # Price.sku_key / Order.sku_key

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from portal import statements
+from portal.statements import build as statement_build
 from tests.test_api_orders import API, Api
 from tests.test_statements import shanghai
 from tests.test_statements_web import World, _xlsx_rows, build_world, run_queue
@@ -254,7 +254,7 @@ def test_a_failed_build_is_retried(world, merchant, monkeypatch):
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(statements, "PriceBook", broken)
+    monkeypatch.setattr(statement_build, "PriceBook", broken)
     run_queue(world.app)
     monkeypatch.undo()
     base = f"/statements/{statement['id']}"

@@ -14,7 +14,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import event, func, select
 
-from portal import allocation, statements
+from portal import allocation
 from portal.couriers import platform_courier_name
 from portal.dispatch import dispatch_orders
 from portal.extensions import db
@@ -27,6 +27,8 @@ from portal.models.orders import (
     EVENT_ASSIGNMENT_CANCELLED,
     EVENT_DISPATCHED,
 )
+from portal.statements import files as statement_files
+from portal.statements import queries as statement_queries
 from tests.test_dispatch import add_address, import_orders, order_no, returned
 from tests.test_order_rules import Shop, bound_shop
 from tests.test_statements import Pair, build, shanghai
@@ -178,7 +180,7 @@ def test_lines_are_read_as_rows_in_order_without_filling_the_session(pair: Pair)
     numbers = [pair.returned_order(shanghai(2026, 11, 20, 10, i)) for i in range(5)]
     statement = build(pair.request(date(2026, 11, 20), date(2026, 11, 20)))
     db.session.expunge_all()
-    got = list(statements.iter_lines(statement, batch=2))
+    got = list(statement_queries.iter_lines(statement, batch=2))
     assert [line.order_no for line in got] == numbers
     assert all(line.tracking_nos.startswith("SF") for line in got)
     assert not [obj for obj in db.session.identity_map.values() if isinstance(obj, StatementLine)]
@@ -191,7 +193,7 @@ def test_xlsx_cells_keep_their_types_and_stay_formula_safe(pair: Pair) -> None:
     pair.returned_order(shanghai(2026, 11, 20, 12, 0), sku="http://example.com/x", quantity=1)
     statement = build(pair.request(date(2026, 11, 20), date(2026, 11, 20)))
     target = io.BytesIO()
-    statements.statement_xlsx(statement, target)
+    statement_files.statement_xlsx(statement, target)
     workbook = load_workbook(io.BytesIO(target.getvalue()))
     sheet = workbook.active
     assert sheet.title == "对账单" and not sheet.merged_cells.ranges

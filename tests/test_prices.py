@@ -25,7 +25,7 @@ from portal.keyring import current_keyring
 from portal.models import Binding, Merchant, Order, Price, Supplier, User
 from portal.models.accounts import ROLE_MERCHANT
 from portal.orders.upsert import upsert_orders
-from portal.statements import PriceBook
+from portal.statements.build import PriceBook
 from portal.tracking import TrackingItem, return_tracking
 from tests.factories import demo_order
 

@@ -11,12 +11,13 @@ from datetime import date
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from portal import sku_codes, statements
+from portal import sku_codes
 from portal.extensions import db
 from portal.keyring import current_keyring
 from portal.models import SupplierSkuCode
 from portal.printing.jobs import create_print_job, render_print_job
 from portal.sku_codes import CodeItem
+from portal.statements import files as statement_files
 from tests import test_statements, test_supplier_desk
 from tests.test_statements import Pair, build, shanghai
 from tests.test_supplier_desk import SupplierDesk, order_no, private_order, row_html
@@ -146,7 +147,7 @@ def test_statements_show_the_code_beside_the_merchants(pair: Pair) -> None:
     )
     db.session.commit()
     statement = build(pair.request(date(2026, 11, 20), date(2026, 11, 20)))
-    header, *lines, _totals = statements.statement_rows(statement)
+    header, *lines, _totals = statement_files.statement_rows(statement)
     assert (header[3], header[-1]) == ("SKU", "厂家编码")
     assert sorted((line[3], line[-1]) for line in lines) == [
         ("BED-18", ""),

@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from portal import bindings, create_app, statements
+from portal import bindings, create_app
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.models import Merchant, Statement, Supplier
+from portal.statements import requesting as statement_requesting
 from tests.conftest import config
 
 PROCESSES = 8
@@ -51,7 +52,7 @@ def _worker(barrier: Any, inbox: Any, outbox: Any) -> None:
                 db.session.commit()  # hold no lock while waiting for the others
                 barrier.wait()
                 try:
-                    created = statements.request_statement(
+                    created = statement_requesting.request_statement(
                         merchant, supplier_id, date(2026, 11, 1), date(2026, 11, 20), None, moment
                     )
                     db.session.commit()

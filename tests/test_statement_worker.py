@@ -20,7 +20,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select, update
 
-from portal import allocation, bindings, statements
+from portal import allocation, bindings
 from portal.extensions import db
 from portal.jobs import queue
 from portal.keyring import current_keyring
@@ -28,6 +28,7 @@ from portal.models import Merchant, Order, Price, Statement, StatementLine, Supp
 from portal.models.orders import STAGE_RETURNED
 from portal.models.settlement import STATEMENT_BUILDING, STATEMENT_READY
 from portal.orders.upsert import upsert_orders
+from portal.statements import requesting as statement_requesting
 from tests.factories import demo_order
 
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")
@@ -111,12 +112,12 @@ def test_a_killed_worker_leaves_a_statement_that_the_next_one_completes_once(
                 effective_from=datetime(2026, 1, 1, tzinfo=UTC),
             )
         )
-        statement = statements.request_statement(
+        statement = statement_requesting.request_statement(
             merchant, supplier.id, date(2026, 11, 20), date(2026, 11, 20), None
         )
         db.session.commit()
         statement_id = statement.id
-        statements.queue_build(statement_id)
+        statement_requesting.queue_build(statement_id)
 
     first = start_worker(app, database_url, tmp_path, "first")
     try:

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from portal import allocation, bindings, statements
+from portal import allocation, bindings
 from portal.authz import get_or_404
 from portal.errors import DomainError
 from portal.extensions import db
@@ -24,6 +24,12 @@ from portal.models.settlement import (
     STATEMENT_READY,
 )
 from portal.orders.upsert import upsert_orders
+from portal.statements import build as statement_build
+from portal.statements import clock as statement_clock
+from portal.statements import files as statement_files
+from portal.statements import queries as statement_queries
+from portal.statements import requesting as statement_requesting
+from portal.statements import review as statement_review
 from portal.tracking import TrackingItem, return_tracking
 from tests.factories import demo_order
 
@@ -83,7 +89,7 @@ class Pair:
         db.session.commit()
 
     def request(self, start: date, end: date, now: datetime | None = None) -> Statement:
-        statement = statements.request_statement(
+        statement = statement_requesting.request_statement(
             self.merchant, self.supplier.id, start, end, self.m_actor, now
         )
         db.session.commit()
@@ -110,13 +116,13 @@ def pair(app_ctx, factory, clock):
 
 
 def build(statement: Statement) -> Statement:
-    statements.build_statement(statement.id)
+    statement_build.build_statement(statement.id)
     db.session.expire_all()
     return db.session.get(Statement, statement.id)
 
 
 def lines(statement: Statement) -> dict[str, StatementLine]:
-    return {line.order_no: line for line in statements.iter_lines(statement, batch=2)}
+    return {line.order_no: line for line in statement_queries.iter_lines(statement, batch=2)}
 
 
 # --- content ---------------------------------------------------------------------------------
@@ -182,11 +188,11 @@ def test_a_rebuild_never_duplicates_lines(pair):
         pair.returned_order(shanghai(2026, 11, 20, 10, minute))
     statement = pair.request(date(2026, 11, 20), date(2026, 11, 20))
     # A crashed attempt: claimed, half the lines written and committed, then nothing.
-    token = statements._claim(statement.id)
+    token = statement_build._claim(statement.id)
     assert token is not None
-    statements.BUILD_BATCH, saved = 2, statements.BUILD_BATCH
+    statement_build.BUILD_BATCH, saved = 2, statement_build.BUILD_BATCH
     try:
-        original = statements._still_ours
+        original = statement_build._still_ours
         calls = {"n": 0}
 
         def crash_after_first_batch(statement_id, token, **values):
@@ -196,16 +202,18 @@ def test_a_rebuild_never_duplicates_lines(pair):
                 db.session.commit()
                 raise KeyboardInterrupt  # the process dies; nothing else runs
 
-        statements._still_ours = crash_after_first_batch
+        statement_build._still_ours = crash_after_first_batch
         with pytest.raises(KeyboardInterrupt):
-            statements._build(db.session.get(Statement, statement.id), token)
+            statement_build._build(db.session.get(Statement, statement.id), token)
     finally:
-        statements._still_ours = original
-        statements.BUILD_BATCH = saved
+        statement_build._still_ours = original
+        statement_build.BUILD_BATCH = saved
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(StatementLine)) == 2
     # The sweeper finds it stale (no heartbeat for minutes) and queues it again.
-    requeued = statements.requeue_stale_statements(statements.now_utc() + timedelta(minutes=5))
+    requeued = statement_build.requeue_stale_statements(
+        statement_clock.now_utc() + timedelta(minutes=5)
+    )
     assert requeued == [statement.id]
     db.session.commit()  # the worker below needs the SQLite write lock
     assert queue.run_pending() >= 1
@@ -215,7 +223,7 @@ def test_a_rebuild_never_duplicates_lines(pair):
     assert db.session.scalar(select(func.count()).select_from(StatementLine)) == 5
     assert done.attempts == 2
     # A duplicate queue message for a built statement does nothing.
-    statements.build_statement(statement.id)
+    statement_build.build_statement(statement.id)
     assert db.session.scalar(select(func.count()).select_from(StatementLine)) == 5
 
 
@@ -270,7 +278,7 @@ def test_the_limit_is_per_pair(pair, factory, clock):
     bindings.accept_binding(other, bindings.apply_for_binding(pair.merchant, other_user.shop_id).id)
     db.session.commit()
     pair.request(date(2026, 11, 1), date(2026, 11, 20))
-    second = statements.request_statement(
+    second = statement_requesting.request_statement(
         pair.merchant, other.id, date(2026, 11, 1), date(2026, 11, 20), None
     )
     assert second.slot == 1
@@ -285,13 +293,13 @@ def test_a_failed_build_frees_its_slot(pair, clock, monkeypatch):
     def broken(*_args, **_kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(statements, "PriceBook", broken)
+    monkeypatch.setattr(statement_build, "PriceBook", broken)
     failed = build(third)
     assert failed.status == STATEMENT_FAILED and failed.slot is None
     assert "可重试" in failed.error
     monkeypatch.undo()
     clock.advance(minutes=1)  # a failed request does not start the 10 minutes either
-    retried = statements.retry_statement(pair.merchant, failed, pair.m_actor)
+    retried = statement_requesting.retry_statement(pair.merchant, failed, pair.m_actor)
     db.session.commit()
     assert (retried.status, retried.slot) == (STATEMENT_QUEUED, 3)
     assert build(retried).status == STATEMENT_READY
@@ -299,21 +307,23 @@ def test_a_failed_build_frees_its_slot(pair, clock, monkeypatch):
 
 def test_retry_needs_a_free_slot(pair, clock, monkeypatch):
     first = pair.request(date(2026, 11, 1), date(2026, 11, 20))
-    monkeypatch.setattr(statements, "PriceBook", lambda *a: 1 / 0)
+    monkeypatch.setattr(statement_build, "PriceBook", lambda *a: 1 / 0)
     assert build(first).status == STATEMENT_FAILED
     monkeypatch.undo()
     for _ in range(3):
         pair.request(date(2026, 11, 1), date(2026, 11, 20))
         clock.advance(minutes=10)
     with pytest.raises(DomainError) as refused:
-        statements.retry_statement(pair.merchant, db.session.get(Statement, first.id), None)
+        statement_requesting.retry_statement(
+            pair.merchant, db.session.get(Statement, first.id), None
+        )
     assert refused.value.details["limit"] == "daily"
 
 
 def test_only_bound_suppliers_and_sane_periods(pair, factory, clock):
     stranger = factory.supplier()
     with pytest.raises(DomainError) as refused:
-        statements.request_statement(
+        statement_requesting.request_statement(
             pair.merchant, stranger.supplier.id, date(2026, 11, 1), date(2026, 11, 2), None
         )
     assert refused.value.code == "not_bound"
@@ -342,28 +352,28 @@ def test_review_confirm_dispute_settle(pair):
     pair.returned_order(shanghai(2026, 11, 20, 10, 0))
     statement = pair.request(date(2026, 11, 20), date(2026, 11, 20))
     with pytest.raises(DomainError) as refused:
-        statements.confirm_statement(pair.supplier, statement, pair.s_actor)
+        statement_review.confirm_statement(pair.supplier, statement, pair.s_actor)
     assert refused.value.code == "statement_not_ready"
     statement = build(statement)
     with pytest.raises(DomainError) as refused:
-        statements.dispute_statement(pair.supplier, statement, "   ", pair.s_actor)
+        statement_review.dispute_statement(pair.supplier, statement, "   ", pair.s_actor)
     assert refused.value.code == "dispute_reason_required"
-    statements.dispute_statement(pair.supplier, statement, "第 3 行单价不对", pair.s_actor)
+    statement_review.dispute_statement(pair.supplier, statement, "第 3 行单价不对", pair.s_actor)
     assert (statement.review_status, statement.dispute_reason) == (
         REVIEW_DISPUTED,
         "第 3 行单价不对",
     )
     with pytest.raises(DomainError) as refused:
-        statements.settle_statement(pair.merchant, statement, pair.m_actor)
+        statement_review.settle_statement(pair.merchant, statement, pair.m_actor)
     assert refused.value.code == "statement_not_confirmed"
-    statements.confirm_statement(pair.supplier, statement, pair.s_actor)
+    statement_review.confirm_statement(pair.supplier, statement, pair.s_actor)
     assert statement.review_status == REVIEW_CONFIRMED
-    statements.settle_statement(pair.merchant, statement, pair.m_actor)
+    statement_review.settle_statement(pair.merchant, statement, pair.m_actor)
     assert statement.review_status == REVIEW_SETTLED
     with pytest.raises(DomainError):
-        statements.dispute_statement(pair.supplier, statement, "晚了", pair.s_actor)
+        statement_review.dispute_statement(pair.supplier, statement, "晚了", pair.s_actor)
     db.session.commit()
-    kinds = [e.kind for e in statements.statement_events(statement)]
+    kinds = [e.kind for e in statement_queries.statement_events(statement)]
     assert kinds == ["requested", "built", "disputed", "confirmed", "settled"]
 
 
@@ -393,11 +403,11 @@ def test_csv_and_xlsx_agree_cell_for_cell(pair):
     pair.returned_order(shanghai(2026, 11, 20, 10, 0), quantity=3)
     pair.returned_order(shanghai(2026, 11, 20, 11, 0), sku="=HYPERLINK(1)", quantity=1)
     statement = build(pair.request(date(2026, 11, 20), date(2026, 11, 20)))
-    text = "".join(statements.statement_csv(statement))
+    text = "".join(statement_files.statement_csv(statement))
     assert text.startswith("\ufeff")
     from_csv = list(csv.reader(io.StringIO(text[1:])))
     target = io.BytesIO()
-    statements.statement_xlsx(statement, target)
+    statement_files.statement_xlsx(statement, target)
     sheet = load_workbook(io.BytesIO(target.getvalue()), read_only=True).active
     cells = list(sheet.iter_rows())
     # Amounts are numbers shown with two decimals (SUM works), "59.97" in the CSV.
@@ -432,18 +442,18 @@ def csv_rows(statement: Statement) -> list[list[str]]:
     import csv
     import io
 
-    return list(csv.reader(io.StringIO("".join(statements.statement_csv(statement))[1:])))
+    return list(csv.reader(io.StringIO("".join(statement_files.statement_csv(statement))[1:])))
 
 
 def test_only_a_confirmed_statement_can_be_settled(pair):
     pair.returned_order(shanghai(2026, 11, 20, 10, 0))
     statement = build(pair.request(date(2026, 11, 20), date(2026, 11, 20)))
     with pytest.raises(DomainError) as refused:
-        statements.settle_statement(pair.merchant, statement, pair.m_actor)
+        statement_review.settle_statement(pair.merchant, statement, pair.m_actor)
     assert refused.value.code == "statement_not_confirmed" and refused.value.status == 409
     assert statement.review_status == REVIEW_PENDING
-    statements.confirm_statement(pair.supplier, statement, pair.s_actor)
-    statements.settle_statement(pair.merchant, statement, pair.m_actor)
+    statement_review.confirm_statement(pair.supplier, statement, pair.s_actor)
+    statement_review.settle_statement(pair.merchant, statement, pair.m_actor)
     assert statement.review_status == REVIEW_SETTLED
 
 
@@ -455,8 +465,8 @@ def test_an_overlapping_statement_lists_lines_already_billed_outside_its_total(p
     ]
     first = build(pair.request(date(2026, 11, 18), date(2026, 11, 20)))
     assert (first.line_count, first.total_fen) == (2, 4000)
-    statements.confirm_statement(pair.supplier, first, pair.s_actor)
-    statements.settle_statement(pair.merchant, first, pair.m_actor)
+    statement_review.confirm_statement(pair.supplier, first, pair.s_actor)
+    statement_review.settle_statement(pair.merchant, first, pair.m_actor)
     db.session.commit()
 
     new_order = pair.returned_order(shanghai(2026, 11, 20, 23, 0))
@@ -476,8 +486,8 @@ def test_an_overlapping_statement_lists_lines_already_billed_outside_its_total(p
     assert rows["合计"][6] == "20.00" and "2 单已在其他对账单中" in rows["合计"][10]
     # The first statement is unchanged, and the second can be confirmed and paid.
     assert lines(first)[first_orders[0]].already_in_statement_id is None
-    statements.confirm_statement(pair.supplier, second, pair.s_actor)
-    statements.settle_statement(pair.merchant, second, pair.m_actor)
+    statement_review.confirm_statement(pair.supplier, second, pair.s_actor)
+    statement_review.settle_statement(pair.merchant, second, pair.m_actor)
 
 
 def test_of_two_overlapping_statements_only_one_can_be_confirmed_until_rebuilt(pair, clock):
@@ -487,20 +497,20 @@ def test_of_two_overlapping_statements_only_one_can_be_confirmed_until_rebuilt(p
     clock.advance(minutes=11)
     second = build(pair.request(date(2026, 11, 19), date(2026, 11, 20)))
     assert first.total_fen == second.total_fen == 2000  # neither was confirmed when built
-    statements.confirm_statement(pair.supplier, first, pair.s_actor)
+    statement_review.confirm_statement(pair.supplier, first, pair.s_actor)
     db.session.commit()
     with pytest.raises(DomainError) as refused:
-        statements.confirm_statement(pair.supplier, second, pair.s_actor)
+        statement_review.confirm_statement(pair.supplier, second, pair.s_actor)
     assert refused.value.code == "statement_overlaps" and refused.value.status == 409
     assert refused.value.details["statement_id"] == first.id
     assert f"#{first.id}" in refused.value.message
     db.session.rollback()
     clock.advance(minutes=11)
-    statements.regenerate_statement(pair.merchant, second, pair.m_actor)
+    statement_requesting.regenerate_statement(pair.merchant, second, pair.m_actor)
     db.session.commit()
     second = build(second)
     assert (second.total_fen, second.already_billed_count) == (0, 1)
-    statements.confirm_statement(pair.supplier, second, pair.s_actor)
+    statement_review.confirm_statement(pair.supplier, second, pair.s_actor)
     assert second.review_status == REVIEW_CONFIRMED
 
 
@@ -508,22 +518,22 @@ def test_a_dispute_is_answered_corrected_and_confirmed_again(pair, clock):
     pair.price("BLK-150-GRY", 1000, shanghai(2026, 11, 1, 0, 0))
     pair.returned_order(shanghai(2026, 11, 20, 10, 0))
     statement = build(pair.request(date(2026, 11, 20), date(2026, 11, 20)))
-    statements.dispute_statement(pair.supplier, statement, "运费没算", pair.s_actor)
+    statement_review.dispute_statement(pair.supplier, statement, "运费没算", pair.s_actor)
     # The merchant answers: back to the factory.
     with pytest.raises(DomainError) as refused:
-        statements.answer_dispute(pair.merchant, statement, "  ", pair.m_actor)
+        statement_review.answer_dispute(pair.merchant, statement, "  ", pair.m_actor)
     assert refused.value.code == "answer_required"
-    statements.answer_dispute(pair.merchant, statement, "运费按合同由我方承担", pair.m_actor)
+    statement_review.answer_dispute(pair.merchant, statement, "运费按合同由我方承担", pair.m_actor)
     assert statement.review_status == REVIEW_PENDING
     # Disputed again, corrected with an adjustment line: the amount due includes it.
-    statements.dispute_statement(pair.supplier, statement, "还是少了 3 元", pair.s_actor)
+    statement_review.dispute_statement(pair.supplier, statement, "还是少了 3 元", pair.s_actor)
     for bad in ("", "0", "abc", "1.234", "-"):
         with pytest.raises(DomainError) as refused:
-            statements.parse_adjustment(bad)
+            statement_review.parse_adjustment(bad)
         assert refused.value.code == "invalid_adjustment", bad
-    assert statements.parse_adjustment(" -2.5 ") == -250
-    assert statements.parse_adjustment("＋３元") == 300
-    statements.add_adjustment(pair.merchant, statement, 300, "补运费", pair.m_actor)
+    assert statement_review.parse_adjustment(" -2.5 ") == -250
+    assert statement_review.parse_adjustment("＋３元") == 300
+    statement_review.add_adjustment(pair.merchant, statement, 300, "补运费", pair.m_actor)
     db.session.commit()
     assert (statement.review_status, statement.total_fen, statement.adjustment_fen) == (
         REVIEW_PENDING,
@@ -535,30 +545,32 @@ def test_a_dispute_is_answered_corrected_and_confirmed_again(pair, clock):
     assert rows[-1][6] == "23.00"
     # Regenerate (after new prices): under the 10-minute rule, the adjustment stays.
     with pytest.raises(DomainError) as refused:
-        statements.regenerate_statement(pair.merchant, statement, pair.m_actor)
+        statement_requesting.regenerate_statement(pair.merchant, statement, pair.m_actor)
     assert refused.value.code == "statement_rate_limited"
     db.session.rollback()
     pair.price("BLK-150-GRY", 1100, shanghai(2026, 11, 2, 0, 0))
     clock.advance(minutes=10)
-    statements.regenerate_statement(pair.merchant, statement, pair.m_actor)
+    statement_requesting.regenerate_statement(pair.merchant, statement, pair.m_actor)
     db.session.commit()
     assert (statement.status, statement.review_status) == (STATEMENT_QUEUED, REVIEW_PENDING)
     statement = build(statement)
     assert statement.total_fen == 2200 + 300
-    statements.confirm_statement(pair.supplier, statement, pair.s_actor)
+    statement_review.confirm_statement(pair.supplier, statement, pair.s_actor)
     # Confirmed: no more dispute, adjustment or rebuild; it can be settled.
     for refuse in (
-        lambda: statements.dispute_statement(pair.supplier, statement, "再看看", pair.s_actor),
-        lambda: statements.add_adjustment(pair.merchant, statement, 100, "x", pair.m_actor),
-        lambda: statements.regenerate_statement(pair.merchant, statement, pair.m_actor),
-        lambda: statements.answer_dispute(pair.merchant, statement, "x", pair.m_actor),
+        lambda: statement_review.dispute_statement(
+            pair.supplier, statement, "再看看", pair.s_actor
+        ),
+        lambda: statement_review.add_adjustment(pair.merchant, statement, 100, "x", pair.m_actor),
+        lambda: statement_requesting.regenerate_statement(pair.merchant, statement, pair.m_actor),
+        lambda: statement_review.answer_dispute(pair.merchant, statement, "x", pair.m_actor),
     ):
         with pytest.raises(DomainError) as refused:
             refuse()
         assert refused.value.code == "statement_review_closed"
-    statements.settle_statement(pair.merchant, statement, pair.m_actor)
+    statement_review.settle_statement(pair.merchant, statement, pair.m_actor)
     db.session.commit()
-    kinds = [e.kind for e in statements.statement_events(statement)]
+    kinds = [e.kind for e in statement_queries.statement_events(statement)]
     assert kinds == [
         "requested",
         "built",

@@ -16,10 +16,13 @@ from flask import Flask
 from openpyxl import load_workbook
 from sqlalchemy import delete, func, select
 
-from portal import bindings, statements
+from portal import bindings
 from portal.extensions import db
 from portal.jobs import queue
 from portal.models import Merchant, Statement, StatementFile, Supplier
+from portal.statements import build as statement_build
+from portal.statements import files as statement_files
+from portal.statements import requesting as statement_requesting
 from tests.conftest import Browser
 from tests.factories import BASE_ORDER
 from tests.test_statements import Clock, Pair, shanghai
@@ -244,11 +247,11 @@ def test_the_list_filters_by_supplier_and_paginates_by_twenty(world, factory):
         start = shanghai(2026, 11, 1, 9, 0)
         for n in range(21):  # 3 a day, 11 minutes apart
             now = start + timedelta(days=n // 3, minutes=11 * (n % 3))
-            statements.request_statement(
+            statement_requesting.request_statement(
                 merchant, world.supplier_id, date(2026, 11, 1), date(2026, 11, 1), None, now
             )
             db.session.commit()
-        statements.request_statement(
+        statement_requesting.request_statement(
             merchant, other.id, date(2026, 11, 1), date(2026, 11, 1), None, start
         )
         db.session.commit()
@@ -394,7 +397,7 @@ def test_the_worker_stores_the_xlsx_and_downloads_send_it_as_stored(world, monke
     def never(*_args: Any, **_kwargs: Any) -> None:
         raise AssertionError("a download must not write the XLSX again")
 
-    monkeypatch.setattr(statements, "statement_xlsx", never)
+    monkeypatch.setattr(statement_files, "statement_xlsx", never)
     for browser, base in ((world.merchant, LIST), (world.supplier, SUPPLIER_LIST)):
         response = browser.get(f"{base}/{statement_id}/download?format=xlsx")
         assert response.status_code == 200 and response.get_data() == content
@@ -409,21 +412,21 @@ def test_the_worker_stores_the_xlsx_and_downloads_send_it_as_stored(world, monke
     assert response.status_code == 200 and _xlsx_rows(response)[0][0] == "订单号"
 
 
-def build_with_broken(world: World, monkeypatch: Any, name: str) -> int:
-    """Request a statement and let the worker build it while `statements.<name>` fails."""
+def build_with_broken(world: World, monkeypatch: Any, module: Any, name: str) -> int:
+    """Request a statement and let the worker build it while `<module>.<name>` fails."""
     statement_id = request_statement(world)
 
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(statements, name, broken)
+    monkeypatch.setattr(module, name, broken)
     run_queue(world.app)
     monkeypatch.undo()
     return statement_id
 
 
 def test_a_statement_whose_xlsx_could_not_be_stored_is_ready_and_downloads(world, monkeypatch):
-    statement_id = build_with_broken(world, monkeypatch, "statement_xlsx")
+    statement_id = build_with_broken(world, monkeypatch, statement_files, "statement_xlsx")
     assert world.statement(statement_id).status == "ready"
     with world.app.app_context():
         assert db.session.scalar(select(func.count()).select_from(StatementFile)) == 0
@@ -444,7 +447,7 @@ def test_a_statement_not_built_yet_cannot_be_downloaded(world):
 
 
 def test_a_failed_build_shows_the_error_and_a_retry(world, monkeypatch):
-    statement_id = build_with_broken(world, monkeypatch, "PriceBook")
+    statement_id = build_with_broken(world, monkeypatch, statement_build, "PriceBook")
     fragment = list_fragment(world.merchant)
     failed = row(fragment, statement_id)
     assert "生成失败" in failed and "可重试" in failed and 'class="row-danger"' in failed

@@ -83,7 +83,9 @@ from portal.printing.jobs import (
     render_print_job,
     void_print_job,
 )
-from portal.statements import build_statement, request_statement, shanghai_day
+from portal.statements.build import build_statement
+from portal.statements.clock import shanghai_day
+from portal.statements.requesting import request_statement
 from portal.supplier_orders import MASKED_COLUMNS, TABS, SupplierFilters, orders_query
 from portal.tracking import TrackingItem, cancel_return, return_tracking
 from tests.factories import demo_order

@@ -13,7 +13,7 @@ from portal.api.blueprints import merchant_bp, supplier_bp
 from portal.errors import DomainError, message_for
 from portal.extensions import db
 from portal.gate import current_merchant, current_supplier
-from portal.statements import now_utc
+from portal.statements.clock import now_utc
 from portal.tracking import AMBIGUOUS, correct_tracking, get_order_for_supplier
 
 # --- allocation rules (merchant) ----------------------------------------------------------------

@@ -14,7 +14,8 @@ from portal.api.base import endpoint
 from portal.api.blueprints import merchant_bp, supplier_bp
 from portal.errors import DomainError
 from portal.gate import current_merchant, current_supplier
-from portal.statements import MAX_PERIOD_DAYS, now_utc
+from portal.statements.clock import now_utc
+from portal.statements.requesting import MAX_PERIOD_DAYS
 
 # Without start and end: the last seven days, today included.
 DEFAULT_DAYS = 7

@@ -37,7 +37,7 @@ from portal.orders.rules import (
 from portal.permissions import PERMISSIONS, STAFF_ROLES
 from portal.prices import MAX_PRICE_FEN, MAX_SCHEDULE_AHEAD, PRICE_REFUSALS
 from portal.printing.labels import DEFAULT_LABEL_SIZE, LABEL_SIZES
-from portal.statements import MAX_DISPUTE_REASON
+from portal.statements.requesting import MAX_DISPUTE_REASON
 from portal.supplier_orders import API_STAGES
 
 # Batch limits of the endpoints (DESIGN §8.2).

@@ -9,7 +9,6 @@ from flask import Response, g, jsonify, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from portal import statements
 from portal.api import schemas
 from portal.api.base import api_user, endpoint, list_answer
 from portal.api.blueprints import bp
@@ -24,7 +23,14 @@ from portal.extensions import db
 from portal.formatting import yuan
 from portal.gate import current_merchant, current_supplier
 from portal.models import Merchant, Statement, Supplier, User
-from portal.models.settlement import STATEMENT_READY
+from portal.models.settlement import (
+    STATEMENT_MIN_INTERVAL_MINUTES,
+    STATEMENT_READY,
+    STATEMENT_SLOTS_PER_DAY,
+)
+from portal.statements import queries as statement_queries
+from portal.statements import requesting as statement_requesting
+from portal.statements import review as statement_review
 
 NOT_FOUND = {404: "不存在或不属于当前账号"}
 CLOSED = {409: "statement_not_ready / statement_review_closed：对账单当前状态不允许此操作"}
@@ -82,10 +88,10 @@ def statement_list(query: schemas.StatementQuery) -> Response:
     """对账单列表（新的在前）：按状态、审核状态和对方店铺ID筛选"""
     profile = g.profile
     if isinstance(profile, Merchant):
-        found = statements.statements_query_for_merchant(profile)
+        found = statement_queries.statements_query_for_merchant(profile)
         party, column, shop_id = Supplier, Statement.supplier_id, query.supplier_shop_id
     else:
-        found = statements.statements_query_for_supplier(profile)
+        found = statement_queries.statements_query_for_supplier(profile)
         party, column, shop_id = Merchant, Statement.merchant_id, query.merchant_shop_id
     if query.status:
         found = found.where(Statement.status == query.status)
@@ -124,8 +130,8 @@ def statement_download(statement_id: int, query: schemas.DownloadQuery) -> Respo
 
 RATE_LIMITED = (
     f"statement_rate_limited：同一商家与厂家之间每天（北京时间）最多 "
-    f"{statements.STATEMENT_SLOTS_PER_DAY} 份对账单，两次之间至少间隔 "
-    f"{statements.STATEMENT_MIN_INTERVAL_MINUTES} 分钟；error.retry_after 与 Retry-After 头给出秒数"
+    f"{STATEMENT_SLOTS_PER_DAY} 份对账单，两次之间至少间隔 "
+    f"{STATEMENT_MIN_INTERVAL_MINUTES} 分钟；error.retry_after 与 Retry-After 头给出秒数"
 )
 
 
@@ -145,14 +151,16 @@ def statement_create(json: schemas.StatementInput) -> tuple[Response, int, dict[
     if supplier is None:
         raise not_bound
     try:
-        statement = statements.request_statement(merchant, supplier.id, start, end, api_user())
+        statement = statement_requesting.request_statement(
+            merchant, supplier.id, start, end, api_user()
+        )
     except DomainError as error:
         if error.code == "not_bound":
             raise not_bound from None
         raise
     statement_id = statement.id
     db.session.commit()
-    statements.queue_build(statement_id)
+    statement_requesting.queue_build(statement_id)
     location = url_for("api.statement_detail", statement_id=statement_id)
     return jsonify(statement_answer(statement)), 202, {"Location": location}
 
@@ -171,9 +179,9 @@ def statement_retry(statement_id: int) -> tuple[Response, int]:
     """重新生成失败的对账单"""
     merchant = current_merchant()
     statement = get_or_404(Statement, merchant, id=statement_id)
-    statements.retry_statement(merchant, statement, api_user())
+    statement_requesting.retry_statement(merchant, statement, api_user())
     db.session.commit()
-    statements.queue_build(statement_id)
+    statement_requesting.queue_build(statement_id)
     return jsonify(statement_answer(statement)), 202
 
 
@@ -190,7 +198,7 @@ def statement_settle(statement_id: int) -> Response:
     """商家标记已结算（厂家确认之后）"""
     merchant = current_merchant()
     statement = get_or_404(Statement, merchant, id=statement_id)
-    statements.settle_statement(merchant, statement, api_user())
+    statement_review.settle_statement(merchant, statement, api_user())
     db.session.commit()
     return jsonify(statement_answer(statement))
 
@@ -211,7 +219,7 @@ def statement_confirm(statement_id: int) -> Response:
     """厂家确认对账单（待确认或有异议时）"""
     supplier = current_supplier()
     statement = get_or_404(Statement, supplier, id=statement_id)
-    statements.confirm_statement(supplier, statement, api_user())
+    statement_review.confirm_statement(supplier, statement, api_user())
     db.session.commit()
     return jsonify(statement_answer(statement))
 
@@ -225,6 +233,6 @@ def statement_dispute(statement_id: int, json: schemas.DisputeInput) -> Response
     """厂家对对账单提出异议（确认之前，需写明原因）"""
     supplier = current_supplier()
     statement = get_or_404(Statement, supplier, id=statement_id)
-    statements.dispute_statement(supplier, statement, json.reason, api_user())
+    statement_review.dispute_statement(supplier, statement, json.reason, api_user())
     db.session.commit()
     return jsonify(statement_answer(statement))

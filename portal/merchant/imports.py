@@ -20,7 +20,7 @@ from portal.jobs import worker_missing
 from portal.merchant.views import bp
 from portal.models import ImportJob
 from portal.orders.queries import assignable_count
-from portal.statements import now_utc
+from portal.statements.clock import now_utc
 
 IMPORT_STATUS = {
     import_jobs.STATUS_QUEUED: (_l("排队中"), "muted"),

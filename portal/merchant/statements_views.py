@@ -21,7 +21,7 @@ from sqlalchemy.orm import joinedload
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
-from portal import staff, statements
+from portal import staff
 from portal.authz import get_or_404
 from portal.downloads import statement_download_response
 from portal.errors import DomainError
@@ -35,6 +35,11 @@ from portal.models import Merchant, Statement, StatementLine, Supplier
 from portal.models.base import MAX_ID
 from portal.models.settlement import STATEMENT_QUEUED, STATEMENT_READY
 from portal.pagination import page_args, paginate
+from portal.statements import clock as statement_clock
+from portal.statements import files as statement_files
+from portal.statements import queries as statement_queries
+from portal.statements import requesting as statement_requesting
+from portal.statements import review as statement_review
 
 PER_PAGE = 20
 LINES_PER_PAGE = 50
@@ -68,7 +73,7 @@ class AnswerForm(FlaskForm):
     """The merchant's reply to a dispute."""
 
     note = TextAreaField(
-        _l("回复厂家"), validators=[REQUIRED, Length(max=statements.MAX_DISPUTE_REASON)]
+        _l("回复厂家"), validators=[REQUIRED, Length(max=statement_requesting.MAX_DISPUTE_REASON)]
     )
 
 
@@ -77,7 +82,7 @@ class AdjustmentForm(FlaskForm):
 
     amount = StringField(_l("调整金额(元)"), validators=[REQUIRED, Length(max=20)])
     reason = StringField(
-        _l("调整原因"), validators=[REQUIRED, Length(max=statements.MAX_ADJUSTMENT_REASON)]
+        _l("调整原因"), validators=[REQUIRED, Length(max=statement_review.MAX_ADJUSTMENT_REASON)]
     )
 
 
@@ -85,7 +90,7 @@ def _request_form(
     suppliers: list[Supplier], *, blank: bool = False, supplier_id: int | None = None
 ) -> StatementRequestForm:
     if blank:
-        today = statements.shanghai_day(statements.now_utc())
+        today = statement_clock.shanghai_day(statement_clock.now_utc())
         form = StatementRequestForm(
             formdata=None,
             supplier=supplier_id,
@@ -105,7 +110,7 @@ def _render_list(
     status: int = 200,
 ) -> Response:
     supplier_id = positive_id(request.args.get("supplier_id"))
-    query = statements.statements_query_for_merchant(merchant, supplier_id).options(
+    query = statement_queries.statements_query_for_merchant(merchant, supplier_id).options(
         joinedload(Statement.supplier)
     )
     params = {"supplier_id": supplier_id} if supplier_id else {}
@@ -123,17 +128,17 @@ def _render_list(
 @bp.get("/statements")
 def statement_list() -> Response:
     merchant = current_merchant()
-    return _render_list(merchant, statements.statement_suppliers(merchant))
+    return _render_list(merchant, statement_requesting.statement_suppliers(merchant))
 
 
 @bp.post("/statements")
 def statement_create() -> Response:
     merchant = current_merchant()
-    suppliers = statements.statement_suppliers(merchant)
+    suppliers = statement_requesting.statement_suppliers(merchant)
     form = _request_form(suppliers)
     if form.validate_on_submit():
         try:
-            statement = statements.request_statement(
+            statement = statement_requesting.request_statement(
                 merchant,
                 form.supplier.data,
                 form.start.data,
@@ -147,7 +152,7 @@ def statement_create() -> Response:
         else:
             statement_id = statement.id
             db.session.commit()
-            statements.queue_build(statement_id)
+            statement_requesting.queue_build(statement_id)
             notify(_("已提交，对账单 #%(id)d 正在排队生成", id=statement_id))
             if not htmx:
                 return finish(redirect(url_for("merchant.statement_list"), 303))
@@ -188,9 +193,9 @@ def statement_download(statement_id: int) -> Response:
 def statement_retry(statement_id: int) -> Response:
     merchant = current_merchant()
     statement = get_or_404(Statement, merchant, id=statement_id)
-    statements.retry_statement(merchant, statement, current_user._get_current_object())
+    statement_requesting.retry_statement(merchant, statement, current_user._get_current_object())
     db.session.commit()
-    statements.queue_build(statement_id)
+    statement_requesting.queue_build(statement_id)
     return action_answer(
         statement,
         _("对账单 #%(id)d 已重新排队生成", id=statement_id),
@@ -203,7 +208,7 @@ def statement_retry(statement_id: int) -> Response:
 def statement_settle(statement_id: int) -> Response:
     merchant = current_merchant()
     statement = get_or_404(Statement, merchant, id=statement_id)
-    statements.settle_statement(merchant, statement, current_user._get_current_object())
+    statement_review.settle_statement(merchant, statement, current_user._get_current_object())
     db.session.commit()
     return action_answer(
         statement,
@@ -217,9 +222,11 @@ def statement_settle(statement_id: int) -> Response:
 def statement_regenerate(statement_id: int) -> Response:
     merchant = current_merchant()
     statement = get_or_404(Statement, merchant, id=statement_id)
-    statements.regenerate_statement(merchant, statement, current_user._get_current_object())
+    statement_requesting.regenerate_statement(
+        merchant, statement, current_user._get_current_object()
+    )
     db.session.commit()
-    statements.queue_build(statement_id)
+    statement_requesting.queue_build(statement_id)
     return action_answer(
         statement,
         _("对账单 #%(id)d 已重新排队生成，生成后请厂家再次确认", id=statement_id),
@@ -236,7 +243,7 @@ def statement_answer(statement_id: int) -> Response:
     return form_action(
         form,
         statement,
-        lambda: statements.answer_dispute(
+        lambda: statement_review.answer_dispute(
             merchant, statement, form.note.data, current_user._get_current_object()
         ),
         _("已回复厂家，对账单 #%(id)d 等待厂家再次确认", id=statement_id),
@@ -254,10 +261,10 @@ def statement_adjust(statement_id: int) -> Response:
     return form_action(
         form,
         statement,
-        lambda: statements.add_adjustment(
+        lambda: statement_review.add_adjustment(
             merchant,
             statement,
-            statements.parse_adjustment(form.amount.data),
+            statement_review.parse_adjustment(form.amount.data),
             form.reason.data,
             current_user._get_current_object(),
         ),
@@ -287,9 +294,9 @@ def list_context(query: Select[Any], endpoint: str, params: dict[str, Any]) -> d
     return {
         "page": page,
         "params": params,
-        "polling": statements.has_active(list(page.items)),
+        "polling": statement_queries.has_active(list(page.items)),
         "list_endpoint": endpoint,
-        "worker_missing": worker_missing(min(queued, default=None), statements.now_utc()),
+        "worker_missing": worker_missing(min(queued, default=None), statement_clock.now_utc()),
     }
 
 
@@ -304,7 +311,7 @@ class EventLine:
 
 
 def event_lines(statement: Statement) -> list[EventLine]:
-    events = statements.statement_events(statement)
+    events = statement_queries.statement_events(statement)
     actors = staff.actor_labels(e.actor_id for e in events)
     return [
         EventLine(e.kind, e.created_at, staff.actor_label(actors, e.actor_id), e.note)
@@ -324,15 +331,15 @@ def detail_context(statement: Statement, endpoint: str) -> dict[str, Any]:
         )
     return {
         "statement": statement,
-        "adjustments": statements.statement_adjustments(statement),
+        "adjustments": statement_review.statement_adjustments(statement),
         "events": event_lines(statement),
         "lines": lines,
-        "polling": statement.status in statements.ACTIVE_STATUSES,
+        "polling": statement.status in statement_queries.ACTIVE_STATUSES,
         "worker_missing": statement.status == STATEMENT_QUEUED
-        and worker_missing(statement.requested_at, statements.now_utc()),
+        and worker_missing(statement.requested_at, statement_clock.now_utc()),
         "detail_endpoint": endpoint,
-        "courier_name": statements.courier_name,
-        "supplier_codes": statements.supplier_codes(statement) if lines is not None else {},
+        "courier_name": statement_files.courier_name,
+        "supplier_codes": statement_files.supplier_codes(statement) if lines is not None else {},
     }
 
 

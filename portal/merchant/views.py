@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import case, func, select
 
-from portal import accounts, analytics, bindings, statements, webhooks
+from portal import accounts, analytics, bindings, webhooks
 from portal.authz import get_or_404
 from portal.errors import DomainError
 from portal.extensions import db
@@ -30,6 +30,7 @@ from portal.models.bindings import BINDING_ACTIVE, BINDING_PENDING
 from portal.models.settlement import REVIEW_CONFIRMED, REVIEW_DISPUTED
 from portal.orders import queries
 from portal.orders.rules import DUE_WITHIN, MERCHANT_TO_SHIP, OVERDUE, deadline_state
+from portal.statements import review as statement_review
 
 bp = Blueprint("merchant", __name__, url_prefix="/merchant")
 install_role_gate(bp, ROLE_MERCHANT)
@@ -67,10 +68,10 @@ def dashboard() -> Response:
         late_count=int(due.late),
         due_orders=[(o, deadline_state(o, now, MERCHANT_TO_SHIP)) for o in due_orders],
         now=now,
-        disputed_statements=statements.waiting_count(
+        disputed_statements=statement_review.waiting_count(
             Statement.merchant_id, merchant.id, (REVIEW_DISPUTED,)
         ),
-        statements_to_settle=statements.waiting_count(
+        statements_to_settle=statement_review.waiting_count(
             Statement.merchant_id, merchant.id, (REVIEW_CONFIRMED,)
         ),
     )

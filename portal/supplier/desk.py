@@ -69,7 +69,7 @@ from portal.printing.jobs import (
 )
 from portal.printing.labels import DEFAULT_LABEL_SIZE, LABEL_SIZES
 from portal.sku_codes import codes_by_sku_key, codes_for
-from portal.statements import now_utc
+from portal.statements.clock import now_utc
 from portal.supplier.views import bp
 from portal.supplier_orders import SupplierFilters
 from portal.tracking import (

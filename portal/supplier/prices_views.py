@@ -26,7 +26,7 @@ from portal.models import Supplier
 from portal.models.base import MAX_ID
 from portal.pagination import PageArgs, page_args, paginate_rows
 from portal.spreadsheets import csv_text, write_xlsx
-from portal.statements import now_utc
+from portal.statements.clock import now_utc
 from portal.supplier.views import bp
 from portal.transactions import read_upload
 

@@ -17,7 +17,7 @@ from portal.models import PrintJob
 from portal.printing import pick_list
 from portal.printing.pick_list import PickList
 from portal.spreadsheets import write_xlsx
-from portal.statements import now_utc
+from portal.statements.clock import now_utc
 from portal.supplier.desk import _selected_orders, parse_filters
 from portal.supplier.views import bp
 from portal.web_args import text_arg

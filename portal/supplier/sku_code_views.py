@@ -15,7 +15,7 @@ from portal.gate import current_supplier
 from portal.htmx import notify, render, with_trigger
 from portal.imports.tabular import ImportFileError
 from portal.spreadsheets import csv_text
-from portal.statements import now_utc
+from portal.statements.clock import now_utc
 from portal.supplier.prices_views import (
     PRICE_SAVED,
     PRICES_CHANGED,

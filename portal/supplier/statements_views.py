@@ -12,7 +12,6 @@ from sqlalchemy.orm import joinedload
 from wtforms import TextAreaField
 from wtforms.validators import Length
 
-from portal import statements
 from portal.authz import get_or_404
 from portal.downloads import statement_download_response
 from portal.extensions import db
@@ -28,6 +27,9 @@ from portal.merchant.statements_views import (
     positive_id,
 )
 from portal.models import Merchant, Statement, Supplier
+from portal.statements import queries as statement_queries
+from portal.statements import requesting as statement_requesting
+from portal.statements import review as statement_review
 from portal.supplier.views import bp
 
 LIST_PARTIALS = {"statement-list": "supplier/_statement_list.html"}
@@ -40,7 +42,7 @@ DETAIL_PARTIALS = {
 class DisputeForm(FlaskForm):
     reason = TextAreaField(
         _l("异议原因"),
-        validators=[REQUIRED, Length(max=statements.MAX_DISPUTE_REASON)],
+        validators=[REQUIRED, Length(max=statement_requesting.MAX_DISPUTE_REASON)],
     )
 
 
@@ -63,7 +65,7 @@ def _statement_merchants(supplier: Supplier) -> list[Merchant]:
 def statement_list() -> Response:
     supplier = current_supplier()
     merchant_id = positive_id(request.args.get("merchant_id"))
-    query = statements.statements_query_for_supplier(supplier, merchant_id).options(
+    query = statement_queries.statements_query_for_supplier(supplier, merchant_id).options(
         joinedload(Statement.merchant)
     )
     params = {"merchant_id": merchant_id} if merchant_id else {}
@@ -103,7 +105,7 @@ def statement_download(statement_id: int) -> Response:
 def statement_confirm(statement_id: int) -> Response:
     supplier = current_supplier()
     statement = get_or_404(Statement, supplier, id=statement_id)
-    statements.confirm_statement(supplier, statement, current_user._get_current_object())
+    statement_review.confirm_statement(supplier, statement, current_user._get_current_object())
     db.session.commit()
     return action_answer(
         statement,
@@ -121,7 +123,7 @@ def statement_dispute(statement_id: int) -> Response:
     return form_action(
         form,
         statement,
-        lambda: statements.dispute_statement(
+        lambda: statement_review.dispute_statement(
             supplier, statement, form.reason.data, current_user._get_current_object()
         ),
         _("已对对账单 #%(id)d 提出异议，商家会看到原因", id=statement_id),

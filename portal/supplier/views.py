@@ -6,7 +6,7 @@ from flask import Blueprint, Response, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from portal import accounts, bindings, statements, supplier_orders
+from portal import accounts, bindings, supplier_orders
 from portal.authz import get_or_404
 from portal.errors import DomainError
 from portal.extensions import db
@@ -20,6 +20,7 @@ from portal.models.bindings import BINDING_ACTIVE, BINDING_PENDING
 from portal.models.settlement import REVIEW_PENDING
 from portal.printing.jobs import PRINT_ORDER_LABELS
 from portal.printing.pick_list import PICK_ORDER_LABELS
+from portal.statements import review as statement_review
 
 bp = Blueprint("supplier", __name__, url_prefix="/supplier")
 install_role_gate(bp, ROLE_SUPPLIER)
@@ -37,7 +38,7 @@ def dashboard() -> Response:
         pending_count=sum(1 for b in links if b.status == BINDING_PENDING),
         counts=supplier_orders.tab_counts(supplier, supplier_orders.SupplierFilters(), now),
         due=supplier_orders.due_counts(supplier, now),
-        statements_to_confirm=statements.waiting_count(
+        statements_to_confirm=statement_review.waiting_count(
             Statement.supplier_id, supplier.id, (REVIEW_PENDING,)
         ),
     )
