@@ -17,6 +17,7 @@ MESSAGES: dict[str, tuple[object, int]] = {
     "weak_password": (_l("密码至少 8 位，且不能与用户名相同"), 422),
     "wrong_password": (_l("当前密码不正确"), 422),
     "account_inactive": (_l("该账号已停用，请联系店铺管理员"), 403),
+    "password_change_required": (_l("请先登录网页修改初始密码，再使用 API 令牌"), 403),
     "invalid_shop_role": (_l("请选择正确的子账号角色"), 422),
     "cannot_change_self": (_l("不能更改自己的角色或停用自己"), 409),
     "role_already_chosen": (_l("账号角色已选择，不能更改"), 409),

@@ -64,6 +64,22 @@ def add_member(app, factory, owner: User, role: str, username: str | None = None
     return response.json["id"], username
 
 
+def changed_initial_password(app, member_id: int) -> None:
+    """The member changed its initial password (what first_login does through the pages)."""
+    with app.app_context():
+        accounts.change_password(db.session.get(User, member_id), "initial-pass-1", PASSWORD)
+        db.session.commit()
+
+
+def member_token(app, member_id: int) -> str:
+    """An API token of a member that has changed its initial password."""
+    changed_initial_password(app, member_id)
+    with app.app_context():
+        token = accounts.create_api_token(db.session.get(User, member_id), "erp")[1]
+        db.session.commit()
+    return token
+
+
 def first_login(browser, username: str, new_password: str = PASSWORD):
     """Log in with the initial password: only the password page opens until it is changed."""
     browser.login(username, "initial-pass-1")
@@ -109,7 +125,8 @@ def test_an_operator_works_in_the_owners_shop_and_sees_only_what_it_may_use(app,
 
 def test_a_printer_token_acts_with_the_printer_role(app, factory, runner_cli):
     owner = factory.supplier()
-    add_member(app, factory, owner, "printer", "press_one")
+    member_id, _name = add_member(app, factory, owner, "printer", "press_one")
+    changed_initial_password(app, member_id)
     token = runner_cli("create-token", "press_one").output.strip()
     client = app.test_client()
 
@@ -137,6 +154,42 @@ def test_a_printer_token_acts_with_the_printer_role(app, factory, runner_cli):
         assert response.json["error"]["code"] == "forbidden"
 
 
+def test_a_members_token_works_only_once_the_initial_password_is_changed(
+    app, factory, runner_cli, make_browser
+):
+    """The first-login password change holds for the API too: a token of a member who still
+    has the initial password (new, or reset by the owner) is refused with a clear code."""
+    owner = factory.merchant()
+    member_id, username = add_member(app, factory, owner, "operator")
+    token = runner_cli("create-token", username).output.strip()
+    client = app.test_client()
+
+    def refused() -> None:
+        for method, url in (("GET", "/api/v1/me"), ("GET", "/api/v1/orders")):
+            response = client.open(url, method=method, headers=bearer(token))
+            assert response.status_code == 403, url
+            assert response.json["error"]["code"] == "password_change_required"
+        write = client.post(
+            "/api/v1/allocations",
+            json={"order_nos": [ORDER_NO], "supplier_shop_id": "123456789"},
+            headers=bearer(token),
+        )
+        assert write.status_code == 403
+        assert write.json["error"]["code"] == "password_change_required"
+
+    refused()
+    first_login(make_browser(), username)
+    assert client.get("/api/v1/me", headers=bearer(token)).json["shop_role"] == "operator"
+
+    reset = client.patch(
+        f"/api/v1/staff/{member_id}",
+        json={"password": "initial-pass-1"},
+        headers=bearer(factory.token(owner)),
+    )
+    assert reset.status_code == 200
+    refused()
+
+
 def test_finance_reads_orders_and_handles_statements_but_cannot_assign(app, factory):
     owner, supplier_user = factory.merchant(), factory.supplier()
     with app.app_context():
@@ -147,9 +200,7 @@ def test_finance_reads_orders_and_handles_statements_but_cannot_assign(app, fact
         upsert_orders(current_keyring(), merchant, [demo_order(ORDER_NO)])
         db.session.commit()
     member_id, _name = add_member(app, factory, owner, "finance")
-    with app.app_context():
-        token = accounts.create_api_token(db.session.get(User, member_id), "erp")[1]
-        db.session.commit()
+    token = member_token(app, member_id)
     client = app.test_client()
     listed = client.get("/api/v1/orders", headers=bearer(token)).json
     assert [o["order_no"] for o in listed["items"]] == [ORDER_NO]
@@ -201,9 +252,7 @@ def test_deactivating_a_member_ends_its_sessions_and_tokens_at_once(app, factory
 def test_changing_a_role_changes_what_the_member_may_do(app, factory):
     owner = factory.supplier()
     member_id, _name = add_member(app, factory, owner, "printer")
-    with app.app_context():
-        token = accounts.create_api_token(db.session.get(User, member_id), "erp")[1]
-        db.session.commit()
+    token = member_token(app, member_id)
     client = app.test_client()
     assert client.get("/api/v1/supplier/prices", headers=bearer(token)).status_code == 403
     owner_token = factory.token(owner)
@@ -229,9 +278,7 @@ def test_an_admin_manages_staff_but_not_itself_and_owners_are_not_members(app, f
     owner = factory.merchant()
     admin_id, _admin = add_member(app, factory, owner, "admin")
     other_id, _other = add_member(app, factory, owner, "operator")
-    with app.app_context():
-        admin_token = accounts.create_api_token(db.session.get(User, admin_id), "erp")[1]
-        db.session.commit()
+    admin_token = member_token(app, admin_id)
     client = app.test_client()
     listed = client.get("/api/v1/staff", headers=bearer(admin_token)).json
     assert [m["id"] for m in listed["items"]] == [admin_id, other_id]
@@ -440,9 +487,7 @@ def test_history_names_the_member_who_acted(app, factory, browser):
     tokens = {}
     for shop, role in ((owner, "operator"), (owner, "finance"), (factory_owner, "printer")):
         member_id, _name = add_member(app, factory, shop, role, f"{role}_1")
-        with app.app_context():
-            tokens[role] = accounts.create_api_token(db.session.get(User, member_id), "t")[1]
-            db.session.commit()
+        tokens[role] = member_token(app, member_id)
     api = app.test_client()
 
     def call(role, method, url, body=None):

@@ -45,7 +45,8 @@ API_PREFIX = "/api/v1"
 COMMON_ERRORS = {
     400: "invalid_request：请求格式不正确（不是 JSON 对象），或含有无法处理的字符（如 NUL）",
     401: "unauthorized：缺少或无效的令牌",
-    403: "forbidden / role_required：角色不符",
+    403: "forbidden / role_required：角色不符；"
+    "password_change_required：子账号须先在网页登录并修改初始密码",
     429: "api_rate_limited：令牌请求过于频繁（error.retry_after 与 Retry-After 头给出秒数）",
     422: "validation_error：字段类型或取值有误，error.field 为 JSON 路径（如 orders[3].lines[0]"
     ".quantity）；未知字段、数字当字符串、字符串当布尔值都会被拒绝",
@@ -256,6 +257,10 @@ def authenticate_request() -> Response | None:
         raise DomainError("unauthorized")
     check_api_rate(record.id, utcnow())
     user = record.user
+    if user.must_change_password:
+        # A member's password someone else chose: like the web (portal.authz), nothing works
+        # until the member changed it on first login.
+        raise DomainError("password_change_required")
     g.api_user = user
     g.profile = user.shop_profile
     if g.profile is None:
