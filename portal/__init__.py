@@ -237,7 +237,7 @@ def register_request_hooks(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     formatting.register(app)
-    app.add_template_global(gate.current_user_can, "can")
+    app.add_template_global(gate.current_user_may, "may")
 
 
 def register_cli(app: Flask) -> None:

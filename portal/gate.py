@@ -10,7 +10,7 @@ from portal.extensions import login_manager
 from portal.htmx import hx_redirect
 from portal.models import Merchant, Supplier
 from portal.models.accounts import ROLE_MERCHANT, ROLE_SUPPLIER
-from portal.permissions import can, may_use_endpoint
+from portal.permissions import may_use_endpoint
 
 PROFILE_TYPES = {ROLE_MERCHANT: Merchant, ROLE_SUPPLIER: Supplier}
 # A member whose password someone else chose may only change it (or log out) until they do.
@@ -65,6 +65,7 @@ def home_endpoint_for(user: object) -> str:
     return "account.choose_role"
 
 
-def current_user_can(permission: str) -> bool:
-    """For templates: show a link or button only to members who may use it."""
-    return current_user.is_authenticated and can(current_user, permission)
+def current_user_may(endpoint: str) -> bool:
+    """For templates: show a link, button or form only to members who may use the route it
+    calls — the same table (portal/permissions.py) the route's gate checks."""
+    return current_user.is_authenticated and may_use_endpoint(current_user, endpoint)

@@ -5,10 +5,13 @@ until it is added to ROUTES and to the permission table."""
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import select
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from portal import accounts, allocation, bindings
 from portal.extensions import db
@@ -341,3 +344,66 @@ def test_every_role_gets_exactly_what_the_permission_table_allows(app, world):
                 except AssertionError as error:
                     failures.append(f"{endpoint} as {name}: {error}")
     assert not failures, "\n".join(failures)
+
+
+# Pages whose buttons and links are checked, beyond the GET routes without parameters: the
+# desks' tabs (each shows its own actions) and the order drawer.
+PAGES = {
+    "merchant": [
+        "/merchant/orders?tab=unassigned",
+        "/merchant/orders?tab=assigned",
+        "/merchant/orders?tab=returned",
+        "/merchant/orders?tab=dispatched",
+        "/merchant/orders/{order}",
+    ],
+    "supplier": [
+        "/supplier/orders?tab=to_print",
+        "/supplier/orders?tab=printed",
+        "/supplier/orders?tab=returned",
+    ],
+}
+_LINK = re.compile(r'\b(href|action|hx-get|hx-post)="(/[^"#]*)')
+
+
+def _linked_endpoints(app, page):
+    """(endpoint, attribute) of every same-site link, form and htmx request in a page."""
+    adapter = app.url_map.bind("localhost")
+    for attribute, url in _LINK.findall(page):
+        path = html.unescape(url).split("?")[0]
+        for method in ("POST", "GET") if attribute in ("hx-post", "action") else ("GET",):
+            try:
+                endpoint, _args = adapter.match(path, method=method)
+            except (MethodNotAllowed, NotFound):
+                continue
+            yield endpoint, attribute
+            break
+
+
+def test_pages_offer_only_what_the_member_may_use(app, world):
+    """A staff member's pages show no button, form or link to a route its role may not use
+    (a finance member sees no assign, cancel or dispatch; a printer no binding actions): the
+    templates ask the same permission table as the routes (`may(endpoint)`)."""
+    rules = _rules(app)
+    failures = []
+    for side in ("merchant", "supplier"):
+        for shop_role in ("owner", *ROLE_PERMISSIONS[side]):
+            name = f"{side}_a" if shop_role == "owner" else f"{side}_a.{shop_role}"
+            tenant = world[name]
+            pages = [
+                rules[endpoint].rule
+                for endpoint, (access, params) in ROUTES.items()
+                if access in (BOTH, MERCHANT if side == "merchant" else SUPPLIER)
+                and not params
+                and rules[endpoint].methods - {"HEAD", "OPTIONS"} == {"GET"}
+                and may_use_endpoint(tenant.user, endpoint)
+            ]
+            pages += [url.format(**tenant.objects) for url in PAGES[side]]
+            for url in pages:
+                response = tenant.browser.get(url)
+                if response.status_code != 200 or "text/html" not in response.content_type:
+                    continue
+                for endpoint, attribute in _linked_endpoints(app, response.get_data(as_text=True)):
+                    gated = endpoint in ENDPOINT_PERMISSIONS
+                    if gated and not may_use_endpoint(tenant.user, endpoint):
+                        failures.append(f"{name} on {url}: {attribute} to {endpoint}")
+    assert not failures, "\n".join(sorted(set(failures)))
