@@ -196,7 +196,6 @@ _ORDER_COLUMNS = (
     Order.promise_ship_at,
     Order.after_sale_active,
     Order.updated_at,
-    Merchant.same_day_cutoff,
 )
 
 
@@ -218,6 +217,7 @@ def _apply(order_rows: Sequence[Any]) -> int:
     """Bring these orders' facts and their roll-up counters up to date; the number changed.
     Call with the progress row locked."""
     ids = [row.id for row in order_rows]
+    cutoffs = _cutoffs({row.merchant_id for row in order_rows})
     old_rows = db.session.scalars(
         select(AnalyticsOrderFacts).where(AnalyticsOrderFacts.order_id.in_(ids))
     ).all()
@@ -228,7 +228,7 @@ def _apply(order_rows: Sequence[Any]) -> int:
     upserts: list[dict[str, Any]] = []
     removed: list[int] = []
     for row in order_rows:
-        before, after = old.get(row.id), facts_of(row, row.same_day_cutoff)
+        before, after = old.get(row.id), facts_of(row, cutoffs[row.merchant_id])
         if before == after:
             continue
         for facts, sign in ((before, -1), (after, 1)):
@@ -317,7 +317,9 @@ def refresh(now: datetime | None = None, max_chunks: int | None = None) -> int:
             reached = after[0] + MARGIN if after else started
             break
         _lock_progress()
-        query = select(*_ORDER_COLUMNS).join(Merchant, Merchant.id == Order.merchant_id)
+        # The orders alone (the shops' cut-offs are read per chunk): joined to the merchants,
+        # SQLite's planner walked every order of each shop instead of the updated_at index.
+        query = select(*_ORDER_COLUMNS)
         if since is not None:
             query = query.where(Order.updated_at >= since)
         if after is not None:
@@ -344,7 +346,6 @@ def rebuild_merchant(merchant_id: int) -> int:
         _lock_progress()
         rows = db.session.execute(
             select(*_ORDER_COLUMNS)
-            .join(Merchant, Merchant.id == Order.merchant_id)
             .where(Order.merchant_id == merchant_id, Order.id > after)
             .order_by(Order.id)
             .limit(CHUNK)
