@@ -404,13 +404,19 @@ def _assignable_pages(merchant: Merchant) -> Iterable[list[Coded]]:
 
 
 def apply_rules(merchant: Merchant, actor: User | None) -> RunResult:
-    """立即执行: run the saved rules over the current 待分配 orders."""
+    """立即执行: run the saved rules over the current 待分配 orders, committing each chunk.
+
+    The answer (DESIGN §10.3: `{assigned, refused}`) is the whole run's, so it runs in the
+    request; each chunk is one set-based compare-and-set (`allocation.assign_orders`) committed
+    at once, so a large backlog never holds SQLite's write lock or PostgreSQL's row locks for
+    the whole run, and what was assigned stays if the request is cut short (a rerun goes on)."""
     rules = load_rules(merchant)
     result = RunResult()
     if not rules.active:
         return result
     for rows in _assignable_pages(merchant):
         result.merge(_run(merchant, rules, rows, actor))
+        db.session.commit()
     return result
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
+from portal import allocation
 from portal.extensions import db
 from portal.models import Order, WebhookDelivery
 from tests import test_api_supplier
@@ -82,6 +84,36 @@ def test_apply_assigns_the_waiting_orders(desk: Desk) -> None:
         "refused": [],
         "waiting": 0,
     }
+
+
+def test_apply_commits_each_chunk_of_a_large_backlog(desk: Desk, monkeypatch: Any) -> None:
+    """The contract answers {assigned, refused} when the run is done, so it runs in the request:
+    each chunk of orders is committed as it is assigned (SQLite's write lock and PostgreSQL's
+    row locks are let go between chunks, other requests go on; what was assigned stays)."""
+    commits: list[int] = []
+
+    def counted(_session: Session) -> None:
+        commits.append(1)
+
+    event.listen(Session, "after_commit", counted)
+    try:
+        put(desk.merchant, "/allocation-rules", {"mode": "shop", "supplier_shop_id": desk.shop_id})
+        commits.clear()
+        assert desk.merchant.post("/allocation-rules/apply").json["assigned"] == 0
+        idle = len(commits)
+
+        put(desk.merchant, "/allocation-rules", {"mode": "manual", "supplier_shop_id": None})
+        numbers = [f"261121-40000000000001{i}" for i in range(5)]
+        desk.merchant.upsert(*(order_json(n) for n in numbers))
+        put(desk.merchant, "/allocation-rules", {"mode": "shop", "supplier_shop_id": desk.shop_id})
+        monkeypatch.setattr(allocation, "CHUNK", 2)
+        commits.clear()
+        answer = desk.merchant.post("/allocation-rules/apply")
+    finally:
+        event.remove(Session, "after_commit", counted)
+    assert answer.status_code == 200
+    assert (answer.json["assigned"], answer.json["refused"]) == (5, [])
+    assert len(commits) - idle >= 3  # 5 orders, 2 a chunk
 
 
 def test_sku_codes_per_item(desk: Desk) -> None:
