@@ -287,6 +287,7 @@ def workload_by_merchant(supplier: Supplier, now: datetime) -> dict[int, dict[st
             func.sum(case((DUE_SOON_WINDOW.sql(now), 1), else_=0)),
             func.sum(case((OVERDUE.sql(now), 1), else_=0)),
         )
+        # as written (a constant): the partial index ix_orders_supplier_stage_workload covers it
         .where(_current(supplier), FACTORY_TO_SHIP.sql())
         .group_by(Order.merchant_id)
     )
