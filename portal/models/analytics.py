@@ -89,7 +89,24 @@ class AnalyticsReturnHours(Base):
 
     __tablename__ = "analytics_return_hours"
     __table_args__ = (
-        Index("ix_analytics_return_hours_supplier", "supplier_id", "merchant_id", "day"),
+        # A period's days of one merchant's (one factory's) histogram, read from the index alone:
+        # at a million orders the key's (merchant, supplier, day) order read the whole year.
+        Index(
+            "ix_analytics_return_hours_merchant_day",
+            "merchant_id",
+            "day",
+            "supplier_id",
+            "tenths",
+            "orders",
+        ),
+        Index(
+            "ix_analytics_return_hours_supplier",
+            "supplier_id",
+            "day",
+            "merchant_id",
+            "tenths",
+            "orders",
+        ),
     )
 
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), primary_key=True)

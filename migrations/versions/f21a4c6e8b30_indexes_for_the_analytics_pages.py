@@ -1,9 +1,13 @@
-"""index for the factory's workload per merchant (the 数据 page's 待打印 / 12 h / 超时)
+"""indexes for the 数据 pages at 1 000 000 orders: the factory's workload, the return hours
 
 At 1 000 000 orders the busiest factory's 13 600 open orders were read row by row from the
 table through (supplier_id, stage, promise_ship_at, id): about 1 s. Covering the workload's
 columns, grouped by merchant, the same counts read the index alone; partial (the assigned
 orders only), it stays a few percent of the orders.
+
+The return-hour histograms of a period: (merchant_id, day, …) and (supplier_id, day, …) with
+the read columns, so a month reads its days' rows from the index instead of the whole year's
+(88 000 rows for a merchant at 1M orders) in the key's (merchant, supplier, day) order.
 
 Revision ID: f21a4c6e8b30
 Revises: d8e2f4a6b913
@@ -35,6 +39,19 @@ def upgrade():
         sqlite_where=AT_FACTORY,
         postgresql_where=AT_FACTORY,
     )
+    op.create_index(
+        'ix_analytics_return_hours_merchant_day',
+        'analytics_return_hours',
+        ['merchant_id', 'day', 'supplier_id', 'tenths', 'orders'],
+        unique=False,
+    )
+    op.drop_index('ix_analytics_return_hours_supplier', table_name='analytics_return_hours')
+    op.create_index(
+        'ix_analytics_return_hours_supplier',
+        'analytics_return_hours',
+        ['supplier_id', 'day', 'merchant_id', 'tenths', 'orders'],
+        unique=False,
+    )
     if op.get_bind().dialect.name == 'sqlite':
         # Its statistics now (the worker refreshes them hourly): a new index without any is
         # guessed less selective than the older (supplier_id, stage, …) ones.
@@ -42,4 +59,12 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index('ix_analytics_return_hours_supplier', table_name='analytics_return_hours')
+    op.create_index(
+        'ix_analytics_return_hours_supplier',
+        'analytics_return_hours',
+        ['supplier_id', 'merchant_id', 'day'],
+        unique=False,
+    )
+    op.drop_index('ix_analytics_return_hours_merchant_day', table_name='analytics_return_hours')
     op.drop_index('ix_orders_supplier_stage_workload', table_name='orders')
