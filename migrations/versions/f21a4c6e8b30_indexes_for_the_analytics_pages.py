@@ -10,7 +10,7 @@ the read columns, so a month reads its days' rows from the index instead of the 
 (88 000 rows for a merchant at 1M orders) in the key's (merchant, supplier, day) order.
 
 Revision ID: f21a4c6e8b30
-Revises: d8e2f4a6b913
+Revises: f2b7d9e1a348
 Create Date: 2026-12-07 05:30:00.000000
 
 """
@@ -20,7 +20,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'f21a4c6e8b30'
-down_revision = 'd8e2f4a6b913'
+down_revision = 'f2b7d9e1a348'
 branch_labels = None
 depends_on = None
 
