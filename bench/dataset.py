@@ -43,17 +43,12 @@ from portal.extensions import db
 from portal.keyring import current_keyring
 from portal.models import Assignment, Order, OrderEvent, OrderLine, OrderParcel, Parcel, Price
 from portal.orders.upsert import sku_key_for
-from portal.privacy import (
-    KeyRing,
-    blind_index,
-    mask_detail,
-    mask_name,
-    mask_phone,
-    normalize_phone,
-    normalize_text,
-    receiver_key,
-    reveal_receiver,
-)
+from portal.privacy.keys import KeyRing
+from portal.privacy.lookups import blind_index, receiver_key
+from portal.privacy.masks import mask_detail, mask_name, mask_phone
+from portal.privacy.normalize import normalize_text
+from portal.privacy.phones import normalize_phone
+from portal.privacy.receiver import reveal_receiver
 from portal.regions import is_complete_address, validate_region
 
 DATASET_VERSION = 4  # bump when the generated data changes (invalidates cached templates)

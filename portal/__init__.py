@@ -33,7 +33,7 @@ from portal.config import Config, apply_environment
 from portal.extensions import babel, csrf, db, htmx, login_manager, migrate
 from portal.jobs import queue
 from portal.merchant import bp as merchant_bp
-from portal.privacy import MissingKeysError, load_or_create
+from portal.privacy.keys import MissingKeysError, load_or_create
 from portal.supplier import bp as supplier_bp
 from portal.transactions import may_write
 from portal.web_args import IdConverter

@@ -26,7 +26,8 @@ from portal.extensions import db
 from portal.models import ApiToken, LoginFailure, Merchant, Order, ReturnAddress, Supplier, User
 from portal.models.accounts import LABEL_FULL, LABEL_PRIVATE, ROLE_MERCHANT, ROLE_SUPPLIER
 from portal.models.base import utcnow
-from portal.privacy import is_valid_phone, normalize_phone, normalize_text
+from portal.privacy.normalize import normalize_text
+from portal.privacy.phones import is_valid_phone, normalize_phone
 from portal.regions import validate_region
 from portal.transactions import may_write, write_apart
 

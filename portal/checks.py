@@ -37,17 +37,13 @@ from sqlalchemy.pool import NullPool
 from portal.extensions import db
 from portal.jobs import REDIS_SCHEMES, WORKER_STALE, is_embedded, worker_missing
 from portal.models import ImportJob, Order, Statement
-from portal.privacy import (
-    ORDER_FIELDS,
+from portal.privacy.crypto import ORDER_FIELDS, decrypt, encrypt, order_aad, token_version
+from portal.privacy.keys import (
     DecryptionError,
     InsecureKeyFileError,
     KeyRing,
     KeyRingError,
     MissingKeysError,
-    decrypt,
-    encrypt,
-    order_aad,
-    token_version,
 )
 from portal.statements.clock import now_utc
 

@@ -39,7 +39,9 @@ from portal.orders.upsert import upsert_orders
 from portal.permissions import STAFF_ROLES
 from portal.printing import jobs as printing
 from portal.printing.labels import DEFAULT_LABEL_SIZE
-from portal.privacy import DecryptionError, KeyRing, decrypt, name_index, order_aad, reencrypt
+from portal.privacy.crypto import decrypt, order_aad, reencrypt
+from portal.privacy.keys import DecryptionError, KeyRing
+from portal.privacy.lookups import name_index
 from portal.statements import build as statement_build
 from portal.statements import clock as statement_clock
 from portal.statements import requesting as statement_requesting

@@ -34,7 +34,7 @@ from portal.keyring import current_keyring
 from portal.models import ImportJob, Merchant, User
 from portal.models.base import utcnow
 from portal.orders.upsert import MAX_REPORTED_REJECTIONS, UpsertResult, upsert_orders
-from portal.privacy import normalize_text
+from portal.privacy.normalize import normalize_text
 from portal.spreadsheets import csv_text
 
 log = logging.getLogger(__name__)

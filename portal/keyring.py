@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from portal.privacy import KeyRing
+from portal.privacy.keys import KeyRing
 
 
 def current_keyring() -> KeyRing:

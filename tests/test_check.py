@@ -21,7 +21,7 @@ from portal.extensions import db
 from portal.keyring import current_keyring
 from portal.models import Merchant
 from portal.orders.upsert import upsert_orders
-from portal.privacy import KeyRing
+from portal.privacy.keys import KeyRing
 from tests.conftest import PG_URL, config
 from tests.factories import demo_order
 

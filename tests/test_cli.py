@@ -15,7 +15,8 @@ from portal.demo_data import generate_orders, write_platform_export
 from portal.extensions import db
 from portal.keyring import current_keyring
 from portal.models import Binding, ImportJob, Merchant, Order, Price, Statement, User
-from portal.privacy import reveal_receiver, token_version
+from portal.privacy.crypto import token_version
+from portal.privacy.receiver import reveal_receiver
 from tests.conftest import PASSWORD
 
 

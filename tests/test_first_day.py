@@ -10,7 +10,7 @@ from portal.extensions import db
 from portal.keyring import current_keyring
 from portal.models import Binding, Merchant, Order, ReturnAddress
 from portal.orders.upsert import upsert_orders
-from portal.privacy import name_index
+from portal.privacy.lookups import name_index
 from tests.factories import demo_order
 
 

@@ -24,7 +24,7 @@ from portal.keyring import current_keyring
 from portal.models import ImportJob, Order
 from portal.models.base import utcnow
 from portal.orders.queries import TAB_UNASSIGNED, tab_condition
-from portal.privacy import reveal_receiver
+from portal.privacy.receiver import reveal_receiver
 from tests.conftest import config
 from tests.factories import KUAISHOU_HEADER
 

@@ -1,7 +1,8 @@
 """The import's fast paths store exactly what the plain per-field formulas give.
 
 The import normalises each receiver once, reuses one cipher and the merchant's associated-data
-prefix (privacy.ReceiverProtector), skips str.translate for clean text and inserts through Core.
+prefix (privacy.receiver.ReceiverProtector), skips str.translate for clean text and inserts
+through Core.
 Here every stored value is recomputed the slow, obvious way (the formulas the code had before
 those shortcuts) and compared: ciphertexts must open under the per-field associated data to the
 same plaintext, and masks, blind index, receiver key and content hash must be equal. A drift in
@@ -20,27 +21,22 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from portal import privacy
 from portal.extensions import db
 from portal.imports.platform_export import ImportedOrder
 from portal.keyring import current_keyring
 from portal.models import Merchant, Order
 from portal.models.orders import STAGE_UNASSIGNED
 from portal.orders.upsert import upsert_orders
-from portal.privacy import (
-    KeyRing,
-    NormalizedReceiver,
-    ReceiverProtector,
-    decrypt,
-    mask_detail,
-    mask_name,
-    mask_phone,
-    normalize_phone,
-    normalize_text,
-    order_aad,
-    protect_receiver,
-    receiver_key,
-)
+from portal.privacy import crypto as privacy_crypto
+from portal.privacy import keys as privacy_keys
+from portal.privacy import normalize as privacy_normalize
+from portal.privacy.crypto import decrypt, order_aad
+from portal.privacy.keys import KeyRing
+from portal.privacy.lookups import NormalizedReceiver, receiver_key
+from portal.privacy.masks import mask_detail, mask_name, mask_phone
+from portal.privacy.normalize import normalize_text
+from portal.privacy.phones import normalize_phone
+from portal.privacy.receiver import ReceiverProtector, protect_receiver
 from tests.factories import demo_order
 
 # (name, phone, province, city, district, detail): clean, full-width, invisible, control,
@@ -153,7 +149,7 @@ def assert_protected_as_reference(
         assert decrypt(ring, token, reference_aad(merchant_id, order_no, field)) == plain, field
         assert bool(token) == bool(plain), field
         if token:
-            assert privacy.token_version(token) == ring.current_version
+            assert privacy_crypto.token_version(token) == ring.current_version
     assert stored.name_mask == mask_name(normalize_text(name))
     assert stored.phone_mask == mask_phone(phone)
     assert stored.detail_mask == mask_detail(normalize_text(detail))
@@ -165,22 +161,22 @@ def assert_protected_as_reference(
 
 
 def test_translate_is_skipped_only_for_text_it_would_not_change() -> None:
-    assert set(privacy._DISPLAY_TABLE) == set(privacy._TEXT_TABLE)
+    assert set(privacy_normalize._DISPLAY_TABLE) == set(privacy_normalize._TEXT_TABLE)
     for code in range(0x110000):
-        needs = privacy._TRANSLATED.search(chr(code)) is not None
-        assert needs == (code in privacy._TEXT_TABLE), hex(code)
+        needs = privacy_normalize._TRANSLATED.search(chr(code)) is not None
+        assert needs == (code in privacy_normalize._TEXT_TABLE), hex(code)
 
 
 @pytest.mark.parametrize("value", [text for fields in RECEIVERS for text in fields])
 def test_normalize_text_is_the_translate_formula(value: str) -> None:
-    assert normalize_text(value) == reference_clean(value, privacy._TEXT_TABLE)
+    assert normalize_text(value) == reference_clean(value, privacy_normalize._TEXT_TABLE)
 
 
 @pytest.mark.parametrize(
     "order_no", ["261121-538292030421876", 'a"b\\c', "订单 1", "x\u2028y", "\U0001f600"]
 )
 def test_order_aad_is_the_json_list(order_no: str) -> None:
-    for field in privacy.ORDER_FIELDS:
+    for field in privacy_crypto.ORDER_FIELDS:
         assert order_aad(42, order_no, field) == reference_aad(42, order_no, field)
 
 
@@ -210,11 +206,11 @@ def test_protector_and_protect_receiver_store_the_reference_values(
 def test_protector_binds_each_ciphertext_to_its_order_and_field() -> None:
     ring = KeyRing.generate()
     protected = ReceiverProtector(ring, 7).protect("261121-1", NormalizedReceiver.of(*RECEIVERS[0]))
-    with pytest.raises(privacy.DecryptionError):
+    with pytest.raises(privacy_keys.DecryptionError):
         decrypt(ring, protected.name_enc, reference_aad(7, "261121-2", "name"))
-    with pytest.raises(privacy.DecryptionError):
+    with pytest.raises(privacy_keys.DecryptionError):
         decrypt(ring, protected.name_enc, reference_aad(7, "261121-1", "detail"))
-    with pytest.raises(privacy.DecryptionError):
+    with pytest.raises(privacy_keys.DecryptionError):
         decrypt(ring, protected.name_enc, reference_aad(8, "261121-1", "name"))
 
 

@@ -30,7 +30,8 @@ from portal.keyring import current_keyring
 from portal.models import Merchant, Order, OrderEvent
 from portal.orders.queries import receiver_for_merchant
 from portal.orders.upsert import UpsertResult, upsert_orders
-from portal.privacy import normalize_phone, normalize_text
+from portal.privacy.normalize import normalize_text
+from portal.privacy.phones import normalize_phone
 from tests.factories import demo_order
 from tests.test_order_rules import Shop, bound_shop, import_file
 

@@ -10,31 +10,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.privacy import (
+from portal.privacy.crypto import decrypt, encrypt, order_aad, reencrypt, token_version
+from portal.privacy.keys import (
     DecryptionError,
     InsecureKeyFileError,
     InvalidKeyFileError,
     KeyRing,
     MissingKeysError,
-    Phone,
-    blind_index,
-    decrypt,
-    encrypt,
-    is_valid_phone,
     load_or_create,
-    mask_detail,
-    mask_free_text,
-    mask_name,
-    mask_phone,
-    normalize_phone,
-    normalize_text,
-    order_aad,
-    protect_receiver,
-    receiver_key,
-    reencrypt,
-    reveal_receiver,
-    token_version,
 )
+from portal.privacy.lookups import blind_index, receiver_key
+from portal.privacy.masks import mask_detail, mask_free_text, mask_name, mask_phone
+from portal.privacy.normalize import normalize_text
+from portal.privacy.phones import Phone, is_valid_phone, normalize_phone
+from portal.privacy.receiver import protect_receiver, reveal_receiver
 
 # Property tests must not leave a .hypothesis directory in the project.
 no_db = settings(database=None, max_examples=100)

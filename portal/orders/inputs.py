@@ -36,7 +36,7 @@ from portal.imports.platform_export import (
 from portal.imports.tabular import FieldError, parse_order_no
 from portal.models import Order
 from portal.models.orders import MAX_ORDER_LINES
-from portal.privacy import is_valid_phone, normalize_phone
+from portal.privacy.phones import is_valid_phone, normalize_phone
 
 __all__ = [
     "FIELD_LIMITS",

@@ -37,7 +37,8 @@ from portal.models.orders import (
     STAGE_RETURNED,
 )
 from portal.orders.search import order_search, sku_filter
-from portal.privacy import KeyRing, reveal_receiver
+from portal.privacy.keys import KeyRing
+from portal.privacy.receiver import reveal_receiver
 from portal.tracking import tracking_numbers_for
 
 TAB_ALL = "all"

@@ -13,7 +13,9 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_
 from sqlalchemy.orm import aliased
 
 from portal.models import Order, OrderLine
-from portal.privacy import KeyRing, blind_index, name_index, normalize_phone
+from portal.privacy.keys import KeyRing
+from portal.privacy.lookups import blind_index, name_index
+from portal.privacy.phones import normalize_phone
 
 # Shorter parts of an order number match too much to mean anything (and scan every row).
 MIN_ORDER_NO_PART = 6

@@ -36,13 +36,10 @@ from portal.models.orders import (
     STAGE_UNASSIGNED,
 )
 from portal.orders.rules import assign_blocker
-from portal.privacy import (
-    KeyRing,
-    NormalizedReceiver,
-    Phone,
-    ReceiverProtector,
-    is_valid_phone,
-)
+from portal.privacy.keys import KeyRing
+from portal.privacy.lookups import NormalizedReceiver
+from portal.privacy.phones import Phone, is_valid_phone
+from portal.privacy.receiver import ReceiverProtector
 from portal.regions import is_complete_address, is_region_unverified, normalize_region
 
 BATCH_SIZE = 1000

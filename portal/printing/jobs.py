@@ -52,7 +52,9 @@ from portal.models.printing import (
 from portal.orders.lines import GoodsLine, first_line, lines_by_order, total_quantity
 from portal.orders.rules import PRINTABLE_RULE
 from portal.printing.labels import LABEL_SIZES, Cover, Label, Slip, render_labels
-from portal.privacy import KeyRing, mask_free_text, reveal_receiver
+from portal.privacy.keys import KeyRing
+from portal.privacy.masks import mask_free_text
+from portal.privacy.receiver import reveal_receiver
 from portal.sku_codes import codes_for, codes_for_rows
 from portal.tracking import (
     AMBIGUOUS,
