@@ -421,3 +421,12 @@ def test_merged_parcel_shares_its_paper_number(desk):
             select(Order.order_no).where(Order.tracking_no == "SF1000000000001")
         ).all()
     assert sorted(returned) == [order_no(1), order_no(7)]
+
+
+def test_a_merged_order_gets_its_own_label_when_its_labels_order_is_blocked(desk):
+    desk.seed_assigned(private_order(order_no(1), 0), private_order(order_no(7), 0))
+    job_id = print_job(desk, [order_no(1), order_no(7)], merge_parcels="1")
+    assert len(job_pdf(desk, job_id)) == 2  # the cover and one label
+    desk.update([order_no(1)], address_change_pending=True)  # the label's order is blocked
+    _cover, *labels = job_pdf(desk, job_id)
+    assert len(labels) == 1 and order_no(7) in labels[0] and "合并包裹" not in labels[0]

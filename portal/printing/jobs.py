@@ -370,6 +370,9 @@ def render_print_job(
         else {}
     )
     carried = carried_in_job(job.id) if job.merge_parcels else {}
+    # An order whose label's order is blocked since gets its own label again.
+    shown = {order.id for order, _n in rows}
+    carried = {order_id: head for order_id, head in carried.items() if head in shown}
     on_label: dict[int, list[Order]] = {}
     for order, _n in rows:
         if order.id in carried:
