@@ -11,6 +11,7 @@ from portal import allocation, bindings
 from portal.authz import get_or_404
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.imports.platform_export import ImportedLine
 from portal.jobs import queue
 from portal.keyring import current_keyring
 from portal.models import Merchant, Order, Price, Statement, StatementLine, Supplier, User
@@ -57,7 +58,11 @@ class Pair:
         self.count = 0
 
     def returned_order(
-        self, returned_at: datetime, sku: str = "BLK-150-GRY", quantity: int = 2
+        self,
+        returned_at: datetime,
+        sku: str = "BLK-150-GRY",
+        quantity: int = 2,
+        more_lines: tuple[ImportedLine, ...] = (),
     ) -> str:
         """An order assigned to the supplier whose tracking came back at `returned_at`."""
         self.count += 1
@@ -65,7 +70,7 @@ class Pair:
         upsert_orders(
             current_keyring(),
             self.merchant,
-            [demo_order(order_no, sku_code=sku, quantity=quantity)],
+            [demo_order(order_no, sku_code=sku, quantity=quantity, more_lines=more_lines)],
         )
         assert allocation.assign_orders(self.merchant, [order_no], self.supplier, None).done
         number = f"SF{self.supplier.id:03d}{self.count:010d}"
@@ -173,6 +178,23 @@ def test_lines_take_the_price_in_force_when_tracking_was_returned(pair):
     assert statement.missing_price_count == 1
     assert statement.quantity_total == 6
     assert got[early].tracking_nos.startswith("SF")
+
+
+def test_a_multi_item_order_has_a_statement_line_per_item_at_its_skus_price(pair):
+    pair.price("BLK-150-GRY", 1000, shanghai(2026, 11, 1, 0, 0))
+    pair.price("PIL-1", 450, shanghai(2026, 11, 1, 0, 0))
+    pillow = ImportedLine("3000000001", "记忆棉枕头", "单只装", "", "PIL-1", "", 3)
+    order_no = pair.returned_order(shanghai(2026, 11, 20, 10, 0), more_lines=(pillow,))
+    statement = build(pair.request(date(2026, 11, 20), date(2026, 11, 20)))
+    got = list(statement_queries.iter_lines(statement))
+    assert [(g.order_no, g.sku_key, g.quantity, g.unit_price_fen, g.amount_fen) for g in got] == [
+        (order_no, "BLK-150-GRY", 2, 1000, 2000),
+        (order_no, "PIL-1", 3, 450, 1350),
+    ]
+    assert [g.order_amount_fen for g in got] == [3350, 3350]
+    assert (statement.line_count, statement.total_fen, statement.quantity_total) == (2, 3350, 5)
+    rows = csv_rows(statement)
+    assert rows[0][-1] == "订单合计(元)" and [r[-1] for r in rows[1:3]] == ["33.50", "33.50"]
 
 
 def test_a_price_set_after_the_return_does_not_apply(pair):
@@ -432,7 +454,7 @@ def test_csv_and_xlsx_agree_cell_for_cell(pair):
     assert second[3] == "'=HYPERLINK(1)"  # a formula from the data stays text
     assert second[5] == "" and second[10] == "缺少结算价"
     assert totals[0] == "合计" and totals[4] == "4" and totals[6] == "59.97"
-    assert "1 单缺少结算价" in totals[10]
+    assert "1 行缺少结算价" in totals[10]
 
 
 # --- paid once: settle only confirmed, overlapping statements, the dispute flow ---------------
@@ -483,7 +505,7 @@ def test_an_overlapping_statement_lists_lines_already_billed_outside_its_total(p
     for number in first_orders:
         assert rows[number][6] == "" and rows[number][10] == f"已在对账单 #{first.id}，不计入合计"
     assert rows[new_order][6] == "20.00"
-    assert rows["合计"][6] == "20.00" and "2 单已在其他对账单中" in rows["合计"][10]
+    assert rows["合计"][6] == "20.00" and "2 行已在其他对账单中" in rows["合计"][10]
     # The first statement is unchanged, and the second can be confirmed and paid.
     assert lines(first)[first_orders[0]].already_in_statement_id is None
     statement_review.confirm_statement(pair.supplier, second, pair.s_actor)

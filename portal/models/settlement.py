@@ -119,12 +119,13 @@ class Statement(Base):
 
 
 class StatementLine(Base):
-    """One order on a statement, priced at the price in force when its tracking was returned."""
+    """One order line on a statement (DESIGN §10.2: a line per order line), priced per SKU at
+    the price in force when the order's tracking was returned."""
 
     __tablename__ = "statement_lines"
     __table_args__ = (
-        # A rebuilt statement (worker crashed mid-way) can never hold an order twice.
-        UniqueConstraint("statement_id", "order_id"),
+        # A rebuilt statement (worker crashed mid-way) can never hold an order line twice.
+        UniqueConstraint("statement_id", "order_id", "line_no"),
         # Which statements already hold an order (a line is payable in one statement only).
         Index("ix_statement_lines_order_id", "order_id"),
     )
@@ -133,6 +134,10 @@ class StatementLine(Base):
     statement_id: Mapped[int] = mapped_column(ForeignKey("statements.id"))
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
     order_no: Mapped[str] = mapped_column(String(40))
+    # The order's line (1 for single-item orders) and the order's amount over all its lines
+    # (None when a line has no price), shown beside each of its lines.
+    line_no: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    order_amount_fen: Mapped[int | None] = mapped_column(BigInteger)
     goods_name: Mapped[str] = mapped_column(String(200), default="")
     spec: Mapped[str] = mapped_column(String(100), default="")
     sku_key: Mapped[str] = mapped_column(String(200), default="")

@@ -30,6 +30,7 @@ from portal.models.settlement import (
     STATEMENT_QUEUED,
     STATEMENT_READY,
 )
+from portal.orders.lines import lines_by_order
 from portal.statements.clock import day_start, now_utc
 from portal.statements.files import store_statement_xlsx
 from portal.statements.queries import ACTIVE_STATUSES, statement_totals
@@ -142,10 +143,13 @@ def _build(statement: Statement, token: datetime) -> None:
             select(
                 Order.id,
                 Order.order_no,
+                Order.goods_id,
                 Order.goods_name,
                 Order.spec,
+                Order.sku_code,
                 Order.sku_key,
                 Order.quantity,
+                Order.line_count,
                 Order.courier,
                 Order.returned_at,
             )
@@ -158,26 +162,37 @@ def _build(statement: Statement, token: datetime) -> None:
         order_ids = [row.id for row in rows]
         numbers = tracking_numbers_for(order_ids)
         billed = _billed_elsewhere(statement, order_ids)
+        goods = lines_by_order(rows)
         lines = []
         for row in rows:
-            unit = prices.price_at(row.sku_key, row.returned_at)
-            lines.append(
-                {
-                    "statement_id": statement_id,
-                    "order_id": row.id,
-                    "order_no": row.order_no,
-                    "goods_name": row.goods_name,
-                    "spec": row.spec,
-                    "sku_key": row.sku_key,
-                    "quantity": row.quantity,
-                    "unit_price_fen": unit,
-                    "amount_fen": unit * row.quantity if unit is not None else None,
-                    "courier": row.courier,
-                    "tracking_nos": " ".join(n for _c, n in numbers.get(row.id, []))[:400],
-                    "returned_at": row.returned_at,
-                    "already_in_statement_id": billed.get(row.id),
-                }
-            )
+            # A statement line per order line, each at its SKU's price (DESIGN §10.2); the
+            # order's amount beside every one of them.
+            order_lines = []
+            for item in goods[row.id]:
+                unit = prices.price_at(item.sku_key, row.returned_at)
+                order_lines.append(
+                    {
+                        "statement_id": statement_id,
+                        "order_id": row.id,
+                        "order_no": row.order_no,
+                        "line_no": item.line_no,
+                        "goods_name": item.goods_name,
+                        "spec": item.spec,
+                        "sku_key": item.sku_key,
+                        "quantity": item.quantity,
+                        "unit_price_fen": unit,
+                        "amount_fen": unit * item.quantity if unit is not None else None,
+                        "courier": row.courier,
+                        "tracking_nos": " ".join(n for _c, n in numbers.get(row.id, []))[:400],
+                        "returned_at": row.returned_at,
+                        "already_in_statement_id": billed.get(row.id),
+                    }
+                )
+            amounts = [line["amount_fen"] for line in order_lines]
+            total = None if None in amounts else sum(amounts)  # type: ignore[arg-type]
+            for line in order_lines:
+                line["order_amount_fen"] = total
+            lines += order_lines
         # A Core executemany: one INSERT per batch (unpriced lines do not split it), none of
         # the ORM's per-row bookkeeping; every column is given, so no default is involved.
         db.session.execute(StatementLine.__table__.insert(), lines)

@@ -37,6 +37,8 @@ def statement_header() -> list[str]:
         _("备注"),
         # Last, so the columns ERPs and spreadsheets already read by position stay put.
         _("厂家编码"),
+        # The order's amount over all its lines, beside each line (DESIGN §10.2).
+        _("订单合计(元)"),
     ]
 
 
@@ -79,6 +81,7 @@ def statement_rows(statement: Statement) -> Iterator[list[object]]:
             line.returned_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
             note,
             codes.get(line.sku_key, ""),
+            _cell(money(line.order_amount_fen if line.already_in_statement_id is None else None)),
         ]
     for adjustment in statement_adjustments(statement):
         yield [
@@ -94,15 +97,16 @@ def statement_rows(statement: Statement) -> Iterator[list[object]]:
             adjustment.created_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
             _("商家调整"),
             "",
+            "",
         ]
     notes = []
     if statement.missing_price_count:
-        notes.append(_("%(n)d 单缺少结算价，未计入合计", n=statement.missing_price_count))
+        notes.append(_("%(n)d 行缺少结算价，未计入合计", n=statement.missing_price_count))
     if statement.already_billed_count:
-        notes.append(_("%(n)d 单已在其他对账单中，未计入合计", n=statement.already_billed_count))
+        notes.append(_("%(n)d 行已在其他对账单中，未计入合计", n=statement.already_billed_count))
     yield [
         _("合计"),
-        _("%(n)d 单", n=statement.line_count),
+        _("%(n)d 行", n=statement.line_count),
         "",
         "",
         statement.quantity_total,
@@ -112,6 +116,7 @@ def statement_rows(statement: Statement) -> Iterator[list[object]]:
         "",
         "",
         "；".join(notes),
+        "",
         "",
     ]
 

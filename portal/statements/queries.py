@@ -74,6 +74,7 @@ _LINE_COLUMNS = (
     StatementLine.tracking_nos,
     StatementLine.returned_at,
     StatementLine.already_in_statement_id,
+    StatementLine.order_amount_fen,
 )
 
 
