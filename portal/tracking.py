@@ -689,8 +689,6 @@ def correct_tracking(
         [refused] = result.refused
         raise DomainError(refused.code, field="tracking_no" if refused.tracking_no else "courier")
     number = prepared.numbers[0]
-    extras = [n for _c, n in tracking_numbers_for([order.id]).get(order.id, [])[1:] if n != number]
-    prepared = replace(prepared, numbers=(number, *extras))  # the extra parcels stay
     previous = (order.courier, order.tracking_no)
     if previous == (prepared.courier, number):
         raise DomainError("tracking_unchanged", field="tracking_no")
@@ -701,44 +699,85 @@ def correct_tracking(
         or not order.receiver_key
     ):
         raise DomainError("duplicate_tracking_no", field="tracking_no", number=number)
-
-    _lock_orders([order.id])
-    changed = db.session.scalars(
-        update(Order)
-        .where(
-            Order.id == order.id,
-            Order.supplier_id == supplier.id,
-            Order.stage == STAGE_DISPATCHED,
-            Order.tracking_corrections < MAX_CORRECTIONS,
-            Order.dispatched_at >= now - CORRECTION_WINDOW,
+    # The number is the parcel's: every order that went in it (one receiver) gets the new one.
+    orders = [order, *_parcel_sharers(supplier, order)]
+    for sharer in orders[1:]:
+        if refusal := correction_refusal(sharer, now):
+            raise DomainError(refusal)
+    numbers = tracking_numbers_for([o.id for o in orders])
+    stored = [
+        # each order's extra parcels stay its own
+        (
+            replace(
+                prepared,
+                numbers=(number, *[n for _c, n in numbers.get(o.id, [])[1:] if n != number]),
+            ),
+            o,
         )
-        .values(tracking_corrections=Order.tracking_corrections + 1, updated_at=now)
-        .returning(Order.tracking_corrections)
-        .execution_options(synchronize_session=False)
-    ).all()
-    if not changed:
+        for o in orders
+    ]
+
+    ids = sorted(o.id for o in orders)
+    _lock_orders(ids)
+    changed = dict(
+        db.session.execute(
+            update(Order)
+            .where(
+                Order.id.in_(ids),
+                Order.supplier_id == supplier.id,
+                Order.stage == STAGE_DISPATCHED,
+                Order.tracking_corrections < MAX_CORRECTIONS,
+                Order.dispatched_at >= now - CORRECTION_WINDOW,
+            )
+            .values(tracking_corrections=Order.tracking_corrections + 1, updated_at=now)
+            .returning(Order.id, Order.tracking_corrections)
+            .execution_options(synchronize_session=False)
+        ).all()
+    )
+    if len(changed) != len(ids):
         # Another correction (or a second tab) got there first: say which limit it hit.
-        db.session.refresh(order)
-        raise DomainError(correction_refusal(order, now) or "tracking_change_limit")
-    _store_numbers(supplier, [(prepared, order)], now)
+        late = next(o for o in orders if o.id not in changed)
+        db.session.refresh(late)
+        raise DomainError(correction_refusal(late, now) or "tracking_change_limit")
+    _store_numbers(supplier, stored, now)
+    note = f"{previous[0]} {previous[1]} → {prepared.courier} {number}"[:200]
     db.session.execute(
         insert(OrderEvent),
         [
             {
-                "order_id": order.id,
-                "merchant_id": order.merchant_id,
+                "order_id": o.id,
+                "merchant_id": o.merchant_id,
                 "kind": EVENT_TRACKING_CHANGED,
                 "actor_id": actor.id if actor else None,
                 "supplier_id": supplier.id,
                 "reason": "",
-                "note": f"{previous[0]} {previous[1]} → {prepared.courier} {number}"[:200],
+                "note": note,
                 "created_at": now,
             }
+            for o in orders
         ],
     )
     merchant = db.session.get(Merchant, order.merchant_id)
-    store_tracking_changed_webhook(
-        merchant, order.id, order.order_no, previous, (prepared.courier, number), now
-    )
+    for o in orders:
+        store_tracking_changed_webhook(
+            merchant, o.id, o.order_no, previous, (prepared.courier, number), now
+        )
     db.session.refresh(order)
-    return Correction(order.order_no, MAX_CORRECTIONS - changed[0], result.warnings)
+    return Correction(order.order_no, MAX_CORRECTIONS - changed[order.id], result.warnings)
+
+
+def _parcel_sharers(supplier: Supplier, order: Order) -> list[Order]:
+    """The supplier's other orders carrying this order's primary parcel."""
+    return list(
+        db.session.scalars(
+            select(Order)
+            .join(OrderParcel, OrderParcel.order_id == Order.id)
+            .join(Parcel, Parcel.id == OrderParcel.parcel_id)
+            .where(
+                Parcel.tracking_no == order.tracking_no,
+                Order.supplier_id == supplier.id,
+                Order.id != order.id,
+            )
+            .order_by(Order.id)
+        )
+    )

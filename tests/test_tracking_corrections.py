@@ -214,3 +214,22 @@ def test_no_correction_after_the_binding_ended(shop: Shop) -> None:
     db.session.commit()
     assert refusal(shop, a, "顺丰", NEW) == "not_bound"
     assert order(shop, a).tracking_corrections == 0
+
+
+def test_a_correction_follows_the_parcel_to_every_order_in_it(shop: Shop) -> None:
+    """Two orders to one receiver went in one parcel: its corrected number is both orders'."""
+    a, b = order_no(1), order_no(2)
+    add_address(shop.merchant, default=True)
+    returned(shop, [a, b], [TrackingItem(n, "ZTO", zto_for(a)) for n in (a, b)])
+    assert dispatch.dispatch_orders(shop.merchant, [a, b], shop.actor).dispatched == [a, b]
+    db.session.commit()
+    assert correct(shop, a, "顺丰", NEW) == 1
+    for number in (a, b):
+        fixed = order(shop, number)
+        assert (fixed.courier, fixed.tracking_no, fixed.tracking_corrections) == ("SF", NEW, 1)
+        assert tracking_numbers_for([fixed.id])[fixed.id] == [("SF", NEW)]
+    assert db.session.scalar(select(Parcel).where(Parcel.tracking_no == zto_for(a))) is None
+    changed = db.session.scalars(
+        select(OrderEvent.order_id).where(OrderEvent.kind == "tracking_changed")
+    ).all()
+    assert sorted(changed) == sorted(order(shop, n).id for n in (a, b))
