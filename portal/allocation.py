@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, case, select, update
 
 from portal.extensions import db
 from portal.models import Assignment, Binding, Merchant, Order, OrderEvent, Supplier, User
@@ -337,6 +338,22 @@ def cancel_for_binding_end(merchant_id: int, supplier_id: int) -> int:
     )
 
 
+def accepted_address_values(now: datetime) -> dict[str, object]:
+    """What the merchant accepting a changed receiver does to the order, in SQL.
+
+    Printing is unblocked; on an assigned order the factory sees 地址已修改 and a label already
+    printed goes back to 待打印, to be printed again with the new address. An import's change
+    the merchant acknowledges and the merchant's own edit both end here.
+    """
+    assigned = Order.stage == STAGE_ASSIGNED
+    return {
+        "address_change_pending": False,
+        "address_changed_at": case((assigned, now), else_=Order.address_changed_at),
+        "print_count": case((assigned, 0), else_=Order.print_count),
+        "updated_at": now,
+    }
+
+
 def acknowledge_address(merchant: Merchant, order: Order, actor: User) -> bool:
     """The merchant confirms the buyer's new address; the supplier may print again."""
     now = utcnow()
@@ -347,7 +364,7 @@ def acknowledge_address(merchant: Merchant, order: Order, actor: User) -> bool:
             Order.merchant_id == merchant.id,
             Order.address_change_pending.is_(True),
         )
-        .values(address_change_pending=False, updated_at=now)
+        .values(accepted_address_values(now))
     ).rowcount
     if changed:
         _record(

@@ -74,6 +74,7 @@ EVENT_LABELS = {
     "assignment_cancelled": _l("取消分配"),
     "address_changed": _l("收货信息变更"),
     "address_acknowledged": _l("商家确认新地址"),
+    "receiver_edited": _l("商家修改收货信息"),
     "after_sale": _l("发生售后"),
     "audit_hold": _l("平台审核中"),
     "hold_lifted": _l("售后/审核解除"),

@@ -67,6 +67,7 @@ MASKED_COLUMNS = (
     Order.after_sale_active,
     Order.audit_hold,
     Order.address_change_pending,
+    Order.address_changed_at,
     Order.address_complete,
     Order.stage,
     Order.promise_ship_at,

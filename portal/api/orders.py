@@ -24,7 +24,8 @@ from portal.gate import current_merchant
 from portal.imports.platform_export import ImportFileError, open_platform_export
 from portal.keyring import current_keyring
 from portal.models import Merchant, Order, Supplier
-from portal.orders.inputs import InputError, parse_orders
+from portal.orders.edits import edit_receiver
+from portal.orders.inputs import InputError, parse_orders, parse_receiver_patch
 from portal.orders.lines import GoodsLine, lines_by_order
 from portal.orders.queries import (
     OrderFilters,
@@ -175,6 +176,32 @@ def order_acknowledge_address(order_no: str) -> Response:
     order = get_or_404(Order, merchant, order_no=order_no)
     if not allocation.acknowledge_address(merchant, order, api_user()):
         raise DomainError("no_address_change")
+    db.session.commit()
+    return jsonify(_order_answer(merchant, order))
+
+
+@bp.patch("/orders/<order_no>/receiver")
+@endpoint(
+    schemas.Order,
+    errors={
+        **NOT_FOUND,
+        409: "tracking_returned：厂家已回传运单号，不能再修改收货信息",
+        422: "invalid_phone、field_too_long（error.field 为字段名）",
+    },
+)
+def order_receiver_update(order_no: str, json: schemas.ReceiverPatch) -> Response:
+    """修改收货信息
+
+    与导入相同的校验、加密和脱敏；已分配的订单视为商家已确认的地址变更（厂家看到「地址已修改」，
+    已打印的面单需要重新打印）。厂家回传运单号后拒绝（409 tracking_returned）。
+    """
+    merchant = current_merchant()
+    order = get_or_404(Order, merchant, order_no=order_no)
+    try:
+        changes = parse_receiver_patch(json.model_dump(exclude_none=True))
+    except InputError as error:
+        raise DomainError(error.code, error.message, field=error.path) from None
+    edit_receiver(current_keyring(), merchant, order, changes, api_user())
     db.session.commit()
     return jsonify(_order_answer(merchant, order))
 

@@ -361,6 +361,10 @@ class ReceiverInput(Request):
     detail: str | None = _text("receiver.detail", "区县之后的完整地址")
 
 
+class ReceiverPatch(ReceiverInput):
+    """只改给出的字段（省略或 null 保持原值）；street 与 detail 合并为区县之后的完整地址。"""
+
+
 class OrderLineInput(Request):
     goods_id: str | None = _text("line.goods_id", "商品id")
     goods_name: str = Field(min_length=1, max_length=FIELD_LIMITS["line.goods_name"])
@@ -637,6 +641,9 @@ class SupplierOrder(Answer):
     after_sale_active: bool
     audit_hold: bool
     address_change_pending: bool
+    address_changed: bool = Field(
+        description="地址已修改：商家在分配后修改了收货信息，面单需要（重新）打印"
+    )
     stage: choice(SUPPLIER_STAGES) = Field(
         description="cancelled：分配已取消，请勿发货（见 cancel_reason）"
     )

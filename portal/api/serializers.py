@@ -15,7 +15,7 @@ from portal.models import Binding, Merchant, Order, PrintJob, ReturnAddress, Sup
 from portal.orders.inputs import OrderRejection
 from portal.orders.lines import GoodsLine, first_line
 from portal.orders.queries import Receiver
-from portal.orders.rules import assign_blockers, print_blockers
+from portal.orders.rules import address_changed_since_print, assign_blockers, print_blockers
 from portal.orders.upsert import UpsertResult
 from portal.permissions import permissions_for
 from portal.printing.jobs import PrintJobResult
@@ -168,6 +168,7 @@ def supplier_order(
         "after_sale_active": row.after_sale_active,
         "audit_hold": row.audit_hold,
         "address_change_pending": row.address_change_pending,
+        "address_changed": not cancelled and address_changed_since_print(row),
         "stage": "cancelled" if cancelled else row.stage,
         "paid_at": iso(row.paid_at),
         "promise_ship_at": iso(row.promise_ship_at),

@@ -36,7 +36,7 @@ from portal.desk import (
 )
 from portal.dispatch import dispatch_refusal_message
 from portal.downloads import FILE_TYPES, dispatch_export_response
-from portal.errors import message_for
+from portal.errors import DomainError, message_for
 from portal.extensions import db, htmx
 from portal.formatting import (
     CANCEL_REASON_LABELS,
@@ -58,6 +58,8 @@ from portal.models.orders import (
     STAGE_UNASSIGNED,
 )
 from portal.orders import queries, rules
+from portal.orders.edits import EDITABLE_STAGES, edit_receiver
+from portal.orders.inputs import RECEIVER_FIELDS, InputError, parse_receiver_patch
 from portal.orders.lines import GoodsLine, lines_by_order
 from portal.orders.queries import OrderFilters, PrintLine, Receiver, TrackingNumber
 from portal.orders.rules import assign_blockers
@@ -429,7 +431,9 @@ def order_history_lines(merchant: Merchant, order: Order) -> list[HistoryLine]:
 def detail_context(merchant: Merchant, order: Order) -> dict[str, object]:
     [row] = order_rows(merchant, [order], utcnow())
     blockers = assign_blockers(order) if order.stage == STAGE_UNASSIGNED else []
-    prints: list[PrintLine] = queries.print_history(merchant, order) if order.print_count else []
+    # A label printed before an address change is history even once back in 待打印.
+    printed = order.print_count or order.last_printed_at
+    prints: list[PrintLine] = queries.print_history(merchant, order) if printed else []
     default_address = (
         accounts.default_return_address(merchant) if order.stage == STAGE_RETURNED else None
     )
@@ -442,6 +446,7 @@ def detail_context(merchant: Merchant, order: Order) -> dict[str, object]:
         "prints": prints,
         "assign_blockers": [message_for(code) for code in blockers],
         "history": order_history_lines(merchant, order),
+        "receiver_editable": order.stage in EDITABLE_STAGES,
         # One-click dispatch uses the default address: the drawer and the row show it.
         "default_address": default_address,
         **row_context(default_address),
@@ -601,6 +606,29 @@ def order_acknowledge_address(order_no: str) -> Response:
     return _order_answer(merchant, order)
 
 
+@bp.post("/orders/<order_no>/receiver")
+def order_receiver_update(order_no: str) -> Response:
+    """修改收货信息 from the drawer: checked, encrypted and masked as an import is."""
+    merchant = current_merchant()
+    order = get_or_404(Order, merchant, order_no=order_no)
+    form = {name: request.form.get(name, "") for name in (*RECEIVER_FIELDS, "detail")}
+    try:
+        changes = parse_receiver_patch(form)
+        changed = edit_receiver(
+            current_keyring(), merchant, order, changes, current_user._get_current_object()
+        )
+    except (InputError, DomainError) as error:
+        db.session.rollback()
+        # The API's message names the JSON field; here the form shows which field.
+        notify(
+            message_for(error.code) if isinstance(error, InputError) else error.message, "warning"
+        )
+        return _order_answer(merchant, order, receiver_form=form)
+    db.session.commit()
+    notify(_("收货信息已保存") if changed else _("收货信息没有变化"))
+    return _order_answer(merchant, order)
+
+
 @bp.post("/orders/<order_no>/dispatch")
 def order_dispatch_one(order_no: str) -> Response:
     """发货 from a row or the drawer, to the default return address; a held order only once
@@ -622,9 +650,12 @@ def order_dispatch_one(order_no: str) -> Response:
     return _order_answer(merchant, order)
 
 
-def _order_answer(merchant: Merchant, order: Order) -> Response:
+def _order_answer(
+    merchant: Merchant, order: Order, receiver_form: Mapping[str, str] | None = None
+) -> Response:
     """After an action on one order: its row (from the list) or the drawer with the row
-    behind it refreshed out of band; without htmx, the order's page."""
+    behind it refreshed out of band; without htmx, the order's page. `receiver_form` keeps
+    a refused receiver edit's entries in its open form."""
     if not is_targeted_htmx():
         return hx_redirect(url_for("merchant.order_detail", order_no=order.order_no))
     row_target = f"row-{order.id}"
@@ -633,6 +664,7 @@ def _order_answer(merchant: Merchant, order: Order) -> Response:
         {row_target: "merchant/_orders_row.html"},
         # From the drawer, the list row behind it is refreshed out of band.
         oob_row=htmx.target != row_target,
+        receiver_form=receiver_form,
         **detail_context(merchant, order),
     )
     return with_trigger(response, ORDERS_CHANGED)

@@ -146,6 +146,9 @@ class Order(Base):
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Receiver data changed after assignment and the merchant has not acknowledged it yet.
     address_change_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the merchant last accepted a changed receiver (acknowledged, or edited it): the
+    # factory sees 地址已修改 until it prints the label again.
+    address_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Printing and the returned tracking number (the factory desk).
     print_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -402,6 +405,7 @@ EVENT_AUTO_ASSIGNED = "auto_assigned"  # by an allocation rule; `reason` names t
 EVENT_ASSIGNMENT_CANCELLED = "assignment_cancelled"
 EVENT_ADDRESS_CHANGED = "address_changed"
 EVENT_ADDRESS_ACKNOWLEDGED = "address_acknowledged"
+EVENT_RECEIVER_EDITED = "receiver_edited"  # by the merchant; `note` masks before → after
 EVENT_AFTER_SALE = "after_sale"
 EVENT_AUDIT_HOLD = "audit_hold"
 EVENT_HOLD_LIFTED = "hold_lifted"

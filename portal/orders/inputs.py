@@ -48,6 +48,7 @@ __all__ = [
     "ParsedOrders",
     "parse_order",
     "parse_orders",
+    "parse_receiver_patch",
 ]
 
 PLATFORM_STATUSES: tuple[str, ...] = tuple(STATUS_TEXTS)
@@ -178,13 +179,7 @@ def parse_order(item: object, path: str = "order") -> ImportedOrder:
 
     receiver = order.child("receiver", kind="receiver")
     name = receiver.text("name")
-    phone = receiver.text("phone")
-    if phone and not is_valid_phone(normalize_phone(phone)):
-        raise InputError(
-            "invalid_phone",
-            receiver.path_of("phone"),
-            f"{receiver.path_of('phone')} 不是有效的手机号或固定电话：“{phone[:_ECHO_CHARS]}”",
-        )
+    phone = _phone(receiver)
     detail = _street_and_detail(receiver)
 
     first, *more = [_line(line) for line in order.lines("lines", kind="line")]
@@ -240,6 +235,37 @@ def _line(line: _Object) -> ImportedLine:
     )
 
 
+RECEIVER_FIELDS = ("name", "phone", "province", "city", "district")
+
+
+def parse_receiver_patch(item: Mapping[str, object], path: str = "") -> dict[str, str]:
+    """A merchant's correction of a receiver: only the fields given (null is "not given"),
+    cleaned and checked as the API's receiver is. `street` and `detail` come back as one
+    `detail`, the whole line after the district, as an order stores it."""
+    receiver = _Object(dict(item), path, kind="receiver")
+    changes = {
+        name: receiver.text(name)
+        for name in RECEIVER_FIELDS
+        if name != "phone" and item.get(name) is not None
+    }
+    if item.get("phone") is not None:
+        changes["phone"] = _phone(receiver)
+    if item.get("street") is not None or item.get("detail") is not None:
+        changes["detail"] = _street_and_detail(receiver)
+    return changes
+
+
+def _phone(receiver: _Object) -> str:
+    phone = receiver.text("phone")
+    if phone and not is_valid_phone(normalize_phone(phone)):
+        raise InputError(
+            "invalid_phone",
+            receiver.path_of("phone"),
+            f"{receiver.path_of('phone')} 不是有效的手机号或固定电话：“{phone[:_ECHO_CHARS]}”",
+        )
+    return phone
+
+
 def _street_and_detail(receiver: _Object) -> str:
     """The platform keeps the whole address line after the district in one field (街道).
 
@@ -286,7 +312,7 @@ class _Object:
         self.kind = kind  # the prefix of this object's fields in FIELD_LIMITS
 
     def path_of(self, name: str) -> str:
-        return f"{self.path}.{name}"
+        return f"{self.path}.{name}" if self.path else name
 
     def _wrong_type(self, name: str, expected: str) -> InputError:
         path = self.path_of(name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from portal.models.orders import (
     ASSIGNABLE_RULE,
     CANCELLABLE,
@@ -15,6 +17,7 @@ from portal.models.orders import (
     OVERDUE,
     PRINT_HOLDS,
     PRINTABLE_RULE,
+    STAGE_ASSIGNED,
     TRACKING_RETURNABLE,
     deadline_state,
 )
@@ -68,3 +71,13 @@ DISPATCH_REFUSALS = (
 assign_blocker = ASSIGNABLE_RULE.blocker  # the first reason against assignment, or None
 assign_blockers = ASSIGNABLE_RULE.blockers  # every current reason (for display)
 print_blockers = PRINT_HOLDS.blockers  # only while assigned and no tracking number returned
+
+
+def address_changed_since_print(order: Any) -> bool:
+    """地址已修改: the merchant accepted a new receiver on an assigned order and the factory
+    has not printed its label since (accepting sends a printed label back to 待打印)."""
+    return (
+        order.stage == STAGE_ASSIGNED
+        and order.address_changed_at is not None
+        and not order.print_count
+    )

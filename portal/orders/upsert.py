@@ -244,27 +244,18 @@ def _normalized_receiver(row: ImportedOrder) -> NormalizedReceiver:
     )
 
 
-def _order_values(
-    protector: ReceiverProtector,
-    row: ImportedOrder,
-    receiver: NormalizedReceiver,
-    key: str,
-    digest: str,
+def receiver_values(
+    protector: ReceiverProtector, order_no: str, receiver: NormalizedReceiver, key: str
 ) -> dict[str, object]:
-    protected = protector.protect(row.order_no, receiver, key)
+    """An order's stored receiver columns: ciphertexts, masks, blind indexes and region flags.
+
+    The import and the merchant's own edit (portal.orders.edits) both store a receiver this way.
+    """
+    protected = protector.protect(order_no, receiver, key)
     # The platform's names are authoritative (DESIGN §10.2): spelled as the division table
     # does where they match, kept as given otherwise and then only flagged.
     province, city, district = normalize_region(receiver.province, receiver.city, receiver.district)
     return {
-        "platform_status": row.platform_status,
-        "platform_status_text": row.platform_status_text,
-        "after_sale_status": row.after_sale_status,
-        "after_sale_active": row.after_sale_active,
-        "audit_hold": row.audit_hold,
-        "paid_at": row.paid_at,
-        "promise_ship_at": row.promise_ship_at,
-        "buyer_note": row.buyer_note,
-        "merchant_note": row.merchant_note,
         "name_enc": protected.name_enc,
         "phone_enc": protected.phone_enc,
         "detail_enc": protected.detail_enc,
@@ -277,8 +268,29 @@ def _order_values(
         "phone_index": protected.phone_index,
         "name_index": protected.name_index,
         "receiver_key": key,
-        "address_complete": is_complete_address(province, city, district, row.detail),
+        "address_complete": is_complete_address(province, city, district, receiver.detail),
         "region_unverified": is_region_unverified(province, city, district),
+    }
+
+
+def _order_values(
+    protector: ReceiverProtector,
+    row: ImportedOrder,
+    receiver: NormalizedReceiver,
+    key: str,
+    digest: str,
+) -> dict[str, object]:
+    return {
+        **receiver_values(protector, row.order_no, receiver, key),
+        "platform_status": row.platform_status,
+        "platform_status_text": row.platform_status_text,
+        "after_sale_status": row.after_sale_status,
+        "after_sale_active": row.after_sale_active,
+        "audit_hold": row.audit_hold,
+        "paid_at": row.paid_at,
+        "promise_ship_at": row.promise_ship_at,
+        "buyer_note": row.buyer_note,
+        "merchant_note": row.merchant_note,
         "goods_id": row.goods_id,
         "goods_name": row.goods_name,
         "spec": row.spec,

@@ -53,7 +53,7 @@ from portal.models.printing import (
     PRINT_ORDERS,
 )
 from portal.orders.lines import GoodsLine, lines_by_order
-from portal.orders.rules import print_blockers
+from portal.orders.rules import address_changed_since_print, print_blockers
 from portal.pagination import CountedPagination, PageArgs, page_args, paginate
 from portal.printing.jobs import (
     PACKING_SLIP_LABELS,
@@ -220,6 +220,10 @@ class DeskRow:
         return self.cancel_reason is not None
 
     @property
+    def address_changed(self) -> bool:
+        return not self.cancelled and address_changed_since_print(self.order)
+
+    @property
     def printable(self) -> bool:
         return not self.cancelled and self.order.stage == STAGE_ASSIGNED
 
@@ -299,6 +303,8 @@ ROW_TEXT = {
     "correct": _l("修改运单号"),
     "correct_hint": _l("发货后 5 天内、每单最多可修改 2 次"),
     "save": _l("保存"),
+    "address_changed": _l("地址已修改"),
+    "address_changed_hint": _l("商家修改了收货信息，请重新打印面单"),
 }
 TAB_TONES = {
     queries.TAB_TO_PRINT: "warning",
