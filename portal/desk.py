@@ -43,6 +43,24 @@ ROW_WORDS = {
 }
 
 
+# Flag colours a desk's owner marks its orders with (0 is grey: no flag), for the filter's
+# select and the row's badge (class flag-N in portal.css).
+FLAG_LABELS = (
+    (0, _l("灰旗（无）")),
+    (1, _l("红旗")),
+    (2, _l("黄旗")),
+    (3, _l("绿旗")),
+    (4, _l("蓝旗")),
+    (5, _l("紫旗")),
+)
+
+
+def flag_arg(value: str | None) -> int | None:
+    """A flag colour from a query argument or form; anything else is "any flag"."""
+    text = text_arg(value, 1)
+    return int(text) if text in {str(flag) for flag, _label in FLAG_LABELS} else None
+
+
 def row_words(*tables: Mapping[str, Any]) -> dict[str, str]:
     """The shared row words plus a role's own, as plain strings for this request's locale."""
     words = {key: str(value) for key, value in ROW_WORDS.items()}

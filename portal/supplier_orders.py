@@ -81,6 +81,7 @@ MASKED_COLUMNS = (
     Order.quantity,
     Order.line_count,
     Order.buyer_note,
+    Order.factory_note_mask,
     Order.name_mask,
     Order.phone_mask,
     Order.detail_mask,
@@ -168,7 +169,7 @@ def _cancelled_for(supplier: Supplier) -> tuple[ColumnElement[bool], ...]:
 # binding ends it keeps what statements need (goods, numbers, times), not who got the parcel.
 RECEIVER_COLUMNS = frozenset(
     {"buyer_note", "name_mask", "phone_mask", "detail_mask", "province", "city", "district"}
-    | {"receiver_key"}
+    | {"receiver_key", "factory_note_mask"}
 )
 
 

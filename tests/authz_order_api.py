@@ -9,6 +9,7 @@ ORDER_API_ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "api.merchant.order_detail": (API_MERCHANT, {"order_no": "order"}),
     "api.merchant.order_acknowledge_address": (API_MERCHANT, {"order_no": "order"}),
     "api.merchant.order_receiver_update": (API_MERCHANT, {"order_no": "order"}),
+    "api.merchant.order_note_put": (API_MERCHANT, {"order_no": "order"}),
     "api.merchant.allocation_create": (API_MERCHANT, {}),
     "api.merchant.allocation_cancel": (API_MERCHANT, {}),
     # DESIGN §10.3 (portal/api/allocation.py): the merchant's own rules only

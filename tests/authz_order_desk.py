@@ -10,6 +10,7 @@ ORDER_DESK_ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "merchant.order_detail": (MERCHANT, {"order_no": "order"}),
     "merchant.order_acknowledge_address": (MERCHANT, {"order_no": "order"}),
     "merchant.order_receiver_update": (MERCHANT, {"order_no": "order"}),
+    "merchant.order_note_update": (MERCHANT, {"order_no": "order"}),
     # 设置 → 自动分配 (portal/merchant/allocation_views.py): the merchant's own rules only
     "merchant.allocation_settings": (MERCHANT, {}),
     "merchant.allocation_save": (MERCHANT, {}),

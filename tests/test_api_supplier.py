@@ -165,6 +165,7 @@ def test_list_item_is_masked_with_merchant_and_blockers(desk):
         "audit_hold": False,
         "address_change_pending": False,
         "address_changed": False,
+        "note": "",
         "stage": "assigned",
         "paid_at": "2026-11-21T02:00:00+00:00",
         "promise_ship_at": "2026-11-23T02:00:00+00:00",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 from pydantic import ValidationError
 from sqlalchemy import false
 from sqlalchemy.orm import joinedload
@@ -24,7 +24,7 @@ from portal.gate import current_merchant
 from portal.imports.platform_export import ImportFileError, open_platform_export
 from portal.keyring import current_keyring
 from portal.models import Merchant, Order, Supplier
-from portal.orders.edits import edit_receiver
+from portal.orders.edits import edit_receiver, set_note
 from portal.orders.inputs import InputError, parse_orders, parse_receiver_patch
 from portal.orders.lines import GoodsLine, lines_by_order
 from portal.orders.queries import (
@@ -138,7 +138,7 @@ def order_list(query: schemas.OrderQuery) -> Response:
     merchant = current_merchant()
     shop_id = query.supplier_shop_id.strip()
     supplier_id = supplier_id_by_shop_id(shop_id) if shop_id else None
-    filters = OrderFilters(tab=query.stage, supplier_id=supplier_id, q=query.q)
+    filters = OrderFilters(tab=query.stage, supplier_id=supplier_id, q=query.q, flag=query.flag)
     orders = orders_query(current_keyring(), merchant, filters).options(
         joinedload(Order.supplier).joinedload(Supplier.user)
     )
@@ -180,6 +180,11 @@ def order_acknowledge_address(order_no: str) -> Response:
     return jsonify(_order_answer(merchant, order))
 
 
+def _own_order() -> None:
+    """Another merchant's order is 404 whatever the body says (endpoint's guard)."""
+    get_or_404(Order, current_merchant(), order_no=request.view_args["order_no"])
+
+
 @bp.patch("/orders/<order_no>/receiver")
 @endpoint(
     schemas.Order,
@@ -188,6 +193,7 @@ def order_acknowledge_address(order_no: str) -> Response:
         409: "tracking_returned：厂家已回传运单号，不能再修改收货信息",
         422: "invalid_phone、field_too_long（error.field 为字段名）",
     },
+    guard=_own_order,
 )
 def order_receiver_update(order_no: str, json: schemas.ReceiverPatch) -> Response:
     """修改收货信息
@@ -202,6 +208,21 @@ def order_receiver_update(order_no: str, json: schemas.ReceiverPatch) -> Respons
     except InputError as error:
         raise DomainError(error.code, error.message, field=error.path) from None
     edit_receiver(current_keyring(), merchant, order, changes, api_user())
+    db.session.commit()
+    return jsonify(_order_answer(merchant, order))
+
+
+@bp.put("/orders/<order_no>/note")
+@endpoint(schemas.Order, errors=NOT_FOUND, guard=_own_order)
+def order_note_put(order_no: str, json: schemas.NoteInput) -> Response:
+    """给厂家的备注与旗帜
+
+    备注 ≤ 200 字，厂家在工作台和面单上看到的是手机号、姓名样文字打码后的版本；旗帜 0–5
+    只在商家自己的订单列表中显示，可按旗帜筛选（GET /orders?flag=）。
+    """
+    merchant = current_merchant()
+    order = get_or_404(Order, merchant, order_no=order_no)
+    set_note(current_keyring(), merchant, order, json.note, json.flag)
     db.session.commit()
     return jsonify(_order_answer(merchant, order))
 

@@ -361,6 +361,21 @@ class ReceiverInput(Request):
     detail: str | None = _text("receiver.detail", "区县之后的完整地址")
 
 
+Flag = Annotated[
+    int,
+    Field(ge=0, le=5, description="商家自己的旗帜颜色：0 灰（无）、1 红、2 黄、3 绿、4 蓝、5 紫"),
+]
+
+
+class NoteInput(Request):
+    note: str = Field(
+        max_length=200,
+        description="给厂家的备注（≤ 200 字）；厂家看到手机号、姓名样文字打码后的版本；"
+        "空字符串清除",
+    )
+    flag: Flag | None = Field(default=None, description="省略时不变")
+
+
 class ReceiverPatch(ReceiverInput):
     """只改给出的字段（省略或 null 保持原值）；street 与 detail 合并为区县之后的完整地址。"""
 
@@ -411,6 +426,8 @@ class OrderInput(Request):
     print_blockers: Any = Field(default=None, json_schema_extra={"readOnly": True})
     address_change_pending: Any = Field(default=None, json_schema_extra={"readOnly": True})
     region_unverified: Any = Field(default=None, json_schema_extra={"readOnly": True})
+    note: Any = Field(default=None, json_schema_extra={"readOnly": True})
+    flag: Any = Field(default=None, json_schema_extra={"readOnly": True})
     created_at: Any = Field(default=None, json_schema_extra={"readOnly": True})
     updated_at: Any = Field(default=None, json_schema_extra={"readOnly": True})
 
@@ -499,6 +516,8 @@ class Order(Answer):
     region_unverified: bool = Field(
         description="省、市或区县不在行政区划表中（按平台原样保存，不影响分配）"
     )
+    note: str = Field(description="给厂家的备注（PUT /orders/{order_no}/note）")
+    flag: Flag
     created_at: Time
     updated_at: Time
 
@@ -517,6 +536,7 @@ class OrderQuery(WalkQuery):
         default="",
         description="订单号任意 6 位以上的部分、商家编码前缀（不分大小写）、收货人全名或手机号",
     )
+    flag: int | None = Field(default=None, ge=0, le=5, description="只看该旗帜颜色的订单")
 
 
 class OrderRejection(Answer):
@@ -644,6 +664,7 @@ class SupplierOrder(Answer):
     address_changed: bool = Field(
         description="地址已修改：商家在分配后修改了收货信息，面单需要（重新）打印"
     )
+    note: str = Field(description="商家给厂家的备注（手机号、姓名样文字已打码）")
     stage: choice(SUPPLIER_STAGES) = Field(
         description="cancelled：分配已取消，请勿发货（见 cancel_reason）"
     )

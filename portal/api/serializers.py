@@ -134,6 +134,8 @@ def order(
         "print_blockers": print_blockers(item),
         "address_change_pending": item.address_change_pending,
         "region_unverified": item.region_unverified,
+        "note": item.factory_note,
+        "flag": item.flag,
         "created_at": iso(item.created_at),
         "updated_at": iso(item.updated_at),
     }
@@ -169,6 +171,7 @@ def supplier_order(
         "audit_hold": row.audit_hold,
         "address_change_pending": row.address_change_pending,
         "address_changed": not cancelled and address_changed_since_print(row),
+        "note": row.factory_note_mask,
         "stage": "cancelled" if cancelled else row.stage,
         "paid_at": iso(row.paid_at),
         "promise_ship_at": iso(row.promise_ship_at),

@@ -23,12 +23,14 @@ from sqlalchemy import select
 from portal import accounts, allocation, bindings, dispatch, staff, tracking
 from portal.authz import get_or_404
 from portal.desk import (
+    FLAG_LABELS,
     ORDERS_CHANGED,
     PER_PAGE,
     Desk,
     Outcome,
     UrlTemplate,
     date_range,
+    flag_arg,
     outcome_for,
     refuse,
     row_words,
@@ -58,7 +60,7 @@ from portal.models.orders import (
     STAGE_UNASSIGNED,
 )
 from portal.orders import queries, rules
-from portal.orders.edits import EDITABLE_STAGES, edit_receiver
+from portal.orders.edits import EDITABLE_STAGES, edit_receiver, set_note
 from portal.orders.inputs import RECEIVER_FIELDS, InputError, parse_receiver_patch
 from portal.orders.lines import GoodsLine, lines_by_order
 from portal.orders.queries import OrderFilters, PrintLine, Receiver, TrackingNumber
@@ -104,6 +106,7 @@ def parse_filters(values: Mapping[str, str]) -> OrderFilters:
         paid_to=paid_to,
         sku=text_arg(values.get("sku"), 200),
         q=text_arg(values.get("q"), 64),
+        flag=flag_arg(values.get("flag")),
     )
 
 
@@ -115,8 +118,10 @@ def filter_args(filters: OrderFilters) -> dict[str, object]:
         "paid_to": filters.paid_to.isoformat() if filters.paid_to else None,
         "sku": filters.sku,
         "q": filters.q,
+        "flag": filters.flag,
     }
-    return {name: value for name, value in args.items() if value}
+    # Flag 0 (grey) is a filter too.
+    return {name: value for name, value in args.items() if value or value == 0}
 
 
 DESK = Desk.of("merchant", TAB_LABELS, filter_args, count_tones={queries.TAB_EXCEPTIONS: "danger"})
@@ -338,6 +343,7 @@ def row_context(default_address: ReturnAddress | None) -> dict[str, object]:
             "addresses_url": url_for("merchant.settings", _anchor="addresses-section"),
             "default_address": default_address,
             "dispatch_title": title,
+            "flag_labels": FLAG_LABELS,
         }
     }
 
@@ -626,6 +632,28 @@ def order_receiver_update(order_no: str) -> Response:
         return _order_answer(merchant, order, receiver_form=form)
     db.session.commit()
     notify(_("收货信息已保存") if changed else _("收货信息没有变化"))
+    return _order_answer(merchant, order)
+
+
+@bp.post("/orders/<order_no>/note")
+def order_note_update(order_no: str) -> Response:
+    """给厂家的备注 and the flag, from the drawer."""
+    merchant = current_merchant()
+    order = get_or_404(Order, merchant, order_no=order_no)
+    try:
+        set_note(
+            current_keyring(),
+            merchant,
+            order,
+            request.form.get("note", ""),
+            flag_arg(request.form.get("flag")),
+        )
+    except DomainError as error:
+        db.session.rollback()
+        notify(error.message, "warning")
+        return _order_answer(merchant, order)
+    db.session.commit()
+    notify(_("备注与旗帜已保存"))
     return _order_answer(merchant, order)
 
 

@@ -10,10 +10,12 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     and_,
     false,
+    literal_column,
     or_,
     text,
 )
@@ -96,6 +98,12 @@ class Order(Base):
     promise_ship_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     buyer_note: Mapped[str] = mapped_column(String(500), default="")
     merchant_note: Mapped[str] = mapped_column(String(500), default="")
+    # The merchant's own note to the factory (DESIGN §10.2), and as the factory sees it: phone-
+    # and name-like text masked at write time, so supplier code paths never read the note.
+    factory_note: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    factory_note_mask: Mapped[str] = mapped_column(String(400), default="", server_default="")
+    # The merchant's flag colour (0 grey … 5 purple), for its own desk only.
+    flag: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
     # Receiver: ciphertexts (AES-GCM, row identity as associated data) and masks made at write
     # time, so supplier code paths never decrypt. Province/city/district are not secret.
@@ -363,6 +371,19 @@ LINE_FIELDS = (
     "sku_key",
 )
 MAX_ORDER_LINES = 50
+
+
+# The merchant desk's flag filter, over flagged orders only: a full (merchant, flag) index would
+# tempt SQLite away from the partial indexes above. A filter on a colour repeats FLAGGED.
+FLAGGED = Order.flag != literal_column("0")
+Index(
+    "ix_orders_merchant_flagged",
+    Order.merchant_id,
+    Order.flag,
+    Order.id,
+    sqlite_where=FLAGGED,
+    postgresql_where=FLAGGED,
+)
 
 
 class Assignment(Base):

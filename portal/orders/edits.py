@@ -1,4 +1,5 @@
-"""The merchant's own changes to an order: a corrected receiver (DESIGN §10.2).
+"""The merchant's own changes to an order: a corrected receiver, its note to the factory and
+its flag (DESIGN §10.2).
 
 The receiver is stored exactly as an import stores it (portal.orders.upsert.receiver_values);
 on an assigned order the change counts as acknowledged (allocation.accepted_address_values).
@@ -26,12 +27,16 @@ from portal.orders.rules import assign_blocker
 from portal.orders.upsert import receiver_values
 from portal.privacy.keys import KeyRing
 from portal.privacy.lookups import NormalizedReceiver
+from portal.privacy.masks import mask_free_text
 from portal.privacy.receiver import ReceiverProtector
 
 # Until the factory returns a tracking number; after that the parcel may already carry the label.
 EDITABLE_STAGES = (STAGE_UNASSIGNED, STAGE_ASSIGNED)
 NOTE_LIMIT = OrderEvent.__table__.c.note.type.length
 TRACKING_RETURNED = _l("厂家已回传运单号，不能再修改收货信息")
+FACTORY_NOTE_LIMIT = Order.__table__.c.factory_note.type.length
+FACTORY_NOTE_MASK_LIMIT = Order.__table__.c.factory_note_mask.type.length
+FLAGS = range(6)  # 0 grey (no flag) … 5, the merchant's colours
 
 
 def _masks(order: Order) -> str:
@@ -64,6 +69,9 @@ def edit_receiver(
     protector = ReceiverProtector(keyring, merchant.id)
     key = protector.receiver_key(receiver)
     values = receiver_values(protector, order.order_no, receiver, key)
+    if order.factory_note:
+        masked = mask_free_text(order.factory_note, [receiver.name])
+        values["factory_note_mask"] = masked[:FACTORY_NOTE_MASK_LIMIT]
     if key == order.receiver_key and all(
         getattr(order, name) == values[name] for name in ("province", "city", "district")
     ):
@@ -105,3 +113,31 @@ def edit_receiver(
         allocation_rules.assign_arrived(merchant, [order.order_no])
         db.session.refresh(order)
     return True
+
+
+def set_note(
+    keyring: KeyRing, merchant: Merchant, order: Order, note: str, flag: int | None = None
+) -> None:
+    """The merchant's note to the factory (masked for it now) and, when given, its flag.
+
+    The factory's copy masks phone-like text and names: the receiver's own and any after a
+    cue such as 联系人 (privacy.mask_free_text, as buyer notes on a 隐私面单)."""
+    note = note.strip()
+    if len(note) > FACTORY_NOTE_LIMIT:
+        raise DomainError(
+            "field_too_long", f"备注最多 {FACTORY_NOTE_LIMIT} 个字", field="note", status=422
+        )
+    if flag is not None and flag not in FLAGS:
+        raise DomainError("validation_error", "旗帜应为 0 到 5", field="flag", status=422)
+    values: dict[str, object] = {"factory_note": note, "factory_note_mask": ""}
+    if note:
+        name = receiver_for_merchant(keyring, merchant, order).name
+        values["factory_note_mask"] = mask_free_text(note, [name])[:FACTORY_NOTE_MASK_LIMIT]
+    if flag is not None:
+        values["flag"] = flag
+    db.session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.merchant_id == merchant.id)
+        .values(**values, updated_at=utcnow())
+    )
+    db.session.refresh(order)

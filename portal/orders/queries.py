@@ -31,6 +31,7 @@ from portal.models import (
 )
 from portal.models.orders import (
     ASSIGNABLE,
+    FLAGGED,
     NEEDS_ATTENTION,
     STAGE_ASSIGNED,
     STAGE_DISPATCHED,
@@ -74,6 +75,7 @@ class OrderFilters:
     paid_to: date | None = None
     sku: str = ""
     q: str = ""
+    flag: int | None = None  # the merchant's flag colour, 0–5
 
 
 def _shanghai_midnight(day: date) -> datetime:
@@ -93,6 +95,10 @@ def filter_conditions(
         conditions.append(Order.paid_at < _shanghai_midnight(filters.paid_to + timedelta(days=1)))
     if filters.sku:
         conditions.append(sku_filter(filters.sku))
+    if filters.flag is not None:
+        conditions.append(Order.flag == filters.flag)
+        if filters.flag:
+            conditions.append(FLAGGED)  # as the partial index is written, so it is used
     search = order_search(filters.q, keyring=keyring, merchant_id=merchant.id)
     if search is not None:
         conditions.append(search)

@@ -76,6 +76,8 @@ PRINT_ORDER_LABELS = (
     (PRINT_SKU, _l("按 SKU")),
     (PRINT_PROMISE, _l("按承诺发货时间")),
 )
+# The note line of a label: the buyer's note and the merchant's note to the factory.
+LABEL_NOTE_CHARS = 90
 
 
 @dataclass(frozen=True)
@@ -549,7 +551,10 @@ def _label(
     an order with several items carries its other lines' texts in `more_goods`; a merged
     parcel also the goods of the `merged` orders, which its note names."""
     name, phone, detail, note = _receiver(keyring, merchant, order)
-    note = note[:60]
+    if order.factory_note_mask:
+        # The merchant's note to the factory, as the factory sees it (masked at write time).
+        note = " ".join(p for p in (note, _("商家：%(note)s", note=order.factory_note_mask)) if p)
+    note = note[:LABEL_NOTE_CHARS]
     if merged:
         numbers = "、".join(merged)
         together = _("合并包裹 %(n)d 单，另含 %(nos)s", n=len(merged) + 1, nos=numbers)

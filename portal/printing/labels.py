@@ -189,7 +189,7 @@ def _draw_label(page: _Page, label: Label) -> list[str]:
         return _goods_lines(page, goods)
     page.text(label.goods, 12, max_lines=4)
     if label.note:
-        page.text(f"备注 {label.note}", 10, max_lines=2)
+        page.text(f"备注 {label.note}", 10, max_lines=3)
     return []
 
 

@@ -304,6 +304,7 @@ ROW_TEXT = {
     "correct_hint": _l("发货后 5 天内、每单最多可修改 2 次"),
     "save": _l("保存"),
     "address_changed": _l("地址已修改"),
+    "merchant_note": _l("商家备注"),
     "address_changed_hint": _l("商家修改了收货信息，请重新打印面单"),
 }
 TAB_TONES = {
