@@ -68,7 +68,16 @@ from portal.imports.tabular import (
     TableError,
     open_columns,
 )
-from portal.models import Binding, Merchant, Order, Price, Supplier, SupplierSkuCode, User
+from portal.models import (
+    Binding,
+    Merchant,
+    Order,
+    OrderLine,
+    Price,
+    Supplier,
+    SupplierSkuCode,
+    User,
+)
 from portal.models.bindings import BINDING_ACTIVE, BINDING_ENDED
 from portal.statements.clock import now_utc
 
@@ -252,7 +261,25 @@ def _keys(supplier_id: int, merchant_id: int | None, sku_key: str | None) -> Any
         )
         .group_by(Price.merchant_id, Price.sku_key)
     )
-    both = union_all(with_orders, with_prices).subquery("price_keys_all")
+    # The other lines of the supplier's multi-item orders (line 1 is on the order row above):
+    # a price is kept per SKU, whichever line it is on (DESIGN §10.2).
+    with_other_lines = (
+        select(
+            OrderLine.merchant_id,
+            OrderLine.sku_key,
+            func.count().label("order_count"),
+            func.max(OrderLine.order_id).label("last_order_id"),
+        )
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(
+            Order.supplier_id == supplier_id,
+            Order.line_count > 1,
+            OrderLine.line_no > 1,
+            *_scope(OrderLine.merchant_id, OrderLine.sku_key, merchant_id, sku_key),
+        )
+        .group_by(OrderLine.merchant_id, OrderLine.sku_key)
+    )
+    both = union_all(with_orders, with_other_lines, with_prices).subquery("price_keys_all")
     return (
         select(
             both.c.merchant_id,
@@ -535,6 +562,20 @@ def _known_keys(supplier: Supplier, keys: Iterable[tuple[int, str]]) -> set[tupl
                         .distinct()
                     )
                 )
+            # SKUs on the other lines of multi-item orders.
+            known.update(
+                (merchant_id, sku)
+                for sku in db.session.scalars(
+                    select(OrderLine.sku_key)
+                    .join(Order, Order.id == OrderLine.order_id)
+                    .where(
+                        Order.supplier_id == supplier.id,
+                        OrderLine.merchant_id == merchant_id,
+                        OrderLine.sku_key.in_(chunk),
+                    )
+                    .distinct()
+                )
+            )
     return known
 
 

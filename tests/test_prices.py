@@ -21,6 +21,7 @@ from portal import allocation, bindings, prices, spreadsheets
 from portal.errors import DomainError, message_for
 from portal.extensions import db
 from portal.formatting import SHANGHAI
+from portal.imports.platform_export import ImportedLine
 from portal.keyring import current_keyring
 from portal.models import Binding, Merchant, Order, Price, Supplier, User
 from portal.models.accounts import ROLE_MERCHANT
@@ -894,3 +895,14 @@ def test_list_page_queries_do_not_grow_with_the_rows(site):
     assert _statements(site, f"{LIST_URL}?page=2") <= many
     with site.ctx():
         assert db.session.scalar(select(func.count()).select_from(Order)) == 42
+
+
+def test_every_sku_of_a_multi_item_order_is_on_the_price_list_and_can_be_priced(pair):
+    pillow = ImportedLine("3000000001", "记忆棉枕头", "单只装", "", "PIL-1", "", 3)
+    pair.assign("BLK-150-GRY", more_lines=(pillow,))
+    missing = {r.sku_key for r in pair.rows(missing_only=True)}
+    assert missing == {"BLK-150-GRY", "PIL-1"}
+    assert prices.missing_count(pair.supplier) == 2
+    # a SKU found only on the order's second line is known: its price is taken
+    assert pair.set("PIL-1", "4.50").created
+    assert {r.sku_key for r in pair.rows(missing_only=True)} == {"BLK-150-GRY"}
