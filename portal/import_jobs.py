@@ -28,6 +28,7 @@ from sqlalchemy.orm import defer
 
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.imports.mappings import saved_mappings
 from portal.imports.platform_export import ImportFileError, open_platform_export
 from portal.jobs import queue
 from portal.keyring import current_keyring
@@ -73,7 +74,7 @@ def start_import(merchant: Merchant, user: User | None, filename: str, content: 
     name = clean_filename(filename)
     try:
         # Reads the start of the file and its header row; the rows are left unread.
-        rows = open_platform_export(io.BytesIO(content), name)
+        rows = open_platform_export(io.BytesIO(content), name, mappings=saved_mappings(merchant))
     except ImportFileError as error:
         raise DomainError(error.code, error.message, field="file") from None
     rows.close()
@@ -252,7 +253,8 @@ def run_import(job_id: int) -> None:
         _finish(run, STATUS_FAILED, _("上传的文件已不存在，请重新上传"))
         return
     try:
-        with closing(open_platform_export(io.BytesIO(content), filename)) as rows:
+        stream, mappings = io.BytesIO(content), saved_mappings(merchant)
+        with closing(open_platform_export(stream, filename, mappings=mappings)) as rows:
             del content
             upsert_orders(
                 current_keyring(),

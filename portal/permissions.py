@@ -115,6 +115,7 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "merchant.order_note_update": ORDERS_WRITE,
     "merchant.import_page": ORDERS_WRITE,
     "merchant.import_create": ORDERS_WRITE,
+    "merchant.import_mapping_create": ORDERS_WRITE,
     "merchant.import_status": ORDERS_WRITE,
     "merchant.import_rejections_csv": ORDERS_WRITE,
     "merchant.order_dispatch": DISPATCH,

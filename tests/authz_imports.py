@@ -12,6 +12,7 @@ from tests.authz_access import MERCHANT
 IMPORT_ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "merchant.import_page": (MERCHANT, {}),
     "merchant.import_create": (MERCHANT, {}),
+    "merchant.import_mapping_create": (MERCHANT, {}),
     "merchant.import_status": (MERCHANT, {"job_id": "import_job"}),
     "merchant.import_rejections_csv": (MERCHANT, {"job_id": "import_job"}),
 }

@@ -21,6 +21,7 @@ from portal.bindings import find_supplier_by_shop_id, supplier_id_by_shop_id
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.gate import current_merchant
+from portal.imports.mappings import saved_mappings
 from portal.imports.platform_export import ImportFileError, open_platform_export
 from portal.keyring import current_keyring
 from portal.models import Merchant, Order, Supplier
@@ -118,10 +119,13 @@ def order_import(form: schemas.Upload) -> Response:
         # Read through once before anything is written, outside any transaction: a file-level
         # error found late imports nothing, and parsing never holds the write lock. Then import
         # in batches, each committed (as the background import does).
-        for _row in read_upload_lazily(lambda: open_platform_export(upload.stream, filename)):
+        mappings = saved_mappings(current_merchant())
+        for _row in read_upload_lazily(
+            lambda: open_platform_export(upload.stream, filename, mappings=mappings)
+        ):
             pass
         upload.stream.seek(0)
-        rows = open_platform_export(upload.stream, filename)
+        rows = open_platform_export(upload.stream, filename, mappings=mappings)
         result = upsert_orders(
             current_keyring(), current_merchant(), rows, after_batch=commit_batch
         )

@@ -554,9 +554,9 @@ class UpsertResult(Answer):
     rejected: list[OrderRejection]
     rejected_count: int = Field(description="被拒绝的总数（rejected 最多列出前 1000 条）")
     cancelled_assignments: int = Field(description="因售后、审核或取消而自动取消的分配数")
-    platform: Literal["pdd", "douyin"] = absent(
+    platform: Annotated[str, Field(pattern=r"^(pdd|douyin|mapping:.{1,40})$")] = absent(
         "仅文件导入：按表头识别出的平台，pdd 拼多多、douyin 抖店"
-        "（一行一个子订单，按主订单编号合并）"
+        "（一行一个子订单，按主订单编号合并），mapping:<名称> 商家保存的列映射"
     )
 
 

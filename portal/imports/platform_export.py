@@ -6,6 +6,7 @@ order) or Douyin 抖店 (one row per sub-order, grouped into orders by 主订单
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -235,6 +236,8 @@ class Layout:
     columns: tuple[Column, ...]
     build: Callable[[int, str, Mapping[str, str]], ImportedOrder]
     group: Callable[[Iterator[ImportedOrder | RowError]], Iterator[ImportedOrder | RowError]]
+    # A saved mapping names the header of each column itself (None: not in the file).
+    keys: Mapping[str, str | None] | None = None
 
 
 class PlatformRows(Iterator[ImportedOrder | RowError]):
@@ -253,31 +256,151 @@ class PlatformRows(Iterator[ImportedOrder | RowError]):
             close()
 
 
-def detect_platform(headers: Sequence[str]) -> Layout:
+def detect_platform(headers: Sequence[str], mappings: Sequence[SavedMapping] = ()) -> Layout:
     """The one place that tells a platform's export from its (normalised) header row.
 
-    Douyin's 主订单编号 + 子订单编号 name it; anything else is read as Pinduoduo's, whose
-    missing columns are then listed (or another platform named)."""
-    if set(headers) >= _DOUYIN_SIGNATURE:
+    Douyin's 主订单编号 + 子订单编号 name it; Pinduoduo's required columns name it; otherwise a
+    merchant's saved mapping for exactly this header set (`mappings`) reads it. Anything else is
+    read as Pinduoduo's, whose missing columns are then listed (or another platform named)."""
+    present = set(headers)
+    if present >= _DOUYIN_SIGNATURE:
         return DOUYIN_LAYOUT
+    if _has_required(present, COLUMNS):
+        return PDD_LAYOUT
+    key = header_key(headers)
+    for mapping in mappings:
+        if mapping.header_key == key:
+            return mapped_layout(mapping)
     return PDD_LAYOUT
 
 
 def open_platform_export(
-    stream: BinaryIO, filename: str, *, max_rows: int | None = None
+    stream: BinaryIO,
+    filename: str,
+    *,
+    max_rows: int | None = None,
+    mappings: Sequence[SavedMapping] = (),
 ) -> PlatformRows:
-    """Check the file and its headers now (ImportFileError), then stream orders lazily."""
+    """Check the file and its headers now (ImportFileError), then stream orders lazily.
+
+    `mappings` are the merchant's saved column mappings (portal.imports.mappings)."""
     table: Table = open_table(stream, filename, max_rows=max_rows)
-    layout = detect_platform(table.headers)
-    rows = order_rows(table, layout.columns, layout.build, recognise_other_platform)
+    layout = detect_platform(table.headers, mappings)
+    rows = order_rows(
+        table, layout.columns, layout.build, recognise_other_platform, keys=layout.keys
+    )
     return PlatformRows(layout.group(rows), layout.platform)
 
 
 def read_platform_export(
-    stream: BinaryIO, filename: str, *, max_rows: int | None = None
+    stream: BinaryIO,
+    filename: str,
+    *,
+    max_rows: int | None = None,
+    mappings: Sequence[SavedMapping] = (),
 ) -> Iterator[ImportedOrder | RowError]:
     """Like open_platform_export, but nothing is read until the first next()."""
-    yield from open_platform_export(stream, filename, max_rows=max_rows)
+    yield from open_platform_export(stream, filename, max_rows=max_rows, mappings=mappings)
+
+
+def _has_required(present: set[str], columns: Sequence[Column]) -> bool:
+    return all(
+        any(normalize_header(name) in present for name in (column.name, *column.aliases))
+        for column in columns
+        if column.required
+    )
+
+
+# --- a merchant's saved column mapping (any other layout: Taobao/Tmall, an ERP's export) -------
+
+PLATFORM_MAPPING = "mapping"
+# The order fields a mapping can fill: Pinduoduo's columns (the order's own field names) with
+# what the form calls them; the required ones must be mapped. 订单状态 defaults to 待发货 and
+# 售后状态 to none, so an ERP's list of orders to ship maps with the eight required fields.
+MAPPING_FIELDS: tuple[tuple[str, str, bool], ...] = (
+    (ORDER_NO, "订单号", True),
+    (GOODS, "商品名称", True),
+    (QUANTITY, "数量", True),
+    (RECEIVER, "收货人", True),
+    (PHONE, "手机/电话", True),
+    (PROVINCE, "省", True),
+    (CITY, "市", True),
+    (DISTRICT, "区/县", False),
+    (DETAIL, "详细地址（区县之后）", True),
+    (STATUS, "订单状态（不选则为待发货）", False),
+    (AFTER_SALE, "售后状态", False),
+    (SPEC, "规格", False),
+    (SKU_CODE, "商家编码（SKU）", False),
+    (GOODS_ID, "商品ID", False),
+    (GOODS_CODE, "商家编码（商品）", False),
+    (PAID_AT, "支付时间", False),
+    (PROMISE_SHIP_AT, "承诺发货时间", False),
+    (BUYER_NOTE, "买家留言", False),
+    (MERCHANT_NOTE, "商家备注", False),
+    (GOODS_TOTAL, "商品总价（元）", False),
+    (PAID, "实付金额（元）", False),
+    (MERCHANT_RECEIVED, "商家实收（元）", False),
+    (TRACKING_NO, "快递单号", False),
+    (COURIER, "快递公司", False),
+)
+MAPPING_REQUIRED = frozenset(name for name, _label, required in MAPPING_FIELDS if required)
+DEFAULT_MAPPED_STATUS = "待发货"
+# Status words of the exports merchants map: Pinduoduo's, Douyin's and Taobao/Tmall's (千牛).
+_TAOBAO_STATUSES = {
+    _status_key(text): status
+    for text, status in {
+        "等待买家付款": "pending_payment",
+        "买家已付款": "awaiting_shipment",
+        "等待卖家发货": "awaiting_shipment",
+        "等待发货": "awaiting_shipment",
+        "卖家已发货": "shipped",
+        "等待买家确认收货": "shipped",
+        "交易成功": "completed",
+        "交易关闭": "cancelled",
+        "交易已关闭": "cancelled",
+    }.items()
+}
+_NO_AFTER_SALE_WORDS = frozenset(
+    {_status_key(t) for t in (*_NO_AFTER_SALE, "没有申请退款", "无退款", "-")}
+)
+
+
+@dataclass(frozen=True)
+class SavedMapping:
+    """A saved mapping as the reader uses it: its name, the header set it is for, and the
+    header (normalised) of each mapped field."""
+
+    name: str
+    header_key: str
+    fields: Mapping[str, str]
+
+
+def header_key(headers: Sequence[str]) -> str:
+    """One digest per header set (order and spelling variants do not matter)."""
+    names = sorted({normalize_header(h) for h in headers if normalize_header(h)})
+    return hashlib.sha256("\x1f".join(names).encode()).hexdigest()
+
+
+def mapped_layout(mapping: SavedMapping) -> Layout:
+    keys = {column.name: mapping.fields.get(column.name) for column in COLUMNS}
+    return Layout(
+        f"{PLATFORM_MAPPING}:{mapping.name}",
+        COLUMNS,
+        _build_mapped_order,
+        _one_row_per_order,
+        keys,
+    )
+
+
+def _build_mapped_order(row: int, order_no: str, cells: Mapping[str, str]) -> ImportedOrder:
+    """A row of a mapped file: Pinduoduo's reader after the other platforms' status words."""
+    status_text = cells[STATUS] or DEFAULT_MAPPED_STATUS
+    status = _platform_status(status_text, _MAPPED_STATUSES)
+    after_sale = cells[AFTER_SALE]
+    if _status_key(after_sale) in _NO_AFTER_SALE_WORDS:
+        after_sale = ""
+    values = {**cells, STATUS: _PDD_STATUS_WORDS[status], AFTER_SALE: after_sale}
+    return replace(_build_order(row, order_no, values), platform_status_text=status_text[:30])
 
 
 def _platform_status(text: str, statuses: Mapping[str, str]) -> str:
@@ -616,3 +739,14 @@ def _refused_with(row: int, order_no: str, bad_row: int) -> RowError:
 
 
 DOUYIN_LAYOUT = Layout(PLATFORM_DOUYIN, DOUYIN_COLUMNS, _build_douyin_row, _group_sub_orders)
+
+
+_MAPPED_STATUSES = {**_TAOBAO_STATUSES, **_DOUYIN_STATUSES, **_PLATFORM_STATUSES}
+# Pinduoduo's word for each status, for its reader.
+_PDD_STATUS_WORDS = {
+    "pending_payment": "待支付",
+    "awaiting_shipment": "待发货",
+    "shipped": "已发货，待签收",
+    "completed": "已签收",
+    "cancelled": "已取消",
+}

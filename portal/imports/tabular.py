@@ -526,9 +526,13 @@ def order_rows(
     columns: Sequence[Column],
     build: Callable[[int, str, Mapping[str, str]], Record],
     recognise: Callable[[Sequence[str]], ImportFileError | None] | None = None,
+    *,
+    keys: Mapping[str, str | None] | None = None,
 ) -> Iterator[Record | RowError]:
-    """open_order_rows of an opened table."""
-    keys = match_table(table, columns, recognise)
+    """open_order_rows of an opened table; `keys` (column → header) when the caller matched
+    the headers itself (a merchant's saved mapping)."""
+    if keys is None:
+        keys = match_table(table, columns, recognise)
     return _order_rows(table.rows, keys, columns, build)
 
 

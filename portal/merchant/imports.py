@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, redirect, url_for
+from flask import Response, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -16,6 +16,8 @@ from portal.extensions import db, htmx
 from portal.forms import attach_error
 from portal.gate import current_merchant
 from portal.htmx import finish, notify, render
+from portal.imports import mappings
+from portal.imports.platform_export import MAPPING_FIELDS, PLATFORM_MAPPING
 from portal.jobs import worker_missing
 from portal.merchant.views import bp
 from portal.models import ImportJob
@@ -69,8 +71,22 @@ def _end_of_import(job: ImportJob) -> tuple[str, str]:
     return summary, "warning" if job.rejected else "success"
 
 
+# A file the portal cannot read: its headers are offered for a saved column mapping.
+MAPPABLE_REFUSALS = ("missing_columns", "unsupported_platform")
+
+
+def _platform_name(platform: str) -> str:
+    if platform.startswith(f"{PLATFORM_MAPPING}:"):
+        return _("列映射「%(name)s」", name=platform.partition(":")[2])
+    return str(PLATFORM_NAMES.get(platform, platform))
+
+
 def _render_import_page(
-    form: ImportForm, *, status: int = 200, new_job: ImportJob | None = None
+    form: ImportForm,
+    *,
+    status: int = 200,
+    new_job: ImportJob | None = None,
+    mapping: dict[str, object] | None = None,
 ) -> Response:
     merchant = current_merchant()
     jobs = import_jobs.recent_import_jobs(merchant)
@@ -85,8 +101,41 @@ def _render_import_page(
         job_cards=[_job_context(job) for job in shown],
         refresh_list=new_job is not None,
         IMPORT_STATUS=IMPORT_STATUS,
-        PLATFORM_NAMES=PLATFORM_NAMES,
+        platform_name=_platform_name,
+        mapping=mapping,
+        MAPPING_FIELDS=MAPPING_FIELDS,
     )
+
+
+def _mapping_form(
+    content: bytes, filename: str, chosen: dict[str, str], name: str = "", error: str = ""
+) -> dict[str, object] | None:
+    """The mapping form for this file: its headers, each with the field chosen for it."""
+    try:
+        headers = mappings.file_headers(content, filename)
+    except DomainError:
+        return None
+    by_header = {header: field for field, header in chosen.items()}
+    return {
+        "headers": [(i, h, by_header.get(h, "")) for i, h in enumerate(headers)],
+        "name": name,
+        "error": error,
+    }
+
+
+def _start(content: bytes, filename: str) -> Response:
+    """Create and queue the import of an upload; the page with its progress card."""
+    merchant = current_merchant()
+    job = import_jobs.start_import(merchant, current_user._get_current_object(), filename, content)
+    job_id = job.id
+    db.session.commit()
+    import_jobs.queue_import(job_id)
+    if not htmx:
+        return finish(redirect(url_for("merchant.import_status", job_id=job_id), 303))
+    # Stays until the job's card reports the end (the same key replaces it).
+    notify(_("文件已上传，正在后台导入…"), "info", key=f"import-{job_id}", sticky=True)
+    job = get_or_404(import_jobs.jobs_query(), merchant, id=job_id)
+    return _render_import_page(ImportForm(formdata=None), new_job=job)
 
 
 @bp.get("/orders/import")
@@ -97,26 +146,49 @@ def import_page() -> Response:
 @bp.post("/orders/import")
 def import_create() -> Response:
     form = ImportForm()
+    mapping = None
     if form.validate_on_submit():
         upload = form.file.data
-        merchant = current_merchant()
+        content, filename = upload.read(), upload.filename or ""
         try:
-            job = import_jobs.start_import(
-                merchant, current_user._get_current_object(), upload.filename or "", upload.read()
-            )
+            return _start(content, filename)
         except DomainError as error:
+            db.session.rollback()
             attach_error(form, error)
-        else:
-            job_id = job.id
-            db.session.commit()
-            import_jobs.queue_import(job_id)
-            if not htmx:
-                return finish(redirect(url_for("merchant.import_status", job_id=job_id), 303))
-            # Stays until the job's card reports the end (the same key replaces it).
-            notify(_("文件已上传，正在后台导入…"), "info", key=f"import-{job_id}", sticky=True)
-            job = get_or_404(import_jobs.jobs_query(), merchant, id=job_id)
-            return _render_import_page(ImportForm(formdata=None), new_job=job)
-    return _render_import_page(form, status=422)
+            if error.code in MAPPABLE_REFUSALS:
+                mapping = _mapping_form(content, filename, {})
+    return _render_import_page(form, status=422, mapping=mapping)
+
+
+@bp.post("/orders/import/mapping")
+def import_mapping_create() -> Response:
+    """列映射: map this file's columns to the order fields, name it, save it and import the
+    file with it; later files with the same headers use it by themselves."""
+    form = ImportForm()
+    if not form.validate_on_submit():
+        return _render_import_page(form, status=422)
+    upload = form.file.data
+    content, filename = upload.read(), upload.filename or ""
+    name = request.form.get("mapping_name", "")
+    try:
+        headers = mappings.file_headers(content, filename)
+    except DomainError as error:
+        attach_error(form, error)
+        return _render_import_page(form, status=422)
+    chosen: dict[str, str] = {}
+    for index, header in enumerate(headers):
+        field = request.form.get(f"field-{index}", "")
+        if field:
+            chosen.setdefault(field, header)
+    try:
+        mappings.save_mapping(current_merchant(), name, headers, chosen)
+        response = _start(content, filename)
+    except DomainError as error:
+        db.session.rollback()
+        mapping = _mapping_form(content, filename, chosen, name, error.message)
+        return _render_import_page(ImportForm(formdata=None), status=422, mapping=mapping)
+    notify(_("已保存列映射「%(name)s」：以后表头相同的文件会自动使用它", name=name.strip()))
+    return response
 
 
 @bp.get("/orders/import/<int:job_id>")
@@ -134,7 +206,7 @@ def import_status(job_id: int) -> Response:
         list_oob=finished and bool(htmx),
         jobs=import_jobs.recent_import_jobs(merchant) if finished else [],
         IMPORT_STATUS=IMPORT_STATUS,
-        PLATFORM_NAMES=PLATFORM_NAMES,
+        platform_name=_platform_name,
         **_job_context(job),
     )
 

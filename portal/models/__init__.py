@@ -19,7 +19,14 @@ from portal.models.analytics import (
 from portal.models.base import Base
 from portal.models.bindings import Binding
 from portal.models.dispatch import WebhookDelivery
-from portal.models.orders import Assignment, ImportJob, Order, OrderEvent, OrderLine
+from portal.models.orders import (
+    Assignment,
+    ImportJob,
+    ImportMapping,
+    Order,
+    OrderEvent,
+    OrderLine,
+)
 from portal.models.printing import PrintJob, PrintJobOrder, PrintRender
 from portal.models.settlement import (
     Price,
@@ -45,6 +52,7 @@ __all__ = [
     "Base",
     "Binding",
     "ImportJob",
+    "ImportMapping",
     "LoginFailure",
     "Merchant",
     "Order",

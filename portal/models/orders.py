@@ -465,7 +465,7 @@ class ImportJob(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     filename: Mapped[str] = mapped_column(String(200))
     # Whose export it is, told by its header row: "pdd" | "douyin".
-    platform: Mapped[str] = mapped_column(String(10), default="", server_default="")
+    platform: Mapped[str] = mapped_column(String(60), default="", server_default="")
     # queued → running → done | failed
     status: Mapped[str] = mapped_column(String(10), default="queued")
     # The upload itself, kept in the database so any worker host can process it; cleared after.
@@ -484,3 +484,25 @@ class ImportJob(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ImportMapping(Base):
+    """A merchant's saved column mapping for an export layout the portal does not know: which
+    of the file's headers holds which order field. A later file with the same header set is
+    read with it (portal.imports.platform_export.detect_platform)."""
+
+    __tablename__ = "import_mappings"
+    __table_args__ = (
+        Index("uq_import_mappings_merchant_headers", "merchant_id", "header_key", unique=True),
+        Index("uq_import_mappings_merchant_name", "merchant_id", "name", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    name: Mapped[str] = mapped_column(String(40))
+    # Digest of the file's normalised header set (platform_export.header_key).
+    header_key: Mapped[str] = mapped_column(String(64))
+    headers: Mapped[str] = mapped_column(Text)  # JSON list of the normalised headers
+    fields: Mapped[str] = mapped_column(Text)  # JSON {order field (column name): header}
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
