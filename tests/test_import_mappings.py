@@ -31,7 +31,19 @@ from portal.models import ImportMapping, Merchant, Order
 from tests.test_api_orders import API, Api
 
 # An ERP's export: its own headers, Taobao's status words, one bad phone, one bad quantity.
-ERP_HEADERS = ["单号", "宝贝名称", "件数", "编码", "联系人", "联系电话", "省份", "城市", "区县", "地址", "交易状态"]
+ERP_HEADERS = [
+    "单号",
+    "宝贝名称",
+    "件数",
+    "编码",
+    "联系人",
+    "联系电话",
+    "省份",
+    "城市",
+    "区县",
+    "地址",
+    "交易状态",
+]
 ERP_ROWS = [
     ["261121-300000000000001", "加厚珊瑚绒毛毯", "2", "BLK-150", "张伟", "13577446522", "广东省", "广州市", "天河区", "体育西路 1 号", "等待卖家发货"],  # noqa: E501
     ["261121-300000000000002", "羊毛围巾", "1", "SCF-01", "李娜", "无号码", "浙江省", "杭州市", "西湖区", "文三路 8 号", "交易关闭"],  # noqa: E501
@@ -70,7 +82,11 @@ def test_mapped_file_is_read_by_its_mapping_with_row_numbered_errors(app_ctx, fa
     first, bad_phone, bad_quantity = list(rows)
     assert first.platform_status == "awaiting_shipment"
     assert first.platform_status_text == "等待卖家发货"
-    assert (first.receiver_name, first.detail, first.sku_code) == ("张伟", "体育西路 1 号", "BLK-150")
+    assert (first.receiver_name, first.detail, first.sku_code) == (
+        "张伟",
+        "体育西路 1 号",
+        "BLK-150",
+    )
     # The phone is checked by the upsert (the row number travels with the order).
     assert bad_phone.platform_status == "cancelled" and bad_phone.row == 3
     assert bad_quantity.row == 4 and bad_quantity.code == "invalid_quantity"

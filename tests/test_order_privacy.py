@@ -170,6 +170,10 @@ def secrets_of(buyer: Buyer) -> tuple[list[str], list[str]]:
     return texts, runs
 
 
+# Shop IDs: public, drawn at random, so their digits hold five of a phone's now and then.
+PUBLIC_IDS = {("users", "shop_id")}
+
+
 def assert_no_plaintext(buyers: list[Buyer]) -> None:
     checked = 0
     for table, row in all_tables():
@@ -183,6 +187,8 @@ def assert_no_plaintext(buyers: list[Buyer]) -> None:
                     assert secret not in value, (table, column, secret)
                 if table == "orders" and column in DIGEST_COLUMNS:
                     assert re.fullmatch(f"[0-9a-f]{{{DIGEST_COLUMNS[column]}}}", value), column
+                    continue
+                if (table, column) in PUBLIC_IDS:
                     continue
                 for run in runs:
                     assert run not in HEX_DIGEST.sub("", value), (table, column, run)

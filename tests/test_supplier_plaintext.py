@@ -55,6 +55,13 @@ def test_the_leak_check_ignores_timestamps_but_not_phones():
     assert leaks("收件人电话 18983526008") and leaks("…526008 …") == ["52600", "26008"]
 
 
+def test_the_leak_check_ignores_shop_ids_but_not_phones():
+    # shop IDs are random: a merchant's "135774012" once failed the workflow suite ("13577")
+    assert leaks("商家 135774012") == []
+    assert leaks("商家 135774012 电话 13577446522")
+    assert leaks("135****6522 13577") == ["13577"]
+
+
 def body_text(response) -> str:
     kind = response.headers.get("Content-Type", "")
     if response.mimetype == "application/pdf":  # a pick list: its text read back

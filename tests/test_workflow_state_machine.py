@@ -736,7 +736,8 @@ class Workflow(RuleBasedStateMachine):
                 rows = db.session.execute(orders_query(supplier, SupplierFilters(tab=tab), now))
                 for row in rows:
                     # The receiver key is an opaque HMAC (hex) and times are not text: by
-                    # chance either may hold five digits of a phone, so only text is searched.
+                    # chance either may hold five digits of a phone, so only text is searched
+                    # (and that without shop IDs: tests/incidental_digits.py).
                     # No receiver data at all once the binding with the merchant ended.
                     if row.bound:
                         assert re.fullmatch(r"[0-9a-f]{32}", row.receiver_key), row.order_no
