@@ -533,9 +533,16 @@ def _record_events(
 
 
 def cancel_return(
-    supplier: Supplier, order_no: str, merchant_shop_id: str = "", actor: User | None = None
+    supplier: Supplier,
+    order_no: str,
+    merchant_shop_id: str = "",
+    actor: User | None = None,
+    *,
+    with_label: bool = False,
 ) -> None:
-    """Take a returned tracking number back; impossible once the merchant dispatched."""
+    """Take a returned tracking number back; impossible once the merchant dispatched.
+    `with_label`: also from the other orders of its merged label still carrying that number
+    (undoing a scan takes back what the scan returned)."""
     order = get_order_for_supplier(supplier, order_no, merchant_shop_id)
     if order.stage == STAGE_DISPATCHED:
         raise DomainError("dispatched")
@@ -543,18 +550,31 @@ def cancel_return(
     # taken back, it would be an assignment without a binding. The lock orders us with ending.
     if not is_bound(db.session.get(Merchant, order.merchant_id), supplier, lock=True):
         raise DomainError("binding_not_active")
+    orders = [order]
+    if with_label and order.tracking_no:
+        mates = _label_mates(supplier, [order.id]).get(order.id, [])
+        orders += db.session.scalars(
+            select(Order).where(
+                Order.id.in_(mates),
+                Order.merchant_id == order.merchant_id,
+                Order.supplier_id == supplier.id,
+                Order.stage == STAGE_RETURNED,
+                Order.tracking_no == order.tracking_no,
+            )
+        ).all()
+    ids = [each.id for each in orders]
     changed = db.session.scalars(
         update(Order)
-        .where(
-            Order.id == order.id, Order.supplier_id == supplier.id, Order.stage == STAGE_RETURNED
-        )
+        .where(Order.id.in_(ids), Order.supplier_id == supplier.id, Order.stage == STAGE_RETURNED)
         .values(stage=STAGE_ASSIGNED, courier="", tracking_no="", returned_at=None)
         .returning(Order.id)
     ).all()
-    if not changed:
+    if order.id not in changed:
         raise DomainError("not_returned")
-    _detach_parcels([order.id])
-    _record_events(supplier, [(order, "")], EVENT_TRACKING_CANCELLED, actor, utcnow())
+    _detach_parcels(ids)
+    _record_events(
+        supplier, [(each, "") for each in orders], EVENT_TRACKING_CANCELLED, actor, utcnow()
+    )
 
 
 def tracking_numbers_for(order_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]:

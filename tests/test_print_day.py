@@ -25,6 +25,7 @@ from portal.models import (
     PrintJobOrder,
     PrintRender,
 )
+from portal.models.orders import STAGE_ASSIGNED
 from tests.factories import SESSION_HOUR
 from tests.test_supplier_desk import (
     RECEIVERS,
@@ -392,6 +393,18 @@ def test_merged_parcel_one_label_one_number_for_all(desk, make_browser):
     merchant.login(desk.merchant_user.username)
     drawer = merchant.get(f"/merchant/orders/{order_no(7)}").get_data(as_text=True)
     assert "同一包裹" in drawer and order_no(1) in drawer and "SF1234567890123" in drawer
+    # undoing that scan takes the number back from the whole label, not from order 1 alone
+    undo = {"order_no": order_no(1), "tracking_no": "SF1234567890123", "courier": "SF"}
+    response = desk.post("/supplier/scan/undo", undo, target="scan-result")
+    assert 'data-scan-kind="undone"' in response.get_data(as_text=True)
+    with desk.app.app_context():
+        kept = db.session.execute(
+            select(Order.order_no, Order.stage, Order.tracking_no).where(
+                Order.order_no.in_([order_no(1), order_no(7)])
+            )
+        ).all()
+        assert {(stage, number) for _no, stage, number in kept} == {(STAGE_ASSIGNED, "")}
+        assert db.session.scalar(select(func.count()).select_from(Parcel)) == 0
 
 
 def test_merged_parcel_shares_its_paper_number(desk):

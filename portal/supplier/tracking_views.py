@@ -532,7 +532,11 @@ def undo_scan(
         )
     try:
         tracking.cancel_return(
-            supplier, order_no, merchant_shop_id, actor=current_user._get_current_object()
+            supplier,
+            order_no,
+            merchant_shop_id,
+            actor=current_user._get_current_object(),
+            with_label=True,
         )
     except DomainError as error:
         db.session.rollback()
