@@ -148,8 +148,8 @@ def test_statements_show_the_code_beside_the_merchants(pair: Pair) -> None:
     db.session.commit()
     statement = build(pair.request(date(2026, 11, 20), date(2026, 11, 20)))
     header, *lines, _totals = statement_files.statement_rows(statement)
-    assert (header[3], header[-1]) == ("SKU", "厂家编码")
-    assert sorted((line[3], line[-1]) for line in lines) == [
+    sku, code = header.index("SKU"), header.index("厂家编码")
+    assert sorted((line[sku], line[code]) for line in lines) == [
         ("BED-18", ""),
         ("BLK-150-GRY", "F-001"),
     ]
