@@ -12,6 +12,7 @@ from portal.models import Merchant, Order, PrintJob, User
 from portal.models.base import utcnow
 from tests import test_api_supplier
 from tests.test_api_supplier import RECEIVERS, codes, nos, pdf_pages
+from tests.test_print_day import xlsx_rows
 
 desk = test_api_supplier.desk
 
@@ -205,6 +206,22 @@ def test_the_desk_rows_send_their_merchant(desk, make_browser):
     assert response.status_code == 200
     assert _tracking_of(desk, desk.merchant_shop_id, no) == "SF1234567890134"
     assert _tracking_of(desk, desk.other_merchant_shop_id, no) == ""
+
+
+def test_a_pick_list_counts_only_the_ticked_merchants_order(desk, make_browser):
+    no = _shared(desk)
+    browser = _factory_browser(desk, make_browser)
+    form = {
+        "tab": "to_print",
+        "format": "xlsx",
+        "order_no": [f"{desk.other_merchant_shop_id}:{no}"],
+    }
+    response = browser.client.post(
+        "/supplier/pick-list", data={**form, "csrf_token": browser.token}
+    )
+    assert response.status_code == 200
+    *_header_and_lines, totals = xlsx_rows(response.data)
+    assert totals[-1] == 1  # one order, not both merchants' orders of that number
 
 
 def test_the_scan_page_asks_which_merchant(desk, make_browser):

@@ -27,6 +27,7 @@ from portal.extensions import db
 from portal.formatting import SHANGHAI
 from portal.models import Merchant, Order, OrderLine, PrintJobOrder, Supplier, SupplierSkuCode
 from portal.printing.labels import FONT, register_font
+from portal.tracking import OrderRef, find_orders_for_supplier
 
 PICK_SKU = "sku"
 PICK_GOODS = "goods"
@@ -134,16 +135,19 @@ def _merge(lines: Iterable[PickLine]) -> list[PickLine]:
     return list(merged.values())
 
 
-def pick_list_for_orders(supplier: Supplier, order_nos: Sequence[str], sort: str) -> PickList:
-    """A selection on the desk: the supplier's current orders with these numbers."""
+def pick_list_for_orders(supplier: Supplier, refs: Sequence[OrderRef], sort: str) -> PickList:
+    """A selection on the desk: the supplier's current orders named by (number, merchant shop
+    ID) — a number two merchants use counts only the order of the row that was ticked."""
     sort = sort if sort in PICK_ORDERS else supplier.pick_order
-    found: list[PickLine] = []
+    found = find_orders_for_supplier(supplier, refs)
+    order_ids = sorted({order.id for order in found.values() if order is not None})
+    picked: list[PickLine] = []
     count = 0
-    for chunk in chunks(list(dict.fromkeys(order_nos))):
-        lines, orders = _lines(supplier, Order.order_no.in_(chunk))
-        found.extend(lines)
+    for chunk in chunks(order_ids):
+        lines, orders = _lines(supplier, Order.id.in_(chunk))
+        picked.extend(lines)
         count += orders
-    lines = sorted(_merge(found), key=_sort_key(sort))
+    lines = sorted(_merge(picked), key=_sort_key(sort))
     return PickList(_("所选 %(n)d 单", n=count), lines, count, sort)
 
 

@@ -46,11 +46,11 @@ def pick_list_download() -> Response:
     """拣货单 of the desk's selection (the ticked rows, or every order the filters match)."""
     supplier = current_supplier()
     filters = parse_filters(request.form)
-    order_nos = [order_no for order_no, _shop in _selected_orders(supplier, filters)]
-    if not order_nos:
+    refs = _selected_orders(supplier, filters)
+    if not refs:
         return refuse(message_for("nothing_selected"))
     pick = pick_list.pick_list_for_orders(
-        supplier, order_nos, text_arg(request.form.get("pick_order"), 10)
+        supplier, refs, text_arg(request.form.get("pick_order"), 10)
     )
     return _pick_list_response(pick, _format(), "pick-list")
 
