@@ -11,11 +11,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from pypdf import PdfReader
 from sqlalchemy import make_url
 
 from tests.e2e_helpers import (
@@ -34,9 +37,9 @@ pytestmark = pytest.mark.browser
 DEMO_PASSWORD = "demo-pass-2026"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp("print-day")
+@contextmanager
+def demo_server(tmp: Path) -> Iterator[LiveServer]:
+    """A live portal on the demo's data (the same demo every time: its generator is seeded)."""
     with live_server(tmp) as running:
         pg_url = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
         url = (
@@ -50,6 +53,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
         )
         assert done.returncode == 0, done.stdout + done.stderr
+        yield running
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with demo_server(tmp_path_factory.mktemp("print-day")) as running:
+        yield running
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[LiveServer]:
+    with demo_server(tmp_path) as running:
         yield running
 
 
@@ -70,7 +85,7 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"print-day-{name}.png"), full_page=True)
 
 
-def test_print_day_by_keyboard_and_scanner(server: LiveServer, chromium: Browser) -> None:
+def factory_page(server: LiveServer, chromium: Browser) -> tuple[Page, ConsoleErrors]:
     context = chromium.new_context(viewport=DESKTOP, accept_downloads=True)
     page = context.new_page()
     console = ConsoleErrors()
@@ -80,6 +95,18 @@ def test_print_day_by_keyboard_and_scanner(server: LiveServer, chromium: Browser
     page.fill("input[name=password]", DEMO_PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url("**/supplier/**")
+    return page, console
+
+
+def pdf_text(page: Page, href: str) -> str:
+    response = page.request.get(urljoin(page.url, href))
+    assert response.ok and response.headers["content-type"] == "application/pdf", href
+    return "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(response.body())).pages)
+
+
+def test_print_day_by_keyboard_and_scanner(server: LiveServer, chromium: Browser) -> None:
+    page, console = factory_page(server, chromium)
+    context = page.context
 
     # The desk: ? shows the shortcuts, A selects the page.
     page.goto(f"{server.base_url}/supplier/orders?tab=to_print")
@@ -153,3 +180,35 @@ def test_print_day_by_keyboard_and_scanner(server: LiveServer, chromium: Browser
     shot(page, "scan-already")
     assert not console.errors, console.errors
     context.close()
+
+
+def test_separate_slips_and_the_pick_list_pdf_of_a_job(
+    fresh_server: LiveServer, chromium: Browser
+) -> None:
+    page, console = factory_page(fresh_server, chromium)
+    page.goto(f"{fresh_server.base_url}/supplier/orders?tab=to_print")
+    rows = page.locator("input[data-select-row]")
+    expect(rows.first).to_be_visible()
+    count = rows.count()
+    page.select_option("#print-courier", "ZTO")
+    page.check("#print-merge")  # the demo's to-print orders go to four receivers: nothing merges
+    page.select_option("#print-slips", "separate")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("a")
+    expect(page.locator("[data-select-count]").first).to_have_text(str(count))
+    page.keyboard.press("p")
+    expect(page.locator("#order-list")).to_contain_text("已生成打印任务")
+    page.click("#order-list a[href*='/supplier/print-jobs/']:not([href$='/pdf'])")
+    job = page.locator("#print-job")
+    expect(job).to_contain_text("发货单单独成 PDF")
+    shot(page, "separate-slips-job")
+
+    labels = pdf_text(page, job.locator("a[href$='/pdf']").first.get_attribute("href") or "")
+    cover = labels.split("\n")
+    assert any(f"订单 {count} 单" in line for line in cover), labels[:300]
+    slips = pdf_text(page, job.locator("[data-packing-slips]").get_attribute("href") or "")
+    assert slips.count("发货单") >= count  # one slip per order, in a PDF of their own
+    pick = pdf_text(page, job.locator("a[data-pick-list=pdf]").get_attribute("href") or "")
+    assert "拣货单" in pick and "合计" in pick
+    assert not console.errors, console.errors
+    page.context.close()
