@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from bench.dataset import PASSWORD, shanghai_today
 from bench.measure import latency_summary
 from bench.sections import Raw, Scene, in_app_context, login, time_requests
-from portal import accounts, analytics
+from portal.domain import accounts, analytics
 from portal.extensions import db
 from portal.models import Order
 

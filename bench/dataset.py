@@ -37,19 +37,19 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Engine, inspect, text
 
-from portal import accounts, bindings
-from portal.demo_data import SHANGHAI, generate_orders
+from portal.domain import accounts, bindings
+from portal.domain.demo_data import SHANGHAI, generate_orders
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import sku_key_for
+from portal.domain.privacy.keys import KeyRing
+from portal.domain.privacy.lookups import blind_index, receiver_key
+from portal.domain.privacy.masks import mask_detail, mask_name, mask_phone
+from portal.domain.privacy.normalize import normalize_text
+from portal.domain.privacy.phones import normalize_phone
+from portal.domain.privacy.receiver import reveal_receiver
+from portal.domain.regions import is_complete_address, validate_region
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Assignment, Order, OrderEvent, OrderLine, OrderParcel, Parcel, Price
-from portal.orders.upsert import sku_key_for
-from portal.privacy.keys import KeyRing
-from portal.privacy.lookups import blind_index, receiver_key
-from portal.privacy.masks import mask_detail, mask_name, mask_phone
-from portal.privacy.normalize import normalize_text
-from portal.privacy.phones import normalize_phone
-from portal.privacy.receiver import reveal_receiver
-from portal.regions import is_complete_address, validate_region
 
 DATASET_VERSION = 4  # bump when the generated data changes (invalidates cached templates)
 PASSWORD = "bench-pass-2026"  # noqa: S105  (benchmark accounts in a throwaway database)

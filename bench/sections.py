@@ -35,32 +35,25 @@ from bench.measure import (
     stopwatch,
     traced_peak,
 )
-from portal import (
-    accounts,
-    allocation,
-    allocation_rules,
-    dispatch,
-    import_jobs,
-    tracking,
-)
-from portal.allocation_rules import RulesInput
-from portal.demo_data import (
+from portal.domain import accounts, allocation, allocation_rules, dispatch, import_jobs, tracking
+from portal.domain.allocation_rules import RulesInput
+from portal.domain.demo_data import (
     PDD_EXPORT_HEADER,
     generate_orders,
     write_douyin_export,
     write_platform_export,
 )
+from portal.domain.imports.tracking_file import open_tracking_file
+from portal.domain.statements import build as statement_build
+from portal.domain.statements import clock as statement_clock
+from portal.domain.statements import files as statement_files
+from portal.domain.statements import requesting as statement_requesting
 from portal.extensions import db
-from portal.imports.tracking_file import open_tracking_file
 from portal.models import Binding, Merchant, Order, OrderEvent, Statement, Supplier, User
 from portal.models.allocation import RULE_MANUAL, RULE_SHOP
 from portal.models.bindings import BINDING_ACTIVE
 from portal.models.orders import EVENT_AUTO_ASSIGNED
 from portal.models.settlement import STATEMENT_QUEUED, STATEMENT_READY
-from portal.statements import build as statement_build
-from portal.statements import clock as statement_clock
-from portal.statements import files as statement_files
-from portal.statements import requesting as statement_requesting
 
 CHUNK = 900
 CSRF_RE = re.compile(r'"X-CSRFToken": "([^"]+)"|name="csrf_token" type="hidden" value="([^"]+)"')

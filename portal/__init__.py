@@ -13,30 +13,29 @@ from flask_babel import get_translations
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import (  # noqa: F401  (tasks and sweepers register on import)
-    analytics,
-    formatting,
-    gate,
-    import_jobs,
-    maintenance,
-    security,
-    statements,
-    web_errors,
-    webhooks,
-)
 from portal.api import bp as api_bp
 from portal.auth import account_bp
 from portal.auth import bp as auth_bp
 from portal.auth.session import configure_login
 from portal.cli import portal_cli
 from portal.config import Config, apply_environment
+from portal.domain import (  # noqa: F401
+    analytics,
+    formatting,
+    import_jobs,
+    maintenance,
+    statements,
+    webhooks,
+)
+from portal.domain.privacy.keys import MissingKeysError, load_or_create
 from portal.extensions import babel, csrf, db, htmx, login_manager, migrate
 from portal.jobs import queue
 from portal.merchant import bp as merchant_bp
-from portal.privacy.keys import MissingKeysError, load_or_create
 from portal.supplier import bp as supplier_bp
 from portal.transactions import may_write
-from portal.web_args import IdConverter
+from portal.web import errors as web_errors
+from portal.web import gate, security
+from portal.web.args import IdConverter
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,7 +110,7 @@ def configure_instance(app: Flask) -> None:
     if embedded:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'portal.db'}"
     keys_file = Path(app.config.get("KEYS_FILE") or instance / "data-keys.json")
-    app.extensions["portal.keyring"] = load_or_create(keys_file, create)
+    app.extensions["portal.domain.keyring"] = load_or_create(keys_file, create)
     if app.config.get("SESSION_COOKIE_SECURE"):
         app.config["REMEMBER_COOKIE_SECURE"] = True
 

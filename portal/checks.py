@@ -34,18 +34,18 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from portal.extensions import db
-from portal.jobs import REDIS_SCHEMES, WORKER_STALE, is_embedded, worker_missing
-from portal.models import ImportJob, Order, Statement
-from portal.privacy.crypto import ORDER_FIELDS, decrypt, encrypt, order_aad, token_version
-from portal.privacy.keys import (
+from portal.domain.privacy.crypto import ORDER_FIELDS, decrypt, encrypt, order_aad, token_version
+from portal.domain.privacy.keys import (
     DecryptionError,
     InsecureKeyFileError,
     KeyRing,
     KeyRingError,
     MissingKeysError,
 )
-from portal.statements.clock import now_utc
+from portal.domain.statements.clock import now_utc
+from portal.extensions import db
+from portal.jobs import REDIS_SCHEMES, WORKER_STALE, is_embedded, worker_missing
+from portal.models import ImportJob, Order, Statement
 
 OK = "ok"
 WARN = "warn"

@@ -17,35 +17,27 @@ from flask.cli import AppGroup
 from flask_migrate import upgrade
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
-from portal import (
-    accounts,
-    allocation,
-    bindings,
-    checks,
-    dispatch,
-    prices,
-    staff,
-    tracking,
-)
-from portal.demo_data import STATUS_TEXTS, generate_orders
-from portal.errors import DomainError
+from portal import checks
+from portal.domain import accounts, allocation, bindings, dispatch, prices, staff, tracking
+from portal.domain.demo_data import STATUS_TEXTS, generate_orders
+from portal.domain.errors import DomainError
+from portal.domain.imports.platform_export import ImportedOrder
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.permissions import STAFF_ROLES
+from portal.domain.printing import jobs as printing
+from portal.domain.printing.labels import DEFAULT_LABEL_SIZE
+from portal.domain.privacy.crypto import decrypt, order_aad, reencrypt
+from portal.domain.privacy.keys import DecryptionError, KeyRing
+from portal.domain.privacy.lookups import name_index
+from portal.domain.statements import build as statement_build
+from portal.domain.statements import clock as statement_clock
+from portal.domain.statements import requesting as statement_requesting
+from portal.domain.statements import review as statement_review
 from portal.extensions import db
-from portal.imports.platform_export import ImportedOrder
 from portal.jobs import is_embedded, queue
-from portal.keyring import current_keyring
 from portal.models import Binding, Merchant, Order, Supplier, User
 from portal.models.orders import ASSIGNABLE
-from portal.orders.upsert import upsert_orders
-from portal.permissions import STAFF_ROLES
-from portal.printing import jobs as printing
-from portal.printing.labels import DEFAULT_LABEL_SIZE
-from portal.privacy.crypto import decrypt, order_aad, reencrypt
-from portal.privacy.keys import DecryptionError, KeyRing
-from portal.privacy.lookups import name_index
-from portal.statements import build as statement_build
-from portal.statements import clock as statement_clock
-from portal.statements import requesting as statement_requesting
-from portal.statements import review as statement_review
 
 portal_cli = AppGroup("portal", help="代发门户 administration.")
 
@@ -439,7 +431,7 @@ def rotate_keys_command(new_key: bool, do_reencrypt: bool) -> None:
         # Saved (atomically) before any row uses the key: a crash can never leave ciphertext
         # that no key on disk opens.
         ring.save(path)
-        app.extensions["portal.keyring"] = ring
+        app.extensions["portal.domain.keyring"] = ring
         click.echo(f"added data key v{ring.current_version} to {path}")
         click.echo(
             "  other portal processes must load the new key file (copy it to every host, "

@@ -33,7 +33,7 @@ class Config:
     REMEMBER_COOKIE_DURATION = timedelta(days=0)
 
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
-    # We call csrf.protect() ourselves for every non-API request (see portal.security): the
+    # We call csrf.protect() ourselves for every non-API request (see portal.web.security): the
     # API authenticates with bearer tokens, and Flask-WTF cannot exempt nested blueprints.
     WTF_CSRF_CHECK_DEFAULT = False
     WTF_CSRF_HEADERS: ClassVar[list[str]] = ["X-CSRFToken"]

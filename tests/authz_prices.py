@@ -12,7 +12,7 @@ API's PUT with an empty JSON object is a 422 (no items).
 
 from sqlalchemy import select
 
-from portal import prices
+from portal.domain import prices
 from portal.extensions import db
 from portal.models import Merchant, Order, Supplier
 from tests.authz_access import API_SUPPLIER, SUPPLIER

@@ -2,10 +2,10 @@
 
 from sqlalchemy import update
 
-from portal import staff
+from portal.domain import staff
+from portal.domain.permissions import ROLE_PERMISSIONS
 from portal.extensions import db
 from portal.models import Merchant, Supplier, User
-from portal.permissions import ROLE_PERMISSIONS
 from tests.authz_access import API_BOTH, BOTH
 from tests.conftest import PASSWORD
 

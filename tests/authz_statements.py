@@ -8,9 +8,9 @@ returns {"statement": id}; it commits.
 
 from datetime import UTC, date, datetime
 
+from portal.domain.statements.requesting import request_statement
 from portal.extensions import db
 from portal.models import Merchant, Supplier
-from portal.statements.requesting import request_statement
 from tests.authz_access import API_BOTH, API_MERCHANT, API_SUPPLIER, MERCHANT, SUPPLIER
 
 STATEMENT = {"statement_id": "statement"}

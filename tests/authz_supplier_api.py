@@ -6,9 +6,9 @@ extra tenant objects those kinds name, for one merchant–supplier pair whose or
 is assigned to the supplier; it returns {kind: id} and commits.
 """
 
+from portal.domain.printing.jobs import create_print_job
 from portal.extensions import db
 from portal.models import Merchant, Supplier
-from portal.printing.jobs import create_print_job
 from tests.authz_access import API_SUPPLIER
 
 PRINT_JOB = {"job_id": "api_print_job"}

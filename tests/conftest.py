@@ -21,8 +21,9 @@ from playwright.sync_api import sync_playwright
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import selectinload
 
-from portal import accounts, create_app
+from portal import create_app
 from portal.config import TestConfig
+from portal.domain import accounts
 from portal.extensions import db
 from portal.models import User
 from tests.e2e_helpers import CHROMIUM

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask
 from sqlalchemy import event
 
+from portal.domain.imports.platform_export import ImportedOrder
 from portal.extensions import db
-from portal.imports.platform_export import ImportedOrder
 
 # Orders are paid a day before the test session and due two days after its start (the hour
 # it started, so two orders built in one test hash alike): never overdue and never near due

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from portal.accounts import SHOP_ID_DIGITS
+from portal.domain.accounts import SHOP_ID_DIGITS
 
 HEX_KEY = re.compile(r"\b[0-9a-f]{16,}\b")
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[+-]\d{2}:\d{2}|Z)?")

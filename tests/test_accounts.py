@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from portal import accounts
-from portal.errors import DomainError
+from portal.domain import accounts
+from portal.domain.errors import DomainError
 from portal.extensions import db
 from portal.models import LoginFailure, Merchant, ReturnAddress, User
 from portal.models.base import utcnow

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from portal import allocation_rules, bindings
-from portal.allocation_rules import Rules, RulesInput, SkuRuleInput
-from portal.errors import DomainError
+from portal.domain import allocation_rules, bindings
+from portal.domain.allocation_rules import Rules, RulesInput, SkuRuleInput
+from portal.domain.errors import DomainError
 from portal.extensions import db
 from portal.models import Order, OrderEvent, Supplier
 from portal.models.allocation import RULE_MANUAL, RULE_SHOP, RULE_SKU

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from portal import allocation_rules
-from portal.allocation_rules import RulesInput
+from portal.domain import allocation_rules
+from portal.domain.allocation_rules import RulesInput
 from portal.extensions import db
 from portal.models import Merchant, Order, OrderEvent, User
 from portal.models.allocation import RULE_SHOP

@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import select
 
-from portal import bindings, dispatch
+from portal.domain import bindings, dispatch
 from portal.extensions import db
 from portal.models import Binding, Order, OrderEvent, Supplier
 from portal.models.base import utcnow

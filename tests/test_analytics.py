@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 
-from portal import analytics
+from portal.domain import analytics
 from portal.extensions import db
 from portal.models import (
     AnalyticsDaily,

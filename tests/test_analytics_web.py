@@ -9,10 +9,10 @@ from typing import Any
 
 from openpyxl import load_workbook
 
+from portal.domain.tracking import TrackingItem
 from portal.extensions import db
 from portal.jobs import queue
 from portal.models import Merchant
-from portal.tracking import TrackingItem
 from tests.factories import later
 from tests.test_supplier_desk import SupplierDesk, build_desk, order_no, private_order
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from portal import allocation
+from portal.domain import allocation
 from portal.extensions import db
 from portal.models import Order, WebhookDelivery
 from tests import test_api_supplier

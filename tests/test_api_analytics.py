@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from portal.analytics import local_day
+from portal.domain.analytics import local_day
 from portal.models.base import utcnow
 from tests.test_analytics_web import seed
 from tests.test_supplier_desk import assert_private, build_desk

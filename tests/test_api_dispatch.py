@@ -15,13 +15,13 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, select, update
 
-from portal import accounts, bindings, dispatch
-from portal.dispatch import DISPATCH_REFUSAL_MESSAGES
+from portal.domain import accounts, bindings, dispatch
+from portal.domain.dispatch import DISPATCH_REFUSAL_MESSAGES
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.tracking import TrackingItem, return_tracking
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Merchant, Order, Supplier, User
-from portal.orders.upsert import upsert_orders
-from portal.tracking import TrackingItem, return_tracking
 from tests.factories import demo_order
 from tests.test_api_orders import API, Api
 

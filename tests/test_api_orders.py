@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
-from portal.demo_data import generate_orders, write_platform_export
+from portal.domain.demo_data import generate_orders, write_platform_export
 from portal.extensions import db
 from portal.models import Assignment, Order, OrderEvent, OrderLine
 from tests.factories import statements_sent

@@ -12,8 +12,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from portal.domain.formatting import SHANGHAI
 from portal.extensions import db
-from portal.formatting import SHANGHAI
 from portal.models import Price, User
 from tests.test_api_orders import API, Api
 from tests.test_api_statements import built

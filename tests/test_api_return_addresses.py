@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Merchant, Order, ReturnAddress
 from portal.models.base import MAX_ID
-from portal.orders.upsert import upsert_orders
 from tests.factories import demo_order
 
 API = "/api/v1/return-addresses"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from portal.statements import build as statement_build
+from portal.domain.statements import build as statement_build
 from tests.test_api_orders import API, Api
 from tests.test_statements import shanghai
 from tests.test_statements_web import World, _xlsx_rows, build_world, run_queue

@@ -853,7 +853,7 @@ def test_a_number_taken_by_another_request_meanwhile_is_a_409_not_a_500(desk, mo
     """TrackingRaceError (another request filed the number for another receiver between our
     check and our insert) reached the API as a 500; now the whole request is refused as a
     duplicate and nothing of it is saved."""
-    from portal import tracking
+    from portal.domain import tracking
 
     [no] = nos(1)
     desk.orders(no)

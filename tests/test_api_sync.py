@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import time_machine
 
-from portal.formatting import SHANGHAI
+from portal.domain.formatting import SHANGHAI
 from tests.test_api_orders import Api, desk, order_json  # noqa: F401  (desk is a fixture)
 
 ORDERS = 10_000

@@ -1,6 +1,6 @@
 """Walk every route for every role: anonymous → login (401 for the API), wrong role → 403,
 another tenant's object → 404; and for the owner and each staff role of both sides, allowed or
-403 exactly as the permission table (portal/permissions.py) says. A new route fails this test
+403 exactly as the permission table (portal/domain/permissions.py) says. A new route fails this test
 until it is added to ROUTES and to the permission table."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import select
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from portal import accounts, allocation, bindings
+from portal.domain import accounts, allocation, bindings
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.permissions import ENDPOINT_PERMISSIONS, ROLE_PERMISSIONS, may_use_endpoint
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import ApiToken, Merchant, Order, Supplier, User
-from portal.orders.upsert import upsert_orders
-from portal.permissions import ENDPOINT_PERMISSIONS, ROLE_PERMISSIONS, may_use_endpoint
 from tests import (
     authz_analytics,
     authz_dispatch,
@@ -290,7 +290,7 @@ def test_route_access_matrix(app, world):
 def test_every_gated_route_has_a_permission(app):
     gated = {endpoint for endpoint, (access, _) in ROUTES.items() if access != PUBLIC}
     assert set(ENDPOINT_PERMISSIONS) == gated, (
-        "each route needs one permission in portal/permissions.py ENDPOINT_PERMISSIONS"
+        "each route needs one permission in portal/domain/permissions.py ENDPOINT_PERMISSIONS"
     )
 
 

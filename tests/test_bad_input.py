@@ -34,13 +34,13 @@ from flask import Flask
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 
-from portal import accounts, allocation
 from portal.config import Config
-from portal.demo_data import generate_orders, write_platform_export
+from portal.domain import accounts, allocation
+from portal.domain.demo_data import generate_orders, write_platform_export
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Assignment, Binding, Merchant, Order, ReturnAddress, Supplier
-from portal.orders.upsert import upsert_orders
 from tests.factories import demo_order
 from tests.test_statements_web import World, build_world, run_queue
 

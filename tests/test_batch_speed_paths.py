@@ -14,9 +14,11 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import event, func, select
 
-from portal import allocation
-from portal.couriers import platform_courier_name
-from portal.dispatch import dispatch_orders
+from portal.domain import allocation
+from portal.domain.couriers import platform_courier_name
+from portal.domain.dispatch import dispatch_orders
+from portal.domain.statements import files as statement_files
+from portal.domain.statements import queries as statement_queries
 from portal.extensions import db
 from portal.models import Assignment, Order, OrderEvent, StatementLine
 from portal.models.orders import (
@@ -27,8 +29,6 @@ from portal.models.orders import (
     EVENT_ASSIGNMENT_CANCELLED,
     EVENT_DISPATCHED,
 )
-from portal.statements import files as statement_files
-from portal.statements import queries as statement_queries
 from tests.test_dispatch import add_address, import_orders, order_no, returned
 from tests.test_order_rules import Shop, bound_shop
 from tests.test_statements import Pair, build, shanghai

@@ -7,9 +7,9 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from portal import bindings
-from portal.authz import get_or_404
-from portal.errors import DomainError
+from portal.domain import bindings
+from portal.domain.authz import get_or_404
+from portal.domain.errors import DomainError
 from portal.extensions import db
 from portal.models import Binding, Merchant, Supplier
 

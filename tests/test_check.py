@@ -17,11 +17,11 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from portal import checks, create_app
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.privacy.keys import KeyRing
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Merchant
-from portal.orders.upsert import upsert_orders
-from portal.privacy.keys import KeyRing
 from tests.conftest import PG_URL, config
 from tests.factories import demo_order
 

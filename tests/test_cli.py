@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from portal.demo_data import generate_orders, write_platform_export
+from portal.domain.demo_data import generate_orders, write_platform_export
+from portal.domain.keyring import current_keyring
+from portal.domain.privacy.crypto import token_version
+from portal.domain.privacy.receiver import reveal_receiver
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Binding, ImportJob, Merchant, Order, Price, Statement, User
-from portal.privacy.crypto import token_version
-from portal.privacy.receiver import reveal_receiver
 from tests.conftest import PASSWORD
 
 
@@ -113,7 +113,7 @@ def test_demo_orders_benchmark_spreads_orders_over_merchants(app, runner):
 
 def _seed_orders(app, factory, count_: int = 30) -> dict[str, tuple[str, str, str]]:
     """Import some orders; return order_no → plain (name, phone, detail)."""
-    from portal.import_jobs import run_import, start_import
+    from portal.domain.import_jobs import run_import, start_import
 
     user = factory.merchant()
     buffer = io.BytesIO()
@@ -185,7 +185,7 @@ def test_rotate_keys_resumes_an_interrupted_reencryption(app, runner, factory):
 
 
 def test_worker_burst_runs_queued_jobs(app, runner, factory, tmp_path):
-    from portal.import_jobs import queue_import, start_import
+    from portal.domain.import_jobs import queue_import, start_import
 
     app.config["QUEUE_FILE"] = str(tmp_path / "queue.db")
     user = factory.merchant()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.couriers import (
+from portal.domain.couriers import (
     COURIERS,
     find_courier,
     format_warning,

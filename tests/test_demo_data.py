@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from portal.demo_data import generate_orders, write_platform_export
-from portal.regions import validate_region
+from portal.domain.demo_data import generate_orders, write_platform_export
+from portal.domain.regions import validate_region
 
 NOW = datetime(2026, 11, 21, 4, 0, 0, tzinfo=UTC)
 SHANGHAI = timezone(timedelta(hours=8))

@@ -24,13 +24,26 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import joinedload
 from standardwebhooks.webhooks import Webhook
 
-from portal import accounts, allocation, dispatch, webhooks
-from portal.dispatch import dispatch_orders
-from portal.dispatch_export import dispatch_export_csv, dispatch_export_rows, dispatch_export_xlsx
-from portal.errors import DomainError
+from portal.domain import accounts, allocation, dispatch, webhooks
+from portal.domain.dispatch import dispatch_orders
+from portal.domain.dispatch_export import (
+    dispatch_export_csv,
+    dispatch_export_rows,
+    dispatch_export_xlsx,
+)
+from portal.domain.errors import DomainError
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.tracking import TrackingItem, cancel_return, return_tracking
+from portal.domain.webhooks import (
+    BACKOFF,
+    MAX_ATTEMPTS,
+    attempt_delivery,
+    requeue_due_webhooks,
+    verify_signature,
+)
 from portal.extensions import db
 from portal.jobs import queue
-from portal.keyring import current_keyring
 from portal.models import (
     Merchant,
     Order,
@@ -40,15 +53,6 @@ from portal.models import (
     Supplier,
     User,
     WebhookDelivery,
-)
-from portal.orders.upsert import upsert_orders
-from portal.tracking import TrackingItem, cancel_return, return_tracking
-from portal.webhooks import (
-    BACKOFF,
-    MAX_ATTEMPTS,
-    attempt_delivery,
-    requeue_due_webhooks,
-    verify_signature,
 )
 from tests.factories import BASE_ORDER, demo_order
 from tests.test_order_concurrency import ProcessPair, Runner, _load

@@ -13,12 +13,12 @@ import openpyxl
 import pytest
 from sqlalchemy import event, select
 
-from portal import accounts, bindings, dispatch, dispatch_export
+from portal.domain import accounts, bindings, dispatch, dispatch_export
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.tracking import TrackingItem, return_tracking
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Merchant, Order, OrderEvent, ReturnAddress, Supplier, User
-from portal.orders.upsert import upsert_orders
-from portal.tracking import TrackingItem, return_tracking
 from tests.factories import demo_order
 from tests.test_order_desk import Desk, counts, listed, order_no, trigger
 

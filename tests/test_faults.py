@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, event, func, select, text
 
-from portal.demo_data import generate_orders, write_platform_export
+from portal.domain.demo_data import generate_orders, write_platform_export
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Assignment, ImportJob, Merchant, Order
-from portal.orders.upsert import upsert_orders
 from tests.conftest import PG_URL
 from tests.factories import demo_order
 from tests.test_order_rules import bound_shop

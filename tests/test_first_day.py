@@ -6,11 +6,11 @@ import re
 
 from sqlalchemy import select, update
 
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.privacy.lookups import name_index
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Binding, Merchant, Order, ReturnAddress
-from portal.orders.upsert import upsert_orders
-from portal.privacy.lookups import name_index
 from tests.factories import demo_order
 
 

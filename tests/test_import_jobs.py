@@ -13,18 +13,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from portal import create_app, import_jobs, spreadsheets
-from portal.authz import get_or_404
+from portal import create_app
 from portal.config import Config
-from portal.demo_data import PDD_EXPORT_HEADER, generate_orders, write_platform_export
-from portal.errors import DomainError
+from portal.domain import import_jobs, spreadsheets
+from portal.domain.authz import get_or_404
+from portal.domain.demo_data import PDD_EXPORT_HEADER, generate_orders, write_platform_export
+from portal.domain.errors import DomainError
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.queries import TAB_UNASSIGNED, tab_condition
+from portal.domain.privacy.receiver import reveal_receiver
 from portal.extensions import db
 from portal.jobs import queue, start_embedded_worker, stop_embedded_worker
-from portal.keyring import current_keyring
 from portal.models import ImportJob, Order
 from portal.models.base import utcnow
-from portal.orders.queries import TAB_UNASSIGNED, tab_condition
-from portal.privacy.receiver import reveal_receiver
 from tests.conftest import config
 from tests.factories import KUAISHOU_HEADER
 

@@ -9,9 +9,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from portal.extensions import db
-from portal.imports.mappings import save_mapping, saved_mappings
-from portal.imports.platform_export import (
+from portal.domain.imports.mappings import save_mapping, saved_mappings
+from portal.domain.imports.platform_export import (
     CITY,
     DETAIL,
     DISTRICT,
@@ -26,7 +25,8 @@ from portal.imports.platform_export import (
     header_key,
     open_platform_export,
 )
-from portal.imports.tabular import ORDER_NO, normalize_header
+from portal.domain.imports.tabular import ORDER_NO, normalize_header
+from portal.extensions import db
 from portal.models import ImportMapping, Merchant, Order
 from tests.test_api_orders import API, Api
 
@@ -117,7 +117,7 @@ def test_known_platforms_win_and_other_merchants_mappings_do_not_apply(app_ctx, 
     ],
 )
 def test_a_mapping_is_checked(app_ctx, factory, name, fields, code):
-    from portal.errors import DomainError
+    from portal.domain.errors import DomainError
 
     merchant = db.session.get(Merchant, factory.merchant().merchant.id)
     with pytest.raises(DomainError) as refused:
@@ -127,7 +127,7 @@ def test_a_mapping_is_checked(app_ctx, factory, name, fields, code):
 
 
 def test_the_same_name_for_another_header_set_is_refused_and_resaving_replaces(app_ctx, factory):
-    from portal.errors import DomainError
+    from portal.domain.errors import DomainError
 
     merchant = db.session.get(Merchant, factory.merchant().merchant.id)
     save_mapping(merchant, "ERP", ERP_HEADERS, FIELDS)
@@ -156,7 +156,7 @@ def test_api_import_names_the_mapping_and_reports_rows(app, factory):
 
 
 def test_import_page_offers_the_mapping_then_uses_it(app, factory, browser):
-    from portal import import_jobs
+    from portal.domain import import_jobs
 
     user = factory.merchant()
     browser.login(user.username)

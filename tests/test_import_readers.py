@@ -13,7 +13,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from portal.imports import (
+from portal.domain.imports import (
     ImportedOrder,
     ImportFileError,
     RowError,
@@ -25,7 +25,7 @@ from portal.imports import (
     read_table,
     read_tracking_file,
 )
-from portal.imports.tabular import SNIFF_BYTES, clean_cell, normalize_header
+from portal.domain.imports.tabular import SNIFF_BYTES, clean_cell, normalize_header
 
 SAMPLE = Path(__file__).parent / "data" / "pdd_orders_export_gbk.csv"
 

@@ -21,22 +21,22 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from portal.domain.imports.platform_export import ImportedOrder
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.privacy import crypto as privacy_crypto
+from portal.domain.privacy import keys as privacy_keys
+from portal.domain.privacy import normalize as privacy_normalize
+from portal.domain.privacy.crypto import decrypt, order_aad
+from portal.domain.privacy.keys import KeyRing
+from portal.domain.privacy.lookups import NormalizedReceiver, receiver_key
+from portal.domain.privacy.masks import mask_detail, mask_name, mask_phone
+from portal.domain.privacy.normalize import normalize_text
+from portal.domain.privacy.phones import normalize_phone
+from portal.domain.privacy.receiver import ReceiverProtector, protect_receiver
 from portal.extensions import db
-from portal.imports.platform_export import ImportedOrder
-from portal.keyring import current_keyring
 from portal.models import Merchant, Order
 from portal.models.orders import STAGE_UNASSIGNED
-from portal.orders.upsert import upsert_orders
-from portal.privacy import crypto as privacy_crypto
-from portal.privacy import keys as privacy_keys
-from portal.privacy import normalize as privacy_normalize
-from portal.privacy.crypto import decrypt, order_aad
-from portal.privacy.keys import KeyRing
-from portal.privacy.lookups import NormalizedReceiver, receiver_key
-from portal.privacy.masks import mask_detail, mask_name, mask_phone
-from portal.privacy.normalize import normalize_text
-from portal.privacy.phones import normalize_phone
-from portal.privacy.receiver import ReceiverProtector, protect_receiver
 from tests.factories import demo_order
 
 # (name, phone, province, city, district, detail): clean, full-width, invisible, control,

@@ -8,7 +8,7 @@ import pytest
 
 from portal import create_app
 from portal.config import TestConfig
-from portal.privacy.keys import InsecureKeyFileError, MissingKeysError
+from portal.domain.privacy.keys import InsecureKeyFileError, MissingKeysError
 from tests.conftest import config
 
 

@@ -10,7 +10,7 @@ import pytest
 import zxingcpp
 from pypdf import PdfReader
 
-from portal.printing.labels import LABEL_SIZES, Label, render_labels
+from portal.domain.printing.labels import LABEL_SIZES, Label, render_labels
 
 
 def _label(order_no: str, tracking_no: str = "") -> Label:

@@ -12,8 +12,9 @@ import pytest
 from flask import request
 from sqlalchemy import event
 
-from portal import accounts, create_app
-from portal.errors import DomainError
+from portal import create_app
+from portal.domain import accounts
+from portal.domain.errors import DomainError
 from portal.extensions import db
 from portal.models import ApiToken, User
 from portal.models.base import utcnow
@@ -281,7 +282,7 @@ def test_token_use_is_stamped_at_most_once_a_minute(app, factory):
 
 def test_a_label_pdf_is_drawn_after_its_bookkeeping_is_committed(app, desk, monkeypatch):  # noqa: F811
     """Drawing a big PDF takes seconds: other requests must be able to write meanwhile."""
-    from portal.printing import jobs
+    from portal.domain.printing import jobs
     from portal.transactions import write_apart
 
     [no] = nos(1, prefix="261121-3200000000000")

@@ -17,13 +17,13 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, select, update
 
-from portal import allocation, bindings
+from portal.domain import allocation, bindings
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.printing.jobs import create_print_job, render_print_job
+from portal.domain.tracking import TrackingItem, cancel_return, return_tracking
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Merchant, Order, Supplier, User
-from portal.orders.upsert import upsert_orders
-from portal.printing.jobs import create_print_job, render_print_job
-from portal.tracking import TrackingItem, cancel_return, return_tracking
 from tests.conftest import Browser, Factory
 from tests.factories import demo_order
 from tests.test_order_desk import listed, order_no, trigger
@@ -437,12 +437,12 @@ def test_the_merchants_own_row_update_moves_the_baseline(shop: Shop) -> None:
 
 def test_the_merchant_api_carries_the_returned_tracking_numbers(app, factory):
     """Was always [] in GET /orders and GET /orders/{order_no} (DESIGN §8.2 lists it)."""
-    from portal import allocation, bindings
+    from portal.domain import allocation, bindings
+    from portal.domain.keyring import current_keyring
+    from portal.domain.orders.upsert import upsert_orders
+    from portal.domain.tracking import TrackingItem, return_tracking
     from portal.extensions import db
-    from portal.keyring import current_keyring
     from portal.models import Merchant, Supplier
-    from portal.orders.upsert import upsert_orders
-    from portal.tracking import TrackingItem, return_tracking
     from tests.factories import demo_order
 
     m_user, s_user = factory.merchant(), factory.supplier()

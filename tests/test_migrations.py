@@ -10,10 +10,10 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, select
 from sqlalchemy.schema import CreateIndex
 
+from portal.domain.keyring import current_keyring
+from portal.domain.orders import queries
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Merchant, Order
-from portal.orders import queries
 
 
 def _script(app) -> ScriptDirectory:
@@ -141,8 +141,8 @@ def test_postgresql_knows_unassigned_orders_have_no_supplier(app_ctx):
 def test_order_lines_migration_carries_every_existing_order_over(app_ctx, factory):
     """On a database with orders: back to before order_lines, then up again — every order
     comes back with exactly one line holding its goods as stored, nothing lost."""
+    from portal.domain.orders.upsert import upsert_orders
     from portal.models import OrderLine
-    from portal.orders.upsert import upsert_orders
     from tests.factories import demo_order
 
     merchant = db.session.get(Merchant, factory.merchant().merchant.id)

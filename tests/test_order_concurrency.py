@@ -26,11 +26,12 @@ from flask import Flask
 from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from portal import allocation, create_app
+from portal import create_app
+from portal.domain import allocation
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Assignment, Merchant, Order, OrderEvent, Supplier, User
-from portal.orders.upsert import upsert_orders
 from tests.conftest import PG_URL, config
 from tests.factories import demo_order
 from tests.test_order_rules import HOLDS, Shop, bound_shop, second_supplier

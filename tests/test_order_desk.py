@@ -12,14 +12,14 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import event, select, update
 
-from portal import allocation, bindings, maintenance
+from portal.domain import allocation, bindings, maintenance
+from portal.domain.imports.platform_export import ImportedLine
+from portal.domain.keyring import current_keyring
+from portal.domain.orders import queries
+from portal.domain.orders.upsert import upsert_orders
 from portal.extensions import db
-from portal.imports.platform_export import ImportedLine
 from portal.jobs import queue
-from portal.keyring import current_keyring
 from portal.models import Merchant, Order, OrderEvent, Supplier, User
-from portal.orders import queries
-from portal.orders.upsert import upsert_orders
 from tests.factories import BASE_ORDER, demo_order, later
 
 ORDER_NO_RE = re.compile(r'name="order_no" value="([^"]+)"')

@@ -1,6 +1,6 @@
 """Importing real platform export files through upsert_orders: formats, headers, bad rows, size.
 
-Files are written the way the platform writes them (portal.demo_data.write_platform_export:
+Files are written the way the platform writes them (portal.domain.demo_data.write_platform_export:
 CRLF, tab-prefixed order numbers, GBK by default) and then edited where a test needs a
 variant, so every test reads a file a merchant could really upload.
 """
@@ -19,19 +19,19 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from portal.demo_data import generate_orders, write_platform_export
-from portal.extensions import db
-from portal.imports.platform_export import (
+from portal.domain.demo_data import generate_orders, write_platform_export
+from portal.domain.imports.platform_export import (
     ImportFileError,
     open_platform_export,
     read_platform_export,
 )
-from portal.keyring import current_keyring
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.queries import receiver_for_merchant
+from portal.domain.orders.upsert import UpsertResult, upsert_orders
+from portal.domain.privacy.normalize import normalize_text
+from portal.domain.privacy.phones import normalize_phone
+from portal.extensions import db
 from portal.models import Merchant, Order, OrderEvent
-from portal.orders.queries import receiver_for_merchant
-from portal.orders.upsert import UpsertResult, upsert_orders
-from portal.privacy.normalize import normalize_text
-from portal.privacy.phones import normalize_phone
 from tests.factories import demo_order
 from tests.test_order_rules import Shop, bound_shop, import_file
 

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect, select, text, update
 
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.queries import OrderFilters, orders_query, receiver_for_merchant
+from portal.domain.privacy.keys import DecryptionError
+from portal.domain.privacy.normalize import normalize_text
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Merchant, Order
-from portal.orders.queries import OrderFilters, orders_query, receiver_for_merchant
-from portal.privacy.keys import DecryptionError
-from portal.privacy.normalize import normalize_text
 from tests.factories import demo_order
 from tests.test_order_rules import Shop, bound_shop, export_bytes, import_file, new_user
 

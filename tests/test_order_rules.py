@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from portal import allocation, bindings
-from portal.demo_data import write_platform_export
+from portal.domain import allocation, bindings
+from portal.domain.demo_data import write_platform_export
+from portal.domain.imports.platform_export import ImportedOrder, open_platform_export
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.rules import assign_blockers, print_blockers
+from portal.domain.orders.upsert import UpsertResult, upsert_orders
 from portal.extensions import db
-from portal.imports.platform_export import ImportedOrder, open_platform_export
-from portal.keyring import current_keyring
 from portal.models import Assignment, Binding, Merchant, Order, OrderEvent, Supplier, User
-from portal.orders.rules import assign_blockers, print_blockers
-from portal.orders.upsert import UpsertResult, upsert_orders
 from tests.factories import demo_order
 
 # --------------------------------------------------------------------------- shared helpers

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
-from portal import allocation, bindings
+from portal.domain import allocation, bindings
+from portal.domain.imports.platform_export import open_platform_export
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
 from portal.extensions import db
-from portal.imports.platform_export import open_platform_export
-from portal.keyring import current_keyring
 from portal.models import Assignment, Merchant, Order, Supplier, User
-from portal.orders.upsert import upsert_orders
 
 SAMPLE = Path(__file__).parent / "data" / "pdd_orders_export_gbk.csv"
 

@@ -17,17 +17,17 @@ import openpyxl
 import pytest
 from sqlalchemy import event, func, select
 
-from portal import allocation, bindings, prices, spreadsheets
-from portal.errors import DomainError, message_for
+from portal.domain import allocation, bindings, prices, spreadsheets
+from portal.domain.errors import DomainError, message_for
+from portal.domain.formatting import SHANGHAI
+from portal.domain.imports.platform_export import ImportedLine
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.statements.build import PriceBook
+from portal.domain.tracking import TrackingItem, return_tracking
 from portal.extensions import db
-from portal.formatting import SHANGHAI
-from portal.imports.platform_export import ImportedLine
-from portal.keyring import current_keyring
 from portal.models import Binding, Merchant, Order, Price, Supplier, User
 from portal.models.accounts import ROLE_MERCHANT
-from portal.orders.upsert import upsert_orders
-from portal.statements.build import PriceBook
-from portal.tracking import TrackingItem, return_tracking
 from tests.factories import demo_order
 
 LIST_URL = "/supplier/prices"

@@ -14,8 +14,8 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import func, select, update
 
+from portal.domain.imports.platform_export import ImportedLine
 from portal.extensions import db
-from portal.imports.platform_export import ImportedLine
 from portal.models import (
     Merchant,
     Order,

@@ -9,21 +9,21 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from portal import allocation, bindings
-from portal.errors import DomainError
-from portal.extensions import db
-from portal.keyring import current_keyring
-from portal.models import Merchant, Order, PrintRender, Supplier, User
-from portal.orders.upsert import upsert_orders
-from portal.printing.jobs import (
+from portal.domain import allocation, bindings
+from portal.domain.errors import DomainError
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.printing.jobs import (
     confirm_print_job,
     create_print_job,
     render_print_job,
     sequential_numbers,
     void_print_job,
 )
-from portal.supplier_orders import find_order_row
-from portal.tracking import TrackingItem, return_tracking
+from portal.domain.supplier_orders import find_order_row
+from portal.domain.tracking import TrackingItem, return_tracking
+from portal.extensions import db
+from portal.models import Merchant, Order, PrintRender, Supplier, User
 from tests.factories import demo_order
 
 NOS = [f"261121-00000000000000{i}" for i in range(1, 6)]

@@ -1,4 +1,5 @@
-"""Tests for portal.privacy: normalisation, masks, key ring, AEAD, blind index, receiver key."""
+"""Tests for portal.domain.privacy: normalisation, masks, key ring, AEAD, blind index, receiver
+key."""
 
 import base64
 import json
@@ -10,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.privacy.crypto import decrypt, encrypt, order_aad, reencrypt, token_version
-from portal.privacy.keys import (
+from portal.domain.privacy.crypto import decrypt, encrypt, order_aad, reencrypt, token_version
+from portal.domain.privacy.keys import (
     DecryptionError,
     InsecureKeyFileError,
     InvalidKeyFileError,
@@ -19,11 +20,11 @@ from portal.privacy.keys import (
     MissingKeysError,
     load_or_create,
 )
-from portal.privacy.lookups import blind_index, receiver_key
-from portal.privacy.masks import mask_detail, mask_free_text, mask_name, mask_phone
-from portal.privacy.normalize import normalize_text
-from portal.privacy.phones import Phone, is_valid_phone, normalize_phone
-from portal.privacy.receiver import protect_receiver, reveal_receiver
+from portal.domain.privacy.lookups import blind_index, receiver_key
+from portal.domain.privacy.masks import mask_detail, mask_free_text, mask_name, mask_phone
+from portal.domain.privacy.normalize import normalize_text
+from portal.domain.privacy.phones import Phone, is_valid_phone, normalize_phone
+from portal.domain.privacy.receiver import protect_receiver, reveal_receiver
 
 # Property tests must not leave a .hypothesis directory in the project.
 no_db = settings(database=None, max_examples=100)

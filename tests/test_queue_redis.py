@@ -19,7 +19,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
-from portal.demo_data import generate_orders, write_platform_export
+from portal.domain.demo_data import generate_orders, write_platform_export
 from portal.extensions import db
 from portal.jobs import queue
 from portal.models import ImportJob, Order

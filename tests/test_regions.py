@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from portal.regions import (
+from portal.domain.regions import (
     REGION_ERROR_MESSAGES,
     cities,
     city_has_districts,

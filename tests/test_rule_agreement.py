@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select
 
+from portal.domain.orders import rules
 from portal.extensions import db
 from portal.models import Order
 from portal.models.base import utcnow
@@ -20,7 +21,6 @@ from portal.models.orders import (
     STAGES,
 )
 from portal.models.rules import Rule, Window
-from portal.orders import rules
 
 FLAGS = ("after_sale_active", "audit_hold", "address_complete", "address_change_pending")
 PLATFORM_STATUSES = (PLATFORM_AWAITING, PLATFORM_CANCELLED, "pending_payment")

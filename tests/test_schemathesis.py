@@ -24,13 +24,13 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import negative_data_rejection
 from sqlalchemy import select
 
-from portal import accounts, allocation, staff
-from portal.dispatch import dispatch_orders
+from portal.domain import accounts, allocation, staff
+from portal.domain.dispatch import dispatch_orders
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.printing.jobs import create_print_job
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Binding, Merchant, Supplier
-from portal.orders.upsert import upsert_orders
-from portal.printing.jobs import create_print_job
 from tests.authz_access import API_BOTH, API_MERCHANT, API_SUPPLIER
 from tests.factories import demo_order
 from tests.test_authz_matrix import ROUTES

@@ -20,12 +20,12 @@ from types import SimpleNamespace
 import pytest
 from flask import Flask
 
-from portal import allocation
+from portal.domain import allocation
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.printing.jobs import create_print_job
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Merchant, Supplier
-from portal.orders.upsert import upsert_orders
-from portal.printing.jobs import create_print_job
 from tests.factories import demo_order
 from tests.test_statements_web import World, build_world, run_queue
 

@@ -11,13 +11,13 @@ from datetime import date
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from portal import sku_codes
+from portal.domain import sku_codes
+from portal.domain.keyring import current_keyring
+from portal.domain.printing.jobs import create_print_job, render_print_job
+from portal.domain.sku_codes import CodeItem
+from portal.domain.statements import files as statement_files
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import SupplierSkuCode
-from portal.printing.jobs import create_print_job, render_print_job
-from portal.sku_codes import CodeItem
-from portal.statements import files as statement_files
 from tests import test_statements, test_supplier_desk
 from tests.test_statements import Pair, build, shanghai
 from tests.test_supplier_desk import SupplierDesk, order_no, private_order, row_html

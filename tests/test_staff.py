@@ -13,13 +13,13 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import MetaData, insert, select
 from werkzeug.security import generate_password_hash
 
-from portal import accounts, bindings
+from portal.domain import accounts, bindings
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.permissions import ROLE_PERMISSIONS
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Binding, Merchant, Supplier, User
 from portal.models.base import utcnow
-from portal.orders.upsert import upsert_orders
-from portal.permissions import ROLE_PERMISSIONS
 from tests.conftest import PASSWORD
 from tests.factories import demo_order, statements_sent
 

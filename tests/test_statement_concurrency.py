@@ -21,11 +21,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from portal import bindings, create_app
-from portal.errors import DomainError
+from portal import create_app
+from portal.domain import bindings
+from portal.domain.errors import DomainError
+from portal.domain.statements import requesting as statement_requesting
 from portal.extensions import db
 from portal.models import Merchant, Statement, Supplier
-from portal.statements import requesting as statement_requesting
 from tests.conftest import config
 
 PROCESSES = 8

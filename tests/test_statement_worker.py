@@ -20,15 +20,15 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select, update
 
-from portal import allocation, bindings
+from portal.domain import allocation, bindings
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.statements import requesting as statement_requesting
 from portal.extensions import db
 from portal.jobs import queue
-from portal.keyring import current_keyring
 from portal.models import Merchant, Order, Price, Statement, StatementLine, Supplier
 from portal.models.orders import STAGE_RETURNED
 from portal.models.settlement import STATEMENT_BUILDING, STATEMENT_READY
-from portal.orders.upsert import upsert_orders
-from portal.statements import requesting as statement_requesting
 from tests.factories import demo_order
 
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")

@@ -7,13 +7,21 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from portal import allocation, bindings
-from portal.authz import get_or_404
-from portal.errors import DomainError
+from portal.domain import allocation, bindings
+from portal.domain.authz import get_or_404
+from portal.domain.errors import DomainError
+from portal.domain.imports.platform_export import ImportedLine
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.statements import build as statement_build
+from portal.domain.statements import clock as statement_clock
+from portal.domain.statements import files as statement_files
+from portal.domain.statements import queries as statement_queries
+from portal.domain.statements import requesting as statement_requesting
+from portal.domain.statements import review as statement_review
+from portal.domain.tracking import TrackingItem, return_tracking
 from portal.extensions import db
-from portal.imports.platform_export import ImportedLine
 from portal.jobs import queue
-from portal.keyring import current_keyring
 from portal.models import Merchant, Order, Price, Statement, StatementLine, Supplier, User
 from portal.models.settlement import (
     REVIEW_CONFIRMED,
@@ -24,14 +32,6 @@ from portal.models.settlement import (
     STATEMENT_QUEUED,
     STATEMENT_READY,
 )
-from portal.orders.upsert import upsert_orders
-from portal.statements import build as statement_build
-from portal.statements import clock as statement_clock
-from portal.statements import files as statement_files
-from portal.statements import queries as statement_queries
-from portal.statements import requesting as statement_requesting
-from portal.statements import review as statement_review
-from portal.tracking import TrackingItem, return_tracking
 from tests.factories import demo_order
 
 

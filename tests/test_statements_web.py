@@ -16,13 +16,13 @@ from flask import Flask
 from openpyxl import load_workbook
 from sqlalchemy import delete, func, select
 
-from portal import bindings
+from portal.domain import bindings
+from portal.domain.statements import build as statement_build
+from portal.domain.statements import files as statement_files
+from portal.domain.statements import requesting as statement_requesting
 from portal.extensions import db
 from portal.jobs import queue
 from portal.models import Merchant, Statement, StatementFile, Supplier
-from portal.statements import build as statement_build
-from portal.statements import files as statement_files
-from portal.statements import requesting as statement_requesting
 from tests.conftest import Browser
 from tests.factories import BASE_ORDER
 from tests.test_statements import Clock, Pair, shanghai

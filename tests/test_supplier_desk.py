@@ -15,16 +15,16 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select, update
 
-from portal import allocation, bindings
-from portal.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS
+from portal.domain import allocation, bindings
+from portal.domain.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS
+from portal.domain.imports.platform_export import ImportedLine
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.printing.jobs import create_print_job, render_print_job
+from portal.domain.tracking import TrackingItem, return_tracking
 from portal.extensions import db
-from portal.imports.platform_export import ImportedLine
-from portal.keyring import current_keyring
 from portal.models import Merchant, Order, Supplier, User
-from portal.orders.upsert import upsert_orders
-from portal.printing.jobs import create_print_job, render_print_job
 from portal.supplier import desk as supplier_desk
-from portal.tracking import TrackingItem, return_tracking
 from tests.factories import demo_order, later, statements_sent
 from tests.incidental_digits import without_incidental_digits
 

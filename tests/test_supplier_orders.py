@@ -8,13 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from portal import allocation, bindings
-from portal.extensions import db
-from portal.keyring import current_keyring
-from portal.models import Merchant, Order, Supplier, User
-from portal.orders.upsert import upsert_orders
-from portal.printing.jobs import create_print_job, render_print_job
-from portal.supplier_orders import (
+from portal.domain import allocation, bindings
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.printing.jobs import create_print_job, render_print_job
+from portal.domain.supplier_orders import (
     SORT_RECEIVER,
     SupplierFilters,
     deadline_state,
@@ -27,7 +25,9 @@ from portal.supplier_orders import (
     receiver_group_sizes,
     tab_counts,
 )
-from portal.tracking import TrackingItem, return_tracking
+from portal.domain.tracking import TrackingItem, return_tracking
+from portal.extensions import db
+from portal.models import Merchant, Order, Supplier, User
 from tests.factories import demo_order
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

@@ -17,12 +17,12 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from portal import allocation
+from portal.domain import allocation
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.tracking import TrackingItem, return_tracking
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Binding, Merchant, Order, Supplier
-from portal.orders.upsert import upsert_orders
-from portal.tracking import TrackingItem, return_tracking
 from tests.authz_access import API_BOTH, API_SUPPLIER, SUPPLIER
 from tests.factories import demo_order
 from tests.incidental_digits import without_incidental_digits

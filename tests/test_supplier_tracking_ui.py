@@ -18,11 +18,11 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select, update
 
-from portal import allocation, bindings, tracking
+from portal.domain import allocation, bindings, tracking
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Merchant, Order, Parcel, Supplier, User
-from portal.orders.upsert import upsert_orders
 from portal.supplier import tracking_views
 from tests.factories import demo_order
 

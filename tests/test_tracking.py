@@ -7,14 +7,12 @@ import csv
 import pytest
 from sqlalchemy import func, select, update
 
-from portal import allocation, bindings
-from portal.errors import DomainError
-from portal.extensions import db
-from portal.imports.tracking_file import open_tracking_file
-from portal.keyring import current_keyring
-from portal.models import Merchant, Order, Parcel, Supplier, User
-from portal.orders.upsert import upsert_orders
-from portal.tracking import (
+from portal.domain import allocation, bindings
+from portal.domain.errors import DomainError
+from portal.domain.imports.tracking_file import open_tracking_file
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.tracking import (
     TrackingItem,
     cancel_return,
     return_tracking,
@@ -22,6 +20,8 @@ from portal.tracking import (
     scan_lookup,
     tracking_numbers_for,
 )
+from portal.extensions import db
+from portal.models import Merchant, Order, Parcel, Supplier, User
 from tests.factories import demo_order
 
 

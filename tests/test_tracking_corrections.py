@@ -13,14 +13,19 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from portal import allocation, bindings, dispatch, dispatch_export
-from portal.errors import DomainError
+from portal.domain import allocation, bindings, dispatch, dispatch_export
+from portal.domain.errors import DomainError
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.tracking import (
+    TrackingItem,
+    correct_tracking,
+    return_tracking,
+    tracking_numbers_for,
+)
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Merchant, Order, OrderEvent, OrderParcel, Parcel, Supplier, User
 from portal.models.base import utcnow
-from portal.orders.upsert import upsert_orders
-from portal.tracking import TrackingItem, correct_tracking, return_tracking, tracking_numbers_for
 from tests import test_order_concurrency
 from tests.factories import demo_order
 from tests.test_dispatch import add_address, deliveries, order, order_no, returned, zto_for

@@ -23,9 +23,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from portal import allocation, tracking
+from portal.domain import allocation, tracking
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.tracking import TrackingItem, return_tracking
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import (
     Assignment,
     Merchant,
@@ -36,8 +38,6 @@ from portal.models import (
     Supplier,
     User,
 )
-from portal.orders.upsert import upsert_orders
-from portal.tracking import TrackingItem, return_tracking
 from tests.factories import demo_order
 from tests.test_order_concurrency import (
     BARRIER_TIMEOUT,

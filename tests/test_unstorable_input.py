@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal import bindings
+from portal.domain import bindings
 from portal.extensions import db
 from portal.models import Merchant, Order, Supplier
 from tests.factories import demo_order

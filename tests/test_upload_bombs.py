@@ -11,8 +11,8 @@ import zipfile
 import pytest
 from openpyxl import Workbook
 
-from portal.imports import tabular
-from portal.imports.tabular import TableError, read_table
+from portal.domain.imports import tabular
+from portal.domain.imports.tabular import TableError, read_table
 from tests import test_api_supplier, test_prices
 from tests.conftest import PG_URL
 from tests.factories import demo_order

@@ -18,11 +18,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from portal.domain.keyring import current_keyring
+from portal.domain.orders import upsert
+from portal.domain.orders.upsert import upsert_orders
 from portal.extensions import db
-from portal.keyring import current_keyring
 from portal.models import Order
-from portal.orders import upsert
-from portal.orders.upsert import upsert_orders
 from tests.conftest import PG_URL
 from tests.factories import demo_order
 from tests.test_api_orders import API, order_json

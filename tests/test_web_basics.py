@@ -6,9 +6,9 @@ import json
 
 from sqlalchemy import select
 
+from portal.domain.permissions import OWNER_PERMISSIONS
 from portal.extensions import db
 from portal.models import ApiToken, Binding
-from portal.permissions import OWNER_PERMISSIONS
 
 
 def test_post_without_csrf_token_fails_and_changes_nothing(app, browser, factory):

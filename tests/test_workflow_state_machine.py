@@ -22,7 +22,7 @@ Several rules also check their own outcome against a model (the rate limit, §4.
 cancellation and print block, the dispatch and print refusals), and the run must reach every
 interesting path (returns, confirmed print jobs, dispatches, statements with lines, refusals).
 
-What it found, each fixed in portal/tracking.py with a regression test at the end: a second
+What it found, each fixed in portal/domain/tracking.py with a regression test at the end: a second
 factory could hang its order on another factory's parcel; a return taken back after the binding
 ended put the order back to `assigned` without a binding; re-returning a parcel shared with
 another order after the buyer moved raised TrackingRaceError (a 500 in the API).
@@ -47,12 +47,24 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select, text
 
-from portal import accounts, allocation, bindings
-from portal.dispatch import dispatch_orders
-from portal.errors import DomainError
+from portal.domain import accounts, allocation, bindings
+from portal.domain.dispatch import dispatch_orders
+from portal.domain.errors import DomainError
+from portal.domain.formatting import SHANGHAI
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.printing.jobs import (
+    confirm_print_job,
+    create_print_job,
+    render_print_job,
+    void_print_job,
+)
+from portal.domain.statements.build import build_statement
+from portal.domain.statements.clock import shanghai_day
+from portal.domain.statements.requesting import request_statement
+from portal.domain.supplier_orders import MASKED_COLUMNS, TABS, SupplierFilters, orders_query
+from portal.domain.tracking import TrackingItem, cancel_return, return_tracking
 from portal.extensions import db
-from portal.formatting import SHANGHAI
-from portal.keyring import current_keyring
 from portal.models import (
     Assignment,
     Binding,
@@ -76,18 +88,6 @@ from portal.models.orders import (
     STAGE_UNASSIGNED,
 )
 from portal.models.printing import JOB_PENDING
-from portal.orders.upsert import upsert_orders
-from portal.printing.jobs import (
-    confirm_print_job,
-    create_print_job,
-    render_print_job,
-    void_print_job,
-)
-from portal.statements.build import build_statement
-from portal.statements.clock import shanghai_day
-from portal.statements.requesting import request_statement
-from portal.supplier_orders import MASKED_COLUMNS, TABS, SupplierFilters, orders_query
-from portal.tracking import TrackingItem, cancel_return, return_tracking
 from tests.factories import demo_order
 from tests.test_statements import Clock
 from tests.test_supplier_plaintext import DETAILS, NAMES, PHONES, leaks

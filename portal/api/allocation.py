@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from flask import Response, jsonify, request
 
-from portal import allocation_rules, sku_codes
-from portal.allocation_rules import RulesInput, SkuRuleInput
 from portal.api import schemas
 from portal.api.base import api_user, endpoint
 from portal.api.blueprints import merchant_bp, supplier_bp
-from portal.errors import DomainError, message_for
+from portal.domain import allocation_rules, sku_codes
+from portal.domain.allocation_rules import RulesInput, SkuRuleInput
+from portal.domain.errors import DomainError, message_for
+from portal.domain.statements.clock import now_utc
+from portal.domain.tracking import AMBIGUOUS, correct_tracking, get_order_for_supplier
 from portal.extensions import db
-from portal.gate import current_merchant, current_supplier
-from portal.statements.clock import now_utc
-from portal.tracking import AMBIGUOUS, correct_tracking, get_order_for_supplier
+from portal.web.gate import current_merchant, current_supplier
 
 # --- allocation rules (merchant) ----------------------------------------------------------------
 

@@ -7,15 +7,15 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from portal import analytics
-from portal.analytics import Counts, PartnerFigures, Report, local_day
 from portal.api import schemas
 from portal.api.base import endpoint
 from portal.api.blueprints import merchant_bp, supplier_bp
-from portal.errors import DomainError
-from portal.gate import current_merchant, current_supplier
-from portal.statements.clock import now_utc
-from portal.statements.requesting import MAX_PERIOD_DAYS
+from portal.domain import analytics
+from portal.domain.analytics import Counts, PartnerFigures, Report, local_day
+from portal.domain.errors import DomainError
+from portal.domain.statements.clock import now_utc
+from portal.domain.statements.requesting import MAX_PERIOD_DAYS
+from portal.web.gate import current_merchant, current_supplier
 
 # Without start and end: the last seven days, today included.
 DEFAULT_DAYS = 7

@@ -19,13 +19,15 @@ from spectree.plugins.flask_plugin import FlaskPlugin
 from sqlalchemy import Select
 from werkzeug.datastructures import FileStorage
 
-from portal.accounts import api_token_for
 from portal.api import schemas
-from portal.errors import MESSAGES, DomainError
+from portal.domain.accounts import api_token_for
+from portal.domain.errors import MESSAGES, DomainError
+from portal.domain.permissions import may_use_endpoint
 from portal.extensions import db
 from portal.models import User
 from portal.models.base import utcnow
-from portal.pagination import (
+from portal.transactions import may_write
+from portal.web.pagination import (
     PageArgs,
     encode_cursor,
     exact_count,
@@ -34,10 +36,8 @@ from portal.pagination import (
     paginate,
     paginate_rows,
 )
-from portal.permissions import may_use_endpoint
-from portal.ratelimit import check_api_rate
-from portal.security import check_storable
-from portal.transactions import may_write
+from portal.web.ratelimit import check_api_rate
+from portal.web.security import check_storable
 
 PUBLIC_ENDPOINTS = {"api.openapi", "api.reference"}
 API_PREFIX = "/api/v1"
@@ -258,7 +258,7 @@ def authenticate_request() -> Response | None:
     check_api_rate(record.id, utcnow())
     user = record.user
     if user.must_change_password:
-        # A member's password someone else chose: like the web (portal.authz), nothing works
+        # A member's password someone else chose: like the web (portal.domain.authz), nothing works
         # until the member changed it on first login.
         raise DomainError("password_change_required")
     g.api_user = user

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Response, g, jsonify, render_template, request
 
-from portal import bindings, staff
 from portal.api import schemas, serializers
 from portal.api.base import api_user, endpoint, list_answer, openapi_document
 from portal.api.blueprints import bp
-from portal.authz import get_or_404
+from portal.domain import bindings, staff
+from portal.domain.authz import get_or_404
 from portal.extensions import db
 from portal.models import Binding
 

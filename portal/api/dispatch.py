@@ -12,16 +12,16 @@ from datetime import date, datetime
 from flask import Response, jsonify
 from flask_babel import gettext as _
 
-from portal import dispatch
 from portal.api import schemas
 from portal.api.base import api_user, endpoint
 from portal.api.blueprints import merchant_bp as bp
-from portal.downloads import FILE_TYPES, dispatch_export_response
-from portal.errors import DomainError
+from portal.domain import dispatch
+from portal.domain.errors import DomainError
+from portal.domain.formatting import shanghai_days
 from portal.extensions import db
-from portal.formatting import shanghai_days
-from portal.gate import current_merchant
-from portal.web_args import DATE_RANGE
+from portal.web.args import DATE_RANGE
+from portal.web.downloads import FILE_TYPES, dispatch_export_response
+from portal.web.gate import current_merchant
 
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 UNENCODED_OFFSET = re.compile(r" ([0-9]{2}:?[0-9]{2})$")

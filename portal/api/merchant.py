@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Response, jsonify, request
 from flask.views import MethodView
 
-from portal import accounts, bindings
 from portal.api import schemas, serializers
 from portal.api.base import endpoint, items_answer
 from portal.api.blueprints import merchant_bp as bp
+from portal.domain import accounts, bindings
 from portal.extensions import db
-from portal.gate import current_merchant
+from portal.web.gate import current_merchant
 
 
 @bp.post("/bindings")

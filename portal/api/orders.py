@@ -12,31 +12,31 @@ from pydantic import ValidationError
 from sqlalchemy import false
 from sqlalchemy.orm import joinedload
 
-from portal import allocation
 from portal.api import schemas, serializers
 from portal.api.base import api_user, endpoint, json_path, uploaded_file, walk_answer
 from portal.api.blueprints import merchant_bp as bp
-from portal.authz import get_or_404
-from portal.bindings import find_supplier_by_shop_id, supplier_id_by_shop_id
-from portal.errors import DomainError
-from portal.extensions import db
-from portal.gate import current_merchant
-from portal.imports.mappings import saved_mappings
-from portal.imports.platform_export import ImportFileError, open_platform_export
-from portal.keyring import current_keyring
-from portal.models import Merchant, Order, Supplier
-from portal.orders.edits import edit_receiver, set_note
-from portal.orders.inputs import InputError, parse_orders, parse_receiver_patch
-from portal.orders.lines import GoodsLine, lines_by_order
-from portal.orders.queries import (
+from portal.domain import allocation
+from portal.domain.authz import get_or_404
+from portal.domain.bindings import find_supplier_by_shop_id, supplier_id_by_shop_id
+from portal.domain.errors import DomainError
+from portal.domain.imports.mappings import saved_mappings
+from portal.domain.imports.platform_export import ImportFileError, open_platform_export
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.edits import edit_receiver, set_note
+from portal.domain.orders.inputs import InputError, parse_orders, parse_receiver_patch
+from portal.domain.orders.lines import GoodsLine, lines_by_order
+from portal.domain.orders.queries import (
     OrderFilters,
     orders_query,
     receiver_for_merchant,
 )
-from portal.orders.upsert import upsert_orders
-from portal.pagination import since_arg
-from portal.tracking import tracking_numbers_for
+from portal.domain.orders.upsert import upsert_orders
+from portal.domain.tracking import tracking_numbers_for
+from portal.extensions import db
+from portal.models import Merchant, Order, Supplier
 from portal.transactions import commit_batch, read_upload_lazily
+from portal.web.gate import current_merchant
+from portal.web.pagination import since_arg
 
 NOT_FOUND = {404: "不存在或不属于当前账号"}
 FILE_ERRORS = {

@@ -1,7 +1,7 @@
 """API endpoints for a supplier's settlement prices (结算价, DESIGN §7, §8.2).
 
 Registered on the supplier API blueprint, so its role gate covers every route here. Same
-service as the 结算价 page and its file import (portal.prices).
+service as the 结算价 page and its file import (portal.domain.prices).
 
 Decisions:
 
@@ -24,16 +24,16 @@ from typing import Any
 from flask import Response, jsonify
 from sqlalchemy import Select, false
 
-from portal import prices
 from portal.api import schemas
 from portal.api.base import api_user, endpoint, page_answer
 from portal.api.blueprints import supplier_bp as bp
 from portal.api.serializers import iso
-from portal.bindings import normalize_shop_id
-from portal.errors import DomainError, message_for
+from portal.domain import prices
+from portal.domain.bindings import normalize_shop_id
+from portal.domain.errors import DomainError, message_for
 from portal.extensions import db
-from portal.gate import current_supplier
 from portal.models import Supplier
+from portal.web.gate import current_supplier
 
 # An effective_from longer than any time format is not a time; refused without parsing it.
 MAX_TIME_TEXT = 64

@@ -15,17 +15,17 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, RootModel
 from pydantic_core import PydanticCustomError
 
-from portal.allocation_rules import MAX_SKU_RULES
-from portal.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS
-from portal.errors import message_for
-from portal.models.accounts import SHOP_OWNER
-from portal.models.bindings import BINDING_STATUSES
-from portal.models.orders import CANCEL_REASONS, MAX_ORDER_LINES, STAGES
-from portal.models.printing import JOB_STATUSES, PACKING_SLIPS, PRINT_ORDERS
-from portal.models.settlement import REVIEW_STATUSES, STATEMENT_STATUSES
-from portal.orders.inputs import FIELD_LIMITS, MAX_AMOUNT_FEN, MAX_QUANTITY, PLATFORM_STATUSES
-from portal.orders.queries import TABS
-from portal.orders.rules import (
+from portal.domain.allocation_rules import MAX_SKU_RULES
+from portal.domain.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS
+from portal.domain.errors import message_for
+from portal.domain.orders.inputs import (
+    FIELD_LIMITS,
+    MAX_AMOUNT_FEN,
+    MAX_QUANTITY,
+    PLATFORM_STATUSES,
+)
+from portal.domain.orders.queries import TABS
+from portal.domain.orders.rules import (
     ASSIGN_BLOCKERS,
     ASSIGN_REFUSALS,
     CANCEL_REFUSALS,
@@ -34,11 +34,16 @@ from portal.orders.rules import (
     PRINT_REFUSALS,
     TRACKING_REFUSALS,
 )
-from portal.permissions import PERMISSIONS, STAFF_ROLES
-from portal.prices import MAX_PRICE_FEN, MAX_SCHEDULE_AHEAD, PRICE_REFUSALS
-from portal.printing.labels import DEFAULT_LABEL_SIZE, LABEL_SIZES
-from portal.statements.requesting import MAX_DISPUTE_REASON
-from portal.supplier_orders import API_STAGES
+from portal.domain.permissions import PERMISSIONS, STAFF_ROLES
+from portal.domain.prices import MAX_PRICE_FEN, MAX_SCHEDULE_AHEAD, PRICE_REFUSALS
+from portal.domain.printing.labels import DEFAULT_LABEL_SIZE, LABEL_SIZES
+from portal.domain.statements.requesting import MAX_DISPUTE_REASON
+from portal.domain.supplier_orders import API_STAGES
+from portal.models.accounts import SHOP_OWNER
+from portal.models.bindings import BINDING_STATUSES
+from portal.models.orders import CANCEL_REASONS, MAX_ORDER_LINES, STAGES
+from portal.models.printing import JOB_STATUSES, PACKING_SLIPS, PRINT_ORDERS
+from portal.models.settlement import REVIEW_STATUSES, STATEMENT_STATUSES
 
 # Batch limits of the endpoints (DESIGN §8.2).
 MAX_ORDERS_PER_UPSERT = 1000

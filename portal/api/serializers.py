@@ -8,18 +8,18 @@ from typing import Any
 
 from flask import url_for
 
-from portal.allocation import Refusal
-from portal.couriers import TrackingWarning
-from portal.errors import message_for
+from portal.domain.allocation import Refusal
+from portal.domain.couriers import TrackingWarning
+from portal.domain.errors import message_for
+from portal.domain.orders.inputs import OrderRejection
+from portal.domain.orders.lines import GoodsLine, first_line
+from portal.domain.orders.queries import Receiver
+from portal.domain.orders.rules import address_changed_since_print, assign_blockers, print_blockers
+from portal.domain.orders.upsert import UpsertResult
+from portal.domain.permissions import permissions_for
+from portal.domain.printing.jobs import PrintJobResult
+from portal.domain.tracking import TrackingRefusal, TrackingResult
 from portal.models import Binding, Merchant, Order, PrintJob, ReturnAddress, Supplier, User
-from portal.orders.inputs import OrderRejection
-from portal.orders.lines import GoodsLine, first_line
-from portal.orders.queries import Receiver
-from portal.orders.rules import address_changed_since_print, assign_blockers, print_blockers
-from portal.orders.upsert import UpsertResult
-from portal.permissions import permissions_for
-from portal.printing.jobs import PrintJobResult
-from portal.tracking import TrackingRefusal, TrackingResult
 
 
 def iso(value: datetime | None) -> str | None:

@@ -15,22 +15,22 @@ from portal.api.blueprints import bp
 from portal.api.blueprints import merchant_bp as merchant_api
 from portal.api.blueprints import supplier_bp as supplier_api
 from portal.api.serializers import iso, shop_ref
-from portal.authz import get_or_404
-from portal.bindings import find_supplier_by_shop_id, normalize_shop_id
-from portal.downloads import FILE_TYPES, statement_download_response
-from portal.errors import DomainError
+from portal.domain.authz import get_or_404
+from portal.domain.bindings import find_supplier_by_shop_id, normalize_shop_id
+from portal.domain.errors import DomainError
+from portal.domain.formatting import yuan
+from portal.domain.statements import queries as statement_queries
+from portal.domain.statements import requesting as statement_requesting
+from portal.domain.statements import review as statement_review
 from portal.extensions import db
-from portal.formatting import yuan
-from portal.gate import current_merchant, current_supplier
 from portal.models import Merchant, Statement, Supplier, User
 from portal.models.settlement import (
     STATEMENT_MIN_INTERVAL_MINUTES,
     STATEMENT_READY,
     STATEMENT_SLOTS_PER_DAY,
 )
-from portal.statements import queries as statement_queries
-from portal.statements import requesting as statement_requesting
-from portal.statements import review as statement_review
+from portal.web.downloads import FILE_TYPES, statement_download_response
+from portal.web.gate import current_merchant, current_supplier
 
 NOT_FOUND = {404: "不存在或不属于当前账号"}
 CLOSED = {409: "statement_not_ready / statement_review_closed：对账单当前状态不允许此操作"}

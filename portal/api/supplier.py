@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from portal import bindings
 from portal.api import schemas, serializers
 from portal.api.base import endpoint
 from portal.api.blueprints import supplier_bp as bp
+from portal.domain import bindings
 from portal.extensions import db
-from portal.gate import current_supplier
+from portal.web.gate import current_supplier
 
 DECIDE_ERRORS = {404: "不存在或不属于当前账号", 409: "binding_not_pending：该申请已处理"}
 

@@ -15,30 +15,30 @@ from flask import Response, jsonify
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Bundle
 
-from portal import tracking
 from portal.api import schemas, serializers
 from portal.api.base import api_user, endpoint, uploaded_file, walk_answer
 from portal.api.blueprints import supplier_bp as bp
 from portal.api.orders import FILE_ERRORS, NOT_FOUND, import_file_error
-from portal.authz import get_or_404
-from portal.bindings import normalize_shop_id
-from portal.errors import DomainError
-from portal.extensions import db
-from portal.gate import current_supplier
-from portal.imports.tracking_file import ImportFileError, RowError, TrackingRow, open_tracking_file
-from portal.keyring import current_keyring
-from portal.models import Assignment, Order, PrintJob, PrintJobOrder, Supplier, User
-from portal.models.orders import STAGE_ASSIGNED
-from portal.orders.lines import lines_by_order
-from portal.orders.search import order_search
-from portal.pagination import since_arg
-from portal.printing.jobs import (
+from portal.domain import tracking
+from portal.domain.authz import get_or_404
+from portal.domain.bindings import normalize_shop_id
+from portal.domain.errors import DomainError
+from portal.domain.imports.tracking_file import (
+    ImportFileError,
+    RowError,
+    TrackingRow,
+    open_tracking_file,
+)
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.lines import lines_by_order
+from portal.domain.orders.search import order_search
+from portal.domain.printing.jobs import (
     confirm_print_job,
     create_print_job,
     render_print_job,
     void_print_job,
 )
-from portal.supplier_orders import (
+from portal.domain.supplier_orders import (
     STAGE_TABS,
     TAB_CANCELLED,
     SupplierFilters,
@@ -46,7 +46,12 @@ from portal.supplier_orders import (
     orders_query,
     tab_condition,
 )
+from portal.extensions import db
+from portal.models import Assignment, Order, PrintJob, PrintJobOrder, Supplier, User
+from portal.models.orders import STAGE_ASSIGNED
 from portal.transactions import read_upload, writes_on_get
+from portal.web.gate import current_supplier
+from portal.web.pagination import since_arg
 
 DECIDED = {409: "print_job_decided：任务已确认或作废（只有待确认的任务可以）"}
 

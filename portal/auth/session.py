@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, jsonify, make_response, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 
-from portal.accounts import user_query
+from portal.domain.accounts import user_query
 from portal.extensions import db, htmx, login_manager
 from portal.models import User
 

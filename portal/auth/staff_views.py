@@ -8,15 +8,21 @@ from flask import Response
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from portal import staff
 from portal.auth.views import account_bp
-from portal.errors import DomainError
+from portal.domain import staff
+from portal.domain.errors import DomainError
+from portal.domain.formatting import SHOP_ROLE_LABELS
+from portal.domain.permissions import staff_roles
 from portal.extensions import db
-from portal.formatting import SHOP_ROLE_LABELS
-from portal.forms import StaffForm, StaffPasswordForm, StaffUpdateForm, attach_error, form_status
-from portal.htmx import notify, render
 from portal.models import User
-from portal.permissions import staff_roles
+from portal.web.forms import (
+    StaffForm,
+    StaffPasswordForm,
+    StaffUpdateForm,
+    attach_error,
+    form_status,
+)
+from portal.web.htmx import notify, render
 
 
 def _owner() -> User:

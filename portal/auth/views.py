@@ -6,11 +6,11 @@ from flask import Blueprint, Response, current_app, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from portal import accounts
 from portal.auth.session import safe_next
-from portal.errors import DomainError
+from portal.domain import accounts
+from portal.domain.errors import DomainError
 from portal.extensions import db
-from portal.forms import (
+from portal.web.forms import (
     EmptyForm,
     LoginForm,
     MerchantProfileForm,
@@ -21,8 +21,8 @@ from portal.forms import (
     attach_error,
     form_status,
 )
-from portal.gate import home_endpoint_for, install_role_gate
-from portal.htmx import hx_redirect, notify, render
+from portal.web.gate import home_endpoint_for, install_role_gate
+from portal.web.htmx import hx_redirect, notify, render
 
 bp = Blueprint("auth", __name__)
 account_bp = Blueprint("account", __name__, url_prefix="/account")

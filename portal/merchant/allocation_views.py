@@ -13,14 +13,14 @@ from flask import Response, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from portal import allocation_rules, bindings
-from portal.allocation_rules import RulesInput, SkuRuleInput
-from portal.errors import DomainError
+from portal.domain import allocation_rules, bindings
+from portal.domain.allocation_rules import RulesInput, SkuRuleInput
+from portal.domain.errors import DomainError
 from portal.extensions import db
-from portal.gate import current_merchant
-from portal.htmx import notify, render
 from portal.merchant.views import bp
 from portal.models import Merchant
+from portal.web.gate import current_merchant
+from portal.web.htmx import notify, render
 
 MAX_RULE_TEXT = 400_000  # 5000 lines of SKU code and shop ID, with room to spare
 _LINE_FIELD = re.compile(r"sku_rules\[(\d+)\]")

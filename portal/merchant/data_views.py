@@ -7,10 +7,11 @@ from datetime import date, datetime
 from flask import Response
 from flask_babel import gettext as _
 
-from portal import analytics, analytics_views
-from portal.analytics import Report
-from portal.gate import current_merchant
+from portal.domain import analytics
+from portal.domain.analytics import Report
 from portal.merchant.views import bp
+from portal.web import analytics_views
+from portal.web.gate import current_merchant
 
 
 def _report(start: date | None, end: date | None, now: datetime) -> Report:

@@ -9,20 +9,20 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 
-from portal import import_jobs
-from portal.authz import get_or_404
-from portal.errors import DomainError
+from portal.domain import import_jobs
+from portal.domain.authz import get_or_404
+from portal.domain.errors import DomainError
+from portal.domain.imports import mappings
+from portal.domain.imports.platform_export import MAPPING_FIELDS, PLATFORM_MAPPING
+from portal.domain.orders.queries import assignable_count
+from portal.domain.statements.clock import now_utc
 from portal.extensions import db, htmx
-from portal.forms import attach_error
-from portal.gate import current_merchant
-from portal.htmx import finish, notify, render
-from portal.imports import mappings
-from portal.imports.platform_export import MAPPING_FIELDS, PLATFORM_MAPPING
 from portal.jobs import worker_missing
 from portal.merchant.views import bp
 from portal.models import ImportJob
-from portal.orders.queries import assignable_count
-from portal.statements.clock import now_utc
+from portal.web.forms import attach_error
+from portal.web.gate import current_merchant
+from portal.web.htmx import finish, notify, render
 
 IMPORT_STATUS = {
     import_jobs.STATUS_QUEUED: (_l("排队中"), "muted"),

@@ -20,9 +20,36 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal import accounts, allocation, bindings, dispatch, staff, tracking
-from portal.authz import get_or_404
-from portal.desk import (
+from portal.domain import accounts, allocation, bindings, dispatch, staff, tracking
+from portal.domain.authz import get_or_404
+from portal.domain.dispatch import dispatch_refusal_message
+from portal.domain.errors import DomainError, message_for
+from portal.domain.formatting import (
+    CANCEL_REASON_LABELS,
+    EVENT_LABELS,
+    PLATFORM_STATUS_LABELS,
+    SHANGHAI,
+    STAGE_LABELS,
+    shanghai_days,
+)
+from portal.domain.keyring import current_keyring
+from portal.domain.orders import queries, rules
+from portal.domain.orders.edits import EDITABLE_STAGES, edit_receiver, set_note
+from portal.domain.orders.inputs import RECEIVER_FIELDS, InputError, parse_receiver_patch
+from portal.domain.orders.lines import GoodsLine, lines_by_order
+from portal.domain.orders.queries import OrderFilters, PrintLine, Receiver, TrackingNumber
+from portal.domain.orders.rules import assign_blockers
+from portal.extensions import db, htmx
+from portal.merchant.views import bp
+from portal.models import Binding, Merchant, Order, OrderEvent, ReturnAddress, Supplier
+from portal.models.base import utcnow
+from portal.models.bindings import BINDING_ACTIVE, BINDING_ENDED
+from portal.models.orders import (
+    STAGE_RETURNED,
+    STAGE_UNASSIGNED,
+)
+from portal.web.args import date_arg, id_arg, text_arg
+from portal.web.desk import (
     FLAG_LABELS,
     ORDERS_CHANGED,
     PER_PAGE,
@@ -36,37 +63,10 @@ from portal.desk import (
     row_words,
     selected_order_nos,
 )
-from portal.dispatch import dispatch_refusal_message
-from portal.downloads import FILE_TYPES, dispatch_export_response
-from portal.errors import DomainError, message_for
-from portal.extensions import db, htmx
-from portal.formatting import (
-    CANCEL_REASON_LABELS,
-    EVENT_LABELS,
-    PLATFORM_STATUS_LABELS,
-    SHANGHAI,
-    STAGE_LABELS,
-    shanghai_days,
-)
-from portal.gate import current_merchant
-from portal.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
-from portal.keyring import current_keyring
-from portal.merchant.views import bp
-from portal.models import Binding, Merchant, Order, OrderEvent, ReturnAddress, Supplier
-from portal.models.base import utcnow
-from portal.models.bindings import BINDING_ACTIVE, BINDING_ENDED
-from portal.models.orders import (
-    STAGE_RETURNED,
-    STAGE_UNASSIGNED,
-)
-from portal.orders import queries, rules
-from portal.orders.edits import EDITABLE_STAGES, edit_receiver, set_note
-from portal.orders.inputs import RECEIVER_FIELDS, InputError, parse_receiver_patch
-from portal.orders.lines import GoodsLine, lines_by_order
-from portal.orders.queries import OrderFilters, PrintLine, Receiver, TrackingNumber
-from portal.orders.rules import assign_blockers
-from portal.pagination import CountedPagination, PageArgs, page_args
-from portal.web_args import date_arg, id_arg, text_arg
+from portal.web.downloads import FILE_TYPES, dispatch_export_response
+from portal.web.gate import current_merchant
+from portal.web.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
+from portal.web.pagination import CountedPagination, PageArgs, page_args
 
 # The list's update notice: it polls the counts URL with this HX-Target and what it shows.
 UPDATES_TARGET = "order-updates"

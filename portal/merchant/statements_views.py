@@ -21,25 +21,25 @@ from sqlalchemy.orm import joinedload
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
-from portal import staff
-from portal.authz import get_or_404
-from portal.downloads import statement_download_response
-from portal.errors import DomainError
+from portal.domain import staff
+from portal.domain.authz import get_or_404
+from portal.domain.errors import DomainError
+from portal.domain.statements import clock as statement_clock
+from portal.domain.statements import files as statement_files
+from portal.domain.statements import queries as statement_queries
+from portal.domain.statements import requesting as statement_requesting
+from portal.domain.statements import review as statement_review
 from portal.extensions import db, htmx
-from portal.forms import REQUIRED, attach_error
-from portal.gate import current_merchant
-from portal.htmx import finish, no_swap, notify, render, with_trigger
 from portal.jobs import worker_missing
 from portal.merchant.views import bp
 from portal.models import Merchant, Statement, StatementLine, Supplier
 from portal.models.base import MAX_ID
 from portal.models.settlement import STATEMENT_QUEUED, STATEMENT_READY
-from portal.pagination import page_args, paginate
-from portal.statements import clock as statement_clock
-from portal.statements import files as statement_files
-from portal.statements import queries as statement_queries
-from portal.statements import requesting as statement_requesting
-from portal.statements import review as statement_review
+from portal.web.downloads import statement_download_response
+from portal.web.forms import REQUIRED, attach_error
+from portal.web.gate import current_merchant
+from portal.web.htmx import finish, no_swap, notify, render, with_trigger
+from portal.web.pagination import page_args, paginate
 
 PER_PAGE = 20
 LINES_PER_PAGE = 50

@@ -7,11 +7,20 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import case, func, select
 
-from portal import accounts, analytics, bindings, webhooks
-from portal.authz import get_or_404
-from portal.errors import DomainError
+from portal.domain import accounts, analytics, bindings, webhooks
+from portal.domain.authz import get_or_404
+from portal.domain.errors import DomainError
+from portal.domain.keyring import current_keyring
+from portal.domain.orders import queries
+from portal.domain.orders.rules import DUE_WITHIN, MERCHANT_TO_SHIP, OVERDUE, deadline_state
+from portal.domain.statements import review as statement_review
 from portal.extensions import db
-from portal.forms import (
+from portal.models import Binding, Order, Statement
+from portal.models.accounts import ROLE_MERCHANT
+from portal.models.base import utcnow
+from portal.models.bindings import BINDING_ACTIVE, BINDING_PENDING
+from portal.models.settlement import REVIEW_CONFIRMED, REVIEW_DISPUTED
+from portal.web.forms import (
     BindingApplyForm,
     EmptyForm,
     MerchantProfileForm,
@@ -20,17 +29,8 @@ from portal.forms import (
     TokenForm,
     attach_error,
 )
-from portal.gate import current_merchant, install_role_gate
-from portal.htmx import notify, render
-from portal.keyring import current_keyring
-from portal.models import Binding, Order, Statement
-from portal.models.accounts import ROLE_MERCHANT
-from portal.models.base import utcnow
-from portal.models.bindings import BINDING_ACTIVE, BINDING_PENDING
-from portal.models.settlement import REVIEW_CONFIRMED, REVIEW_DISPUTED
-from portal.orders import queries
-from portal.orders.rules import DUE_WITHIN, MERCHANT_TO_SHIP, OVERDUE, deadline_state
-from portal.statements import review as statement_review
+from portal.web.gate import current_merchant, install_role_gate
+from portal.web.htmx import notify, render
 
 bp = Blueprint("merchant", __name__, url_prefix="/merchant")
 install_role_gate(bp, ROLE_MERCHANT)

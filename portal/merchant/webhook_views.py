@@ -10,12 +10,12 @@ from __future__ import annotations
 from flask import Response, request
 from flask_babel import gettext as _
 
-from portal import webhooks
-from portal.errors import DomainError, message_for
+from portal.domain import webhooks
+from portal.domain.errors import DomainError, message_for
 from portal.extensions import db
-from portal.gate import current_merchant
-from portal.htmx import notify
 from portal.merchant.views import _render_settings, bp
+from portal.web.gate import current_merchant
+from portal.web.htmx import notify
 
 
 def _refuse(message: str, status: int = 422, **context: object) -> Response:

@@ -12,7 +12,8 @@ from portal.models.base import Base, UTCDateTime, utcnow
 
 ROLE_MERCHANT = "merchant"
 ROLE_SUPPLIER = "supplier"
-# The member's place in its shop (DESIGN §10.4); what each may do is in portal/permissions.py.
+# The member's place in its shop (DESIGN §10.4); what each may do is in
+# portal/domain/permissions.py.
 SHOP_OWNER = "owner"
 LABEL_PRIVATE = "private"
 LABEL_FULL = "full"
@@ -200,7 +201,7 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The rate limit's theoretical arrival time (GCRA), µs since the epoch (portal.ratelimit).
+    # The rate limit's theoretical arrival time (GCRA), µs since the epoch (portal.web.ratelimit).
     rate_tat: Mapped[int | None] = mapped_column(BigInteger)
 
     user: Mapped[User] = relationship()

@@ -1,7 +1,7 @@
 """Shipping analytics: what each order contributes, and the daily roll-ups summed from it.
 
-The worker keeps these current (portal.analytics.refresh): the 数据 pages and the analytics API
-read a year of figures from a few hundred roll-up rows instead of a million orders. Nothing
+The worker keeps these current (portal.domain.analytics.refresh): the 数据 pages and the analytics
+API read a year of figures from a few hundred roll-up rows instead of a million orders. Nothing
 here is buyer data: ids, days, counts and hours only.
 """
 

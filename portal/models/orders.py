@@ -489,7 +489,7 @@ class ImportJob(Base):
 class ImportMapping(Base):
     """A merchant's saved column mapping for an export layout the portal does not know: which
     of the file's headers holds which order field. A later file with the same header set is
-    read with it (portal.imports.platform_export.detect_platform)."""
+    read with it (portal.domain.imports.platform_export.detect_platform)."""
 
     __tablename__ = "import_mappings"
     __table_args__ = (

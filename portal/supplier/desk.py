@@ -1,7 +1,7 @@
 """Factory order desk (代发订单): masked orders by tab, inline tracking return, print jobs.
 
-Supplier views read only masked columns (portal.supplier_orders); the only plaintext a supplier
-ever gets is inside the waybill PDF, rendered by the print-job service.
+Supplier views read only masked columns (portal.domain.supplier_orders); the only plaintext a
+supplier ever gets is inside the waybill PDF, rendered by the print-job service.
 """
 
 from __future__ import annotations
@@ -19,43 +19,16 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
-from portal import staff
-from portal import supplier_orders as queries
-from portal.authz import get_or_404
-from portal.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS, find_courier
-from portal.desk import (
-    ORDERS_CHANGED,
-    PER_PAGE,
-    Desk,
-    Outcome,
-    UrlTemplate,
-    date_range,
-    outcome_for,
-    refuse,
-    row_words,
-)
-from portal.downloads import pdf_response
-from portal.errors import DomainError, message_for
-from portal.extensions import db
-from portal.formatting import CANCEL_REASON_LABELS
-from portal.gate import current_supplier
-from portal.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
-from portal.keyring import current_keyring
-from portal.models import PrintJob, Supplier
-from portal.models.base import utcnow
-from portal.models.orders import STAGE_ASSIGNED, STAGE_DISPATCHED
-from portal.models.printing import (
-    JOB_CONFIRMED,
-    JOB_PENDING,
-    JOB_PRINTED,
-    JOB_VOIDED,
-    PACKING_SLIPS,
-    PRINT_ORDERS,
-)
-from portal.orders.lines import GoodsLine, lines_by_order
-from portal.orders.rules import address_changed_since_print, print_blockers
-from portal.pagination import CountedPagination, PageArgs, page_args, paginate
-from portal.printing.jobs import (
+from portal.domain import staff
+from portal.domain import supplier_orders as queries
+from portal.domain.authz import get_or_404
+from portal.domain.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS, find_courier
+from portal.domain.errors import DomainError, message_for
+from portal.domain.formatting import CANCEL_REASON_LABELS
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.lines import GoodsLine, lines_by_order
+from portal.domain.orders.rules import address_changed_since_print, print_blockers
+from portal.domain.printing.jobs import (
     PACKING_SLIP_LABELS,
     PRINT_ORDER_LABELS,
     LabelRender,
@@ -67,12 +40,11 @@ from portal.printing.jobs import (
     render_print_job,
     void_print_job,
 )
-from portal.printing.labels import DEFAULT_LABEL_SIZE, LABEL_SIZES
-from portal.sku_codes import codes_by_sku_key, codes_for
-from portal.statements.clock import now_utc
-from portal.supplier.views import bp
-from portal.supplier_orders import SupplierFilters
-from portal.tracking import (
+from portal.domain.printing.labels import DEFAULT_LABEL_SIZE, LABEL_SIZES
+from portal.domain.sku_codes import codes_by_sku_key, codes_for
+from portal.domain.statements.clock import now_utc
+from portal.domain.supplier_orders import SupplierFilters
+from portal.domain.tracking import (
     MAX_CORRECTIONS,
     OrderRef,
     TrackingItem,
@@ -82,8 +54,36 @@ from portal.tracking import (
     return_tracking,
     tracking_numbers_for,
 )
+from portal.extensions import db
+from portal.models import PrintJob, Supplier
+from portal.models.base import utcnow
+from portal.models.orders import STAGE_ASSIGNED, STAGE_DISPATCHED
+from portal.models.printing import (
+    JOB_CONFIRMED,
+    JOB_PENDING,
+    JOB_PRINTED,
+    JOB_VOIDED,
+    PACKING_SLIPS,
+    PRINT_ORDERS,
+)
+from portal.supplier.views import bp
 from portal.transactions import writes_on_get
-from portal.web_args import id_arg, text_arg
+from portal.web.args import id_arg, text_arg
+from portal.web.desk import (
+    ORDERS_CHANGED,
+    PER_PAGE,
+    Desk,
+    Outcome,
+    UrlTemplate,
+    date_range,
+    outcome_for,
+    refuse,
+    row_words,
+)
+from portal.web.downloads import pdf_response
+from portal.web.gate import current_supplier
+from portal.web.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
+from portal.web.pagination import CountedPagination, PageArgs, page_args, paginate
 
 JOBS_PER_PAGE = 20
 # One PDF is rendered in the request: keep a job to what renders in seconds.
@@ -103,7 +103,7 @@ PRINT_TABS = {queries.TAB_TO_PRINT, queries.TAB_PRINTED}
 DUE_LABELS = (("soon", _l("12 小时内到期")), ("overdue", _l("已超时")))
 SORT_LABELS = (("", _l("按承诺发货时间")), (queries.SORT_RECEIVER, _l("同收件人排在一起")))
 LABEL_SIZE_LABELS = (("100x180", _l("100×180 mm")), ("76x130", _l("76×130 mm")))
-# Short badges for print blockers (the refusal messages in portal.errors are sentences).
+# Short badges for print blockers (the refusal messages in portal.domain.errors are sentences).
 BLOCKER_LABELS = {
     "after_sale": _l("售后中"),
     "audit_hold": _l("审核中"),
@@ -199,7 +199,7 @@ class TrackingEntry:
 
 @dataclass
 class DeskRow:
-    order: Any  # a masked row (portal.supplier_orders.MASKED_COLUMNS), never an Order
+    order: Any  # a masked row (portal.domain.supplier_orders.MASKED_COLUMNS), never an Order
     deadline: str = ""  # "", "warn" or "danger"
     blockers: list[str] = field(default_factory=list)
     numbers: list[tuple[str, str]] = field(default_factory=list)  # (courier name, tracking no)

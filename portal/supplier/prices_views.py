@@ -16,19 +16,19 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 
-from portal import prices
-from portal.errors import DomainError
+from portal.domain import prices
+from portal.domain.errors import DomainError
+from portal.domain.formatting import SHANGHAI, local_time, yuan
+from portal.domain.spreadsheets import csv_text, write_xlsx
+from portal.domain.statements.clock import now_utc
 from portal.extensions import db, htmx
-from portal.formatting import SHANGHAI, local_time, yuan
-from portal.gate import current_supplier
-from portal.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
 from portal.models import Supplier
 from portal.models.base import MAX_ID
-from portal.pagination import PageArgs, page_args, paginate_rows
-from portal.spreadsheets import csv_text, write_xlsx
-from portal.statements.clock import now_utc
 from portal.supplier.views import bp
 from portal.transactions import read_upload
+from portal.web.gate import current_supplier
+from portal.web.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
+from portal.web.pagination import PageArgs, page_args, paginate_rows
 
 PER_PAGE = 50
 # Refused rows listed under an import; the rest are counted.

@@ -7,20 +7,20 @@ import io
 from flask import Response, request
 from flask_babel import gettext as _
 
-from portal.authz import get_or_404
-from portal.desk import refuse
-from portal.downloads import pdf_response, stored_file_response
-from portal.errors import message_for
-from portal.formatting import SHANGHAI
-from portal.gate import current_supplier
+from portal.domain.authz import get_or_404
+from portal.domain.errors import message_for
+from portal.domain.formatting import SHANGHAI
+from portal.domain.printing import pick_list
+from portal.domain.printing.pick_list import PickList
+from portal.domain.spreadsheets import write_xlsx
+from portal.domain.statements.clock import now_utc
 from portal.models import PrintJob
-from portal.printing import pick_list
-from portal.printing.pick_list import PickList
-from portal.spreadsheets import write_xlsx
-from portal.statements.clock import now_utc
 from portal.supplier.desk import _selected_orders, parse_filters
 from portal.supplier.views import bp
-from portal.web_args import text_arg
+from portal.web.args import text_arg
+from portal.web.desk import refuse
+from portal.web.downloads import pdf_response, stored_file_response
+from portal.web.gate import current_supplier
 
 PICK_FORMATS = ("pdf", "xlsx")
 

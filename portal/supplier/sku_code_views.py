@@ -7,15 +7,13 @@ from dataclasses import dataclass, field
 from flask import Response, request
 from flask_babel import gettext as _
 
-from portal import prices, sku_codes
-from portal.errors import DomainError
+from portal.domain import prices, sku_codes
+from portal.domain.errors import DomainError
+from portal.domain.formatting import SHANGHAI
+from portal.domain.imports.tabular import ImportFileError
+from portal.domain.spreadsheets import csv_text
+from portal.domain.statements.clock import now_utc
 from portal.extensions import db
-from portal.formatting import SHANGHAI
-from portal.gate import current_supplier
-from portal.htmx import notify, render, with_trigger
-from portal.imports.tabular import ImportFileError
-from portal.spreadsheets import csv_text
-from portal.statements.clock import now_utc
 from portal.supplier.prices_views import (
     PRICE_SAVED,
     PRICES_CHANGED,
@@ -27,6 +25,8 @@ from portal.supplier.prices_views import (
     _targeted,
 )
 from portal.supplier.views import bp
+from portal.web.gate import current_supplier
+from portal.web.htmx import notify, render, with_trigger
 
 IMPORT = "sku-code-import"
 

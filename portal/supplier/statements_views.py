@@ -12,12 +12,11 @@ from sqlalchemy.orm import joinedload
 from wtforms import TextAreaField
 from wtforms.validators import Length
 
-from portal.authz import get_or_404
-from portal.downloads import statement_download_response
+from portal.domain.authz import get_or_404
+from portal.domain.statements import queries as statement_queries
+from portal.domain.statements import requesting as statement_requesting
+from portal.domain.statements import review as statement_review
 from portal.extensions import db
-from portal.forms import REQUIRED
-from portal.gate import current_supplier
-from portal.htmx import render
 from portal.merchant.statements_views import (
     DETAIL_TARGET,
     action_answer,
@@ -27,10 +26,11 @@ from portal.merchant.statements_views import (
     positive_id,
 )
 from portal.models import Merchant, Statement, Supplier
-from portal.statements import queries as statement_queries
-from portal.statements import requesting as statement_requesting
-from portal.statements import review as statement_review
 from portal.supplier.views import bp
+from portal.web.downloads import statement_download_response
+from portal.web.forms import REQUIRED
+from portal.web.gate import current_supplier
+from portal.web.htmx import render
 
 LIST_PARTIALS = {"statement-list": "supplier/_statement_list.html"}
 DETAIL_PARTIALS = {

@@ -16,27 +16,27 @@ from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
 from wtforms import HiddenField, StringField
 
-from portal import supplier_orders, tracking
-from portal.bindings import normalize_shop_id
-from portal.couriers import COURIERS, courier_choices, normalize_tracking_no
-from portal.errors import DomainError, message_for
-from portal.extensions import db, htmx
-from portal.gate import current_supplier
-from portal.htmx import no_swap, notify, render
-from portal.imports.tracking_file import (
+from portal.domain import supplier_orders, tracking
+from portal.domain.bindings import normalize_shop_id
+from portal.domain.couriers import COURIERS, courier_choices, normalize_tracking_no
+from portal.domain.errors import DomainError, message_for
+from portal.domain.imports.tracking_file import (
     MAX_FILE_ROWS,
     ImportFileError,
     RowError,
     TrackingRow,
     open_tracking_file,
 )
+from portal.domain.orders.rules import print_blockers
+from portal.domain.spreadsheets import csv_text
+from portal.extensions import db, htmx
 from portal.models import Order, Supplier
 from portal.models.base import utcnow
 from portal.models.orders import STAGE_ASSIGNED, STAGE_DISPATCHED, STAGE_RETURNED
-from portal.orders.rules import print_blockers
-from portal.spreadsheets import csv_text
 from portal.supplier.views import bp
 from portal.transactions import read_upload
+from portal.web.gate import current_supplier
+from portal.web.htmx import no_swap, notify, render
 
 # One request handles the whole file in set-based batches; beyond this, split the file.
 # Refusals and warnings listed on the page; every refusal is in the CSV download.

@@ -6,21 +6,27 @@ from flask import Blueprint, Response, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from portal import accounts, bindings, supplier_orders
-from portal.authz import get_or_404
-from portal.errors import DomainError
+from portal.domain import accounts, bindings, supplier_orders
+from portal.domain.authz import get_or_404
+from portal.domain.errors import DomainError
+from portal.domain.printing.jobs import PRINT_ORDER_LABELS
+from portal.domain.printing.pick_list import PICK_ORDER_LABELS
+from portal.domain.statements import review as statement_review
 from portal.extensions import db
-from portal.forms import EmptyForm, SupplierPrintForm, SupplierProfileForm, TokenForm, attach_error
-from portal.gate import current_supplier, install_role_gate
-from portal.htmx import notify, render
 from portal.models import Binding, Statement, Supplier
 from portal.models.accounts import ROLE_SUPPLIER
 from portal.models.base import utcnow
 from portal.models.bindings import BINDING_ACTIVE, BINDING_PENDING
 from portal.models.settlement import REVIEW_PENDING
-from portal.printing.jobs import PRINT_ORDER_LABELS
-from portal.printing.pick_list import PICK_ORDER_LABELS
-from portal.statements import review as statement_review
+from portal.web.forms import (
+    EmptyForm,
+    SupplierPrintForm,
+    SupplierProfileForm,
+    TokenForm,
+    attach_error,
+)
+from portal.web.gate import current_supplier, install_role_gate
+from portal.web.htmx import notify, render
 
 bp = Blueprint("supplier", __name__, url_prefix="/supplier")
 install_role_gate(bp, ROLE_SUPPLIER)
