@@ -302,6 +302,12 @@ class FastSealer:
 # --- orders ------------------------------------------------------------------------------------
 
 ORDER_COLUMNS = tuple(c.name for c in Order.__table__.columns)
+# Columns added since the generator was written take their model default (None without one),
+# so a new column never stops the build.
+ORDER_DEFAULTS = {
+    c.name: c.default.arg if c.default is not None and c.default.is_scalar else None
+    for c in Order.__table__.columns
+}
 LINE_COLUMNS = tuple(c.name for c in OrderLine.__table__.columns)
 ASSIGNMENT_COLUMNS = tuple(c.name for c in Assignment.__table__.columns)
 EVENT_COLUMNS = tuple(c.name for c in OrderEvent.__table__.columns if c.name != "id")
@@ -592,7 +598,7 @@ class OrderWriter:
             "region_unverified": False,
             "line_count": 1,
         }
-        order_row = tuple(values[c] for c in ORDER_COLUMNS)
+        order_row = tuple(values.get(c, ORDER_DEFAULTS[c]) for c in ORDER_COLUMNS)
         # Its one goods line (order_lines): prices, statements and 备货汇总 read lines.
         line = {**values, "id": order_id, "order_id": order_id, "line_no": 1}
         line_row = tuple(line[c] for c in LINE_COLUMNS)

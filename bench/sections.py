@@ -26,7 +26,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select, update
 
-from bench.dataset import ORDER_COLUMNS, PASSWORD, Accounts, naive, shanghai_today
+from bench.dataset import ORDER_COLUMNS, ORDER_DEFAULTS, PASSWORD, Accounts, naive, shanghai_today
 from bench.measure import (
     Profiler,
     counting_statements,
@@ -664,7 +664,7 @@ def _raw_import(raw: Raw, merchant_id: int, content: bytes) -> int:
             "created_at": now,
             "updated_at": now,
         }
-        rows.append(tuple(values.get(c) for c in ORDER_COLUMNS if c != "id"))
+        rows.append(tuple(values.get(c, ORDER_DEFAULTS[c]) for c in ORDER_COLUMNS if c != "id"))
     columns = [c for c in ORDER_COLUMNS if c != "id"]
     marks = ", ".join("?" * len(columns))
     raw.many(f"INSERT INTO orders ({', '.join(columns)}) VALUES ({marks})", rows)  # noqa: S608
