@@ -1,6 +1,8 @@
 """The factory's print day in chromium, on the demo's data: the desk's keyboard shortcuts and
 their help, labels by SKU with packing slips, the pick list download, and the scanner-only
-scan page (order number, tracking number, count, Ctrl+Z). Screenshots of each step go to
+scan page (order number, tracking number, count, Ctrl+Z); packing slips in their own PDF and
+the pick-list PDF of a job; a merged parcel (one label, one scan for two orders to one
+receiver). Screenshots of each step go to
 test-artifacts/screenshots/print-day-*.png; console errors (a CSP violation is one) fail.
 """
 
@@ -210,5 +212,85 @@ def test_separate_slips_and_the_pick_list_pdf_of_a_job(
     assert slips.count("发货单") >= count  # one slip per order, in a PDF of their own
     pick = pdf_text(page, job.locator("a[data-pick-list=pdf]").get_attribute("href") or "")
     assert "拣货单" in pick and "合计" in pick
+    assert not console.errors, console.errors
+    page.context.close()
+
+
+# Two of the demo factory's waiting orders of one merchant sent to one receiver: the merchant
+# corrects the second order's receiver to the first's, through the portal's own receiver edit.
+SAME_RECEIVER = """
+from sqlalchemy import select
+from portal import create_app
+from portal.domain.keyring import current_keyring
+from portal.domain.orders.edits import edit_receiver
+from portal.domain.orders.queries import receiver_for_merchant
+from portal.extensions import db
+from portal.models import Merchant, Order
+
+app = create_app()
+with app.app_context():
+    waiting = select(Order).where(Order.stage == "assigned", Order.print_count == 0)
+    first = db.session.scalars(waiting.order_by(Order.id)).first()
+    second = db.session.scalars(
+        waiting.where(
+            Order.id != first.id,
+            Order.merchant_id == first.merchant_id,
+            Order.supplier_id == first.supplier_id,
+        ).order_by(Order.id)
+    ).first()
+    merchant = db.session.get(Merchant, first.merchant_id)
+    keyring = current_keyring()
+    plain = receiver_for_merchant(keyring, merchant, first)
+    same = {"name": plain.name, "phone": plain.phone, "detail": plain.detail}
+    same |= {"province": first.province, "city": first.city, "district": first.district}
+    edit_receiver(keyring, merchant, second, same, None)
+    db.session.commit()
+    print(first.order_no, second.order_no)
+"""
+
+
+def test_merged_parcel_one_label_one_scan(fresh_server: LiveServer, chromium: Browser) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SAME_RECEIVER],
+        cwd=ROOT,
+        env=fresh_server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    first, second = done.stdout.split()
+    page, console = factory_page(fresh_server, chromium)
+    page.goto(f"{fresh_server.base_url}/supplier/orders?tab=to_print")
+    rows = page.locator("input[data-select-row]")
+    expect(rows.first).to_be_visible()
+    count = rows.count()
+    page.select_option("#print-courier", "ZTO")
+    page.check("#print-merge")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("a")
+    page.keyboard.press("p")
+    expect(page.locator("#order-list")).to_contain_text("已生成打印任务")
+    page.click("#order-list a[href*='/supplier/print-jobs/']:not([href$='/pdf'])")
+    job = page.locator("#print-job")
+    expect(job.locator("[data-merge-parcels]")).to_be_visible()
+    shot(page, "merged-job")
+    labels = pdf_text(page, job.locator("a[href$='/pdf']").first.get_attribute("href") or "")
+    assert f"订单 {count} 单 · 面单 {count - 1} 张" in labels, labels[:300]
+    assert "合并包裹 2 单" in labels
+
+    # One scan of the label's order returns the number for both orders of the parcel.
+    page.goto(f"{fresh_server.base_url}/supplier/scan")
+    page.select_option("#scan-courier", "ZTO")
+    scan = page.locator("[data-scan-input]")
+    scan.fill(first)
+    scan.press("Enter")
+    expect(page.locator("#scan-result")).to_have_attribute("data-scan-kind", "found")
+    scan.fill("773100009977")
+    scan.press("Enter")
+    expect(page.locator("#scan-result")).to_have_attribute("data-scan-kind", "returned")
+    shot(page, "merged-scan")
+    page.goto(f"{fresh_server.base_url}/supplier/orders?tab=returned&q={second}")
+    expect(page.locator("#order-list")).to_contain_text("773100009977")
     assert not console.errors, console.errors
     page.context.close()
