@@ -19,12 +19,11 @@ from urllib.parse import urljoin
 
 import pytest
 from openpyxl import load_workbook
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from pypdf import PdfReader
 from sqlalchemy import make_url
 
 from tests.e2e_helpers import (
-    CHROMIUM,
     DESKTOP,
     E2E_DATABASE,
     ROOT,
@@ -68,18 +67,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 def fresh_server(tmp_path: Path) -> Iterator[LiveServer]:
     with demo_server(tmp_path) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("PORTAL_REQUIRE_BROWSER"):
-            pytest.fail(f"{CHROMIUM} is missing")
-        pytest.skip(f"{CHROMIUM} is missing")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield browser
-        browser.close()
 
 
 def shot(page: Page, name: str) -> None:
