@@ -896,6 +896,8 @@ def test_first_day_in_the_browser(server: LiveServer, chromium: Browser, tmp_pat
             rows = f.locator("#price-desk tbody tr")
             first_row, second_row = rows.nth(0).get_attribute("id"), rows.nth(1).get_attribute("id")
             rows.nth(0).locator("details.price-edit > summary").click()
+            # the caret lands in the input once the editor has opened (portal.js, after the click)
+            expect(rows.nth(0).locator("[data-price-input]")).to_be_focused()
             f.keyboard.press("Control+A")
             f.keyboard.type("41.20")
             f.keyboard.press("Enter")
