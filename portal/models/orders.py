@@ -62,23 +62,10 @@ class Order(Base):
         # The order desk: one merchant's orders by stage, newest first.
         Index("ix_orders_merchant_stage_id", "merchant_id", "stage", "id"),
         Index("ix_orders_merchant_supplier_stage", "merchant_id", "supplier_id", "stage", "id"),
-        # The factory desk: a supplier's current orders by stage.
-        # The factory desk: a tab ordered by 承诺发货时间, and its 待打印/已打印 counts.
-        Index("ix_orders_supplier_stage_promise", "supplier_id", "stage", "promise_ship_at", "id"),
-        Index("ix_orders_supplier_stage_printed", "supplier_id", "stage", "print_count"),
-        # The factory's lookups by order number (tracking return, scan, print): the unique
-        # (merchant_id, order_no) cannot serve them, the number alone names no merchant.
-        Index("ix_orders_supplier_order_no", "supplier_id", "order_no"),
-        # 同收件人 badges: a page's receivers looked up among the supplier's unshipped orders.
-        Index("ix_orders_supplier_receiver", "supplier_id", "receiver_key", "stage"),
         Index("ix_orders_merchant_phone_index", "merchant_id", "phone_index"),
         Index("ix_orders_merchant_name_index", "merchant_id", "name_index"),
         Index("ix_orders_merchant_sku", "merchant_id", "sku_key"),
         Index("ix_orders_merchant_paid_at", "merchant_id", "paid_at"),
-        # Statements: one supplier's orders of one merchant by the time tracking came back.
-        Index("ix_orders_supplier_merchant_returned", "supplier_id", "merchant_id", "returned_at"),
-        # The supplier's price list groups its orders by (merchant, SKU): an index-only scan.
-        Index("ix_orders_supplier_merchant_sku", "supplier_id", "merchant_id", "sku_key", "id"),
         # The batch-shipping export: a merchant's dispatches since a time.
         Index("ix_orders_merchant_dispatched_at", "merchant_id", "dispatched_at"),
         # The analytics worker reads the orders changed since its last pass.
@@ -291,6 +278,32 @@ NEEDS_ATTENTION = and_(
         ),
     ),
 )
+
+# The factory side's indexes hold assigned orders only (supplier_id set): every factory query
+# names its supplier (`supplier_id = ?` implies IS NOT NULL, so both planners use them), and an
+# import of new orders — none of them assigned yet — writes none of these six B-trees: at a
+# million orders each was a random page write per new order.
+AT_A_FACTORY = Order.supplier_id.is_not(None)
+for _name, *_columns in (
+    # The factory desk: a tab ordered by 承诺发货时间, and its 待打印/已打印 counts.
+    ("ix_orders_supplier_stage_promise", "supplier_id", "stage", "promise_ship_at", "id"),
+    ("ix_orders_supplier_stage_printed", "supplier_id", "stage", "print_count"),
+    # The factory's lookups by order number (tracking return, scan, print): the unique
+    # (merchant_id, order_no) cannot serve them, the number alone names no merchant.
+    ("ix_orders_supplier_order_no", "supplier_id", "order_no"),
+    # 同收件人 badges: a page's receivers looked up among the supplier's unshipped orders.
+    ("ix_orders_supplier_receiver", "supplier_id", "receiver_key", "stage"),
+    # Statements: one supplier's orders of one merchant by the time tracking came back.
+    ("ix_orders_supplier_merchant_returned", "supplier_id", "merchant_id", "returned_at"),
+    # The supplier's price list groups its orders by (merchant, SKU): an index-only scan.
+    ("ix_orders_supplier_merchant_sku", "supplier_id", "merchant_id", "sku_key", "id"),
+):
+    Index(
+        _name,
+        *(Order.__table__.c[column] for column in _columns),
+        sqlite_where=AT_A_FACTORY,
+        postgresql_where=AT_A_FACTORY,
+    )
 
 # Partial indexes of the two flag-dependent desk tabs: they hold only the orders those tabs
 # list, so their pages and counts read a few index entries instead of a merchant's whole
