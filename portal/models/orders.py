@@ -64,7 +64,6 @@ class Order(Base):
         Index("ix_orders_merchant_supplier_stage", "merchant_id", "supplier_id", "stage", "id"),
         Index("ix_orders_merchant_phone_index", "merchant_id", "phone_index"),
         Index("ix_orders_merchant_name_index", "merchant_id", "name_index"),
-        Index("ix_orders_merchant_sku", "merchant_id", "sku_key"),
         Index("ix_orders_merchant_paid_at", "merchant_id", "paid_at"),
         # The batch-shipping export: a merchant's dispatches since a time.
         Index("ix_orders_merchant_dispatched_at", "merchant_id", "dispatched_at"),
@@ -355,7 +354,6 @@ class OrderLine(Base):
     __table_args__ = (
         Index("uq_order_lines_order_line", "order_id", "line_no", unique=True),
         Index("ix_order_lines_merchant_sku", "merchant_id", "sku_key", "order_id"),
-        Index("ix_order_lines_merchant_sku_code", "merchant_id", "sku_code"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
