@@ -67,5 +67,17 @@ def home_endpoint_for(user: object) -> str:
 
 def current_user_may(endpoint: str) -> bool:
     """For templates: show a link, button or form only to members who may use the route it
-    calls — the same table (portal/domain/permissions.py) the route's gate checks."""
-    return current_user.is_authenticated and may_use_endpoint(current_user, endpoint)
+    calls — the same table (portal/domain/permissions.py) the route's gate checks.
+
+    Answered once per endpoint, user and request: a desk asks it for every row."""
+    user = current_user._get_current_object()
+    cached: tuple[object, dict[str, bool]] | None = g.get("_may")
+    if cached is None or cached[0] is not user:  # a login or logout within the request
+        cached = g._may = (user, {})
+    answers = cached[1]
+    answer = answers.get(endpoint)
+    if answer is None:
+        answer = answers[endpoint] = bool(
+            user.is_authenticated and may_use_endpoint(user, endpoint)
+        )
+    return answer
