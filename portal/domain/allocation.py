@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, case, select, update
 
 from portal.domain.orders.rules import CANCELLABLE, assign_blocker
-from portal.extensions import db
+from portal.extensions import db, insert_rows
 from portal.models import Assignment, Binding, Merchant, Order, OrderEvent, Supplier, User
 from portal.models.base import utcnow
 from portal.models.bindings import BINDING_ACTIVE
@@ -177,9 +177,9 @@ def record_assignments(
     if not order_ids:
         return
     actor_id = actor.id if actor else None
-    # Core executemany for these append-only rows: one INSERT, no ORM per-row bookkeeping.
-    db.session.execute(
-        Assignment.__table__.insert(),
+    # One Core INSERT for these append-only rows, no ORM per-row bookkeeping.
+    insert_rows(
+        Assignment.__table__,
         [
             {
                 "order_id": order_id,
@@ -208,11 +208,9 @@ def _record(
     now: object,
     suppliers: dict[int, int] | None = None,
 ) -> None:
-    """One history event per order, in one Core executemany (every column given explicitly)."""
-    if not order_ids:
-        return  # a Core INSERT with no rows would insert one row of defaults
-    db.session.execute(
-        OrderEvent.__table__.insert(),
+    """One history event per order, in one Core INSERT (every column given explicitly)."""
+    insert_rows(
+        OrderEvent.__table__,
         [
             {
                 "order_id": order_id,

@@ -25,7 +25,7 @@ from portal.domain.couriers import platform_courier_name
 from portal.domain.errors import DomainError, message_for
 from portal.domain.orders.rules import DISPATCH_HOLDS, DISPATCHABLE
 from portal.domain.webhooks import store_dispatch_webhooks
-from portal.extensions import db
+from portal.extensions import db, insert_rows
 from portal.models import Assignment, Merchant, Order, OrderEvent, ReturnAddress, Supplier, User
 from portal.models.base import MAX_ID, utcnow
 from portal.models.orders import (
@@ -275,8 +275,8 @@ def _record_events(
         parts.append(f"{platform_courier_name(row.courier)} {row.tracking_no}")
         return "；".join(parts)[:200]
 
-    db.session.execute(
-        OrderEvent.__table__.insert(),
+    insert_rows(
+        OrderEvent.__table__,
         [
             {
                 "order_id": row.id,

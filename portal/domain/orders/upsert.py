@@ -24,7 +24,7 @@ from portal.domain.privacy.lookups import NormalizedReceiver
 from portal.domain.privacy.phones import Phone, is_valid_phone
 from portal.domain.privacy.receiver import ReceiverProtector
 from portal.domain.regions import is_complete_address, is_region_unverified, normalize_region
-from portal.extensions import db, dialect_insert
+from portal.extensions import db, insert_rows
 from portal.models import Merchant, Order, OrderEvent, OrderLine
 from portal.models.base import utcnow
 from portal.models.orders import (
@@ -217,8 +217,10 @@ def _write_lines(
                 OrderLine.order_id.in_([order_id for order_id, _ in orders]),
             )
         )
-    rows = [item for order_id, row in orders for item in line_rows(merchant_id, order_id, row)]
-    db.session.execute(insert(OrderLine.__table__), rows)
+    insert_rows(
+        OrderLine.__table__,
+        [item for order_id, row in orders for item in line_rows(merchant_id, order_id, row)],
+    )
 
 
 def _validate(row: ImportedOrder, phone: Phone, order_nos: set[str]) -> Rejection | None:
@@ -419,16 +421,17 @@ def _insert_new(inserts: list[dict[str, object]]) -> dict[str, int]:
     """INSERT … ON CONFLICT (merchant, order number) DO NOTHING; the ids of the numbers
     actually inserted.
 
-    A Core INSERT: one executemany for the batch (every dict has the same keys), without the
-    ORM bulk path's per-row bookkeeping; new orders are not loaded into the session.
+    A Core INSERT of the whole batch (extensions.insert_rows: every dict has the same keys),
+    without the ORM bulk path's per-row bookkeeping; new orders are not loaded into the session.
     """
     table = Order.__table__
-    statement = (
-        dialect_insert(table)
-        .on_conflict_do_nothing(index_elements=["merchant_id", "order_no"])
-        .returning(table.c.order_no, table.c.id)
+    inserted = insert_rows(
+        table,
+        inserts,
+        conflict_do_nothing=("merchant_id", "order_no"),
+        returning=(table.c.order_no, table.c.id),
     )
-    return {no: order_id for no, order_id in db.session.execute(statement, inserts)}
+    return {no: order_id for no, order_id in inserted or ()}
 
 
 @dataclass
