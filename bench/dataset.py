@@ -563,6 +563,7 @@ class OrderWriter:
             "district": entry.district if complete or not entry.complete else "",
             "phone_index": phone_index,
             "receiver_key": receiver_key,
+            "platform_receiver_key": receiver_key,
             "address_complete": complete,
             "goods_id": goods_id,
             "goods_name": goods_name,

@@ -106,6 +106,10 @@ class Order(Base):
     # Blind index of the receiver's full name (privacy.name_index), for search by name.
     name_index: Mapped[str] = mapped_column(String(64), default="", server_default="")
     receiver_key: Mapped[str] = mapped_column(String(32), default="")
+    # The receiver_key of the platform's own receiver, as the last import or API upsert brought
+    # it; the merchant's correction (orders.edits) changes receiver_key only. While the platform
+    # sends the same receiver, a later import keeps the correction.
+    platform_receiver_key: Mapped[str] = mapped_column(String(32), default="", server_default="")
     address_complete: Mapped[bool] = mapped_column(Boolean, default=False)
     # A province, city or district the division table does not know (经济技术开发区 …): kept
     # as the platform gave it and shown to the merchant as 地区未核验, never blocking.
