@@ -3,14 +3,18 @@ drawer's form. Stored like an import; on an assigned order an acknowledged addre
 
 from __future__ import annotations
 
+import io
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from portal.domain.demo_data import write_platform_export
 from portal.extensions import db
 from portal.models import Order, OrderEvent
+from tests.factories import SESSION_HOUR
 from tests.incidental_digits import without_incidental_digits
 from tests.test_api_orders import API
 from tests.test_api_supplier import RECEIVERS, desk, nos, order_json  # noqa: F401
@@ -170,6 +174,102 @@ def test_other_tenants_and_suppliers(desk):  # noqa: F811
     assert patch(desk.other_merchant, no, {"name": "王五"}).status_code == 404
     assert patch(desk.supplier, no, {"name": "王五"}).status_code == 403
     assert desk.merchant.order(no)["receiver"]["name"] == "张伟"
+
+
+# --- later imports of the same order ------------------------------------------------------------
+
+
+def export(order_no: str, receiver: str = "a", **changes: Any) -> bytes:
+    """The order as the platform's export has it: a Pinduoduo CSV of one row."""
+    order = order_json(order_no, receiver=RECEIVERS[receiver], **changes)
+    order.update(
+        paid_at=SESSION_HOUR - timedelta(days=1),
+        promise_ship_at=SESSION_HOUR + timedelta(days=2),
+        goods_total_fen=17980,
+        paid_fen=17180,
+    )
+    stream = io.BytesIO()
+    write_platform_export([order], stream, encoding="utf-8")
+    return stream.getvalue()
+
+
+def imported(desk: Any, content: bytes) -> tuple[int, int, int]:  # noqa: F811
+    """Upload the file through POST /orders/import: (created, updated, unchanged)."""
+    answer = desk.merchant.upload(content).json
+    assert answer["rejected"] == [], answer
+    return answer["created"], answer["updated"], answer["unchanged"]
+
+
+def test_a_correction_survives_imports_that_bring_the_same_platform_receiver(desk):  # noqa: F811
+    [no] = nos(1)
+    assert imported(desk, export(no)) == (1, 0, 0)
+    assert desk.merchant.assign([no], desk.shop_id)["assigned"] == [no]
+    assert patch(desk.merchant, no, NEW).status_code == 200
+    corrected = desk.merchant.order(no)["receiver"]
+
+    # The same row again (daily re-imports of open orders): nothing changed.
+    assert imported(desk, export(no)) == (0, 0, 1)
+    # Another change in the row, the platform's receiver still the old one: the note is
+    # taken, the correction stays, and it is no address change for the factory.
+    assert imported(desk, export(no, merchant_note="买家要求顺丰")) == (0, 1, 0)
+    order = desk.merchant.order(no)
+    assert order["receiver"] == corrected and order["merchant_note"] == "买家要求顺丰"
+    assert not order["address_change_pending"] and order["print_blockers"] == []
+    assert "address_changed" not in [e.kind for e in history(desk.app, no)]
+    # The factory's masks follow the kept receiver; 地址已修改 is the edit's, as before.
+    item = desk.supplier.order(no)
+    assert (item["receiver"]["name"], item["receiver"]["phone"]) == ("慕**", "137****9084")
+    assert item["address_changed"] and item["print_blockers"] == []
+    # The keyed indexes are the correction's too.
+    found = desk.merchant.get("/orders", q=NEW["phone"]).json["items"]
+    assert [item["order_no"] for item in found] == [no]
+    assert imported(desk, export(no, merchant_note="买家要求顺丰")) == (0, 0, 1)
+
+
+def test_a_new_platform_receiver_wins_over_the_correction(desk):  # noqa: F811
+    [no] = nos(1)
+    imported(desk, export(no))
+    desk.merchant.assign([no], desk.shop_id)
+    job = desk.supplier.print_job([no]).json
+    assert desk.supplier.get(f"/supplier/print-jobs/{job['id']}/pdf").status_code == 200
+    patch(desk.merchant, no, NEW)
+
+    # The buyer changed the address on the platform: the platform's receiver is taken, printing
+    # waits for the merchant, as for any imported change.
+    assert imported(desk, export(no, receiver="b")) == (0, 1, 0)
+    order = desk.merchant.order(no)
+    assert order["receiver"]["name"] == RECEIVERS["b"]["name"]
+    assert order["address_change_pending"]
+    assert desk.supplier.order(no)["print_blockers"] == ["address_changed"]
+    assert desk.merchant.post(f"/orders/{no}/acknowledge-address").status_code == 200
+    item = desk.supplier.order(no)
+    assert item["address_changed"] and item["print_blockers"] == []
+    assert item["receiver"]["name"] == "司**"
+    # From now on that receiver is the platform's: a later change elsewhere keeps it.
+    imported(desk, export(no, receiver="b", merchant_note="已催发货"))
+    assert desk.merchant.order(no)["receiver"]["name"] == RECEIVERS["b"]["name"]
+    assert not desk.merchant.order(no)["address_change_pending"]
+
+
+def test_api_upserts_keep_the_correction_too(desk):  # noqa: F811
+    [no] = nos(1)
+    desk.merchant.upsert(order_json(no, receiver=RECEIVERS["a"]))
+    patch(desk.merchant, no, {"name": NEW["name"]})
+
+    answer = desk.merchant.upsert(order_json(no, receiver=RECEIVERS["a"]))
+    assert (answer["updated"], answer["unchanged"]) == (0, 1)
+    later = order_json(no, receiver=RECEIVERS["a"], platform_status_text="待发货（买家已催单）")
+    assert desk.merchant.upsert(later)["updated"] == 1
+    order = desk.merchant.order(no)
+    assert order["platform_status_text"] == "待发货（买家已催单）"
+    assert order["receiver"]["name"] == NEW["name"]
+    assert order["receiver"]["phone"] == RECEIVERS["a"]["phone"]
+
+    # The buyer moved on the platform: the platform's receiver, whole, is the order's again.
+    moved = {**RECEIVERS["a"], "detail": "梅林路宏图大厦2709室"}
+    assert desk.merchant.upsert(order_json(no, receiver=moved))["updated"] == 1
+    receiver = desk.merchant.order(no)["receiver"]
+    assert (receiver["name"], receiver["detail"]) == (moved["name"], moved["detail"])
 
 
 # --- the drawer ---------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ its flag (DESIGN §10.2).
 
 The receiver is stored exactly as an import stores it (portal.domain.orders.upsert.receiver_values);
 on an assigned order the change counts as acknowledged (allocation.accepted_address_values).
+Order.platform_receiver_key stays the platform's: later imports keep the correction until the
+platform's own receiver changes.
 """
 
 from __future__ import annotations

@@ -285,6 +285,14 @@ def _order_values(
 ) -> dict[str, object]:
     return {
         **receiver_values(protector, row.order_no, receiver, key),
+        "platform_receiver_key": key,
+        **_platform_values(row, digest),
+    }
+
+
+def _platform_values(row: ImportedOrder, digest: str) -> dict[str, object]:
+    """Everything an order stores from the platform's row except its receiver."""
+    return {
         "platform_status": row.platform_status,
         "platform_status_text": row.platform_status_text,
         "after_sale_status": row.after_sale_status,
@@ -407,6 +415,7 @@ def _existing(merchant: Merchant, order_nos: list[str]) -> dict[str, Any]:
                 Order.order_no,
                 Order.content_hash,
                 Order.receiver_key,
+                Order.platform_receiver_key,
                 Order.after_sale_active,
                 Order.audit_hold,
                 Order.platform_status,
@@ -463,12 +472,17 @@ class _Changes:
         if old.content_hash == digest:
             self.unchanged += 1
             return
-        values = _order_values(protector, row, receiver, key, digest)
+        if old.platform_receiver_key == key:
+            # The platform still sends the receiver it sent before: the stored one stays, be it
+            # that one or the merchant's correction of it (orders.edits keeps this key).
+            values = _platform_values(row, digest)
+        else:
+            values = _order_values(protector, row, receiver, key, digest)
+            if old.receiver_key != key:
+                self.address_changed.append(old.id)
         values.update(id=old.id, updated_at=now)
         self.updates.append(values)
         self.relined.append((old.id, row))
-        if old.receiver_key != key:
-            self.address_changed.append(old.id)
         if old.stage == STAGE_UNASSIGNED and assign_blocker(old) is not None:
             self.arrived.append(row.order_no)
         event = _change_event(old, row)
