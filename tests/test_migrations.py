@@ -10,8 +10,8 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, select
 from sqlalchemy.schema import CreateIndex
 
-from portal.domain.keyring import current_keyring
 from portal.domain import supplier_orders
+from portal.domain.keyring import current_keyring
 from portal.domain.orders import queries
 from portal.extensions import db
 from portal.models import Merchant, Order, Supplier
