@@ -13,6 +13,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from portal.domain.formatting import SHANGHAI
+from portal.domain.imports.platform_export import ImportedLine
 from portal.extensions import db
 from portal.models import Price, User
 from tests.test_api_orders import API, Api
@@ -156,6 +157,14 @@ def test_list_filters_by_merchant_search_and_sku(shop, factory):
     assert shop.api.rows(sku_key="SKU-A") == []  # exact
     both = shop.api.rows(merchant_shop_id=shop.merchant.shop_id, missing=1, q="毛毯")
     assert [row["sku_key"] for row in both] == ["SKU-A1"]
+
+
+def test_a_sku_on_a_later_line_is_listed_with_its_own_goods(shop, app):
+    cup = ImportedLine("3000000002", "陶瓷马克杯", "白色", "", "CUP-9", "", 1)
+    with app.app_context():
+        assign(shop.merchant, shop.supplier, "TWL-7", 2, goods_name="纯棉浴巾", more_lines=(cup,))
+    [row] = shop.api.rows(sku_key="CUP-9")
+    assert (row["goods_name"], row["spec"], row["order_count"]) == ("陶瓷马克杯", "白色", 2)
 
 
 def test_list_pages_and_refuses_bad_arguments(shop):

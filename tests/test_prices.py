@@ -906,3 +906,31 @@ def test_every_sku_of_a_multi_item_order_is_on_the_price_list_and_can_be_priced(
     # a SKU found only on the order's second line is known: its price is taken
     assert pair.set("PIL-1", "4.50").created
     assert {r.sku_key for r in pair.rows(missing_only=True)} == {"BLK-150-GRY"}
+
+
+def test_a_sku_only_on_later_lines_is_named_by_its_own_line_and_counted_per_order(site):
+    """A SKU that only ever appears on line 2+ is listed with that line's goods and spec (not
+    the goods of line 1 of the latest order), and counted once per order that holds it."""
+    pillow = ImportedLine("3000000001", "记忆棉枕头", "单只装", "", "PIL-1", "", 1)
+    cup = ImportedLine("3000000002", "陶瓷马克杯", "白色", "", "CUP-9", "", 1)
+    site.assign("BLK-150-GRY", goods_name="珊瑚绒毛毯", spec="灰色", more_lines=(pillow,))
+    # The latest order: line 1 is another product, the pillow on lines 2 and 3.
+    site.assign("TWL-7", goods_name="纯棉浴巾", spec="蓝色", more_lines=(cup, pillow, pillow))
+    # The pillow on line 1 and again on line 2 of one order: still one order.
+    site.assign("PIL-1", goods_name="记忆棉枕头", spec="单只装", more_lines=(pillow,))
+    with site.ctx():
+        pair = Pair(site.merchant_user, site.supplier_user)
+        rows = {r.sku_key: r for r in pair.rows()}
+        assert {sku: (r.goods_name, r.spec, r.order_count) for sku, r in rows.items()} == {
+            "BLK-150-GRY": ("珊瑚绒毛毯", "灰色", 1),
+            "TWL-7": ("纯棉浴巾", "蓝色", 1),
+            "PIL-1": ("记忆棉枕头", "单只装", 3),
+            "CUP-9": ("陶瓷马克杯", "白色", 1),
+        }
+        assert (rows["CUP-9"].sku_code, rows["CUP-9"].goods_id) == ("CUP-9", "3000000002")
+        # Searching by the later line's goods finds its SKU, not line 1's.
+        assert [r.sku_key for r in pair.rows(q="马克杯")] == ["CUP-9"]
+        assert [r.sku_key for r in pair.rows(q="浴巾")] == ["TWL-7"]
+        assert prices.missing_count(pair.supplier) == 4
+    html = site.browser.get(LIST_URL + "?q=CUP-9").get_data(as_text=True)
+    assert "陶瓷马克杯" in html and "纯棉浴巾" not in html

@@ -233,8 +233,10 @@ def _scope(
 
 def _keys(supplier_id: int, merchant_id: int | None, sku_key: str | None) -> Any:
     """(merchant, SKU) with the supplier's order count and latest order: keys with orders, plus
-    keys that only have prices (0 orders). Over orders it reads only (supplier_id, merchant_id,
-    sku_key, id), so an index on those columns answers it without touching the table."""
+    keys that only have prices (0 orders). An order counts once per SKU it holds, on whichever
+    lines. Line 1 is read from the order row alone — (supplier_id, merchant_id, sku_key, id),
+    which ix_orders_supplier_merchant_sku answers without touching the table —; the other lines
+    only for the supplier's orders with several."""
     with_orders = (
         select(
             Order.merchant_id.label("merchant_id"),
@@ -262,12 +264,13 @@ def _keys(supplier_id: int, merchant_id: int | None, sku_key: str | None) -> Any
         .group_by(Price.merchant_id, Price.sku_key)
     )
     # The other lines of the supplier's multi-item orders (line 1 is on the order row above):
-    # a price is kept per SKU, whichever line it is on (DESIGN §10.2).
+    # a price is kept per SKU, whichever line it is on (DESIGN §10.2). An order already counted
+    # above for its line 1 is not counted again, nor twice for a SKU on two later lines.
     with_other_lines = (
         select(
             OrderLine.merchant_id,
             OrderLine.sku_key,
-            func.count().label("order_count"),
+            func.count(OrderLine.order_id.distinct()).label("order_count"),
             func.max(OrderLine.order_id).label("last_order_id"),
         )
         .join(Order, Order.id == OrderLine.order_id)
@@ -275,6 +278,7 @@ def _keys(supplier_id: int, merchant_id: int | None, sku_key: str | None) -> Any
             Order.supplier_id == supplier_id,
             Order.line_count > 1,
             OrderLine.line_no > 1,
+            OrderLine.sku_key != Order.sku_key,
             *_scope(OrderLine.merchant_id, OrderLine.sku_key, merchant_id, sku_key),
         )
         .group_by(OrderLine.merchant_id, OrderLine.sku_key)
@@ -338,7 +342,8 @@ def price_rows(
     pagination.paginate_rows). Missing prices first, then merchant, goods name, SKU key.
 
     Row columns: merchant_id, merchant_shop_id, merchant_name, sku_key, goods_name, spec,
-    sku_code, goods_id (from the latest order; "" for a key without orders), order_count,
+    sku_code, goods_id (from a line of the SKU in its latest order; "" for a key without
+    orders), order_count (orders holding the SKU on any line),
     price_fen and effective_from (the price in force, None when missing), next_price_fen and
     next_effective_from (the earliest scheduled change, if any), supplier_code and location (the
     factory's own code and 库位, "" when none).
@@ -351,7 +356,14 @@ def price_rows(
     upcoming = _ranked_prices(
         supplier.id, merchant_id, sku_key, Price.effective_from > now, False, "next_price"
     )
-    sample = aliased(Order, name="sample_order")
+    # The goods and spec come from a line carrying the SKU in its latest order (line 1 of that
+    # order may be another product): its first such line, by the (order_id, line_no) key.
+    sample = aliased(OrderLine, name="sample_line")
+    sample_line_no = (
+        select(func.min(OrderLine.line_no))
+        .where(OrderLine.order_id == keys.c.last_order_id, OrderLine.sku_key == keys.c.sku_key)
+        .scalar_subquery()
+    )
     goods_name = func.coalesce(sample.goods_name, "")
     spec = func.coalesce(sample.spec, "")
     query = (
@@ -375,7 +387,10 @@ def price_rows(
         )
         .join(Merchant, Merchant.id == keys.c.merchant_id)
         .join(User, User.id == Merchant.user_id)
-        .outerjoin(sample, sample.id == keys.c.last_order_id)
+        .outerjoin(
+            sample,
+            and_(sample.order_id == keys.c.last_order_id, sample.line_no == sample_line_no),
+        )
         .outerjoin(
             SupplierSkuCode,
             and_(
