@@ -6,15 +6,19 @@ Pick lists are about goods: no receiver name, phone, address or buyer note reach
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import func, select, update
 
+from portal.domain import accounts
 from portal.domain.imports.platform_export import ImportedLine
+from portal.domain.tracking import TrackingItem
 from portal.extensions import db
 from portal.models import (
     Merchant,
@@ -26,7 +30,7 @@ from portal.models import (
     PrintRender,
 )
 from portal.models.orders import STAGE_ASSIGNED
-from tests.factories import SESSION_HOUR
+from tests.factories import SESSION_HOUR, statements_sent
 from tests.test_supplier_desk import (
     RECEIVERS,
     SupplierDesk,
@@ -443,3 +447,80 @@ def test_a_merged_order_gets_its_own_label_when_its_labels_order_is_blocked(desk
     desk.update([order_no(1)], address_change_pending=True)  # the label's order is blocked
     _cover, *labels = job_pdf(desk, job_id)
     assert len(labels) == 1 and order_no(7) in labels[0] and "合并包裹" not in labels[0]
+
+
+def merged_and_returned(desk: SupplierDesk) -> None:
+    """Orders 1 and 7 of 甲店 (one receiver) on one merged label, returned by one scan."""
+    seed_goods(desk)
+    desk.seed_assigned(
+        private_order(order_no(7), 0, sku_code="MM-PILLOW", goods_name="枕头", spec="大")
+    )
+    print_job(desk, [order_no(1), order_no(2), order_no(7)], merge_parcels="1")
+    scanned = {"order_no": order_no(1), "code": "SF1234567890123", "courier": "SF"}
+    response = desk.post("/supplier/scan/return", scanned, target="scan-result")
+    assert 'data-scan-kind="returned"' in response.get_data(as_text=True)
+    desk.return_numbers(TrackingItem(order_no(2), "SF", "SF1234567890124"))
+
+
+def merchant_browser(desk: SupplierDesk, make_browser) -> Any:
+    with desk.app.app_context():
+        accounts.add_return_address(
+            desk.merchant(),
+            accounts.AddressInput("北仓", "13800138000", "浙江省", "杭州市", "余杭区", "1 号"),
+            make_default=True,
+        )
+        db.session.commit()
+    browser = make_browser()
+    browser.login(desk.merchant_user.username)
+    return browser
+
+
+def test_merchant_desk_rows_show_a_merged_parcel_with_its_other_orders(desk, make_browser):
+    merged_and_returned(desk)
+    merchant = merchant_browser(desk, make_browser)
+    page = merchant.get("/merchant/orders?tab=returned").get_data(as_text=True)
+    rows = {no: row_html(page, no) for no in (order_no(1), order_no(2), order_no(7))}
+    for no, mate in ((order_no(1), order_no(7)), (order_no(7), order_no(1))):
+        assert "合并包裹 · 2 单" in rows[no], no
+        badge = re.search(
+            r'<span class="badge[^"]*" data-merged-parcel\s+title="([^"]*)"', rows[no]
+        )
+        assert badge and badge.group(1) == f"与订单 {mate} 同一包裹（同一运单号）", rows[no]
+    assert "合并包裹" not in rows[order_no(2)]  # its own parcel
+    # once dispatched the row still says so; the drawer lists the same mates
+    response = merchant.post(f"/merchant/orders/{order_no(7)}/dispatch", target="order-drawer")
+    assert response.status_code == 200
+    page = merchant.get("/merchant/orders?tab=dispatched").get_data(as_text=True)
+    assert "合并包裹 · 2 单" in row_html(page, order_no(7))
+    drawer = merchant.get(f"/merchant/orders/{order_no(1)}", htmx=True, target="order-drawer")
+    assert "同一包裹" in drawer.get_data(as_text=True) and order_no(7) in drawer.get_data(
+        as_text=True
+    )
+
+
+def test_merchant_desk_parcel_badges_cost_one_query_for_the_page(desk, make_browser):
+    merged_and_returned(desk)
+    merchant = merchant_browser(desk, make_browser)
+    with statements_sent(desk.app) as few:
+        assert merchant.get("/merchant/orders?tab=returned").status_code == 200
+    # two more merged parcels on the page: the same statements
+    desk.seed_assigned(
+        private_order(order_no(8), 1, sku_code="AA-BLANKET"),
+        private_order(order_no(9), 1, sku_code="MM-PILLOW"),
+        private_order(order_no(10), 2, sku_code="AA-BLANKET"),
+        private_order(order_no(11), 2, sku_code="ZZ-TOWEL"),
+    )
+    desk.return_numbers(
+        *(TrackingItem(order_no(n), "SF", "SF2234567890123") for n in (8, 9)),
+        *(TrackingItem(order_no(n), "SF", "SF3234567890123") for n in (10, 11)),
+    )
+    with statements_sent(desk.app) as many:
+        page = merchant.get("/merchant/orders?tab=returned").get_data(as_text=True)
+    assert page.count("合并包裹 · 2 单") == 6
+    assert len(many) == len(few), (few, many)
+
+
+def row_html(page: str, number: str) -> str:
+    """The desk row of one order (from its <tr> to the next)."""
+    [row] = [part for part in page.split('<tr id="row-')[1:] if f">{number}</a>" in part]
+    return row.split("</tr>", 1)[0]

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
 
 from portal.domain.allocation import _lock_orders, chunks, is_bound
 from portal.domain.bindings import normalize_shop_id
@@ -271,24 +272,52 @@ def with_merged_parcels(supplier: Supplier, items: Sequence[TrackingItem]) -> li
     return expanded
 
 
-def parcel_mates(merchant: Merchant, order: Order) -> list[str]:
-    """The merchant's other orders travelling in this order's parcel(s) (a merged parcel, or
-    orders to one receiver returned with one number): one parcel to the merchant."""
-    mine = select(OrderParcel.parcel_id).where(OrderParcel.order_id == order.id)
-    return list(
-        db.session.scalars(
-            select(Order.order_no)
-            .join(OrderParcel, OrderParcel.order_id == Order.id)
-            .where(
-                OrderParcel.parcel_id.in_(mine),
-                Order.merchant_id == merchant.id,
-                Order.id != order.id,
-            )
-            .distinct()
-            .order_by(Order.order_no)
-            .limit(50)
-        )
+@dataclass(frozen=True)
+class ParcelMates:
+    """The merchant's other orders travelling in an order's parcel(s): a merged parcel, or
+    orders to one receiver returned with one number — one parcel to the merchant."""
+
+    count: int  # how many other orders share it
+    order_nos: list[str]  # the first of them by order number, at most the `shown` asked for
+
+
+def parcel_mates_by_order(
+    merchant: Merchant, order_ids: Sequence[int], shown: int = 5
+) -> dict[int, ParcelMates]:
+    """The parcel mates of these orders (only those that have any): one query for a page.
+
+    From the orders' own order_parcels rows (primary key) to the other rows of the same parcels
+    (ix_order_parcels_parcel_id) and their orders (primary key), the merchant's only; at most
+    `shown` numbers per order come back however many orders share one parcel."""
+    if not order_ids:
+        return {}
+    mine = aliased(OrderParcel, name="mine")
+    other = aliased(OrderParcel, name="other")
+    pairs = (
+        select(mine.order_id.label("order_id"), Order.order_no.label("mate_no"))
+        .join(other, and_(other.parcel_id == mine.parcel_id, other.order_id != mine.order_id))
+        .join(Order, Order.id == other.order_id)
+        .where(mine.order_id.in_(list(order_ids)), Order.merchant_id == merchant.id)
+        .distinct()  # two orders sharing two parcels are still one mate
+        .subquery("pairs")
     )
+    ranked = select(
+        pairs.c.order_id,
+        pairs.c.mate_no,
+        func.count().over(partition_by=pairs.c.order_id).label("mates"),
+        func.row_number()
+        .over(partition_by=pairs.c.order_id, order_by=pairs.c.mate_no)
+        .label("rank"),
+    ).subquery("ranked")
+    rows = db.session.execute(
+        select(ranked.c.order_id, ranked.c.mate_no, ranked.c.mates)
+        .where(ranked.c.rank <= shown)
+        .order_by(ranked.c.order_id, ranked.c.rank)
+    )
+    found: dict[int, ParcelMates] = {}
+    for order_id, mate_no, mates in rows:
+        found.setdefault(order_id, ParcelMates(int(mates), [])).order_nos.append(mate_no)
+    return found
 
 
 def return_tracking(

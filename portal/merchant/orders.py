@@ -39,6 +39,7 @@ from portal.domain.orders.inputs import RECEIVER_FIELDS, InputError, parse_recei
 from portal.domain.orders.lines import GoodsLine, lines_by_order
 from portal.domain.orders.queries import OrderFilters, PrintLine, Receiver, TrackingNumber
 from portal.domain.orders.rules import assign_blockers
+from portal.domain.tracking import ParcelMates
 from portal.extensions import db, htmx
 from portal.merchant.views import bp
 from portal.models import Binding, Merchant, Order, OrderEvent, ReturnAddress, Supplier
@@ -138,6 +139,8 @@ class OrderRow:
     tracking: list[TrackingNumber]  # returned tracking numbers, primary first
     return_address: ReturnAddress | None = None  # the one chosen when it was dispatched
     lines: list[GoodsLine] = field(default_factory=list)  # every goods line (DESIGN §10.2)
+    # The other orders sharing its tracking number (a merged parcel), or None.
+    parcel: ParcelMates | None = None
 
     @cached_property
     def version(self) -> str:
@@ -179,11 +182,20 @@ def deadline_state(order: Order, now: datetime) -> str:
     return rules.deadline_state(order, now, rules.MERCHANT_TO_SHIP)
 
 
-def order_rows(merchant: Merchant, orders: list[Order], now: datetime) -> list[OrderRow]:
+# How many of a merged parcel's other order numbers a row's badge names (the drawer: all).
+ROW_PARCEL_MATES = 5
+DRAWER_PARCEL_MATES = 50
+
+
+def order_rows(
+    merchant: Merchant, orders: list[Order], now: datetime, mates_shown: int = ROW_PARCEL_MATES
+) -> list[OrderRow]:
     # Decrypts each order: callers pass only the orders they show, never a whole result set.
-    # Tracking numbers and return addresses come in one query each for all of them.
+    # Tracking numbers, their parcel mates and return addresses come in one query each for all
+    # of them (none for a page without returned orders).
     keyring = current_keyring()
-    tracking = queries.tracking_for_orders(merchant, orders)
+    numbers = queries.tracking_for_orders(merchant, orders)
+    mates = tracking.parcel_mates_by_order(merchant, list(numbers), mates_shown)
     addresses = return_addresses_by_id(
         merchant, {o.return_address_id for o in orders if o.return_address_id}
     )
@@ -193,9 +205,10 @@ def order_rows(merchant: Merchant, orders: list[Order], now: datetime) -> list[O
             order,
             queries.receiver_for_merchant(keyring, merchant, order),
             deadline_state(order, now),
-            tracking.get(order.id, []),
+            numbers.get(order.id, []),
             addresses.get(order.return_address_id) if order.return_address_id else None,
             lines[order.id],
+            mates.get(order.id),
         )
         for order in orders
     ]
@@ -298,6 +311,9 @@ ROW_TEXT = {
         "省、市或区县不在行政区划表中，已按平台原样保存，不影响分配和发货"
     ),
     "more_tracking": _l("另有 %(n)d 个运单号"),
+    "merged_parcel": _l("合并包裹 · %(n)d 单"),
+    "merged_parcel_title": _l("与订单 %(nos)s 同一包裹（同一运单号）"),
+    "merged_parcel_title_more": _l("与订单 %(nos)s 等 %(n)d 单同一包裹（同一运单号）"),
     "printed_times": _l("已打印 %(n)d 次"),
     "not_printed": _l("未打印"),
     "dispatched": _l("发货"),
@@ -435,7 +451,7 @@ def order_history_lines(merchant: Merchant, order: Order) -> list[HistoryLine]:
 
 
 def detail_context(merchant: Merchant, order: Order) -> dict[str, object]:
-    [row] = order_rows(merchant, [order], utcnow())
+    [row] = order_rows(merchant, [order], utcnow(), DRAWER_PARCEL_MATES)
     blockers = assign_blockers(order) if order.stage == STAGE_UNASSIGNED else []
     # A label printed before an address change is history even once back in 待打印.
     printed = order.print_count or order.last_printed_at
@@ -448,7 +464,7 @@ def detail_context(merchant: Merchant, order: Order) -> dict[str, object]:
         "receiver": row.receiver,
         "row": row,
         "tracking": row.tracking,
-        "parcel_mates": tracking.parcel_mates(merchant, order) if row.tracking else [],
+        "parcel_mates": row.parcel.order_nos if row.parcel else [],
         "prints": prints,
         "assign_blockers": [message_for(code) for code in blockers],
         "history": order_history_lines(merchant, order),
