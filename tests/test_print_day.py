@@ -16,13 +16,15 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import func, select, update
 
-from portal.domain import accounts
+from portal.domain import accounts, tracking
+from portal.domain.errors import DomainError
 from portal.domain.imports.platform_export import ImportedLine
 from portal.domain.tracking import TrackingItem
 from portal.extensions import db
 from portal.models import (
     Merchant,
     Order,
+    OrderEvent,
     OrderParcel,
     Parcel,
     PrintJob,
@@ -518,6 +520,84 @@ def test_merchant_desk_parcel_badges_cost_one_query_for_the_page(desk, make_brow
         page = merchant.get("/merchant/orders?tab=returned").get_data(as_text=True)
     assert page.count("合并包裹 · 2 单") == 6
     assert len(many) == len(few), (few, many)
+
+
+def test_undo_of_a_merged_parcel_partly_dispatched_is_refused_whole(desk, make_browser):
+    """The merchant dispatched order 7 of the parcel: like an undo of a dispatched order, the
+    undo is refused — for the whole parcel, naming the dispatched order; nothing changes."""
+    merged_and_returned(desk)
+    merchant = merchant_browser(desk, make_browser)
+    response = merchant.post(f"/merchant/orders/{order_no(7)}/dispatch", target="order-drawer")
+    assert response.status_code == 200
+
+    def state() -> set[tuple[str, str, str]]:
+        with desk.app.app_context():
+            rows = db.session.execute(
+                select(Order.order_no, Order.stage, Order.tracking_no).where(
+                    Order.order_no.in_([order_no(1), order_no(7)])
+                )
+            )
+            return {tuple(row) for row in rows}
+
+    before = state()
+    assert before == {
+        (order_no(1), "returned", "SF1234567890123"),
+        (order_no(7), "dispatched", "SF1234567890123"),
+    }
+    undo = {"order_no": order_no(1), "tracking_no": "SF1234567890123", "courier": "SF"}
+    response = desk.post("/supplier/scan/undo", undo, target="scan-result")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'data-scan-kind="refused"' in html
+    assert "未撤销" in html and "合并包裹" in html and f"订单 {order_no(7)} 已由商家发货" in html
+    assert state() == before
+    with desk.app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(OrderParcel)) == 3
+        cancelled = (
+            select(func.count())
+            .select_from(OrderEvent)
+            .where(OrderEvent.kind == "tracking_cancelled")
+        )
+        assert db.session.scalar(cancelled) == 0
+    # the order the merchant dispatched itself: refused the same way
+    undo_seven = {**undo, "order_no": order_no(7)}
+    response = desk.post("/supplier/scan/undo", undo_seven, target="scan-result")
+    assert response.status_code == 422 and "订单已发货" in response.get_data(as_text=True)
+    assert state() == before
+
+
+def test_undo_of_a_merged_parcel_raced_by_a_dispatch_changes_nothing(desk, monkeypatch):
+    """The merchant dispatches order 7 between the undo's check and its update: the savepoint
+    takes order 1 back too, and the refusal names order 7."""
+    merged_and_returned(desk)
+    real = tracking._refuse_dispatched_parcel
+    calls = []
+
+    def dispatch_meanwhile(order: Order, shipped: list[Order]) -> None:
+        if not calls:  # the check before the update: the merchant is quicker
+            db.session.execute(
+                update(Order).where(Order.order_no == order_no(7)).values(stage="dispatched")
+            )
+        calls.append(shipped)
+        real(order, shipped)
+
+    monkeypatch.setattr(tracking, "_refuse_dispatched_parcel", dispatch_meanwhile)
+    with desk.app.app_context():
+        supplier = desk.supplier()
+        with pytest.raises(DomainError) as refused:
+            tracking.cancel_return(supplier, order_no(1), with_label=True)
+        assert refused.value.code == "dispatched" and order_no(7) in refused.value.message
+        assert [[o.order_no for o in shipped] for shipped in calls] == [[], [order_no(7)]]
+        rows = db.session.execute(
+            select(Order.order_no, Order.stage, Order.tracking_no).where(
+                Order.order_no.in_([order_no(1), order_no(7)])
+            )
+        )
+        assert {tuple(row) for row in rows} == {
+            (order_no(1), "returned", "SF1234567890123"),
+            (order_no(7), "dispatched", "SF1234567890123"),
+        }
+        assert db.session.scalar(select(func.count()).select_from(OrderParcel)) == 3
+        db.session.rollback()
 
 
 def row_html(page: str, number: str) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -571,7 +572,8 @@ def cancel_return(
 ) -> None:
     """Take a returned tracking number back; impossible once the merchant dispatched.
     `with_label`: also from the other orders of its merged label still carrying that number
-    (undoing a scan takes back what the scan returned)."""
+    (undoing a scan takes back what the scan returned) — all of them or none: one of them
+    dispatched refuses the whole undo, as for the order itself (that parcel has left)."""
     order = get_order_for_supplier(supplier, order_no, merchant_shop_id)
     if order.stage == STAGE_DISPATCHED:
         raise DomainError("dispatched")
@@ -582,28 +584,66 @@ def cancel_return(
     orders = [order]
     if with_label and order.tracking_no:
         mates = _label_mates(supplier, [order.id]).get(order.id, [])
-        orders += db.session.scalars(
-            select(Order).where(
+        carrying = db.session.scalars(
+            select(Order)
+            .where(
                 Order.id.in_(mates),
                 Order.merchant_id == order.merchant_id,
                 Order.supplier_id == supplier.id,
-                Order.stage == STAGE_RETURNED,
+                Order.stage.in_((STAGE_RETURNED, STAGE_DISPATCHED)),
                 Order.tracking_no == order.tracking_no,
             )
+            .order_by(Order.order_no)
         ).all()
+        _refuse_dispatched_parcel(
+            order, [mate for mate in carrying if mate.stage == STAGE_DISPATCHED]
+        )
+        orders += carrying
     ids = [each.id for each in orders]
-    changed = db.session.scalars(
-        update(Order)
-        .where(Order.id.in_(ids), Order.supplier_id == supplier.id, Order.stage == STAGE_RETURNED)
-        .values(stage=STAGE_ASSIGNED, courier="", tracking_no="", returned_at=None)
-        .returning(Order.id)
-    ).all()
-    if order.id not in changed:
-        raise DomainError("not_returned")
+    # Compare-and-set on every order of the parcel: a dispatch in between leaves its order out,
+    # and then the savepoint takes the others back too.
+    with db.session.begin_nested():
+        changed = set(
+            db.session.scalars(
+                update(Order)
+                .where(
+                    Order.id.in_(ids),
+                    Order.supplier_id == supplier.id,
+                    Order.stage == STAGE_RETURNED,
+                )
+                .values(stage=STAGE_ASSIGNED, courier="", tracking_no="", returned_at=None)
+                .returning(Order.id)
+            ).all()
+        )
+        if changed != set(ids):  # raised inside: the savepoint is rolled back
+            if order.id not in changed:
+                raise DomainError("not_returned")
+            left = [each.id for each in orders if each.id not in changed]
+            shipped = db.session.scalars(
+                select(Order).where(Order.id.in_(left), Order.stage == STAGE_DISPATCHED)
+            ).all()
+            _refuse_dispatched_parcel(order, list(shipped))
+            raise DomainError("not_returned")
     _detach_parcels(ids)
     _record_events(
         supplier, [(each, "") for each in orders], EVENT_TRACKING_CANCELLED, actor, utcnow()
     )
+
+
+def _refuse_dispatched_parcel(order: Order, shipped: Sequence[Order]) -> None:
+    """A merged parcel one of whose orders the merchant dispatched cannot be taken back."""
+    if shipped:
+        numbers = "、".join(each.order_no for each in shipped)
+        raise DomainError(
+            "dispatched",
+            _(
+                "运单号 %(tracking_no)s 是合并包裹，其中订单 %(order_nos)s 已由商家发货，"
+                "不能撤销；包裹内的订单均未改动",
+                tracking_no=order.tracking_no,
+                order_nos=numbers,
+            ),
+            order_nos=[each.order_no for each in shipped],
+        )
 
 
 def tracking_numbers_for(order_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]:

@@ -271,6 +271,8 @@ class ScanOutcome:
     pending_merchant: str = ""  # its merchant's shop ID
     # SCAN_CHOOSE: the merchants using the scanned number, (shop ID, shop name).
     choices: list[tuple[str, str]] = field(default_factory=list)
+    # SCAN_REFUSED answering an undo: what was refused is the undo, not a return.
+    undo: bool = False
     at: Any = field(default_factory=utcnow)
 
     @property
@@ -529,6 +531,7 @@ def undo_scan(
             order,
             message=_("只能撤销最近一次扫描回传、且仍是该订单运单号的单号"),
             tracking_no=number,
+            undo=True,
         )
     try:
         tracking.cancel_return(
@@ -540,7 +543,9 @@ def undo_scan(
         )
     except DomainError as error:
         db.session.rollback()
-        return _describe(SCAN_REFUSED, number, order, message=error.message, tracking_no=number)
+        return _describe(
+            SCAN_REFUSED, number, order, message=error.message, tracking_no=number, undo=True
+        )
     order = _current_order(supplier, order_no, merchant_shop_id)
     return _describe(
         SCAN_UNDONE,
