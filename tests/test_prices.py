@@ -934,3 +934,22 @@ def test_a_sku_only_on_later_lines_is_named_by_its_own_line_and_counted_per_orde
         assert prices.missing_count(pair.supplier) == 4
     html = site.browser.get(LIST_URL + "?q=CUP-9").get_data(as_text=True)
     assert "陶瓷马克杯" in html and "纯棉浴巾" not in html
+
+
+def test_the_list_reads_later_lines_of_multi_item_orders_only(pair):
+    """Later lines are looked for among the supplier's orders with several lines, through their
+    partial index, never by reading every order row of the supplier."""
+    connection = db.session.connection()
+    sqlite = db.engine.dialect.name == "sqlite"
+    if not sqlite:
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    query = prices.price_rows(pair.supplier).limit(50)
+    compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+    explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+    plan = " ".join(str(row) for row in connection.exec_driver_sql(explain + str(compiled)))
+    if sqlite:
+        assert "ix_orders_supplier_several_lines" in plan, plan
+        assert "ix_orders_supplier_merchant_returned" not in plan, plan
+    else:  # empty tables: the costs of the (empty) partial indexes tie
+        assert "Seq Scan on orders" not in plan, plan
+    db.session.rollback()

@@ -80,6 +80,7 @@ from portal.models import (
     User,
 )
 from portal.models.bindings import BINDING_ACTIVE, BINDING_ENDED
+from portal.models.orders import SEVERAL_LINES
 
 MAX_PRICE_FEN = 100_000_000  # 1 000 000 yuan: anything above is a typo, not a price
 MAX_SKU_KEY = 200  # Price.sku_key / Order.sku_key
@@ -236,7 +237,8 @@ def _keys(supplier_id: int, merchant_id: int | None, sku_key: str | None) -> Any
     keys that only have prices (0 orders). An order counts once per SKU it holds, on whichever
     lines. Line 1 is read from the order row alone — (supplier_id, merchant_id, sku_key, id),
     which ix_orders_supplier_merchant_sku answers without touching the table —; the other lines
-    only for the supplier's orders with several."""
+    only of the supplier's orders with several (ix_orders_supplier_several_lines), each by the
+    (order_id, line_no) key of order_lines."""
     with_orders = (
         select(
             Order.merchant_id.label("merchant_id"),
@@ -276,7 +278,7 @@ def _keys(supplier_id: int, merchant_id: int | None, sku_key: str | None) -> Any
         .join(Order, Order.id == OrderLine.order_id)
         .where(
             Order.supplier_id == supplier_id,
-            Order.line_count > 1,
+            SEVERAL_LINES,  # ix_orders_supplier_several_lines holds just these
             OrderLine.line_no > 1,
             OrderLine.sku_key != Order.sku_key,
             *_scope(OrderLine.merchant_id, OrderLine.sku_key, merchant_id, sku_key),
