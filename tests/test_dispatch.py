@@ -370,15 +370,15 @@ def test_an_order_taken_back_between_read_and_write_is_refused(
     """Deterministic stale read: the supplier cancels the return after the batch read it."""
     add_address(shop.merchant, default=True)
     taken, kept = returned(shop, [order_no(1), order_no(2)])
-    original = dispatch._load_states
+    original = dispatch.load_states
 
     def supplier_cancels_meanwhile(*args: Any, **kwargs: Any) -> Any:
         states = original(*args, **kwargs)
-        monkeypatch.setattr(dispatch, "_load_states", original)
+        monkeypatch.setattr(dispatch, "load_states", original)
         cancel_return(shop.supplier, taken)
         return states
 
-    monkeypatch.setattr(dispatch, "_load_states", supplier_cancels_meanwhile)
+    monkeypatch.setattr(dispatch, "load_states", supplier_cancels_meanwhile)
     result = dispatch_orders(shop.merchant, [taken, kept], shop.actor)
     db.session.commit()
     assert result.dispatched == [kept]

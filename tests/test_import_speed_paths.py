@@ -161,7 +161,7 @@ def assert_protected_as_reference(
 
 
 def test_translate_is_skipped_only_for_text_it_would_not_change() -> None:
-    assert set(privacy_normalize._DISPLAY_TABLE) == set(privacy_normalize._TEXT_TABLE)
+    assert set(privacy_normalize.DISPLAY_TABLE) == set(privacy_normalize._TEXT_TABLE)
     for code in range(0x110000):
         needs = privacy_normalize._TRANSLATED.search(chr(code)) is not None
         assert needs == (code in privacy_normalize._TEXT_TABLE), hex(code)

@@ -339,7 +339,7 @@ def test_batches_that_both_read_before_writing(
     db.session.commit()
     inner = threading.Barrier(2, timeout=BARRIER_TIMEOUT)
     waited = threading.local()
-    original = allocation._load_states
+    original = allocation.load_states
 
     def load_then_wait(*args: Any, **kwargs: Any) -> Any:
         states = original(*args, **kwargs)
@@ -348,7 +348,7 @@ def test_batches_that_both_read_before_writing(
             inner.wait()
         return states
 
-    monkeypatch.setattr(allocation, "_load_states", load_then_wait)
+    monkeypatch.setattr(allocation, "load_states", load_then_wait)
     results = Runner(app)(jobs)
     check_batch_outcome(requests, results, set(numbers), {})
 
@@ -360,11 +360,11 @@ def test_an_order_taken_between_read_and_write_is_not_overwritten(
     other = second_supplier(factory, shop)
     numbers = import_orders(shop, 6, lambda i: {})
     taken, on_hold, audited, *free = numbers
-    original = allocation._load_states
+    original = allocation.load_states
 
     def concurrent_change(*args: Any, **kwargs: Any) -> Any:
         states = original(*args, **kwargs)
-        monkeypatch.setattr(allocation, "_load_states", original)
+        monkeypatch.setattr(allocation, "load_states", original)
         # What another batch and a platform import would commit right now.
         assert allocation.assign_orders(shop.merchant, [taken], other, shop.actor).done == [taken]
         db.session.execute(
@@ -373,7 +373,7 @@ def test_an_order_taken_between_read_and_write_is_not_overwritten(
         db.session.execute(update(Order).where(Order.order_no == audited).values(audit_hold=True))
         return states
 
-    monkeypatch.setattr(allocation, "_load_states", concurrent_change)
+    monkeypatch.setattr(allocation, "load_states", concurrent_change)
     result = allocation.assign_orders(shop.merchant, numbers, shop.supplier, shop.actor)
     db.session.commit()
 
@@ -446,16 +446,16 @@ def test_cancel_after_the_platform_took_the_order_back_says_so(
     """Deterministic stale read for cancel: the import or the factory acts after our read."""
     numbers = assigned_orders(shop, 3)
     by_platform, returned, mine = numbers
-    original = allocation._load_states
+    original = allocation.load_states
 
     def concurrent_change(merchant: Merchant, order_nos: Sequence[str]) -> Any:
         states = original(merchant, order_nos)
-        monkeypatch.setattr(allocation, "_load_states", original)
+        monkeypatch.setattr(allocation, "load_states", original)
         upsert_orders(current_keyring(), shop.merchant, [demo_order(by_platform, **AFTER_SALE)])
         db.session.execute(update(Order).where(Order.order_no == returned).values(stage="returned"))
         return states
 
-    monkeypatch.setattr(allocation, "_load_states", concurrent_change)
+    monkeypatch.setattr(allocation, "load_states", concurrent_change)
     result = allocation.cancel_assignments(shop.merchant, numbers, shop.actor)
     db.session.commit()
     assert result.done == [mine]
@@ -505,14 +505,14 @@ def test_import_and_cancel_writing_at_once_do_not_deadlock(
         if statement.startswith("UPDATE orders SET platform_status"):
             import_writing.set()
 
-    original = allocation._load_states
+    original = allocation.load_states
 
     def read_then_wait_for_import(*args: Any, **kwargs: Any) -> Any:
         states = original(*args, **kwargs)
         assert import_writing.wait(BARRIER_TIMEOUT)
         return states
 
-    monkeypatch.setattr(allocation, "_load_states", read_then_wait_for_import)
+    monkeypatch.setattr(allocation, "load_states", read_then_wait_for_import)
     event.listen(db.engine, "before_cursor_execute", signal_import_update)
     try:
         cancelled, imported = Runner(app)(

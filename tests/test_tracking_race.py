@@ -256,18 +256,18 @@ def test_factory_returns_between_the_merchants_read_and_its_cancel(
     """The merchant read the orders as assigned; the factory returns one before the cancel."""
     numbers = assigned_round(shop, 0, count=3)
     taken, *free = numbers
-    original = allocation._load_states
+    original = allocation.load_states
 
     def factory_acts_now(*args: Any, **kwargs: Any) -> Any:
         states = original(*args, **kwargs)
-        monkeypatch.setattr(allocation, "_load_states", original)
+        monkeypatch.setattr(allocation, "load_states", original)
         result = return_tracking(
             shop.supplier, [TrackingItem(taken, COURIER, numbers[taken])], None
         )
         assert result.returned == [taken]
         return states
 
-    monkeypatch.setattr(allocation, "_load_states", factory_acts_now)
+    monkeypatch.setattr(allocation, "load_states", factory_acts_now)
     result = allocation.cancel_assignments(shop.merchant, list(numbers), shop.actor)
     db.session.commit()
     merchant = {"done": result.done, "refused": [(r.order_no, r.code) for r in result.refused]}
@@ -332,7 +332,7 @@ def test_both_read_before_either_writes(
 
         return wrapper
 
-    monkeypatch.setattr(allocation, "_load_states", read_then_wait(allocation._load_states))
+    monkeypatch.setattr(allocation, "load_states", read_then_wait(allocation.load_states))
     monkeypatch.setattr(
         tracking, "find_orders_for_supplier", read_then_wait(tracking.find_orders_for_supplier)
     )

@@ -50,7 +50,7 @@ def chunks(items: Sequence, size: int = CHUNK) -> list[Sequence]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _lock_orders(order_ids: Sequence[int]) -> None:
+def lock_orders(order_ids: Sequence[int]) -> None:
     """Lock these order rows in id order before a compare-and-set changes them (PostgreSQL).
 
     An UPDATE locks rows in whatever order its plan visits them, and a batch larger than one
@@ -79,7 +79,7 @@ def is_bound(merchant: Merchant, supplier: Supplier, *, lock: bool = False) -> b
     return db.session.scalar(query) is not None
 
 
-def _load_states(merchant: Merchant, order_nos: Sequence[str]) -> dict[str, object]:
+def load_states(merchant: Merchant, order_nos: Sequence[str]) -> dict[str, object]:
     states = {}
     for chunk in chunks(order_nos):
         for row in db.session.execute(
@@ -116,7 +116,7 @@ def assign_orders(
     if supplier is None or not is_bound(merchant, supplier, lock=True):
         result.refused = [Refusal(no, "not_bound") for no in order_nos]
         return result
-    states = _load_states(merchant, order_nos)
+    states = load_states(merchant, order_nos)
     eligible: dict[int, str] = {}
     for order_no in order_nos:
         state = states.get(order_no)
@@ -128,7 +128,7 @@ def assign_orders(
     now = utcnow()
     won: list[int] = []
     for chunk in chunks(sorted(eligible)):
-        _lock_orders(chunk)
+        lock_orders(chunk)
         won += db.session.scalars(
             update(Order)
             .where(
@@ -153,7 +153,7 @@ def assign_orders(
     if lost:
         # Changed since we read it (another batch, tab or import): say what stands in the way
         # now — an after-sale that just arrived is not "already assigned".
-        current = _load_states(merchant, lost)
+        current = load_states(merchant, lost)
         for order_no in lost:
             state = current.get(order_no)
             code = "not_found" if state is None else assign_blocker(state)
@@ -242,7 +242,7 @@ def cancel_assignments_where(
     now = utcnow()
     taken_back: list[int] = []
     for chunk in chunks(sorted(order_ids)):
-        _lock_orders(chunk)
+        lock_orders(chunk)
         query = update(Order).where(
             Order.merchant_id == merchant_id,
             Order.id.in_(chunk),
@@ -295,7 +295,7 @@ def cancel_assignments(merchant: Merchant, order_nos: Sequence[str], actor: User
     """The merchant takes orders back (取消分配) until a tracking number has been returned."""
     result = BatchResult()
     order_nos = unique(order_nos)
-    states = _load_states(merchant, order_nos)
+    states = load_states(merchant, order_nos)
     candidates: dict[int, str] = {}
     for order_no in order_nos:
         state = states.get(order_no)
@@ -309,7 +309,7 @@ def cancel_assignments(merchant: Merchant, order_nos: Sequence[str], actor: User
     lost = [order_no for order_id, order_no in candidates.items() if order_id not in won]
     # Changed since we read it: the platform took it back (after-sale, audit, cancellation),
     # or the supplier returned the tracking number meanwhile. Report which.
-    current = _load_states(merchant, lost) if lost else {}
+    current = load_states(merchant, lost) if lost else {}
     for order_id, order_no in candidates.items():
         if order_id in won:
             result.done.append(order_no)

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Row
 
 from portal.domain import accounts
-from portal.domain.allocation import Refusal, _load_states, _lock_orders, chunks, unique
+from portal.domain.allocation import Refusal, chunks, load_states, lock_orders, unique
 from portal.domain.couriers import platform_courier_name
 from portal.domain.errors import DomainError, message_for
 from portal.domain.orders.rules import DISPATCH_HOLDS, DISPATCHABLE
@@ -169,7 +169,7 @@ def _dispatch(
 ) -> DispatchResult:
     result = DispatchResult()
     order_nos = unique(order_nos)
-    states = _load_states(merchant, order_nos)
+    states = load_states(merchant, order_nos)
     cancelled = _with_cancelled_assignment(
         [s.id for s in states.values() if s.stage == STAGE_UNASSIGNED]
     )
@@ -190,7 +190,7 @@ def _dispatch(
     if lost:
         # Changed since we read it: the supplier took its tracking number back, another tab
         # dispatched it, or the platform put it on hold. Say what stands in the way now.
-        current = _load_states(merchant, lost)
+        current = load_states(merchant, lost)
         for order_no in lost:
             state = current.get(order_no)
             code = "not_found" if state is None else dispatch_blocker(state, confirm_holds)
@@ -229,7 +229,7 @@ def _claim(
     cancelled by the platform and (unless confirmed) not on hold move to dispatched."""
     won: dict[int, Row] = {}
     for chunk in chunks(sorted(order_ids)):
-        _lock_orders(chunk)
+        lock_orders(chunk)
         query = update(Order).where(
             Order.merchant_id == merchant.id,
             Order.id.in_(chunk),

@@ -59,7 +59,7 @@ from portal.domain.allocation import chunks
 from portal.domain.bindings import normalize_shop_id
 from portal.domain.errors import DomainError, message_for
 from portal.domain.formatting import SHANGHAI, yuan
-from portal.domain.imports.platform_export import _parse_datetime
+from portal.domain.imports.platform_export import parse_datetime
 from portal.domain.imports.tabular import (
     Column,
     FieldError,
@@ -192,7 +192,7 @@ def parse_effective_from(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        return _parse_datetime(text, EFFECTIVE_FROM)
+        return parse_datetime(text, EFFECTIVE_FROM)
     except FieldError:
         pass
     except OverflowError:  # a calendar-edge time such as 0001-01-01 00:00 in Shanghai

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 
-from portal.domain.allocation import _lock_orders, chunks, is_bound
+from portal.domain.allocation import chunks, is_bound, lock_orders
 from portal.domain.bindings import normalize_shop_id
 from portal.domain.couriers import (
     MAX_EXTRA_TRACKING_NOS,
@@ -425,7 +425,7 @@ def _claim(supplier: Supplier, order_ids: list[int]) -> set[int]:
     won: set[int] = set()
     now = utcnow()
     for chunk in chunks(sorted(order_ids)):
-        _lock_orders(chunk)
+        lock_orders(chunk)
         won.update(
             db.session.scalars(
                 update(Order)
@@ -807,7 +807,7 @@ def correct_tracking(
     ]
 
     ids = sorted(o.id for o in orders)
-    _lock_orders(ids)
+    lock_orders(ids)
     changed = dict(
         db.session.execute(
             update(Order)

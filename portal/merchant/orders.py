@@ -66,7 +66,14 @@ from portal.web.desk import (
 )
 from portal.web.downloads import FILE_TYPES, dispatch_export_response
 from portal.web.gate import current_merchant
-from portal.web.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
+from portal.web.htmx import (
+    hx_redirect,
+    is_targeted_htmx,
+    is_targeting,
+    notify,
+    render,
+    with_trigger,
+)
 from portal.web.pagination import CountedPagination, PageArgs, page_args
 
 # The list's update notice: it polls the counts URL with this HX-Target and what it shows.
@@ -494,7 +501,7 @@ def order_counts() -> Response:
     """
     merchant = current_merchant()
     filters = parse_filters(request.args)
-    if is_targeted_htmx() and htmx.target == UPDATES_TARGET:
+    if is_targeting(UPDATES_TARGET):
         return _order_updates(merchant, filters)
     counts = queries.tab_counts(current_keyring(), merchant, filters)
     return render("_partials/desk_tabs.html", **DESK.tabs_context(filters, counts))

@@ -141,7 +141,7 @@ def _profile_form(merchant: object) -> MerchantProfileForm:
     )
 
 
-def _render_settings(status: int = 200, **forms: object) -> Response:
+def render_settings(status: int = 200, **forms: object) -> Response:
     merchant = current_merchant()
     context = {
         "profile_form": _profile_form(merchant),
@@ -184,7 +184,7 @@ def _render_settings(status: int = 200, **forms: object) -> Response:
 
 @bp.get("/settings")
 def settings() -> Response:
-    return _render_settings()
+    return render_settings()
 
 
 @bp.post("/settings/profile")
@@ -201,8 +201,8 @@ def settings_profile() -> Response:
         else:
             db.session.commit()
             notify(_("店铺与发件信息已保存"))
-            return _render_settings()
-    return _render_settings(status=422, profile_form=form)
+            return render_settings()
+    return render_settings(status=422, profile_form=form)
 
 
 @bp.post("/settings/preferences")
@@ -224,8 +224,8 @@ def settings_preferences() -> Response:
         if recount:
             analytics.schedule_rebuild(merchant)
         notify(_("设置已保存"))
-        return _render_settings()
-    return _render_settings(status=422, preferences_form=form)
+        return render_settings()
+    return render_settings(status=422, preferences_form=form)
 
 
 def _address_input(form: ReturnAddressForm) -> accounts.AddressInput:
@@ -252,8 +252,8 @@ def address_create() -> Response:
         else:
             db.session.commit()
             notify(_("退货地址已添加"))
-            return _render_settings()
-    return _render_settings(status=422, address_form=form)
+            return render_settings()
+    return render_settings(status=422, address_form=form)
 
 
 @bp.get("/settings/addresses/<int:address_id>/edit")
@@ -261,7 +261,7 @@ def address_edit(address_id: int) -> Response:
     """The addresses section with this address in the form (one form on the page at a time)."""
     address = accounts.current_return_address(current_merchant(), address_id)
     form = ReturnAddressForm(formdata=None, obj=address, make_default=address.is_default)
-    return _render_settings(address_form=form, editing=address)
+    return render_settings(address_form=form, editing=address)
 
 
 @bp.post("/settings/addresses/<int:address_id>")
@@ -279,8 +279,8 @@ def address_update(address_id: int) -> Response:
         else:
             db.session.commit()
             notify(_("退货地址已保存；已发货订单仍按发货时的地址记录"))
-            return _render_settings()
-    return _render_settings(status=422, address_form=form, editing=address)
+            return render_settings()
+    return render_settings(status=422, address_form=form, editing=address)
 
 
 @bp.post("/settings/addresses/<int:address_id>/default")
@@ -288,7 +288,7 @@ def address_default(address_id: int) -> Response:
     accounts.set_default_return_address(current_merchant(), address_id)
     db.session.commit()
     notify(_("已设为默认退货地址"))
-    return _render_settings()
+    return render_settings()
 
 
 @bp.post("/settings/addresses/<int:address_id>/delete")
@@ -296,4 +296,4 @@ def address_delete(address_id: int) -> Response:
     accounts.delete_return_address(current_merchant(), address_id)
     db.session.commit()
     notify(_("退货地址已删除；已发货订单仍按发货时的地址记录"))
-    return _render_settings()
+    return render_settings()

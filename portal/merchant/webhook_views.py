@@ -13,13 +13,13 @@ from flask_babel import gettext as _
 from portal.domain import webhooks
 from portal.domain.errors import DomainError, message_for
 from portal.extensions import db
-from portal.merchant.views import _render_settings, bp
+from portal.merchant.views import bp, render_settings
 from portal.web.gate import current_merchant
 from portal.web.htmx import notify
 
 
 def _refuse(message: str, status: int = 422, **context: object) -> Response:
-    return _render_settings(status=status, webhook_error=message, **context)
+    return render_settings(status=status, webhook_error=message, **context)
 
 
 @bp.post("/settings/webhook")
@@ -34,7 +34,7 @@ def webhook_save() -> Response:
         return _refuse(error.message, error.status, webhook_url_input=submitted[:400])
     db.session.commit()
     notify(_("回调地址已保存") if merchant.webhook_url else _("接口回调已关闭"))
-    return _render_settings(new_webhook_secret=new_secret)
+    return render_settings(new_webhook_secret=new_secret)
 
 
 @bp.post("/settings/webhook/secret")
@@ -44,7 +44,7 @@ def webhook_secret_rotate() -> Response:
     secret = webhooks.rotate_webhook_secret(current_merchant())
     db.session.commit()
     notify(_("已生成新的签名密钥，请立即复制保存，之后将不再完整显示"))
-    return _render_settings(new_webhook_secret=secret)
+    return render_settings(new_webhook_secret=secret)
 
 
 @bp.post("/settings/webhook/ping")
@@ -57,7 +57,7 @@ def webhook_ping() -> Response:
         return _refuse(error.message, error.status)
     db.session.commit()  # the test event is enqueued once this commit is done
     notify(_("测试事件已加入发送队列，结果见下方发送记录"))
-    return _render_settings()
+    return render_settings()
 
 
 @bp.post("/settings/webhook/deliveries/<int:delivery_id>/retry")
@@ -70,4 +70,4 @@ def webhook_delivery_retry(delivery_id: int) -> Response:
         return _refuse(error.message, error.status)
     db.session.commit()
     notify(_("已重新加入发送队列"))
-    return _render_settings()
+    return render_settings()

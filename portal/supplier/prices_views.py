@@ -27,7 +27,14 @@ from portal.models.base import MAX_ID
 from portal.supplier.views import bp
 from portal.transactions import read_upload
 from portal.web.gate import current_supplier
-from portal.web.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
+from portal.web.htmx import (
+    hx_redirect,
+    is_targeted_htmx,
+    is_targeting,
+    notify,
+    render,
+    with_trigger,
+)
 from portal.web.pagination import PageArgs, page_args, paginate_rows
 
 PER_PAGE = 50
@@ -108,7 +115,7 @@ class PriceFilters:
         return {name: value for name, value in args.items() if value}
 
 
-def _key_from(values: Mapping[str, str]) -> tuple[int, str]:
+def key_from(values: Mapping[str, str]) -> tuple[int, str]:
     """The (merchant, SKU key) a request names; anything unusable is simply not found."""
     merchant_id = _positive_int(values.get("merchant_id"))
     # SKU keys are matched exactly as stored: only surrounding blanks are dropped.
@@ -175,7 +182,7 @@ def list_url(filters: PriceFilters, page: int = 1) -> str:
     return url_for("supplier.price_list", page=page if page > 1 else None, **filters.args)
 
 
-def _page(supplier: Supplier, *, status: int = 200, **context: Any) -> Response:
+def prices_page(supplier: Supplier, *, status: int = 200, **context: Any) -> Response:
     """The whole page: the list as the address bar has it, plus what the caller adds."""
     filters = PriceFilters.parse(request.args)
     page_number = page_args(PER_PAGE, PER_PAGE).page
@@ -193,10 +200,6 @@ def _page(supplier: Supplier, *, status: int = 200, **context: Any) -> Response:
             **context,
         },
     )
-
-
-def _targeted(target: str) -> bool:
-    return is_targeted_htmx() and htmx.target == target
 
 
 def _history_context(
@@ -224,14 +227,14 @@ def _history_context(
 def price_list() -> Response:
     supplier = current_supplier()
     filters = PriceFilters.parse(request.args)
-    if _targeted(MISSING_BADGE):
+    if is_targeting(MISSING_BADGE):
         return render(
             "supplier/_prices_missing.html",
             filters=filters,
             missing=prices.missing_count(supplier, filters.merchant_id),
         )
     page_number = page_args(PER_PAGE, PER_PAGE).page
-    if _targeted(DESK):
+    if is_targeting(DESK):
         response = render(
             "supplier/_prices_desk.html", **list_context(supplier, filters, page_number)
         )
@@ -239,29 +242,29 @@ def price_list() -> Response:
             # The filter form sends empty fields too: history gets the tidy address instead.
             response.headers["HX-Push-Url"] = list_url(filters, page_number)
         return response
-    return _page(supplier)
+    return prices_page(supplier)
 
 
 @bp.get("/prices/history")
 def price_history() -> Response:
     supplier = current_supplier()
-    merchant_id, sku_key = _key_from(request.args)
+    merchant_id, sku_key = key_from(request.args)
     context = _history_context(supplier, merchant_id, sku_key)
     if is_targeted_htmx():
         return render("supplier/_prices_history.html", **context)
     # A direct load: the list with the drawer already open.
-    return _page(supplier, **context)
+    return prices_page(supplier, **context)
 
 
 @bp.post("/prices/set")
 def price_set() -> Response:
     supplier = current_supplier()
-    merchant_id, sku_key = _key_from(request.form)
+    merchant_id, sku_key = key_from(request.form)
     row = prices.price_row(supplier, merchant_id, sku_key)
     if row is None:
         raise DomainError("not_found")  # another supplier's merchant or SKU: nothing to see
     entry = (request.form.get("price") or "")[:64]
-    from_drawer = _targeted(DRAWER)
+    from_drawer = is_targeting(DRAWER)
     try:
         effective_from = _effective_from(supplier, merchant_id)
         change = prices.set_price(
@@ -281,7 +284,7 @@ def price_set() -> Response:
                 supplier, merchant_id, sku_key, error=error.message, entry=entry
             )
             return render("supplier/_prices_history.html", status=422, **context)
-        return _row_answer(
+        return row_answer(
             supplier, merchant_id, sku_key, status=422, error=error.message, entry=entry
         )
     db.session.commit()
@@ -291,7 +294,7 @@ def price_set() -> Response:
             "supplier/_prices_history.html", **_history_context(supplier, merchant_id, sku_key)
         )
         return with_trigger(response, PRICES_CHANGED)
-    return with_trigger(_row_answer(supplier, merchant_id, sku_key), PRICE_SAVED)
+    return with_trigger(row_answer(supplier, merchant_id, sku_key), PRICE_SAVED)
 
 
 def _effective_from(supplier: Supplier, merchant_id: int) -> datetime | None:
@@ -314,7 +317,7 @@ def _notify_change(change: prices.PriceChange) -> None:
     )
 
 
-def _row_answer(
+def row_answer(
     supplier: Supplier,
     merchant_id: int,
     sku_key: str,
@@ -369,9 +372,9 @@ def _import_answer(
         "max_rows": prices.MAX_FILE_ROWS,
         "shown_refusals": SHOWN_REFUSALS,
     }
-    if _targeted(IMPORT):
+    if is_targeting(IMPORT):
         return render("supplier/_prices_import.html", status=status, **context)
-    return _page(supplier, status=status, **context)
+    return prices_page(supplier, status=status, **context)
 
 
 @bp.post("/prices/import")

@@ -19,14 +19,13 @@ from portal.supplier.prices_views import (
     PRICES_CHANGED,
     SHOWN_REFUSALS,
     SkuCodeFileForm,
-    _key_from,
-    _page,
-    _row_answer,
-    _targeted,
+    key_from,
+    prices_page,
+    row_answer,
 )
 from portal.supplier.views import bp
 from portal.web.gate import current_supplier
-from portal.web.htmx import notify, render, with_trigger
+from portal.web.htmx import is_targeting, notify, render, with_trigger
 
 IMPORT = "sku-code-import"
 
@@ -48,7 +47,7 @@ class CodeImportReport:
 def sku_code_set() -> Response:
     """The inline 厂家编码 and 库位 of one price-list row ("" removes either)."""
     supplier = current_supplier()
-    merchant_id, sku_key = _key_from(request.form)
+    merchant_id, sku_key = key_from(request.form)
     row = prices.price_row(supplier, merchant_id, sku_key)
     if row is None:
         raise DomainError("not_found")  # another supplier's merchant or SKU: nothing to see
@@ -58,7 +57,7 @@ def sku_code_set() -> Response:
     )
     if result.refused:
         db.session.rollback()
-        return _row_answer(
+        return row_answer(
             supplier, merchant_id, sku_key, status=422, error=result.refused[0].message
         )
     if "location" in request.form:  # the pick list's 库位, kept beside the code
@@ -68,13 +67,13 @@ def sku_code_set() -> Response:
             )
         except DomainError as error:
             db.session.rollback()
-            return _row_answer(supplier, merchant_id, sku_key, status=422, error=error.message)
+            return row_answer(supplier, merchant_id, sku_key, status=422, error=error.message)
     db.session.commit()
     if "location" in request.form:
         notify(_("厂家编码与库位已保存"))
     else:
         notify(_("厂家编码已保存") if entry.strip() else _("厂家编码已清除"))
-    return with_trigger(_row_answer(supplier, merchant_id, sku_key), PRICE_SAVED)
+    return with_trigger(row_answer(supplier, merchant_id, sku_key), PRICE_SAVED)
 
 
 @bp.get("/sku-codes/export")
@@ -91,9 +90,9 @@ def _import_answer(
     form: SkuCodeFileForm, *, status: int = 200, report: CodeImportReport | None = None
 ) -> Response:
     context = {"code_form": form, "code_report": report, "shown_refusals": SHOWN_REFUSALS}
-    if _targeted(IMPORT):
+    if is_targeting(IMPORT):
         return render("supplier/_sku_codes_import.html", status=status, **context)
-    return _page(current_supplier(), status=status, **context)
+    return prices_page(current_supplier(), status=status, **context)
 
 
 @bp.post("/sku-codes/import")

@@ -16,6 +16,11 @@ def is_targeted_htmx() -> bool:
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
+def is_targeting(target: str) -> bool:
+    """A targeted htmx request that swaps the element with this id (HX-Target)."""
+    return is_targeted_htmx() and htmx.target == target
+
+
 def notify(message: str, level: str = "success", *, key: str = "", sticky: bool = False) -> None:
     """Queue a toast: sent as an HX-Trigger event to htmx, or flashed for a full page.
 

@@ -427,8 +427,8 @@ def _build_order(row: int, order_no: str, cells: Mapping[str, str]) -> ImportedO
         after_sale_status=after_sale,
         after_sale_active=bool(after_sale),
         audit_hold=_parse_flag(cells[AUDIT], AUDIT),
-        paid_at=_parse_datetime(cells[PAID_AT], PAID_AT),
-        promise_ship_at=_parse_datetime(cells[PROMISE_SHIP_AT], PROMISE_SHIP_AT),
+        paid_at=parse_datetime(cells[PAID_AT], PAID_AT),
+        promise_ship_at=parse_datetime(cells[PROMISE_SHIP_AT], PROMISE_SHIP_AT),
         receiver_name=cells[RECEIVER],
         receiver_phone=cells[PHONE],
         province=cells[PROVINCE],
@@ -467,7 +467,7 @@ def _parse_quantity(text: str, column: str = QUANTITY) -> int:
     return int(value)
 
 
-def _parse_datetime(text: str, column: str) -> datetime | None:
+def parse_datetime(text: str, column: str) -> datetime | None:
     if not text:
         return None
     match = _DATETIME.fullmatch(unicodedata.normalize("NFKC", text))
@@ -615,8 +615,8 @@ def _build_douyin_row(row: int, order_no: str, cells: Mapping[str, str]) -> Impo
         after_sale_status=after_sale,
         after_sale_active=bool(after_sale),
         audit_hold=False,
-        paid_at=_parse_datetime(cells[DY_PAID_AT], DY_PAID_AT),
-        promise_ship_at=_parse_datetime(cells[PROMISE_SHIP_AT], PROMISE_SHIP_AT),
+        paid_at=parse_datetime(cells[DY_PAID_AT], DY_PAID_AT),
+        promise_ship_at=parse_datetime(cells[PROMISE_SHIP_AT], PROMISE_SHIP_AT),
         receiver_name=cells[DY_RECEIVER],
         receiver_phone=cells[DY_PHONE],
         province=cells[PROVINCE],

@@ -388,7 +388,7 @@ def _upsert_batch(
     result.unchanged += changes.unchanged
     if updates := changes.updates:
         # Bulk UPDATE by primary key: one executemany for the whole batch. In id order, like
-        # every other writer (allocation._lock_orders): an export lists orders newest first,
+        # every other writer (allocation.lock_orders): an export lists orders newest first,
         # and locking them in that order deadlocks against a concurrent assign or cancel.
         updates.sort(key=lambda values: values["id"])
         db.session.execute(update(Order), updates)

@@ -11,7 +11,7 @@ import re
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from portal.domain.privacy.keys import DecryptionError, KeyRing, _is_int
+from portal.domain.privacy.keys import DecryptionError, KeyRing, is_int
 
 # --------------------------------------------------------------------------- AEAD
 
@@ -26,10 +26,10 @@ def encrypt(keyring: KeyRing, plaintext: str, aad: bytes) -> str:
     if not plaintext:
         return ""
     version = keyring.current_version
-    return _seal(AESGCM(keyring.keys[version]), version, plaintext, aad)
+    return seal(AESGCM(keyring.keys[version]), version, plaintext, aad)
 
 
-def _seal(cipher: AESGCM, version: int, plaintext: str, aad: bytes) -> str:
+def seal(cipher: AESGCM, version: int, plaintext: str, aad: bytes) -> str:
     # encrypt() with the cipher object already made: callers sealing many values reuse one.
     if not plaintext:
         return ""
@@ -85,19 +85,19 @@ def order_aad(merchant_id: int, order_no: str, field: str) -> bytes:
     A ciphertext copied to another order, merchant or column then fails to decrypt. The
     consequence: merchant_id and order_no of a stored order must never change.
     """
-    _check_merchant_id(merchant_id)
-    _check_order_no(order_no)
+    check_merchant_id(merchant_id)
+    check_order_no(order_no)
     if field not in ORDER_FIELDS:
         raise ValueError(f"field must be one of {ORDER_FIELDS}")
-    return _order_aads(_aad_prefix(merchant_id), order_no)[ORDER_FIELDS.index(field)]
+    return order_aads(aad_prefix(merchant_id), order_no)[ORDER_FIELDS.index(field)]
 
 
-def _check_order_no(order_no: str) -> None:
+def check_order_no(order_no: str) -> None:
     if not isinstance(order_no, str) or not order_no:
         raise ValueError("order_no must be a non-empty string")
 
 
-def _aad_prefix(merchant_id: int) -> str:
+def aad_prefix(merchant_id: int) -> str:
     # JSON keeps the parts unambiguous whatever characters an order number contains. The
     # associated data is json.dumps(["order-receiver", 1, merchant_id, order_no, field]); the
     # merchant's part is the same for all its orders, so it is encoded once.
@@ -107,13 +107,13 @@ def _aad_prefix(merchant_id: int) -> str:
 _FIELDS_JSON = tuple(json.dumps(field) for field in ORDER_FIELDS)
 
 
-def _order_aads(prefix: str, order_no: str) -> tuple[bytes, ...]:
+def order_aads(prefix: str, order_no: str) -> tuple[bytes, ...]:
     """The associated data of each of ORDER_FIELDS (in that order) for one order."""
     head = f"{prefix}{json.dumps(order_no)}, "
     return tuple(f"{head}{field}]".encode("ascii") for field in _FIELDS_JSON)
 
 
-def _check_merchant_id(merchant_id: int) -> None:
+def check_merchant_id(merchant_id: int) -> None:
     # A str "7" and an int 7 would silently produce different indexes and AAD.
-    if not _is_int(merchant_id):
+    if not is_int(merchant_id):
         raise TypeError("merchant_id must be an int")

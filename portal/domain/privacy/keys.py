@@ -48,7 +48,7 @@ class DecryptionError(ValueError):
     """A token could not be opened. The message never contains key material or plaintext."""
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
     # bool is an int subclass; True as a version or merchant id is always a bug.
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -86,11 +86,11 @@ class KeyRing:
         if not keys:
             raise InvalidKeyFileError("key ring has no encryption keys")
         for version, key in keys.items():
-            if not _is_int(version) or version < 1:
+            if not is_int(version) or version < 1:
                 raise InvalidKeyFileError("key versions must be positive integers")
             if not isinstance(key, bytes) or len(key) != _KEY_BYTES:
                 raise InvalidKeyFileError(f"encryption key v{version} must be {_KEY_BYTES} bytes")
-        if not _is_int(self.current_version) or self.current_version not in keys:
+        if not is_int(self.current_version) or self.current_version not in keys:
             raise InvalidKeyFileError("current_version does not name one of the encryption keys")
         for name in ("index_key", "receiver_key_secret"):
             secret = getattr(self, name)
@@ -152,7 +152,7 @@ class KeyRing:
             missing = sorted(_KEY_FIELDS - set(document))
             unknown = sorted(set(document) - _KEY_FIELDS)
             raise InvalidKeyFileError(f"key file fields: missing {missing}, unknown {unknown}")
-        if not _is_int(document["format"]) or document["format"] != KEY_FILE_FORMAT:
+        if not is_int(document["format"]) or document["format"] != KEY_FILE_FORMAT:
             raise InvalidKeyFileError(f"key file format must be {KEY_FILE_FORMAT}")
         raw_keys = document["aead_keys"]
         if not isinstance(raw_keys, dict) or not raw_keys:

@@ -7,10 +7,10 @@ import hmac
 import json
 from dataclasses import dataclass
 
-from portal.domain.privacy.crypto import _check_merchant_id
+from portal.domain.privacy.crypto import check_merchant_id
 from portal.domain.privacy.keys import KeyRing
 from portal.domain.privacy.normalize import normalize_text
-from portal.domain.privacy.phones import Phone, _parse_phone, normalize_phone
+from portal.domain.privacy.phones import Phone, normalize_phone, parse_phone
 
 # --------------------------------------------------------------------------- HMAC lookups
 
@@ -24,8 +24,8 @@ def _hmac_hex(key: bytes, parts: list[object]) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def _phone_index(keyring: KeyRing, merchant_id: int, phone: Phone) -> str:
-    _check_merchant_id(merchant_id)
+def phone_index_for(keyring: KeyRing, merchant_id: int, phone: Phone) -> str:
+    check_merchant_id(merchant_id)
     if not phone.number:
         return ""
     # The extension is left out on purpose: a search by a virtual number finds all its orders.
@@ -34,13 +34,13 @@ def _phone_index(keyring: KeyRing, merchant_id: int, phone: Phone) -> str:
 
 def blind_index(keyring: KeyRing, merchant_id: int, phone: str | None) -> str:
     """Merchant-scoped HMAC of the phone number (extension excluded), for search by phone."""
-    return _phone_index(keyring, merchant_id, normalize_phone(phone))
+    return phone_index_for(keyring, merchant_id, normalize_phone(phone))
 
 
 def name_index(keyring: KeyRing, merchant_id: int, name: str | None) -> str:
     """Merchant-scoped HMAC of the receiver's full name (normalised: NFKC, case, no spaces), for
     search by name without decrypting; "" for an empty name."""
-    _check_merchant_id(merchant_id)
+    check_merchant_id(merchant_id)
     part = _key_part(normalize_text(name))
     if not part:
         return ""
@@ -81,7 +81,7 @@ class NormalizedReceiver:
         return cls(
             name=normalize_text(name),
             phone_text=phone_text,
-            phone=_parse_phone(phone_text),
+            phone=parse_phone(phone_text),
             province=normalize_text(province),
             city=normalize_text(city),
             district=normalize_text(district),
@@ -89,7 +89,7 @@ class NormalizedReceiver:
         )
 
 
-def _receiver_key(keyring: KeyRing, merchant_id: int, receiver: NormalizedReceiver) -> str:
+def receiver_key_for(keyring: KeyRing, merchant_id: int, receiver: NormalizedReceiver) -> str:
     phone_part = receiver.phone.canonical or _key_part(receiver.phone_text)
     parts = [
         _key_part(receiver.name),
@@ -112,6 +112,6 @@ def receiver_key(
     detail: str | None,
 ) -> str:
     """Opaque merchant-scoped key, equal for orders to the same receiver; "" if all are empty."""
-    _check_merchant_id(merchant_id)
+    check_merchant_id(merchant_id)
     receiver = NormalizedReceiver.of(name, phone, province, city, district, detail)
-    return _receiver_key(keyring, merchant_id, receiver)
+    return receiver_key_for(keyring, merchant_id, receiver)

@@ -7,7 +7,12 @@ import unicodedata
 from bisect import bisect_right
 from collections.abc import Iterable
 
-from portal.domain.privacy.normalize import _DISPLAY_TABLE, _ZWJ, _clean, normalize_text
+from portal.domain.privacy.normalize import (
+    DISPLAY_TABLE,
+    ZERO_WIDTH_JOINER,
+    clean_text,
+    normalize_text,
+)
 from portal.domain.privacy.phones import Phone, normalize_phone
 
 # --------------------------------------------------------------------------- masks
@@ -63,7 +68,7 @@ def _is_extend(char: str) -> bool:
         unicodedata.category(char) in ("Mn", "Me", "Mc")
         or 0x1F3FB <= code <= 0x1F3FF
         or 0xE0020 <= code <= 0xE007F
-        or char == _ZWJ
+        or char == ZERO_WIDTH_JOINER
     )
 
 
@@ -77,12 +82,12 @@ def _first_grapheme(text: str) -> str:
     in_emoji = _is_pictographic(first)
     while end < len(text):
         char = text[end]
-        joins_emoji = in_emoji and text[end - 1] == _ZWJ and _is_pictographic(char)
+        joins_emoji = in_emoji and text[end - 1] == ZERO_WIDTH_JOINER and _is_pictographic(char)
         if not (_is_extend(char) or joins_emoji):
             break
         end += 1
     # A ZWJ that joined nothing would render as a stray invisible character in the mask.
-    return text[:end].rstrip(_ZWJ)
+    return text[:end].rstrip(ZERO_WIDTH_JOINER)
 
 
 def _skip_in_mask(char: str) -> bool:
@@ -95,14 +100,14 @@ def mask_name(name: str | None) -> str:
     """First perceived character + "**", whatever the name's length, so length does not leak."""
     if not normalize_text(name):
         return ""
-    text = _clean(name, _DISPLAY_TABLE)
+    text = clean_text(name, DISPLAY_TABLE)
     start = next((i for i, char in enumerate(text) if not _skip_in_mask(char)), None)
     if start is None:
         return "*" + _MASK
     return _first_grapheme(text[start:]) + _MASK
 
 
-def _mask_phone(phone: Phone) -> str:
+def mask_parsed_phone(phone: Phone) -> str:
     if phone.kind == "empty":
         return ""
     if phone.kind == "mobile":
@@ -114,7 +119,7 @@ def _mask_phone(phone: Phone) -> str:
 
 def mask_phone(value: str | None) -> str:
     """Mobile as 138****5678, other numbers as ****1234; the extension is never shown."""
-    return _mask_phone(normalize_phone(value))
+    return mask_parsed_phone(normalize_phone(value))
 
 
 def mask_detail(value: str | None) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 # Tabs and line breaks separate words, so they become spaces; every other C0/C1 control is noise
 # (NUL breaks PostgreSQL text columns and waybill printers).
 _LINE_BREAKS = "\t\n\r\v\f\x85"
-_ZWJ = "\u200d"
+ZERO_WIDTH_JOINER = "\u200d"
 # Invisible characters that make two equal-looking names differ (and so defeat receiver_key and
 # the blind index). Bidi controls are included because they can visually reorder a name or address
 # on a merchant's screen or a printed waybill.
@@ -27,13 +27,13 @@ _TEXT_TABLE = {
     **{ord(ch): " " for ch in _LINE_BREAKS},
 }
 # Same cleaning, but a ZWJ survives so that emoji ZWJ sequences stay whole for mask_name.
-_DISPLAY_TABLE = {**_TEXT_TABLE, ord(_ZWJ): _ZWJ}
+DISPLAY_TABLE = {**_TEXT_TABLE, ord(ZERO_WIDTH_JOINER): ZERO_WIDTH_JOINER}
 # Any character either table changes. str.translate with a dict is slow on CJK text (a dict
 # lookup per character); most values contain none of these, and then need no translate.
 _TRANSLATED = re.compile("[" + "".join(re.escape(chr(code)) for code in sorted(_TEXT_TABLE)) + "]")
 
 
-def _clean(value: str | None, table: Mapping[int, str | None]) -> str:
+def clean_text(value: str | None, table: Mapping[int, str | None]) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -49,4 +49,4 @@ def _clean(value: str | None, table: Mapping[int, str | None]) -> str:
 
 def normalize_text(value: str | None) -> str:
     """NFKC, drop control and zero-width characters, collapse whitespace to one space, strip."""
-    return _clean(value, _TEXT_TABLE)
+    return clean_text(value, _TEXT_TABLE)

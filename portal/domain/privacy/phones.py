@@ -93,10 +93,10 @@ def _other_phone(text: str, extension: str = "") -> Phone:
 
 def normalize_phone(value: str | None) -> Phone:
     """Parse a Chinese mobile/landline (any common notation, +86/0086, extensions) into a Phone."""
-    return _parse_phone(normalize_text(value))
+    return parse_phone(normalize_text(value))
 
 
-def _parse_phone(cleaned: str) -> Phone:
+def parse_phone(cleaned: str) -> Phone:
     """normalize_phone of a value that normalize_text has already cleaned."""
     text = cleaned.lower()
     if not text:

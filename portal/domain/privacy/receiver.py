@@ -7,21 +7,21 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from portal.domain.privacy.crypto import (
-    _aad_prefix,
-    _check_merchant_id,
-    _check_order_no,
-    _order_aads,
-    _seal,
+    aad_prefix,
+    check_merchant_id,
+    check_order_no,
     decrypt,
+    order_aads,
+    seal,
 )
 from portal.domain.privacy.keys import KeyRing
 from portal.domain.privacy.lookups import (
     NormalizedReceiver,
-    _phone_index,
-    _receiver_key,
     name_index,
+    phone_index_for,
+    receiver_key_for,
 )
-from portal.domain.privacy.masks import _mask_phone, mask_detail, mask_name
+from portal.domain.privacy.masks import mask_detail, mask_name, mask_parsed_phone
 
 # --------------------------------------------------------------------------- order receiver
 
@@ -68,36 +68,36 @@ class ReceiverProtector:
     """
 
     def __init__(self, keyring: KeyRing, merchant_id: int) -> None:
-        _check_merchant_id(merchant_id)
+        check_merchant_id(merchant_id)
         self.keyring = keyring
         self.merchant_id = merchant_id
         self._version = keyring.current_version
         self._cipher = AESGCM(keyring.keys[self._version])
-        self._aad_prefix = _aad_prefix(merchant_id)
+        self.aad_prefix = aad_prefix(merchant_id)
 
     def receiver_key(self, receiver: NormalizedReceiver) -> str:
         """receiver_key() of the receiver's original fields."""
-        return _receiver_key(self.keyring, self.merchant_id, receiver)
+        return receiver_key_for(self.keyring, self.merchant_id, receiver)
 
     def protect(
         self, order_no: str, receiver: NormalizedReceiver, key: str | None = None
     ) -> ProtectedReceiver:
         """protect_receiver() of the receiver's original fields."""
-        _check_order_no(order_no)
-        name_aad, phone_aad, detail_aad = _order_aads(self._aad_prefix, order_no)
+        check_order_no(order_no)
+        name_aad, phone_aad, detail_aad = order_aads(self.aad_prefix, order_no)
         parsed = receiver.phone
         # A recognised number is stored canonically (what couriers expect on a waybill);
         # anything else is kept as typed, cleaned, so the merchant can still read and correct it.
         recognised = parsed.kind in ("mobile", "landline")
         phone_text = parsed.canonical if recognised else receiver.phone_text
         return ProtectedReceiver(
-            name_enc=_seal(self._cipher, self._version, receiver.name, name_aad),
-            phone_enc=_seal(self._cipher, self._version, phone_text, phone_aad),
-            detail_enc=_seal(self._cipher, self._version, receiver.detail, detail_aad),
+            name_enc=seal(self._cipher, self._version, receiver.name, name_aad),
+            phone_enc=seal(self._cipher, self._version, phone_text, phone_aad),
+            detail_enc=seal(self._cipher, self._version, receiver.detail, detail_aad),
             name_mask=mask_name(receiver.name),
-            phone_mask=_mask_phone(parsed),
+            phone_mask=mask_parsed_phone(parsed),
             detail_mask=mask_detail(receiver.detail),
-            phone_index=_phone_index(self.keyring, self.merchant_id, parsed),
+            phone_index=phone_index_for(self.keyring, self.merchant_id, parsed),
             receiver_key=key or self.receiver_key(receiver),
             name_index=name_index(self.keyring, self.merchant_id, receiver.name),
         )
@@ -112,10 +112,10 @@ def reveal_receiver(
     detail_enc: str | None,
 ) -> tuple[str, str, str]:
     """Plain (name, phone, detail) of an order — only for the merchant's views and the waybill."""
-    _check_merchant_id(merchant_id)
-    _check_order_no(order_no)
+    check_merchant_id(merchant_id)
+    check_order_no(order_no)
     # The three fields' associated data at once (a desk page reveals 50 receivers).
-    name_aad, phone_aad, detail_aad = _order_aads(_aad_prefix(merchant_id), order_no)
+    name_aad, phone_aad, detail_aad = order_aads(aad_prefix(merchant_id), order_no)
     return (
         decrypt(keyring, name_enc, name_aad),
         decrypt(keyring, phone_enc, phone_aad),
