@@ -352,16 +352,14 @@ def preassign(
     return placed
 
 
-def record_preassigned(merchant: Merchant, placed: Placed, now: datetime) -> None:
-    """Assignment rows and 「自动分配」 history lines of the orders `preassign` placed."""
+def record_preassigned(
+    merchant: Merchant, placed: Placed, ids: Mapping[str, int], now: datetime
+) -> None:
+    """Assignment rows and 「自动分配」 history lines of the orders `preassign` placed, once
+    inserted (`ids`: their ids by order number, as the INSERT returned them)."""
     groups: dict[tuple[int, str], list[int]] = {}
-    for chunk in allocation.chunks(list(placed)):
-        for order_id, order_no in db.session.execute(
-            select(Order.id, Order.order_no).where(
-                Order.merchant_id == merchant.id, Order.order_no.in_(chunk)
-            )
-        ):
-            groups.setdefault(placed[order_no], []).append(order_id)
+    for order_no, hit in placed.items():
+        groups.setdefault(hit, []).append(ids[order_no])
     for (supplier_id, reason), order_ids in groups.items():
         allocation.record_assignments(
             merchant.id, order_ids, supplier_id, None, now, event=EVENT_AUTO_ASSIGNED, reason=reason

@@ -366,6 +366,7 @@ def _upsert_batch(
     placed = allocation_rules.preassign(
         merchant, inserts, now, {row.order_no: row.lines for row, *_ in fresh}
     )
+    inserted: dict[str, int] = {}
     if inserts:
         inserted = _insert_new(inserts)
         result.created += len(inserted)
@@ -384,7 +385,7 @@ def _upsert_batch(
                 old = existing[row.order_no]
                 changes.plan(protector, merchant, old, row, receiver, key, digest, now)
     if placed:
-        allocation_rules.record_preassigned(merchant, placed, now)
+        allocation_rules.record_preassigned(merchant, placed, inserted, now)
     result.unchanged += changes.unchanged
     if updates := changes.updates:
         # Bulk UPDATE by primary key: one executemany for the whole batch. In id order, like
