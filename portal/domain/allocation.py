@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, case, select, update
+from sqlalchemy import ColumnElement, Integer, case, insert, literal, select, update
 
 from portal.domain.orders.rules import CANCELLABLE, assign_blocker
 from portal.extensions import db, insert_rows
@@ -32,6 +32,17 @@ from portal.models.orders import (
 )
 
 CHUNK = 900  # bound parameters per IN list, comfortably inside every backend's limit
+# The columns of a history line, in the order INSERT … SELECT fills them.
+EVENT_COLUMNS = [
+    "order_id",
+    "merchant_id",
+    "kind",
+    "actor_id",
+    "supplier_id",
+    "reason",
+    "note",
+    "created_at",
+]
 
 
 @dataclass(frozen=True)
@@ -168,33 +179,29 @@ def record_assignments(
     order_ids: Sequence[int],
     supplier_id: int,
     actor: User | None,
-    now: object,
+    now: datetime,
     *,
     event: str = EVENT_ASSIGNED,
     reason: str = "",
 ) -> None:
-    """The assignment rows and history lines of orders just given to `supplier_id`."""
-    if not order_ids:
-        return
+    """The assignment rows and history lines of orders just given to `supplier_id`: copied
+    from the order rows by the database (INSERT … SELECT per chunk), no Python per row."""
     actor_id = actor.id if actor else None
-    # One Core INSERT for these append-only rows, no ORM per-row bookkeeping.
-    insert_rows(
-        Assignment.__table__,
-        [
-            {
-                "order_id": order_id,
-                "merchant_id": merchant_id,
-                "supplier_id": supplier_id,
-                "status": ASSIGNMENT_ACTIVE,
-                "assigned_at": now,
-                "assigned_by": actor_id,
-                "cancelled_at": None,
-                "cancel_reason": None,
-                "cancelled_by": None,
-            }
-            for order_id in order_ids
-        ],
-    )
+    table = Assignment.__table__
+    for chunk in chunks(order_ids):
+        db.session.execute(
+            insert(table).from_select(
+                ["order_id", "merchant_id", "supplier_id", "status", "assigned_at", "assigned_by"],
+                select(
+                    Order.id,
+                    Order.merchant_id,
+                    literal(supplier_id, Integer),
+                    literal(ASSIGNMENT_ACTIVE, table.c.status.type),
+                    literal(now, table.c.assigned_at.type),
+                    literal(actor_id, Integer),
+                ).where(Order.merchant_id == merchant_id, Order.id.in_(chunk)),
+            )
+        )
     _record(merchant_id, order_ids, event, actor_id, supplier_id, reason, now)
 
 
@@ -205,19 +212,39 @@ def _record(
     actor_id: int | None,
     supplier_id: int | None,
     reason: str,
-    now: object,
+    now: datetime,
     suppliers: dict[int, int] | None = None,
 ) -> None:
-    """One history event per order, in one Core INSERT (every column given explicitly)."""
+    """One history event per order. With one supplier for all, the database copies the rows
+    from the orders (INSERT … SELECT per chunk); `suppliers` per order: one Core INSERT."""
+    table = OrderEvent.__table__
+    if suppliers is None:
+        for chunk in chunks(order_ids):
+            db.session.execute(
+                insert(table).from_select(
+                    EVENT_COLUMNS,
+                    select(
+                        Order.id,
+                        Order.merchant_id,
+                        literal(kind, table.c.kind.type),
+                        literal(actor_id, Integer),
+                        literal(supplier_id, Integer),
+                        literal(reason, table.c.reason.type),
+                        literal("", table.c.note.type),
+                        literal(now, table.c.created_at.type),
+                    ).where(Order.merchant_id == merchant_id, Order.id.in_(chunk)),
+                )
+            )
+        return
     insert_rows(
-        OrderEvent.__table__,
+        table,
         [
             {
                 "order_id": order_id,
                 "merchant_id": merchant_id,
                 "kind": kind,
                 "actor_id": actor_id,
-                "supplier_id": suppliers.get(order_id) if suppliers else supplier_id,
+                "supplier_id": suppliers.get(order_id),
                 "reason": reason,
                 "note": "",
                 "created_at": now,
