@@ -184,10 +184,15 @@ def masked_select(supplier: Supplier) -> Select[Any]:
         else column
         for column in MASKED_COLUMNS
     ]
+    # Outer joins, though every order has a merchant and every merchant a user: SQLite never
+    # starts a join at the right side of a LEFT JOIN, so the page is read from orders by an index
+    # in the page's order. As inner joins, at 1M orders it began at merchants and walked each
+    # one's orders of the tab, then sorted them all: the 已打印 tab took 13 ms of SQL, not 0.7.
     return (
         select(*columns, bound.label("bound"))
-        .join(Merchant, Merchant.id == Order.merchant_id)
-        .join(User, User.id == Merchant.user_id)
+        .select_from(Order)
+        .outerjoin(Merchant, Merchant.id == Order.merchant_id)
+        .outerjoin(User, User.id == Merchant.user_id)
         .outerjoin(
             active,
             and_(
