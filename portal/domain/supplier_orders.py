@@ -9,12 +9,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import aliased
 
-from portal.domain.bindings import bindings_for_supplier, normalize_shop_id
+from portal.domain.bindings import normalize_shop_id
 from portal.domain.counting import capped_count
 from portal.domain.formatting import SHANGHAI
 from portal.domain.orders import rules
@@ -115,19 +126,31 @@ class SupplierFilters:
     sort: str = ""  # "" (承诺发货时间 first) | SORT_RECEIVER
 
 
+# The supplier in a query: its id, or SUPPLIER_ID in the statements built once per process
+# (the desk's pages), which name it with `.params(supplier_id=…)` — building one took longer
+# than running it.
+SupplierId = int | BindParameter[int]
+SUPPLIER_ID = "supplier_id"
+
+
 def _current(supplier: Supplier) -> ColumnElement[bool]:
     return Order.supplier_id == supplier.id
 
 
 def tab_condition(supplier: Supplier, tab: str) -> ColumnElement[bool]:
+    return _tab_condition(supplier.id, tab)
+
+
+def _tab_condition(supplier_id: SupplierId, tab: str) -> ColumnElement[bool]:
+    current = Order.supplier_id == supplier_id
     if tab == TAB_TO_PRINT:
-        return and_(_current(supplier), Order.stage == STAGE_ASSIGNED, Order.print_count == 0)
+        return and_(current, Order.stage == STAGE_ASSIGNED, Order.print_count == 0)
     if tab == TAB_PRINTED:
-        return and_(_current(supplier), Order.stage == STAGE_ASSIGNED, Order.print_count > 0)
+        return and_(current, Order.stage == STAGE_ASSIGNED, Order.print_count > 0)
     if tab == TAB_RETURNED:
-        return and_(_current(supplier), Order.stage == STAGE_RETURNED)
+        return and_(current, Order.stage == STAGE_RETURNED)
     if tab == TAB_DISPATCHED:
-        return and_(_current(supplier), Order.stage == STAGE_DISPATCHED)
+        return and_(current, Order.stage == STAGE_DISPATCHED)
     raise ValueError(tab)
 
 
@@ -156,12 +179,12 @@ def _filters(filters: SupplierFilters, now: datetime) -> list[ColumnElement[bool
     return conditions
 
 
-def _cancelled_for(supplier: Supplier) -> tuple[ColumnElement[bool], ...]:
+def _cancelled_for(supplier_id: SupplierId) -> tuple[ColumnElement[bool], ...]:
     """This supplier's cancelled assignments of orders that are not (again) with it."""
     return (
-        Assignment.supplier_id == supplier.id,
+        Assignment.supplier_id == supplier_id,
         Assignment.status == ASSIGNMENT_CANCELLED,
-        or_(Order.supplier_id.is_(None), Order.supplier_id != supplier.id),
+        or_(Order.supplier_id.is_(None), Order.supplier_id != supplier_id),
     )
 
 
@@ -176,6 +199,10 @@ RECEIVER_COLUMNS = frozenset(
 def masked_select(supplier: Supplier) -> Select[Any]:
     """MASKED_COLUMNS of orders with their merchant, receiver columns blank ("") where the
     supplier is no longer actively bound to that merchant; `bound` says which."""
+    return _masked_select(supplier.id)
+
+
+def _masked_select(supplier_id: SupplierId) -> Select[Any]:
     active = aliased(Binding)
     bound = active.id.is_not(None)
     columns = [
@@ -197,42 +224,45 @@ def masked_select(supplier: Supplier) -> Select[Any]:
             active,
             and_(
                 active.merchant_id == Order.merchant_id,
-                active.supplier_id == supplier.id,
+                active.supplier_id == supplier_id,
                 active.status == BINDING_ACTIVE,
             ),
         )
     )
 
 
-def _cancelled_select(supplier: Supplier) -> Select[Any]:
+def _cancelled_select(supplier_id: SupplierId) -> Select[Any]:
     return (
-        masked_select(supplier)
+        _masked_select(supplier_id)
         .add_columns(
             Assignment.id.label("assignment_id"),
             Assignment.cancel_reason,
             Assignment.cancelled_at,
         )
         .join(Assignment, Assignment.order_id == Order.id)
-        .where(*_cancelled_for(supplier))
+        .where(*_cancelled_for(supplier_id))
     )
 
 
 def orders_query(supplier: Supplier, filters: SupplierFilters, now: datetime) -> Select[Any]:
     """Masked rows for one tab. The cancelled tab lists this supplier's cancelled assignments
     whose order is not (again) with this supplier, with the reason to show "do not ship"."""
-    if filters.tab == TAB_CANCELLED:
-        return (
-            _cancelled_select(supplier)
-            .where(*_filters(filters, now))
-            .order_by(Assignment.id.desc())
-        )
+    query = _tab_rows(filters.tab, filters.sort)
+    conditions = _filters(filters, now)
+    if conditions:
+        query = query.where(*conditions)
+    return query.params({SUPPLIER_ID: supplier.id})
+
+
+@cache
+def _tab_rows(tab: str, sort: str) -> Select[Any]:
+    """A tab's masked rows in its order, for the supplier SUPPLIER_ID names: built once."""
+    supplier_id = bindparam(SUPPLIER_ID)
+    if tab == TAB_CANCELLED:
+        return _cancelled_select(supplier_id).order_by(Assignment.id.desc())
     by_deadline = (Order.promise_ship_at.asc().nulls_last(), Order.id)
-    order_by = (Order.receiver_key, *by_deadline) if filters.sort == SORT_RECEIVER else by_deadline
-    return (
-        masked_select(supplier)
-        .where(tab_condition(supplier, filters.tab), *_filters(filters, now))
-        .order_by(*order_by)
-    )
+    order_by = (Order.receiver_key, *by_deadline) if sort == SORT_RECEIVER else by_deadline
+    return _masked_select(supplier_id).where(_tab_condition(supplier_id, tab)).order_by(*order_by)
 
 
 def tab_of(row: Any) -> str:
@@ -262,7 +292,7 @@ def find_order_row(supplier: Supplier, order_no: str, merchant_shop_id: str = ""
     if current is not None:
         return current
     return db.session.execute(
-        _cancelled_select(supplier)
+        _cancelled_select(supplier.id)
         .where(Order.order_no == order_no, *of_merchant)
         .order_by(Assignment.id.desc())
         .limit(1)
@@ -309,10 +339,9 @@ def tab_counts(
 ) -> dict[str, int]:
     """The tabs' counts under the filters (every tab, or those asked), each capped
     (portal.domain.counting.capped_count)."""
+    conditions = _filters(filters, now)
     counts = {
-        tab: capped_count(
-            select(Order.id).where(tab_condition(supplier, tab), *_filters(filters, now))
-        )
+        tab: capped_count(_tab_ids(tab).where(*conditions).params({SUPPLIER_ID: supplier.id}))
         for tab in tabs
         if tab != TAB_CANCELLED
     }
@@ -320,9 +349,14 @@ def tab_counts(
         counts[TAB_CANCELLED] = capped_count(
             select(Assignment.id)
             .join(Order, Order.id == Assignment.order_id)
-            .where(*_cancelled_for(supplier), *_filters(filters, now))
+            .where(*_cancelled_for(supplier.id), *_filters(filters, now))
         )
     return counts
+
+
+@cache
+def _tab_ids(tab: str) -> Select[Any]:
+    return select(Order.id).where(_tab_condition(bindparam(SUPPLIER_ID), tab))
 
 
 @dataclass(frozen=True)
@@ -374,8 +408,19 @@ def receiver_group_sizes(supplier: Supplier, receiver_keys: list[str]) -> dict[s
     return {key: int(count) for key, count in rows}
 
 
-def bound_merchants(supplier: Supplier) -> list[Merchant]:
-    return [b.merchant for b in bindings_for_supplier(supplier, "active")]
+def bound_merchants(supplier: Supplier) -> list[Any]:
+    """(id, shop_name) of the merchants the supplier is bound to now, newest binding first."""
+    return list(db.session.execute(_bound_merchants(), {SUPPLIER_ID: supplier.id}))
+
+
+@cache
+def _bound_merchants() -> Select[Any]:
+    return (
+        select(Merchant.id, Merchant.shop_name)
+        .join(Binding, Binding.merchant_id == Merchant.id)
+        .where(Binding.supplier_id == bindparam(SUPPLIER_ID), Binding.status == BINDING_ACTIVE)
+        .order_by(Binding.created_at.desc(), Binding.id.desc())
+    )
 
 
 def print_job_rows(supplier: Supplier, job: PrintJob) -> list[Any]:
