@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, jsonify, make_response, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 
-from portal.domain.accounts import user_query
-from portal.extensions import db, htmx, login_manager
+from portal.domain.accounts import user_with_shop
+from portal.extensions import htmx, login_manager
 from portal.models import User
 
 
@@ -28,7 +28,7 @@ def load_user(session_id: str) -> User | None:
         return None
     # The user's shop (its own or its owner's) comes in the same query: every desk request
     # asks for it.
-    user = db.session.scalar(user_query(), {"user_id": int(user_id)})
+    user = user_with_shop(int(user_id))
     if user is None or user.session_epoch != int(epoch) or not user.active:
         return None
     return user
