@@ -14,7 +14,9 @@ class Config:
     SECRET_KEY: str | None = None
     SQLALCHEMY_DATABASE_URI: str | None = None
     # A pooled connection that died (database restarted, failover) is replaced before use.
-    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True}
+    # LIFO: a request reuses the connection returned last — on SQLite the one whose page cache
+    # its own short writes kept (the API rate limit's count, portal.web.ratelimit).
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True, "pool_use_lifo": True}
     SQLALCHEMY_RECORD_QUERIES = False
 
     # Where data keys live; defaults to <instance>/data-keys.json.

@@ -465,7 +465,7 @@ def test_existing_accounts_become_owners_with_nothing_lost(app_ctx):
     assert db.session.get(Binding, 1).status == "active"
     throttle = accounts.Throttle(5, 30, timedelta(minutes=15))
     assert accounts.authenticate("oldshop", PASSWORD, "127.0.0.1", throttle).id == 1
-    assert accounts.api_token_for(token).user.id == 1
+    assert accounts.api_token_for(accounts.api_token_hash(token)).user.id == 1
     db.session.commit()
     client = app_ctx.test_client()
     me = client.get("/api/v1/me", headers=bearer(token)).json

@@ -20,7 +20,7 @@ from sqlalchemy import Select
 from werkzeug.datastructures import FileStorage
 
 from portal.api import schemas
-from portal.domain.accounts import api_token_for
+from portal.domain.accounts import api_token_for, api_token_hash
 from portal.domain.errors import MESSAGES, DomainError
 from portal.domain.permissions import may_use_endpoint
 from portal.extensions import db
@@ -36,7 +36,7 @@ from portal.web.pagination import (
     paginate,
     paginate_rows,
 )
-from portal.web.ratelimit import check_api_rate
+from portal.web.ratelimit import check_api_rate, count_api_request
 from portal.web.security import check_storable
 
 PUBLIC_ENDPOINTS = {"api.openapi", "api.reference"}
@@ -252,10 +252,16 @@ def authenticate_request() -> Response | None:
         return None
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    record = api_token_for(token.strip()) if scheme.lower() == "bearer" else None
+    token_hash = api_token_hash(token.strip()) if scheme.lower() == "bearer" else None
+    if token_hash is None:
+        raise DomainError("unauthorized")
+    # Counted before the token is read (portal.web.ratelimit says why); an unknown token is
+    # refused as such, not as over the limit.
+    counted = count_api_request(token_hash, utcnow())
+    record = api_token_for(token_hash)
     if record is None:
         raise DomainError("unauthorized")
-    check_api_rate(record.id, utcnow())
+    check_api_rate(counted, record.rate_tat)
     user = record.user
     if user.must_change_password:
         # A member's password someone else chose: like the web (portal.domain.authz), nothing works

@@ -414,13 +414,18 @@ def user_with_shop(user_id: int) -> User | None:
     return _user_from_row(*row) if row is not None else None
 
 
-def api_token_for(token: str) -> ApiToken | None:
-    """The live token with its user and the user's shop; its use stamped (at most once a
-    minute)."""
+def api_token_hash(token: str) -> str | None:
+    """What a token is stored (and counted) by; None for what cannot be one of ours."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
+    return _token_hash(token)
+
+
+def api_token_for(token_hash: str) -> ApiToken | None:
+    """The live token with this hash, with its user and the user's shop; its use stamped (at
+    most once a minute)."""
     # One query for the token, its user and the user's shop: every API request starts here.
-    row = db.session.execute(_token_query(), {"token_hash": _token_hash(token)}).first()
+    row = db.session.execute(_token_query(), {"token_hash": token_hash}).first()
     if row is None:
         return None
     record, *user_row = row

@@ -4,9 +4,18 @@ The generic cell rate algorithm (GCRA): each token has a theoretical arrival tim
 request is allowed when max(TAT, now) + interval − now ≤ interval × burst, and moves the TAT
 on by one interval. One compare-and-set per request, kept where every process sees it:
 
-- in the database (the default): `UPDATE api_tokens SET rate_tat = … WHERE id = … AND <fits>`,
-  in the request's own transaction when it writes anyway, else in a short one of its own;
-- in Redis when API_RATE_LIMIT_REDIS_URL is set: the same arithmetic in one Lua script.
+- in the database (the default): `UPDATE api_tokens SET rate_tat = … WHERE token_hash = …
+  AND <live> AND <fits>`, in the request's own transaction when it writes anyway, else in a
+  short one of its own;
+- in Redis when API_RATE_LIMIT_REDIS_URL is set: the same arithmetic in one Lua script, keyed
+  by the token's hash.
+
+The request is counted before its token is read, by the token's hash: on SQLite a write by
+another connection empties the page cache of the one that reads, so the short write goes first
+on the pooled connection the request then reads with (the pool hands out the latest returned
+one): the count cost /api/v1/me ~290 µs of CPU written after the read, ~180 µs before it. An
+unknown token matches no row (nothing is written); in Redis its hash is counted and expires
+with the window.
 
 A refused request is told how many seconds until one more fits (429, Retry-After). When the
 store cannot be reached the request is let through (logged): the limit protects the service,
@@ -23,7 +32,7 @@ from functools import cache
 
 import redis
 from flask import current_app
-from sqlalchemy import Update, bindparam, case, func, select, update
+from sqlalchemy import Update, bindparam, case, func, update
 
 from portal.domain.errors import DomainError
 from portal.extensions import db
@@ -62,16 +71,45 @@ def current_limit() -> Limit | None:
     return Limit(interval, interval * burst)
 
 
-def check_api_rate(token_id: int, now: datetime) -> None:
-    """Count one request of this token; refuse it (429, Retry-After) when over the limit."""
+@dataclass(frozen=True)
+class Counted:
+    """One request counted: whether it fits, and when it does not, the µs until one more
+    does (None: the database refused it, the token's rate_tat read after tells)."""
+
+    fits: bool
+    wait: int | None = None
+    now_us: int = 0
+    limit: Limit | None = None
+
+
+FITS = Counted(fits=True)
+
+
+def count_api_request(token_hash: str, now: datetime) -> Counted:
+    """Count one request of the token with this hash (before the token is read)."""
     limit = current_limit()
     if limit is None:
-        return
+        return FITS
     now_us = int(now.timestamp() * MICROS)
     url = current_app.config.get("API_RATE_LIMIT_REDIS_URL")
-    wait = _redis_wait(url, token_id, now_us, limit) if url else _db_wait(token_id, now_us, limit)
-    if wait > 0:
-        raise DomainError("api_rate_limited", retry_after=max(1, math.ceil(wait / MICROS)))
+    if url:
+        wait = _redis_wait(url, token_hash, now_us, limit)
+        return FITS if wait <= 0 else Counted(fits=False, wait=wait, now_us=now_us)
+    if _db_take(token_hash, now_us, limit):
+        return FITS
+    return Counted(fits=False, now_us=now_us, limit=limit)
+
+
+def check_api_rate(counted: Counted, rate_tat: int | None) -> None:
+    """Refuse a request that did not fit (429, Retry-After); `rate_tat`: the token's, as read
+    after the count."""
+    if counted.fits:
+        return
+    wait, limit, now_us = counted.wait, counted.limit, counted.now_us
+    if wait is None and limit is not None:
+        # A read transaction may see the TAT from before the refused write: at least a µs.
+        wait = max(1, max(rate_tat or 0, now_us) + limit.interval - limit.window - now_us)
+    raise DomainError("api_rate_limited", retry_after=max(1, math.ceil((wait or 1) / MICROS)))
 
 
 def _take_statement() -> Update:
@@ -83,7 +121,8 @@ def _take_statement() -> Update:
     return (
         update(ApiToken)
         .where(
-            ApiToken.id == bindparam("token_id"),
+            ApiToken.token_hash == bindparam("hash"),
+            ApiToken.revoked_at.is_(None),
             start + bindparam("interval") - now <= bindparam("window"),
         )
         .values(rate_tat=start + bindparam("interval"))
@@ -94,9 +133,10 @@ def _take_statement() -> Update:
 TAKE = _take_statement()
 
 
-def _db_wait(token_id: int, now_us: int, limit: Limit) -> int:
+def _db_take(token_hash: str, now_us: int, limit: Limit) -> bool:
+    """Whether the request fits (then it is counted); False also for no such live token."""
     params = {
-        "token_id": token_id,
+        "hash": token_hash,
         "now_us": now_us,
         "interval": limit.interval,
         "window": limit.window,
@@ -107,13 +147,9 @@ def _db_wait(token_id: int, now_us: int, limit: Limit) -> int:
     else:
         result = write_apart(TAKE, "API rate limit", params)
         if result is None:
-            return 0  # the database is busy: let it through
+            return True  # the database is busy: let it through
         taken = result.rowcount
-    if taken:
-        return 0
-    current = db.session.scalar(select(ApiToken.rate_tat).where(ApiToken.id == token_id)) or 0
-    # A read transaction may see the TAT from before the refused write: it waits at least a µs.
-    return max(1, max(current, now_us) + limit.interval - limit.window - now_us)
+    return bool(taken)
 
 
 @cache
@@ -121,12 +157,17 @@ def _redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
-def _redis_wait(url: str, token_id: int, now_us: int, limit: Limit) -> int:
+def _redis_wait(url: str, token_hash: str, now_us: int, limit: Limit) -> int:
     try:
         client = _redis_client(url)
         return int(
             client.eval(
-                GCRA_SCRIPT, 1, f"portal:api-rate:{token_id}", now_us, limit.interval, limit.window
+                GCRA_SCRIPT,
+                1,
+                f"portal:api-rate:{token_hash}",
+                now_us,
+                limit.interval,
+                limit.window,
             )
         )
     except redis.RedisError as error:
