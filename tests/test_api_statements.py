@@ -66,7 +66,7 @@ def test_a_request_is_accepted_queued_and_built(world, merchant, supplier):
     assert statement["downloads"] is None
     assert statement["requested_at"] == shanghai(2026, 11, 21, 9, 0).isoformat()
 
-    assert run_queue(world.app) == 1
+    assert run_queue(world.app) == 2  # the build, then its XLSX
     for api in (merchant, supplier):
         answer = api.get(f"/statements/{statement['id']}")
         assert answer.status_code == 200

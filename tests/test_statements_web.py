@@ -181,7 +181,7 @@ def test_a_request_queues_then_the_list_polls_until_it_is_built(world):
     # The supplier's list shows it queued and polls as well.
     assert "every 3s" in list_fragment(world.supplier, SUPPLIER_LIST)
 
-    assert run_queue(world.app) == 1
+    assert run_queue(world.app) == 2  # the build, then its XLSX
     fragment = list_fragment(world.merchant)
     ready = row(fragment, statement_id)
     assert "已生成" in ready and "排队中" not in ready
@@ -379,6 +379,21 @@ def test_csv_and_xlsx_downloads_agree_and_are_attachments(world):
     # Without a format the CSV is sent; an unknown format is refused, never a 500.
     assert world.merchant.get(f"{LIST}/{statement_id}/download").mimetype == "text/csv"
     assert world.merchant.get(f"{LIST}/{statement_id}/download?format=pdf").status_code == 422
+
+
+def test_a_statement_is_ready_before_its_xlsx_is_written(world):
+    # The build is one job, the stored XLSX the next: the statement is on both sides' pages
+    # (and its CSV downloads) as soon as its lines are in.
+    statement_id = request_statement(world)
+    with world.app.app_context():
+        assert queue.run_pending(limit=1) == 1
+        assert db.session.scalar(select(func.count()).select_from(StatementFile)) == 0
+    assert world.statement(statement_id).status == "ready"
+    csv_answer = world.merchant.get(f"{LIST}/{statement_id}/download")
+    assert csv_answer.status_code == 200 and world.order_nos[0] in csv_answer.get_data(as_text=True)
+    assert run_queue(world.app) == 1  # the XLSX
+    with world.app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(StatementFile)) == 1
 
 
 def test_the_worker_stores_the_xlsx_and_downloads_send_it_as_stored(world, monkeypatch):

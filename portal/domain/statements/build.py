@@ -15,7 +15,13 @@ from portal.domain.orders.lines import lines_by_order
 from portal.domain.statements.clock import day_start, now_utc
 from portal.domain.statements.files import store_statement_xlsx
 from portal.domain.statements.queries import ACTIVE_STATUSES, statement_totals
-from portal.domain.statements.requesting import BUILD_STATEMENT, queue_build, record_event
+from portal.domain.statements.requesting import (
+    BUILD_STATEMENT,
+    STORE_STATEMENT_XLSX,
+    queue_build,
+    queue_store_xlsx,
+    record_event,
+)
 from portal.domain.statements.review import PAYABLE_REVIEWS
 from portal.domain.tracking import tracking_numbers_for
 from portal.extensions import db
@@ -209,10 +215,19 @@ def _build(statement: Statement, token: datetime) -> None:
     )
     record_event(statement, STATEMENT_EVENT_BUILT, None)
     db.session.commit()
-    # Ready now (the CSV streams from the lines); the XLSX follows. Should writing it fail,
-    # a download writes it from the lines instead, as before files were stored.
+    # Ready now (the CSV streams from the lines); the XLSX follows as a job of its own, so the
+    # statement is on both sides' pages while the file is written.
+    queue_store_xlsx(statement_id)
+
+
+@queue.task(STORE_STATEMENT_XLSX)
+def store_xlsx(statement_id: int) -> None:
+    """The task body: write a ready statement's XLSX once and store it. Should writing it
+    fail, a download writes it from the lines instead, as before files were stored."""
+    statement = db.session.get(Statement, statement_id)
+    if statement is None or statement.status != STATEMENT_READY:
+        return
     try:
-        db.session.refresh(statement)
         store_statement_xlsx(statement)
         db.session.commit()
     except Exception as exc:

@@ -43,6 +43,7 @@ from portal.models.settlement import (
 log = logging.getLogger(__name__)
 
 BUILD_STATEMENT = "statements.build"
+STORE_STATEMENT_XLSX = "statements.store_xlsx"
 
 MIN_INTERVAL = timedelta(minutes=STATEMENT_MIN_INTERVAL_MINUTES)
 
@@ -296,6 +297,15 @@ def queue_build(statement_id: int) -> None:
         queue.enqueue(BUILD_STATEMENT, statement_id)
     except Exception as exc:
         log.warning("statement %s not enqueued (%s); a sweep will retry", statement_id, exc)
+
+
+def queue_store_xlsx(statement_id: int) -> None:
+    """Hand a built statement's XLSX to the workers; without it a download writes the file
+    from the lines, as before files were stored."""
+    try:
+        queue.enqueue(STORE_STATEMENT_XLSX, statement_id)
+    except Exception as exc:
+        log.warning("statement %s XLSX not enqueued (%s)", statement_id, exc)
 
 
 def record_event(statement: Statement, kind: str, actor: User | None, note: str = "") -> None:
