@@ -7,7 +7,7 @@ before us (we refuse `assignment_cancelled`) or loses to us (it sees `tracking_r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -237,10 +237,16 @@ def _label_mates(supplier: Supplier, order_ids: Sequence[int]) -> dict[int, list
     }
 
 
-def with_merged_parcels(supplier: Supplier, items: Sequence[TrackingItem]) -> list[TrackingItem]:
+def with_merged_parcels(
+    supplier: Supplier,
+    items: Sequence[TrackingItem],
+    found: Mapping[OrderRef, Order | None] | None = None,
+) -> list[TrackingItem]:
     """The items, and for an order printed on a merged label the other orders on that label
-    still waiting for their number: one parcel, one tracking number for all of them."""
-    found = find_orders_for_supplier(supplier, [_ref(item) for item in items])
+    still waiting for their number: one parcel, one tracking number for all of them. `found`:
+    the items' orders when the caller has read them already (find_orders_for_supplier)."""
+    if found is None:
+        found = find_orders_for_supplier(supplier, [_ref(item) for item in items])
     by_order = {order.id: item for item in items if (order := found.get(_ref(item))) is not None}
     mates = _label_mates(supplier, list(by_order))
     wanted = {mate for ids in mates.values() for mate in ids} - set(by_order)
@@ -326,10 +332,14 @@ def return_tracking(
 ) -> TrackingResult:
     """Record tracking numbers; each refused item is named with its code, the rest go in.
     A number for an order of a merged label goes to every order on that label."""
-    items = with_merged_parcels(supplier, items)
+    # The orders are read once: for the merged labels' mates, then for the items themselves.
+    orders = find_orders_for_supplier(supplier, [_ref(item) for item in items])
+    given = len(items)
+    items = with_merged_parcels(supplier, items, orders)
+    if len(items) > given:
+        orders = {**orders, **find_orders_for_supplier(supplier, map(_ref, items[given:]))}
     result = TrackingResult()
     prepared = [p for p in (_prepare(item, result) for item in items) if p is not None]
-    orders = find_orders_for_supplier(supplier, [_ref(p.item) for p in prepared])
     missing = [p.item.order_no for p in prepared if _ref(p.item) not in orders]
     cancelled = cancelled_for_supplier(supplier, missing) if missing else set()
     parcels = _existing_parcels(n for p in prepared for n in p.numbers)
