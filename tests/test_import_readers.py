@@ -473,6 +473,27 @@ def test_bad_rows_among_good_ones(tmp_path: Path) -> None:
     assert "收货人" in errors[13].message and "50" in errors[13].message
 
 
+def test_rows_with_text_only_in_columns_the_reader_skips_are_still_reported(
+    tmp_path: Path,
+) -> None:
+    # The reader cleans only the columns it reads; a row whose only text sits in another
+    # column (here an extra 发货时间, or a ="" formula cell) is still a row, and an empty one
+    # (blanks, an empty formula) is still skipped.
+    headers = [*HEADERS, "发货时间"]
+    rows = [
+        order_row(2),
+        {"发货时间": "2026-11-18 09:00:00"},
+        {"发货时间": '=""', "商品": " "},
+        order_row(5),
+    ]
+    items = read_orders(write_csv(tmp_path / "o.csv", rows, headers))
+    assert [(item.row, getattr(item, "code", "ok")) for item in items] == [
+        (2, "ok"),
+        (3, "missing_order_no"),
+        (5, "ok"),
+    ]
+
+
 def test_phone_and_address_are_not_validated_here(tmp_path: Path) -> None:
     row = order_row(1, 手机="not a phone", 区="", 街道="")
     [order] = only_orders(read_orders(write_csv(tmp_path / "o.csv", [row])))

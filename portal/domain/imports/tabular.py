@@ -12,7 +12,7 @@ import tempfile
 import unicodedata
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -168,7 +168,18 @@ class _Rows(Iterator[tuple[int, dict[str, str]]]):
 
     def __init__(self, records: Iterator[list[str]], headers: list[str], max_rows: int | None):
         self._records = records
-        self._rows = _data_rows(records, headers, max_rows)
+        # A repeated header keeps its first column, the way a person reading the sheet would.
+        positions: dict[str, int] = {}
+        for index, header in enumerate(headers):
+            if header:
+                positions.setdefault(header, index)
+        self.columns = list(positions.items())
+        self._rows = _data_rows(records, self, max_rows)
+
+    def keep(self, headers: Collection[str]) -> None:
+        """Before reading: only these headers' cells are cleaned and handed on (a reader that
+        uses 25 of an export's 50 columns does not clean the other 25 on every row)."""
+        self.columns = [(header, index) for header, index in self.columns if header in headers]
 
     def __next__(self) -> tuple[int, dict[str, str]]:
         return next(self._rows)
@@ -179,14 +190,9 @@ class _Rows(Iterator[tuple[int, dict[str, str]]]):
 
 
 def _data_rows(
-    records: Iterator[list[str]], headers: list[str], max_rows: int | None
+    records: Iterator[list[str]], owner: _Rows, max_rows: int | None
 ) -> Iterator[tuple[int, dict[str, str]]]:
-    # A repeated header keeps its first column, the way a person reading the sheet would.
-    positions: dict[str, int] = {}
-    for index, header in enumerate(headers):
-        if header:
-            positions.setdefault(header, index)
-    columns = list(positions.items())
+    columns = owner.columns  # read at the first row: after a keep()
     limit = DEFAULT_MAX_ROWS if max_rows is None else max_rows
     try:
         for row_no, raw in enumerate(records, start=2):
@@ -201,11 +207,24 @@ def _data_rows(
                     f"第 {row_no} 行超过 {MAX_COLUMNS} 列（可能有远处的空单元格），"
                     "请删除多余的列或另存为 CSV 后上传",
                 )
-            cells = _clean_cells(raw)
-            if not any(cells):
+            width = len(raw)
+            if _INVISIBLE.search("".join(raw)):
+                row = {h: clean_cell(raw[i]) if i < width else "" for h, i in columns}
+            else:  # as _clean_cells: a strip, unless the cell starts with = or '
+                row = {
+                    h: (
+                        clean_cell(text)
+                        if (text := raw[i].strip())[:1] in _QUOTED_TEXT_STARTS
+                        else text
+                    )
+                    if i < width
+                    else ""
+                    for h, i in columns
+                }
+            # An empty row is skipped; one with text only in columns nobody reads is not.
+            if not any(row.values()) and not any(_clean_cells(raw)):
                 continue
-            width = len(cells)
-            yield row_no, {h: cells[i] if i < width else "" for h, i in columns}
+            yield row_no, row
     finally:
         _close(records)
 
@@ -533,6 +552,8 @@ def order_rows(
     the headers itself (a merchant's saved mapping)."""
     if keys is None:
         keys = match_table(table, columns, recognise)
+    if isinstance(table.rows, _Rows):
+        table.rows.keep({header for header in keys.values() if header})
     return _order_rows(table.rows, keys, columns, build)
 
 
