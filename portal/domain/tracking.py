@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Select, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -288,23 +289,20 @@ class ParcelMates:
     order_nos: list[str]  # the first of them by order number, at most the `shown` asked for
 
 
-def parcel_mates_by_order(
-    merchant: Merchant, order_ids: Sequence[int], shown: int = 5
-) -> dict[int, ParcelMates]:
-    """The parcel mates of these orders (only those that have any): one query for a page.
-
-    From the orders' own order_parcels rows (primary key) to the other rows of the same parcels
-    (ix_order_parcels_parcel_id) and their orders (primary key), the merchant's only; at most
-    `shown` numbers per order come back however many orders share one parcel."""
-    if not order_ids:
-        return {}
+@cache
+def _parcel_mates_query() -> Select[Any]:
+    """The parcel mates of `order_ids` among `merchant_id`'s orders, at most `shown` numbers
+    per order (with how many there are), built once: a desk page with tracking numbers asks."""
     mine = aliased(OrderParcel, name="mine")
     other = aliased(OrderParcel, name="other")
     pairs = (
         select(mine.order_id.label("order_id"), Order.order_no.label("mate_no"))
         .join(other, and_(other.parcel_id == mine.parcel_id, other.order_id != mine.order_id))
         .join(Order, Order.id == other.order_id)
-        .where(mine.order_id.in_(list(order_ids)), Order.merchant_id == merchant.id)
+        .where(
+            mine.order_id.in_(bindparam("order_ids", expanding=True)),
+            Order.merchant_id == bindparam("merchant_id"),
+        )
         .distinct()  # two orders sharing two parcels are still one mate
         .subquery("pairs")
     )
@@ -316,10 +314,26 @@ def parcel_mates_by_order(
         .over(partition_by=pairs.c.order_id, order_by=pairs.c.mate_no)
         .label("rank"),
     ).subquery("ranked")
-    rows = db.session.execute(
+    return (
         select(ranked.c.order_id, ranked.c.mate_no, ranked.c.mates)
-        .where(ranked.c.rank <= shown)
+        .where(ranked.c.rank <= bindparam("shown"))
         .order_by(ranked.c.order_id, ranked.c.rank)
+    )
+
+
+def parcel_mates_by_order(
+    merchant: Merchant, order_ids: Sequence[int], shown: int = 5
+) -> dict[int, ParcelMates]:
+    """The parcel mates of these orders (only those that have any): one query for a page.
+
+    From the orders' own order_parcels rows (primary key) to the other rows of the same parcels
+    (ix_order_parcels_parcel_id) and their orders (primary key), the merchant's only; at most
+    `shown` numbers per order come back however many orders share one parcel."""
+    if not order_ids:
+        return {}
+    rows = db.session.execute(
+        _parcel_mates_query(),
+        {"order_ids": list(order_ids), "merchant_id": merchant.id, "shown": shown},
     )
     found: dict[int, ParcelMates] = {}
     for order_id, mate_no, mates in rows:
