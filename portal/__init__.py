@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 from flask_babel import get_translations
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.api import bp as api_bp
@@ -128,6 +128,12 @@ def configure_proxies(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        # One in-memory database is one connection (StaticPool): there is no pool to order.
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options.pop("pool_use_lifo", None)
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     login_manager.init_app(app)

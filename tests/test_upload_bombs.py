@@ -179,10 +179,10 @@ def _lock_free_while_reading(app, monkeypatch, at_row: int) -> list[bool]:
 
         path = db.engine.url.database
     seen: list[bool] = []
-    clean = tabular._clean_cells
+    clean = tabular._row_cells
     calls = {"n": 0}
 
-    def clean_and_probe(raw):
+    def clean_and_probe(raw, columns):
         calls["n"] += 1
         if calls["n"] == at_row and not seen:
             other = sqlite3.connect(path, isolation_level=None, timeout=0)
@@ -194,9 +194,9 @@ def _lock_free_while_reading(app, monkeypatch, at_row: int) -> list[bool]:
                 seen.append(False)
             finally:
                 other.close()
-        return clean(raw)
+        return clean(raw, columns)
 
-    monkeypatch.setattr(tabular, "_clean_cells", clean_and_probe)
+    monkeypatch.setattr(tabular, "_row_cells", clean_and_probe)
     return seen
 
 

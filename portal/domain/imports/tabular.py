@@ -189,6 +189,21 @@ class _Rows(Iterator[tuple[int, dict[str, str]]]):
         _close(self._records)
 
 
+def _row_cells(raw: list[str], columns: Sequence[tuple[str, int]]) -> dict[str, str]:
+    """header → cleaned cell of one record, for these (header, position) columns: as
+    _clean_cells, a strip unless the record holds invisible characters or a cell starts with
+    = or '."""
+    width = len(raw)
+    if _INVISIBLE.search("".join(raw)):
+        return {h: clean_cell(raw[i]) if i < width else "" for h, i in columns}
+    return {
+        h: (clean_cell(text) if (text := raw[i].strip())[:1] in _QUOTED_TEXT_STARTS else text)
+        if i < width
+        else ""
+        for h, i in columns
+    }
+
+
 def _data_rows(
     records: Iterator[list[str]], owner: _Rows, max_rows: int | None
 ) -> Iterator[tuple[int, dict[str, str]]]:
@@ -207,20 +222,7 @@ def _data_rows(
                     f"第 {row_no} 行超过 {MAX_COLUMNS} 列（可能有远处的空单元格），"
                     "请删除多余的列或另存为 CSV 后上传",
                 )
-            width = len(raw)
-            if _INVISIBLE.search("".join(raw)):
-                row = {h: clean_cell(raw[i]) if i < width else "" for h, i in columns}
-            else:  # as _clean_cells: a strip, unless the cell starts with = or '
-                row = {
-                    h: (
-                        clean_cell(text)
-                        if (text := raw[i].strip())[:1] in _QUOTED_TEXT_STARTS
-                        else text
-                    )
-                    if i < width
-                    else ""
-                    for h, i in columns
-                }
+            row = _row_cells(raw, columns)
             # An empty row is skipped; one with text only in columns nobody reads is not.
             if not any(row.values()) and not any(_clean_cells(raw)):
                 continue
