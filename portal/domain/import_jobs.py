@@ -303,17 +303,16 @@ def requeue_stale_imports(now: datetime | None = None) -> list[int]:
         )
         .execution_options(synchronize_session=False)
     )
-    requeued: list[int] = []
-    candidates = db.session.scalars(select(ImportJob.id).where(stale).order_by(ImportJob.id)).all()
-    for job_id in candidates:
-        moved = db.session.execute(
+    # One compare-and-set for all of them: a sweeper running at once moves none twice.
+    requeued = sorted(
+        db.session.scalars(
             update(ImportJob)
-            .where(ImportJob.id == job_id, stale)
+            .where(stale)
             .values(status=STATUS_QUEUED, heartbeat_at=now)
+            .returning(ImportJob.id)
             .execution_options(synchronize_session=False)
-        ).rowcount
-        if moved == 1:
-            requeued.append(job_id)
+        )
+    )
     db.session.commit()
     for job_id in requeued:
         queue_import(job_id)

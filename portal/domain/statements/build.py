@@ -303,16 +303,16 @@ def requeue_stale_statements(now: datetime | None = None) -> list[int]:
         select(Statement.id).where(stale, Statement.requested_at < now - GIVE_UP_AFTER)
     ).all():
         fail_statement(statement_id, _("生成对账单多次中断，已停止，可重试（不占用当天次数）"))
-    requeued: list[int] = []
-    for statement_id in db.session.scalars(select(Statement.id).where(stale)).all():
-        moved = db.session.execute(
+    # One compare-and-set for all of them: a sweeper running at once moves none twice.
+    requeued = sorted(
+        db.session.scalars(
             update(Statement)
-            .where(Statement.id == statement_id, stale)
+            .where(stale)
             .values(status=STATEMENT_QUEUED, heartbeat_at=now)
+            .returning(Statement.id)
             .execution_options(synchronize_session=False)
-        ).rowcount
-        if moved == 1:
-            requeued.append(statement_id)
+        )
+    )
     db.session.commit()
     for statement_id in requeued:
         queue_build(statement_id)
