@@ -188,8 +188,8 @@ def expected(
             if in_period(o.promise_ship_at):
                 if o.returned_at is not None:
                     promise_decided += 1
-                    overdue += o.returned_at > o.promise_ship_at
-                elif now > o.promise_ship_at:
+                    overdue += o.returned_at >= o.promise_ship_at
+                elif now >= o.promise_ship_at:
                     promise_decided += 1
                     overdue += 1
         hours = sorted(
@@ -253,8 +253,8 @@ def expected_day(mine: list[Order], day: date, now: datetime, on: Any) -> dict[s
         if on(o.promise_ship_at):
             if o.returned_at is not None:
                 decided += 1
-                late += o.returned_at > o.promise_ship_at
-            elif now > o.promise_ship_at:
+                late += o.returned_at >= o.promise_ship_at
+            elif now >= o.promise_ship_at:
                 decided += 1
                 late += 1
     return {
@@ -450,3 +450,58 @@ def test_a_first_pass_spread_over_sweeps_adds_up(
         assert passes == 4  # 9 orders, 4 a pass: three passes that count, one that finds none
         data = {"now": now, "start": BASE_DAY, "end": BASE_DAY + timedelta(days=3)}
         _check(ids, data)
+
+
+def test_the_deadline_edge_is_the_desks_one(app: Flask, factory: Any) -> None:
+    """超时 from 承诺发货时间 on, as on both desks (portal.models.orders.OVERDUE): an order
+    returned at that very moment is late, an open one whose time is now is overdue today (and
+    the factory's workload beside it says so too); a microsecond earlier is on time."""
+    ids = _setup(app, factory)
+    now = local(3, time(12))
+    promise = now
+    base = {"merchant": "m1", "supplier": "s1", "paid_at": None, "dispatched_at": None}
+    orders = [
+        # returned exactly at 承诺发货时间; a microsecond before it; still open at it
+        {
+            **base,
+            "promise_ship_at": promise - timedelta(hours=1),
+            "assigned_at": local(3, time(9)),
+            "returned_at": promise - timedelta(hours=1),
+            "after_sale_active": False,
+        },
+        {
+            **base,
+            "promise_ship_at": promise,
+            "assigned_at": local(3, time(9)),
+            "returned_at": promise - timedelta(microseconds=1),
+            "after_sale_active": False,
+        },
+        {
+            **base,
+            "promise_ship_at": promise,
+            "assigned_at": local(3, time(9)),
+            "returned_at": None,
+            "after_sale_active": False,
+        },
+    ]
+    with app.app_context():
+        _reset(ids, 16 * 60)
+        _insert(ids, orders)
+        analytics.refresh()
+        merchant = db.session.get(Merchant, ids["m1"])
+        supplier = db.session.get(Supplier, ids["s1"])
+        day = BASE_DAY + timedelta(days=3)
+        [row] = [
+            i
+            for i in analytics.supplier_report(merchant, day, day, now).items
+            if i.partner_id == ids["s1"]
+        ]
+        assert (row.counts.overdue, row.counts.promise_decided) == (2, 3)
+        [row] = [
+            i
+            for i in analytics.merchant_report(supplier, day, day, now).items
+            if i.partner_id == ids["m1"]
+        ]
+        assert (row.counts.overdue, row.counts.promise_decided) == (2, 3)
+        assert row.workload is not None and row.workload["overdue"] == 1
+        _check(ids, {"now": now, "start": day, "end": day})

@@ -34,6 +34,7 @@ from sqlalchemy import ColumnElement, case, delete, func, select, tuple_, union_
 
 from portal.domain.errors import DomainError
 from portal.domain.formatting import SHANGHAI
+from portal.domain.orders.rules import OVERDUE
 from portal.domain.statements.clock import now_utc
 from portal.domain.statements.requesting import check_period
 from portal.domain.supplier_orders import workload_by_merchant
@@ -175,10 +176,11 @@ def facts_of(order: Any, cutoff_minutes: int) -> Facts | None:
         if returned_at is None:
             values["promise_kind"] = PROMISE_OPEN
             values["open_promise_at"] = order.promise_ship_at
-        elif returned_at <= order.promise_ship_at:
-            values["promise_kind"] = PROMISE_ON_TIME
-        else:
+        elif OVERDUE.contains(order.promise_ship_at, returned_at):
+            # Returned when the desks already showed it overdue (the edge is OVERDUE's).
             values["promise_kind"] = PROMISE_LATE
+        else:
+            values["promise_kind"] = PROMISE_ON_TIME
     return Facts(order.merchant_id, order.supplier_id, **values)
 
 
@@ -695,7 +697,7 @@ def _overdue_today(side: _Side, owner_id: int, now: datetime) -> dict[int, int]:
         .where(
             _column(AnalyticsOrderFacts, side.owner) == owner_id,
             AnalyticsOrderFacts.open_promise_at >= local_midnight(local_day(now)),
-            AnalyticsOrderFacts.open_promise_at < now,
+            OVERDUE.sql(now, AnalyticsOrderFacts.open_promise_at),
         )
         .group_by(partner)
     )

@@ -109,20 +109,28 @@ class Rule:
 
 @dataclass(frozen=True)
 class Window:
-    """`column` within (now + after, now + until]; `after` None: no lower bound. NULL: never."""
+    """`column` within (now + after, now + until]; `after` None: no lower bound. NULL: never.
+
+    Another column holding the same moment (a copy kept elsewhere, e.g. the analytics facts'
+    open_promise_at) is judged by the same window with `sql(now, column)`, and a moment read
+    on its own by `contains(moment, now)`: the edge stays written here once.
+    """
 
     column: InstrumentedAttribute[Any]
     until: timedelta
     after: timedelta | None = None
 
-    def sql(self, now: datetime) -> ColumnElement[bool]:
-        upper = self.column <= now + self.until
+    def sql(self, now: datetime, column: Any = None) -> ColumnElement[bool]:
+        column = self.column if column is None else column
+        upper = column <= now + self.until
         if self.after is None:
             return upper
-        return and_(self.column > now + self.after, upper)
+        return and_(column > now + self.after, upper)
+
+    def contains(self, moment: datetime | None, now: datetime) -> bool:
+        if moment is None:
+            return False
+        return (self.after is None or moment > now + self.after) and moment <= now + self.until
 
     def holds(self, obj: Any, now: datetime) -> bool:
-        value = getattr(obj, self.column.key)
-        if value is None:
-            return False
-        return (self.after is None or value > now + self.after) and value <= now + self.until
+        return self.contains(getattr(obj, self.column.key), now)
