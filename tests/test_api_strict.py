@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from tests.test_api_orders import Api, order_json
 from tests.test_api_orders import desk as desk
-from tests.test_api_orders import order_json
 
 
 def refusal(response) -> tuple[int, str, str]:
@@ -116,3 +118,53 @@ def test_answers_are_checked_against_their_schema_in_tests_and_debug_only(
     app.debug = True
     with pytest.raises(RuntimeError, match="answer does not match its schema"):
         client.get("/api/v1/me", headers=headers)
+
+
+def test_an_operation_without_a_body_refuses_one_that_says_something(app, desk, factory):
+    """`{"dry_run": true}` on 立即执行 was ignored and the rules ran for real; a field sent to
+    an operation that takes none is an unknown field like any other. Nothing or {} is fine."""
+    answer = desk.merchant.post("/allocation-rules/apply", {"dry_run": True})
+    assert refusal(answer) == (422, "validation_error", "dry_run")
+    s_user = factory.supplier(factory_name="第二家厂")
+    binding = desk.merchant.post("/bindings", {"supplier_shop_id": s_user.shop_id}).json
+    supplier = Api(app.test_client(), factory.token(s_user))
+    answer = supplier.post(f"/bindings/{binding['id']}/accept", {"reason": "ok"})
+    assert refusal(answer) == (422, "validation_error", "reason")
+    answer = supplier.client.post(
+        f"/api/v1/bindings/{binding['id']}/accept",
+        data="yes",
+        headers={**supplier.headers, "Content-Type": "text/plain"},
+    )
+    assert refusal(answer)[:2] == (400, "invalid_request")
+    assert supplier.get("/bindings").json["items"][0]["status"] == "pending"
+    assert supplier.post(f"/bindings/{binding['id']}/accept", {}).json["status"] == "active"
+    assert desk.merchant.post("/allocation-rules/apply").status_code == 200
+
+
+def test_every_operation_without_a_body_refuses_an_unknown_field(app, desk):
+    """Every such operation of the generated document: its role answers 422 naming the field
+    (the other role gets the role gate's 403), whatever the path names."""
+    document = app.test_client().get("/api/v1/openapi.json").json
+    ids = {"order_no": "261121-000000000000001"}
+    operations = [
+        (method, path)
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+        if method in ("post", "put", "patch", "delete") and "requestBody" not in operation
+    ]
+    assert len(operations) >= 10
+    missed = []
+    for method, path in operations:
+        url = "/api/v1" + re.sub(r"\{(\w+)\}", lambda m: ids.get(m[1], "1"), path)
+        statuses = set()
+        for api in (desk.merchant, desk.supplier):
+            answer = api.client.open(
+                url, method=method.upper(), json={"unexpected": 1}, headers=api.headers
+            )
+            assert answer.status_code in (403, 422), (method, path, answer.json)
+            if answer.status_code == 422:
+                assert answer.json["error"]["field"] == "unexpected", (method, path)
+            statuses.add(answer.status_code)
+        if 422 not in statuses:
+            missed.append((method, path, statuses))
+    assert missed == []

@@ -51,6 +51,8 @@ COMMON_ERRORS = {
     422: "validation_error：字段类型或取值有误，error.field 为 JSON 路径（如 orders[3].lines[0]"
     ".quantity）；未知字段、数字当字符串、字符串当布尔值都会被拒绝",
 }
+# Methods whose request may carry a body (an operation without one refuses it).
+BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 # Answers that are files, not JSON: media types by operation (path, method).
 FILE_ANSWERS: dict[tuple[str, str], dict[str, str]] = {}
 
@@ -201,6 +203,7 @@ def endpoint(
         def before(req: Any, resp: Any, error: Exception | None, instance: Any, adapter: Any):
             if guard is not None:
                 guard()
+            _refuse_a_body_not_taken(view)
             _require_json_object(view)
             if not raw_text and request.is_json:
                 check_storable(_strings_in(request.get_json(silent=True)))
@@ -212,6 +215,24 @@ def endpoint(
         return validated
 
     return decorate
+
+
+def _refuse_a_body_not_taken(view: Callable[..., Any]) -> None:
+    """An operation without a request body refuses a body that says something: a field it would
+    silently ignore (`{"dry_run": true}` on a run that then runs for real) is an unknown field,
+    as in any body. Nothing, or `{}`, is fine."""
+    if request.method not in BODY_METHODS or {"json", "form"} & view.__annotations__.keys():
+        return
+    if not request.get_data(cache=True).strip():
+        return
+    body = request.get_json(silent=True) if request.is_json else None
+    if isinstance(body, dict):
+        if body:
+            field = json_path([next(iter(body))])
+            message = ERROR_WORDS["extra_forbidden"].format(path=field)
+            raise DomainError("validation_error", message, field=field)
+        return
+    raise DomainError("invalid_request", "此接口不接受请求体")
 
 
 def _require_json_object(view: Callable[..., Any]) -> None:
