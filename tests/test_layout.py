@@ -133,3 +133,39 @@ def test_top_of_portal_holds_only_the_wiring():
     packages = {p.parent.name for p in PORTAL.glob("*/__init__.py")}
     assert modules <= TOP_MODULES, "a service goes in portal/domain/, a web helper in portal/web/"
     assert packages <= TOP_PACKAGES
+
+
+# Where spreadsheets are written: the one writer, and the demo's imitations of the platforms'
+# own exports (their encodings and tab-prefixed numbers, the files an import must read).
+SPREADSHEET_WRITERS = {"portal.domain.spreadsheets", "portal.domain.demo_data"}
+
+
+def writes_a_spreadsheet(tree: ast.Module) -> list[int]:
+    """Lines that import an XLSX writer, make a csv writer or a workbook, or write a BOM."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names]
+            if any(within(name, ("xlsxwriter",)) for name in names):
+                lines.append(node.lineno)
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            owner = getattr(getattr(func, "value", None), "id", "")
+            if (owner, name) in {("csv", "writer"), ("csv", "DictWriter")} or name == "Workbook":
+                lines.append(node.lineno)
+        elif isinstance(node, ast.Constant) and node.value == "\ufeff":
+            lines.append(node.lineno)  # (readers name "utf-8-sig" to decode: fine)
+    return lines
+
+
+def test_one_spreadsheet_writer():
+    found = [
+        f"{name}:{line}"
+        for name, tree in TREES.items()
+        if name not in SPREADSHEET_WRITERS
+        for line in writes_a_spreadsheet(tree)
+    ]
+    assert found == [], "write CSV/XLSX through portal.domain.spreadsheets"
+    assert writes_a_spreadsheet(TREES["portal.domain.spreadsheets"])
