@@ -5,17 +5,16 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import case, func, select
 
 from portal.domain import accounts, analytics, bindings, webhooks
 from portal.domain.authz import get_or_404
 from portal.domain.errors import DomainError
 from portal.domain.keyring import current_keyring
 from portal.domain.orders import queries
-from portal.domain.orders.rules import DUE_WITHIN, MERCHANT_TO_SHIP, OVERDUE, deadline_state
+from portal.domain.orders.rules import MERCHANT_TO_SHIP, deadline_state
 from portal.domain.statements import review as statement_review
 from portal.extensions import db
-from portal.models import Binding, Order, Statement
+from portal.models import Binding, Statement
 from portal.models.accounts import ROLE_MERCHANT
 from portal.models.base import utcnow
 from portal.models.bindings import BINDING_ACTIVE, BINDING_PENDING
@@ -42,21 +41,7 @@ def dashboard() -> Response:
     links = bindings.bindings_for_merchant(merchant)
     keyring = current_keyring()
     now = utcnow()
-    # Orders still to ship whose 承诺发货时间 is past or within DUE_SOON: late dispatch costs money.
-    at_risk = (MERCHANT_TO_SHIP.sql(), DUE_WITHIN.sql(now))
-    due = db.session.execute(
-        select(
-            func.count().label("due"),
-            func.coalesce(func.sum(case((OVERDUE.sql(now), 1), else_=0)), 0).label("late"),
-        ).where(Order.merchant_id == merchant.id, *at_risk)
-    ).one()
-    due_orders = db.session.scalars(
-        queries.orders_query(keyring, merchant, queries.OrderFilters(tab=queries.TAB_ALL))
-        .where(*at_risk)
-        .order_by(None)
-        .order_by(Order.promise_ship_at, Order.id)
-        .limit(20)
-    ).all()
+    due = queries.due_orders(keyring, merchant, now)
     return render(
         "merchant/dashboard.html",
         merchant=merchant,
@@ -64,9 +49,9 @@ def dashboard() -> Response:
         pending_count=sum(1 for b in links if b.status == BINDING_PENDING),
         has_return_address=accounts.default_return_address(merchant) is not None,
         counts=queries.tab_counts(keyring, merchant, queries.OrderFilters()),
-        due_count=int(due.due),
-        late_count=int(due.late),
-        due_orders=[(o, deadline_state(o, now, MERCHANT_TO_SHIP)) for o in due_orders],
+        due_count=due.count,
+        late_count=due.late,
+        due_orders=[(o, deadline_state(o, now, MERCHANT_TO_SHIP)) for o in due.first],
         now=now,
         disputed_statements=statement_review.waiting_count(
             Statement.merchant_id, merchant.id, (REVIEW_DISPUTED,)

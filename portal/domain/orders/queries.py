@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import joinedload
 
 from portal.domain import staff
@@ -35,8 +35,11 @@ from portal.models import (
 )
 from portal.models.orders import (
     ASSIGNABLE,
+    DUE_WITHIN,
     FLAGGED,
+    MERCHANT_TO_SHIP,
     NEEDS_ATTENTION,
+    OVERDUE,
     STAGE_ASSIGNED,
     STAGE_DISPATCHED,
     STAGE_RETURNED,
@@ -180,6 +183,32 @@ def assignable_count(merchant: Merchant) -> int:
     return capped_count(
         select(Order.id).where(Order.merchant_id == merchant.id, tab_condition(TAB_UNASSIGNED))
     )
+
+
+@dataclass(frozen=True)
+class DueOrders:
+    count: int  # still to ship, 承诺发货时间 past or within DUE_SOON
+    late: int  # of them, past it
+    first: list[Order]  # the most pressing, 承诺发货时间 first
+
+
+def due_orders(keyring: KeyRing, merchant: Merchant, now: datetime, limit: int = 20) -> DueOrders:
+    """The merchant's orders still to ship whose 承诺发货时间 is past or near (the dashboard):
+    late dispatch costs money."""
+    at_risk = (MERCHANT_TO_SHIP.sql(), DUE_WITHIN.sql(now))
+    count, late = db.session.execute(
+        select(
+            func.count(), func.coalesce(func.sum(case((OVERDUE.sql(now), 1), else_=0)), 0)
+        ).where(Order.merchant_id == merchant.id, *at_risk)
+    ).one()
+    first = db.session.scalars(
+        orders_query(keyring, merchant, OrderFilters(tab=TAB_ALL))
+        .where(*at_risk)
+        .order_by(None)
+        .order_by(Order.promise_ship_at, Order.id)
+        .limit(limit)
+    ).all()
+    return DueOrders(int(count), int(late), list(first))
 
 
 def order_history(merchant: Merchant, order: Order) -> list[OrderEvent]:
