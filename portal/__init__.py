@@ -220,7 +220,9 @@ def configure_sqlite(
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if may_write() else "BEGIN")
+        connection.connection.driver_connection.execute(
+            "BEGIN IMMEDIATE" if may_write() else "BEGIN"
+        )
 
 
 def register_blueprints(app: Flask) -> None:

@@ -15,6 +15,8 @@ from portal.extensions import db
 log = logging.getLogger(__name__)
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
+# How long a read-only request's bookkeeping write waits for the lock before it is skipped.
+BOOKKEEPING_WAIT_MS = 200
 View = TypeVar("View", bound=Callable[..., object])
 Row = TypeVar("Row")
 
@@ -53,11 +55,13 @@ def write_apart(statement: Executable, what: str, params: dict[str, Any] | None 
             driver = connection.connection.driver_connection
             sqlite = connection.dialect.name == "sqlite"
             if sqlite:  # outside any transaction: pysqlite runs in autocommit mode here
-                driver.execute("PRAGMA busy_timeout=200")
+                driver.execute(f"PRAGMA busy_timeout={BOOKKEEPING_WAIT_MS}")
             try:
                 with connection.begin():
                     if connection.dialect.name == "postgresql":
-                        connection.exec_driver_sql("SET LOCAL lock_timeout = '200ms'")
+                        connection.exec_driver_sql(
+                            f"SET LOCAL lock_timeout = '{BOOKKEEPING_WAIT_MS}ms'"
+                        )
                     return connection.execute(statement, params)
             finally:
                 if sqlite:
@@ -66,6 +70,48 @@ def write_apart(statement: Executable, what: str, params: dict[str, Any] | None 
     except OperationalError:
         log.info("%s: not written (database busy)", what)
         return None
+
+
+def write_first(statement: Executable, what: str, params: dict[str, Any] | None = None) -> Any:
+    """write_apart as the first statement of the read-only request's own transaction: the same
+    short wait for the lock, one transaction (and connection) fewer. The caller reads what it
+    needs in the same transaction, then ends it with end_transaction_keeping_loaded; None when
+    the database was busy (the transaction was rolled back, the request goes on reading).
+
+    A deferred SQLite transaction that writes before it reads waits for the lock like BEGIN
+    IMMEDIATE; one that read first cannot (write_apart is for that case).
+    """
+    session = db.session
+    connection = session.connection()
+    sqlite = connection.dialect.name == "sqlite"
+    driver = connection.connection.driver_connection
+    try:
+        if sqlite:
+            driver.execute(f"PRAGMA busy_timeout={BOOKKEEPING_WAIT_MS}")
+        else:
+            connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{BOOKKEEPING_WAIT_MS}ms'")
+        try:
+            return connection.execute(statement, params)
+        finally:
+            if sqlite:
+                driver.execute(
+                    f"PRAGMA busy_timeout={int(current_app.config['SQLITE_BUSY_TIMEOUT_MS'])}"
+                )
+    except OperationalError:
+        session.rollback()
+        log.info("%s: not written (database busy)", what)
+        return None
+
+
+def end_transaction_keeping_loaded() -> None:
+    """Commit, keeping what the transaction loaded as it is (it was read in this very
+    transaction: expiring it would only read it again)."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
 
 
 def end_transaction() -> None:

@@ -196,8 +196,17 @@ def _sqlite_path(app) -> str:
         return db.engine.url.database
 
 
+@pytest.fixture(params=["rate limit off", "rate limit on"])
+def counted(request, app):
+    """Both ways an API read starts: without the rate limit, and counted first in its own
+    transaction (portal.transactions.write_first)."""
+    if request.param == "rate limit on":
+        app.config.update(API_RATE_LIMIT=50.0, API_RATE_BURST=100)
+    return request.param
+
+
 @pytest.mark.skipif(bool(PG_URL), reason="SQLite's write lock")
-def test_a_get_succeeds_while_another_request_holds_the_write_lock(app, factory):
+def test_a_get_succeeds_while_another_request_holds_the_write_lock(app, factory, counted):
     user = factory.merchant()
     token = factory.token(user)
     writer = sqlite3.connect(_sqlite_path(app), isolation_level=None)

@@ -26,7 +26,7 @@ from portal.domain.permissions import may_use_endpoint
 from portal.extensions import db
 from portal.models import User
 from portal.models.base import utcnow
-from portal.transactions import may_write
+from portal.transactions import end_transaction_keeping_loaded, may_write
 from portal.web.pagination import (
     PageArgs,
     encode_cursor,
@@ -279,7 +279,7 @@ def authenticate_request() -> Response | None:
     # Counted before the token is read (portal.web.ratelimit says why); an unknown token is
     # refused as such, not as over the limit.
     counted = count_api_request(token_hash, utcnow())
-    record = api_token_for(token_hash)
+    record = api_token_for(token_hash, writing=counted.in_transaction)
     if record is None:
         raise DomainError("unauthorized")
     check_api_rate(counted, record.rate_tat)
@@ -295,9 +295,11 @@ def authenticate_request() -> Response | None:
     if not may_use_endpoint(user, request.endpoint):
         raise DomainError("forbidden")
     if may_write():
-        # A writing request counted itself and stamped last_used_at in its transaction. A read
-        # wrote nothing here: committing would only expire the user it is about to use.
+        # A writing request counted itself and stamped last_used_at in its transaction.
         db.session.commit()
+    elif counted.in_transaction:
+        # A read counted itself first in its own transaction: end it, keeping the user it read.
+        end_transaction_keeping_loaded()
     read_json_once()
     return None
 

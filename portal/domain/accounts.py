@@ -421,9 +421,9 @@ def api_token_hash(token: str) -> str | None:
     return _token_hash(token)
 
 
-def api_token_for(token_hash: str) -> ApiToken | None:
+def api_token_for(token_hash: str, writing: bool = False) -> ApiToken | None:
     """The live token with this hash, with its user and the user's shop; its use stamped (at
-    most once a minute)."""
+    most once a minute). `writing`: the request's transaction already holds the write lock."""
     # One query for the token, its user and the user's shop: every API request starts here.
     row = db.session.execute(_token_query(), {"token_hash": token_hash}).first()
     if row is None:
@@ -435,7 +435,7 @@ def api_token_for(token_hash: str) -> ApiToken | None:
     now = utcnow()
     # Record use at most once a minute: no write on every API request.
     if record.last_used_at is None or now - record.last_used_at > TOKEN_USE_INTERVAL:
-        if may_write():
+        if writing or may_write():
             record.last_used_at = now  # this transaction holds the write lock anyway
         else:
             record_token_use(record.id, now)
