@@ -27,7 +27,7 @@ from portal.domain import (  # noqa: F401
     statements,
     webhooks,
 )
-from portal.domain.privacy.keys import MissingKeysError, load_or_create
+from portal.domain.privacy.keys import CREATE_KEYS_COMMAND, MissingKeysError, load_or_create
 from portal.extensions import babel, csrf, db, htmx, login_manager, migrate
 from portal.jobs import queue
 from portal.merchant import bp as merchant_bp
@@ -82,7 +82,8 @@ def _read_or_create_secret(path: Path, create: bool) -> str:
         return path.read_text().strip()
     if not create:
         raise MissingKeysError(
-            f"{path} is missing: run `flask --app wsgi portal init` or set PORTAL_SECRET_KEY"
+            f"{path} is missing: set PORTAL_SECRET_KEY (the same on every host) or create it "
+            f"with {CREATE_KEYS_COMMAND}"
         )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

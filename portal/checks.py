@@ -36,6 +36,7 @@ from sqlalchemy.pool import NullPool
 
 from portal.domain.privacy.crypto import ORDER_FIELDS, decrypt, encrypt, order_aad, token_version
 from portal.domain.privacy.keys import (
+    CREATE_KEYS_COMMAND,
     DecryptionError,
     InsecureKeyFileError,
     KeyRing,
@@ -178,7 +179,7 @@ def check_key_file(keys_file: Path, state: _State) -> Iterator[CheckResult]:
             f"{keys_file} is missing",
             "restore data-keys.json from your backup (or copy it from another portal host) — "
             "never create a new one for a database that already holds orders; a new install "
-            f"creates it with {INIT_COMMAND}",
+            f"creates it with {CREATE_KEYS_COMMAND}",
         )
         return
     except InsecureKeyFileError:

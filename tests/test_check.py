@@ -5,8 +5,11 @@ data key file and the stored ciphertexts it must open, database and migrations, 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from tests.conftest import PG_URL, config
 from tests.factories import demo_order
 
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MARKS = {"✓": checks.OK, "!": checks.WARN, "✗": checks.FAIL, "-": checks.SKIP}
 
 
@@ -352,3 +356,36 @@ def test_postgres_reports_its_version_and_checks_the_orders(with_orders):
     assert report.line("stored buyer data", checks.OK).startswith("20 sampled orders")
     KeyRing.generate().save(keys_file(with_orders))
     assert run_check(with_orders).exit_code == 1
+
+
+def test_a_shared_database_without_keys_names_the_command_that_creates_them(tmp_path):
+    """With a database of its own the portal never invents keys: it stops with what to run —
+    no traceback — and the command it names works (it used to name `portal init` alone, which
+    stopped the same way)."""
+    tmp_path.chmod(0o700)
+    keys = tmp_path / "data-keys.json"
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'portal.db'}",
+        "PORTAL_SECRET_KEY": secrets.token_urlsafe(48),
+        "PORTAL_KEYS_FILE": str(keys),
+        "PORTAL_INSTANCE_PATH": str(tmp_path / "instance"),
+        "PORTAL_EMBEDDED_WORKER": "0",
+    }
+    env.pop("PORTAL_CREATE_KEYS", None)
+    init = [sys.executable, "-m", "flask", "--app", "wsgi", "portal", "init"]
+    refused = subprocess.run(init, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr + refused.stdout
+    assert str(keys) in refused.stderr
+    named = re.search(r"`(PORTAL_CREATE_KEYS=true) flask --app wsgi portal init`", refused.stderr)
+    assert named, refused.stderr
+    assert not keys.exists()
+
+    setting, value = named.group(1).split("=")
+    created = subprocess.run(
+        init, cwd=PROJECT_ROOT, env={**env, setting: value}, capture_output=True, text=True
+    )
+    assert created.returncode == 0, created.stderr
+    assert "database schema is up to date" in created.stdout
+    assert KeyRing.load(keys).current_version >= 1

@@ -246,10 +246,15 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+# What creates the secret and key files where the portal does not invent them (a database of
+# its own, PORTAL_DATABASE_URL): every message that asks for them names this command.
+CREATE_KEYS_COMMAND = "`PORTAL_CREATE_KEYS=true flask --app wsgi portal init`"
+
+
 def _missing_message(path: Path) -> str:
     return (
         f"Buyer-data key file not found: {path}. The portal refuses to run without it rather "
-        "than store buyer data in plain text. Create it once with `flask --app wsgi portal init` "
+        f"than store buyer data in plain text. Create it once with {CREATE_KEYS_COMMAND} "
         "(or portal.domain.privacy.load_or_create(path, create=True)), keep it out of git and the "
         "database, and back it up: without it, stored receiver data cannot be decrypted."
     )
