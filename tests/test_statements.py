@@ -536,6 +536,25 @@ def test_of_two_overlapping_statements_only_one_can_be_confirmed_until_rebuilt(p
     assert second.review_status == REVIEW_CONFIRMED
 
 
+def test_an_overlap_refusal_counts_orders_not_lines(pair, clock):
+    """Statements have a line per order line: the refusal says how many orders, not how many
+    pairs of lines matched (an order of two items once, not 2 × 2 times)."""
+    pair.price("BLK-150-GRY", 1000, shanghai(2026, 11, 1, 0, 0))
+    pillow = ImportedLine("3000000001", "记忆棉枕头", "单只装", "", "PIL-1", "", 3)
+    pair.returned_order(shanghai(2026, 11, 20, 10, 0), more_lines=(pillow,))
+    pair.returned_order(shanghai(2026, 11, 20, 11, 0))
+    first = build(pair.request(date(2026, 11, 20), date(2026, 11, 20)))
+    clock.advance(minutes=11)
+    second = build(pair.request(date(2026, 11, 19), date(2026, 11, 20)))
+    assert first.line_count == second.line_count == 3
+    statement_review.confirm_statement(pair.supplier, first, pair.s_actor)
+    db.session.commit()
+    with pytest.raises(DomainError) as refused:
+        statement_review.confirm_statement(pair.supplier, second, pair.s_actor)
+    assert refused.value.code == "statement_overlaps"
+    assert f"其中 2 单已计入已确认的对账单 #{first.id}" in refused.value.message
+
+
 def test_a_dispute_is_answered_corrected_and_confirmed_again(pair, clock):
     pair.price("BLK-150-GRY", 1000, shanghai(2026, 11, 1, 0, 0))
     pair.returned_order(shanghai(2026, 11, 20, 10, 0))

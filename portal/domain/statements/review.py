@@ -72,11 +72,12 @@ def _review(
 
 
 def _overlap(statement: Statement) -> tuple[int, int] | None:
-    """(how many, one statement id) of this statement's counted lines whose order is already
-    counted in another confirmed or settled statement; None when there is none."""
+    """(how many orders, one statement id) of this statement's counted lines whose order is
+    already counted in another confirmed or settled statement; None when there is none. Orders,
+    not lines: an order's lines meet each other's once per pair (a line per order line)."""
     other = StatementLine.__table__.alias("other")
     row = db.session.execute(
-        select(func.count(), func.min(other.c.statement_id))
+        select(func.count(StatementLine.order_id.distinct()), func.min(other.c.statement_id))
         .select_from(StatementLine)
         .join(other, other.c.order_id == StatementLine.order_id)
         .join(Statement, Statement.id == other.c.statement_id)
