@@ -732,3 +732,33 @@ def test_the_merchant_answers_a_dispute_in_words(world):
     assert world.statement(statement_id).review_status == "pending"
     page = html(world.supplier.get(f"{SUPPLIER_LIST}/{statement_id}"))
     assert "商家回复异议" in page and "已按合同单价核对" in page and "确认无误" in page
+
+
+def test_lines_paid_in_a_confirmed_statement_show_as_already_in_it_outside_the_amount_due(world):
+    first = built_statement(world)
+    world.supplier.post(f"{SUPPLIER_LIST}/{first}/confirm")
+    world.clock.advance(minutes=11)
+    second = built_statement(world)  # the same period again: the same two orders
+
+    for browser, url in ((world.merchant, LIST), (world.supplier, SUPPLIER_LIST)):
+        page = html(browser.get(f"{url}/{second}"))
+        assert page.count(f'data-already-in-statement="{first}"') == 2, url
+        assert page.count(f"已在对账单 #{first}") == 2 and "不计入合计" in page
+        assert 'data-total-fen="0"' in page and 'data-already-billed="2"' in page
+        lines = page[page.index('id="statement-lines"') :]
+        assert "12.50" not in lines and "25.00" not in lines  # no price, no amount on them
+        assert '<td class="num">0.00</td>' in row(list_fragment(browser, url), second)
+    for kind, read in (("csv", _csv_rows), ("xlsx", _xlsx_rows)):
+        rows = read(world.merchant.get(f"{LIST}/{second}/download?format={kind}"))
+        for line in rows[1:3]:
+            assert line[6] == "" and line[10] == f"已在对账单 #{first}，不计入合计", kind
+        assert rows[-1][6] == "0.00" and "2 行已在其他对账单中" in rows[-1][10], kind
+    answer = world.app.test_client().get(
+        f"/api/v1/statements/{second}",
+        headers={"Authorization": f"Bearer {world.merchant_token}"},
+    )
+    assert (answer.json["already_in_statement_count"], answer.json["total_amount"]) == (2, "0.00")
+    # Nothing left to pay twice: the factory confirms it, the merchant settles it.
+    assert world.supplier.post(f"{SUPPLIER_LIST}/{second}/confirm").status_code == 200
+    assert world.merchant.post(f"{LIST}/{second}/settle").status_code == 200
+    assert world.statement(second).review_status == "settled"
