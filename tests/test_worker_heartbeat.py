@@ -3,9 +3,18 @@ import and statement pages and by `portal check`, with how to start one. Injecte
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from huey.consumer import Consumer
 from sqlalchemy import select
 
@@ -15,7 +24,13 @@ from portal.jobs import Heartbeat, queue, start_embedded_worker, stop_embedded_w
 from portal.models import ImportJob, WorkerHeartbeat
 from portal.models.base import utcnow
 from tests.test_check import healthy, run_check  # noqa: F401  (fixture)
-from tests.test_import_jobs import export_bytes, merchant_browser, some_orders, upload  # noqa: F401
+from tests.test_import_jobs import (  # noqa: F401
+    export_bytes,
+    merchant_browser,
+    some_orders,
+    upload,
+    wait_until_done,
+)
 from tests.test_import_jobs import queue_file as queue_file
 from tests.test_statements import Clock
 from tests.test_statements_web import (
@@ -112,3 +127,79 @@ def test_the_embedded_worker_and_the_consumer_stamp_their_heartbeat(app, monkeyp
     monkeypatch.setattr(Consumer, "run", lambda self: None)  # stops at once
     queue.run_consumer(app, workers=1)
     assert _heartbeats(app) == {"embedded", "consumer"}
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _heartbeat_names(app) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(select(WorkerHeartbeat.name)))
+
+
+def _parent_of(pid: int) -> int:
+    # /proc/<pid>/stat: "pid (comm) state ppid …"; comm may hold spaces, so split after ")".
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc for the process tree")
+def test_flask_run_under_the_debug_reloader_runs_one_worker_in_the_serving_process(
+    app,
+    merchant_browser,  # noqa: F811
+    tmp_path,
+):
+    """`flask --app wsgi run --debug`, the Flask convention: the reloader's watching parent and
+    its serving child both build the app; only the child serves, so only it starts the
+    embedded worker, and a queued import gets done."""
+    upload(merchant_browser, export_bytes(some_orders(4)))  # queued, nobody consumes it yet
+    instance = tmp_path / "served-instance"
+    instance.mkdir(mode=0o700)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "PORTAL_KEYS_FILE": app.config["KEYS_FILE"],
+        "PORTAL_QUEUE_FILE": app.config["QUEUE_FILE"],
+        "PORTAL_SECRET_KEY": "served-by-flask-run-" + "x" * 40,
+        "PORTAL_INSTANCE_PATH": str(instance),
+    }
+    for name in ("PORTAL_QUEUE_URL", "PORTAL_EMBEDDED_WORKER"):
+        env.pop(name, None)
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", "run", "--debug"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=(tmp_path / "flask-run.log").open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # the reloader's child goes with its parent's group
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, (tmp_path / "flask-run.log").read_text()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as page:
+                    assert page.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp_path / "flask-run.log").read_text()
+                time.sleep(0.3)
+        wait_until_done(app)
+        deadline = time.monotonic() + 60  # a beat skipped while the import wrote comes 15 s on
+        while not _heartbeat_names(app):
+            assert time.monotonic() < deadline, "the served process stamped no heartbeat"
+            time.sleep(0.5)
+        time.sleep(1)
+        [name] = _heartbeat_names(app)  # one worker: the parent serves nothing, starts none
+        pid = int(name.split(":")[-2])
+        assert pid != server.pid and _parent_of(pid) == server.pid
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
