@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from portal import create_app
 from portal.domain.demo_data import generate_orders, write_platform_export
 from portal.domain.keyring import current_keyring
 from portal.domain.privacy.crypto import token_version
 from portal.domain.privacy.receiver import reveal_receiver
 from portal.extensions import db
 from portal.models import Binding, ImportJob, Merchant, Order, Price, Statement, User
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, config
 
 
 @pytest.fixture
@@ -168,6 +169,38 @@ def test_rotate_keys_reencrypts_every_order_and_keeps_it_readable(app, runner, f
     with app.app_context():
         assert _versions() == {3}
         assert _plaintexts() == before
+
+
+def test_a_process_started_before_rotate_keys_still_reads_every_order(app, runner, factory):
+    """rotate-keys in one process; a web process started before it (its ring has v1 only)
+    reads the orders re-encrypted under v2: it loads the key file again for the new version."""
+    before = _seed_orders(app, factory, 5)
+    with app.app_context():
+        username = db.session.scalar(select(User.username).where(User.role == "merchant"))
+    token = invoke(runner, "create-token", username).output.strip()
+    running = create_app(
+        config(
+            SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+            KEYS_FILE=app.config["KEYS_FILE"],
+            QUEUE_FILE=app.config["QUEUE_FILE"],
+            CREATE_KEYS=False,
+        )
+    )
+    try:
+        assert "every order is encrypted under v2" in invoke(runner, "rotate-keys").output
+        client = running.test_client()
+        for order_no, (name, phone, _detail) in before.items():
+            response = client.get(
+                f"/api/v1/orders/{order_no}", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert response.status_code == 200, response.get_data(as_text=True)
+            assert (response.json["receiver"]["name"], response.json["receiver"]["phone"]) == (
+                name,
+                phone,
+            )
+    finally:
+        with running.app_context():
+            db.engine.dispose()
 
 
 def test_rotate_keys_resumes_an_interrupted_reencryption(app, runner, factory):
