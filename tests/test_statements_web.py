@@ -762,3 +762,38 @@ def test_lines_paid_in_a_confirmed_statement_show_as_already_in_it_outside_the_a
     assert world.supplier.post(f"{SUPPLIER_LIST}/{second}/confirm").status_code == 200
     assert world.merchant.post(f"{LIST}/{second}/settle").status_code == 200
     assert world.statement(second).review_status == "settled"
+
+
+def test_a_disputed_statement_is_regenerated_from_its_page_and_confirmed_again(world):
+    statement_id = built_statement(world)
+    detail_url = f"{SUPPLIER_LIST}/{statement_id}"
+    world.supplier.post(f"{detail_url}/dispute", {"reason": "NO-PRICE 应按 9.90 元"})
+    with world.app.app_context():
+        pair = Pair(
+            db.session.get(Merchant, world.merchant_id),
+            db.session.get(Supplier, world.supplier_id),
+            None,
+            None,
+        )
+        pair.price("NO-PRICE", 990, shanghai(2026, 11, 1, 0, 0))  # the factory fills the gap
+    page = html(world.merchant.get(f"{LIST}/{statement_id}"))
+    assert f"{LIST}/{statement_id}/regenerate" in page
+    # Under the same limits as a request: not within 10 minutes of the last one.
+    early = world.merchant.post(f"{LIST}/{statement_id}/regenerate", target="statement-detail")
+    assert early.status_code == 429
+    assert trigger(early)["showToast"]["message"] == (
+        "两次生成对账单需间隔 10 分钟，11-21 09:10 后可再生成"
+    )
+    assert world.statement(statement_id).review_status == "disputed"
+    world.clock.advance(minutes=11)
+    response = world.merchant.post(f"{LIST}/{statement_id}/regenerate", target="statement-detail")
+    assert response.status_code == 200 and "排队中" in html(response)
+    assert run_queue(world.app) >= 1
+    rebuilt = world.statement(statement_id)
+    assert (rebuilt.status, rebuilt.review_status) == ("ready", "pending")
+    assert (rebuilt.total_fen, rebuilt.missing_price_count) == (2500 + 990, 0)
+    supplier_page = html(world.supplier.get(detail_url))
+    assert "商家重新生成" in supplier_page and "确认无误" in supplier_page
+    assert world.supplier.post(f"{detail_url}/confirm").status_code == 200
+    assert world.merchant.post(f"{LIST}/{statement_id}/settle").status_code == 200
+    assert world.statement(statement_id).review_status == "settled"
