@@ -797,3 +797,27 @@ def test_a_disputed_statement_is_regenerated_from_its_page_and_confirmed_again(w
     assert world.supplier.post(f"{detail_url}/confirm").status_code == 200
     assert world.merchant.post(f"{LIST}/{statement_id}/settle").status_code == 200
     assert world.statement(statement_id).review_status == "settled"
+
+
+def test_counts_on_the_pages_are_lines_not_orders_when_an_order_has_several_items(world):
+    from portal.domain.imports.platform_export import ImportedLine
+
+    with world.app.app_context():
+        pair = Pair(
+            db.session.get(Merchant, world.merchant_id),
+            db.session.get(Supplier, world.supplier_id),
+            None,
+            None,
+        )
+        pair.count = 10
+        pillow = ImportedLine("3000000001", "记忆棉枕头", "单只装", "", "PIL-1", "", 3)
+        pair.returned_order(shanghai(2026, 11, 20, 12, 0), more_lines=(pillow,))
+    statement_id = built_statement(world)  # 3 orders, 4 lines; 2 lines without a price
+    statement = world.statement(statement_id)
+    assert (statement.line_count, statement.missing_price_count) == (4, 2)
+    page = html(world.merchant.get(f"{LIST}/{statement_id}"))
+    assert "<dt>明细行数</dt><dd>4</dd>" in page and "<dt>订单数</dt>" not in page
+    assert 'data-missing-prices="2">2 行</span>' in page
+    listed = row(list_fragment(world.merchant), statement_id)
+    assert 'data-missing-prices="2">2 行</span>' in listed
+    assert ">明细行数</th>" in list_fragment(world.supplier, SUPPLIER_LIST)
