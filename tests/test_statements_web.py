@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 from sqlalchemy import delete, func, select
 
 from portal.domain import bindings
+from portal.domain.imports.platform_export import ImportedLine
 from portal.domain.statements import build as statement_build
 from portal.domain.statements import files as statement_files
 from portal.domain.statements import requesting as statement_requesting
@@ -800,8 +801,6 @@ def test_a_disputed_statement_is_regenerated_from_its_page_and_confirmed_again(w
 
 
 def test_counts_on_the_pages_are_lines_not_orders_when_an_order_has_several_items(world):
-    from portal.domain.imports.platform_export import ImportedLine
-
     with world.app.app_context():
         pair = Pair(
             db.session.get(Merchant, world.merchant_id),
