@@ -61,6 +61,18 @@ class World:
         with self.app.app_context():
             return list(db.session.scalars(select(Statement.id).order_by(Statement.id)))
 
+    def pair(self) -> Pair:
+        """The two shops as a Pair, to seed more orders and prices (inside an app context);
+        its order numbers follow the world's own."""
+        pair = Pair(
+            db.session.get(Merchant, self.merchant_id),
+            db.session.get(Supplier, self.supplier_id),
+            None,
+            None,
+        )
+        pair.count = len(self.order_nos)
+        return pair
+
     def statement(self, statement_id: int) -> Statement:
         with self.app.app_context():
             statement = db.session.get(Statement, statement_id)
@@ -770,12 +782,7 @@ def test_a_disputed_statement_is_regenerated_from_its_page_and_confirmed_again(w
     detail_url = f"{SUPPLIER_LIST}/{statement_id}"
     world.supplier.post(f"{detail_url}/dispute", {"reason": "NO-PRICE 应按 9.90 元"})
     with world.app.app_context():
-        pair = Pair(
-            db.session.get(Merchant, world.merchant_id),
-            db.session.get(Supplier, world.supplier_id),
-            None,
-            None,
-        )
+        pair = world.pair()
         pair.price("NO-PRICE", 990, shanghai(2026, 11, 1, 0, 0))  # the factory fills the gap
     page = html(world.merchant.get(f"{LIST}/{statement_id}"))
     assert f"{LIST}/{statement_id}/regenerate" in page
@@ -802,13 +809,7 @@ def test_a_disputed_statement_is_regenerated_from_its_page_and_confirmed_again(w
 
 def test_counts_on_the_pages_are_lines_not_orders_when_an_order_has_several_items(world):
     with world.app.app_context():
-        pair = Pair(
-            db.session.get(Merchant, world.merchant_id),
-            db.session.get(Supplier, world.supplier_id),
-            None,
-            None,
-        )
-        pair.count = 10
+        pair = world.pair()
         pillow = ImportedLine("3000000001", "记忆棉枕头", "单只装", "", "PIL-1", "", 3)
         pair.returned_order(shanghai(2026, 11, 20, 12, 0), more_lines=(pillow,))
     statement_id = built_statement(world)  # 3 orders, 4 lines; 2 lines without a price
