@@ -6,13 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
+import time
 import zipfile
+from dataclasses import dataclass
 
 import pytest
 from openpyxl import Workbook
 
 from portal.domain.imports import tabular
 from portal.domain.imports.tabular import TableError, read_table
+from portal.extensions import db
 from tests import test_api_supplier, test_prices
 from tests.conftest import PG_URL
 from tests.factories import demo_order
@@ -79,6 +82,51 @@ def empty_rows_bomb(headers: list[str], rows: int = 1_500_000) -> bytes:
     return buffer.getvalue()
 
 
+def stored_sheet(headers: list[str], rows: list[bytes]) -> bytes:
+    """An .xlsx stored without compression (ratio 1: nothing for the zip checks to see) whose
+    sheet holds these raw <row> elements below the header: as many cells as bytes allow."""
+    header_cells = "".join(
+        f'<c r="{chr(65 + i)}1" t="inlineStr"><is><t>{h}</t></is></c>'
+        for i, h in enumerate(headers)
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        archive.writestr("_rels/.rels", _RELS)
+        archive.writestr("xl/workbook.xml", _WORKBOOK)
+        archive.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+        with archive.open("xl/worksheets/sheet1.xml", "w") as sheet:
+            sheet.write(
+                b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns='
+                b'"http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+                + f'<row r="1">{header_cells}</row>'.encode()
+            )
+            for row in rows:
+                sheet.write(row)
+            sheet.write(b"</sheetData></worksheet>")
+    return buffer.getvalue()
+
+
+def with_part(content: bytes, name: str, data: bytes) -> bytes:
+    """The workbook with its part `name` written (replaced or added), stored."""
+    buffer = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(content)) as source,
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as target,
+    ):
+        for item in source.infolist():
+            if item.filename != name:
+                target.writestr(item.filename, source.read(item))
+        target.writestr(name, data)
+    return buffer.getvalue()
+
+
+def one_row_of_cells(headers: list[str], cells: int = 4_000_000) -> bytes:
+    """One data row of millions of empty cells: 16 MB, under the upload limit, that openpyxl
+    spent 30 s and 1.6 GB building into one row before anyone could look at its width."""
+    return stored_sheet(headers, [b"<row>" + b"<c/>" * cells + b"</row>"])
+
+
 def far_columns_file(headers: list[str], rows: int = 3) -> bytes:
     """A real workbook whose data rows each have one cell in the last column (XFD)."""
     workbook = Workbook()
@@ -110,6 +158,74 @@ def test_empty_rows_count_toward_the_row_limit():
     with pytest.raises(TableError) as caught:
         list(table.rows)
     assert caught.value.code == "too_many_rows" and "空行也计算在内" in caught.value.message
+
+
+@pytest.fixture
+def parsed(monkeypatch) -> list[str]:
+    """The workbooks openpyxl was asked to open: a hostile one must be refused before."""
+    opened: list[str] = []
+    load = tabular.load_workbook
+
+    def recording_load(*args, **kwargs):
+        opened.append("opened")
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(tabular, "load_workbook", recording_load)
+    return opened
+
+
+def test_a_row_of_millions_of_cells_is_refused_before_parsing(parsed):
+    started = time.monotonic()
+    with pytest.raises(TableError) as caught:
+        read_table(io.BytesIO(one_row_of_cells(["订单号"], 300_000)), "x.xlsx")
+    assert caught.value.code == "too_many_columns" and "第 2 行" in caught.value.message
+    assert parsed == [] and time.monotonic() - started < 5
+
+
+def test_empty_cells_count_toward_a_cell_limit(parsed):
+    row = b"<row>" + b"<c/>" * 40 + b"</row>"  # narrow enough, but 40 a row on average
+    content = stored_sheet(["订单号"], [row] * 1_000)
+    with pytest.raises(TableError) as caught:
+        read_table(io.BytesIO(content), "x.xlsx", max_rows=1_000)
+    assert caught.value.code == "too_many_cells" and "空单元格也计算在内" in caught.value.message
+    assert parsed == []
+    # the same rows 32 wide on average are read (and skipped: they are empty)
+    row = b"<row>" + b"<c/>" * 31 + b"</row>"
+    table = read_table(
+        io.BytesIO(stored_sheet(["订单号"], [row] * 1_000)), "x.xlsx", max_rows=1_000
+    )
+    assert list(table.rows) == []
+
+
+def test_rows_beyond_the_limit_are_refused_before_parsing(parsed):
+    content = stored_sheet(["订单号"], [b"<row/>"] * 30)
+    with pytest.raises(TableError) as caught:
+        read_table(io.BytesIO(content), "x.xlsx", max_rows=10)
+    assert caught.value.code == "too_many_rows" and parsed == []
+
+
+def test_a_crowded_shared_strings_part_is_refused_before_parsing(parsed, monkeypatch):
+    monkeypatch.setattr(tabular, "_MIN_OTHER_ELEMENTS", 1_000)
+    strings = b"<sst>" + b"<si><t>x</t></si>" * 2_000 + b"</sst>"
+    content = with_part(stored_sheet(["订单号"], []), "xl/sharedStrings.xml", strings)
+    with pytest.raises(TableError) as caught:
+        read_table(io.BytesIO(content), "x.xlsx", max_rows=10)
+    assert caught.value.code == "file_too_large" and parsed == []
+
+
+def test_a_namespace_prefix_does_not_hide_the_cells(parsed):
+    sheet = (
+        b'<?xml version="1.0"?><x:worksheet xmlns:x="http://schemas.openxmlformats.org/'
+        b'spreadsheetml/2006/main"><x:sheetData><x:row r="1"><x:c r="A1" t="inlineStr">'
+        b"<x:is><x:t>\xe8\xae\xa2\xe5\x8d\x95\xe5\x8f\xb7</x:t></x:is></x:c></x:row>"
+        + b"<x:row>"
+        + b"<x:c/>" * 1_000
+        + b"</x:row></x:sheetData></x:worksheet>"
+    )
+    content = with_part(stored_sheet(["订单号"], []), "xl/worksheets/sheet1.xml", sheet)
+    with pytest.raises(TableError) as caught:
+        read_table(io.BytesIO(content), "x.xlsx")
+    assert caught.value.code == "too_many_columns" and parsed == []
 
 
 def test_a_cell_far_to_the_right_refuses_the_file():
@@ -167,6 +283,105 @@ def test_price_import_refuses_hostile_files(site):
         response = site.browser.post(PRICE_IMPORT_URL, data, target="price-import")
         assert response.status_code == 422
         assert "过大" in response.get_data(as_text=True) or "列" in response.get_data(as_text=True)
+
+
+# --- a hostile file is refused within seconds, and nobody waits for it ------------------------
+
+
+def _refused_at_once(app, monkeypatch, parsed, send):
+    """`send` posts the 16 MB one-row bomb: refused with a 422 within a few seconds (it took
+    30 s), before openpyxl parsed it, and another shop could write while it was looked at."""
+    free: list[bool] = []
+    scan = tabular._refuse_zip_bomb
+
+    def scan_and_probe(*args, **kwargs):
+        if not PG_URL:
+            free.append(_write_lock_free(app))
+        return scan(*args, **kwargs)
+
+    monkeypatch.setattr(tabular, "_refuse_zip_bomb", scan_and_probe)
+    started = time.monotonic()
+    response = send()
+    elapsed = time.monotonic() - started
+    assert response.status_code == 422
+    assert elapsed < 5 and parsed == []
+    assert free == ([] if PG_URL else [True])
+    return response
+
+
+def test_the_order_import_api_refuses_a_row_of_millions_of_cells_at_once(
+    app, desk, monkeypatch, parsed
+):
+    bomb = one_row_of_cells(ORDER_HEADERS)
+    response = _refused_at_once(
+        app, monkeypatch, parsed, lambda: desk.merchant.upload(bomb, "o.xlsx")
+    )
+    assert response.json["error"]["code"] == "invalid_file"
+    assert "列" in response.json["error"]["message"]
+
+
+def test_the_order_upload_page_refuses_a_row_of_millions_of_cells_at_once(
+    app, desk, monkeypatch, parsed
+):
+    from portal.domain import import_jobs
+    from portal.domain.errors import DomainError
+    from portal.models import Merchant
+
+    bomb = one_row_of_cells(ORDER_HEADERS)
+
+    def start():
+        with app.test_request_context():
+            merchant = db.session.scalar(db.select(Merchant).limit(1))
+            try:
+                import_jobs.start_import(merchant, None, "o.xlsx", bomb)
+            except DomainError as error:
+                assert error.code == "too_many_columns"
+                return _Answer(422)
+            return _Answer(200)
+
+    _refused_at_once(app, monkeypatch, parsed, start)
+
+
+def test_the_tracking_import_refuses_a_row_of_millions_of_cells_at_once(
+    app, desk, monkeypatch, parsed
+):
+    bomb = one_row_of_cells(["订单号", "快递公司", "快递单号"])
+    send = lambda: desk.supplier.upload_tracking(bomb, "t.xlsx")  # noqa: E731
+    response = _refused_at_once(app, monkeypatch, parsed, send)
+    assert response.json["error"]["code"] == "invalid_file"
+
+
+def test_the_price_import_refuses_a_row_of_millions_of_cells_at_once(
+    app, site, monkeypatch, parsed
+):
+    bomb = one_row_of_cells(["商家店铺ID", "SKU键", "结算价(元)"])
+
+    def send():
+        data = {"file": (io.BytesIO(bomb), "p.xlsx")}
+        return site.browser.post(PRICE_IMPORT_URL, data, target="price-import")
+
+    response = _refused_at_once(app, monkeypatch, parsed, send)
+    assert "列" in response.get_data(as_text=True)
+
+
+@dataclass
+class _Answer:
+    status_code: int
+
+
+def _write_lock_free(app) -> bool:
+    """Can another connection (another shop's request) take SQLite's write lock right now?"""
+    with app.app_context():
+        path = db.engine.url.database
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        other.close()
 
 
 # --- reading an upload never holds the write lock ---------------------------------------------

@@ -15,7 +15,12 @@ from portal.domain.imports.platform_export import (
     SavedMapping,
     header_key,
 )
-from portal.domain.imports.tabular import ImportFileError, normalize_header, open_table
+from portal.domain.imports.tabular import (
+    EXPORT_AVERAGE_COLUMNS,
+    ImportFileError,
+    normalize_header,
+    open_table,
+)
 from portal.extensions import db
 from portal.models import ImportMapping, Merchant
 from portal.models.base import utcnow
@@ -37,7 +42,7 @@ def saved_mappings(merchant: Merchant) -> list[SavedMapping]:
 def file_headers(content: bytes, filename: str) -> list[str]:
     """The header row of an upload (normalised, blanks left out), for the mapping form."""
     try:
-        table = open_table(io.BytesIO(content), filename)
+        table = open_table(io.BytesIO(content), filename, average_columns=EXPORT_AVERAGE_COLUMNS)
     except ImportFileError as error:
         raise DomainError(error.code, error.message, field="file") from None
     close = getattr(table.rows, "close", None)

@@ -17,6 +17,7 @@ from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 from portal.domain.imports.tabular import (
+    EXPORT_AVERAGE_COLUMNS,
     ORDER_NO,
     Column,
     FieldError,
@@ -284,7 +285,9 @@ def open_platform_export(
     """Check the file and its headers now (ImportFileError), then stream orders lazily.
 
     `mappings` are the merchant's saved column mappings (portal.domain.imports.mappings)."""
-    table: Table = open_table(stream, filename, max_rows=max_rows)
+    table: Table = open_table(
+        stream, filename, max_rows=max_rows, average_columns=EXPORT_AVERAGE_COLUMNS
+    )
     layout = detect_platform(table.headers, mappings)
     rows = order_rows(
         table, layout.columns, layout.build, recognise_other_platform, keys=layout.keys

@@ -42,6 +42,17 @@ _RATIO_FROM_BYTES = 4 * 1024 * 1024
 MAX_COLUMNS = 256
 # Without a caller's limit, no file is read beyond this many rows.
 DEFAULT_MAX_ROWS = 200_000
+# openpyxl spends ~10 µs on every cell element, empty or not, and builds a whole row before
+# anyone can look at it: one row of millions of <c/> (an 18 MB file stored without compression)
+# took 30 s and 1.6 GB. So before it parses anything the sheet is counted at C speed — rows,
+# cells per row (MAX_COLUMNS), cells in all (the row limit times an average width) — and so are
+# the elements of the other parts it reads on opening (shared strings, styles, …). Tracking,
+# price and code files are narrow; platform exports run to 50 columns.
+AVERAGE_COLUMNS = 32
+EXPORT_AVERAGE_COLUMNS = 64
+_OTHER_ELEMENTS_PER_CELL = 4
+_MIN_OTHER_ELEMENTS = 1_000_000
+_SCAN_CHUNK = 1024 * 1024
 _TOO_BIG = "Excel 文件解压后过大或结构异常，请另存为 CSV 或分批导出后上传"
 
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
@@ -65,7 +76,8 @@ class TableError(Exception):
     """The upload as a whole cannot be read.
 
     Codes: ``empty_file``, ``unreadable_file``, ``not_spreadsheet``, ``bad_zip``,
-    ``undecodable``, ``bad_csv``, ``file_too_large``, ``too_many_rows``, ``too_many_columns``.
+    ``undecodable``, ``bad_csv``, ``file_too_large``, ``too_many_rows``, ``too_many_columns``,
+    ``too_many_cells``.
     The message is Simplified Chinese.
     """
 
@@ -118,12 +130,19 @@ def _clean_cells(raw: list[str]) -> list[str]:
     ]
 
 
-def read_table(stream: BinaryIO, filename: str, *, max_rows: int | None = None) -> Table:
+def read_table(
+    stream: BinaryIO,
+    filename: str,
+    *,
+    max_rows: int | None = None,
+    average_columns: int = AVERAGE_COLUMNS,
+) -> Table:
     """Open an uploaded CSV or XLSX (decided by content) and stream its rows.
 
     Raises TableError at once for an empty or unreadable file, and later, from the row
     iterator, for damage found further into the file or for more than ``max_rows`` data rows.
-    The caller keeps ownership of ``stream``.
+    An XLSX is refused at once for more rows, a wider row or more cells (``max_rows`` + 1
+    times ``average_columns``) than that. The caller keeps ownership of ``stream``.
     """
     try:
         sample = _read_up_to(stream, SNIFF_BYTES)
@@ -132,7 +151,8 @@ def read_table(stream: BinaryIO, filename: str, *, max_rows: int | None = None) 
     if not sample:
         raise TableError("empty_file", "上传的文件是空的")
     if sample.startswith(_ZIP_MAGICS):
-        records = _xlsx_records(sample, stream)
+        max_cells = (_row_limit(max_rows) + 1) * average_columns
+        records = _xlsx_records(sample, stream, _row_limit(max_rows), max_cells)
     else:
         try:
             _refuse_binary(sample)
@@ -204,24 +224,36 @@ def _row_cells(raw: list[str], columns: Sequence[tuple[str, int]]) -> dict[str, 
     }
 
 
+def _row_limit(max_rows: int | None) -> int:
+    return DEFAULT_MAX_ROWS if max_rows is None else max_rows
+
+
+def _too_many_rows(limit: int) -> TableError:
+    return TableError(
+        "too_many_rows", f"文件超过 {limit} 行（空行也计算在内），请删除空行或分批导入"
+    )
+
+
+def _too_many_columns(row_no: int) -> TableError:
+    return TableError(
+        "too_many_columns",
+        f"第 {row_no} 行超过 {MAX_COLUMNS} 列（可能有远处的空单元格），"
+        "请删除多余的列或另存为 CSV 后上传",
+    )
+
+
 def _data_rows(
     records: Iterator[list[str]], owner: _Rows, max_rows: int | None
 ) -> Iterator[tuple[int, dict[str, str]]]:
     columns = owner.columns  # read at the first row: after a keep()
-    limit = DEFAULT_MAX_ROWS if max_rows is None else max_rows
+    limit = _row_limit(max_rows)
     try:
         for row_no, raw in enumerate(records, start=2):
             # Empty rows count too: a file of a million empty rows is refused, not skipped.
             if row_no - 1 > limit:
-                raise TableError(
-                    "too_many_rows", f"文件超过 {limit} 行（空行也计算在内），请删除空行或分批导入"
-                )
+                raise _too_many_rows(limit)
             if len(raw) > MAX_COLUMNS:
-                raise TableError(
-                    "too_many_columns",
-                    f"第 {row_no} 行超过 {MAX_COLUMNS} 列（可能有远处的空单元格），"
-                    "请删除多余的列或另存为 CSV 后上传",
-                )
+                raise _too_many_columns(row_no)
             row = _row_cells(raw, columns)
             # An empty row is skipped; one with text only in columns nobody reads is not.
             if not any(row.values()) and not any(_clean_cells(raw)):
@@ -331,7 +363,9 @@ class _ReplayStream(io.RawIOBase):
 # --- XLSX --------------------------------------------------------------------------------
 
 
-def _xlsx_records(sample: bytes, stream: BinaryIO) -> Iterator[list[str]]:
+def _xlsx_records(
+    sample: bytes, stream: BinaryIO, max_rows: int, max_cells: int
+) -> Iterator[list[str]]:
     spool: BinaryIO | None = None
     if _seekable(stream):
         # zipfile locates everything from the end of the file, so no need to rewind.
@@ -345,7 +379,7 @@ def _xlsx_records(sample: bytes, stream: BinaryIO) -> Iterator[list[str]]:
         spool.seek(0)
         source = spool
     try:
-        workbook = _open_workbook(source)
+        workbook = _open_workbook(source, max_rows, max_cells)
     except BaseException:
         if spool is not None:
             spool.close()
@@ -353,17 +387,99 @@ def _xlsx_records(sample: bytes, stream: BinaryIO) -> Iterator[list[str]]:
     return _xlsx_rows(workbook, spool)
 
 
-def _open_workbook(source: BinaryIO) -> Workbook:
+def _open_workbook(source: BinaryIO, max_rows: int, max_cells: int) -> Workbook:
     try:
         with zipfile.ZipFile(source) as archive:
             _refuse_zip_bomb(archive.infolist())
+            _refuse_crowded_parts(archive, max_rows, max_cells)
         return load_workbook(source, read_only=True, data_only=True)
     except zipfile.BadZipFile as exc:
         raise TableError("bad_zip", "Excel 文件已损坏或不完整，请重新导出后上传") from exc
-    except (InvalidFileException, KeyError, OSError, ValueError, SyntaxError) as exc:
+    except (InvalidFileException, KeyError, OSError, ValueError, SyntaxError, zlib.error) as exc:
         raise TableError(
             "not_spreadsheet", f"压缩包里没有可读取的 Excel 工作表，{_UNSUPPORTED_FORMAT}"
         ) from exc
+
+
+def _refuse_crowded_parts(archive: zipfile.ZipFile, max_rows: int, max_cells: int) -> None:
+    """Count what openpyxl will parse, as bytes, before it parses anything: opening a workbook
+    reads every sheet through (for its size, when it states none) and every other XML part
+    (shared strings, styles, …). Each sheet's rows and each row's cells, the cells of all
+    sheets and the elements of the other parts (bounded by the cells) are limited, empty ones
+    included."""
+    budget = max(max_cells * _OTHER_ELEMENTS_PER_CELL, _MIN_OTHER_ELEMENTS)
+    cells = elements = 0
+    for info in archive.infolist():
+        if not info.filename.lower().endswith((".xml", ".rels")):
+            continue
+        with archive.open(info) as part:
+            chunk = part.read(_SCAN_CHUNK)
+            root = _SHEET_ROOT.search(chunk)
+            if root is not None:
+                cells = _scan_sheet(chunk, part, root.group(1) or b"", max_rows, max_cells, cells)
+                continue
+            while chunk:
+                # '<' in text is always escaped: every other '<' opens a tag.
+                elements += (
+                    chunk.count(b"<") - chunk.count(b"</") - chunk.count(b"<?") - chunk.count(b"<!")
+                )
+                if elements > budget:
+                    raise TableError("file_too_large", _TOO_BIG)
+                chunk = part.read(_SCAN_CHUNK)
+
+
+_TAG_ENDS = (b" ", b">", b"/", b"\t", b"\n", b"\r")
+_SHEET_ROOT = re.compile(rb"<([A-Za-z_][\w.-]*:)?worksheet[\s>/]")
+
+
+def _scan_sheet(
+    chunk: bytes, part: BinaryIO, prefix: bytes, max_rows: int, max_cells: int, cells: int
+) -> int:
+    """Count one sheet's rows and cells (empty ones too) as bytes, from its first `chunk`: more
+    than max_rows data rows, a row of more than MAX_COLUMNS cells, or more than max_cells cells
+    with the `cells` of the sheets before refuse the file. Returns the cells counted so far."""
+    row_tags = [b"<" + prefix + b"row" + end for end in _TAG_ENDS]
+    cell_tags = [b"<" + prefix + b"c" + end for end in _TAG_ENDS]
+    keep = max(len(tag) for tag in row_tags) - 1  # a tag cut by the chunk's end waits for it
+    rows = row_cells = 0
+    data = b""
+    while chunk:
+        data += chunk
+        chunk = part.read(_SCAN_CHUNK)
+        cut = len(data) - keep if chunk else len(data)
+        starts = sorted(position for tag in row_tags for position in _positions(data, tag, cut))
+        begin = 0
+        for end in (*starts, cut):
+            if end == cut:  # the last stretch: tags that begin before the cut
+                found = sum(data.count(tag, begin, cut + len(tag) - 1) for tag in cell_tags)
+            else:
+                found = sum(data.count(tag, begin, end) for tag in cell_tags)
+            row_cells += found
+            cells += found
+            if row_cells > MAX_COLUMNS:
+                raise _too_many_columns(max(rows, 1))
+            if cells > max_cells:
+                raise TableError(
+                    "too_many_cells",
+                    f"文件的单元格过多（超过 {max_cells} 个，空单元格也计算在内），"
+                    "请删除多余的行列或另存为 CSV 后上传",
+                )
+            if end != cut:
+                rows += 1
+                row_cells = 0
+                if rows - 1 > max_rows:  # the header row and max_rows data rows
+                    raise _too_many_rows(max_rows)
+            begin = end
+        data = data[cut:]
+    return cells
+
+
+def _positions(data: bytes, tag: bytes, cut: int) -> Iterator[int]:
+    """Where `tag` begins in data before `cut` (the caller stops early on too many rows)."""
+    position = data.find(tag, 0, cut + len(tag) - 1)
+    while position != -1:
+        yield position
+        position = data.find(tag, position + 1, cut + len(tag) - 1)
 
 
 def _refuse_zip_bomb(parts: list[zipfile.ZipInfo]) -> None:
@@ -533,11 +649,17 @@ def open_order_rows(
     return order_rows(open_table(stream, filename, max_rows=max_rows), columns, build, recognise)
 
 
-def open_table(stream: BinaryIO, filename: str, *, max_rows: int | None = None) -> Table:
+def open_table(
+    stream: BinaryIO,
+    filename: str,
+    *,
+    max_rows: int | None = None,
+    average_columns: int = AVERAGE_COLUMNS,
+) -> Table:
     """read_table, its errors as ImportFileError: for readers that pick their columns by the
     header row (the platform export: which platform's layout)."""
     try:
-        return read_table(stream, filename, max_rows=max_rows)
+        return read_table(stream, filename, max_rows=max_rows, average_columns=average_columns)
     except TableError as exc:
         raise _as_import_error(exc) from exc
 
