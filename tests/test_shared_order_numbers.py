@@ -3,6 +3,7 @@ get each other's tracking numbers or labels (DESIGN §10.6, ambiguous_order_no).
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from sqlalchemy import select
@@ -206,6 +207,47 @@ def test_the_desk_rows_send_their_merchant(desk, make_browser):
     assert response.status_code == 200
     assert _tracking_of(desk, desk.merchant_shop_id, no) == "SF1234567890134"
     assert _tracking_of(desk, desk.other_merchant_shop_id, no) == ""
+
+
+def test_the_desk_takes_back_the_return_of_the_rows_merchant(desk, make_browser):
+    no = _shared(desk)
+    for shop, number in (
+        (desk.merchant_shop_id, "SF1234567890151"),
+        (desk.other_merchant_shop_id, "SF1234567890152"),
+    ):
+        assert _return(desk, order_no=no, tracking_no=number, merchant_shop_id=shop)["returned"]
+    browser = _factory_browser(desk, make_browser)
+    page = browser.get("/supplier/orders?tab=returned").get_data(as_text=True)
+    cancel = f"/supplier/orders/{no}/tracking/cancel"
+    assert page.count(f'hx-post="{cancel}"') == 2
+    for shop in (desk.merchant_shop_id, desk.other_merchant_shop_id):
+        assert f'name="merchant_shop_id" value="{shop}"' in page
+    response = browser.post(
+        cancel, {"merchant_shop_id": desk.other_merchant_shop_id}, target="row-x"
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert _tracking_of(desk, desk.other_merchant_shop_id, no) == ""
+    assert _tracking_of(desk, desk.merchant_shop_id, no) == "SF1234567890151"
+
+
+def test_the_tracking_upload_page_takes_a_merchant_shop_id_column(desk, make_browser):
+    no = _shared(desk)
+    browser = _factory_browser(desk, make_browser)
+    page = browser.get("/supplier/tracking/import").get_data(as_text=True)
+    assert "商家店铺ID" in page  # the page says how to name the merchant
+    content = (
+        "订单号,快递公司,快递单号,商家店铺ID\n"
+        f"{no},SF,SF1234567890141,\n"
+        f"{no},SF,SF1234567890142,{desk.other_merchant_shop_id}\n"
+    ).encode()
+    data = {"file": (io.BytesIO(content), "tracking.csv")}
+    response = browser.post("/supplier/tracking/import", data, target="tracking-upload")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "部分未回传" in html and "第 2 行" in html
+    assert "请注明商家店铺ID" in html  # the refused row says what to add
+    assert _tracking_of(desk, desk.other_merchant_shop_id, no) == "SF1234567890142"
+    assert _tracking_of(desk, desk.merchant_shop_id, no) == ""
 
 
 def test_a_pick_list_counts_only_the_ticked_merchants_order(desk, make_browser):
