@@ -902,3 +902,42 @@ def test_a_multi_item_order_shows_every_line_counts_in_the_summary_and_is_found_
     assert listed(desk.page("?sku=bed-18")) == [order_no(1)]
     assert sorted(listed(desk.page("?q=PIL-1"))) == sorted([order_no(1), order_no(2)])
     desk.print_and_render([order_no(1)])  # its label lists all three items
+
+
+# --- an ended binding ends access ----------------------------------------------------------------
+
+
+def test_after_the_binding_ends_no_page_shows_that_merchants_receivers(desk):
+    """The merchant ends the binding: its returned order stays listed (statements need it), but
+    the desk row, the print job's page and the scan page show no receiver, and neither its
+    labels nor its packing slips are drawn again."""
+    desk.seed_assigned(private_order(order_no(1), 0), private_order(order_no(2), 1))
+    with desk.app.app_context():
+        job = create_print_job(
+            desk.supplier(), [order_no(1)], "SF", "100x180", "", None, packing_slips="separate"
+        ).job
+        job_id = job.id
+        db.session.commit()
+    desk.return_numbers(TrackingItem(order_no(1), "SF", "SF1234567890161"))
+    mask = desk.order(order_no(1)).name_mask
+    job_url = f"/supplier/print-jobs/{job_id}"
+    assert mask in row_html(desk.page("?tab=returned"), order_no(1))
+    assert mask in desk.get(job_url).get_data(as_text=True)
+    with desk.app.app_context():
+        [binding] = [
+            b
+            for b in bindings.bindings_for_merchant(desk.merchant(), "active")
+            if b.supplier_id == desk.supplier().id
+        ]
+        bindings.end_binding(binding, "merchant")
+        db.session.commit()
+    row = row_html(desk.page("?tab=returned"), order_no(1))
+    assert "SF1234567890161" in row and mask not in row
+    assert mask not in desk.get(job_url).get_data(as_text=True)
+    scan = desk.post("/supplier/scan/lookup", {"code": order_no(1)}, target="scan-result")
+    assert order_no(1) in scan.get_data(as_text=True)
+    assert mask not in scan.get_data(as_text=True)
+    for pdf in ("pdf", "slips"):
+        response = desk.get(f"{job_url}/{pdf}")
+        assert response.headers.get("Content-Type") != "application/pdf"
+        assert response.status_code in (200, 303) and not response.data.startswith(b"%PDF")
