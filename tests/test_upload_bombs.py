@@ -228,6 +228,21 @@ def test_a_namespace_prefix_does_not_hide_the_cells(parsed):
     assert caught.value.code == "too_many_columns" and parsed == []
 
 
+@pytest.mark.parametrize(
+    "prolog",
+    [b"<!--" + b" " * 1_100_000 + b"-->", b"<!DOCTYPE worksheet>", b"<!-- unclosed <a "],
+)
+def test_a_sheet_cannot_hide_behind_its_prolog(parsed, prolog):
+    content = one_row_of_cells(["订单号"], 1_000)
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        sheet = archive.read("xl/worksheets/sheet1.xml")
+    declaration, rest = sheet.split(b"?>", 1)
+    hidden = with_part(content, "xl/worksheets/sheet1.xml", declaration + b"?>" + prolog + rest)
+    with pytest.raises(TableError) as caught:
+        read_table(io.BytesIO(hidden), "x.xlsx")
+    assert caught.value.code == "file_too_large" and parsed == []
+
+
 def test_a_cell_far_to_the_right_refuses_the_file():
     table = read_table(io.BytesIO(far_columns_file(["订单号"])), "x.xlsx")
     with pytest.raises(TableError) as caught:

@@ -414,9 +414,11 @@ def _refuse_crowded_parts(archive: zipfile.ZipFile, max_rows: int, max_cells: in
             continue
         with archive.open(info) as part:
             chunk = part.read(_SCAN_CHUNK)
-            root = _SHEET_ROOT.search(chunk)
-            if root is not None:
-                cells = _scan_sheet(chunk, part, root.group(1) or b"", max_rows, max_cells, cells)
+            if not chunk.strip():
+                continue  # nothing to parse
+            prefix, name = _root_element(chunk)
+            if name == b"worksheet":
+                cells = _scan_sheet(chunk, part, prefix, max_rows, max_cells, cells)
                 continue
             while chunk:
                 # '<' in text is always escaped: every other '<' opens a tag.
@@ -429,7 +431,19 @@ def _refuse_crowded_parts(archive: zipfile.ZipFile, max_rows: int, max_cells: in
 
 
 _TAG_ENDS = (b" ", b">", b"/", b"\t", b"\n", b"\r")
-_SHEET_ROOT = re.compile(rb"<([A-Za-z_][\w.-]*:)?worksheet[\s>/]")
+_PROLOG_NOISE = re.compile(rb"<\?.*?\?>|<!--.*?-->", re.DOTALL)
+_ELEMENT = re.compile(rb"<([A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
+
+
+def _root_element(chunk: bytes) -> tuple[bytes, bytes]:
+    """(namespace prefix with its colon, local name) of a part's root element, from its first
+    chunk. What hides it — a prolog longer than the chunk, an unclosed comment, a DOCTYPE (no
+    workbook has one) — refuses the file: a sheet must not pass for another part."""
+    head = _PROLOG_NOISE.sub(b"", chunk)
+    root = _ELEMENT.search(head)
+    if root is None or b"<!" in head[: root.start()]:
+        raise TableError("file_too_large", _TOO_BIG)
+    return root.group(1) or b"", root.group(2)
 
 
 def _scan_sheet(
