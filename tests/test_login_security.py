@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from flask import request
 from sqlalchemy import event
+from werkzeug.test import EnvironBuilder
 
 from portal import create_app
 from portal.domain import accounts
@@ -166,6 +167,18 @@ def test_trusted_proxy_sets_client_address_and_scheme(tmp_path, database_url):
     headers = {"X-Forwarded-For": "6.6.6.6, 203.0.113.7", "X-Forwarded-Proto": "https"}
     seen = _seen_by_the_app(proxied, "127.0.0.1", headers)
     assert seen == {"addr": "203.0.113.7", "scheme": "https"}
+
+
+def test_the_access_log_sees_the_client_behind_a_trusted_proxy(tmp_path, database_url):
+    """gunicorn logs the request's REMOTE_ADDR (%(h)s) after the app answered: ProxyFix sets it
+    in the same environ, so the log names the client, not the proxy."""
+    proxied = _proxied_app(tmp_path, database_url, 1)
+    environ = EnvironBuilder(
+        path="/login", headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9"}
+    ).get_environ()
+    environ["REMOTE_ADDR"] = "127.0.0.1"
+    list(proxied.wsgi_app(environ, lambda status, headers, exc_info=None: None))
+    assert environ["REMOTE_ADDR"] == "203.0.113.9"
 
 
 def test_htmx_login_with_a_non_ascii_next_redirects(browser, factory):
