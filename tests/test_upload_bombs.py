@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sqlite3
 import time
 import zipfile
@@ -107,12 +108,14 @@ def stored_sheet(headers: list[str], rows: list[bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def with_part(content: bytes, name: str, data: bytes) -> bytes:
-    """The workbook with its part `name` written (replaced or added), stored."""
+def with_part(
+    content: bytes, name: str, data: bytes, compression: int = zipfile.ZIP_STORED
+) -> bytes:
+    """The workbook with its part `name` written (replaced or added)."""
     buffer = io.BytesIO()
     with (
         zipfile.ZipFile(io.BytesIO(content)) as source,
-        zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as target,
+        zipfile.ZipFile(buffer, "w", compression) as target,
     ):
         for item in source.infolist():
             if item.filename != name:
@@ -226,6 +229,23 @@ def test_a_namespace_prefix_does_not_hide_the_cells(parsed):
     with pytest.raises(TableError) as caught:
         read_table(io.BytesIO(content), "x.xlsx")
     assert caught.value.code == "too_many_columns" and parsed == []
+
+
+def test_padding_cannot_buy_millions_of_empty_cells(parsed):
+    """Random bytes beside the empty cells keep the packed ratio under 100, so the zip checks
+    pass; the cells a packed byte may carry do not."""
+    content = stored_sheet(["订单号"], [b"<row>" + b"<c/>" * 30 + b"</row>"] * 20_000)
+    with zipfile.ZipFile(io.BytesIO(content)) as source:
+        sheet = source.read("xl/worksheets/sheet1.xml")
+    padding = b"<!--" + os.urandom(30_000).hex().encode() + b"-->"
+    sheet = sheet.replace(b"<sheetData>", padding + b"<sheetData>")
+    packed = with_part(content, "xl/worksheets/sheet1.xml", sheet, zipfile.ZIP_DEFLATED)
+    with zipfile.ZipFile(io.BytesIO(packed)) as archive:
+        info = archive.getinfo("xl/worksheets/sheet1.xml")
+    assert info.file_size < 100 * info.compress_size  # the ratio check lets it through
+    with pytest.raises(TableError) as caught:
+        read_table(io.BytesIO(packed), "orders.xlsx", average_columns=64)
+    assert caught.value.code == "file_too_large" and parsed == []
 
 
 @pytest.mark.parametrize(

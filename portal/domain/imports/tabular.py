@@ -52,6 +52,12 @@ AVERAGE_COLUMNS = 32
 EXPORT_AVERAGE_COLUMNS = 64
 _OTHER_ELEMENTS_PER_CELL = 4
 _MIN_OTHER_ELEMENTS = 1_000_000
+# Real cells and strings are never packed below a byte or so each; <c/> packs 200 to a byte.
+# So a part may not hold more cells (or elements) than this many per packed byte: the work a
+# small upload can cause stays that of a real file of its size, whatever padding fools the
+# size ratio (an incompressible comment beside millions of empty cells).
+_PER_PACKED_BYTE = 4
+_MIN_PER_PART = 200_000
 _SCAN_CHUNK = 1024 * 1024
 _TOO_BIG = "Excel 文件解压后过大或结构异常，请另存为 CSV 或分批导出后上传"
 
@@ -417,15 +423,20 @@ def _refuse_crowded_parts(archive: zipfile.ZipFile, max_rows: int, max_cells: in
             if not chunk.strip():
                 continue  # nothing to parse
             prefix, name = _root_element(chunk)
+            packed_cap = max(info.compress_size * _PER_PACKED_BYTE, _MIN_PER_PART)
             if name == b"worksheet":
-                cells = _scan_sheet(chunk, part, prefix, max_rows, max_cells, cells)
+                limits = (max_rows, max_cells, packed_cap)
+                cells = _scan_sheet(chunk, part, prefix, limits, cells)
                 continue
+            in_part = 0
             while chunk:
                 # '<' in text is always escaped: every other '<' opens a tag.
-                elements += (
+                found = (
                     chunk.count(b"<") - chunk.count(b"</") - chunk.count(b"<?") - chunk.count(b"<!")
                 )
-                if elements > budget:
+                elements += found
+                in_part += found
+                if elements > budget or in_part > packed_cap:
                     raise TableError("file_too_large", _TOO_BIG)
                 chunk = part.read(_SCAN_CHUNK)
 
@@ -447,11 +458,14 @@ def _root_element(chunk: bytes) -> tuple[bytes, bytes]:
 
 
 def _scan_sheet(
-    chunk: bytes, part: BinaryIO, prefix: bytes, max_rows: int, max_cells: int, cells: int
+    chunk: bytes, part: BinaryIO, prefix: bytes, limits: tuple[int, int, int], cells: int
 ) -> int:
-    """Count one sheet's rows and cells (empty ones too) as bytes, from its first `chunk`: more
-    than max_rows data rows, a row of more than MAX_COLUMNS cells, or more than max_cells cells
-    with the `cells` of the sheets before refuse the file. Returns the cells counted so far."""
+    """Count one sheet's rows and cells (empty ones too) as bytes, from its first `chunk`.
+    `limits` are (max_rows, max_cells, packed_cap): more than max_rows data rows, a row of more
+    than MAX_COLUMNS cells, more than max_cells cells with the `cells` of the sheets before, or
+    more than packed_cap in this sheet refuse the file. Returns the cells counted so far."""
+    max_rows, max_cells, packed_cap = limits
+    first = cells
     row_tags = [b"<" + prefix + b"row" + end for end in _TAG_ENDS]
     cell_tags = [b"<" + prefix + b"c" + end for end in _TAG_ENDS]
     keep = max(len(tag) for tag in row_tags) - 1  # a tag cut by the chunk's end waits for it
@@ -472,6 +486,8 @@ def _scan_sheet(
             cells += found
             if row_cells > MAX_COLUMNS:
                 raise _too_many_columns(max(rows, 1))
+            if cells - first > packed_cap:
+                raise TableError("file_too_large", _TOO_BIG)
             if cells > max_cells:
                 raise TableError(
                     "too_many_cells",
