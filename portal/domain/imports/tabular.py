@@ -505,7 +505,8 @@ def _scan_sheet(
 
 
 def _positions(data: bytes, tag: bytes, cut: int) -> Iterator[int]:
-    """Where `tag` begins in data before `cut` (the caller stops early on too many rows)."""
+    """Where `tag` begins in data before `cut`: at most a chunk's worth (a MB of <row/> is
+    170 000); the caller refuses the file as soon as the rows are too many."""
     position = data.find(tag, 0, cut + len(tag) - 1)
     while position != -1:
         yield position
