@@ -298,3 +298,33 @@ def test_the_scan_page_asks_which_merchant(desk, make_browser):
     assert returned.status_code == 200, returned.get_data(as_text=True)
     assert _tracking_of(desk, desk.other_merchant_shop_id, no) == "SF1234567890135"
     assert _tracking_of(desk, desk.merchant_shop_id, no) == ""
+
+
+def test_the_scan_page_asks_when_the_other_merchant_took_its_order_back(desk, make_browser):
+    """乙店's label was printed, then 乙店 took the order back: its parcel, scanned, must not
+    take 甲店's tracking number (甲店's order of that number is still with the factory)."""
+    no = _shared(desk)
+    assert desk.supplier.print_job([no], merchant_shop_id=desk.other_merchant_shop_id).json["id"]
+    taken_back = desk.other_merchant.post("/allocations/cancel", {"order_nos": [no]}).json
+    assert taken_back["cancelled"] == [no]
+    browser = _factory_browser(desk, make_browser)
+    answer = browser.post(
+        "/supplier/scan/lookup", {"code": no, "courier": "SF"}, target="scan-result"
+    ).get_data(as_text=True)
+    assert "请选择" in answer and "已取消" in answer
+    assert '<input type="hidden" name="order_no" value="">' in answer  # nothing waits yet
+    for shop in (desk.merchant_shop_id, desk.other_merchant_shop_id):
+        assert f'name="merchant_shop_id" value="{shop}"' in answer
+    cancelled = browser.post(
+        "/supplier/scan/lookup",
+        {"code": no, "courier": "SF", "merchant_shop_id": desk.other_merchant_shop_id},
+        target="scan-result",
+    ).get_data(as_text=True)
+    assert 'data-scan-kind="cancelled"' in cancelled and "请勿发货" in cancelled
+    assert '<input type="hidden" name="order_no" value="">' in cancelled
+    current = browser.post(
+        "/supplier/scan/lookup",
+        {"code": no, "courier": "SF", "merchant_shop_id": desk.merchant_shop_id},
+        target="scan-result",
+    ).get_data(as_text=True)
+    assert f'name="order_merchant" value="{desk.merchant_shop_id}"' in current

@@ -130,13 +130,36 @@ def _masked_order(supplier: Supplier, order_id: int) -> Any:
     ).first()
 
 
-def _cancelled_order(supplier: Supplier, order_no: str) -> Any:
-    """This supplier's cancelled assignment of `order_no` (masked), or None."""
+def _cancelled_rows(supplier: Supplier, order_no: str, merchant_shop_id: str = "") -> list[Any]:
+    """This supplier's cancelled assignments of `order_no` (masked rows of the 已取消 tab, the
+    latest first), of that merchant when one is named."""
     if order_no not in tracking.cancelled_for_supplier(supplier, [order_no]):
-        return None
+        return []
     filters = supplier_orders.SupplierFilters(tab=supplier_orders.TAB_CANCELLED, q=order_no)
-    query = supplier_orders.orders_query(supplier, filters, utcnow()).limit(1)
-    return db.session.execute(query).first()
+    query = supplier_orders.orders_query(supplier, filters, utcnow()).where(
+        Order.order_no == order_no
+    )
+    shop = normalize_shop_id(merchant_shop_id)
+    if shop:
+        query = query.where(User.shop_id == shop)
+    return list(db.session.execute(query))
+
+
+def _cancelled_order(supplier: Supplier, order_no: str, merchant_shop_id: str = "") -> Any:
+    """This supplier's latest cancelled assignment of `order_no` (masked), or None."""
+    rows = _cancelled_rows(supplier, order_no, merchant_shop_id)
+    return rows[0] if rows else None
+
+
+def _taken_back_by_others(supplier: Supplier, order: Any) -> list[tuple[str, str]]:
+    """(shop ID, shop name) of the other merchants whose order of this number the supplier had
+    and lost: its label may have been printed, so its parcel may be the one scanned."""
+    others = {
+        row.merchant_shop_id: row.merchant_name
+        for row in _cancelled_rows(supplier, order.order_no)
+        if row.merchant_shop_id != order.merchant_shop_id
+    }
+    return [(shop, _("%(name)s（已取消）", name=name)) for shop, name in others.items()]
 
 
 def _describe(kind: str, code: str, order: Any, **extra: Any) -> ScanOutcome:
@@ -171,6 +194,12 @@ def lookup_scan(supplier: Supplier, code: str, merchant_shop_id: str = "") -> Sc
         )
     if found is not None:
         order = _masked_order(supplier, found.id)
+        # Another merchant took back its order of this number: never a guess either.
+        by_number_alone = order is not None and not merchant_shop_id and order.order_no == code
+        if by_number_alone and (taken_back := _taken_back_by_others(supplier, order)):
+            choices = [(order.merchant_shop_id, order.merchant_name), *taken_back]
+            message = message_for(tracking.AMBIGUOUS)
+            return ScanOutcome(SCAN_CHOOSE, code, message=message, choices=choices)
         if order is not None:
             by_order_no = order.order_no == code
             # Ready for its tracking number: the rule the return itself checks.
@@ -183,7 +212,7 @@ def lookup_scan(supplier: Supplier, code: str, merchant_shop_id: str = "") -> Sc
                 pending_order_no=order.order_no if waiting else "",
                 pending_merchant=order.merchant_shop_id if waiting else "",
             )
-    cancelled = _cancelled_order(supplier, code)
+    cancelled = _cancelled_order(supplier, code, merchant_shop_id)
     if cancelled is not None:
         return ScanOutcome(
             SCAN_CANCELLED, code, cancelled, message=message_for("assignment_cancelled")
