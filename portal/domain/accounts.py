@@ -502,6 +502,19 @@ def list_return_addresses(merchant: Merchant) -> list[ReturnAddress]:
     )
 
 
+def return_addresses_by_id(merchant: Merchant, ids: set[int]) -> dict[int, ReturnAddress]:
+    """The merchant's return addresses with these ids, archived ones too (the orders that used
+    them show them); no query for none."""
+    if not ids:
+        return {}
+    found = db.session.scalars(
+        select(ReturnAddress).where(
+            ReturnAddress.merchant_id == merchant.id, ReturnAddress.id.in_(ids)
+        )
+    )
+    return {address.id: address for address in found}
+
+
 def _address_values(data: AddressInput) -> dict[str, str]:
     province, city, district = validated_region(data.province, data.city, data.district)
     return {

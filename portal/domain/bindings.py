@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, select, update
@@ -112,6 +113,29 @@ def active_suppliers_for_merchant(merchant: Merchant) -> list[Supplier]:
             .order_by(Supplier.factory_name)
         )
     )
+
+
+@dataclass(frozen=True)
+class SupplierChoice:
+    id: int
+    factory_name: str
+
+
+def supplier_choices(merchant: Merchant) -> tuple[list[SupplierChoice], list[SupplierChoice]]:
+    """Suppliers to filter by (bound now or before) and to assign to (active bindings only):
+    ids and names in one small query, no ORM objects (every list request asks)."""
+    found = db.session.execute(
+        select(Supplier.id, Supplier.factory_name, Binding.status)
+        .join(Binding, Binding.supplier_id == Supplier.id)
+        .where(
+            Binding.merchant_id == merchant.id,
+            Binding.status.in_((BINDING_ACTIVE, BINDING_ENDED)),
+        )
+        .order_by(Supplier.factory_name, Supplier.id)
+    ).all()
+    known = {row.id: SupplierChoice(row.id, row.factory_name) for row in found}
+    active = {row.id for row in found if row.status == BINDING_ACTIVE}
+    return list(known.values()), [choice for choice in known.values() if choice.id in active]
 
 
 def actively_bound_merchant_ids(supplier: Supplier, merchant_ids: Iterable[int]) -> set[int]:

@@ -18,7 +18,6 @@ from flask import Response, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
 
 from portal.domain import accounts, allocation, bindings, dispatch, staff, tracking
 from portal.domain.authz import get_or_404
@@ -42,9 +41,8 @@ from portal.domain.orders.rules import assign_blockers
 from portal.domain.tracking import ParcelMates
 from portal.extensions import db, htmx
 from portal.merchant.views import bp
-from portal.models import Binding, Merchant, Order, OrderEvent, ReturnAddress, Supplier
+from portal.models import Merchant, Order, OrderEvent, ReturnAddress
 from portal.models.base import utcnow
-from portal.models.bindings import BINDING_ACTIVE, BINDING_ENDED
 from portal.models.orders import (
     STAGE_RETURNED,
     STAGE_UNASSIGNED,
@@ -203,7 +201,7 @@ def order_rows(
     keyring = current_keyring()
     numbers = queries.tracking_for_orders(merchant, orders)
     mates = tracking.parcel_mates_by_order(merchant, list(numbers), mates_shown)
-    addresses = return_addresses_by_id(
+    addresses = accounts.return_addresses_by_id(
         merchant, {o.return_address_id for o in orders if o.return_address_id}
     )
     lines = lines_by_order(orders)
@@ -219,18 +217,6 @@ def order_rows(
         )
         for order in orders
     ]
-
-
-def return_addresses_by_id(merchant: Merchant, ids: set[int]) -> dict[int, ReturnAddress]:
-    """The merchant's return addresses with these ids (no query for none)."""
-    if not ids:
-        return {}
-    found = db.session.scalars(
-        select(ReturnAddress).where(
-            ReturnAddress.merchant_id == merchant.id, ReturnAddress.id.in_(ids)
-        )
-    )
-    return {address.id: address for address in found}
 
 
 def version_token(order_id: int, updated_at: datetime) -> str:
@@ -280,29 +266,6 @@ def dispatch_outcome(result: dispatch.DispatchResult, at: datetime | None = None
         hint=hint,
         dispatched_at=at if result.dispatched else None,
     )
-
-
-@dataclass(frozen=True)
-class SupplierChoice:
-    id: int
-    factory_name: str
-
-
-def supplier_choices(merchant: Merchant) -> tuple[list[SupplierChoice], list[SupplierChoice]]:
-    """Suppliers to filter by (bound now or before) and to assign to (active bindings only):
-    ids and names in one small query, no ORM objects (every list request asks)."""
-    found = db.session.execute(
-        select(Supplier.id, Supplier.factory_name, Binding.status)
-        .join(Binding, Binding.supplier_id == Supplier.id)
-        .where(
-            Binding.merchant_id == merchant.id,
-            Binding.status.in_((BINDING_ACTIVE, BINDING_ENDED)),
-        )
-        .order_by(Supplier.factory_name, Supplier.id)
-    ).all()
-    known = {row.id: SupplierChoice(row.id, row.factory_name) for row in found}
-    active = {row.id for row in found if row.status == BINDING_ACTIVE}
-    return list(known.values()), [choice for choice in known.values() if choice.id in active]
 
 
 ROW_TEXT = {
@@ -390,7 +353,7 @@ def desk_context(
         rows=False,
     )
     now = utcnow()
-    filter_suppliers, assign_suppliers = supplier_choices(merchant)
+    filter_suppliers, assign_suppliers = bindings.supplier_choices(merchant)
     rows = order_rows(merchant, list(page.items), now)
     can_dispatch = filters.tab in DISPATCH_TABS
     # The return addresses are read only where something can be dispatched from this page.
@@ -432,19 +395,9 @@ def desk_context(
 
 def order_history_lines(merchant: Merchant, order: Order) -> list[HistoryLine]:
     events = queries.order_history(merchant, order)
-    supplier_ids = {e.supplier_id for e in events if e.supplier_id}
-    actor_ids = {e.actor_id for e in events if e.actor_id}
     # Two lookups for the whole history, not one per event.
-    suppliers = (
-        dict(
-            db.session.execute(
-                select(Supplier.id, Supplier.factory_name).where(Supplier.id.in_(supplier_ids))
-            ).all()
-        )
-        if supplier_ids
-        else {}
-    )
-    actors = staff.actor_labels(actor_ids)
+    suppliers = queries.event_supplier_names(merchant, events)
+    actors = staff.actor_labels(e.actor_id for e in events if e.actor_id)
     return [
         HistoryLine(
             event=e,

@@ -221,6 +221,21 @@ def order_history(merchant: Merchant, order: Order) -> list[OrderEvent]:
     )
 
 
+def event_supplier_names(merchant: Merchant, events: list[OrderEvent]) -> dict[int, str]:
+    """id → factory name of the suppliers these events of the merchant name: one lookup for a
+    whole history, not one per event (none when no event names a supplier)."""
+    ids = {e.id for e in events if e.supplier_id and e.merchant_id == merchant.id}
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(Supplier.id, Supplier.factory_name)
+        .join(OrderEvent, OrderEvent.supplier_id == Supplier.id)
+        .where(OrderEvent.merchant_id == merchant.id, OrderEvent.id.in_(ids))
+        .distinct()
+    )
+    return {supplier_id: name for supplier_id, name in rows}
+
+
 @dataclass(frozen=True)
 class Receiver:
     name: str
