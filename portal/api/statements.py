@@ -6,8 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, g, jsonify, url_for
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from portal.api import schemas
 from portal.api.base import api_user, endpoint, list_answer
@@ -23,7 +21,7 @@ from portal.domain.statements import queries as statement_queries
 from portal.domain.statements import requesting as statement_requesting
 from portal.domain.statements import review as statement_review
 from portal.extensions import db
-from portal.models import Merchant, Statement, Supplier, User
+from portal.models import Merchant, Statement
 from portal.models.settlement import (
     STATEMENT_MIN_INTERVAL_MINUTES,
     STATEMENT_READY,
@@ -87,27 +85,21 @@ def statement_answer(statement: Statement) -> dict[str, Any]:
 def statement_list(query: schemas.StatementQuery) -> Response:
     """对账单列表（新的在前）：按状态、审核状态和对方店铺ID筛选"""
     profile = g.profile
+    status, review_status = query.status, query.review_status
     if isinstance(profile, Merchant):
-        found = statement_queries.statements_query_for_merchant(profile)
-        party, column, shop_id = Supplier, Statement.supplier_id, query.supplier_shop_id
-    else:
-        found = statement_queries.statements_query_for_supplier(profile)
-        party, column, shop_id = Merchant, Statement.merchant_id, query.merchant_shop_id
-    if query.status:
-        found = found.where(Statement.status == query.status)
-    if query.review_status:
-        found = found.where(Statement.review_status == query.review_status)
-    shop_id = normalize_shop_id(shop_id)
-    if shop_id:  # an unknown shop ID simply matches nothing
-        found = found.where(
-            column.in_(
-                select(party.id).join(User, User.id == party.user_id).where(User.shop_id == shop_id)
-            )
+        found = statement_queries.statements_query_for_merchant(
+            profile,
+            supplier_shop_id=normalize_shop_id(query.supplier_shop_id),
+            status=status,
+            review_status=review_status,
         )
-    found = found.options(
-        joinedload(Statement.merchant).joinedload(Merchant.user),
-        joinedload(Statement.supplier).joinedload(Supplier.user),
-    )
+    else:
+        found = statement_queries.statements_query_for_supplier(
+            profile,
+            merchant_shop_id=normalize_shop_id(query.merchant_shop_id),
+            status=status,
+            review_status=review_status,
+        )
     return list_answer(found, statement_answer, query)
 
 

@@ -16,8 +16,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import Select, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import Select
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
@@ -32,7 +31,7 @@ from portal.domain.statements import review as statement_review
 from portal.extensions import db, htmx
 from portal.jobs import worker_missing
 from portal.merchant.views import bp
-from portal.models import Merchant, Statement, StatementLine, Supplier
+from portal.models import Merchant, Statement, Supplier
 from portal.models.base import MAX_ID
 from portal.models.settlement import STATEMENT_QUEUED, STATEMENT_READY
 from portal.web.downloads import statement_download_response
@@ -110,9 +109,7 @@ def _render_list(
     status: int = 200,
 ) -> Response:
     supplier_id = positive_id(request.args.get("supplier_id"))
-    query = statement_queries.statements_query_for_merchant(merchant, supplier_id).options(
-        joinedload(Statement.supplier)
-    )
+    query = statement_queries.statements_query_for_merchant(merchant, supplier_id)
     params = {"supplier_id": supplier_id} if supplier_id else {}
     return render(
         "merchant/statements.html",
@@ -324,10 +321,7 @@ def detail_context(statement: Statement, endpoint: str) -> dict[str, Any]:
     lines = None
     if statement.status == STATEMENT_READY:
         lines = paginate(
-            select(StatementLine)
-            .where(StatementLine.statement_id == statement.id)
-            .order_by(StatementLine.id),
-            page_args(LINES_PER_PAGE, LINES_PER_PAGE),
+            statement_queries.lines_query(statement), page_args(LINES_PER_PAGE, LINES_PER_PAGE)
         )
     return {
         "statement": statement,

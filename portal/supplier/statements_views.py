@@ -7,8 +7,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 from wtforms import TextAreaField
 from wtforms.validators import Length
 
@@ -25,7 +23,7 @@ from portal.merchant.statements_views import (
     list_context,
     positive_id,
 )
-from portal.models import Merchant, Statement, Supplier
+from portal.models import Statement
 from portal.supplier.views import bp
 from portal.web.downloads import statement_download_response
 from portal.web.forms import REQUIRED
@@ -46,33 +44,16 @@ class DisputeForm(FlaskForm):
     )
 
 
-def _statement_merchants(supplier: Supplier) -> list[Merchant]:
-    """The merchants that have requested statements from this supplier (the list's filter)."""
-    return list(
-        db.session.scalars(
-            select(Merchant)
-            .where(
-                Merchant.id.in_(
-                    select(Statement.merchant_id).where(Statement.supplier_id == supplier.id)
-                )
-            )
-            .order_by(Merchant.shop_name, Merchant.id)
-        )
-    )
-
-
 @bp.get("/statements")
 def statement_list() -> Response:
     supplier = current_supplier()
     merchant_id = positive_id(request.args.get("merchant_id"))
-    query = statement_queries.statements_query_for_supplier(supplier, merchant_id).options(
-        joinedload(Statement.merchant)
-    )
+    query = statement_queries.statements_query_for_supplier(supplier, merchant_id)
     params = {"merchant_id": merchant_id} if merchant_id else {}
     return render(
         "supplier/statements.html",
         LIST_PARTIALS,
-        merchants=_statement_merchants(supplier),
+        merchants=statement_queries.statement_merchants(supplier),
         merchant_id=merchant_id,
         **list_context(query, "supplier.statement_list", params),
     )

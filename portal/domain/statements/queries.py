@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.engine import Row
+from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
 from portal.models import (
@@ -16,6 +17,7 @@ from portal.models import (
     StatementEvent,
     StatementLine,
     Supplier,
+    User,
 )
 from portal.models.settlement import (
     STATEMENT_BUILDING,
@@ -30,18 +32,74 @@ ACTIVE_STATUSES = (STATEMENT_QUEUED, STATEMENT_BUILDING)
 # --- reading (tenant-scoped) -----------------------------------------------------------------
 
 
-def statements_query_for_merchant(merchant: Merchant, supplier_id: int | None = None) -> Any:
+def statements_query_for_merchant(
+    merchant: Merchant,
+    supplier_id: int | None = None,
+    *,
+    supplier_shop_id: str = "",
+    status: str | None = None,
+    review_status: str | None = None,
+) -> Select[tuple[Statement]]:
+    """The merchant's statements, newest first, both shops loaded: all, or one supplier's (by
+    id, or by shop ID — an unknown one matches nothing), in a status or a review status."""
     query = select(Statement).where(Statement.merchant_id == merchant.id)
     if supplier_id:
         query = query.where(Statement.supplier_id == supplier_id)
-    return query.order_by(Statement.id.desc())
+    return _listed(query, Statement.supplier_id, Supplier, supplier_shop_id, status, review_status)
 
 
-def statements_query_for_supplier(supplier: Supplier, merchant_id: int | None = None) -> Any:
+def statements_query_for_supplier(
+    supplier: Supplier,
+    merchant_id: int | None = None,
+    *,
+    merchant_shop_id: str = "",
+    status: str | None = None,
+    review_status: str | None = None,
+) -> Select[tuple[Statement]]:
+    """The supplier's statements, as statements_query_for_merchant from the other side."""
     query = select(Statement).where(Statement.supplier_id == supplier.id)
     if merchant_id:
         query = query.where(Statement.merchant_id == merchant_id)
-    return query.order_by(Statement.id.desc())
+    return _listed(query, Statement.merchant_id, Merchant, merchant_shop_id, status, review_status)
+
+
+def _listed(
+    query: Select[tuple[Statement]],
+    party_column: Any,
+    party: type[Merchant] | type[Supplier],
+    shop_id: str,
+    status: str | None,
+    review_status: str | None,
+) -> Select[tuple[Statement]]:
+    if status:
+        query = query.where(Statement.status == status)
+    if review_status:
+        query = query.where(Statement.review_status == review_status)
+    if shop_id:
+        query = query.where(
+            party_column.in_(
+                select(party.id).join(User, User.id == party.user_id).where(User.shop_id == shop_id)
+            )
+        )
+    return query.options(
+        joinedload(Statement.merchant).joinedload(Merchant.user),
+        joinedload(Statement.supplier).joinedload(Supplier.user),
+    ).order_by(Statement.id.desc())
+
+
+def statement_merchants(supplier: Supplier) -> list[Merchant]:
+    """The merchants that have requested statements from this supplier (its list's filter)."""
+    return list(
+        db.session.scalars(
+            select(Merchant)
+            .where(
+                Merchant.id.in_(
+                    select(Statement.merchant_id).where(Statement.supplier_id == supplier.id)
+                )
+            )
+            .order_by(Merchant.shop_name, Merchant.id)
+        )
+    )
 
 
 def statement_events(statement: Statement) -> list[StatementEvent]:
@@ -51,6 +109,15 @@ def statement_events(statement: Statement) -> list[StatementEvent]:
             .where(StatementEvent.statement_id == statement.id)
             .order_by(StatementEvent.id)
         )
+    )
+
+
+def lines_query(statement: Statement) -> Select[tuple[StatementLine]]:
+    """A statement's lines in order, as entities (a detail page's page of them)."""
+    return (
+        select(StatementLine)
+        .where(StatementLine.statement_id == statement.id)
+        .order_by(StatementLine.id)
     )
 
 
