@@ -44,7 +44,7 @@ def _render(form: StaffForm) -> Response:
         staff_form=form,
         password_form=StaffPasswordForm(formdata=None),
         owner=owner,
-        members=db.session.scalars(staff.staff_query(owner)).all(),
+        members=staff.staff_members(owner),
         roles=staff_roles(owner.role),
     )
 

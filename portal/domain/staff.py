@@ -22,6 +22,10 @@ def staff_query(owner: User) -> Select[tuple[User]]:
     return select(User).where(User.owner_id == owner.id).order_by(User.id)
 
 
+def staff_members(owner: User) -> list[User]:
+    return list(db.session.scalars(staff_query(owner)))
+
+
 def get_member(owner: User, member_id: int) -> User:
     member = db.session.scalar(select(User).where(User.id == member_id, User.owner_id == owner.id))
     if member is None:
