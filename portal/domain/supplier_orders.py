@@ -278,6 +278,14 @@ def order_refs_query(supplier: Supplier, filters: SupplierFilters, now: datetime
     return orders_query(supplier, filters, now).with_only_columns(Order.order_no, User.shop_id)
 
 
+def order_refs(
+    supplier: Supplier, filters: SupplierFilters, now: datetime, limit: int
+) -> list[tuple[str, str]]:
+    """The first `limit` of them (a batch over its cap is refused, so ask for one more)."""
+    rows = db.session.execute(order_refs_query(supplier, filters, now).limit(limit))
+    return [(order_no, shop_id) for order_no, shop_id in rows]
+
+
 def find_order_row(supplier: Supplier, order_no: str, merchant_shop_id: str = "") -> Any | None:
     """One order as the desk shows it: the supplier's current order, else its latest cancelled
     assignment of it (a row with `cancel_reason`); None when it was never this supplier's.

@@ -523,8 +523,7 @@ def _selected_orders(supplier: Supplier, filters: SupplierFilters) -> list[Order
     merchant shop ID): a row's box holds `shop ID:number`, since a number two merchants use is
     a row per merchant; a bare number still names an order only one merchant uses."""
     if request.form.get("all_matching") == "1":
-        query = queries.order_refs_query(supplier, filters, utcnow())
-        return [(no, shop) for no, shop in db.session.execute(query.limit(MAX_PRINT_ORDERS + 1))]
+        return queries.order_refs(supplier, filters, utcnow(), MAX_PRINT_ORDERS + 1)
     refs = []
     for value in request.form.getlist("order_no"):
         shop, _colon, order_no = text_arg(value, 128).rpartition(":")  # numbers hold no colon
