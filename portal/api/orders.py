@@ -9,15 +9,13 @@ from typing import Any
 
 from flask import Response, jsonify, request
 from pydantic import ValidationError
-from sqlalchemy import false
-from sqlalchemy.orm import joinedload
 
 from portal.api import schemas, serializers
 from portal.api.base import api_user, endpoint, json_path, uploaded_file, walk_answer
 from portal.api.blueprints import merchant_bp as bp
 from portal.domain import allocation
 from portal.domain.authz import get_or_404
-from portal.domain.bindings import find_supplier_by_shop_id, supplier_id_by_shop_id
+from portal.domain.bindings import find_supplier_by_shop_id
 from portal.domain.errors import DomainError
 from portal.domain.imports.mappings import saved_mappings
 from portal.domain.imports.platform_export import ImportFileError, open_platform_export
@@ -27,13 +25,13 @@ from portal.domain.orders.inputs import InputError, parse_orders, parse_receiver
 from portal.domain.orders.lines import GoodsLine, lines_by_order
 from portal.domain.orders.queries import (
     OrderFilters,
-    orders_query,
+    orders_of_supplier_shop_query,
     receiver_for_merchant,
 )
 from portal.domain.orders.upsert import upsert_orders
 from portal.domain.tracking import tracking_numbers_for
 from portal.extensions import db
-from portal.models import Merchant, Order, Supplier
+from portal.models import Merchant, Order
 from portal.transactions import commit_batch, read_upload_lazily
 from portal.web.gate import current_merchant
 from portal.web.pagination import since_arg
@@ -140,17 +138,10 @@ def order_import(form: schemas.Upload) -> Response:
 def order_list(query: schemas.OrderQuery) -> Response:
     """订单列表（含完整收货信息）"""
     merchant = current_merchant()
-    shop_id = query.supplier_shop_id.strip()
-    supplier_id = supplier_id_by_shop_id(shop_id) if shop_id else None
-    filters = OrderFilters(tab=query.stage, supplier_id=supplier_id, q=query.q, flag=query.flag)
-    orders = orders_query(current_keyring(), merchant, filters).options(
-        joinedload(Order.supplier).joinedload(Supplier.user)
+    filters = OrderFilters(tab=query.stage, q=query.q, flag=query.flag, updated_since=since_arg())
+    orders = orders_of_supplier_shop_query(
+        current_keyring(), merchant, filters, query.supplier_shop_id.strip()
     )
-    if shop_id and supplier_id is None:
-        orders = orders.where(false())  # no such supplier: no orders, without saying more
-    since = since_arg()
-    if since is not None:
-        orders = orders.where(Order.updated_at >= since)
     return walk_answer(
         orders,
         Order.id,

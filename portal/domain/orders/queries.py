@@ -7,14 +7,15 @@ Every query here starts from `Order.merchant_id == merchant.id`: tenant scope is
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy import ColumnElement, Select, case, false, func, select
 from sqlalchemy.orm import joinedload
 
 from portal.domain import staff
+from portal.domain.bindings import supplier_id_by_shop_id
 from portal.domain.counting import capped_count
 from portal.domain.couriers import find_courier
 from portal.domain.errors import DomainError
@@ -79,6 +80,7 @@ class OrderFilters:
     sku: str = ""
     q: str = ""
     flag: int | None = None  # the merchant's flag colour, 0–5
+    updated_since: datetime | None = None  # changed at or after (an ERP syncing)
 
 
 def _shanghai_midnight(day: date) -> datetime:
@@ -102,6 +104,8 @@ def filter_conditions(
         conditions.append(Order.flag == filters.flag)
         if filters.flag:
             conditions.append(FLAGGED)  # as the partial index is written, so it is used
+    if filters.updated_since is not None:
+        conditions.append(Order.updated_at >= filters.updated_since)
     search = order_search(filters.q, keyring=keyring, merchant_id=merchant.id)
     if search is not None:
         conditions.append(search)
@@ -126,6 +130,21 @@ def orders_query(keyring: KeyRing, merchant: Merchant, filters: OrderFilters) ->
         .where(*desk_conditions(keyring, merchant, filters))
         .order_by(Order.id.desc())
     )
+
+
+def orders_of_supplier_shop_query(
+    keyring: KeyRing, merchant: Merchant, filters: OrderFilters, supplier_shop_id: str
+) -> Select[Any]:
+    """orders_query with each order's supplier and its user loaded (an answer names the
+    supplier's shop ID), narrowed to the supplier with this shop ID when one is given: an
+    unknown ID, or one that is no supplier, matches nothing, without saying more."""
+    supplier_id = supplier_id_by_shop_id(supplier_shop_id) if supplier_shop_id else None
+    query = orders_query(keyring, merchant, replace(filters, supplier_id=supplier_id)).options(
+        joinedload(Order.supplier).joinedload(Supplier.user)
+    )
+    if supplier_shop_id and supplier_id is None:
+        query = query.where(false())
+    return query
 
 
 def order_ids_query(keyring: KeyRing, merchant: Merchant, filters: OrderFilters) -> Select[Any]:
