@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any
 
 from flask import Response, jsonify
-from sqlalchemy import Select, false
 
 from portal.api import schemas
 from portal.api.base import api_user, endpoint, page_answer
@@ -32,7 +31,6 @@ from portal.domain import prices
 from portal.domain.bindings import normalize_shop_id
 from portal.domain.errors import DomainError, message_for
 from portal.extensions import db
-from portal.models import Supplier
 from portal.web.gate import current_supplier
 
 # An effective_from longer than any time format is not a time; refused without parsing it.
@@ -40,23 +38,6 @@ MAX_TIME_TEXT = 64
 
 
 # --- the list ----------------------------------------------------------------------------------
-
-
-def _list_query(supplier: Supplier, query: schemas.PriceQuery) -> Select[Any]:
-    query_args: dict[str, Any] = {
-        "missing_only": query.missing == "1",
-        "q": query.q.strip(),
-        "sku_key": query.sku_key.strip() or None,
-    }
-    merchant_id = None
-    shop_id = normalize_shop_id(query.merchant_shop_id)
-    if shop_id:
-        merchants = prices.price_merchants(supplier)
-        merchant_id = next((row.id for row in merchants if row.shop_id == shop_id), None)
-        if merchant_id is None:
-            # Unknown, not a merchant, or never bound: the same empty answer.
-            return prices.price_rows(supplier, **query_args).where(false())
-    return prices.price_rows(supplier, merchant_id, **query_args)
 
 
 def price_item(row: Any) -> dict[str, Any]:
@@ -88,7 +69,13 @@ def price_list(query: schemas.PriceQuery) -> Response:
     列出有订单分配给本厂家的每个（商家，SKU），以及已设价但暂无订单的；缺少结算价的排在前面。
     金额为元的字符串，时间为 ISO 8601（UTC）。
     """
-    rows = _list_query(current_supplier(), query)
+    rows = prices.price_rows_of_shop(
+        current_supplier(),
+        normalize_shop_id(query.merchant_shop_id),
+        missing_only=query.missing == "1",
+        q=query.q.strip(),
+        sku_key=query.sku_key.strip() or None,
+    )
     return page_answer(rows, lambda page: [price_item(row) for row in page], query, rows=True)
 
 

@@ -44,6 +44,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    false,
     func,
     insert,
     literal,
@@ -463,6 +464,26 @@ def price_merchants(supplier: Supplier) -> list[Any]:
             .order_by(Merchant.shop_name, Merchant.id)
         )
     )
+
+
+def price_rows_of_shop(
+    supplier: Supplier,
+    merchant_shop_id: str,
+    missing_only: bool = False,
+    q: str = "",
+    *,
+    sku_key: str | None = None,
+) -> Select[Any]:
+    """price_rows, of one merchant when a shop ID is given: one of price_merchants, else no
+    rows at all (unknown, not a merchant, never bound: the same empty answer, so shop IDs
+    cannot be probed)."""
+    merchant_id = None
+    if merchant_shop_id:
+        merchants = price_merchants(supplier)
+        merchant_id = next((row.id for row in merchants if row.shop_id == merchant_shop_id), None)
+        if merchant_id is None:
+            return price_rows(supplier, None, missing_only, q, sku_key=sku_key).where(false())
+    return price_rows(supplier, merchant_id, missing_only, q, sku_key=sku_key)
 
 
 def row_dom_id(merchant_id: int, sku_key: str) -> str:
