@@ -351,19 +351,18 @@ def walk_answer(
     args: schemas.PageQuery,
     *,
     entities: bool,
-    page_query: Select[Any] | None = None,
 ) -> Response:
     """A list by cursor when the client walks (`after`), else by page (page_answer).
 
     By cursor: `{"items", "per_page", "next_after"}` — pass next_after back as `after` until
     it is null; `total` only with `count=exact` (a count reads every matching row). Rows come
     by `key` ascending (an id), so an ERP walks a million orders with one index range per page.
-    `entities`: the query selects ORM entities (take each row's first element);
-    `page_query`: the query as page_answer needs it, when it differs.
+    `entities`: the query selects ORM entities (take each row's first element), else rows
+    of several columns (each row whole, by page too).
     """
     walk = keyset_args(50, current_app.config["API_MAX_PER_PAGE"])
     if walk is None:
-        return page_answer(query if page_query is None else page_query, serialize_page, args)
+        return page_answer(query, serialize_page, args, rows=not entities)
     rows, more = keyset_page(query, key, walk)
     items = [row[0] for row in rows] if entities else rows
     body: dict[str, Any] = {

@@ -200,8 +200,9 @@ def supplier_order(
 def print_job(
     job: PrintJob, lines: Iterable[Any], tracking: Mapping[int, list[tuple[str, str]]]
 ) -> dict[str, Any]:
-    """A print job with its orders in print order. `lines` are (seq, job_tracking_no, order_id,
-    order_no, stage, current) rows; an order no longer with the supplier shows as cancelled."""
+    """A print job with its orders in print order. `lines` are supplier_orders.print_job_rows
+    (seq, job_tracking_no, id, order_no, stage, is_current …); an order no longer with the
+    supplier shows as cancelled."""
     return {
         "id": job.id,
         "status": job.status,
@@ -220,9 +221,9 @@ def print_job(
             {
                 "seq": line.seq,
                 "order_no": line.order_no,
-                "stage": line.stage if line.current else "cancelled",
+                "stage": line.stage if line.is_current else "cancelled",
                 "job_tracking_no": line.job_tracking_no,
-                "tracking": tracking_refs(tracking.get(line.order_id, [])),
+                "tracking": tracking_refs(tracking.get(line.id, [])),
             }
             for line in lines
         ],

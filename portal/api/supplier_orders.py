@@ -12,8 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, jsonify
-from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import Bundle
 
 from portal.api import schemas, serializers
 from portal.api.base import api_user, endpoint, uploaded_file, walk_answer
@@ -21,7 +19,6 @@ from portal.api.blueprints import supplier_bp as bp
 from portal.api.orders import FILE_ERRORS, NOT_FOUND, import_file_error
 from portal.domain import tracking
 from portal.domain.authz import get_or_404
-from portal.domain.bindings import normalize_shop_id
 from portal.domain.errors import DomainError
 from portal.domain.imports.tracking_file import (
     ImportFileError,
@@ -31,7 +28,6 @@ from portal.domain.imports.tracking_file import (
 )
 from portal.domain.keyring import current_keyring
 from portal.domain.orders.lines import lines_by_order
-from portal.domain.orders.search import order_search
 from portal.domain.printing.jobs import (
     confirm_print_job,
     create_print_job,
@@ -39,15 +35,12 @@ from portal.domain.printing.jobs import (
     void_print_job,
 )
 from portal.domain.supplier_orders import (
-    STAGE_TABS,
     TAB_CANCELLED,
-    SupplierFilters,
-    masked_select,
-    orders_query,
-    tab_condition,
+    print_job_rows,
+    stage_orders_query,
 )
 from portal.extensions import db
-from portal.models import Assignment, Order, PrintJob, PrintJobOrder, Supplier, User
+from portal.models import Assignment, Order, PrintJob, Supplier
 from portal.models.orders import STAGE_ASSIGNED
 from portal.transactions import read_upload, writes_on_get
 from portal.web.gate import current_supplier
@@ -58,21 +51,6 @@ DECIDED = {409: "print_job_decided：任务已确认或作废（只有待确认�
 # --- orders ------------------------------------------------------------------------------------
 
 
-def _stage_query(supplier: Supplier, stage: str | None, now: datetime) -> Select[Any]:
-    tabs = STAGE_TABS[stage]
-    if len(tabs) == 1:
-        query = orders_query(supplier, SupplierFilters(tab=tabs[0]), now)
-        if tabs[0] == TAB_CANCELLED:
-            query = query.add_columns(Assignment.assigned_at.label("assignment_assigned_at"))
-        return query
-    # Several tabs at once: the same masked columns and order as the desk's single tabs.
-    return (
-        masked_select(supplier)
-        .where(or_(*(tab_condition(supplier, tab) for tab in tabs)))
-        .order_by(Order.promise_ship_at.asc().nulls_last(), Order.id)
-    )
-
-
 @bp.get("/supplier/orders")
 @endpoint(schemas.SupplierOrderList)
 def order_list(query: schemas.SupplierOrderQuery) -> Response:
@@ -81,17 +59,14 @@ def order_list(query: schemas.SupplierOrderQuery) -> Response:
     按承诺发货时间排序（cancelled 按取消先后，新的在前）。
     """
     supplier = current_supplier()
-    rows = _stage_query(supplier, query.stage, datetime.now(UTC))
-    # An unknown merchant, or one never bound, simply matches nothing.
-    shop_id = normalize_shop_id(query.merchant_shop_id)
-    if shop_id:
-        rows = rows.where(User.shop_id == shop_id)
-    search = order_search(query.q)
-    if search is not None:
-        rows = rows.where(search)
-    since = since_arg()
-    if since is not None:
-        rows = rows.where(Order.updated_at >= since)
+    rows = stage_orders_query(
+        supplier,
+        query.stage,
+        datetime.now(UTC),
+        merchant_shop_id=query.merchant_shop_id,
+        q=query.q,
+        updated_since=since_arg(),
+    )
     cancelled = query.stage == TAB_CANCELLED
 
     def serialize_page(page: list[Any]) -> list[dict[str, Any]]:
@@ -112,8 +87,6 @@ def order_list(query: schemas.SupplierOrderQuery) -> Response:
         serialize_page,
         query,
         entities=False,
-        # db.paginate yields the first column of each row: the whole masked row as one.
-        page_query=rows.with_only_columns(Bundle("order", *rows.selected_columns)),
     )
 
 
@@ -121,20 +94,8 @@ def order_list(query: schemas.SupplierOrderQuery) -> Response:
 
 
 def _print_job(supplier: Supplier, job: PrintJob) -> dict[str, Any]:
-    lines = db.session.execute(
-        select(
-            PrintJobOrder.seq,
-            PrintJobOrder.tracking_no.label("job_tracking_no"),
-            Order.id.label("order_id"),
-            Order.order_no,
-            Order.stage,
-            (Order.supplier_id == supplier.id).label("current"),
-        )
-        .join(Order, Order.id == PrintJobOrder.order_id)
-        .where(PrintJobOrder.job_id == job.id)
-        .order_by(PrintJobOrder.seq)
-    ).all()
-    numbers = tracking.tracking_numbers_for([line.order_id for line in lines if line.current])
+    lines = print_job_rows(supplier, job)
+    numbers = tracking.tracking_numbers_for([line.id for line in lines if line.is_current])
     return serializers.print_job(job, lines, numbers)
 
 

@@ -254,6 +254,41 @@ def orders_query(supplier: Supplier, filters: SupplierFilters, now: datetime) ->
     return query.params({SUPPLIER_ID: supplier.id})
 
 
+def stage_orders_query(
+    supplier: Supplier,
+    stage: str | None,
+    now: datetime,
+    *,
+    merchant_shop_id: str = "",
+    q: str = "",
+    updated_since: datetime | None = None,
+) -> Select[Any]:
+    """Masked rows of a stage (STAGE_TABS) in the desk's order — the cancelled stage lists its
+    assignments, newest first, with when each was assigned —; of one merchant by shop ID (an
+    unknown or never-bound one simply matches nothing), by order number or SKU code, changed
+    at or after a time."""
+    tabs = STAGE_TABS[stage]
+    if len(tabs) == 1:
+        query = orders_query(supplier, SupplierFilters(tab=tabs[0]), now)
+        if tabs[0] == TAB_CANCELLED:
+            query = query.add_columns(Assignment.assigned_at.label("assignment_assigned_at"))
+    else:  # several tabs at once: the same masked columns and order as the single tabs
+        query = (
+            masked_select(supplier)
+            .where(or_(*(tab_condition(supplier, tab) for tab in tabs)))
+            .order_by(Order.promise_ship_at.asc().nulls_last(), Order.id)
+        )
+    shop_id = normalize_shop_id(merchant_shop_id)
+    if shop_id:
+        query = query.where(User.shop_id == shop_id)
+    search = order_search(q)
+    if search is not None:
+        query = query.where(search)
+    if updated_since is not None:
+        query = query.where(Order.updated_at >= updated_since)
+    return query
+
+
 @cache
 def _tab_rows(tab: str, sort: str) -> Select[Any]:
     """A tab's masked rows in its order, for the supplier SUPPLIER_ID names: built once."""
