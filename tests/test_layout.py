@@ -1,7 +1,7 @@
 """The layout's rules, read from the source with `ast` (README, Development): no import inside
 a function, no import cycle between portal's modules, domain and model modules use no web piece
-(no Flask request objects, no web library, nothing from portal.web or a blueprint), and the
-top of portal/ holds only the app's wiring."""
+(no Flask request objects, no web library, nothing from portal.web or a blueprint), the
+blueprints build and run no SQL, and the top of portal/ holds only the app's wiring."""
 
 from __future__ import annotations
 
@@ -169,3 +169,80 @@ def test_one_spreadsheet_writer():
     ]
     assert found == [], "write CSV/XLSX through portal.domain.spreadsheets"
     assert writes_a_spreadsheet(TREES["portal.domain.spreadsheets"])
+
+
+# The blueprints (and the web side's view modules) hold no SQL: a query is built and run by a
+# domain function, scoped by its tenant in the query itself; a view parses, calls the domain,
+# commits (the request's transaction is the view's) and answers.
+BLUEPRINTS = ("portal.merchant", "portal.supplier", "portal.api", "portal.auth")
+WEB_VIEW_MODULES = ("portal.web.analytics_views",)
+# From sqlalchemy a blueprint may take the type of a query it hands on (`Select`, in the
+# API's paging helpers) and the error classes; never a builder (select, false, joinedload …).
+BLUEPRINT_SQLALCHEMY_NAMES = {("sqlalchemy", "Select")}
+BLUEPRINT_SQLALCHEMY_MODULES = ("sqlalchemy.exc",)
+# What runs a statement (on any object: a session, a connection, Flask-SQLAlchemy's `db`;
+# `get` and `query` only on db.session, dict.get is everywhere), and the Select methods that
+# build or narrow one (`str.join` and `dict.values` share names with Select's: not listed).
+RUNNERS = {"execute", "scalars", "scalar", "paginate", "get_or_404", "first_or_404", "one_or_404"}
+SESSION_RUNNERS = {"get", "query", "connection"}
+QUERY_BUILDERS = {
+    "where", "filter_by", "order_by", "options", "add_columns", "with_only_columns",
+    "group_by", "having", "select_from", "join_from", "outerjoin", "limit", "offset",
+    "in_", "is_", "label", "subquery", "scalar_subquery", "returning",
+}  # fmt: skip
+
+
+def builds_sql(module: str, tree: ast.Module) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom | ast.Import):
+            for base, names, line in imported(module, ast.Module(body=[node], type_ignores=[])):
+                if not within(base, ("sqlalchemy",)) or within(base, BLUEPRINT_SQLALCHEMY_MODULES):
+                    continue
+                refused = [n for n in names if (base, n) not in BLUEPRINT_SQLALCHEMY_NAMES]
+                if refused or not names:
+                    found.append(f"{module}:{line} imports {base} {refused}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner, name = node.func.value, node.func.attr
+            if name in QUERY_BUILDERS:
+                found.append(f"{module}:{node.lineno} builds a query (.{name})")
+            elif name in RUNNERS or (
+                name in SESSION_RUNNERS and ast.unparse(owner) == "db.session"
+            ):
+                found.append(f"{module}:{node.lineno} runs SQL ({ast.unparse(node.func)})")
+        elif isinstance(node, ast.Attribute) and ast.unparse(node) == "db.engine":
+            found.append(f"{module}:{node.lineno} runs SQL (db.engine)")
+        elif (
+            isinstance(node, ast.Attribute)
+            and node.attr == "query"
+            and isinstance(node.value, ast.Name)
+            and node.value.id[:1].isupper()
+        ):
+            found.append(f"{module}:{node.lineno} runs SQL ({node.value.id}.query)")
+    return found
+
+
+def test_blueprints_build_no_sql():
+    found = [
+        problem
+        for name, tree in TREES.items()
+        if within(name, BLUEPRINTS) or name in WEB_VIEW_MODULES
+        for problem in builds_sql(name, tree)
+    ]
+    assert found == [], "move the query into portal/domain/ (a tenant-scoped function)"
+
+
+def test_the_sql_rule_sees_a_query_in_a_view():
+    source = (
+        "from sqlalchemy import Select, select\n"
+        "def view(merchant):\n"
+        "    found = select(Order).where(Order.merchant_id == merchant.id)\n"
+        "    return db.session.scalars(found), Order.query.get(1)\n"
+    )
+    found = builds_sql("portal.merchant.orders", ast.parse(source))
+    assert found == [
+        "portal.merchant.orders:1 imports sqlalchemy ['select']",
+        "portal.merchant.orders:3 builds a query (.where)",
+        "portal.merchant.orders:4 runs SQL (db.session.scalars)",
+        "portal.merchant.orders:4 runs SQL (Order.query)",
+    ]
