@@ -128,6 +128,25 @@ def test_domain_and_models_use_no_web_piece():
     assert found == []
 
 
+def test_blueprints_share_through_web_not_each_other():
+    """What two blueprints share (the statement pages' contexts, the desk) lives in portal.web:
+    one role's views never import another blueprint's."""
+    found = []
+    for name, tree in TREES.items():
+        own = next((b for b in BLUEPRINTS if within(name, (b,))), None)
+        if own is None:
+            continue
+        for base, names, line in imported(name, tree):
+            others = {
+                t
+                for t in portal_targets(base, names)
+                if within(t, BLUEPRINTS) and not within(t, (own,))
+            }
+            if base.startswith("portal") and others:
+                found.append(f"{name}:{line} imports {sorted(others)}")
+    assert found == []
+
+
 def test_top_of_portal_holds_only_the_wiring():
     modules = {p.stem for p in PORTAL.glob("*.py")}
     packages = {p.parent.name for p in PORTAL.glob("*/__init__.py")}

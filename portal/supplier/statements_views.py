@@ -15,20 +15,20 @@ from portal.domain.statements import queries as statement_queries
 from portal.domain.statements import requesting as statement_requesting
 from portal.domain.statements import review as statement_review
 from portal.extensions import db
-from portal.merchant.statements_views import (
+from portal.models import Statement
+from portal.supplier.views import bp
+from portal.web.args import id_arg
+from portal.web.downloads import statement_download_response
+from portal.web.forms import REQUIRED
+from portal.web.gate import current_supplier
+from portal.web.htmx import render
+from portal.web.statements import (
     DETAIL_TARGET,
     action_answer,
     detail_context,
     form_action,
     list_context,
-    positive_id,
 )
-from portal.models import Statement
-from portal.supplier.views import bp
-from portal.web.downloads import statement_download_response
-from portal.web.forms import REQUIRED
-from portal.web.gate import current_supplier
-from portal.web.htmx import render
 
 LIST_PARTIALS = {"statement-list": "supplier/_statement_list.html"}
 DETAIL_PARTIALS = {
@@ -47,7 +47,7 @@ class DisputeForm(FlaskForm):
 @bp.get("/statements")
 def statement_list() -> Response:
     supplier = current_supplier()
-    merchant_id = positive_id(request.args.get("merchant_id"))
+    merchant_id = id_arg(request.args.get("merchant_id"))
     query = statement_queries.statements_query_for_supplier(supplier, merchant_id)
     params = {"merchant_id": merchant_id} if merchant_id else {}
     return render(
