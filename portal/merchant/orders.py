@@ -50,6 +50,7 @@ from portal.models.orders import (
 from portal.web.args import date_arg, id_arg, text_arg
 from portal.web.desk import (
     FLAG_LABELS,
+    HOLD_LABELS,
     ORDERS_CHANGED,
     PER_PAGE,
     Desk,
@@ -94,7 +95,6 @@ DISPATCH_TABS = {queries.TAB_RETURNED, queries.TAB_ALL}
 
 # Dispatch refusals in words that fit dispatching (the shared table says 「…不能分配」 for holds);
 # the codes stay the same everywhere, the API sends these messages too.
-HOLD_LABELS = {"after_sale": _l("售后中"), "audit_hold": _l("审核中")}
 CONFIRM_HOLDS_LABEL = _l("包含售后中/审核中的订单，我已确认仍要发货")
 
 
@@ -272,8 +272,7 @@ ROW_TEXT = {
     "platform_pending": _l("平台待同步"),
     "platform_pending_hint": _l("已在这里发货，平台仍显示待发货：请把批量发货文件上传到平台"),
     "paid": _l("支付"),
-    "after_sale": _l("售后中"),
-    "audit_hold": _l("审核中"),
+    **HOLD_LABELS,
     "address_changed": _l("地址已变更"),
     "address_incomplete": _l("地址不完整"),
     "region_unverified": _l("地区未核验"),

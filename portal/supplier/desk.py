@@ -70,6 +70,7 @@ from portal.supplier.views import bp
 from portal.transactions import writes_on_get
 from portal.web.args import id_arg, text_arg
 from portal.web.desk import (
+    HOLD_LABELS,
     ORDERS_CHANGED,
     PER_PAGE,
     Desk,
@@ -105,8 +106,7 @@ SORT_LABELS = (("", _l("按承诺发货时间")), (queries.SORT_RECEIVER, _l("�
 LABEL_SIZE_LABELS = (("100x180", _l("100×180 mm")), ("76x130", _l("76×130 mm")))
 # Short badges for print blockers (the refusal messages in portal.domain.errors are sentences).
 BLOCKER_LABELS = {
-    "after_sale": _l("售后中"),
-    "audit_hold": _l("审核中"),
+    **HOLD_LABELS,
     "address_changed": _l("地址变更待商家确认"),
 }
 JOB_STATUS = {

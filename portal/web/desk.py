@@ -43,6 +43,9 @@ ROW_WORDS = {
 }
 
 
+# The platform's holds on an order, as both desks name them (badges, refusals, confirmations).
+HOLD_LABELS = {"after_sale": _l("售后中"), "audit_hold": _l("审核中")}
+
 # Flag colours a desk's owner marks its orders with (0 is grey: no flag), for the filter's
 # select and the row's badge (class flag-N in portal.css).
 FLAG_LABELS = (
