@@ -46,6 +46,7 @@ from portal.models import (
 from portal.models.bindings import BINDING_ACTIVE
 from portal.models.orders import (
     ASSIGNMENT_CANCELLED,
+    AT_FACTORY_STAGES,
     STAGE_ASSIGNED,
     STAGE_DISPATCHED,
     STAGE_RETURNED,
@@ -443,7 +444,7 @@ def receiver_group_sizes(supplier: Supplier, receiver_keys: list[str]) -> dict[s
         select(Order.receiver_key, func.count())
         .where(
             _current(supplier),
-            Order.stage.in_((STAGE_ASSIGNED, STAGE_RETURNED)),
+            Order.stage.in_(AT_FACTORY_STAGES),
             Order.receiver_key.in_(keys),
         )
         .group_by(Order.receiver_key)

@@ -31,6 +31,8 @@ STAGE_ASSIGNED = "assigned"
 STAGE_RETURNED = "returned"
 STAGE_DISPATCHED = "dispatched"
 STAGES = (STAGE_UNASSIGNED, STAGE_ASSIGNED, STAGE_RETURNED, STAGE_DISPATCHED)
+# With the factory and not yet dispatched: to print or to pack, its number returned or not.
+AT_FACTORY_STAGES = (STAGE_ASSIGNED, STAGE_RETURNED)
 
 # Platform status (DESIGN §8.2)
 PLATFORM_AWAITING = "awaiting_shipment"
@@ -204,7 +206,7 @@ TRACKING_RETURNABLE = Rule(
     (
         Must(
             _STAGE,
-            (STAGE_ASSIGNED, STAGE_RETURNED),
+            AT_FACTORY_STAGES,
             "assignment_cancelled",
             {STAGE_DISPATCHED: "dispatched"},
         ),

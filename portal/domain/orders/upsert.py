@@ -28,6 +28,7 @@ from portal.extensions import db, insert_rows
 from portal.models import Merchant, Order, OrderEvent, OrderLine
 from portal.models.base import utcnow
 from portal.models.orders import (
+    AT_FACTORY_STAGES,
     CANCEL_AFTER_SALE,
     CANCEL_AUDIT,
     CANCEL_ORDER_CANCELLED,
@@ -37,8 +38,6 @@ from portal.models.orders import (
     EVENT_CANCELLED,
     EVENT_HOLD_LIFTED,
     PLATFORM_CANCELLED,
-    STAGE_ASSIGNED,
-    STAGE_RETURNED,
     STAGE_UNASSIGNED,
 )
 
@@ -533,7 +532,7 @@ def _hold_for_address_change(merchant: Merchant, order_ids: list[int], now: obje
         .where(
             Order.merchant_id == merchant.id,
             Order.id.in_(order_ids),
-            Order.stage.in_((STAGE_ASSIGNED, STAGE_RETURNED)),
+            Order.stage.in_(AT_FACTORY_STAGES),
         )
         .values(address_change_pending=True)
         .returning(Order.id, Order.supplier_id)
