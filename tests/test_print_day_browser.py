@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -279,5 +280,71 @@ def test_merged_parcel_one_label_one_scan(fresh_server: LiveServer, chromium: Br
     shot(page, "merged-scan")
     page.goto(f"{fresh_server.base_url}/supplier/orders?tab=returned&q={second}")
     expect(page.locator("#order-list")).to_contain_text("773100009977")
+    assert not console.errors, console.errors
+    page.context.close()
+
+
+# Sixty more of the demo merchant's waiting orders go to the demo factory: a second desk page.
+MORE_ORDERS = """
+from sqlalchemy import select
+from portal import create_app
+from portal.domain.allocation import assign_orders
+from portal.extensions import db
+from portal.models import Merchant, Order, Supplier, User
+
+app = create_app()
+with app.app_context():
+    merchant = db.session.scalar(
+        select(Merchant).join(User, User.id == Merchant.user_id).where(User.username == "demo_shop")
+    )
+    supplier = db.session.scalar(
+        select(Supplier).join(User, User.id == Supplier.user_id)
+        .where(User.username == "demo_factory")
+    )
+    waiting = select(Order.order_no).where(
+        Order.merchant_id == merchant.id, Order.supplier_id.is_(None)
+    )
+    result = assign_orders(merchant, db.session.scalars(waiting).all(), supplier, None)
+    db.session.commit()
+    print(len(result.done))
+"""
+
+
+def test_desk_keys_after_ticking_a_row_and_across_pages(
+    fresh_server: LiveServer, chromium: Browser
+) -> None:
+    """The keys work right after a row was ticked with the mouse (the focus is on its box, not
+    in a text field): A selects the page, N / B turn it; P prints what is ticked."""
+    done = subprocess.run(
+        [sys.executable, "-c", MORE_ORDERS],
+        cwd=ROOT,
+        env=fresh_server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert int(done.stdout.split()[-1]) > 50
+    page, console = factory_page(fresh_server, chromium)
+    page.goto(f"{fresh_server.base_url}/supplier/orders?tab=to_print")
+    rows = page.locator("input[data-select-row]")
+    expect(rows.first).to_be_visible()
+    assert rows.count() == 50
+    rows.first.check()  # ticked with the mouse: the focus is on the box
+    expect(page.locator("[data-select-count]").first).to_have_text("1")
+    page.keyboard.press("a")
+    expect(page.locator("[data-select-count]").first).to_have_text("50")
+    page.keyboard.press("n")
+    expect(page).to_have_url(re.compile(r"page=2"))
+    shot(page, "next-page")
+    page.keyboard.press("b")
+    expect(page).to_have_url(re.compile(r"page=1|tab=to_print$"))
+    rows.nth(1).check()
+    page.select_option("#print-courier", "ZTO")  # the focus is in the select now …
+    rows.nth(1).focus()  # … and back on the row's box, as after a click on it
+    with page.context.expect_page() as pdf_tab:
+        page.keyboard.press("p")
+    pdf_tab.value.close()
+    expect(page.locator("#order-list")).to_contain_text("已生成打印任务")
     assert not console.errors, console.errors
     page.context.close()

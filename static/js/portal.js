@@ -1451,7 +1451,7 @@
 
 /* ==================================================================== desk shortcuts
  * Where a dialog[data-shortcuts-help] is on the page (the factory desk), single keys act when
- * no text field has the focus and no modifier is held:
+ * no text field or select has the focus (a ticked row's box may) and no modifier is held:
  *   A  clicks the list's [data-select-page] (select / unselect the page)
  *   P  clicks [data-shortcut="print"] (when enabled)
  *   N / B  follow the pagination's a[rel=next] / a[rel=prev]
@@ -1462,10 +1462,15 @@
 
   var doc = document;
 
+  // Boxes and buttons take no letters: a row ticked with the mouse keeps the focus on its box,
+  // and A / P / N / B must still work from there.
+  var NOT_TEXT = /^(checkbox|radio|button|submit|reset|image|file|range|color)$/;
+
   function typing(el) {
     if (!el || el === doc.body) return false;
     var tag = el.tagName;
-    return tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT' || el.isContentEditable;
+    if (tag === 'INPUT') return !NOT_TEXT.test((el.type || '').toLowerCase());
+    return tag === 'TEXTAREA' || tag === 'SELECT' || el.isContentEditable;
   }
 
   function toggleHelp(help) {
