@@ -451,6 +451,30 @@ def test_a_merged_order_gets_its_own_label_when_its_labels_order_is_blocked(desk
     assert len(labels) == 1 and order_no(7) in labels[0] and "合并包裹" not in labels[0]
 
 
+def test_a_scan_with_no_courier_chosen_takes_the_courier_of_the_orders_label(desk):
+    """Scanner only: with no courier chosen on the scan page, the number is returned for the
+    courier the order's label was printed for; an order with no label still asks for one."""
+    seed_goods(desk)
+    print_job(desk, [order_no(1)], print_courier="ZTO")
+    scanned = {"order_no": order_no(1), "code": "773100000001", "courier": ""}
+    response = desk.post("/supplier/scan/return", scanned, target="scan-result")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'data-scan-kind="returned"' in html, html[:400]
+    unprinted = {"order_no": order_no(2), "code": "773100000002", "courier": ""}
+    response = desk.post("/supplier/scan/return", unprinted, target="scan-result")
+    assert response.status_code == 422 and "请先选择快递公司" in response.get_data(as_text=True)
+    with desk.app.app_context():
+        returned = db.session.execute(
+            select(Order.order_no, Order.courier, Order.tracking_no).where(
+                Order.order_no.in_([order_no(1), order_no(2)])
+            )
+        ).all()
+    assert sorted(map(tuple, returned)) == [
+        (order_no(1), "ZTO", "773100000001"),
+        (order_no(2), "", ""),
+    ]
+
+
 def merged_and_returned(desk: SupplierDesk) -> None:
     """Orders 1 and 7 of 甲店 (one receiver) on one merged label, returned by one scan."""
     seed_goods(desk)

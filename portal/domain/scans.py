@@ -18,9 +18,10 @@ from sqlalchemy import select
 
 from portal.domain import supplier_orders, tracking
 from portal.domain.bindings import normalize_shop_id
-from portal.domain.couriers import normalize_tracking_no
+from portal.domain.couriers import find_courier, normalize_tracking_no
 from portal.domain.errors import DomainError, message_for
 from portal.domain.orders.rules import TRACKING_RETURNABLE, print_blockers
+from portal.domain.printing.jobs import label_couriers
 from portal.extensions import db
 from portal.models import Order, Supplier, User
 from portal.models.base import utcnow
@@ -248,8 +249,12 @@ def return_scan(
             return {"pending_order_no": "", "pending_merchant": ""}
         return {"pending_order_no": order_no, "pending_merchant": order.merchant_shop_id}
 
+    # The courier the order's label was printed for: the one when none is chosen (scanner
+    # only), and a warning when another one is.
+    order = _current_order(supplier, order_no, shop)
+    label_courier = label_couriers(supplier, [order.id]).get(order.id, "") if order else ""
+    courier = courier or label_courier
     if not courier:
-        order = _current_order(supplier, order_no, shop)
         return _describe(
             SCAN_REFUSED,
             code,
@@ -268,13 +273,23 @@ def return_scan(
         )
     if result.returned:
         order = _current_order(supplier, order_no, shop)
+        warnings = [w.message for w in result.warnings]
+        chosen, printed = find_courier(courier), find_courier(label_courier)
+        if printed is not None and chosen is not None and chosen.code != printed.code:
+            warnings.append(
+                _(
+                    "面单打印的快递是%(printed)s，本次按%(chosen)s回传；如有误请撤销后重新扫描",
+                    printed=printed.name,
+                    chosen=chosen.name,
+                )
+            )
         return _describe(
             SCAN_RETURNED,
             code,
             order,
             courier=courier,
             tracking_no=number,
-            warnings=list(dict.fromkeys(w.message for w in result.warnings)),
+            warnings=list(dict.fromkeys(warnings)),
         )
     refusal = result.refused[0]
     if refusal.code == "assignment_cancelled":
