@@ -32,6 +32,7 @@ from portal.models import (
     PrintRender,
 )
 from portal.models.orders import STAGE_ASSIGNED
+from portal.supplier import desk as supplier_desk
 from tests.factories import SESSION_HOUR, statements_sent
 from tests.test_supplier_desk import (
     RECEIVERS,
@@ -153,6 +154,16 @@ def test_pick_list_of_ticked_rows_by_location_and_goods(desk):
     rows = xlsx_rows(pick(desk, "xlsx", pick_order="goods", **chosen).data)
     names = [r[2] for r in rows[1:-1]]
     assert names == sorted(names)
+
+
+def test_a_pick_list_of_all_matching_orders_counts_past_the_print_limit(desk, monkeypatch):
+    """A print job takes at most MAX_PRINT_ORDERS; a pick list of every matching order is a
+    sum and takes them all (it had stopped after MAX_PRINT_ORDERS + 1, saying nothing)."""
+    seed_goods(desk)
+    monkeypatch.setattr(supplier_desk, "MAX_PRINT_ORDERS", 2)
+    rows = xlsx_rows(pick(desk, "xlsx", all_matching="1").data)
+    assert rows[-1][2] == "合计" and rows[-1][7:9] == [10, 5]
+    assert "所选 5 单" in pdf_text(pick(desk, all_matching="1").data)
 
 
 def test_the_factory_setting_orders_its_pick_lists(desk):

@@ -315,10 +315,11 @@ def order_refs_query(supplier: Supplier, filters: SupplierFilters, now: datetime
 
 
 def order_refs(
-    supplier: Supplier, filters: SupplierFilters, now: datetime, limit: int
+    supplier: Supplier, filters: SupplierFilters, now: datetime, limit: int | None = None
 ) -> list[tuple[str, str]]:
-    """The first `limit` of them (a batch over its cap is refused, so ask for one more)."""
-    rows = db.session.execute(order_refs_query(supplier, filters, now).limit(limit))
+    """All of them, or the first `limit` (a batch over its cap is refused: ask for one more)."""
+    query = order_refs_query(supplier, filters, now)
+    rows = db.session.execute(query if limit is None else query.limit(limit))
     return [(order_no, shop_id) for order_no, shop_id in rows]
 
 

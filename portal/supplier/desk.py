@@ -518,12 +518,15 @@ def order_tracking_correct(order_no: str) -> Response:
 # --- print jobs -------------------------------------------------------------------------------
 
 
-def _selected_orders(supplier: Supplier, filters: SupplierFilters) -> list[OrderRef]:
-    """Every order the filters match ("select all N matching"), or the ticked rows as (number,
-    merchant shop ID): a row's box holds `shop ID:number`, since a number two merchants use is
-    a row per merchant; a bare number still names an order only one merchant uses."""
+def selected_orders(
+    supplier: Supplier, filters: SupplierFilters, limit: int | None = None
+) -> list[OrderRef]:
+    """Every order the filters match ("select all N matching"; the first `limit` of them), or
+    the ticked rows as (number, merchant shop ID): a row's box holds `shop ID:number`, since a
+    number two merchants use is a row per merchant; a bare number still names an order only
+    one merchant uses."""
     if request.form.get("all_matching") == "1":
-        return queries.order_refs(supplier, filters, utcnow(), MAX_PRINT_ORDERS + 1)
+        return queries.order_refs(supplier, filters, utcnow(), limit)
     refs = []
     for value in request.form.getlist("order_no"):
         shop, _colon, order_no = text_arg(value, 128).rpartition(":")  # numbers hold no colon
@@ -544,7 +547,7 @@ def print_outcome(result: PrintJobResult) -> Outcome:
 def print_job_create() -> Response:
     supplier = current_supplier()
     filters = parse_filters(request.form)
-    order_nos = _selected_orders(supplier, filters)
+    order_nos = selected_orders(supplier, filters, MAX_PRINT_ORDERS + 1)
     if not order_nos:
         return refuse(message_for("nothing_selected"))
     if len(order_nos) > MAX_PRINT_ORDERS:

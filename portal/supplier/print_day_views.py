@@ -15,7 +15,7 @@ from portal.domain.printing.pick_list import PickList
 from portal.domain.spreadsheets import write_xlsx
 from portal.domain.statements.clock import now_utc
 from portal.models import PrintJob
-from portal.supplier.desk import _selected_orders, parse_filters
+from portal.supplier.desk import parse_filters, selected_orders
 from portal.supplier.views import bp
 from portal.web.args import text_arg
 from portal.web.desk import refuse
@@ -43,10 +43,11 @@ def _format() -> str:
 
 @bp.post("/pick-list")
 def pick_list_download() -> Response:
-    """拣货单 of the desk's selection (the ticked rows, or every order the filters match)."""
+    """拣货单 of the desk's selection (the ticked rows, or every order the filters match: a sum,
+    not bound by the print job's limit)."""
     supplier = current_supplier()
     filters = parse_filters(request.form)
-    refs = _selected_orders(supplier, filters)
+    refs = selected_orders(supplier, filters)
     if not refs:
         return refuse(message_for("nothing_selected"))
     pick = pick_list.pick_list_for_orders(
