@@ -153,6 +153,8 @@ def test_print_day_by_keyboard_and_scanner(server: LiveServer, chromium: Browser
     result = page.locator("#scan-result")
     expect(result).to_have_attribute("data-scan-kind", "returned")
     expect(result).to_have_class("scan-result ok")
+    sound = page.locator("html")
+    expect(sound).to_have_attribute("data-last-scan-sound", "ok")
     expect(page.locator("[data-scan-count]")).to_have_text("1")
     shot(page, "scan-returned")
     page.keyboard.press("Control+z")
@@ -164,9 +166,19 @@ def test_print_day_by_keyboard_and_scanner(server: LiveServer, chromium: Browser
     scan.press("Enter")
     expect(result).to_have_attribute("data-scan-kind", "returned")
     expect(page.locator("[data-scan-count]")).to_have_text("1")
+    scan.fill("NO-SUCH-ORDER-42")  # refused: red and the low buzz, the count unchanged
+    scan.press("Enter")
+    expect(result).to_have_attribute("data-scan-signal", "refused")
+    expect(result).to_have_class("scan-result bad")
+    expect(sound).to_have_attribute("data-last-scan-sound", "refused")
+    expect(page.locator("[data-scan-count]")).to_have_text("1")
+    expect(scan).to_be_focused()
+    shot(page, "scan-refused")
     scan.fill(order_numbers[0])  # the same order again: already returned
     scan.press("Enter")
     expect(result).to_have_attribute("data-scan-signal", "already")
+    expect(result).to_have_class("scan-result already")
+    expect(sound).to_have_attribute("data-last-scan-sound", "already")
     shot(page, "scan-already")
     assert not console.errors, console.errors
     context.close()
