@@ -18,6 +18,8 @@ ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "api.supplier.print_job_create": (API_SUPPLIER, {}),
     "api.supplier.print_job_detail": (API_SUPPLIER, PRINT_JOB),
     "api.supplier.print_job_pdf": (API_SUPPLIER, PRINT_JOB),
+    "api.supplier.print_job_slips": (API_SUPPLIER, PRINT_JOB),
+    "api.supplier.print_job_pick_list": (API_SUPPLIER, PRINT_JOB),
     "api.supplier.print_job_confirm": (API_SUPPLIER, PRINT_JOB),
     "api.supplier.print_job_void": (API_SUPPLIER, PRINT_JOB),
     "api.supplier.tracking_return": (API_SUPPLIER, {}),

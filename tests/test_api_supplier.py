@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 from pypdf import PdfReader
 from sqlalchemy import event, func, select, update
 
@@ -358,6 +358,72 @@ def test_print_job_sizes_and_several_pages(desk):
         enumerate(order_nos[::-1], start=1)
     )
     assert detail["label_size"] == "76x130" and detail["courier"] == "ZTO"
+
+
+def test_print_day_by_api_slips_pick_list_and_a_merged_parcel(desk):
+    """An ERP prints the way the desk does: a merged parcel, packing slips in a PDF of their
+    own (slips_url) and the job's pick list as PDF or XLSX (pick_list_url); the number
+    returned for the carried order is returned for its label's order too."""
+    first, carried, other = nos(3)
+    desk.orders(first, carried, receiver="a")
+    desk.orders(other, receiver="b")
+    answer = desk.supplier.print_job(
+        [other, first, carried], print_order="desk", packing_slips="separate", merge_parcels=True
+    )
+    assert answer.status_code == 201, answer.json
+    job_id = answer.json["id"]
+    detail = desk.supplier.get(f"/supplier/print-jobs/{job_id}").json
+    assert detail["merge_parcels"] is True and detail["packing_slips"] == "separate"
+    assert detail["slips_url"] == f"{API}/supplier/print-jobs/{job_id}/slips"
+    assert detail["pick_list_url"] == f"{API}/supplier/print-jobs/{job_id}/pick-list"
+
+    get = desk.supplier.client.get
+    headers = desk.supplier.headers
+    labels = [
+        p.extract_text()
+        for p in PdfReader(io.BytesIO(get(detail["pdf_url"], headers=headers).data)).pages
+    ]
+    assert "订单 3 单 · 面单 2 张" in labels[0] and len(labels) == 3
+    assert first in labels[2] and "合并包裹 2 单，另含 " + carried in labels[2].replace("\n", "")
+
+    slips = get(detail["slips_url"], headers=headers)
+    assert slips.status_code == 200 and slips.mimetype == "application/pdf"
+    assert slips.headers["Cache-Control"] == "no-store"
+    pages = [p.extract_text() for p in PdfReader(io.BytesIO(slips.data)).pages]
+    assert len(pages) == 3 and all("发货单" in page for page in pages)
+    assert [next(no for no in (other, first, carried) if no in page) for page in pages] == [
+        other,
+        first,
+        carried,
+    ]
+    with desk.app.app_context():
+        assert db.session.scalars(
+            select(PrintRender.label_count).where(PrintRender.job_id == job_id)
+        ).all() == [3, 0]  # the labels (three orders), then the slips
+
+    pick = get(detail["pick_list_url"], headers=headers)
+    assert pick.status_code == 200 and pick.mimetype == "application/pdf"
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pick.data)).pages)
+    assert f"拣货单 · 打印任务 #{job_id}" in text and "BLK-150-GRY" in text
+    assert not [secret for secret in SECRETS if secret in text]
+    sheet = get(detail["pick_list_url"], query_string={"format": "xlsx", "sort": "goods"},
+                headers=headers)  # fmt: skip
+    assert sheet.status_code == 200 and sheet.headers["Cache-Control"] == "no-store"
+    rows = [
+        list(r) for r in load_workbook(io.BytesIO(sheet.data)).active.iter_rows(values_only=True)
+    ]
+    assert rows[0][:3] == ["序号", "库位", "商品"] and rows[-1][2] == "合计" and rows[-1][8] == 3
+    bad = get(detail["pick_list_url"], query_string={"sort": "price"}, headers=headers)
+    assert bad.status_code == 422 and bad.json["error"]["code"] == "validation_error"
+
+    returned = desk.supplier.return_tracking(
+        {"order_no": carried, "courier": "SF", "tracking_no": "SF1234567890123"}
+    )
+    assert sorted(returned["returned"]) == sorted([first, carried])
+    unmerged = desk.supplier.print_job([other]).json
+    detail = desk.supplier.get(f"/supplier/print-jobs/{unmerged['id']}").json
+    assert detail["slips_url"] is None and detail["packing_slips"] == ""
+    assert desk.other_supplier.get(f"/supplier/print-jobs/{job_id}/slips").status_code == 404
 
 
 def test_nothing_printable_is_an_answer_without_a_job(desk):

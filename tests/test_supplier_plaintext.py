@@ -37,6 +37,7 @@ PDF_ENDPOINTS_ALLOWED = {
     "supplier.print_job_pdf",
     "supplier.print_job_slips",
     "api.supplier.print_job_pdf",
+    "api.supplier.print_job_slips",
 }
 
 

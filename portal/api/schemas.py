@@ -37,6 +37,7 @@ from portal.domain.orders.rules import (
 from portal.domain.permissions import PERMISSIONS, STAFF_ROLES
 from portal.domain.prices import MAX_PRICE_FEN, MAX_SCHEDULE_AHEAD, PRICE_REFUSALS
 from portal.domain.printing.labels import DEFAULT_LABEL_SIZE, LABEL_SIZES
+from portal.domain.printing.pick_list import PICK_ORDERS
 from portal.domain.statements.requesting import MAX_DISPUTE_REASON
 from portal.domain.supplier_orders import API_STAGES
 from portal.models.accounts import SHOP_OWNER
@@ -749,7 +750,7 @@ class PrintJobInput(Request):
     )
     packing_slips: choice(PACKING_SLIPS) = Field(
         default="",
-        description="发货单：空 不打印，after 每张面单后附一页，separate 单独的 PDF（网页端下载）",
+        description="发货单：空 不打印，after 每张面单后附一页，separate 单独的 PDF（slips_url）",
     )
 
 
@@ -798,6 +799,10 @@ class PrintJob(Answer):
     created_at: Time
     decided_at: Time | None
     pdf_url: str
+    slips_url: str | None = Field(
+        description="packing_slips 为 separate 时：发货单 PDF 的地址（其他任务为 null）"
+    )
+    pick_list_url: str = Field(description="拣货单（PDF；?format=xlsx 为表格，?sort= 排序）")
     orders: list[PrintJobLine]
 
 
@@ -1022,6 +1027,14 @@ class StatementQuery(PageQuery):
 
 class DownloadQuery(Query):
     format: Literal["csv", "xlsx"] = "csv"
+
+
+class PickListQuery(Query):
+    format: Literal["pdf", "xlsx"] = "pdf"
+    sort: choice(PICK_ORDERS) | None = Field(
+        default=None,
+        description="sku 按商家编码，goods 按商品名称，location 按库位；不填按厂家设置",
+    )
 
 
 class DisputeInput(Request):

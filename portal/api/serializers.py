@@ -20,6 +20,7 @@ from portal.domain.permissions import permissions_for
 from portal.domain.printing.jobs import PrintJobResult
 from portal.domain.tracking import TrackingRefusal, TrackingResult
 from portal.models import Binding, Merchant, Order, PrintJob, ReturnAddress, Supplier, User
+from portal.models.printing import SLIPS_SEPARATE
 
 
 def iso(value: datetime | None) -> str | None:
@@ -217,6 +218,12 @@ def print_job(
         "created_at": iso(job.created_at),
         "decided_at": iso(job.decided_at),
         "pdf_url": url_for("api.supplier.print_job_pdf", job_id=job.id),
+        "slips_url": (
+            url_for("api.supplier.print_job_slips", job_id=job.id)
+            if job.packing_slips == SLIPS_SEPARATE
+            else None
+        ),
+        "pick_list_url": url_for("api.supplier.print_job_pick_list", job_id=job.id),
         "orders": [
             {
                 "seq": line.seq,

@@ -29,11 +29,14 @@ from portal.domain.imports.tracking_file import (
 from portal.domain.keyring import current_keyring
 from portal.domain.orders.lines import lines_by_order
 from portal.domain.printing.jobs import (
+    LabelRender,
     confirm_print_job,
     create_print_job,
+    render_packing_slips,
     render_print_job,
     void_print_job,
 )
+from portal.domain.printing.pick_list import pick_list_for_job
 from portal.domain.supplier_orders import (
     TAB_CANCELLED,
     print_job_rows,
@@ -41,8 +44,10 @@ from portal.domain.supplier_orders import (
 )
 from portal.extensions import db
 from portal.models import Assignment, Order, PrintJob, Supplier
+from portal.models.base import utcnow
 from portal.models.orders import STAGE_ASSIGNED
 from portal.transactions import read_upload, writes_on_get
+from portal.web.downloads import PDF_TYPE, PICK_LIST_TYPES, pick_list_response
 from portal.web.gate import current_supplier
 from portal.web.pagination import since_arg
 
@@ -164,13 +169,56 @@ def print_job_pdf(job_id: int) -> Response:
     job = get_or_404(PrintJob, supplier, id=job_id)
     labels = render_print_job(current_keyring(), supplier, job, api_user())
     db.session.commit()  # the render is audited and counted on the orders …
-    pdf, skipped = labels.pdf(), labels.skipped  # … before the drawing, which holds no lock
+    return _job_pdf_response(job, labels, "print-job")  # … before the drawing, which holds no lock
+
+
+def _job_pdf_response(job: PrintJob, labels: LabelRender, name: str) -> Response:
+    pdf, skipped = labels.pdf(), labels.skipped
     response = Response(pdf, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'attachment; filename="print-job-{job.id}.pdf"'
-    response.headers["Cache-Control"] = "no-store"  # the labels carry buyer data
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}-{job.id}.pdf"'
+    response.headers["Cache-Control"] = "no-store"  # the pages carry buyer data
     if skipped:  # blocked since the job was made: left out of this PDF
         response.headers["X-Skipped-Orders"] = ",".join(item.order_no for item in skipped)
     return response
+
+
+@bp.get("/supplier/print-jobs/<int:job_id>/slips")
+@writes_on_get
+@endpoint(
+    files=PDF_TYPE,
+    errors={
+        **NOT_FOUND,
+        409: "print_job_voided：任务已作废；nothing_printable：订单都已不可打印",
+    },
+)
+def print_job_slips(job_id: int) -> Response:
+    """下载发货单 PDF（每单一页，单独成 PDF）
+
+    每单列出全部商品；商家选择隐私面单时收货信息为掩码、不含买家留言；商家设置显示价格时才有
+    商品总价与实付。每次生成都会记录（不计入面单打印次数）。生成后才被阻止的订单不在其中，其订单号
+    列在响应头 X-Skipped-Orders。
+    """
+    supplier = current_supplier()
+    job = get_or_404(PrintJob, supplier, id=job_id)
+    slips = render_packing_slips(current_keyring(), supplier, job, api_user())
+    db.session.commit()  # the render is audited before the drawing, which holds no lock
+    return _job_pdf_response(job, slips, "packing-slips")
+
+
+@bp.get("/supplier/print-jobs/<int:job_id>/pick-list")
+@endpoint(files=PICK_LIST_TYPES, errors=NOT_FOUND)
+def print_job_pick_list(job_id: int, query: schemas.PickListQuery) -> Response:
+    """下载打印任务的拣货单（PDF 或 XLSX）
+
+    每个商家 SKU 一行：库位、商品、规格、商家编码、厂家编码、商家、件数、订单数，末行合计；按 sort
+    排序（不填按厂家设置）。只有商品，不含收货信息。
+    """
+    supplier = current_supplier()
+    job = get_or_404(PrintJob, supplier, id=job_id)
+    pick = pick_list_for_job(supplier, job.id, query.sort or "")
+    return pick_list_response(
+        pick, query.format, f"pick-list-job-{job.id}", supplier.factory_name, utcnow()
+    )
 
 
 @bp.post("/supplier/print-jobs/<int:job_id>/confirm")

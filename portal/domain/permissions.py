@@ -236,6 +236,8 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "api.supplier.print_job_create": PRINT,
     "api.supplier.print_job_detail": PRINT,
     "api.supplier.print_job_pdf": PRINT,
+    "api.supplier.print_job_slips": PRINT,
+    "api.supplier.print_job_pick_list": PRINT,
     "api.supplier.print_job_confirm": PRINT,
     "api.supplier.print_job_void": PRINT,
     "api.supplier.tracking_return": TRACKING,

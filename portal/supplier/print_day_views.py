@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-import io
-
 from flask import Response, request
-from flask_babel import gettext as _
 
 from portal.domain.authz import get_or_404
 from portal.domain.errors import message_for
-from portal.domain.formatting import SHANGHAI
 from portal.domain.printing import pick_list
 from portal.domain.printing.pick_list import PickList
-from portal.domain.spreadsheets import write_xlsx
 from portal.domain.statements.clock import now_utc
 from portal.models import PrintJob
 from portal.supplier.desk import parse_filters, selected_orders
 from portal.supplier.views import bp
 from portal.web.args import text_arg
 from portal.web.desk import refuse
-from portal.web.downloads import pdf_response, stored_file_response
+from portal.web.downloads import PICK_LIST_TYPES, pick_list_response
 from portal.web.gate import current_supplier
 
-PICK_FORMATS = ("pdf", "xlsx")
+PICK_FORMATS = tuple(PICK_LIST_TYPES)
 
 
 def _pick_list_response(pick: PickList, file_format: str, name: str) -> Response:
-    supplier = current_supplier()
-    now = now_utc()
-    filename = f"{name}-{now.astimezone(SHANGHAI):%Y%m%d-%H%M}.{file_format}"
-    if file_format == "xlsx":
-        target = io.BytesIO()
-        write_xlsx(target, _("拣货单"), pick_list.pick_list_rows(pick))
-        return stored_file_response(filename, "xlsx", target.getvalue())
-    return pdf_response(pick_list.render_pick_list(pick, supplier.factory_name, now), filename)
+    return pick_list_response(pick, file_format, name, current_supplier().factory_name, now_utc())
 
 
 def _format() -> str:

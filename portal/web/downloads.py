@@ -12,7 +12,9 @@ from flask_babel import gettext as _
 
 from portal.domain import dispatch_export
 from portal.domain.errors import DomainError
-from portal.domain.spreadsheets import spooled
+from portal.domain.formatting import SHANGHAI
+from portal.domain.printing.pick_list import PickList, pick_list_rows, render_pick_list
+from portal.domain.spreadsheets import spooled, write_xlsx
 from portal.domain.statements import files as statement_files
 from portal.extensions import db
 from portal.models import Merchant, Statement
@@ -22,6 +24,8 @@ FILE_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
+PDF_TYPE = {"pdf": "application/pdf"}
+PICK_LIST_TYPES = {**PDF_TYPE, "xlsx": FILE_TYPES["xlsx"]}
 
 
 def pdf_response(pdf: bytes, filename: str) -> Response:
@@ -36,6 +40,18 @@ def pdf_response(pdf: bytes, filename: str) -> Response:
     )
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def pick_list_response(
+    pick: PickList, file_format: str, name: str, factory_name: str, now: datetime
+) -> Response:
+    """拣货单 as a PDF (shown inline, ready to print) or an XLSX attachment, never cached."""
+    filename = f"{name}-{now.astimezone(SHANGHAI):%Y%m%d-%H%M}.{file_format}"
+    if file_format == "xlsx":
+        target = io.BytesIO()
+        write_xlsx(target, _("拣货单"), pick_list_rows(pick))
+        return stored_file_response(filename, "xlsx", target.getvalue())
+    return pdf_response(render_pick_list(pick, factory_name, now), filename)
 
 
 def stored_file_response(filename: str, file_format: str, content: bytes) -> Response:
