@@ -426,6 +426,46 @@ def test_print_day_by_api_slips_pick_list_and_a_merged_parcel(desk):
     assert desk.other_supplier.get(f"/supplier/print-jobs/{job_id}/slips").status_code == 404
 
 
+def test_the_merchant_chooses_masked_slips_and_prices_by_api(desk):
+    """GET / PATCH /label-settings: 隐私面单 and prices on packing slips, as in 设置 · 面单与发货;
+    the factory's slips follow them."""
+    assert desk.merchant.get("/label-settings").json == {
+        "label_style": "full",
+        "slip_prices": False,
+    }
+    [no] = nos(1)
+    desk.merchant.upsert(order_json(no, goods_total_fen=17980, paid_fen=17180))
+    assert desk.merchant.assign([no], desk.shop_id)["assigned"] == [no]
+    job = desk.supplier.print_job([no], packing_slips="separate").json
+    slips_url = desk.supplier.get(f"/supplier/print-jobs/{job['id']}").json["slips_url"]
+
+    def slip() -> str:
+        data = desk.supplier.client.get(slips_url, headers=desk.supplier.headers).data
+        return PdfReader(io.BytesIO(data)).pages[0].extract_text().replace("\n", "")
+
+    assert "张伟" in slip() and "¥" not in slip()
+    changed = desk.merchant.client.patch(
+        f"{API}/label-settings",
+        json={"label_style": "private", "slip_prices": True},
+        headers=desk.merchant.headers,
+    )
+    assert changed.status_code == 200, changed.json
+    assert changed.json == {"label_style": "private", "slip_prices": True}
+    text = slip()
+    assert "张伟" not in text and "张**" in text and "商品总价 ¥179.80 · 实付 ¥171.80" in text
+    # one field at a time; the other keeps its value; bad values are refused
+    patch = desk.merchant.client.patch
+    kept = patch(
+        f"{API}/label-settings", json={"slip_prices": False}, headers=desk.merchant.headers
+    )
+    assert kept.json == {"label_style": "private", "slip_prices": False}
+    bad = patch(
+        f"{API}/label-settings", json={"label_style": "plain"}, headers=desk.merchant.headers
+    )
+    assert bad.status_code == 422 and bad.json["error"]["code"] == "validation_error"
+    assert desk.supplier.get("/label-settings").status_code == 403
+
+
 def test_nothing_printable_is_an_answer_without_a_job(desk):
     [no] = nos(1)
     desk.orders(no)

@@ -87,6 +87,8 @@ BASE_ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "api.binding_end": (API_BOTH, {"binding_id": "binding"}),
     "api.merchant.binding_create": (API_MERCHANT, {}),
     "api.merchant.return_address_list": (API_MERCHANT, {}),
+    "api.merchant.label_settings_get": (API_MERCHANT, {}),
+    "api.merchant.label_settings_patch": (API_MERCHANT, {}),
     "api.merchant.return_address_create": (API_MERCHANT, {}),
     "api.merchant.return_address": (API_MERCHANT, {"address_id": "address"}),  # PATCH, DELETE
     "api.supplier.binding_accept": (API_SUPPLIER, {"binding_id": "binding"}),

@@ -1,4 +1,4 @@
-"""API endpoints for merchants: binding applications and return addresses."""
+"""API endpoints for merchants: binding applications, return addresses and label settings."""
 
 from __future__ import annotations
 
@@ -24,6 +24,33 @@ def binding_create(json: schemas.BindingInput) -> tuple[Response, int]:
     binding = bindings.apply_for_binding(current_merchant(), json.supplier_shop_id, json.message)
     db.session.commit()
     return jsonify(serializers.binding(binding)), 201
+
+
+def _label_settings() -> Response:
+    merchant = current_merchant()
+    return jsonify({"label_style": merchant.label_style, "slip_prices": merchant.slip_prices})
+
+
+@bp.get("/label-settings")
+@endpoint(schemas.LabelSettings)
+def label_settings_get() -> Response:
+    """面单与发货单设置：隐私面单、发货单是否显示价格"""
+    return _label_settings()
+
+
+@bp.patch("/label-settings")
+@endpoint(schemas.LabelSettings)
+def label_settings_patch(json: schemas.LabelSettingsPatch) -> Response:
+    """修改面单与发货单设置（只改给出的字段）"""
+    merchant = current_merchant()
+    accounts.update_merchant_settings(
+        merchant,
+        label_style=json.label_style or merchant.label_style,
+        auto_dispatch=merchant.auto_dispatch,
+        slip_prices=json.slip_prices,
+    )
+    db.session.commit()
+    return _label_settings()
 
 
 @bp.get("/return-addresses")

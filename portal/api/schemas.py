@@ -40,7 +40,7 @@ from portal.domain.printing.labels import DEFAULT_LABEL_SIZE, LABEL_SIZES
 from portal.domain.printing.pick_list import PICK_ORDERS
 from portal.domain.statements.requesting import MAX_DISPUTE_REASON
 from portal.domain.supplier_orders import API_STAGES
-from portal.models.accounts import SHOP_OWNER
+from portal.models.accounts import LABEL_FULL, LABEL_PRIVATE, SHOP_OWNER
 from portal.models.bindings import BINDING_STATUSES
 from portal.models.orders import CANCEL_REASONS, MAX_ORDER_LINES, STAGES
 from portal.models.printing import JOB_STATUSES, PACKING_SLIPS, PRINT_ORDERS
@@ -293,6 +293,26 @@ BindingPage = page_of(Binding, "BindingPage")
 class BindingEnded(Answer):
     status: str
     cancelled_assignments: int
+
+
+LabelStyle = Annotated[
+    choice((LABEL_FULL, LABEL_PRIVATE)),
+    Field(
+        description="full：面单印完整收件人；private：隐私面单（姓名、电话为掩码，发货单整体掩码）"
+    ),
+]
+
+
+class LabelSettings(Answer):
+    label_style: LabelStyle
+    slip_prices: bool = Field(description="厂家打印的发货单显示商品总价和实付金额")
+
+
+class LabelSettingsPatch(Request):
+    """Each field optional: an omitted (or null) one keeps its value."""
+
+    label_style: LabelStyle | None = None
+    slip_prices: bool | None = None
 
 
 # A return address's fields, written once for create and PATCH.

@@ -226,6 +226,8 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "api.merchant.statement_retry": STATEMENTS,
     "api.merchant.statement_settle": STATEMENTS,
     "api.merchant.allocation_rules_get": SETTINGS,
+    "api.merchant.label_settings_get": SETTINGS,
+    "api.merchant.label_settings_patch": SETTINGS,
     "api.merchant.allocation_rules_put": SETTINGS,
     "api.merchant.allocation_rules_apply": SETTINGS,
     "api.merchant.analytics_suppliers": ANALYTICS,
