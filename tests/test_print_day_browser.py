@@ -360,3 +360,56 @@ def test_desk_keys_after_ticking_a_row_and_across_pages(
     expect(page.locator("#order-list")).to_contain_text("已生成打印任务")
     assert not console.errors, console.errors
     page.context.close()
+
+
+def download_rows(page: Page, selector: str) -> list[list[object]]:
+    with page.expect_download() as download:
+        page.click(selector)
+    sheet = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes())).active
+    return [list(row) for row in sheet.iter_rows(values_only=True)]
+
+
+def test_a_location_typed_per_sku_and_the_factory_settings_order_the_print_day(
+    fresh_server: LiveServer, chromium: Browser
+) -> None:
+    """库位 typed beside a SKU's code on the price list, 按库位 and 按承诺发货时间 chosen in
+    设置 · 打单设置: the desk's pick list puts that SKU first with its 库位 and 厂家编码, and the
+    print bar starts on the factory's print order."""
+    page, console = factory_page(fresh_server, chromium)
+    desk = f"{fresh_server.base_url}/supplier/orders?tab=to_print"
+    page.goto(desk)
+    expect(page.locator("input[data-select-row]").first).to_be_visible()
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("a")
+    rows = download_rows(page, "[data-pick-list=xlsx]")
+    skus = [row[4] for row in rows[1:-1]]
+    assert len(skus) >= 2 and skus == sorted(skus), skus  # by SKU code, the default
+    last = skus[-1]
+
+    page.goto(f"{fresh_server.base_url}/supplier/prices")
+    row = page.locator("tr", has=page.locator(".sku-code", has_text=last)).first
+    row.locator("input[name=supplier_code]").fill("F-LAST")
+    row.locator("input[name=location]").fill("A-01")
+    row.locator(".code-form button[type=submit]").click()
+    saved = page.locator("tr", has=page.locator(".sku-code", has_text=last)).first
+    expect(saved.locator("input[name=location]")).to_have_value("A-01")
+    shot(page, "location-typed")
+
+    page.goto(f"{fresh_server.base_url}/supplier/settings")
+    section = page.locator("#print-section")
+    section.locator("select[name=pick_order]").select_option("location")
+    section.locator("select[name=print_order]").select_option("promise")
+    section.locator("button[type=submit]").click()
+    expect(page.locator("#print-section select[name=pick_order]")).to_have_value("location")
+    shot(page, "print-settings")
+
+    page.goto(desk)
+    expect(page.locator("#print-order")).to_have_value("promise")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("a")
+    rows = download_rows(page, "[data-pick-list=xlsx]")
+    first = rows[1]
+    assert (first[1], first[4], first[5]) == ("A-01", last, "F-LAST"), rows
+    assert [row[4] for row in rows[2:-1]] == skus[:-1]  # no 库位: by SKU code after it
+    assert not console.errors, console.errors
+    page.context.close()
