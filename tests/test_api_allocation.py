@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
+from openpyxl import load_workbook
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
@@ -137,6 +139,51 @@ def test_sku_codes_per_item(desk: Desk) -> None:
     assert bad.status_code == 422 and bad.json["error"]["field"] == "items[0].supplier_code"
     listed = desk.supplier.get("/supplier/orders").json["items"]
     assert listed  # the order is there; its code shows on the desk and the price list
+
+
+def test_sku_codes_carry_the_location_of_a_sku(desk: Desk) -> None:
+    """库位 by API (a factory's whole store at once): given, it is set ("" clears it); left out
+    it stays; a code left out stays too. The pick list sorted by 库位 reads them."""
+    desk.orders("261121-300000000000031")
+    shop = desk.merchant_shop_id
+
+    def item(**fields: object) -> dict[str, object]:
+        return {"merchant_shop_id": shop, "sku_code": "BLK-150-GRY", **fields}
+
+    answer = put(
+        desk.supplier, "/supplier/sku-codes", {"items": [item(supplier_code="F1", location="A-01")]}
+    )
+    assert answer.status_code == 200, answer.json
+    assert answer.json["saved"][0] == {
+        "index": 0,
+        "merchant_shop_id": shop,
+        "sku_code": "BLK-150-GRY",
+        "supplier_code": "F1",
+        "location": "A-01",
+    }
+
+    def shelf() -> tuple[str, str]:
+        job = desk.supplier.post(
+            "/supplier/print-jobs", {"order_nos": ["261121-300000000000031"], "courier": "SF"}
+        ).json
+        url = desk.supplier.get(f"/supplier/print-jobs/{job['id']}").json["pick_list_url"]
+        data = desk.supplier.client.get(url, query_string={"format": "xlsx", "sort": "location"},
+                                        headers=desk.supplier.headers).data  # fmt: skip
+        row = list(load_workbook(io.BytesIO(data)).active.iter_rows(values_only=True))[1]
+        return row[1], row[5]
+
+    assert shelf() == ("A-01", "F1")
+    put(desk.supplier, "/supplier/sku-codes", {"items": [item(supplier_code="F2")]})
+    assert shelf() == ("A-01", "F2")  # no location given: it stays
+    answer = put(desk.supplier, "/supplier/sku-codes", {"items": [item(location="B-02")]})
+    assert answer.json["saved"][0]["supplier_code"] is None
+    assert shelf() == ("B-02", "F2")  # no code given: it stays
+    put(desk.supplier, "/supplier/sku-codes", {"items": [item(supplier_code="", location="C-03")]})
+    assert shelf() == ("C-03", "")  # the code removed, the location kept
+    too_long = put(desk.supplier, "/supplier/sku-codes", {"items": [item(location="x" * 33)]})
+    assert [r["code"] for r in too_long.json["refused"]] == ["invalid_location"]
+    put(desk.supplier, "/supplier/sku-codes", {"items": [item(location="")]})
+    assert shelf() == ("", "")  # nothing left for the SKU
 
 
 def test_tracking_correction_contract(desk: Desk) -> None:

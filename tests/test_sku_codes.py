@@ -122,21 +122,34 @@ def test_price_list_inline_edit_and_files(desk: SupplierDesk) -> None:
     exported = desk.get("/supplier/sku-codes/export").get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(exported.lstrip("\ufeff"))))
     assert rows[0] == list(sku_codes.EXPORT_HEADER)
-    assert rows[1][4:] == ["BLK-150-GRY", "F-777"]
-    rows[1][5] = "F-888"
-    rows.append([desk.merchant_user.shop_id, "", "", "", "UNKNOWN", "F-1"])
-    body = io.StringIO()
-    csv.writer(body).writerows(rows)
-    response = desk.browser.client.post(
-        "/supplier/sku-codes/import",
-        data={"file": (io.BytesIO(body.getvalue().encode()), "codes.csv")},
-        headers={**desk.browser.headers(True, "sku-code-import")},
-        content_type="multipart/form-data",
-    )
-    html = response.get_data(as_text=True)
-    assert response.status_code == 200
+    assert rows[1][4:] == ["BLK-150-GRY", "F-777", ""]
+    rows[1][5:] = ["F-888", "K-07"]  # the 库位 column: a whole store's locations in one file
+    rows.append([desk.merchant_user.shop_id, "", "", "", "UNKNOWN", "F-1", ""])
+
+    def upload(rows: list[list[str]]) -> str:
+        body = io.StringIO()
+        csv.writer(body).writerows(rows)
+        response = desk.browser.client.post(
+            "/supplier/sku-codes/import",
+            data={"file": (io.BytesIO(body.getvalue().encode()), "codes.csv")},
+            headers={**desk.browser.headers(True, "sku-code-import")},
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
+
+    def location() -> str:
+        with desk.app.app_context():
+            return db.session.scalar(select(SupplierSkuCode.location))
+
+    html = upload(rows)
     assert "第 3 行" in html and "UNKNOWN" in html
-    assert codes(desk) == {("A", "BLK-150-GRY"): "F-888"}
+    assert codes(desk) == {("A", "BLK-150-GRY"): "F-888"} and location() == "K-07"
+    # a file without the 库位 column (the older layout) leaves the location as it is
+    upload([row[:6] for row in rows[:2]])
+    assert location() == "K-07"
+    exported = desk.get("/supplier/sku-codes/export").get_data(as_text=True)
+    assert list(csv.reader(io.StringIO(exported)))[1][5:] == ["F-888", "K-07"]
 
 
 def test_statements_show_the_code_beside_the_merchants(pair: Pair) -> None:

@@ -89,9 +89,11 @@ def allocation_rules_apply() -> Response:
 @supplier_bp.put("/supplier/sku-codes")
 @endpoint(schemas.SkuCodesResult)
 def sku_codes_put(json: schemas.SkuCodesInput) -> Response:
-    """批量设置厂家编码（逐项结果；合格的项已保存）"""
+    """批量设置厂家编码与库位（逐项结果；合格的项已保存）"""
     items = [
-        sku_codes.CodeItem(item.merchant_shop_id, item.sku_code, item.supplier_code, index)
+        sku_codes.CodeItem(
+            item.merchant_shop_id, item.sku_code, item.supplier_code, index, item.location
+        )
         for index, item in enumerate(json.items)
     ]
     result = sku_codes.set_supplier_codes(current_supplier(), items)
@@ -103,6 +105,7 @@ def sku_codes_put(json: schemas.SkuCodesInput) -> Response:
                 "merchant_shop_id": item.merchant_shop_id,
                 "sku_code": item.sku_code,
                 "supplier_code": item.supplier_code,
+                "location": item.location,
             }
             for item in result.saved
         ],

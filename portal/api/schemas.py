@@ -1190,7 +1190,12 @@ class SkuCodeItem(Request):
         description="商家的 SKU（与结算价的 sku_key 相同：商家编码-SKU维度，"
         "无编码时为 商品id|规格）"
     )
-    supplier_code: str = Field(description="厂家自己的编码；空字符串表示清除")
+    supplier_code: str | None = Field(
+        default=None, description="厂家自己的编码；空字符串表示清除，不填保持不变"
+    )
+    location: str | None = Field(
+        default=None, description="库位（拣货单按库位排序）；空字符串表示清除，不填保持不变"
+    )
 
 
 class SkuCodesInput(Request):
@@ -1201,7 +1206,8 @@ class SkuCodeSaved(Answer):
     index: Index
     merchant_shop_id: str
     sku_code: str
-    supplier_code: str
+    supplier_code: str | None = Field(description="保存后的厂家编码；未给出时为 null（未改变）")
+    location: str | None = Field(description="保存后的库位；未给出时为 null（未改变）")
 
 
 class SkuCodeRefusal(Answer):
@@ -1209,7 +1215,8 @@ class SkuCodeRefusal(Answer):
     merchant_shop_id: str
     sku_code: str
     code: str = Field(
-        description="not_bound、unknown_sku、invalid_sku_key、invalid_supplier_code、duplicate_sku"
+        description="not_bound、unknown_sku、invalid_sku_key、invalid_supplier_code、"
+        "invalid_location、duplicate_sku"
     )
     message: str
 

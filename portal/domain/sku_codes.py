@@ -6,6 +6,7 @@ Keyed exactly like the settlement prices: (factory, merchant, SKU key — the �
 factory now or before (`not_bound`) and a key the factory has an order or a price for
 (`unknown_sku`). An empty code removes the factory's code. Desks, labels, 备货汇总, the price list
 and statements look codes up a page at a time (`codes_for`) and show them beside the merchant's.
+The SKU's 库位 (storage location, for pick lists) is kept in the same row and set the same ways.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ MAX_SUPPLIER_CODE = 64
 MAX_LOCATION = 32
 MAX_ITEMS = 10_000  # a file or an API call
 SUPPLIER_CODE = "厂家编码"
+LOCATION = "库位"
 EXPORT_HEADER = (
     prices.SHOP_ID,
     prices.MERCHANT_NAME,
@@ -43,11 +45,14 @@ EXPORT_HEADER = (
     prices.SPEC,
     prices.SKU_KEY,
     SUPPLIER_CODE,
+    LOCATION,
 )
 IMPORT_COLUMNS: tuple[Column, ...] = (
     Column(prices.SHOP_ID, required=True, aliases=("店铺ID", "商家ID")),
     Column(prices.SKU_KEY, required=True, aliases=("SKU", "SKU编码", "商家编码")),
     Column(SUPPLIER_CODE, required=True, aliases=("厂家商品编码", "工厂编码", "货号")),
+    # Optional: a file without it leaves every 库位 as it is.
+    Column(LOCATION, aliases=("仓位", "货位", "储位")),
 )
 
 
@@ -55,8 +60,9 @@ IMPORT_COLUMNS: tuple[Column, ...] = (
 class CodeItem:
     merchant_shop_id: str
     sku_code: str  # the merchant's SKU key, as the price list shows it
-    supplier_code: str  # "" removes the code
+    supplier_code: str | None  # "" removes the code, None leaves it as it is
     row: int | None = None
+    location: str | None = None  # 库位: "" removes it, None leaves it as it is
 
 
 @dataclass(frozen=True)
@@ -117,26 +123,6 @@ def _clear(supplier: Supplier, column: str, keys: Sequence[tuple[int, str]]) -> 
         )
 
 
-def set_sku_location(
-    supplier: Supplier, merchant_id: int, sku_key: str, location: str, now: datetime | None = None
-) -> str:
-    """The factory's 库位 of a (merchant, SKU) the caller has found among its own ("" clears)."""
-    location = clean_location(location)
-    if location:
-        row = {
-            "supplier_id": supplier.id,
-            "merchant_id": merchant_id,
-            "sku_key": sku_key,
-            "supplier_code": "",
-            "location": location,
-            "updated_at": now or utcnow(),
-        }
-        _upsert([row], "location")
-    else:
-        _clear(supplier, "location", [(merchant_id, sku_key)])
-    return location
-
-
 def set_supplier_codes(
     supplier: Supplier, items: Sequence[CodeItem], now: datetime | None = None
 ) -> CodeResult:
@@ -153,7 +139,8 @@ def set_supplier_codes(
         shop_id = unicodedata.normalize("NFKC", str(item.merchant_shop_id or "")).strip()
         try:
             key = prices._clean_sku_key(item.sku_code)
-            code = clean_supplier_code(item.supplier_code)
+            code = None if item.supplier_code is None else clean_supplier_code(item.supplier_code)
+            location = None if item.location is None else clean_location(item.location)
         except DomainError as error:
             refuse(index, item, shop_id, str(item.sku_code or ""), error.code)
             continue
@@ -161,16 +148,17 @@ def set_supplier_codes(
             refuse(index, item, shop_id, key, "duplicate_sku")
             continue
         seen.add((shop_id, key))
-        parsed.append((index, shop_id, key, code, item))
+        parsed.append((index, shop_id, key, code, location, item))
     merchants = prices._bound_merchants(supplier, shop_ids=[p[1] for p in parsed])
     by_shop_id = {shop_id: merchant_id for merchant_id, shop_id in merchants.items()}
     known = prices._known_keys(
         supplier, [(by_shop_id[p[1]], p[2]) for p in parsed if p[1] in by_shop_id]
     )
     now = now or utcnow()
-    upserts: list[dict[str, Any]] = []
-    removals: list[tuple[int, str]] = []
-    for index, shop_id, key, code, item in parsed:
+    # per column: the rows to write, the keys to empty
+    upserts: dict[str, list[dict[str, Any]]] = {"supplier_code": [], "location": []}
+    removals: dict[str, list[tuple[int, str]]] = {"supplier_code": [], "location": []}
+    for index, shop_id, key, code, location, item in parsed:
         merchant_id = by_shop_id.get(shop_id)
         if merchant_id is None:
             refuse(index, item, shop_id, key, "not_bound")  # unknown or unbound: one answer
@@ -178,23 +166,22 @@ def set_supplier_codes(
         if (merchant_id, key) not in known:
             refuse(index, item, shop_id, key, "unknown_sku")
             continue
-        if code:
-            upserts.append(
-                {
-                    "supplier_id": supplier.id,
-                    "merchant_id": merchant_id,
-                    "sku_key": key,
-                    "supplier_code": code,
-                    "updated_at": now,
-                }
-            )
-        else:
-            removals.append((merchant_id, key))
-        result.saved.append(CodeItem(shop_id, key, code, item.row))
-    if upserts:
-        _upsert(upserts)
-    if removals:
-        _clear(supplier, "supplier_code", removals)
+        for column, value in (("supplier_code", code), ("location", location)):
+            if value:
+                row = {"supplier_id": supplier.id, "merchant_id": merchant_id, "sku_key": key}
+                upserts[column].append(
+                    {**row, "supplier_code": "", "location": "", column: value, "updated_at": now}
+                )
+            elif value is not None:
+                removals[column].append((merchant_id, key))
+        result.saved.append(CodeItem(shop_id, key, code, item.row, location))
+    # writes first: a row whose code goes while its location comes stays
+    for column, rows in upserts.items():
+        if rows:
+            _upsert(rows, column)
+    for column, keys in removals.items():
+        if keys:
+            _clear(supplier, column, keys)
     result.refused.sort(key=lambda r: (r.row or 0, r.index or 0))
     return result
 
@@ -255,6 +242,7 @@ def export_rows(supplier: Supplier) -> Iterator[list[str]]:
             row.spec,
             row.sku_key,
             row.supplier_code,
+            row.location,
         ]
 
 
@@ -276,7 +264,8 @@ def _code_file_rows(
                     "", values[prices.SKU_KEY][:64], "field_required", _("商家店铺ID为空"), row_no
                 )
                 continue
-            yield CodeItem(shop_id, values[prices.SKU_KEY], values[SUPPLIER_CODE], row_no)
+            location = values[LOCATION] if keys.get(LOCATION) else None  # no column: kept
+            yield CodeItem(shop_id, values[prices.SKU_KEY], values[SUPPLIER_CODE], row_no, location)
     except TableError as exc:
         raise ImportFileError(exc.code, exc.message) from exc
     finally:

@@ -52,24 +52,19 @@ def sku_code_set() -> Response:
     if row is None:
         raise DomainError("not_found")  # another supplier's merchant or SKU: nothing to see
     entry = (request.form.get("supplier_code") or "")[:100]
+    # the pick list's 库位, kept beside the code (a form without it leaves it as it is)
+    location = (request.form.get("location") or "")[:100] if "location" in request.form else None
     result = sku_codes.set_supplier_codes(
-        supplier, [sku_codes.CodeItem(row.merchant_shop_id or "", sku_key, entry)]
+        supplier,
+        [sku_codes.CodeItem(row.merchant_shop_id or "", sku_key, entry, location=location)],
     )
     if result.refused:
         db.session.rollback()
         return row_answer(
             supplier, merchant_id, sku_key, status=422, error=result.refused[0].message
         )
-    if "location" in request.form:  # the pick list's 库位, kept beside the code
-        try:
-            sku_codes.set_sku_location(
-                supplier, merchant_id, sku_key, (request.form.get("location") or "")[:100]
-            )
-        except DomainError as error:
-            db.session.rollback()
-            return row_answer(supplier, merchant_id, sku_key, status=422, error=error.message)
     db.session.commit()
-    if "location" in request.form:
+    if location is not None:
         notify(_("厂家编码与库位已保存"))
     else:
         notify(_("厂家编码已保存") if entry.strip() else _("厂家编码已清除"))
