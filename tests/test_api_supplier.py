@@ -420,6 +420,12 @@ def test_print_day_by_api_slips_pick_list_and_a_merged_parcel(desk):
         {"order_no": carried, "courier": "SF", "tracking_no": "SF1234567890123"}
     )
     assert sorted(returned["returned"]) == sorted([first, carried])
+    # the merchant sees one parcel: each order names the other one, in the list and alone
+    seen = desk.merchant.order(first)["parcel_mates"]
+    assert seen == {"count": 1, "order_nos": [carried]}
+    listed = desk.merchant.get("/orders", stage="all").json["items"]
+    mates = {item["order_no"]: item["parcel_mates"] for item in listed}
+    assert mates[carried] == {"count": 1, "order_nos": [first]} and mates[other] is None
     unmerged = desk.supplier.print_job([other]).json
     detail = desk.supplier.get(f"/supplier/print-jobs/{unmerged['id']}").json
     assert detail["slips_url"] is None and detail["packing_slips"] == ""

@@ -29,7 +29,7 @@ from portal.domain.orders.queries import (
     receiver_for_merchant,
 )
 from portal.domain.orders.upsert import upsert_orders
-from portal.domain.tracking import tracking_numbers_for
+from portal.domain.tracking import ParcelMates, parcel_mates_by_order, tracking_numbers_for
 from portal.extensions import db
 from portal.models import Merchant, Order
 from portal.transactions import commit_batch, read_upload_lazily
@@ -53,25 +53,31 @@ def _order_answer(
     order: Order,
     tracking: dict[int, list[tuple[str, str]]] | None = None,
     lines: dict[int, list[GoodsLine]] | None = None,
+    mates: dict[int, ParcelMates] | None = None,
 ) -> dict[str, Any]:
     """Decrypts the receiver: call it only for orders actually sent back."""
     if tracking is None:
         tracking = tracking_numbers_for([order.id])
     if lines is None:
         lines = lines_by_order([order])
+    if mates is None:
+        mates = parcel_mates_by_order(merchant, [order.id]) if tracking.get(order.id) else {}
     return serializers.order(
         order,
         receiver_for_merchant(current_keyring(), merchant, order),
         tracking.get(order.id, []),
         lines.get(order.id),
+        mates.get(order.id),
     )
 
 
 def _page_answers(merchant: Merchant, orders: list[Order]) -> list[dict[str, Any]]:
-    """A page of orders with their tracking numbers and goods lines, one query each."""
+    """A page of orders with their tracking numbers, goods lines and parcel mates, one query
+    each (the mates only for orders with a tracking number)."""
     tracking = tracking_numbers_for([order.id for order in orders])
     lines = lines_by_order(orders)
-    return [_order_answer(merchant, order, tracking, lines) for order in orders]
+    mates = parcel_mates_by_order(merchant, [order.id for order in orders if order.id in tracking])
+    return [_order_answer(merchant, order, tracking, lines, mates) for order in orders]
 
 
 def _unknown_fields(item: object, path: str) -> None:

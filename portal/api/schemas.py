@@ -448,6 +448,7 @@ class OrderInput(Request):
     stage: Any = Field(default=None, json_schema_extra={"readOnly": True})
     supplier: Any = Field(default=None, json_schema_extra={"readOnly": True})
     tracking: Any = Field(default=None, json_schema_extra={"readOnly": True})
+    parcel_mates: Any = Field(default=None, json_schema_extra={"readOnly": True})
     assign_blockers: Any = Field(default=None, json_schema_extra={"readOnly": True})
     print_blockers: Any = Field(default=None, json_schema_extra={"readOnly": True})
     address_change_pending: Any = Field(default=None, json_schema_extra={"readOnly": True})
@@ -513,6 +514,11 @@ class TrackingRef(Answer):
     tracking_no: str
 
 
+class ParcelMatesRef(Answer):
+    count: int = Field(description="同一包裹的其他订单数")
+    order_nos: list[str] = Field(description="其中最多 5 个订单号")
+
+
 class Order(Answer):
     order_no: str
     platform_status: PlatformStatus
@@ -532,6 +538,9 @@ class Order(Answer):
     stage: choice(STAGES)
     supplier: ShopRef | None
     tracking: list[TrackingRef] = Field(description="厂家回传的运单号，主单号在前")
+    parcel_mates: ParcelMatesRef | None = Field(
+        description="与本单同一包裹（同一运单号，如厂家同收件人合并打印）的其他订单；没有时为 null"
+    )
     assign_blockers: list[choice(ASSIGN_BLOCKERS)] = Field(
         description="当前不能分配的原因（未列出绑定检查）；为空即可分配"
     )

@@ -18,7 +18,7 @@ from portal.domain.orders.rules import address_changed_since_print, assign_block
 from portal.domain.orders.upsert import UpsertResult
 from portal.domain.permissions import permissions_for
 from portal.domain.printing.jobs import PrintJobResult
-from portal.domain.tracking import TrackingRefusal, TrackingResult
+from portal.domain.tracking import ParcelMates, TrackingRefusal, TrackingResult
 from portal.models import Binding, Merchant, Order, PrintJob, ReturnAddress, Supplier, User
 from portal.models.printing import SLIPS_SEPARATE
 
@@ -99,10 +99,11 @@ def order(
     receiver: Receiver,
     tracking: Iterable[tuple[str, str]] = (),
     lines: Sequence[GoodsLine] | None = None,
+    mates: ParcelMates | None = None,
 ) -> dict[str, Any]:
     """An order as the owning merchant sees it, with the plain receiver (DESIGN §8.2), its
-    goods lines (line 1 from the order row unless given) and its returned tracking numbers,
-    primary first."""
+    goods lines (line 1 from the order row unless given), its returned tracking numbers,
+    primary first, and the other orders in its parcel."""
     return {
         "order_no": item.order_no,
         "platform_status": item.platform_status,
@@ -131,6 +132,9 @@ def order(
         "stage": item.stage,
         "supplier": shop_ref(item.supplier) if item.supplier else None,
         "tracking": tracking_refs(tracking),
+        "parcel_mates": (
+            {"count": mates.count, "order_nos": list(mates.order_nos)} if mates else None
+        ),
         "assign_blockers": assign_blockers(item),
         "print_blockers": print_blockers(item),
         "address_change_pending": item.address_change_pending,
