@@ -16,6 +16,8 @@ PRINT_JOB = {"job_id": "api_print_job"}
 ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "api.supplier.order_list": (API_SUPPLIER, {}),
     "api.supplier.print_job_create": (API_SUPPLIER, {}),
+    "api.supplier.print_settings_get": (API_SUPPLIER, {}),
+    "api.supplier.print_settings_patch": (API_SUPPLIER, {}),
     "api.supplier.print_job_detail": (API_SUPPLIER, PRINT_JOB),
     "api.supplier.print_job_pdf": (API_SUPPLIER, PRINT_JOB),
     "api.supplier.print_job_slips": (API_SUPPLIER, PRINT_JOB),

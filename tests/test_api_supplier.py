@@ -472,6 +472,28 @@ def test_the_merchant_chooses_masked_slips_and_prices_by_api(desk):
     assert desk.supplier.get("/label-settings").status_code == 403
 
 
+def test_the_factory_print_settings_by_api(desk):
+    """GET / PATCH /supplier/print-settings: the defaults of 设置 · 打单设置 — a job that does
+    not choose its print order takes the factory's."""
+    api = desk.supplier
+    assert api.get("/supplier/print-settings").json == {"pick_order": "sku", "print_order": "desk"}
+    patch = api.client.patch
+    changed = patch(f"{API}/supplier/print-settings", json={"print_order": "promise"},
+                    headers=api.headers)  # fmt: skip
+    assert changed.status_code == 200, changed.json
+    assert changed.json == {"pick_order": "sku", "print_order": "promise"}
+    [no] = nos(1)
+    desk.orders(no)
+    job = api.print_job([no]).json
+    assert api.get(f"/supplier/print-jobs/{job['id']}").json["print_order"] == "promise"
+    changed = patch(f"{API}/supplier/print-settings", json={"pick_order": "location"},
+                    headers=api.headers)  # fmt: skip
+    assert changed.json == {"pick_order": "location", "print_order": "promise"}
+    bad = patch(f"{API}/supplier/print-settings", json={"pick_order": "price"}, headers=api.headers)
+    assert bad.status_code == 422 and bad.json["error"]["code"] == "validation_error"
+    assert desk.merchant.get("/supplier/print-settings").status_code == 403
+
+
 def test_nothing_printable_is_an_answer_without_a_job(desk):
     [no] = nos(1)
     desk.orders(no)

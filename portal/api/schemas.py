@@ -783,6 +783,30 @@ class PrintJobInput(Request):
     )
 
 
+PickOrder = Annotated[
+    choice(PICK_ORDERS),
+    Field(description="拣货单排序：sku 按商家编码，goods 按商品名称，location 按库位"),
+]
+PrintOrder = Annotated[
+    choice(PRINT_ORDERS),
+    Field(
+        description="面单顺序（任务未指定时）：desk 按列表顺序，sku 按 SKU，promise 按承诺发货时间"
+    ),
+]
+
+
+class PrintSettings(Answer):
+    pick_order: PickOrder
+    print_order: PrintOrder
+
+
+class PrintSettingsPatch(Request):
+    """Each field optional: an omitted (or null) one keeps its value."""
+
+    pick_order: PickOrder | None = None
+    print_order: PrintOrder | None = None
+
+
 class PrintRefusal(Answer):
     order_no: str
     code: choice(PRINT_REFUSALS)

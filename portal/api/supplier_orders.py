@@ -34,6 +34,7 @@ from portal.domain.printing.jobs import (
     create_print_job,
     render_packing_slips,
     render_print_job,
+    update_print_settings,
     void_print_job,
 )
 from portal.domain.printing.pick_list import pick_list_for_job
@@ -102,6 +103,27 @@ def _print_job(supplier: Supplier, job: PrintJob) -> dict[str, Any]:
     lines = print_job_rows(supplier, job)
     numbers = tracking.tracking_numbers_for([line.id for line in lines if line.is_current])
     return serializers.print_job(job, lines, numbers)
+
+
+def _print_settings(supplier: Supplier) -> Response:
+    return jsonify({"pick_order": supplier.pick_order, "print_order": supplier.print_order})
+
+
+@bp.get("/supplier/print-settings")
+@endpoint(schemas.PrintSettings)
+def print_settings_get() -> Response:
+    """打单设置：拣货单排序、默认面单顺序"""
+    return _print_settings(current_supplier())
+
+
+@bp.patch("/supplier/print-settings")
+@endpoint(schemas.PrintSettings)
+def print_settings_patch(json: schemas.PrintSettingsPatch) -> Response:
+    """修改打单设置（只改给出的字段）"""
+    supplier = current_supplier()
+    update_print_settings(supplier, pick_order=json.pick_order, print_order=json.print_order)
+    db.session.commit()
+    return _print_settings(supplier)
 
 
 @bp.post("/supplier/print-jobs")

@@ -236,6 +236,8 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "api.supplier.binding_reject": BINDINGS_MANAGE,
     "api.supplier.order_list": ORDERS_READ,
     "api.supplier.print_job_create": PRINT,
+    "api.supplier.print_settings_get": SETTINGS,
+    "api.supplier.print_settings_patch": SETTINGS,
     "api.supplier.print_job_detail": PRINT,
     "api.supplier.print_job_pdf": PRINT,
     "api.supplier.print_job_slips": PRINT,

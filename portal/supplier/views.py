@@ -9,7 +9,7 @@ from flask_login import current_user
 from portal.domain import accounts, bindings, supplier_orders
 from portal.domain.authz import get_or_404
 from portal.domain.errors import DomainError
-from portal.domain.printing.jobs import PRINT_ORDER_LABELS
+from portal.domain.printing.jobs import PRINT_ORDER_LABELS, update_print_settings
 from portal.domain.printing.pick_list import PICK_ORDER_LABELS
 from portal.domain.statements import review as statement_review
 from portal.extensions import db
@@ -159,8 +159,9 @@ def settings_printing() -> Response:
     form = print_form(supplier, formdata=request.form)
     if not form.validate_on_submit():
         return _render_settings(status=422, print_settings=form)
-    supplier.pick_order = form.pick_order.data
-    supplier.print_order = form.print_order.data
+    update_print_settings(
+        supplier, pick_order=form.pick_order.data, print_order=form.print_order.data
+    )
     db.session.commit()
     notify(_("打单设置已保存"))
     return _render_settings()

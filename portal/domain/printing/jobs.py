@@ -24,6 +24,7 @@ from portal.domain.formatting import SHANGHAI, yuan
 from portal.domain.orders.lines import GoodsLine, first_line, lines_by_order, total_quantity
 from portal.domain.orders.rules import PRINTABLE_RULE
 from portal.domain.printing.labels import LABEL_SIZES, Cover, Label, Slip, render_labels
+from portal.domain.printing.pick_list import PICK_ORDERS
 from portal.domain.privacy.keys import KeyRing
 from portal.domain.privacy.masks import mask_free_text
 from portal.domain.privacy.receiver import reveal_receiver
@@ -91,6 +92,19 @@ class PrintJobResult:
     job: PrintJob | None
     printed: list[str] = field(default_factory=list)
     refused: list[PrintRefusal] = field(default_factory=list)
+
+
+def update_print_settings(
+    supplier: Supplier, *, pick_order: str | None = None, print_order: str | None = None
+) -> None:
+    """打单设置: how the factory's pick lists are sorted and the order its labels come out in
+    when a job does not choose (None keeps a setting)."""
+    if pick_order is not None and pick_order not in PICK_ORDERS:
+        raise DomainError("validation_error", field="pick_order")
+    if print_order is not None and print_order not in PRINT_ORDERS:
+        raise DomainError("validation_error", field="print_order")
+    supplier.pick_order = pick_order or supplier.pick_order
+    supplier.print_order = print_order or supplier.print_order
 
 
 def sequential_numbers(start: str, count: int) -> list[str]:
