@@ -486,6 +486,22 @@ def test_a_scan_with_no_courier_chosen_takes_the_courier_of_the_orders_label(des
     ]
 
 
+def test_a_scan_for_another_courier_than_the_labels_is_returned_with_a_warning(desk):
+    """The scan page keeps the last courier chosen; a parcel whose label was printed for
+    another one is still returned as chosen, but the answer says so in the warning colour."""
+    seed_goods(desk)
+    print_job(desk, [order_no(1)], print_courier="ZTO")
+    scanned = {"order_no": order_no(1), "code": "SF1234567890123", "courier": "SF"}
+    response = desk.post("/supplier/scan/return", scanned, target="scan-result")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'data-scan-kind="returned"' in html
+    assert 'class="scan-result warn"' in html and "面单打印的快递是中通快递" in html, html[:600]
+    matching = {"order_no": order_no(2), "code": "SF1234567890124", "courier": "SF"}
+    print_job(desk, [order_no(2)], print_courier="SF")
+    html = desk.post("/supplier/scan/return", matching, target="scan-result").get_data(as_text=True)
+    assert 'class="scan-result ok"' in html and "面单打印的快递" not in html
+
+
 def merged_and_returned(desk: SupplierDesk) -> None:
     """Orders 1 and 7 of 甲店 (one receiver) on one merged label, returned by one scan."""
     seed_goods(desk)
