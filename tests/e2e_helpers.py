@@ -74,6 +74,22 @@ class LiveServer:
         except OSError:
             return ""
 
+    def run(self, *command: str, timeout: float = 300) -> str:
+        """A command of ours against the server's database (its environment); its output."""
+        done = subprocess.run(
+            command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def python(self, script: str) -> str:
+        """A Python script (`python -c`) against the server's database; its output."""
+        return self.run(sys.executable, "-c", script, timeout=120)
+
+    def portal(self, *args: str) -> str:
+        """`flask --app wsgi portal …` against the server's database; its output."""
+        return self.run(sys.executable, "-m", "flask", "--app", "wsgi", "portal", *args)
+
 
 def server_environment(tmp: Path, database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}

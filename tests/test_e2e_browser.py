@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import io
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +37,6 @@ from pypdf import PdfReader
 from tests.e2e_helpers import (
     DESKTOP,
     PHONE,
-    ROOT,
     SAMPLE_EXPORT,
     SCREENSHOTS,
     ConsoleErrors,
@@ -716,16 +713,7 @@ DEMO_PASSWORD = "demo-pass-2026"  # what `portal demo` prints
 
 def portal_cli(server: LiveServer, *args: str) -> str:
     """A `flask --app wsgi portal …` command against the live server's database."""
-    done = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "portal", *args],
-        cwd=ROOT,
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    return server.portal(*args)
 
 
 def log_in(page: Page, base: str, username: str, password: str = DEMO_PASSWORD) -> None:

@@ -8,8 +8,6 @@ the first screen, every control is at least 40 px tall and the print toolbar is 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -19,7 +17,6 @@ from portal.cli import DEMO_PASSWORD
 from tests.e2e_helpers import (
     DESKTOP,
     PHONE,
-    ROOT,
     SCREENSHOTS,
     LiveServer,
     horizontal_overflow,
@@ -47,15 +44,7 @@ TOOLBAR_TOPS = """() => [...document.querySelectorAll('#print-options > *')]
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with live_server(tmp_path_factory.mktemp("phone")) as running:
-        demo = subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "wsgi", "portal", "demo"],
-            cwd=ROOT,
-            env=running.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert demo.returncode == 0, demo.stdout + demo.stderr
+        running.portal("demo")
         yield running
 
 

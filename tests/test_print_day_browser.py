@@ -250,16 +250,8 @@ with app.app_context():
 
 
 def test_merged_parcel_one_label_one_scan(fresh_server: LiveServer, chromium: Browser) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", SAME_RECEIVER],
-        cwd=ROOT,
-        env=fresh_server.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    first, second = done.stdout.split()
+    output = fresh_server.python(SAME_RECEIVER)
+    first, second = output.split()
     page, console = factory_page(fresh_server, chromium)
     page.goto(f"{fresh_server.base_url}/supplier/orders?tab=to_print")
     rows = page.locator("input[data-select-row]")
@@ -327,16 +319,8 @@ def test_desk_keys_after_ticking_a_row_and_across_pages(
 ) -> None:
     """The keys work right after a row was ticked with the mouse (the focus is on its box, not
     in a text field): A selects the page, N / B turn it; P prints what is ticked."""
-    done = subprocess.run(
-        [sys.executable, "-c", MORE_ORDERS],
-        cwd=ROOT,
-        env=fresh_server.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert int(done.stdout.split()[-1]) > 50
+    output = fresh_server.python(MORE_ORDERS)
+    assert int(output.split()[-1]) > 50
     page, console = factory_page(fresh_server, chromium)
     page.goto(f"{fresh_server.base_url}/supplier/orders?tab=to_print")
     rows = page.locator("input[data-select-row]")

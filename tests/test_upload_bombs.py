@@ -62,36 +62,24 @@ _WORKBOOK_RELS = (
 
 def empty_rows_bomb(headers: list[str], rows: int = 1_500_000) -> bytes:
     """A small .xlsx whose sheet inflates to many MB of empty rows (the reported 138 KB one)."""
-    header_cells = "".join(
-        f'<c r="{chr(65 + i)}1" t="inlineStr"><is><t>{h}</t></is></c>'
-        for i, h in enumerate(headers)
-    )
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
-        archive.writestr("_rels/.rels", _RELS)
-        archive.writestr("xl/workbook.xml", _WORKBOOK)
-        archive.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
-        with archive.open("xl/worksheets/sheet1.xml", "w") as sheet:
-            sheet.write(
-                b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns='
-                b'"http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
-                + f'<row r="1">{header_cells}</row>'.encode()
-            )
-            sheet.write(b"<row/>" * rows)
-            sheet.write(b"</sheetData></worksheet>")
-    return buffer.getvalue()
+    return _workbook(headers, [b"<row/>" * rows], zipfile.ZIP_DEFLATED)
 
 
 def stored_sheet(headers: list[str], rows: list[bytes]) -> bytes:
     """An .xlsx stored without compression (ratio 1: nothing for the zip checks to see) whose
     sheet holds these raw <row> elements below the header: as many cells as bytes allow."""
+    return _workbook(headers, rows, zipfile.ZIP_STORED)
+
+
+def _workbook(headers: list[str], rows: list[bytes], compression: int) -> bytes:
+    """A one-sheet .xlsx: the header row, then these raw <row> elements."""
     header_cells = "".join(
         f'<c r="{chr(65 + i)}1" t="inlineStr"><is><t>{h}</t></is></c>'
         for i, h in enumerate(headers)
     )
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+    level = 9 if compression == zipfile.ZIP_DEFLATED else None
+    with zipfile.ZipFile(buffer, "w", compression, compresslevel=level) as archive:
         archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
         archive.writestr("_rels/.rels", _RELS)
         archive.writestr("xl/workbook.xml", _WORKBOOK)
