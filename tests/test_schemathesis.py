@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import schemathesis
 from flask import request
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import negative_data_rejection
@@ -156,6 +156,9 @@ def run_operation(
         suppress_health_check=list(HealthCheck),
     )
     def check(case: Any) -> None:
+        # A query parameter without a name (`{"": {...}}`) goes out as a bare `?=`, which
+        # names no parameter: the request sent is a valid one, nothing for the API to refuse.
+        assume(mode is not GenerationMode.NEGATIVE or "" not in (case.query or {}))
         excluded = (
             [negative_data_rejection]
             if (operation.method.upper(), operation.path) in PER_ITEM
