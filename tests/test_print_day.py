@@ -142,6 +142,28 @@ def test_pick_list_of_all_matching_orders_sorted_by_sku_pdf_and_xlsx(desk):
     assert_no_buyer_data(repr(rows))
 
 
+def test_a_sku_listed_under_another_title_is_one_pick_line(desk):
+    """The platform renamed the towel's listing between two orders: one SKU, one line to pick
+    from (it was a line per title); another merchant's SKU of the same code stays apart."""
+    desk.seed_assigned(
+        private_order(
+            order_no(1), 0, sku_code="ZZ-TOWEL", goods_name="毛巾", spec="白", quantity=1
+        ),
+        private_order(
+            order_no(2), 1, sku_code="ZZ-TOWEL", goods_name="毛巾 加厚款", spec="白", quantity=2
+        ),
+    )
+    desk.seed_assigned(
+        private_order(
+            order_no(3), 2, sku_code="ZZ-TOWEL", goods_name="毛巾", spec="白", quantity=1
+        ),
+        other=True,
+    )
+    rows = xlsx_rows(pick(desk, "xlsx", all_matching="1").data)
+    towels = sorted((r[6], r[7], r[8]) for r in rows[1:-1] if r[4] == "ZZ-TOWEL")
+    assert towels == [("乙店", 1, 1), ("甲店", 3, 2)]
+
+
 def test_pick_list_of_ticked_rows_by_location_and_goods(desk):
     seed_goods(desk)
     set_code(desk, "MM-PILLOW", "", "A-01")

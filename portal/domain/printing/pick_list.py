@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from flask_babel import gettext as _
@@ -42,6 +42,7 @@ PICK_ORDERS = tuple(value for value, _label in PICK_ORDER_LABELS)
 
 @dataclass(frozen=True)
 class PickLine:
+    key: tuple[int, str]  # (merchant id, SKU key): one line per SKU of a merchant
     merchant_name: str
     goods_name: str
     spec: str
@@ -81,12 +82,16 @@ def _sort_key(sort: str) -> Callable[[PickLine], tuple]:
 
 def _lines(supplier: Supplier, condition: object) -> tuple[list[PickLine], int]:
     """Aggregate the lines of the supplier's current orders matching `condition`, per merchant
-    SKU (an order of several items counts once for each SKU it holds); and the orders."""
+    SKU (an order of several items counts once for each SKU it holds); and the orders. A SKU
+    the platform listed under another title or spec since is still one line, named as one of
+    its orders names it."""
     rows = db.session.execute(
         select(
+            OrderLine.merchant_id,
+            OrderLine.sku_key,
             Merchant.shop_name,
-            OrderLine.goods_name,
-            OrderLine.spec,
+            func.max(OrderLine.goods_name),
+            func.max(OrderLine.spec),
             func.max(OrderLine.sku_code),
             func.coalesce(func.max(SupplierSkuCode.supplier_code), ""),
             func.coalesce(func.max(SupplierSkuCode.location), ""),
@@ -104,17 +109,13 @@ def _lines(supplier: Supplier, condition: object) -> tuple[list[PickLine], int]:
             ),
         )
         .where(Order.supplier_id == supplier.id, condition)
-        .group_by(
-            OrderLine.merchant_id,
-            Merchant.shop_name,
-            OrderLine.sku_key,
-            OrderLine.goods_name,
-            OrderLine.spec,
-        )
+        .group_by(OrderLine.merchant_id, OrderLine.sku_key, Merchant.shop_name)
     )
     lines = [
-        PickLine(shop, name, spec, sku or "", code, location, int(qty), int(n))
-        for shop, name, spec, sku, code, location, qty, n in rows
+        PickLine(
+            (merchant_id, sku_key), shop, name, spec, sku or "", code, location, int(qty), int(n)
+        )
+        for merchant_id, sku_key, shop, name, spec, sku, code, location, qty, n in rows
     ]
     orders = db.session.scalar(
         select(func.count(Order.id)).where(Order.supplier_id == supplier.id, condition)
@@ -124,14 +125,13 @@ def _lines(supplier: Supplier, condition: object) -> tuple[list[PickLine], int]:
 
 def _merge(lines: Iterable[PickLine]) -> list[PickLine]:
     """Lines of one SKU found in several chunks of a selection become one."""
-    merged: dict[tuple[str, ...], PickLine] = {}
+    merged: dict[tuple[int, str], PickLine] = {}
     for line in lines:
-        key = (line.merchant_name, line.goods_name, line.spec, line.sku_code, line.supplier_code)
-        if (seen := merged.get(key)) is not None:
-            line = PickLine(
-                *key, line.location, seen.quantity + line.quantity, seen.orders + line.orders
+        if (seen := merged.get(line.key)) is not None:
+            line = replace(
+                seen, quantity=seen.quantity + line.quantity, orders=seen.orders + line.orders
             )
-        merged[key] = line
+        merged[line.key] = line
     return list(merged.values())
 
 
