@@ -78,6 +78,20 @@ def config(**overrides: Any) -> dict[str, Any]:
     return values
 
 
+def another_app(app: Any, **overrides: Any) -> Any:
+    """A second app on this app's database, key file and queue: what another process of the
+    same deployment sees (it creates no keys of its own)."""
+    return create_app(
+        config(
+            SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+            KEYS_FILE=app.config["KEYS_FILE"],
+            QUEUE_FILE=app.config["QUEUE_FILE"],
+            CREATE_KEYS=False,
+            **overrides,
+        )
+    )
+
+
 def reset_postgres(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:

@@ -11,14 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from portal import create_app
 from portal.domain.demo_data import generate_orders, write_platform_export
 from portal.domain.keyring import current_keyring
 from portal.domain.privacy.crypto import token_version
 from portal.domain.privacy.receiver import reveal_receiver
 from portal.extensions import db
 from portal.models import Binding, ImportJob, Merchant, Order, Price, Statement, User
-from tests.conftest import PASSWORD, config
+from tests.conftest import PASSWORD, another_app
 
 
 @pytest.fixture
@@ -178,14 +177,7 @@ def test_a_process_started_before_rotate_keys_still_reads_every_order(app, runne
     with app.app_context():
         username = db.session.scalar(select(User.username).where(User.role == "merchant"))
     token = invoke(runner, "create-token", username).output.strip()
-    running = create_app(
-        config(
-            SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
-            KEYS_FILE=app.config["KEYS_FILE"],
-            QUEUE_FILE=app.config["QUEUE_FILE"],
-            CREATE_KEYS=False,
-        )
-    )
+    running = another_app(app)
     try:
         assert "every order is encrypted under v2" in invoke(runner, "rotate-keys").output
         client = running.test_client()

@@ -26,7 +26,7 @@ from portal.extensions import db
 from portal.jobs import queue, start_embedded_worker, stop_embedded_worker
 from portal.models import ImportJob, Order
 from portal.models.base import utcnow
-from tests.conftest import config
+from tests.conftest import another_app
 from tests.factories import KUAISHOU_HEADER
 
 IMPORT_URL = "/merchant/orders/import"
@@ -422,15 +422,7 @@ def test_any_server_runs_the_embedded_worker_from_its_first_request(app, merchan
     but in the process that serves: its first request starts it, and queued jobs get done.
     """
     assert Config.EMBEDDED_WORKER is True  # the default outside tests
-    served = create_app(
-        config(
-            SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
-            KEYS_FILE=app.config["KEYS_FILE"],
-            QUEUE_FILE=app.config["QUEUE_FILE"],
-            CREATE_KEYS=False,
-            EMBEDDED_WORKER=True,
-        )
-    )
+    served = another_app(app, EMBEDDED_WORKER=True)
     assert queue._state(served).worker is None, "no worker before a request"
     upload(merchant_browser, export_bytes(some_orders(5)))  # queued through the usual app
     try:
