@@ -125,12 +125,12 @@ def confirm_statement(supplier: Supplier, statement: Statement, actor: User | No
     )
 
 
-def _clean_text(text: str | None, limit: int, required_code: str) -> str:
+def _clean_text(text: str | None, limit: int, required_code: str, field: str = "reason") -> str:
     text = " ".join((text or "").split())
     if not text:
-        raise DomainError(required_code, field="reason")
+        raise DomainError(required_code, field=field)
     if len(text) > limit:
-        raise DomainError("field_too_long", field="reason")
+        raise DomainError("field_too_long", field=field)
     return text
 
 
@@ -158,7 +158,7 @@ def answer_dispute(
 ) -> Statement:
     """The merchant's reply to a dispute; the statement goes back to the factory to confirm."""
     assert statement.merchant_id == merchant.id
-    note = _clean_text(note, MAX_DISPUTE_REASON, "answer_required")
+    note = _clean_text(note, MAX_DISPUTE_REASON, "answer_required", "note")
     return _review(
         statement, (REVIEW_DISPUTED,), REVIEW_PENDING, STATEMENT_EVENT_ANSWERED, actor, note
     )
