@@ -36,6 +36,9 @@ ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "api.merchant.statement_create": (API_MERCHANT, {}),
     "api.merchant.statement_retry": (API_MERCHANT, STATEMENT),
     "api.merchant.statement_settle": (API_MERCHANT, STATEMENT),
+    "api.merchant.statement_answer": (API_MERCHANT, STATEMENT),
+    "api.merchant.statement_adjust": (API_MERCHANT, STATEMENT),
+    "api.merchant.statement_regenerate": (API_MERCHANT, STATEMENT),
     "api.supplier.statement_confirm": (API_SUPPLIER, STATEMENT),
     "api.supplier.statement_dispute": (API_SUPPLIER, STATEMENT),
 }

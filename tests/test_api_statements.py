@@ -1,5 +1,5 @@
 """The statements API (DESIGN §7, §8.2): request (202, 429 with Retry-After), read, download,
-review, retry; every other tenant gets 404."""
+review, retry; a dispute answered, adjusted or regenerated; every other tenant gets 404."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ import pytest
 from portal.domain.statements import build as statement_build
 from tests.test_api_orders import API, Api
 from tests.test_statements import shanghai
-from tests.test_statements_web import World, _xlsx_rows, build_world, run_queue
+from tests.test_statements_web import (
+    SUPPLIER_LIST,
+    World,
+    _xlsx_rows,
+    build_world,
+    html,
+    run_queue,
+)
 
 
 @pytest.fixture
@@ -272,6 +279,162 @@ def test_a_failed_build_is_retried(world, merchant, monkeypatch):
     assert merchant.get(base).json["status"] == "ready"
 
 
+# --- a dispute is not a dead end: answered, adjusted or regenerated, confirmed again ----------
+
+
+def disputed(merchant: Api, supplier: Api, world: World, reason: str = "缺价那单按 9.90 元算"):
+    statement = built(merchant, world)
+    response = supplier.post(f"/statements/{statement['id']}/dispute", {"reason": reason})
+    assert response.status_code == 200 and response.json["review_status"] == "disputed"
+    return response.json
+
+
+def test_a_dispute_is_answered_through_the_api_and_confirmed_again(world, merchant, supplier):
+    statement = disputed(merchant, supplier, world, "单价不对")
+    base = f"/statements/{statement['id']}"
+    for body in ({}, {"note": " \n "}):
+        empty = merchant.post(f"{base}/answer", body)
+        assert empty.status_code == 422
+        assert (error(empty)["code"], error(empty)["field"]) == ("answer_required", "note")
+    too_long = merchant.post(f"{base}/answer", {"note": "x" * 501})
+    assert too_long.status_code == 422 and error(too_long)["code"] == "field_too_long"
+    bad = merchant.post(f"{base}/answer", {"note": "好", "amount": "1"})
+    assert bad.status_code == 422 and error(bad)["field"] == "amount"
+    assert merchant.get(base).json["review_status"] == "disputed"
+
+    response = merchant.post(f"{base}/answer", {"note": "  已按合同\n单价核对 "})
+    assert response.status_code == 200
+    assert (response.json["id"], response.json["review_status"]) == (statement["id"], "pending")
+    # The factory sees the answer on its side and confirms again.
+    assert supplier.get(base).json["review_status"] == "pending"
+    page = html(world.supplier.get(f"{SUPPLIER_LIST}/{statement['id']}"))
+    assert "商家回复异议" in page and "已按合同 单价核对" in page and "确认无误" in page
+    assert supplier.get("/statements", review_status="pending").json["total"] == 1
+    again = merchant.post(f"{base}/answer", {"note": "再说一次"})  # nothing disputed any more
+    assert again.status_code == 409 and error(again)["code"] == "statement_review_closed"
+    confirmed = supplier.post(f"{base}/confirm")
+    assert confirmed.status_code == 200 and confirmed.json["review_status"] == "confirmed"
+    late = merchant.post(f"{base}/answer", {"note": "再说一次"})
+    assert late.status_code == 409 and error(late)["code"] == "statement_review_closed"
+
+
+def test_answering_a_statement_nobody_disputed_or_not_built_is_refused(world, merchant):
+    pending = built(merchant, world)
+    refused = merchant.post(f"/statements/{pending['id']}/answer", {"note": "没有异议"})
+    assert refused.status_code == 409 and error(refused)["code"] == "statement_review_closed"
+    world.clock.advance(minutes=10)
+    queued = created(merchant, world)
+    refused = merchant.post(f"/statements/{queued['id']}/answer", {"note": "没有异议"})
+    assert refused.status_code == 409 and error(refused)["code"] == "statement_not_ready"
+
+
+def test_an_adjustment_changes_the_amount_due_and_the_factory_confirms_again(
+    world, merchant, supplier
+):
+    statement = disputed(merchant, supplier, world)
+    base = f"/statements/{statement['id']}"
+    assert (statement["total_amount"], statement["adjustment_amount"]) == ("25.00", "0.00")
+    for body, code, field in (
+        ({"amount": "九元九", "reason": "缺价"}, "invalid_adjustment", "amount"),
+        ({"amount": "0", "reason": "缺价"}, "invalid_adjustment", "amount"),
+        ({"amount": "1.234", "reason": "缺价"}, "invalid_adjustment", "amount"),
+        ({"amount": "1000000.01", "reason": "缺价"}, "invalid_adjustment", "amount"),
+        ({"amount": "", "reason": "缺价"}, "invalid_adjustment", "amount"),
+        ({"amount": 9.9, "reason": "缺价"}, "validation_error", "amount"),
+        ({"reason": "缺价"}, "validation_error", "amount"),
+        ({"amount": "9.90"}, "adjustment_reason_required", "reason"),
+        ({"amount": "9.90", "reason": "  "}, "adjustment_reason_required", "reason"),
+        ({"amount": "9.90", "reason": "x" * 201}, "field_too_long", "reason"),
+    ):
+        response = merchant.post(f"{base}/adjustments", body)
+        assert response.status_code == 422, body
+        assert (error(response)["code"], error(response)["field"]) == (code, field), body
+    number = merchant.post(f"{base}/adjustments", {"amount": 9.9, "reason": "缺价"})
+    assert 'amount 必须是字符串，单位为元，例如 "-12.50"' in error(number)["message"]
+    assert merchant.get(base).json["total_amount"] == "25.00"
+
+    response = merchant.post(
+        f"{base}/adjustments", {"amount": "9.90", "reason": "缺价订单按 9.90 元"}
+    )
+    assert response.status_code == 200
+    adjusted = response.json
+    assert (adjusted["review_status"], adjusted["total_amount"], adjusted["total_fen"]) == (
+        "pending",
+        "34.90",
+        3490,
+    )
+    assert adjusted["adjustment_amount"] == "9.90"
+    response = merchant.post(f"{base}/adjustments", {"amount": "-２.50元", "reason": "运费多算"})
+    assert response.status_code == 200
+    assert (response.json["total_amount"], response.json["adjustment_amount"]) == ("32.40", "7.40")
+
+    # The factory sees the new amount due, in its files too, and confirms.
+    mine = supplier.get(base).json
+    assert (mine["review_status"], mine["total_amount"]) == ("pending", "32.40")
+    rows = _csv(supplier.get(f"{base}/download", format="csv"))
+    assert [row[6] for row in rows if row[0] == "调整"] == ["9.90", "-2.50"]
+    assert rows[-1][0] == "合计" and rows[-1][6] == "32.40"
+    page = html(world.supplier.get(f"{SUPPLIER_LIST}/{statement['id']}"))
+    assert "商家添加调整" in page and "缺价订单按 9.90 元" in page
+    confirmed = supplier.post(f"{base}/confirm")
+    assert confirmed.status_code == 200 and confirmed.json["review_status"] == "confirmed"
+    late = merchant.post(f"{base}/adjustments", {"amount": "1", "reason": "再补"})
+    assert late.status_code == 409 and error(late)["code"] == "statement_review_closed"
+    assert merchant.post(f"{base}/settle").json["total_amount"] == "32.40"
+
+
+def test_regenerate_requeues_within_the_limits_and_the_factory_confirms_again(
+    world, merchant, supplier
+):
+    statement = disputed(merchant, supplier, world, "NO-PRICE 应按 9.90 元")
+    base = f"/statements/{statement['id']}"
+    with world.app.app_context():
+        world.pair().price("NO-PRICE", 990, shanghai(2026, 11, 1, 0, 0))  # the gap filled
+    # Under the same limits as a request: not within 10 minutes of the last one.
+    early = merchant.post(f"{base}/regenerate")
+    assert early.status_code == 429
+    body = error(early)
+    assert (body["code"], body["limit"], body["retry_after"]) == (
+        "statement_rate_limited",
+        "interval",
+        600,
+    )
+    assert early.headers["Retry-After"] == "600"
+    assert body["next_allowed_at"] == shanghai(2026, 11, 21, 9, 10).isoformat()
+    assert merchant.get(base).json["review_status"] == "disputed"
+    world.clock.advance(minutes=11)
+    with_body = merchant.post(f"{base}/regenerate", {"force": True})
+    assert with_body.status_code == 422 and error(with_body)["field"] == "force"
+
+    response = merchant.post(f"{base}/regenerate")
+    assert response.status_code == 202
+    assert (response.json["id"], response.json["status"]) == (statement["id"], "queued")
+    assert response.json["review_status"] == "pending" and response.json["total_amount"] is None
+    assert run_queue(world.app) >= 1
+    rebuilt = supplier.get(base).json
+    assert (rebuilt["status"], rebuilt["review_status"]) == ("ready", "pending")
+    assert (rebuilt["total_fen"], rebuilt["missing_price_count"]) == (2500 + 990, 0)
+    assert "商家重新生成" in html(world.supplier.get(f"{SUPPLIER_LIST}/{statement['id']}"))
+    assert supplier.post(f"{base}/confirm").status_code == 200
+    world.clock.advance(minutes=11)
+    closed = merchant.post(f"{base}/regenerate")
+    assert closed.status_code == 409 and error(closed)["code"] == "statement_review_closed"
+    assert merchant.get("/statements").json["total"] == 1  # rebuilt in place, not a second one
+
+
+def test_a_factory_token_cannot_answer_adjust_or_regenerate(world, merchant, supplier):
+    statement = disputed(merchant, supplier, world)
+    base = f"/statements/{statement['id']}"
+    for action, body in (
+        ("answer", {"note": "好"}),
+        ("adjustments", {"amount": "1", "reason": "x"}),
+        ("regenerate", None),
+    ):
+        response = supplier.post(f"{base}/{action}", body)
+        assert response.status_code == 403 and error(response)["code"] == "forbidden", action
+    assert merchant.get(base).json["review_status"] == "disputed"
+
+
 def test_other_tenants_get_404(world, merchant, factory):
     statement = built(merchant, world)
     base = f"/statements/{statement['id']}"
@@ -286,8 +449,16 @@ def test_other_tenants_get_404(world, merchant, factory):
         ):
             response = api.get(path, **params)
             assert response.status_code == 404 and error(response)["code"] == "not_found"
-    for action in ("settle", "retry"):
-        assert other_merchant.post(f"{base}/{action}").status_code == 404
+    for action, body in (
+        ("settle", None),
+        ("retry", None),
+        ("regenerate", None),
+        ("answer", {"note": "x"}),
+        ("adjustments", {"amount": "1", "reason": "x"}),
+        ("answer", {}),
+        ("adjustments", {"amount": 1}),  # whatever the body says
+    ):
+        assert other_merchant.post(f"{base}/{action}", body).status_code == 404, action
     assert other_supplier.post(f"{base}/confirm").status_code == 404
     assert other_supplier.post(f"{base}/dispute", {"reason": "x"}).status_code == 404
     assert merchant.get("/statements/99999999999999999999").status_code == 404

@@ -146,7 +146,7 @@ ERROR_WORDS = {
 
 # Pydantic error types in a body that have a code of their own (the same as the web forms').
 ERROR_CODES = {"string_too_long": "field_too_long"}
-TYPE_HINTS = {"price": '，单位为元，例如 "12.50"'}
+TYPE_HINTS = {"price": '，单位为元，例如 "12.50"', "amount": '，单位为元，例如 "-12.50"'}
 
 
 def validation_error(error: ValidationError, prefix: str = "") -> DomainError:

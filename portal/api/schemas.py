@@ -39,6 +39,7 @@ from portal.domain.prices import MAX_PRICE_FEN, MAX_SCHEDULE_AHEAD, PRICE_REFUSA
 from portal.domain.printing.labels import DEFAULT_LABEL_SIZE, LABEL_SIZES
 from portal.domain.printing.pick_list import PICK_ORDERS
 from portal.domain.statements.requesting import MAX_DISPUTE_REASON
+from portal.domain.statements.review import MAX_ADJUSTMENT_FEN, MAX_ADJUSTMENT_REASON
 from portal.domain.supplier_orders import API_STAGES
 from portal.models.accounts import LABEL_FULL, LABEL_PRIVATE, SHOP_OWNER
 from portal.models.bindings import BINDING_STATUSES
@@ -1092,6 +1093,19 @@ class PickListQuery(Query):
 
 class DisputeInput(Request):
     reason: str = Field(default="", max_length=MAX_DISPUTE_REASON)
+
+
+class AnswerInput(Request):
+    note: str = Field(default="", max_length=MAX_DISPUTE_REASON, description="给厂家的回复")
+
+
+class AdjustmentInput(Request):
+    amount: str = Field(
+        max_length=20,
+        description='调整金额，单位元，必须是字符串，可带正负号（如 "9.90"、"-12.50"），'
+        f"不为 0，最多两位小数，绝对值不超过 {MAX_ADJUSTMENT_FEN // 100} 元",
+    )
+    reason: str = Field(default="", max_length=MAX_ADJUSTMENT_REASON, description="调整原因")
 
 
 # --- shipping analytics (both roles) -----------------------------------------------------------

@@ -1,11 +1,12 @@
-"""Statements API (对账单): the merchant requests and settles, the supplier confirms or disputes,
-both read and download. Same services as the web pages, same scoped loader and files."""
+"""Statements API (对账单): the merchant requests, answers a dispute, adjusts, regenerates and
+settles, the supplier confirms or disputes, both read and download. Same services as the web
+pages, same scoped loader and files."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, g, jsonify, url_for
+from flask import Response, g, jsonify, request, url_for
 
 from portal.api import schemas
 from portal.api.base import api_user, endpoint, list_answer
@@ -193,6 +194,64 @@ def statement_settle(statement_id: int) -> Response:
     statement_review.settle_statement(merchant, statement, api_user())
     db.session.commit()
     return jsonify(statement_answer(statement))
+
+
+def _own_statement() -> None:
+    """Another merchant's statement is 404 whatever the body says (endpoint's guard)."""
+    get_or_404(Statement, current_merchant(), id=request.view_args["statement_id"])
+
+
+@merchant_api.post("/statements/<int:statement_id>/answer", endpoint="statement_answer")
+@endpoint(
+    schemas.Statement,
+    errors={**NOT_FOUND, **CLOSED, 422: "answer_required：请填写回复内容"},
+    guard=_own_statement,
+)
+def statement_answer_dispute(statement_id: int, json: schemas.AnswerInput) -> Response:
+    """商家回复厂家的异议（对账单回到待厂家确认）"""
+    merchant = current_merchant()
+    statement = get_or_404(Statement, merchant, id=statement_id)
+    statement_review.answer_dispute(merchant, statement, json.note, api_user())
+    db.session.commit()
+    return jsonify(statement_answer(statement))
+
+
+@merchant_api.post("/statements/<int:statement_id>/adjustments")
+@endpoint(
+    schemas.Statement,
+    errors={
+        **NOT_FOUND,
+        **CLOSED,
+        422: "invalid_adjustment：调整金额须是不为 0、最多两位小数的元（error.field=amount）；"
+        "adjustment_reason_required：请填写调整原因",
+    },
+    guard=_own_statement,
+)
+def statement_adjust(statement_id: int, json: schemas.AdjustmentInput) -> Response:
+    """商家添加调整行（带原因，计入应付合计；厂家确认之前，之后厂家再次确认）"""
+    merchant = current_merchant()
+    statement = get_or_404(Statement, merchant, id=statement_id)
+    statement_review.add_adjustment(
+        merchant,
+        statement,
+        statement_review.parse_adjustment(json.amount),
+        json.reason,
+        api_user(),
+    )
+    db.session.commit()
+    return jsonify(statement_answer(statement))
+
+
+@merchant_api.post("/statements/<int:statement_id>/regenerate")
+@endpoint(schemas.Statement, status=202, errors={**NOT_FOUND, **CLOSED, 429: RATE_LIMITED})
+def statement_regenerate(statement_id: int) -> tuple[Response, int]:
+    """重新生成对账单（厂家确认之前，如补齐结算价后；与生成同一限制，之后厂家再次确认）"""
+    merchant = current_merchant()
+    statement = get_or_404(Statement, merchant, id=statement_id)
+    statement_requesting.regenerate_statement(merchant, statement, api_user())
+    db.session.commit()
+    statement_requesting.queue_build(statement_id)
+    return jsonify(statement_answer(statement)), 202
 
 
 # --- supplier --------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ DISPATCH = "dispatch"  # dispatch, dispatch export, choosing a return address
 PRINT = "print"  # factory print jobs
 TRACKING = "tracking"  # factory tracking return, import, scan
 PRICES = "prices"  # factory settlement prices
-STATEMENTS = "statements"  # statements: request, settle, confirm, dispute, download
+STATEMENTS = "statements"  # statements: request, answer, adjust, settle, confirm, dispute, …
 ANALYTICS = "analytics"  # 数据: shipping figures, with statement amounts
 SETTINGS = "settings"  # shop profile, return addresses, preferences, webhooks
 TOKENS = "tokens"  # API tokens
@@ -225,6 +225,9 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "api.merchant.statement_create": STATEMENTS,
     "api.merchant.statement_retry": STATEMENTS,
     "api.merchant.statement_settle": STATEMENTS,
+    "api.merchant.statement_answer": STATEMENTS,
+    "api.merchant.statement_adjust": STATEMENTS,
+    "api.merchant.statement_regenerate": STATEMENTS,
     "api.merchant.allocation_rules_get": SETTINGS,
     "api.merchant.label_settings_get": SETTINGS,
     "api.merchant.label_settings_patch": SETTINGS,
