@@ -107,11 +107,11 @@ def end_transaction_keeping_loaded() -> None:
     """Commit, keeping what the transaction loaded as it is (it was read in this very
     transaction: expiring it would only read it again)."""
     session = db.session()
-    session.expire_on_commit = False
+    expire, session.expire_on_commit = session.expire_on_commit, False
     try:
         session.commit()
     finally:
-        session.expire_on_commit = True
+        session.expire_on_commit = expire
 
 
 def end_transaction() -> None:
