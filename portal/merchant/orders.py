@@ -9,10 +9,11 @@ every 30 s whether the orders it shows have changed; it never replaces itself un
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from typing import Any
 
 from flask import Response, request, url_for
 from flask_babel import gettext as _
@@ -40,6 +41,7 @@ from portal.domain.orders.queries import OrderFilters, PrintLine, Receiver, Trac
 from portal.domain.orders.rules import assign_blockers
 from portal.domain.tracking import ParcelMates
 from portal.extensions import db, htmx
+from portal.merchant.order_row import merchant_order_row
 from portal.merchant.views import bp
 from portal.models import Merchant, Order, OrderEvent, ReturnAddress
 from portal.models.base import utcnow
@@ -62,9 +64,10 @@ from portal.web.desk import (
     refuse,
     row_words,
     selected_order_nos,
+    translated,
 )
 from portal.web.downloads import FILE_TYPES, dispatch_export_response
-from portal.web.gate import current_merchant
+from portal.web.gate import current_merchant, current_user_may
 from portal.web.htmx import (
     hx_redirect,
     is_targeted_htmx,
@@ -131,6 +134,7 @@ def filter_args(filters: OrderFilters) -> dict[str, object]:
 
 
 DESK = Desk.of("merchant", TAB_LABELS, filter_args, count_tones={queries.TAB_EXCEPTIONS: "danger"})
+bp.add_app_template_global(merchant_order_row)
 
 
 # --- what the templates show ------------------------------------------------------------------
@@ -138,7 +142,7 @@ DESK = Desk.of("merchant", TAB_LABELS, filter_args, count_tones={queries.TAB_EXC
 
 @dataclass(frozen=True)
 class OrderRow:
-    order: Order
+    order: Any  # an Order, or on a desk page a row of queries.DESK_ROW_COLUMNS + supplier_name
     receiver: Receiver
     deadline: str  # "", "warn" (due within rules.DUE_SOON) or "danger" (past due)
     tracking: list[TrackingNumber]  # returned tracking numbers, primary first
@@ -193,9 +197,15 @@ DRAWER_PARCEL_MATES = 50
 
 
 def order_rows(
-    merchant: Merchant, orders: list[Order], now: datetime, mates_shown: int = ROW_PARCEL_MATES
+    merchant: Merchant,
+    orders: Sequence[Any],
+    now: datetime,
+    mates_shown: int = ROW_PARCEL_MATES,
+    *,
+    receiver_detail: bool = False,
 ) -> list[OrderRow]:
     # Decrypts each order: callers pass only the orders they show, never a whole result set.
+    # A list row shows the receiver's name and phone; the drawer asks for the address line too.
     # Tracking numbers, their parcel mates and return addresses come in one query each for all
     # of them (none for a page without returned orders).
     keyring = current_keyring()
@@ -208,7 +218,7 @@ def order_rows(
     return [
         OrderRow(
             order,
-            queries.receiver_for_merchant(keyring, merchant, order),
+            queries.receiver_for_merchant(keyring, merchant, order, detail=receiver_detail),
             deadline_state(order, now),
             numbers.get(order.id, []),
             addresses.get(order.return_address_id) if order.return_address_id else None,
@@ -309,7 +319,7 @@ STAGE_TONES = {
 
 
 def row_context(default_address: ReturnAddress | None) -> dict[str, object]:
-    """What every row shares, built once per page (`d` in merchant/_orders_row.html)."""
+    """What every row shares, built once per page (`d` of merchant_order_row)."""
     title = ""
     if default_address is not None:
         address = f"{default_address.contact_name} {default_address.full_address}"
@@ -319,8 +329,8 @@ def row_context(default_address: ReturnAddress | None) -> dict[str, object]:
             "text": row_words(ROW_TEXT),
             "platform_tones": PLATFORM_TONES,
             "stage_tones": STAGE_TONES,
-            "platform_labels": {k: str(v) for k, v in PLATFORM_STATUS_LABELS.items()},
-            "stage_labels": {k: str(v) for k, v in STAGE_LABELS.items()},
+            "platform_labels": translated(PLATFORM_STATUS_LABELS),
+            "stage_labels": translated(STAGE_LABELS),
             "detail_url": UrlTemplate("merchant.order_detail", "order_no"),
             "acknowledge_url": UrlTemplate("merchant.order_acknowledge_address", "order_no"),
             "cancel_url": url_for("merchant.order_cancel"),
@@ -329,6 +339,12 @@ def row_context(default_address: ReturnAddress | None) -> dict[str, object]:
             "default_address": default_address,
             "dispatch_title": title,
             "flag_labels": FLAG_LABELS,
+            # The rows' buttons, asked once per page (the routes' gates ask again).
+            "may": {
+                "acknowledge": current_user_may("merchant.order_acknowledge_address"),
+                "cancel": current_user_may("merchant.order_cancel"),
+                "dispatch": current_user_may("merchant.order_dispatch"),
+            },
         }
     }
 
@@ -346,10 +362,10 @@ def desk_context(
     # Only the shown tab is counted here (its pages need it): the tab bar loads the others.
     counts = queries.tab_counts(keyring, merchant, filters, tabs=(filters.tab,))
     page = CountedPagination(
-        queries.orders_query(keyring, merchant, filters),
+        queries.desk_rows_query(keyring, merchant, filters),
         PageArgs(page_number, PER_PAGE),
         counts[filters.tab],
-        rows=False,
+        rows=True,
     )
     now = utcnow()
     filter_suppliers, assign_suppliers = bindings.supplier_choices(merchant)
@@ -410,7 +426,7 @@ def order_history_lines(merchant: Merchant, order: Order) -> list[HistoryLine]:
 
 
 def detail_context(merchant: Merchant, order: Order) -> dict[str, object]:
-    [row] = order_rows(merchant, [order], utcnow(), DRAWER_PARCEL_MATES)
+    [row] = order_rows(merchant, [order], utcnow(), DRAWER_PARCEL_MATES, receiver_detail=True)
     blockers = assign_blockers(order) if order.stage == STAGE_UNASSIGNED else []
     # A label printed before an address change is history even once back in 待打印.
     printed = order.print_count or order.last_printed_at

@@ -169,6 +169,11 @@ class Order(Base):
 
     supplier: Mapped[Supplier | None] = relationship()
 
+    @property
+    def supplier_name(self) -> str:
+        """The assigned factory's name ("" when unassigned); a desk row has it as a column."""
+        return self.supplier.factory_name if self.supplier else ""
+
 
 # --- Order rules (DESIGN §4.2): each written once, its SQL condition and Python check from the
 # same definition (portal.models.rules); the refusal codes and the API's enums are their codes.

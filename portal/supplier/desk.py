@@ -66,6 +66,7 @@ from portal.models.printing import (
     PACKING_SLIPS,
     PRINT_ORDERS,
 )
+from portal.supplier.order_row import supplier_order_row
 from portal.supplier.views import bp
 from portal.transactions import writes_on_get
 from portal.web.args import id_arg, text_arg
@@ -82,7 +83,7 @@ from portal.web.desk import (
     row_words,
 )
 from portal.web.downloads import pdf_response
-from portal.web.gate import current_supplier
+from portal.web.gate import current_supplier, current_user_may
 from portal.web.htmx import hx_redirect, is_targeted_htmx, notify, render, with_trigger
 from portal.web.pagination import CountedPagination, PageArgs, page_args, paginate
 
@@ -163,6 +164,7 @@ def filter_args(filters: SupplierFilters) -> dict[str, object]:
 
 
 DESK = Desk.of("supplier", TAB_LABELS, filter_args, count_tones={queries.TAB_TO_PRINT: "warn"})
+bp.add_app_template_global(supplier_order_row)
 
 
 @dataclass(frozen=True)
@@ -335,6 +337,8 @@ def _row_context() -> dict[str, object]:
             "csrf": generate_csrf(),
             "label_sizes": LABEL_SIZE_LABELS,
             "default_label_size": DEFAULT_LABEL_SIZE,
+            # The rows' return forms, asked once per page (the route's gate asks again).
+            "may": {"tracking_return": current_user_may("supplier.order_tracking_return")},
         }
     }
 

@@ -110,8 +110,11 @@ def reveal_receiver(
     name_enc: str | None,
     phone_enc: str | None,
     detail_enc: str | None,
+    *,
+    detail: bool = True,
 ) -> tuple[str, str, str]:
-    """Plain (name, phone, detail) of an order — only for the merchant's views and the waybill."""
+    """Plain (name, phone, detail) of an order — only for the merchant's views and the waybill.
+    Without `detail` the address line stays sealed ("" in its place): a desk row shows none."""
     check_merchant_id(merchant_id)
     check_order_no(order_no)
     # The three fields' associated data at once (a desk page reveals 50 receivers).
@@ -119,5 +122,5 @@ def reveal_receiver(
     return (
         decrypt(keyring, name_enc, name_aad),
         decrypt(keyring, phone_enc, phone_aad),
-        decrypt(keyring, detail_enc, detail_aad),
+        decrypt(keyring, detail_enc, detail_aad) if detail else "",
     )
