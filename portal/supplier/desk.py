@@ -17,12 +17,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
-from markupsafe import Markup
 
 from portal.domain import staff
 from portal.domain import supplier_orders as queries
 from portal.domain.authz import get_or_404
-from portal.domain.couriers import COURIERS, MAX_EXTRA_TRACKING_NOS, find_courier
+from portal.domain.couriers import MAX_EXTRA_TRACKING_NOS, find_courier
 from portal.domain.errors import DomainError, message_for
 from portal.domain.formatting import CANCEL_REASON_LABELS
 from portal.domain.keyring import current_keyring
@@ -66,7 +65,7 @@ from portal.models.printing import (
     PACKING_SLIPS,
     PRINT_ORDERS,
 )
-from portal.supplier.order_row import supplier_order_row
+from portal.supplier.order_row import courier_options, supplier_order_row
 from portal.supplier.views import bp
 from portal.transactions import writes_on_get
 from portal.web.args import id_arg, text_arg
@@ -330,10 +329,7 @@ def _row_context() -> dict[str, object]:
             "group_urls": {
                 tab: UrlTemplate("supplier.order_list", "group", tab=tab) for tab in queries.TABS
             },
-            "couriers": COURIERS,
-            "courier_options": Markup("").join(
-                Markup('<option value="{}">{}</option>').format(c.code, c.name) for c in COURIERS
-            ),
+            "courier_options": courier_options(),
             "csrf": generate_csrf(),
             "label_sizes": LABEL_SIZE_LABELS,
             "default_label_size": DEFAULT_LABEL_SIZE,

@@ -7,10 +7,12 @@ portal/web/rows.py."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from flask_babel import gettext as _
 
+from portal.domain.couriers import COURIERS
 from portal.web.rows import Markup, deadline_cell, escape, goods_cell
 from portal.web.rows import local_time as when
 
@@ -133,14 +135,7 @@ def _tracking_cell(row: DeskRow, text: Mapping[str, str], d: Mapping[str, Any]) 
     if o.stage == "assigned":
         url = escape(d["return_url"](o.order_no))
         entry = row.entry
-        if entry.courier:
-            options = "".join(
-                f'<option value="{escape(c.code)}"'
-                f"{' selected' if c.code == entry.courier else ''}>{escape(c.name)}</option>"
-                for c in d["couriers"]
-            )
-        else:
-            options = d["courier_options"]
+        options = courier_options(entry.courier)
         invalid = ' aria-invalid="true"' if row.error else ""
         out.append(
             f'<form class="tracking-form" method="post" action="{url}" hx-post="{url}" '
@@ -170,11 +165,7 @@ def _tracking_cell(row: DeskRow, text: Mapping[str, str], d: Mapping[str, Any]) 
         )
     elif o.stage == "dispatched" and row.correctable:
         url = escape(d["correct_url"](o.order_no))
-        options = "".join(
-            f'<option value="{escape(c.code)}"{" selected" if c.code == o.courier else ""}>'
-            f"{escape(c.name)}</option>"
-            for c in d["couriers"]
-        )
+        options = courier_options(o.courier)
         left = _("还可修改 %(n)d 次", n=row.corrections_left)
         out.append(
             f'<details class="tracking-correct"{" open" if row.error else ""}>'
@@ -191,3 +182,15 @@ def _tracking_cell(row: DeskRow, text: Mapping[str, str], d: Mapping[str, Any]) 
             "</form></details>"
         )
     return "".join(out)
+
+
+@lru_cache(maxsize=64)
+def courier_options(selected: str = "") -> Markup:
+    """The couriers as <option>s, `selected` chosen: made once per process and courier."""
+    return Markup(
+        "".join(
+            f'<option value="{escape(c.code)}"{" selected" if c.code == selected else ""}>'
+            f"{escape(c.name)}</option>"
+            for c in COURIERS
+        )
+    )
