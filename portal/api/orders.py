@@ -5,6 +5,7 @@ Registered on the merchant API blueprint, so its role gate covers every route he
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -15,7 +16,7 @@ from portal.api.base import api_user, endpoint, json_path, uploaded_file, walk_a
 from portal.api.blueprints import merchant_bp as bp
 from portal.domain import allocation
 from portal.domain.authz import get_or_404
-from portal.domain.bindings import find_supplier_by_shop_id
+from portal.domain.bindings import find_supplier_by_shop_id, shop_refs
 from portal.domain.errors import DomainError
 from portal.domain.imports.mappings import saved_mappings
 from portal.domain.imports.platform_export import ImportFileError, open_platform_export
@@ -50,12 +51,18 @@ BATCH_ERRORS = {
 
 def _order_answer(
     merchant: Merchant,
-    order: Order,
+    order: Any,
     tracking: dict[int, list[tuple[str, str]]] | None = None,
     lines: dict[int, list[GoodsLine]] | None = None,
     mates: dict[int, ParcelMates] | None = None,
+    suppliers: Mapping[int, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """Decrypts the receiver: call it only for orders actually sent back."""
+    """Decrypts the receiver: call it only for orders actually sent back. `order` is an Order,
+    or a row of its columns with the page's `suppliers` (shop_ref by id)."""
+    if suppliers is None:
+        suppliers = (
+            {order.supplier_id: serializers.shop_ref(order.supplier)} if order.supplier_id else {}
+        )
     if tracking is None:
         tracking = tracking_numbers_for([order.id])
     if lines is None:
@@ -68,16 +75,18 @@ def _order_answer(
         tracking.get(order.id, []),
         lines.get(order.id),
         mates.get(order.id),
+        suppliers.get(order.supplier_id) if order.supplier_id else None,
     )
 
 
-def _page_answers(merchant: Merchant, orders: list[Order]) -> list[dict[str, Any]]:
+def _page_answers(merchant: Merchant, orders: list[Any]) -> list[dict[str, Any]]:
     """A page of orders with their tracking numbers, goods lines and parcel mates, one query
     each (the mates only for orders with a tracking number)."""
     tracking = tracking_numbers_for([order.id for order in orders])
     lines = lines_by_order(orders)
     mates = parcel_mates_by_order(merchant, [order.id for order in orders if order.id in tracking])
-    return [_order_answer(merchant, order, tracking, lines, mates) for order in orders]
+    suppliers = shop_refs(merchant, {order.supplier_id for order in orders if order.supplier_id})
+    return [_order_answer(merchant, order, tracking, lines, mates, suppliers) for order in orders]
 
 
 def _unknown_fields(item: object, path: str) -> None:
@@ -154,7 +163,7 @@ def order_list(query: schemas.OrderQuery) -> Response:
         lambda order: order.id,
         lambda page: _page_answers(merchant, page),
         query,
-        entities=True,
+        entities=False,
     )
 
 

@@ -19,7 +19,7 @@ from portal.domain.orders.upsert import UpsertResult
 from portal.domain.permissions import permissions_for
 from portal.domain.printing.jobs import PrintJobResult
 from portal.domain.tracking import ParcelMates, TrackingRefusal, TrackingResult
-from portal.models import Binding, Merchant, Order, PrintJob, ReturnAddress, Supplier, User
+from portal.models import Binding, Merchant, PrintJob, ReturnAddress, Supplier, User
 from portal.models.printing import SLIPS_SEPARATE
 
 
@@ -95,13 +95,15 @@ def upsert_result(
 
 
 def order(
-    item: Order,
+    item: Any,
     receiver: Receiver,
     tracking: Iterable[tuple[str, str]] = (),
     lines: Sequence[GoodsLine] | None = None,
     mates: ParcelMates | None = None,
+    supplier: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """An order as the owning merchant sees it, with the plain receiver (DESIGN §8.2), its
+    """An order (an Order, or a row of its columns) as the owning merchant sees it, with its
+    supplier's shop_ref, the plain receiver (DESIGN §8.2), its
     goods lines (line 1 from the order row unless given), its returned tracking numbers,
     primary first, and the other orders in its parcel."""
     return {
@@ -130,7 +132,7 @@ def order(
         "paid_fen": item.paid_fen,
         "merchant_received_fen": item.merchant_received_fen,
         "stage": item.stage,
-        "supplier": shop_ref(item.supplier) if item.supplier else None,
+        "supplier": supplier,
         "tracking": tracking_refs(tracking),
         "parcel_mates": (
             {"count": mates.count, "order_nos": list(mates.order_nos)} if mates else None

@@ -17,12 +17,29 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from jinja2.utils import htmlsafe_json_dumps
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from portal.domain.formatting import local_time
 from portal.domain.orders.lines import GoodsLine
 
 __all__ = ["Markup", "deadline_cell", "escape", "flag_mark", "goods_cell", "hx_vals", "local_time"]
+
+
+def escape(value: object) -> str:
+    """markupsafe.escape for the rows' f-strings: the same entities, as a plain str. A page
+    escapes ~1 500 values; markupsafe makes a Markup of each first, this only for values that
+    are markup already (which pass unchanged)."""
+    if type(value) is not str:
+        if hasattr(value, "__html__"):
+            return value.__html__()  # type: ignore[no-any-return]
+        value = str(value)
+    return (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&#34;")
+        .replace("'", "&#39;")
+    )
 
 
 def goods_cell(lines: Sequence[GoodsLine], codes: Sequence[str] = (), code_label: str = "") -> str:

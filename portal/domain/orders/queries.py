@@ -192,12 +192,16 @@ def desk_rows_query(keyring: KeyRing, merchant: Merchant, filters: OrderFilters)
 def orders_of_supplier_shop_query(
     keyring: KeyRing, merchant: Merchant, filters: OrderFilters, supplier_shop_id: str
 ) -> Select[Any]:
-    """orders_query with each order's supplier and its user loaded (an answer names the
-    supplier's shop ID), narrowed to the supplier with this shop ID when one is given: an
-    unknown ID, or one that is no supplier, matches nothing, without saying more."""
+    """The API's order list: rows of every order column, newest first, narrowed to the supplier
+    with this shop ID when one is given: an unknown ID, or one that is no supplier, matches
+    nothing, without saying more. Rows, not Order objects: a page of 50 through the ORM (with
+    each supplier and its user joined) cost a third of the answer; the page's suppliers come
+    in one query (bindings.shop_refs)."""
     supplier_id = supplier_id_by_shop_id(supplier_shop_id) if supplier_shop_id else None
-    query = orders_query(keyring, merchant, replace(filters, supplier_id=supplier_id)).options(
-        joinedload(Order.supplier).joinedload(Supplier.user)
+    query = (
+        select(*Order.__table__.columns)
+        .where(*desk_conditions(keyring, merchant, replace(filters, supplier_id=supplier_id)))
+        .order_by(Order.id.desc())
     )
     if supplier_shop_id and supplier_id is None:
         query = query.where(false())
