@@ -91,10 +91,14 @@ def test_flag_tabs_are_answered_from_their_partial_indexes(app_ctx, factory):
             if tab == queries.TAB_UNASSIGNED and supplier_id:
                 continue  # unassigned orders have no supplier: another index answers that
             filters = queries.OrderFilters(tab=tab, supplier_id=supplier_id)
-            query = queries.orders_query(keyring, merchant, filters).limit(50)
-            compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
-            plan = " ".join(str(row) for row in connection.exec_driver_sql(explain + str(compiled)))
-            assert name in plan, (tab, supplier_id, plan)
+            # The desk's page (rows, the supplier's name joined) and the ORM query.
+            for build in (queries.desk_rows_query, queries.orders_query):
+                query = build(keyring, merchant, filters).limit(50)
+                compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+                plan = " ".join(
+                    str(row) for row in connection.exec_driver_sql(explain + str(compiled))
+                )
+                assert name in plan, (build.__name__, tab, supplier_id, plan)
     db.session.rollback()
 
 
