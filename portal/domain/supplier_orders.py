@@ -346,7 +346,7 @@ def find_order_row(supplier: Supplier, order_no: str, merchant_shop_id: str = ""
 
 def is_cancelled_row(row: Any) -> bool:
     """A row of the 已取消 tab (or find_order_row's fallback): a cancelled assignment."""
-    return "assignment_id" in row._fields
+    return "assignment_id" in row._mapping  # (not _fields: it builds the tuple of names)
 
 
 def deadline_state(row: Any, now: datetime) -> str:

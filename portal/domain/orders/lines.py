@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from portal.domain.allocation import chunks
 from portal.extensions import db
@@ -44,6 +44,14 @@ def first_line(row: Any) -> GoodsLine:
     return _goods_line(row, 1)
 
 
+def _goods_code(row: Any) -> str:
+    """The platform's goods code; "" for a row without the column (the factory's masked rows).
+    A missing attribute of a Row raises and formats every column name first: 0.1 ms a page."""
+    if isinstance(row, Row):
+        return row._mapping.get("goods_code", "")  # type: ignore[no-any-return]
+    return getattr(row, "goods_code", "")
+
+
 def _goods_line(row: Any, line_no: int) -> GoodsLine:
     return GoodsLine(
         line_no,
@@ -51,7 +59,7 @@ def _goods_line(row: Any, line_no: int) -> GoodsLine:
         row.goods_name,
         row.spec,
         row.sku_code,
-        getattr(row, "goods_code", ""),
+        _goods_code(row),
         row.quantity,
         row.sku_key,
     )
