@@ -463,3 +463,13 @@ def test_other_tenants_get_404(world, merchant, factory):
     assert other_supplier.post(f"{base}/dispute", {"reason": "x"}).status_code == 404
     assert merchant.get("/statements/99999999999999999999").status_code == 404
     assert merchant.get(base).json["review_status"] == "pending"
+
+
+def test_the_document_counts_statement_lines_not_orders(app):
+    # A statement has a line per goods line: an order of two items is two lines (DESIGN §10.2),
+    # and the pages say 明细行数. The API's reference said 订单数.
+    document = app.test_client().get("/api/v1/openapi.json").json
+    fields = document["components"]["schemas"]["Statement"]["properties"]
+    for name in ("line_count", "missing_price_count", "already_in_statement_count"):
+        description = fields[name]["description"]
+        assert "明细行数" in description and "订单数" not in description, (name, description)

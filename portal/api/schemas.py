@@ -1040,7 +1040,9 @@ class Statement(Answer):
     period: Period
     merchant: ShopRef
     supplier: ShopRef
-    line_count: int | None = Field(description=f"订单数；{BUILT}")
+    line_count: int | None = Field(
+        description=f"明细行数（每个订单的每个商品一行，一个订单可有多行）；{BUILT}"
+    )
     total_amount: str | None = Field(
         pattern=r"^-?[0-9]+\.[0-9]{2}$",
         description=f"应付合计（元，两位小数的字符串，如 12.50），不含缺少结算价和已在其他对账单的"
@@ -1048,9 +1050,9 @@ class Statement(Answer):
     )
     total_fen: int | None = Field(description=f"合计金额（分）；{BUILT}")
     quantity_total: int | None = Field(description=f"商品件数；{BUILT}")
-    missing_price_count: int | None = Field(description=f"缺少结算价的订单数；{BUILT}")
+    missing_price_count: int | None = Field(description=f"缺少结算价的明细行数；{BUILT}")
     already_in_statement_count: int | None = Field(
-        description="已计入其他已确认或已结算对账单的订单数（already_in_statement："
+        description="已计入其他已确认或已结算对账单的明细行数（already_in_statement："
         f"列出但不计入合计）；{BUILT}"
     )
     adjustment_amount: str | None = Field(
