@@ -305,8 +305,15 @@ def test_a_dispute_is_answered_through_the_api_and_confirmed_again(world, mercha
     response = merchant.post(f"{base}/answer", {"note": "  已按合同\n单价核对 "})
     assert response.status_code == 200
     assert (response.json["id"], response.json["review_status"]) == (statement["id"], "pending")
-    # The factory sees the answer on its side and confirms again.
-    assert supplier.get(base).json["review_status"] == "pending"
+    # The factory sees the answer on its side, in its ERP too, and confirms again.
+    mine = supplier.get(base).json
+    assert mine["review_status"] == "pending"
+    assert [(e["kind"], e["note"]) for e in mine["history"][-2:]] == [
+        ("disputed", "单价不对"),
+        ("answered", "已按合同 单价核对"),
+    ]
+    assert mine["history"][-1]["actor"] and mine["adjustments"] == []
+    assert merchant.get(base).json["history"] == mine["history"]
     page = html(world.supplier.get(f"{SUPPLIER_LIST}/{statement['id']}"))
     assert "商家回复异议" in page and "已按合同 单价核对" in page and "确认无误" in page
     assert supplier.get("/statements", review_status="pending").json["total"] == 1
@@ -368,9 +375,16 @@ def test_an_adjustment_changes_the_amount_due_and_the_factory_confirms_again(
     assert response.status_code == 200
     assert (response.json["total_amount"], response.json["adjustment_amount"]) == ("32.40", "7.40")
 
-    # The factory sees the new amount due, in its files too, and confirms.
+    # The factory sees the new amount due and each adjustment with its reason, in its files
+    # too, and confirms.
     mine = supplier.get(base).json
     assert (mine["review_status"], mine["total_amount"]) == ("pending", "32.40")
+    assert [(a["amount"], a["amount_fen"], a["reason"]) for a in mine["adjustments"]] == [
+        ("+9.90", 990, "缺价订单按 9.90 元"),
+        ("-2.50", -250, "运费多算"),
+    ]
+    assert [e["kind"] for e in mine["history"]][-2:] == ["adjusted", "adjusted"]
+    assert merchant.get(base).json["adjustments"] == mine["adjustments"]
     rows = _csv(supplier.get(f"{base}/download", format="csv"))
     assert [row[6] for row in rows if row[0] == "调整"] == ["9.90", "-2.50"]
     assert rows[-1][0] == "合计" and rows[-1][6] == "32.40"

@@ -45,7 +45,7 @@ from portal.models.accounts import LABEL_FULL, LABEL_PRIVATE, SHOP_OWNER
 from portal.models.bindings import BINDING_STATUSES
 from portal.models.orders import CANCEL_REASONS, MAX_ORDER_LINES, STAGES
 from portal.models.printing import JOB_STATUSES, PACKING_SLIPS, PRINT_ORDERS
-from portal.models.settlement import REVIEW_STATUSES, STATEMENT_STATUSES
+from portal.models.settlement import REVIEW_STATUSES, STATEMENT_EVENT_KINDS, STATEMENT_STATUSES
 
 # Batch limits of the endpoints (DESIGN §8.2).
 MAX_ORDERS_PER_UPSERT = 1000
@@ -1069,6 +1069,33 @@ class Statement(Answer):
     settled_at: Time | None
     error: str = Field(description="生成失败的原因（status=failed）")
     downloads: StatementDownloads | None = Field(description="下载地址（status=ready 时）")
+
+
+class StatementAdjustment(Answer):
+    amount: str = Field(
+        pattern=r"^[+-][0-9]+\.[0-9]{2}$", description="调整金额（元，带正负号，如 -12.50）"
+    )
+    amount_fen: int = Field(description="调整金额（分，带正负号）")
+    reason: str
+    created_at: Time
+
+
+class StatementEvent(Answer):
+    kind: choice(STATEMENT_EVENT_KINDS) = Field(
+        description="requested 申请生成；built 已生成；failed 生成失败；retried 重试；"
+        "confirmed 厂家确认；disputed 厂家异议；answered 商家回复；adjusted 商家调整；"
+        "regenerated 重新生成；settled 已结算"
+    )
+    actor: str = Field(
+        description="操作人，如「厂家 · 乙厂 · press1（打单员）」；系统操作为「系统」"
+    )
+    note: str = Field(description="异议原因、回复、调整（金额与原因）或失败原因")
+    created_at: Time
+
+
+class StatementDetail(Statement):
+    adjustments: list[StatementAdjustment] = Field(description="商家的调整行，按添加顺序")
+    history: list[StatementEvent] = Field(description="对账记录（双方可见），按时间顺序")
 
 
 StatementPage = page_of(Statement, "StatementPage")

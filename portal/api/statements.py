@@ -17,7 +17,7 @@ from portal.api.serializers import iso, shop_ref
 from portal.domain.authz import get_or_404
 from portal.domain.bindings import find_supplier_by_shop_id, normalize_shop_id
 from portal.domain.errors import DomainError
-from portal.domain.formatting import yuan
+from portal.domain.formatting import signed_yuan, yuan
 from portal.domain.statements import queries as statement_queries
 from portal.domain.statements import requesting as statement_requesting
 from portal.domain.statements import review as statement_review
@@ -30,6 +30,7 @@ from portal.models.settlement import (
 )
 from portal.web.downloads import FILE_TYPES, statement_download_response
 from portal.web.gate import current_merchant, current_supplier
+from portal.web.statements import event_lines
 
 NOT_FOUND = {404: "不存在或不属于当前账号"}
 CLOSED = {409: "statement_not_ready / statement_review_closed：对账单当前状态不允许此操作"}
@@ -105,10 +106,34 @@ def statement_list(query: schemas.StatementQuery) -> Response:
 
 
 @bp.get("/statements/<int:statement_id>")
-@endpoint(schemas.Statement, errors=NOT_FOUND)
+@endpoint(schemas.StatementDetail, errors=NOT_FOUND)
 def statement_detail(statement_id: int) -> Response:
-    """对账单详情"""
-    return jsonify(statement_answer(get_or_404(Statement, g.profile, id=statement_id)))
+    """对账单详情（含商家调整行与双方的对账记录）"""
+    statement = get_or_404(Statement, g.profile, id=statement_id)
+    return jsonify(
+        {
+            **statement_answer(statement),
+            "adjustments": [
+                {
+                    "amount": signed_yuan(item.amount_fen).replace(",", ""),
+                    "amount_fen": item.amount_fen,
+                    "reason": item.reason,
+                    "created_at": iso(item.created_at),
+                }
+                for item in statement_review.statement_adjustments(statement)
+            ],
+            # The timeline both statement pages show, with the same names.
+            "history": [
+                {
+                    "kind": line.kind,
+                    "actor": line.actor,
+                    "note": line.note,
+                    "created_at": iso(line.created_at),
+                }
+                for line in event_lines(statement)
+            ],
+        }
+    )
 
 
 @bp.get("/statements/<int:statement_id>/download")

@@ -30,6 +30,11 @@ def yuan(fen: int | None) -> str:
     return f"{sign}{whole:,}.{cents:02d}"
 
 
+def signed_yuan(fen: int) -> str:
+    """A correction in yuan with its sign always shown: +9.90, -1,250.00."""
+    return ("+" if fen > 0 else "-") + yuan(abs(fen))
+
+
 BINDING_STATUS = {
     "pending": (_l("待审核"), "warning"),
     "active": (_l("已绑定"), "success"),
@@ -99,6 +104,7 @@ def region_options(province: str, city: str) -> dict[str, object]:
 def register(app: Flask) -> None:
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(yuan, "yuan")
+    app.add_template_filter(signed_yuan, "signed_yuan")
     app.add_template_filter(count_label, "count_label")
     app.add_template_global(region_options, "region_options")
     app.jinja_env.globals.update(

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, func, select, update
 
 from portal.domain.errors import DomainError
-from portal.domain.formatting import yuan
+from portal.domain.formatting import signed_yuan
 from portal.domain.statements.clock import now_utc
 from portal.domain.statements.queries import store_totals
 from portal.domain.statements.requesting import MAX_DISPUTE_REASON, lock_pair, record_event
@@ -177,7 +177,7 @@ def add_adjustment(
     reason = _clean_text(reason, MAX_ADJUSTMENT_REASON, "adjustment_reason_required")
     if amount_fen == 0 or abs(amount_fen) > MAX_ADJUSTMENT_FEN:
         raise DomainError("invalid_adjustment", field="amount")
-    shown = ("+" if amount_fen > 0 else "-") + yuan(abs(amount_fen))
+    shown = signed_yuan(amount_fen)
     _review(
         statement,
         (REVIEW_PENDING, REVIEW_DISPUTED),
