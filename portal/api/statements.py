@@ -4,6 +4,7 @@ pages, same scoped loader and files."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, g, jsonify, request, url_for
@@ -22,7 +23,7 @@ from portal.domain.statements import queries as statement_queries
 from portal.domain.statements import requesting as statement_requesting
 from portal.domain.statements import review as statement_review
 from portal.extensions import db
-from portal.models import Merchant, Statement
+from portal.models import Merchant, Statement, User
 from portal.models.settlement import (
     STATEMENT_MIN_INTERVAL_MINUTES,
     STATEMENT_READY,
@@ -195,12 +196,7 @@ def statement_create(json: schemas.StatementInput) -> tuple[Response, int, dict[
 )
 def statement_retry(statement_id: int) -> tuple[Response, int]:
     """重新生成失败的对账单"""
-    merchant = current_merchant()
-    statement = get_or_404(Statement, merchant, id=statement_id)
-    statement_requesting.retry_statement(merchant, statement, api_user())
-    db.session.commit()
-    statement_requesting.queue_build(statement_id)
-    return jsonify(statement_answer(statement)), 202
+    return _built_again(statement_id, statement_requesting.retry_statement)
 
 
 @merchant_api.post("/statements/<int:statement_id>/settle")
@@ -222,8 +218,16 @@ def statement_settle(statement_id: int) -> Response:
 
 
 def _own_statement() -> None:
-    """Another merchant's statement is 404 whatever the body says (endpoint's guard)."""
-    get_or_404(Statement, current_merchant(), id=request.view_args["statement_id"])
+    """Another merchant's statement is 404 whatever the body says (endpoint's guard); the view
+    takes the statement it loaded (`_guarded_statement`)."""
+    g.own_statement = get_or_404(
+        Statement, current_merchant(), id=request.view_args["statement_id"]
+    )
+
+
+def _guarded_statement() -> Statement:
+    statement: Statement = g.own_statement
+    return statement
 
 
 @merchant_api.post("/statements/<int:statement_id>/answer", endpoint="statement_answer")
@@ -235,7 +239,7 @@ def _own_statement() -> None:
 def statement_answer_dispute(statement_id: int, json: schemas.AnswerInput) -> Response:
     """商家回复厂家的异议（对账单回到待厂家确认）"""
     merchant = current_merchant()
-    statement = get_or_404(Statement, merchant, id=statement_id)
+    statement = _guarded_statement()
     statement_review.answer_dispute(merchant, statement, json.note, api_user())
     db.session.commit()
     return jsonify(statement_answer(statement))
@@ -255,7 +259,7 @@ def statement_answer_dispute(statement_id: int, json: schemas.AnswerInput) -> Re
 def statement_adjust(statement_id: int, json: schemas.AdjustmentInput) -> Response:
     """商家添加调整行（带原因，计入应付合计；厂家确认之前，之后厂家再次确认）"""
     merchant = current_merchant()
-    statement = get_or_404(Statement, merchant, id=statement_id)
+    statement = _guarded_statement()
     statement_review.add_adjustment(
         merchant,
         statement,
@@ -271,9 +275,17 @@ def statement_adjust(statement_id: int, json: schemas.AdjustmentInput) -> Respon
 @endpoint(schemas.Statement, status=202, errors={**NOT_FOUND, **CLOSED, 429: RATE_LIMITED})
 def statement_regenerate(statement_id: int) -> tuple[Response, int]:
     """重新生成对账单（厂家确认之前，如补齐结算价后；与生成同一限制，之后厂家再次确认）"""
+    return _built_again(statement_id, statement_requesting.regenerate_statement)
+
+
+def _built_again(
+    statement_id: int, request_build: Callable[[Merchant, Statement, User], object]
+) -> tuple[Response, int]:
+    """Retry or regenerate: the service takes the statement back to the queue (under the
+    daily limits), then the worker builds it; 202 with the statement as queued."""
     merchant = current_merchant()
     statement = get_or_404(Statement, merchant, id=statement_id)
-    statement_requesting.regenerate_statement(merchant, statement, api_user())
+    request_build(merchant, statement, api_user())
     db.session.commit()
     statement_requesting.queue_build(statement_id)
     return jsonify(statement_answer(statement)), 202
