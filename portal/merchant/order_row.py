@@ -45,7 +45,7 @@ def merchant_order_row(row: OrderRow, d: Mapping[str, Any], oob_row: bool = Fals
         f"<td>{_platform_cell(o, t, d)}</td>"
         f"<td>{_progress_cell(row, t, d)}</td>"
         f"{deadline_cell(o.promise_ship_at, row.deadline, t)}"
-        f'<td class="actions">{_actions(row, order_no, t, d)}</td>'
+        f'<td class="actions">{_actions(row, t, d)}</td>'
         "</tr>"
     )
 
@@ -144,7 +144,7 @@ def _progress_cell(row: OrderRow, t: Mapping[str, str], d: Mapping[str, Any]) ->
     return "".join(out)
 
 
-def _actions(row: OrderRow, order_no: str, t: Mapping[str, str], d: Mapping[str, Any]) -> str:
+def _actions(row: OrderRow, t: Mapping[str, str], d: Mapping[str, Any]) -> str:
     o = row.order
     may = d["may"]
     out = []

@@ -3,9 +3,10 @@
 A desk page shows 50 rows. Through Jinja each row cost 0.1–0.25 ms — an attribute lookup,
 an escape and often a call per expression, about 60 of them a row — and the rows were most of
 the page's time (BENCHMARKS.md, issue 15). Each role's row is a function that builds its HTML
-from these pieces, with every value through `escape` and every word translated once per page
-(the `d` each role's row context builds). The list templates call the role's row function
-(`merchant_order_row`, `supplier_order_row` template globals) once per row.
+from these pieces, with every value through `escape`, its words translated once per process
+and its URLs built once per page (the `d` each role's row context builds). The list
+templates call the role's row function (`merchant_order_row`, `supplier_order_row` template
+globals) once per row.
 """
 
 from __future__ import annotations
