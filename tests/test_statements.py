@@ -568,12 +568,15 @@ def test_a_dispute_is_answered_corrected_and_confirmed_again(pair, clock):
     assert statement.review_status == REVIEW_PENDING
     # Disputed again, corrected with an adjustment line: the amount due includes it.
     statement_review.dispute_statement(pair.supplier, statement, "还是少了 3 元", pair.s_actor)
-    for bad in ("", "0", "abc", "1.234", "-"):
+    # "1,2" is not 12 yuan (a comma groups thousands, by three); 30 digits are refused, not a crash.
+    for bad in ("", "0", "abc", "1.234", "-", "1,2", "--3", "9" * 30, "1e3", "0.00"):
         with pytest.raises(DomainError) as refused:
             statement_review.parse_adjustment(bad)
         assert refused.value.code == "invalid_adjustment", bad
     assert statement_review.parse_adjustment(" -2.5 ") == -250
     assert statement_review.parse_adjustment("＋３元") == 300
+    assert statement_review.parse_adjustment("¥-1,250.5") == -125050
+    assert statement_review.parse_adjustment("\u22123") == -300  # a typographic minus
     statement_review.add_adjustment(pair.merchant, statement, 300, "补运费", pair.m_actor)
     db.session.commit()
     assert (statement.review_status, statement.total_fen, statement.adjustment_fen) == (

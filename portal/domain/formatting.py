@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from flask import Flask
@@ -33,6 +36,55 @@ def yuan(fen: int | None) -> str:
 def signed_yuan(fen: int) -> str:
     """A correction in yuan with its sign always shown: +9.90, -1,250.00."""
     return ("+" if fen > 0 else "-") + yuan(abs(fen))
+
+
+class AmountError(ValueError):
+    """Why typed text is not an amount: "empty", "not_number", "too_precise" or "too_large"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+_AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+_GROUPED = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?")
+_CENT = Decimal("0.01")
+# XLSX hands back 13.750000000000002 for a computed 13.75: digits this far out are float noise.
+_FLOAT_NOISE = Decimal("1e-9")
+_MAX_DIGITS = 15  # whole yuan digits: beyond any price or correction, within Decimal precision
+
+
+def parse_yuan(text: str) -> int:
+    """An amount in yuan as a person or a spreadsheet types it — "12.5", "￥1,234.50", "-3元",
+    "＋３", ".5" — in signed fen; the one reading of typed money (prices, adjustments).
+
+    Thousands separators only where they group by three; at most two decimals (float noise
+    beyond the ninth is dropped). Raises AmountError with the reason; bounds and sign are the
+    caller's rule.
+    """
+    cleaned = unicodedata.normalize("NFKC", text).replace("\u2212", "-").strip()
+    cleaned = cleaned.removeprefix("¥").removesuffix("元").strip()
+    sign = -1 if cleaned.startswith("-") else 1
+    cleaned = cleaned.removeprefix("-") if sign < 0 else cleaned.removeprefix("+")
+    cleaned = cleaned.removeprefix("¥").strip()
+    if not cleaned:
+        raise AmountError("empty")
+    if "," in cleaned:
+        if not _GROUPED.fullmatch(cleaned):
+            raise AmountError("not_number")
+        cleaned = cleaned.replace(",", "")
+    if not _AMOUNT.fullmatch(cleaned):
+        raise AmountError("not_number")
+    if len(cleaned.partition(".")[0].lstrip("0")) > _MAX_DIGITS:
+        raise AmountError("too_large")
+    try:
+        amount = Decimal(cleaned)
+        rounded = amount.quantize(_CENT)
+    except InvalidOperation:  # pragma: no cover - the pattern and the length admit only these
+        raise AmountError("not_number") from None
+    if abs(amount - rounded) > _FLOAT_NOISE:
+        raise AmountError("too_precise")
+    return sign * int(rounded.scaleb(2))
 
 
 BINDING_STATUS = {

@@ -29,12 +29,10 @@ Decisions, for the lead and for the README:
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any, BinaryIO
 
 from flask_babel import gettext as _
@@ -59,7 +57,7 @@ from portal.domain import staff
 from portal.domain.allocation import chunks
 from portal.domain.bindings import normalize_shop_id
 from portal.domain.errors import DomainError, message_for
-from portal.domain.formatting import SHANGHAI, yuan
+from portal.domain.formatting import SHANGHAI, AmountError, parse_yuan, yuan
 from portal.domain.imports.platform_export import parse_datetime
 from portal.domain.imports.tabular import (
     Column,
@@ -88,12 +86,6 @@ MAX_SKU_KEY = 200  # Price.sku_key / Order.sku_key
 EARLIEST_EFFECTIVE = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
 MAX_FILE_ROWS = 10_000
-_FEN = Decimal(100)
-_CENT = Decimal("0.01")
-# XLSX hands back 13.750000000000002 for a computed 13.75: digits this far out are float noise.
-_FLOAT_NOISE = Decimal("1e-9")
-_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
-_GROUPED = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?")
 
 # Every code a price item may be refused with (the API documents exactly these).
 PRICE_REFUSALS = (
@@ -156,29 +148,17 @@ def parse_price(value: str | int) -> int:
 
 
 def _parse_yuan(original: str) -> int:
-    text = unicodedata.normalize("NFKC", original).strip()
-    text = text.removeprefix("¥").removesuffix("元").strip()
-    if not text:
-        raise _invalid_price(_("请填写结算价"))
-    if text.startswith("-"):
-        raise _invalid_price(_("结算价不能为负数"))
-    text = text.removeprefix("+")
-    if "," in text:
-        if not _GROUPED.fullmatch(text):
-            raise _invalid_price(_("结算价“%(text)s”不是有效的金额", text=original[:32]))
-        text = text.replace(",", "")
-    if not _NUMBER.fullmatch(text):
-        raise _invalid_price(_("结算价“%(text)s”不是有效的金额", text=original[:32]))
     try:
-        amount = Decimal(text)
-    except InvalidOperation:  # pragma: no cover - the pattern admits only plain decimals
+        fen = parse_yuan(original)
+    except AmountError as error:
+        if error.reason == "empty":
+            raise _invalid_price(_("请填写结算价")) from None
+        if error.reason == "too_precise":
+            raise _invalid_price(_("结算价最多两位小数（精确到分）")) from None
+        if error.reason == "too_large":
+            raise _invalid_price(_("结算价不能超过 1,000,000 元")) from None
         raise _invalid_price(_("结算价“%(text)s”不是有效的金额", text=original[:32])) from None
-    rounded = amount.quantize(_CENT)
-    if abs(amount - rounded) > _FLOAT_NOISE:
-        raise _invalid_price(_("结算价最多两位小数（精确到分）"))
-    if rounded * _FEN > MAX_PRICE_FEN:
-        raise _invalid_price(_("结算价不能超过 1,000,000 元"))
-    return int(rounded * _FEN)
+    return fen
 
 
 def price_text(fen: int | None) -> str:

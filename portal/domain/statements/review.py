@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, select, update
 
 from portal.domain.errors import DomainError
-from portal.domain.formatting import signed_yuan
+from portal.domain.formatting import AmountError, parse_yuan, signed_yuan
 from portal.domain.statements.clock import now_utc
 from portal.domain.statements.queries import store_totals
 from portal.domain.statements.requesting import MAX_DISPUTE_REASON, lock_pair, record_event
@@ -201,16 +198,12 @@ def add_adjustment(
     return adjustment
 
 
-_SIGNED_YUAN = re.compile(r"[+-]?[0-9]+(\.[0-9]{1,2})?")
-
-
 def parse_adjustment(text: str | None) -> int:
     """A signed amount in yuan as typed ("-12.50", "+3", "５元") → fen; 0 is refused."""
-    cleaned = unicodedata.normalize("NFKC", text or "").strip().removeprefix("¥")
-    cleaned = cleaned.removesuffix("元").replace(",", "").replace(" ", "")
-    if not _SIGNED_YUAN.fullmatch(cleaned):
-        raise DomainError("invalid_adjustment", field="amount")
-    fen = int(Decimal(cleaned).scaleb(2))
+    try:
+        fen = parse_yuan(text or "")
+    except AmountError:
+        raise DomainError("invalid_adjustment", field="amount") from None
     if fen == 0 or abs(fen) > MAX_ADJUSTMENT_FEN:
         raise DomainError("invalid_adjustment", field="amount")
     return fen
