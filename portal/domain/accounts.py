@@ -179,7 +179,7 @@ def authenticate(
         )
     user = db.session.scalar(select(User).where(User.username == name))
     # Hash even for unknown users so response time does not reveal which usernames exist.
-    stored = user.password_hash if user else _DUMMY_HASH
+    stored = user.password_hash if user else _dummy_hash(current_app.config["PASSWORD_HASH_METHOD"])
     if not check_password_hash(stored, password or "") or user is None:
         db.session.add(LoginFailure(username=name, ip=ip, created_at=now))
         db.session.execute(delete(LoginFailure).where(LoginFailure.created_at < since))
@@ -193,7 +193,12 @@ def authenticate(
     return user
 
 
-_DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
+@cache
+def _dummy_hash(method: str) -> str:
+    """What an unknown username's password is checked against: a hash of nothing anyone knows,
+    in the method real ones use, so that both cost a login the same. Made on first use, not at
+    import (a scrypt hash is a quarter of a second of every process's start)."""
+    return generate_password_hash(secrets.token_hex(16), method=method)
 
 
 def end_all_sessions(user: User) -> None:
