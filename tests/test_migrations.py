@@ -3,6 +3,7 @@ partial indexes the desk relies on are the ones its queries use."""
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -79,6 +80,7 @@ def test_partial_indexes_are_migrated_as_the_models_write_them(app_ctx):
             assert stored[index.name].get("postgresql_where"), index.name
 
 
+@pytest.mark.fresh_tables
 def test_flag_tabs_are_answered_from_their_partial_indexes(app_ctx, factory):
     merchant = db.session.get(Merchant, factory.merchant().merchant.id)
     keyring = current_keyring()
@@ -111,6 +113,7 @@ def _plan(query) -> str:
     return " ".join(str(row) for row in connection.exec_driver_sql(explain + str(compiled)))
 
 
+@pytest.mark.fresh_tables
 def test_the_factory_indexes_are_partial_and_still_used(app_ctx, factory):
     # They hold assigned orders only (an import of new orders writes none of them); every
     # factory query names its supplier, which both planners take as supplier_id IS NOT NULL.

@@ -938,6 +938,7 @@ def test_a_sku_only_on_later_lines_is_named_by_its_own_line_and_counted_per_orde
     assert "陶瓷马克杯" in html and "纯棉浴巾" not in html
 
 
+@pytest.mark.fresh_tables
 def test_the_list_reads_later_lines_of_multi_item_orders_only(pair):
     """Later lines are looked for among the supplier's orders with several lines, through their
     partial index, never by reading every order row of the supplier."""
