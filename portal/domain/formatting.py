@@ -1,4 +1,5 @@
-"""Display formatting: times in Asia/Shanghai, money from integer fen, template globals."""
+"""Formatting: times in Asia/Shanghai, money from integer fen and typed money back to fen, template
+globals."""
 
 from __future__ import annotations
 
