@@ -185,6 +185,8 @@ class Client:
     username: str = ""
     password: str = ""
     token: str = ""
+    what: str = ""  # said before the figures in the result's note
+    reference: bool = False  # a figure to compare with, not judged against the target
 
 
 def run_http(
@@ -230,10 +232,12 @@ def run_http(
             "ratio": round(ping["rps"] / result["rps"], 1) if result["rps"] else None,
             "share_of_ping": round(result["rps"] / ping["rps"], 3) if ping["rps"] else None,
             "ratio_basis": "ping req/s ÷ list req/s",
+            "reference": client.reference,
             "list": result,
             "ping": ping,
             "note": (
-                f"gunicorn {WORKERS} workers × {THREADS} threads, {concurrency} keep-alive "
+                (f"{client.what}; " if client.what else "")
+                + f"gunicorn {WORKERS} workers × {THREADS} threads, {concurrency} keep-alive "
                 f"clients for {duration:g} s; list p50 {result['p50_ms']} ms p95 "
                 f"{result['p95_ms']} ms, {100 * result['rps'] / ping['rps']:.0f} % of ping; "
                 f"ping {ping['rps']} req/s p50 {ping['p50_ms']} ms"
