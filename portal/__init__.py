@@ -130,10 +130,13 @@ def configure_proxies(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
-    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
-        # One in-memory database is one connection (StaticPool): there is no pool to order.
+    if url.get_backend_name() == "sqlite":
         options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
-        options.pop("pool_use_lifo", None)
+        # A connection to a file cannot drop like a socket: no SELECT 1 before every checkout.
+        options.pop("pool_pre_ping", None)
+        if url.database in (None, "", ":memory:"):
+            # One in-memory database is one connection (StaticPool): there is no pool to order.
+            options.pop("pool_use_lifo", None)
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))

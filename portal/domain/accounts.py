@@ -358,42 +358,36 @@ def create_api_token(user: User, name: str) -> tuple[ApiToken, str]:
     return record, token
 
 
-# The user's shop is its own (an owner) or its owner's (a member): both pairs come as entities
-# of the row, not as joinedload options (setting up joined eager loaders for five paths cost
-# twice the query, on every request).
+# The user's shop is its own (an owner) or its owner's (a member): the owner and the shop come
+# as entities of the row, not as joinedload options (setting up joined eager loaders for five
+# paths cost twice the query, on every request). The shop is joined once, by the id of the user
+# who owns it: each entity of a row costs its row processor on every execution.
 OWNER = aliased(User, name="owner")
-OWNER_MERCHANT = aliased(Merchant, name="owner_merchant")
-OWNER_SUPPLIER = aliased(Supplier, name="owner_supplier")
 
 
 def _with_shop(query: Select[Any]) -> Select[Any]:
-    """`query` (which selects from users) with the user's and its owner's shop rows."""
+    """`query` (which selects from users) with the user's owner (members) and the shop's row."""
+    shop_user_id = func.coalesce(User.owner_id, User.id)
     return (
-        query.add_columns(Merchant, Supplier, OWNER, OWNER_MERCHANT, OWNER_SUPPLIER)
-        .outerjoin(Merchant, Merchant.user_id == User.id)
-        .outerjoin(Supplier, Supplier.user_id == User.id)
+        query.add_columns(OWNER, Merchant, Supplier)
         .outerjoin(OWNER, OWNER.id == User.owner_id)
-        .outerjoin(OWNER_MERCHANT, OWNER_MERCHANT.user_id == OWNER.id)
-        .outerjoin(OWNER_SUPPLIER, OWNER_SUPPLIER.user_id == OWNER.id)
+        .outerjoin(Merchant, Merchant.user_id == shop_user_id)
+        .outerjoin(Supplier, Supplier.user_id == shop_user_id)
     )
 
 
 def _user_from_row(
-    user: User,
-    merchant: Merchant | None,
-    supplier: Supplier | None,
-    owner: User | None,
-    owner_merchant: Merchant | None,
-    owner_supplier: Supplier | None,
+    user: User, owner: User | None, merchant: Merchant | None, supplier: Supplier | None
 ) -> User:
     """The user with the shop relationships its row brought: reading shop_profile (or the
-    owner's shop) loads nothing more."""
-    set_committed_value(user, "merchant", merchant)
-    set_committed_value(user, "supplier", supplier)
+    owner's shop) loads nothing more. A member has no shop of its own (staff.add_member)."""
     set_committed_value(user, "owner", owner)
     if owner is not None:
-        set_committed_value(owner, "merchant", owner_merchant)
-        set_committed_value(owner, "supplier", owner_supplier)
+        set_committed_value(user, "merchant", None)
+        set_committed_value(user, "supplier", None)
+    shop_owner = owner if owner is not None else user
+    set_committed_value(shop_owner, "merchant", merchant)
+    set_committed_value(shop_owner, "supplier", supplier)
     return user
 
 
