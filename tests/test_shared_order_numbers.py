@@ -75,6 +75,55 @@ def test_tracking_file_takes_a_merchant_shop_id_column_when_needed(desk):
     assert _tracking_of(desk, desk.other_merchant_shop_id, no) == ""
 
 
+def _taken_back_after_printing(desk) -> str:
+    """A number both merchants use; 乙店's label was printed, then 乙店 took its order back:
+    only 甲店's order of that number is still with the factory."""
+    no = _shared(desk)
+    assert desk.supplier.print_job([no], merchant_shop_id=desk.other_merchant_shop_id).json["id"]
+    taken_back = desk.other_merchant.post("/allocations/cancel", {"order_nos": [no]}).json
+    assert taken_back["cancelled"] == [no]
+    return no
+
+
+def test_a_tracking_item_names_the_merchant_after_the_other_took_its_order_back(desk):
+    """乙店's parcel was made and labelled before 乙店 took the order back: its number, sent
+    by order number alone, must not become 甲店's tracking number."""
+    no = _taken_back_after_printing(desk)
+    answer = _return(desk, order_no=no, tracking_no="SF1234567890141")
+    assert answer["returned"] == [] and codes(answer) == {no: "ambiguous_order_no"}
+    assert _tracking_of(desk, desk.merchant_shop_id, no) == ""
+    answer = _return(
+        desk,
+        order_no=no,
+        tracking_no="SF1234567890141",
+        merchant_shop_id=desk.other_merchant_shop_id,
+    )
+    assert codes(answer) == {no: "assignment_cancelled"}
+    answer = _return(
+        desk, order_no=no, tracking_no="SF1234567890142", merchant_shop_id=desk.merchant_shop_id
+    )
+    assert answer["returned"] == [no]
+    assert _tracking_of(desk, desk.merchant_shop_id, no) == "SF1234567890142"
+
+
+def test_a_tracking_file_names_the_merchant_after_the_other_took_its_order_back(desk):
+    no = _taken_back_after_printing(desk)
+    [own] = nos(1, prefix="261121-3200000000000")
+    desk.orders(own)
+    desk.supplier.print_job([no], merchant_shop_id=desk.merchant_shop_id)
+    content = (
+        "订单号,快递公司,快递单号,商家店铺ID\n"
+        f"{no},SF,SF1234567890143,\n"
+        f"{own},SF,SF1234567890144,\n"
+    ).encode()
+    response = desk.supplier.upload_tracking(content)
+    assert response.status_code == 200, response.json
+    assert [(r["row"], r["code"]) for r in response.json["refused"]] == [(2, "ambiguous_order_no")]
+    assert _tracking_of(desk, desk.merchant_shop_id, no) == ""
+    # a number no other merchant ever used with this factory still needs no shop ID
+    assert _tracking_of(desk, desk.merchant_shop_id, own) == "SF1234567890144"
+
+
 def test_print_jobs_never_print_the_other_merchants_receiver(desk):
     no = _shared(desk)
     answer = desk.supplier.print_job([no]).json

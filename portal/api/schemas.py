@@ -747,8 +747,8 @@ MerchantShopIdInput = Annotated[
     Field(
         default="",
         max_length=40,
-        description="可选：商家店铺ID；仅当您有两个商家使用同一订单号时需要，"
-        "否则该订单以 ambiguous_order_no 拒绝",
+        description="可选：商家店铺ID；仅当您有两个商家使用同一订单号时需要"
+        "（回传运单号时，另一商家已取消分配的同号订单也算），否则该订单以 ambiguous_order_no 拒绝",
     ),
 ]
 

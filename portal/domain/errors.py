@@ -64,7 +64,10 @@ MESSAGES: dict[str, tuple[object, int]] = {
     "duplicate_tracking_no": (_l("该运单号已用于其他收件人的订单"), 409),
     "too_many_tracking_nos": (_l("每个订单最多 10 个额外运单号"), 422),
     "ambiguous_order_no": (
-        _l("您有多个商家使用这个订单号，请注明商家店铺ID（文件中加一列「商家店铺ID」）"),
+        _l(
+            "您有多个商家使用（或曾使用已取消的订单）这个订单号，"
+            "请注明商家店铺ID（文件中加一列「商家店铺ID」）"
+        ),
         409,
     ),
     "assignment_cancelled": (_l("该订单已取消分配，请勿发货"), 409),

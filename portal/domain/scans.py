@@ -152,13 +152,13 @@ def _cancelled_order(supplier: Supplier, order_no: str, merchant_shop_id: str = 
     return rows[0] if rows else None
 
 
-def _taken_back_by_others(supplier: Supplier, order: Any) -> list[tuple[str, str]]:
-    """(shop ID, shop name) of the other merchants whose order of this number the supplier had
-    and lost: its label may have been printed, so its parcel may be the one scanned."""
+def _taken_back(supplier: Supplier, order_no: str, shown: set[str]) -> list[tuple[str, str]]:
+    """(shop ID, shop name) of the merchants not `shown` whose order of this number the
+    supplier had and lost: its parcel may be the one scanned."""
     others = {
         row.merchant_shop_id: row.merchant_name
-        for row in _cancelled_rows(supplier, order.order_no)
-        if row.merchant_shop_id != order.merchant_shop_id
+        for row in _cancelled_rows(supplier, order_no)
+        if row.merchant_shop_id not in shown
     }
     return [(shop, _("%(name)s（已取消）", name=name)) for shop, name in others.items()]
 
@@ -190,17 +190,13 @@ def lookup_scan(supplier: Supplier, code: str, merchant_shop_id: str = "") -> Sc
     except DomainError as error:
         if error.code != tracking.AMBIGUOUS:
             raise
-        return ScanOutcome(
-            SCAN_CHOOSE, code, message=error.message, choices=_merchants_using(supplier, code)
-        )
+        # Two merchants' current orders, or another merchant took its order back (its parcel
+        # may be this one): never a guess.
+        using = _merchants_using(supplier, code)
+        choices = [*using, *_taken_back(supplier, code, {shop for shop, _name in using})]
+        return ScanOutcome(SCAN_CHOOSE, code, message=error.message, choices=choices)
     if found is not None:
         order = _masked_order(supplier, found.id)
-        # Another merchant took back its order of this number: never a guess either.
-        by_number_alone = order is not None and not merchant_shop_id and order.order_no == code
-        if by_number_alone and (taken_back := _taken_back_by_others(supplier, order)):
-            choices = [(order.merchant_shop_id, order.merchant_name), *taken_back]
-            message = message_for(tracking.AMBIGUOUS)
-            return ScanOutcome(SCAN_CHOOSE, code, message=message, choices=choices)
         if order is not None:
             by_order_no = order.order_no == code
             # Ready for its tracking number: the rule the return itself checks.

@@ -138,17 +138,22 @@ OrderRef = tuple[str, str]  # (order number, merchant shop ID or "")
 
 
 def find_orders_for_supplier(
-    supplier: Supplier, refs: Iterable[OrderRef]
+    supplier: Supplier, refs: Iterable[OrderRef], *, returning: bool = False
 ) -> dict[OrderRef, Order | None]:
     """The supplier's current orders named by (number, merchant shop ID).
 
     On the factory side an order is (merchant, number): a number alone names an order only
     while one of the factory's merchants uses it. A reference naming orders of several
     merchants maps to None (refused as ambiguous_order_no); one naming none is absent.
+
+    `returning` (a tracking number is being returned for it): a number alone is ambiguous too
+    while another merchant's order of that number was taken back from the factory — the parcel
+    whose number comes in may be that order's, made and labelled before it was taken back.
     """
     refs = list(dict.fromkeys((no, normalize_shop_id(shop)) for no, shop in refs))
+    numbers = list({no for no, _shop in refs})
     candidates: dict[str, list[tuple[Order, str]]] = {}
-    for chunk in chunks(list({no for no, _shop in refs})):
+    for chunk in chunks(numbers):
         rows = db.session.execute(
             select(Order, User.shop_id)
             .join(Merchant, Merchant.id == Order.merchant_id)
@@ -157,18 +162,25 @@ def find_orders_for_supplier(
         )
         for order, shop_id in rows:
             candidates.setdefault(order.order_no, []).append((order, shop_id))
+    bare = [no for no, shop in refs if not shop and len(candidates.get(no, ())) == 1]
+    taken_back = _cancelled_merchants(supplier, bare) if returning and bare else {}
     found: dict[OrderRef, Order | None] = {}
     for no, shop in refs:
         matches = [order for order, shop_id in candidates.get(no, []) if shop in ("", shop_id)]
-        if matches:
+        if not shop and matches and taken_back.get(no, set()) - {matches[0].merchant_id}:
+            found[(no, shop)] = None
+        elif matches:
             found[(no, shop)] = matches[0] if len(matches) == 1 else None
     return found
 
 
-def get_order_for_supplier(supplier: Supplier, order_no: str, merchant_shop_id: str = "") -> Order:
-    """One current order of the supplier by number (and merchant when two share it)."""
+def get_order_for_supplier(
+    supplier: Supplier, order_no: str, merchant_shop_id: str = "", *, returning: bool = False
+) -> Order:
+    """One current order of the supplier by number (and merchant when two share it);
+    `returning` as for find_orders_for_supplier."""
     ref = (order_no, normalize_shop_id(merchant_shop_id))
-    found = find_orders_for_supplier(supplier, [ref])
+    found = find_orders_for_supplier(supplier, [ref], returning=returning)
     if ref not in found:
         raise DomainError("not_found")
     order = found[ref]
@@ -177,21 +189,28 @@ def get_order_for_supplier(supplier: Supplier, order_no: str, merchant_shop_id: 
     return order
 
 
-def cancelled_for_supplier(supplier: Supplier, order_nos: Sequence[str]) -> set[str]:
-    cancelled: set[str] = set()
+def _cancelled_merchants(supplier: Supplier, order_nos: Sequence[str]) -> dict[str, set[int]]:
+    """Order number → the merchants whose order of that number was taken back from (or by)
+    the supplier: its cancelled assignments."""
+    found: dict[str, set[int]] = {}
     for chunk in chunks(list(order_nos)):
-        cancelled.update(
-            db.session.scalars(
-                select(Order.order_no)
-                .join(Assignment, Assignment.order_id == Order.id)
-                .where(
-                    Assignment.supplier_id == supplier.id,
-                    Assignment.status == ASSIGNMENT_CANCELLED,
-                    Order.order_no.in_(chunk),
-                )
+        rows = db.session.execute(
+            select(Order.order_no, Order.merchant_id)
+            .join(Assignment, Assignment.order_id == Order.id)
+            .where(
+                Assignment.supplier_id == supplier.id,
+                Assignment.status == ASSIGNMENT_CANCELLED,
+                Order.order_no.in_(chunk),
             )
         )
-    return cancelled
+        for order_no, merchant_id in rows:
+            found.setdefault(order_no, set()).add(merchant_id)
+    return found
+
+
+def cancelled_for_supplier(supplier: Supplier, order_nos: Sequence[str]) -> set[str]:
+    """The numbers among these of which the supplier has a cancelled assignment."""
+    return set(_cancelled_merchants(supplier, order_nos))
 
 
 def _existing_parcels(numbers: Iterable[str]) -> dict[str, Parcel]:
@@ -247,7 +266,7 @@ def with_merged_parcels(
     still waiting for their number: one parcel, one tracking number for all of them. `found`:
     the items' orders when the caller has read them already (find_orders_for_supplier)."""
     if found is None:
-        found = find_orders_for_supplier(supplier, [_ref(item) for item in items])
+        found = find_orders_for_supplier(supplier, [_ref(item) for item in items], returning=True)
     by_order = {order.id: item for item in items if (order := found.get(_ref(item))) is not None}
     mates = _label_mates(supplier, list(by_order))
     wanted = {mate for ids in mates.values() for mate in ids} - set(by_order)
@@ -347,11 +366,12 @@ def return_tracking(
     """Record tracking numbers; each refused item is named with its code, the rest go in.
     A number for an order of a merged label goes to every order on that label."""
     # The orders are read once: for the merged labels' mates, then for the items themselves.
-    orders = find_orders_for_supplier(supplier, [_ref(item) for item in items])
+    orders = find_orders_for_supplier(supplier, [_ref(item) for item in items], returning=True)
     given = len(items)
     items = with_merged_parcels(supplier, items, orders)
     if len(items) > given:
-        orders = {**orders, **find_orders_for_supplier(supplier, map(_ref, items[given:]))}
+        mates = find_orders_for_supplier(supplier, map(_ref, items[given:]), returning=True)
+        orders = {**orders, **mates}
     result = TrackingResult()
     prepared = [p for p in (_prepare(item, result) for item in items) if p is not None]
     missing = [p.item.order_no for p in prepared if _ref(p.item) not in orders]
@@ -741,7 +761,8 @@ def scan_lookup(supplier: Supplier, code: str, merchant_shop_id: str = "") -> Or
     if order is not None:
         return order
     try:
-        return get_order_for_supplier(supplier, text, merchant_shop_id)
+        # A scanned order number waits for its tracking number: as for a return.
+        return get_order_for_supplier(supplier, text, merchant_shop_id, returning=True)
     except DomainError as error:
         if error.code == AMBIGUOUS:
             raise
