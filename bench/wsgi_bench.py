@@ -16,11 +16,9 @@ from flask_login import current_user
 
 from portal import create_app
 from portal.domain import bindings
-from portal.domain.keyring import current_keyring
-from portal.domain.orders import queries
-from portal.merchant.orders import PER_PAGE, parse_filters
+from portal.merchant.orders import PER_PAGE, desk_page, parse_filters
 from portal.models import Merchant
-from portal.web.pagination import CountedPagination, page_args
+from portal.web.pagination import page_args
 
 app = create_app()
 
@@ -36,15 +34,8 @@ def bench_merchant_orders_sql() -> str:
     if not isinstance(merchant, Merchant):
         abort(403)
     filters = parse_filters(request.args)
-    keyring = current_keyring()
     # As portal.merchant.orders.desk_context asks them.
-    counts = queries.tab_counts(keyring, merchant, filters, tabs=(filters.tab,))
-    page = CountedPagination(
-        queries.desk_rows_query(keyring, merchant, filters),
-        page_args(PER_PAGE, PER_PAGE),
-        counts[filters.tab],
-        rows=True,
-    )
+    _counts, page = desk_page(merchant, filters, page_args(PER_PAGE, PER_PAGE).page)
     rows = list(page.items)
     bindings.supplier_choices(merchant)
     return str(len(rows))

@@ -39,19 +39,20 @@ def _return(desk, **item: Any) -> dict[str, Any]:
     return desk.supplier.return_tracking({"courier": "SF", **item})
 
 
-def test_tracking_items_name_the_merchant_when_two_use_the_number(desk):
-    no = _shared(desk)
-    answer = _return(desk, order_no=no, tracking_no="SF1234567890123")
+def _refused_by_number_alone(desk, no: str, tracking_no: str) -> None:
+    answer = _return(desk, order_no=no, tracking_no=tracking_no)
     assert answer["returned"] == [] and codes(answer) == {no: "ambiguous_order_no"}
     assert _tracking_of(desk, desk.merchant_shop_id, no) == ""
+
+
+def test_tracking_items_name_the_merchant_when_two_use_the_number(desk):
+    no = _shared(desk)
+    _refused_by_number_alone(desk, no, "SF1234567890123")
     assert _tracking_of(desk, desk.other_merchant_shop_id, no) == ""
-    answer = _return(
-        desk,
-        order_no=no,
-        tracking_no="SF1234567890123",
-        merchant_shop_id=desk.other_merchant_shop_id,
-    )
-    assert answer["returned"] == [no]
+    shop = desk.other_merchant_shop_id
+    assert _return(desk, order_no=no, tracking_no="SF1234567890123", merchant_shop_id=shop)[
+        "returned"
+    ] == [no]
     assert _tracking_of(desk, desk.other_merchant_shop_id, no) == "SF1234567890123"
     assert _tracking_of(desk, desk.merchant_shop_id, no) == ""
     # the number alone still works for a number only one merchant uses
@@ -60,17 +61,24 @@ def test_tracking_items_name_the_merchant_when_two_use_the_number(desk):
     assert _return(desk, order_no=own, tracking_no="SF1234567890124")["returned"] == [own]
 
 
+def _file_refusals(desk, lines: list[tuple[str, str, str]]) -> list[tuple[int, str]]:
+    """Upload a tracking file of (order number, SF tracking number, merchant shop ID) lines;
+    the refused rows as (row, code)."""
+    body = "".join(f"{no},SF,{number},{shop}\n" for no, number, shop in lines)
+    response = desk.supplier.upload_tracking(
+        f"订单号,快递公司,快递单号,商家店铺ID\n{body}".encode()
+    )
+    assert response.status_code == 200, response.json
+    return [(r["row"], r["code"]) for r in response.json["refused"]]
+
+
 def test_tracking_file_takes_a_merchant_shop_id_column_when_needed(desk):
     no = _shared(desk)
-    content = (
-        "订单号,快递公司,快递单号,商家店铺ID\n"
-        f"{no},SF,SF1234567890125,\n"
-        f"{no},SF,SF1234567890126,{desk.merchant_shop_id}\n"
-    ).encode()
-    response = desk.supplier.upload_tracking(content)
-    assert response.status_code == 200, response.json
-    refused = response.json["refused"]
-    assert [(r["row"], r["code"]) for r in refused] == [(2, "ambiguous_order_no")]
+    refused = _file_refusals(
+        desk,
+        [(no, "SF1234567890125", ""), (no, "SF1234567890126", desk.merchant_shop_id)],
+    )
+    assert refused == [(2, "ambiguous_order_no")]
     assert _tracking_of(desk, desk.merchant_shop_id, no) == "SF1234567890126"
     assert _tracking_of(desk, desk.other_merchant_shop_id, no) == ""
 
@@ -89,15 +97,9 @@ def test_a_tracking_item_names_the_merchant_after_the_other_took_its_order_back(
     """乙店's parcel was made and labelled before 乙店 took the order back: its number, sent
     by order number alone, must not become 甲店's tracking number."""
     no = _taken_back_after_printing(desk)
-    answer = _return(desk, order_no=no, tracking_no="SF1234567890141")
-    assert answer["returned"] == [] and codes(answer) == {no: "ambiguous_order_no"}
-    assert _tracking_of(desk, desk.merchant_shop_id, no) == ""
-    answer = _return(
-        desk,
-        order_no=no,
-        tracking_no="SF1234567890141",
-        merchant_shop_id=desk.other_merchant_shop_id,
-    )
+    _refused_by_number_alone(desk, no, "SF1234567890141")
+    shop = desk.other_merchant_shop_id
+    answer = _return(desk, order_no=no, tracking_no="SF1234567890141", merchant_shop_id=shop)
     assert codes(answer) == {no: "assignment_cancelled"}
     answer = _return(
         desk, order_no=no, tracking_no="SF1234567890142", merchant_shop_id=desk.merchant_shop_id
@@ -110,15 +112,8 @@ def test_a_tracking_file_names_the_merchant_after_the_other_took_its_order_back(
     no = _taken_back_after_printing(desk)
     [own] = nos(1, prefix="261121-3200000000000")
     desk.orders(own)
-    desk.supplier.print_job([no], merchant_shop_id=desk.merchant_shop_id)
-    content = (
-        "订单号,快递公司,快递单号,商家店铺ID\n"
-        f"{no},SF,SF1234567890143,\n"
-        f"{own},SF,SF1234567890144,\n"
-    ).encode()
-    response = desk.supplier.upload_tracking(content)
-    assert response.status_code == 200, response.json
-    assert [(r["row"], r["code"]) for r in response.json["refused"]] == [(2, "ambiguous_order_no")]
+    refused = _file_refusals(desk, [(no, "SF1234567890143", ""), (own, "SF1234567890144", "")])
+    assert refused == [(2, "ambiguous_order_no")]
     assert _tracking_of(desk, desk.merchant_shop_id, no) == ""
     # a number no other merchant ever used with this factory still needs no shop ID
     assert _tracking_of(desk, desk.merchant_shop_id, own) == "SF1234567890144"

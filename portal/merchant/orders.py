@@ -349,15 +349,11 @@ def row_context(default_address: ReturnAddress | None) -> dict[str, object]:
     }
 
 
-def desk_context(
-    merchant: Merchant,
-    filters: OrderFilters,
-    page_number: int = 1,
-    *,
-    outcome: Outcome | None = None,
-    assign_to: int | None = None,
-    dispatch_address_id: int | None = None,
-) -> dict[str, object]:
+def desk_page(
+    merchant: Merchant, filters: OrderFilters, page_number: int
+) -> tuple[dict[str, int], CountedPagination]:
+    """The shown tab's count and its page of rows: the desk page's own SQL (bench/wsgi_bench.py
+    sends it alone, to weigh the page against it)."""
     keyring = current_keyring()
     # Only the shown tab is counted here (its pages need it): the tab bar loads the others.
     counts = queries.tab_counts(keyring, merchant, filters, tabs=(filters.tab,))
@@ -367,6 +363,19 @@ def desk_context(
         counts[filters.tab],
         rows=True,
     )
+    return counts, page
+
+
+def desk_context(
+    merchant: Merchant,
+    filters: OrderFilters,
+    page_number: int = 1,
+    *,
+    outcome: Outcome | None = None,
+    assign_to: int | None = None,
+    dispatch_address_id: int | None = None,
+) -> dict[str, object]:
+    counts, page = desk_page(merchant, filters, page_number)
     now = utcnow()
     filter_suppliers, assign_suppliers = bindings.supplier_choices(merchant)
     rows = order_rows(merchant, list(page.items), now)
