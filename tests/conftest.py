@@ -53,12 +53,21 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return None
 
 
+WORKER_DATABASE_ENV = "PORTAL_TEST_WORKER_DATABASE_URL"
+
+
 def _per_worker_database(url: str) -> str:
     """Under pytest-xdist each worker gets its own PostgreSQL database (`test_gw0`, …),
     created on first use, so the PostgreSQL suite can run in parallel like the SQLite one."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if not url or not worker:
         return url
+    # A process a test starts (multiprocessing, a CLI subprocess) inherits the worker's
+    # database as the worker set it up: eight of them altering it again at once made
+    # PostgreSQL refuse some of them ("tuple concurrently updated").
+    ready = os.environ.get(WORKER_DATABASE_ENV, "")
+    if ready:
+        return ready
     parsed = make_url(url)
     name = f"{parsed.database}_{worker}"
     engine = create_engine(parsed, isolation_level="AUTOCOMMIT")
@@ -71,7 +80,9 @@ def _per_worker_database(url: str) -> str:
         # and the fault suite, which restarts the server, runs on the base database.
         conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     engine.dispose()
-    return parsed.set(database=name).render_as_string(hide_password=False)
+    ready = parsed.set(database=name).render_as_string(hide_password=False)
+    os.environ[WORKER_DATABASE_ENV] = ready
+    return ready
 
 
 PG_URL = _per_worker_database(os.environ.get("PORTAL_TEST_DATABASE_URL", ""))

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import os
 import queue
+import subprocess
+import sys
 import traceback
 from collections import Counter
 from collections.abc import Iterator
@@ -27,7 +30,8 @@ from portal.domain.errors import DomainError
 from portal.domain.statements import requesting as statement_requesting
 from portal.extensions import db
 from portal.models import Merchant, Statement, Supplier
-from tests.conftest import config
+from tests.conftest import PG_URL, config
+from tests.e2e_helpers import ROOT
 
 PROCESSES = 8
 TIMEOUT = 120
@@ -156,3 +160,26 @@ def test_eight_processes_at_once_create_at_most_one_and_never_more_than_three_a_
     assert len({(day, slot) for day, slot, _at in rows}) == len(rows)
     times = sorted(at for _day, _slot, at in rows)
     assert all(b - a >= timedelta(minutes=10) for a, b in itertools.pairwise(times))
+
+
+@pytest.mark.skipif(
+    not (PG_URL and os.environ.get("PYTEST_XDIST_WORKER")),
+    reason="a worker's own PostgreSQL database exists only under xdist",
+)
+def test_a_process_a_test_starts_uses_the_workers_database_without_setting_it_up_again():
+    """The crowd's processes import the tests' conftest: each used to create and alter the
+    worker's database again, and eight at once made PostgreSQL refuse some ("tuple
+    concurrently updated"). A child now takes the database its worker set up: here its base
+    URL names a server nobody listens on, and it never asks it."""
+    env = {**os.environ, "PORTAL_TEST_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/x"}
+    child = subprocess.run(
+        [sys.executable, "-c", "from tests.conftest import PG_URL; print(PG_URL)"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == PG_URL
