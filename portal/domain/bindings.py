@@ -6,9 +6,10 @@ import re
 import unicodedata
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, exists, select, update
+from sqlalchemy import Select, bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -126,30 +127,46 @@ def shop_refs(merchant: Merchant, supplier_ids: Collection[int]) -> dict[int, di
     (a page of the merchant's orders names each one's supplier)."""
     if not supplier_ids:
         return {}
-    bound = exists().where(Binding.merchant_id == merchant.id, Binding.supplier_id == Supplier.id)
     found = db.session.execute(
-        select(Supplier.id, User.shop_id, Supplier.factory_name)
-        .join(User, User.id == Supplier.user_id)
-        .where(Supplier.id.in_(sorted(supplier_ids)), bound)
+        _shop_refs(), {"merchant_id": merchant.id, "supplier_ids": sorted(supplier_ids)}
     ).all()
     return {row.id: {"shop_id": row.shop_id or "", "shop_name": row.factory_name} for row in found}
+
+
+@cache
+def _shop_refs() -> Select[Any]:
+    # Built once: every API list page asks (building a statement costs more than SQLite
+    # takes to run this one).
+    bound = exists().where(
+        Binding.merchant_id == bindparam("merchant_id"), Binding.supplier_id == Supplier.id
+    )
+    return (
+        select(Supplier.id, User.shop_id, Supplier.factory_name)
+        .join(User, User.id == Supplier.user_id)
+        .where(Supplier.id.in_(bindparam("supplier_ids", expanding=True)), bound)
+    )
 
 
 def supplier_choices(merchant: Merchant) -> tuple[list[SupplierChoice], list[SupplierChoice]]:
     """Suppliers to filter by (bound now or before) and to assign to (active bindings only):
     ids and names in one small query, no ORM objects (every list request asks)."""
-    found = db.session.execute(
-        select(Supplier.id, Supplier.factory_name, Binding.status)
-        .join(Binding, Binding.supplier_id == Supplier.id)
-        .where(
-            Binding.merchant_id == merchant.id,
-            Binding.status.in_((BINDING_ACTIVE, BINDING_ENDED)),
-        )
-        .order_by(Supplier.factory_name, Supplier.id)
-    ).all()
+    found = db.session.execute(_supplier_choices(), {"merchant_id": merchant.id}).all()
     known = {row.id: SupplierChoice(row.id, row.factory_name) for row in found}
     active = {row.id for row in found if row.status == BINDING_ACTIVE}
     return list(known.values()), [choice for choice in known.values() if choice.id in active]
+
+
+@cache
+def _supplier_choices() -> Select[Any]:
+    return (
+        select(Supplier.id, Supplier.factory_name, Binding.status)
+        .join(Binding, Binding.supplier_id == Supplier.id)
+        .where(
+            Binding.merchant_id == bindparam("merchant_id"),
+            Binding.status.in_((BINDING_ACTIVE, BINDING_ENDED)),
+        )
+        .order_by(Supplier.factory_name, Supplier.id)
+    )
 
 
 def actively_bound_merchant_ids(supplier: Supplier, merchant_ids: Iterable[int]) -> set[int]:

@@ -694,15 +694,23 @@ def tracking_numbers_for(order_ids: Sequence[int]) -> dict[int, list[tuple[str, 
     """(courier, tracking_no) per order, primary first — one query for a whole page."""
     numbers: dict[int, list[tuple[str, str]]] = {}
     for chunk in chunks(list(order_ids)):
-        rows = db.session.execute(
-            select(OrderParcel.order_id, Parcel.courier, Parcel.tracking_no)
-            .join(Parcel, Parcel.id == OrderParcel.parcel_id)
-            .where(OrderParcel.order_id.in_(chunk))
-            .order_by(OrderParcel.order_id, OrderParcel.is_primary.desc(), Parcel.id)
-        )
-        for order_id, courier, tracking_no in rows:
+        for order_id, courier, tracking_no in db.session.execute(
+            _tracking_numbers(), {"order_ids": chunk}
+        ):
             numbers.setdefault(order_id, []).append((courier, tracking_no))
     return numbers
+
+
+@cache
+def _tracking_numbers() -> Select[Any]:
+    """(order id, courier, number) of the orders `order_ids`: built once, every desk page of
+    returned or dispatched orders asks."""
+    return (
+        select(OrderParcel.order_id, Parcel.courier, Parcel.tracking_no)
+        .join(Parcel, Parcel.id == OrderParcel.parcel_id)
+        .where(OrderParcel.order_id.in_(bindparam("order_ids", expanding=True)))
+        .order_by(OrderParcel.order_id, OrderParcel.is_primary.desc(), Parcel.id)
+    )
 
 
 FILE_BATCH = 1000
