@@ -49,6 +49,7 @@ from tests.factories import demo_order
 BASE_ROUTES: dict[str, tuple[str, dict[str, str]]] = {
     "static": (PUBLIC, {}),
     "auth.index": (PUBLIC, {}),
+    "auth.favicon": (PUBLIC, {}),
     "auth.login": (PUBLIC, {}),
     "auth.signup": (PUBLIC, {}),
     "auth.logout": (PUBLIC, {}),

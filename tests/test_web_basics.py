@@ -67,6 +67,16 @@ def test_security_headers(browser):
     assert response.headers["Cache-Control"] == "no-store"
 
 
+def test_a_document_without_an_icon_gets_ours(browser):
+    """A PDF of labels opened in a tab names no icon: the browser asks for /favicon.ico (a 404
+    there was a console error in the browser story)."""
+    response = browser.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.mimetype == "image/svg+xml"
+    assert response.get_data(as_text=True).startswith("<svg")
+    assert "max-age" in response.headers["Cache-Control"]
+
+
 def test_pages_have_no_inline_scripts(browser, factory):
     user = factory.merchant()
     browser.login(user.username)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, redirect, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    request,
+    send_from_directory,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
@@ -27,6 +35,18 @@ from portal.web.htmx import hx_redirect, notify, render
 bp = Blueprint("auth", __name__)
 account_bp = Blueprint("account", __name__, url_prefix="/account")
 install_role_gate(account_bp, None)
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """The icon a browser asks for on a document that names none: a PDF of labels opened in a
+    tab (the pages name an empty one, `data:,`)."""
+    return send_from_directory(
+        current_app.static_folder or "",
+        "favicon.svg",
+        mimetype="image/svg+xml",
+        max_age=7 * 24 * 3600,
+    )
 
 
 def _client_ip() -> str:
