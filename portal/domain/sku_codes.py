@@ -15,10 +15,11 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any, BinaryIO
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import Select, bindparam, delete, select, tuple_, update
 
 from portal.domain import prices
 from portal.domain.allocation import chunks
@@ -191,18 +192,24 @@ def codes_for(supplier_id: int, keys: Iterable[tuple[int, str]]) -> dict[tuple[i
     wanted = sorted(set(keys))
     found: dict[tuple[int, str], str] = {}
     for chunk in chunks(wanted):
-        rows = db.session.execute(
-            select(
-                SupplierSkuCode.merchant_id, SupplierSkuCode.sku_key, SupplierSkuCode.supplier_code
-            ).where(
-                SupplierSkuCode.supplier_id == supplier_id,
-                tuple_(SupplierSkuCode.merchant_id, SupplierSkuCode.sku_key).in_(list(chunk)),
-                SupplierSkuCode.supplier_code != "",
-            )
-        )
+        rows = db.session.execute(_codes_for(), {"supplier_id": supplier_id, "keys": list(chunk)})
         for merchant_id, sku_key, code in rows:
             found[(merchant_id, sku_key)] = code
     return found
+
+
+@cache
+def _codes_for() -> Select[Any]:
+    """Built once (every factory desk page asks): building it cost more than running it."""
+    return select(
+        SupplierSkuCode.merchant_id, SupplierSkuCode.sku_key, SupplierSkuCode.supplier_code
+    ).where(
+        SupplierSkuCode.supplier_id == bindparam("supplier_id"),
+        tuple_(SupplierSkuCode.merchant_id, SupplierSkuCode.sku_key).in_(
+            bindparam("keys", expanding=True)
+        ),
+        SupplierSkuCode.supplier_code != "",
+    )
 
 
 def codes_for_rows(supplier_id: int, rows: Iterable[Any]) -> dict[tuple[int, str], str]:

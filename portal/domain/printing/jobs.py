@@ -11,10 +11,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import Select, and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import aliased
 
 from portal.domain.bindings import actively_bound_merchant_ids, normalize_shop_id
@@ -602,21 +604,29 @@ def label_couriers(supplier: Supplier, order_ids: Sequence[int]) -> dict[int, st
     One query for a page of rows; voided jobs printed nothing that will ship."""
     if not order_ids:
         return {}
+    rows = db.session.execute(
+        _label_couriers(), {"supplier_id": supplier.id, "order_ids": list(order_ids)}
+    )
+    return {order_id: courier for order_id, courier in rows}
+
+
+@cache
+def _label_couriers() -> Select[Any]:
+    """Built once (a desk page of printed orders asks): building it cost more than running it."""
     latest = (
         select(PrintJobOrder.order_id, func.max(PrintJobOrder.job_id).label("job_id"))
         .join(PrintJob, PrintJob.id == PrintJobOrder.job_id)
         .where(
-            PrintJobOrder.order_id.in_(order_ids),
-            PrintJob.supplier_id == supplier.id,
+            PrintJobOrder.order_id.in_(bindparam("order_ids", expanding=True)),
+            PrintJob.supplier_id == bindparam("supplier_id"),
             PrintJob.status != JOB_VOIDED,
         )
         .group_by(PrintJobOrder.order_id)
         .subquery()
     )
-    rows = db.session.execute(
-        select(latest.c.order_id, PrintJob.courier).join(PrintJob, PrintJob.id == latest.c.job_id)
+    return select(latest.c.order_id, PrintJob.courier).join(
+        PrintJob, PrintJob.id == latest.c.job_id
     )
-    return {order_id: courier for order_id, courier in rows}
 
 
 def confirm_print_job(supplier: Supplier, job: PrintJob, actor: User | None) -> TrackingResult:
